@@ -1,0 +1,27 @@
+# labctl: build, fast checks, the full test suite and benchmarks.
+GO ?= go
+BIN := bin/labctl
+
+.PHONY: build check test e2e bench deps clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/labctl
+
+# Fast unit tests for the edit loop (under two minutes).
+check:
+	$(GO) vet ./...
+	$(GO) test -short -race -count=1 ./...
+
+# Everything: unit tests plus the end-to-end tests against real libvirtd,
+# QEMU, dnsmasq, iPXE, Ignition, etcd and BMC peers. Needs root.
+test: deps build
+	$(GO) test -count=1 -timeout 80m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+deps:
+	./scripts/install-deps.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func TestFlagsFromEnv(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    string
+		wantErr bool
+	}{
+		{name: "default", want: "def"},
+		{name: "env", env: map[string]string{"LABCTL_DATA_DIR": "/env"}, want: "/env"},
+		{name: "flag beats env", env: map[string]string{"LABCTL_DATA_DIR": "/env"}, args: []string{"--data-dir=/flag"}, want: "/flag"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+			got := fs.String("data-dir", "def", "")
+			if err := fs.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := flagsFromEnv(fs); err != nil {
+				t.Fatal(err)
+			}
+			if *got != tt.want {
+				t.Errorf("data-dir = %q, want %q", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFlagsFromEnvBadValue(t *testing.T) {
+	t.Setenv("LABCTL_COUNT", "many")
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	fs.Int("count", 1, "")
+	err := flagsFromEnv(fs)
+	if err == nil || !strings.Contains(err.Error(), "LABCTL_COUNT") {
+		t.Fatalf("err = %v, want one naming LABCTL_COUNT", err)
+	}
+}

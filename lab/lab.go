@@ -1,0 +1,65 @@
+// Package lab holds the lab model (a network and the machines on it) and the
+// interfaces that lab providers (libvirt, qemu) implement.
+package lab
+
+import (
+	"net"
+	"net/netip"
+)
+
+// Firmware is the boot firmware of a machine.
+type Firmware string
+
+const (
+	BIOS Firmware = "bios" // SeaBIOS, PXE through iPXE's undionly.kpxe or the NIC ROM
+	UEFI Firmware = "uefi" // OVMF with a per-machine NVRAM copy
+)
+
+// BootDevice is a device a machine can boot from.
+type BootDevice string
+
+const (
+	BootNetwork BootDevice = "network"
+	BootDisk    BootDevice = "disk"
+)
+
+// Network is the lab's one L2 segment. The bridge carries Gateway, which is
+// also where labctl's dnsmasq and boot service listen.
+type Network struct {
+	Name    string       // bridge / libvirt network name, at most 15 bytes
+	Subnet  netip.Prefix // e.g. 10.77.3.0/24, inside the lab's namespace only
+	Gateway netip.Addr   // the host side: DHCP, DNS, TFTP, bootsvc, BMCs
+	Domain  string       // DNS domain for machine names
+}
+
+// Machine is one VM (or, with an inventory, one server).
+type Machine struct {
+	Name      string
+	MAC       net.HardwareAddr
+	UUID      string // SMBIOS system UUID, lower case
+	IP        netip.Addr
+	MemoryMiB int
+	VCPUs     int
+	DiskGiB   int
+	Firmware  Firmware
+	Boot      []BootDevice // boot order, first entry first
+}
+
+// Lab is a network and its machines, as loaded from a scenario.
+type Lab struct {
+	Name     string // the scenario's name; also names state and namespace
+	Netns    string // network namespace every part of the lab lives in
+	Dir      string // state directory: state file, disks, logs, keys
+	Network  Network
+	Machines []Machine
+}
+
+// Machine returns the machine called name.
+func (l *Lab) Machine(name string) (Machine, bool) {
+	for _, m := range l.Machines {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return Machine{}, false
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what labctl needs on a fresh Debian bookworm machine (run as root).
+# Idempotent: re-running it installs only what is missing.
+set -euo pipefail
+
+packages=(
+	# VMs and firmware
+	qemu-system-x86 qemu-utils ovmf ipxe ipxe-qemu
+	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
+	# network boot
+	dnsmasq-base iproute2
+	# images: the offline OS and the smoke initramfs
+	mmdebstrap squashfs-tools busybox-static linux-image-cloud-amd64 cpio gzip zstd
+	dracut dracut-network dracut-live ignition
+	# scenario peers
+	etcd-server etcd-client
+	# BMC peers
+	openipmi ipmitool freeipmi-tools redfishtool python3-sushy
+	# misc
+	git make ca-certificates openssl curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# Debian's etcd-server and libvirt-daemon-system try to start services; with
+# no systemd as PID 1 they do not run, which is what we want: labctl starts
+# what it needs inside each lab's own network namespace.
+command -v go >/dev/null || { echo "install-deps: Go is required (https://go.dev/dl)" >&2; exit 1; }
