@@ -1,0 +1,171 @@
+package bmc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// DefaultTimeout bounds one endpoint's attempt when the inventory gives none.
+const DefaultTimeout = 15 * time.Second
+
+// settle is how long a power state may take to show after an action
+// (an ACPI shutdown takes a while; a real BMC's status lags a little).
+var settle = map[PowerAction]time.Duration{
+	ActionSoftOff: 60 * time.Second,
+}
+
+const defaultSettle = 10 * time.Second
+
+// Machine is one server and the BMC endpoints that reach it, in the order
+// they are tried.
+type Machine struct {
+	Name      string
+	Endpoints []Endpoint
+}
+
+// Client drives one machine through the first of its endpoints that works.
+type Client struct {
+	Machine Machine
+	Dialers map[Protocol]Dialer
+	Log     *slog.Logger // nil: slog.Default()
+	// PollInterval is how often a power state is read back while waiting for
+	// an action's effect; zero means 500ms.
+	PollInterval time.Duration
+}
+
+func (c *Client) log() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.Default()
+}
+
+// PowerState reads the machine's power state.
+func (c *Client) PowerState(ctx context.Context) (PowerState, error) {
+	var st PowerState
+	err := c.try(ctx, "power status", func(ctx context.Context, conn Conn) error {
+		ps, ok := conn.(PowerStater)
+		if !ok {
+			return fmt.Errorf("power status: %w", ErrUnsupported)
+		}
+		var err error
+		st, err = ps.PowerState(ctx)
+		return err
+	})
+	return st, err
+}
+
+// SetPower performs a and reads the power state back until it shows the
+// effect: a BMC that reports success without it is an error (ErrNoEffect).
+func (c *Client) SetPower(ctx context.Context, a PowerAction) error {
+	return c.try(ctx, "power "+string(a), func(ctx context.Context, conn Conn) error {
+		ps, okS := conn.(PowerSetter)
+		pr, okR := conn.(PowerStater)
+		if !okS || !okR {
+			return fmt.Errorf("power %s: %w", a, ErrUnsupported)
+		}
+		if err := ps.SetPower(ctx, a); err != nil {
+			return err
+		}
+		return c.waitPower(ctx, pr, a)
+	})
+}
+
+func (c *Client) waitPower(ctx context.Context, pr PowerStater, a PowerAction) error {
+	want := a.expect()
+	d, ok := settle[a]
+	if !ok {
+		d = defaultSettle
+	}
+	interval := c.PollInterval
+	if interval == 0 {
+		interval = 500 * time.Millisecond
+	}
+	deadline := time.Now().Add(d)
+	for {
+		st, err := pr.PowerState(ctx)
+		if err != nil {
+			return fmt.Errorf("read back power state after %s: %w", a, err)
+		}
+		if st == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("power %s: state is %s after %s, want %s: %w", a, st, d, want, ErrNoEffect)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("power %s: state is %s, want %s: %w", a, st, want, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
+}
+
+// SetBootDevice sets the device the machine boots from.
+func (c *Client) SetBootDevice(ctx context.Context, d BootDevice, o BootOptions) error {
+	return c.try(ctx, "boot device "+string(d), func(ctx context.Context, conn Conn) error {
+		bs, ok := conn.(BootDeviceSetter)
+		if !ok {
+			return fmt.Errorf("boot device: %w", ErrUnsupported)
+		}
+		return bs.SetBootDevice(ctx, d, o)
+	})
+}
+
+// try runs op against each endpoint in order, each under its own timeout,
+// until one succeeds. A failure that is the machine's answer rather than the
+// endpoint's (unsupported, no effect) still moves on: another protocol may do better.
+func (c *Client) try(ctx context.Context, op string, fn func(context.Context, Conn) error) error {
+	if len(c.Machine.Endpoints) == 0 {
+		return fmt.Errorf("%s: %s: no BMC endpoints", c.Machine.Name, op)
+	}
+	e := &AttemptsError{Machine: c.Machine.Name, Op: op}
+	for _, ep := range c.Machine.Endpoints {
+		if ctx.Err() != nil {
+			break
+		}
+		err := c.attempt(ctx, ep, fn)
+		if err == nil {
+			c.log().Debug("bmc", "machine", c.Machine.Name, "op", op, "endpoint", ep.String())
+			return nil
+		}
+		c.log().Debug("bmc endpoint failed", "machine", c.Machine.Name, "op", op, "endpoint", ep.String(), "err", err)
+		e.Attempts = append(e.Attempts, Attempt{Endpoint: ep, Err: err})
+	}
+	if len(e.Attempts) == 0 {
+		return fmt.Errorf("%s: %s: %w", c.Machine.Name, op, ctx.Err())
+	}
+	return e
+}
+
+func (c *Client) attempt(ctx context.Context, ep Endpoint, fn func(context.Context, Conn) error) error {
+	dial, ok := c.Dialers[ep.Protocol]
+	if !ok {
+		return fmt.Errorf("protocol %q: %w", ep.Protocol, ErrUnsupported)
+	}
+	pw, err := ep.Password()
+	if err != nil {
+		return err
+	}
+	timeout := ep.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err = func() error {
+		conn, err := dial(ctx, ep, pw)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		return fn(ctx, conn)
+	}()
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrTimeout) {
+		err = fmt.Errorf("%w after %s: %w", ErrTimeout, timeout, err)
+	}
+	return Redact(err, pw)
+}
