@@ -21,7 +21,7 @@ type Machine interface {
 }
 
 // Override is a BMC's boot source override. A zero Device means none:
-// the machine boots in its own order.
+// the machine boots in its own order. UEFI (the boot mode) outlives the override.
 type Override struct {
 	Device lab.BootDevice
 	Once   bool
@@ -67,7 +67,7 @@ func (s *System) Power(ctx context.Context, a lab.PowerAction) error {
 	}
 	if a == lab.ActionOn || a == lab.ActionCycle {
 		if s.override.Once {
-			s.override = Override{}
+			s.override = Override{UEFI: s.override.UEFI}
 		}
 	}
 	return nil
@@ -78,8 +78,9 @@ func (s *System) SetOverride(ctx context.Context, o Override) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if o.Device == "" {
-		o = Override{}
+		o = Override{UEFI: o.UEFI}
 		if s.override.Device == "" {
+			s.override = o
 			return nil
 		}
 		// Undo what was set: a pending "once" is replaced by a one-time disk

@@ -14,11 +14,11 @@ import (
 // must behave: a once device is used by the next boot only, and every power
 // on, cycle or reset boots (cold) from the device in force.
 type Machine struct {
-	mu         sync.Mutex
-	on         bool
-	persistent lab.BootDevice
-	once       lab.BootDevice
-	boots      []lab.BootDevice
+	mu          sync.Mutex
+	on          bool
+	persistent  lab.BootDevice
+	once        lab.BootDevice
+	boots       []lab.BootDevice
 	ignorePower bool
 	// OnBoot, if set before use, is called after each boot with the device booted from.
 	OnBoot func(lab.BootDevice)

@@ -1,0 +1,93 @@
+package virtual_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// freeipmi runs a FreeIPMI tool against port with credentials from a config
+// file, so that the password is not on the command line.
+func freeipmi(t *testing.T, port, pass, tool string, args ...string) (string, error) {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Skip(tool + " not installed")
+	}
+	conf := filepath.Join(t.TempDir(), "freeipmi.conf")
+	os.WriteFile(conf, []byte("username "+testCred.Username+"\npassword "+pass+"\n"), 0o600)
+	full := append([]string{"--config-file", conf, "-h", "127.0.0.1:" + port, "-D", "LAN_2_0",
+		"--session-timeout", "4000", "--retransmission-timeout", "500"}, args...)
+	if os.Getenv("FREEIPMI_DEBUG") != "" {
+		full = append(full, "--debug")
+	}
+	out, err := exec.Command(tool, full...).CombinedOutput()
+	return string(out), err
+}
+
+func TestFreeIPMIDrivesMachine(t *testing.T) {
+	m, sys, port := startIPMI(t)
+	steps := []struct {
+		name  string
+		tool  string
+		args  []string
+		check func(t *testing.T, out string)
+	}{
+		{"stat off", "ipmi-power", []string{"--stat"}, func(t *testing.T, out string) {
+			if !strings.Contains(out, "off") {
+				t.Errorf("got %q", out)
+			}
+		}},
+		{"on", "ipmi-power", []string{"--on"}, func(t *testing.T, _ string) {
+			if st, _ := m.PowerState(context.Background()); st != lab.PowerOn {
+				t.Errorf("machine is %s", st)
+			}
+		}},
+		{"set boot flags pxe efi", "ipmi-chassis-config", []string{"--commit", "-e", "Chassis_Boot_Flags:Boot_Device=PXE", "-e", "Chassis_Boot_Flags:BIOS_Boot_Type=EFI", "-e", "Chassis_Boot_Flags:Boot_Flags_Persistent=No"}, func(t *testing.T, _ string) {
+			if d, once := m.NextBoot(); d != lab.BootNetwork || !once {
+				t.Errorf("next boot %s once=%v, want network once", d, once)
+			}
+			if o := sys.Override(); !o.UEFI {
+				t.Errorf("override %+v, want UEFI", o)
+			}
+		}},
+		{"cycle boots pxe", "ipmi-power", []string{"--cycle"}, func(t *testing.T, _ string) {
+			if b := m.Boots(); len(b) != 2 || b[1] != lab.BootNetwork {
+				t.Errorf("boots %v, want [disk network]", b)
+			}
+		}},
+		{"set boot flags disk persistent", "ipmi-chassis-config", []string{"--commit", "-e", "Chassis_Boot_Flags:Boot_Device=HARD-DRIVE", "-e", "Chassis_Boot_Flags:Boot_Flags_Persistent=Yes"}, func(t *testing.T, _ string) {
+			if d, once := m.NextBoot(); d != lab.BootDisk || once {
+				t.Errorf("next boot %s once=%v, want disk persistent", d, once)
+			}
+		}},
+		{"off", "ipmi-power", []string{"--off"}, func(t *testing.T, _ string) {
+			if st, _ := m.PowerState(context.Background()); st != lab.PowerOff {
+				t.Errorf("machine is %s", st)
+			}
+		}},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			out, err := freeipmi(t, port, testCred.Password, s.tool, s.args...)
+			if err != nil {
+				t.Fatalf("%s %v: %v\n%s", s.tool, s.args, err, out)
+			}
+			t.Log(out)
+			s.check(t, out)
+		})
+	}
+	t.Run("wrong password refused", func(t *testing.T) {
+		out, err := freeipmi(t, port, "wrong-password", "ipmi-power", "--on")
+		if err == nil && !strings.Contains(strings.ToLower(out), "password") {
+			t.Fatalf("ipmi-power with a wrong password: %s", out)
+		}
+		if st, _ := m.PowerState(context.Background()); st != lab.PowerOff {
+			t.Errorf("machine powered %s by a refused session", st)
+		}
+	})
+}
