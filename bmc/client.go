@@ -11,13 +11,10 @@ import (
 // DefaultTimeout bounds one endpoint's attempt when the inventory gives none.
 const DefaultTimeout = 15 * time.Second
 
-// settle is how long a power state may take to show after an action
-// (an ACPI shutdown takes a while; a real BMC's status lags a little).
-var settle = map[PowerAction]time.Duration{
-	ActionSoftOff: 60 * time.Second,
-}
-
-const defaultSettle = 10 * time.Second
+// DefaultSettle is how long a power action's effect may take to show
+// (a real BMC's status lags a little; an ACPI shutdown takes longer, bounded
+// by the endpoint's timeout).
+const DefaultSettle = 10 * time.Second
 
 // Machine is one server and the BMC endpoints that reach it, in the order
 // they are tried.
@@ -34,6 +31,8 @@ type Client struct {
 	// PollInterval is how often a power state is read back while waiting for
 	// an action's effect; zero means 500ms.
 	PollInterval time.Duration
+	// Settle bounds that wait (zero: DefaultSettle; soft-off: the endpoint's timeout).
+	Settle time.Duration
 }
 
 func (c *Client) log() *slog.Logger {
@@ -76,9 +75,12 @@ func (c *Client) SetPower(ctx context.Context, a PowerAction) error {
 
 func (c *Client) waitPower(ctx context.Context, pr PowerStater, a PowerAction) error {
 	want := a.expect()
-	d, ok := settle[a]
-	if !ok {
-		d = defaultSettle
+	d := c.Settle
+	if d == 0 {
+		d = DefaultSettle
+	}
+	if a == ActionSoftOff {
+		d = 24 * time.Hour // until the endpoint's timeout
 	}
 	interval := c.PollInterval
 	if interval == 0 {
@@ -98,7 +100,7 @@ func (c *Client) waitPower(ctx context.Context, pr PowerStater, a PowerAction) e
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("power %s: state is %s, want %s: %w", a, st, want, ctx.Err())
+			return fmt.Errorf("power %s: state is still %s, want %s: %w (%w)", a, st, want, ErrNoEffect, ctx.Err())
 		case <-time.After(interval):
 		}
 	}

@@ -1,0 +1,251 @@
+package ipmi_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/bmc"
+	"github.com/labctl/labctl/bmc/ipmi"
+	"github.com/labctl/labctl/bmc/virtual"
+	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/lab"
+)
+
+const password = "Ipmi-Test-Pw1"
+
+func client(t *testing.T, addr, pass string) *bmc.Client {
+	t.Setenv("TEST_BMC_PASSWORD", pass)
+	return &bmc.Client{
+		Machine: bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{{
+			Protocol: bmc.IPMI, Address: addr, Username: "admin",
+			PasswordEnv: "TEST_BMC_PASSWORD", Timeout: 10 * time.Second,
+		}}},
+		Dialers:      map[bmc.Protocol]bmc.Dialer{bmc.IPMI: ipmi.Dial},
+		PollInterval: 50 * time.Millisecond,
+		Settle:       2 * time.Second,
+	}
+}
+
+func TestAgainstVirtualBMC(t *testing.T) {
+	m := virtualtest.NewMachine()
+	sys := &virtual.System{Name: "node1", UUID: "0b5f3a52-6c1e-4a47-9f0e-7d2c9b1a8e61", Machine: m}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go virtual.ServeIPMI(ctx, conn, sys, virtual.Credentials{Username: "admin", Password: password})
+	addr := conn.LocalAddr().String()
+	c := client(t, addr, password)
+
+	steps := []struct {
+		name  string
+		do    func() error
+		check func(t *testing.T)
+	}{
+		{"on", func() error { return c.SetPower(ctx, bmc.ActionOn) }, func(t *testing.T) {
+			if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+				t.Errorf("machine is %s", st)
+			}
+		}},
+		{"pxe once uefi", func() error { return c.SetBootDevice(ctx, bmc.BootPXE, bmc.BootOptions{UEFI: true}) }, func(t *testing.T) {
+			if d, once := m.NextBoot(); d != lab.BootNetwork || !once {
+				t.Errorf("next boot %s once=%v", d, once)
+			}
+			if !sys.Override().UEFI {
+				t.Error("UEFI not set")
+			}
+		}},
+		{"cycle", func() error { return c.SetPower(ctx, bmc.ActionCycle) }, func(t *testing.T) {
+			if b := m.Boots(); len(b) != 2 || b[1] != lab.BootNetwork {
+				t.Errorf("boots %v", b)
+			}
+		}},
+		{"disk persistent", func() error { return c.SetBootDevice(ctx, bmc.BootDisk, bmc.BootOptions{Persistent: true}) }, func(t *testing.T) {
+			if d, once := m.NextBoot(); d != lab.BootDisk || once {
+				t.Errorf("next boot %s once=%v", d, once)
+			}
+		}},
+		{"off", func() error { return c.SetPower(ctx, bmc.ActionOff) }, func(t *testing.T) {
+			if st, _ := c.PowerState(ctx); st != bmc.PowerOff {
+				t.Errorf("client reads %s", st)
+			}
+		}},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			if err := s.do(); err != nil {
+				t.Fatal(err)
+			}
+			s.check(t)
+		})
+	}
+
+	t.Run("power without effect is an error", func(t *testing.T) {
+		m.IgnorePower(true)
+		defer m.IgnorePower(false)
+		err := c.SetPower(ctx, bmc.ActionOn)
+		if !errors.Is(err, bmc.ErrNoEffect) {
+			t.Fatalf("got %v, want ErrNoEffect", err)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		bad := client(t, addr, "wrong-password-123")
+		_, err := bad.PowerState(ctx)
+		if !errors.Is(err, bmc.ErrAuth) {
+			t.Fatalf("got %v, want ErrAuth", err)
+		}
+		if strings.Contains(err.Error(), "wrong-password-123") {
+			t.Errorf("error shows the password: %v", err)
+		}
+	})
+}
+
+// startIPMISim runs OpenIPMI's ipmi_sim on a free loopback port. Its
+// chassis_control script keeps power and boot device in files in dir.
+func startIPMISim(t *testing.T) (addr, dir string) {
+	t.Helper()
+	if _, err := exec.LookPath("ipmi_sim"); err != nil {
+		t.Skip("ipmi_sim (openipmi) not installed")
+	}
+	dir = t.TempDir()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = pc.LocalAddr().String()
+	pc.Close()
+	host, port, _ := net.SplitHostPort(addr)
+	script := `#!/bin/sh
+dir=$(dirname "$0")
+shift; op=$1; shift
+case $op in
+get) for p in "$@"; do
+       case $p in
+       power) echo "power:$(cat $dir/power 2>/dev/null || echo 0)";;
+       boot) echo "boot:$(cat $dir/boot 2>/dev/null || echo default)";;
+       *) echo "Invalid parameter: $p"; exit 1;;
+       esac
+     done;;
+set) while [ $# -gt 0 ]; do
+       p=$1; v=$2; shift 2
+       case $p in
+       power) echo $v > $dir/power;;
+       reset) echo 1 > $dir/power;;
+       boot) echo $v > $dir/boot;;
+       identify) shift;;
+       *) echo "Invalid parameter: $p"; exit 1;;
+       esac
+     done;;
+*) exit 1;;
+esac
+`
+	conf := fmt.Sprintf(`name "labctl-test"
+set_working_mc 0x20
+  startlan 1
+    addr %s %s
+    priv_limit admin
+    allowed_auths_callback none md2 md5 straight
+    allowed_auths_user none md2 md5 straight
+    allowed_auths_operator none md2 md5 straight
+    allowed_auths_admin none md2 md5 straight
+    guid a123456789abcdefa123456789abcdef
+  endlan
+  chassis_control "%s 0x20"
+  user 2 true "admin" "%s" admin 10 none md2 md5 straight
+`, host, port, filepath.Join(dir, "chassis.sh"), password)
+	emu := "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\nmc_enable 0x20\n"
+	for name, content := range map[string]string{"chassis.sh": script, "lan.conf": conf, "sim.emu": emu} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("ipmi_sim", "-c", filepath.Join(dir, "lan.conf"), "-f", filepath.Join(dir, "sim.emu"),
+		"-s", filepath.Join(dir, "state"), "-n")
+	log, _ := os.Create(filepath.Join(dir, "sim.log"))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		log.Close()
+	})
+	// Wait until it answers an RMCP+ session.
+	c := client(t, addr, password)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.PowerState(ctx)
+		cancel()
+		if err == nil {
+			return addr, dir
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "sim.log"))
+			t.Fatalf("ipmi_sim did not answer: %v\n%s", err, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestAgainstIPMISim(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts ipmi_sim")
+	}
+	addr, dir := startIPMISim(t)
+	ctx := context.Background()
+	c := client(t, addr, password)
+	file := func(name string) string {
+		b, _ := os.ReadFile(filepath.Join(dir, name))
+		return strings.TrimSpace(string(b))
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		want map[string]string // state file → content
+	}{
+		{"on", func() error { return c.SetPower(ctx, bmc.ActionOn) }, map[string]string{"power": "1"}},
+		{"pxe once", func() error { return c.SetBootDevice(ctx, bmc.BootPXE, bmc.BootOptions{}) }, map[string]string{"boot": "pxe"}},
+		{"off", func() error { return c.SetPower(ctx, bmc.ActionOff) }, map[string]string{"power": "0"}},
+		{"on again", func() error { return c.SetPower(ctx, bmc.ActionOn) }, map[string]string{"power": "1"}},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			if err := s.do(); err != nil {
+				t.Fatal(err)
+			}
+			for f, want := range s.want {
+				if got := file(f); got != want {
+					t.Errorf("%s = %q, want %q", f, got, want)
+				}
+			}
+		})
+	}
+	t.Run("status", func(t *testing.T) {
+		st, err := c.PowerState(ctx)
+		if err != nil || st != bmc.PowerOn {
+			t.Fatalf("PowerState = %s, %v", st, err)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		bad := client(t, addr, "not-the-sim-password")
+		_, err := bad.PowerState(ctx)
+		if !errors.Is(err, bmc.ErrAuth) {
+			t.Fatalf("got %v, want ErrAuth", err)
+		}
+		if strings.Contains(err.Error(), "not-the-sim-password") {
+			t.Errorf("error shows the password: %v", err)
+		}
+	})
+}

@@ -1,0 +1,17 @@
+// Package protocols maps each BMC protocol an inventory can name to the
+// client package that speaks it.
+package protocols
+
+import (
+	"github.com/labctl/labctl/bmc"
+	"github.com/labctl/labctl/bmc/ipmi"
+	"github.com/labctl/labctl/bmc/redfish"
+)
+
+// Dialers returns a dialer for every protocol labctl speaks.
+func Dialers() map[bmc.Protocol]bmc.Dialer {
+	return map[bmc.Protocol]bmc.Dialer{
+		bmc.IPMI:    ipmi.Dial,
+		bmc.Redfish: redfish.Dial,
+	}
+}
