@@ -61,6 +61,7 @@ func classify(ctx context.Context, op string, err error) error {
 		strings.Contains(msg, "rakp"), strings.Contains(msg, "password"), strings.Contains(msg, "insufficient"):
 		kind = bmc.ErrAuth
 	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "timeout"),
+		strings.Contains(msg, "no datagram"), strings.Contains(msg, "deadline"),
 		strings.Contains(msg, "i/o timeout"), strings.Contains(msg, "no route"), strings.Contains(msg, "network is unreachable"):
 		kind = bmc.ErrUnreachable
 	}

@@ -88,7 +88,9 @@ func classify(ctx context.Context, op string, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		kind = bmc.ErrTimeout
-	case errors.As(err, &rfErr) && (rfErr.HTTPReturnedStatusCode == http.StatusUnauthorized || rfErr.HTTPReturnedStatusCode == http.StatusForbidden):
+	case errors.As(err, &rfErr) && (rfErr.HTTPReturnedStatusCode == http.StatusUnauthorized || rfErr.HTTPReturnedStatusCode == http.StatusForbidden),
+		// gofish reports a collection's failures as text only.
+		strings.Contains(err.Error(), `"error":"401:`), strings.Contains(err.Error(), `"error":"403:`):
 		kind = bmc.ErrAuth
 	case errors.As(err, &certErr):
 		return fmt.Errorf("%s: TLS certificate not trusted (give ca_file, or insecure: true): %w", op, err)

@@ -1,0 +1,149 @@
+package redfish_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/bmc"
+	"github.com/labctl/labctl/bmc/redfish"
+	"github.com/labctl/labctl/bmc/virtual"
+	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/lab"
+)
+
+const (
+	password = "Redfish-Test-Pw1"
+	uuid     = "3d9b8a1c-52e4-4f6b-a0c7-19e2d4b6f803"
+)
+
+func start(t *testing.T) (*virtualtest.Machine, string, string) {
+	t.Helper()
+	m := virtualtest.NewMachine()
+	sys := &virtual.System{Name: "node1", UUID: uuid, Machine: m}
+	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(ca, caPEM, 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		virtual.ServeRedfish(ctx, ln, cert, []*virtual.System{sys}, virtual.Credentials{Username: "admin", Password: password})
+		close(done)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return m, "https://" + ln.Addr().String(), ca
+}
+
+func client(t *testing.T, ep bmc.Endpoint, pass string) *bmc.Client {
+	t.Setenv("TEST_RF_PASSWORD", pass)
+	ep.Protocol, ep.Username, ep.PasswordEnv, ep.SystemUUID = bmc.Redfish, "admin", "TEST_RF_PASSWORD", uuid
+	ep.Timeout = 10 * time.Second
+	return &bmc.Client{
+		Machine:      bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{ep}},
+		Dialers:      map[bmc.Protocol]bmc.Dialer{bmc.Redfish: redfish.Dial},
+		PollInterval: 50 * time.Millisecond,
+		Settle:       2 * time.Second,
+	}
+}
+
+func TestAgainstVirtualBMC(t *testing.T) {
+	ctx := context.Background()
+	for _, auth := range []bmc.Auth{bmc.AuthSession, bmc.AuthBasic} {
+		t.Run(string(auth), func(t *testing.T) {
+			m, url, ca := start(t)
+			c := client(t, bmc.Endpoint{Address: url, CAFile: ca, Auth: auth}, password)
+			steps := []struct {
+				name  string
+				do    func() error
+				check func(t *testing.T)
+			}{
+				{"on", func() error { return c.SetPower(ctx, bmc.ActionOn) }, func(t *testing.T) {
+					if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+						t.Errorf("machine is %s", st)
+					}
+				}},
+				{"pxe once", func() error { return c.SetBootDevice(ctx, bmc.BootPXE, bmc.BootOptions{UEFI: true}) }, func(t *testing.T) {
+					if d, once := m.NextBoot(); d != lab.BootNetwork || !once {
+						t.Errorf("next boot %s once=%v", d, once)
+					}
+				}},
+				{"cycle", func() error { return c.SetPower(ctx, bmc.ActionCycle) }, func(t *testing.T) {
+					if b := m.Boots(); len(b) != 2 || b[1] != lab.BootNetwork {
+						t.Errorf("boots %v", b)
+					}
+				}},
+				{"disk persistent", func() error { return c.SetBootDevice(ctx, bmc.BootDisk, bmc.BootOptions{Persistent: true}) }, func(t *testing.T) {
+					if d, once := m.NextBoot(); d != lab.BootDisk || once {
+						t.Errorf("next boot %s once=%v", d, once)
+					}
+				}},
+				{"soft off", func() error { return c.SetPower(ctx, bmc.ActionSoftOff) }, func(t *testing.T) {
+					if st, _ := c.PowerState(ctx); st != bmc.PowerOff {
+						t.Errorf("client reads %s", st)
+					}
+				}},
+			}
+			for _, s := range steps {
+				t.Run(s.name, func(t *testing.T) {
+					if err := s.do(); err != nil {
+						t.Fatal(err)
+					}
+					s.check(t)
+				})
+			}
+		})
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	ctx := context.Background()
+	m, url, ca := start(t)
+	cases := []struct {
+		name string
+		ep   bmc.Endpoint
+		pass string
+		kind error  // wanted errors.Is target, or nil
+		text string // wanted in the message
+	}{
+		{"wrong password", bmc.Endpoint{Address: url, CAFile: ca}, "wrong-rf-password", bmc.ErrAuth, "log in"},
+		{"wrong password basic", bmc.Endpoint{Address: url, CAFile: ca, Auth: bmc.AuthBasic}, "wrong-rf-password", bmc.ErrAuth, ""},
+		{"untrusted certificate", bmc.Endpoint{Address: url}, password, nil, "TLS certificate not trusted"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := client(t, tc.ep, tc.pass).SetPower(ctx, bmc.ActionOn)
+			if err == nil {
+				t.Fatal("succeeded")
+			}
+			if tc.kind != nil && !errors.Is(err, tc.kind) {
+				t.Errorf("got %v, want %v", err, tc.kind)
+			}
+			if !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("%q lacks %q", err, tc.text)
+			}
+			if strings.Contains(err.Error(), tc.pass) {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+	t.Run("insecure when asked", func(t *testing.T) {
+		if err := client(t, bmc.Endpoint{Address: url, Insecure: true}, password).SetPower(ctx, bmc.ActionOn); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+		t.Errorf("machine is %s after the insecure power on", st)
+	}
+}
