@@ -1,0 +1,91 @@
+// Package reprovision reinstalls servers through their BMCs: boot from the
+// network once, power-cycle, and wait until each fetches its config.
+package reprovision
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/labctl/labctl/bmc"
+)
+
+// Controller is what reprovisioning needs from a machine's BMC; *bmc.Client
+// satisfies it.
+type Controller interface {
+	bmc.PowerStater
+	bmc.PowerSetter
+	bmc.BootDeviceSetter
+}
+
+// Target is one machine to reprovision.
+type Target struct {
+	Name string
+	MAC  net.HardwareAddr
+	UUID string
+	BMC  Controller
+	UEFI bool // boot the network in UEFI mode
+}
+
+// Waiter waits until a machine has fetched its config after since.
+type Waiter interface {
+	WaitFetched(ctx context.Context, t Target, since time.Time) error
+}
+
+// Result is what happened to one machine. Err names the step that failed.
+type Result struct {
+	Name     string
+	Err      error
+	Duration time.Duration
+}
+
+// Run reprovisions every target concurrently and returns one result per
+// target, in order. A machine whose step fails is left as that step left it;
+// the others go on.
+func Run(ctx context.Context, targets []Target, w Waiter, log *slog.Logger) []Result {
+	if log == nil {
+		log = slog.Default()
+	}
+	results := make([]Result, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			err := one(ctx, t, w, log)
+			results[i] = Result{Name: t.Name, Err: err, Duration: time.Since(start)}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) error {
+	log = log.With("machine", t.Name)
+	if err := t.BMC.SetBootDevice(ctx, bmc.BootPXE, bmc.BootOptions{UEFI: t.UEFI}); err != nil {
+		return fmt.Errorf("%s: set boot device pxe once: %w", t.Name, err)
+	}
+	log.Info("boot device set", "device", "pxe", "once", true)
+	st, err := t.BMC.PowerState(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: power status: %w", t.Name, err)
+	}
+	action := bmc.ActionCycle
+	if st == bmc.PowerOff {
+		action = bmc.ActionOn // a cycle of a machine that is off does nothing on many BMCs
+	}
+	since := time.Now()
+	if err := t.BMC.SetPower(ctx, action); err != nil {
+		return fmt.Errorf("%s: power %s: %w", t.Name, action, err)
+	}
+	log.Info("power", "action", action)
+	if err := w.WaitFetched(ctx, t, since); err != nil {
+		return fmt.Errorf("%s: wait for the machine to fetch its config: %w", t.Name, err)
+	}
+	log.Info("config fetched")
+	return nil
+}
