@@ -1,0 +1,150 @@
+// Package netns creates and removes named network namespaces and opens
+// sockets inside them, so that every part of a lab stays out of the
+// machine's root namespace.
+package netns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netns"
+)
+
+// Dir is where iproute2 keeps named namespaces; `ip netns` and labctl agree on it.
+const Dir = "/var/run/netns"
+
+// Exists reports whether the named namespace exists.
+func Exists(name string) bool {
+	_, err := os.Stat(Dir + "/" + name)
+	return err == nil
+}
+
+// Create adds the named namespace and brings its loopback up. It fails if
+// the namespace already exists, so two labs never share one by accident.
+func Create(ctx context.Context, name string) error {
+	if Exists(name) {
+		return fmt.Errorf("network namespace %s already exists", name)
+	}
+	if err := run(ctx, "ip", "netns", "add", name); err != nil {
+		return fmt.Errorf("create network namespace %s: %w", name, err)
+	}
+	if err := run(ctx, "ip", "-n", name, "link", "set", "lo", "up"); err != nil {
+		return fmt.Errorf("network namespace %s: bring up lo: %w", name, err)
+	}
+	return nil
+}
+
+// Delete removes the named namespace; deleting one that is gone is not an
+// error. Processes still inside keep it alive, so callers stop them first.
+func Delete(ctx context.Context, name string) error {
+	if !Exists(name) {
+		return nil
+	}
+	if err := run(ctx, "ip", "netns", "delete", name); err != nil {
+		return fmt.Errorf("delete network namespace %s: %w", name, err)
+	}
+	return nil
+}
+
+// Pids lists the processes whose network namespace is the named one.
+func Pids(ctx context.Context, name string) ([]int, error) {
+	out, err := exec.CommandContext(ctx, "ip", "netns", "pids", name).Output()
+	if err != nil {
+		return nil, fmt.Errorf("list processes in network namespace %s: %w", name, err)
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		var pid int
+		if _, err := fmt.Sscan(f, &pid); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids, nil
+}
+
+// Do runs fn on an OS thread that has entered the named namespace. Sockets
+// fn creates belong to that namespace and may be used from any goroutine
+// afterwards. fn must not start goroutines that expect the namespace.
+func Do(name string, fn func() error) error {
+	target, err := netns.GetFromName(name)
+	if err != nil {
+		return fmt.Errorf("open network namespace %s: %w", name, err)
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	// A fresh goroutine whose thread is thrown away afterwards (no
+	// UnlockOSThread), so no other goroutine ever runs in the lab's namespace.
+	go func() {
+		runtime.LockOSThread()
+		if err := netns.Set(target); err != nil {
+			errc <- fmt.Errorf("enter network namespace %s: %w", name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// Listen opens a listener inside the named namespace.
+func Listen(name, network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := Do(name, func() (err error) {
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
+}
+
+// ListenPacket opens a packet socket inside the named namespace.
+func ListenPacket(name, network, addr string) (net.PacketConn, error) {
+	var pc net.PacketConn
+	err := Do(name, func() (err error) {
+		pc, err = net.ListenPacket(network, addr)
+		return err
+	})
+	return pc, err
+}
+
+// Dial connects from inside the named namespace. The connect happens on the
+// namespace's thread; ctx bounds it.
+func Dial(ctx context.Context, name, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := Do(name, func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// Dialer returns a DialContext-shaped function for the named namespace, for
+// http.Transport, ssh and other clients.
+func Dialer(name string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return Dial(ctx, name, network, addr)
+	}
+}
+
+// Command returns cmd set to run inside the named namespace (through
+// `ip netns exec`, which also gives it a matching /sys).
+func Command(ctx context.Context, name string, argv ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", name}, argv...)...)
+}
+
+func run(ctx context.Context, argv ...string) error {
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			return err
+		}
+		return errors.New(msg)
+	}
+	return nil
+}

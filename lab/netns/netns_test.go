@@ -1,0 +1,91 @@
+package netns
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newNS(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root")
+	}
+	name := fmt.Sprintf("lt-netns-%d", os.Getpid())
+	ctx := context.Background()
+	if err := Create(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := Delete(ctx, name); err != nil {
+			t.Error(err)
+		}
+		if Exists(name) {
+			t.Errorf("namespace %s still exists after Delete", name)
+		}
+	})
+	return name
+}
+
+func TestListenDialInside(t *testing.T) {
+	name := newNS(t)
+	ln, err := Listen(name, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.WriteString(c, "inside")
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, name, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(c)
+	c.Close()
+	if string(got) != "inside" {
+		t.Fatalf("read %q", got)
+	}
+	// The same port on the root namespace's loopback has no listener: the
+	// socket really lives in the lab's namespace.
+	if c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		c.Close()
+		t.Fatalf("listener in namespace %s is reachable from the root namespace", name)
+	}
+}
+
+func TestCreateTwiceFails(t *testing.T) {
+	name := newNS(t)
+	if err := Create(context.Background(), name); err == nil {
+		t.Fatal("creating an existing namespace succeeded")
+	}
+}
+
+func TestCommandRunsInside(t *testing.T) {
+	name := newNS(t)
+	out, err := Command(context.Background(), name, "ip", "-o", "link").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh namespace has only its loopback.
+	if n := strings.Count(strings.TrimSpace(string(out)), "\n") + 1; n != 1 {
+		t.Fatalf("links in namespace: %q", out)
+	}
+}
+
+func TestDeleteMissingIsNoop(t *testing.T) {
+	if err := Delete(context.Background(), "lt-netns-never-made"); err != nil {
+		t.Fatal(err)
+	}
+}

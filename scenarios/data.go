@@ -1,0 +1,117 @@
+package scenarios
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// Secrets are what labctl generates per lab and hands to machines through the
+// boot service: the key labctl logs in with and each machine's host key.
+type Secrets struct {
+	SSHAuthorizedKey string             // "ssh-ed25519 AAAA... labctl@<lab>"
+	HostKeys         map[string]HostKey // by machine name
+}
+
+// HostKey is one machine's SSH host key pair.
+type HostKey struct {
+	Private string // OpenSSH PEM
+	Public  string // "ssh-ed25519 AAAA..."
+}
+
+// WriteData writes the scenario's matchbox-layout data directory to dst, a
+// directory the boot service then serves. Every group's metadata gains a
+// "lab" object (name, domain, gateway, boot_url, ssh_authorized_key and
+// machines by name with ip, mac, uuid and host_key_pub), and a group whose
+// selector pins one lab machine (by mac or uuid) also gains "machine" (name,
+// ip, mac, uuid, host_key, host_key_pub). The result is still a data
+// directory matchbox itself could serve.
+func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, sec Secrets) error {
+	machines := map[string]any{}
+	byMAC, byUUID := map[string]lab.Machine{}, map[string]lab.Machine{}
+	for _, m := range l.Machines {
+		machines[m.Name] = map[string]any{
+			"ip": m.IP.String(), "mac": m.MAC.String(), "uuid": m.UUID,
+			"host_key_pub": sec.HostKeys[m.Name].Public,
+		}
+		byMAC[m.MAC.String()], byUUID[m.UUID] = m, m
+	}
+	labMeta := map[string]any{
+		"name": l.Name, "domain": l.Network.Domain, "gateway": l.Network.Gateway.String(),
+		"boot_url": bootURL, "ssh_authorized_key": sec.SSHAuthorizedKey, "machines": machines,
+	}
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	return fs.WalkDir(s.FS, s.Data, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, s.Data), "/")
+		out := filepath.Join(dst, filepath.FromSlash(rel))
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		raw, err := fs.ReadFile(s.FS, p)
+		if err != nil {
+			return err
+		}
+		if path.Dir(rel) == "groups" && path.Ext(rel) == ".json" {
+			src := path.Join(path.Dir(s.Source), "data", rel)
+			if raw, err = addGroupMetadata(raw, src, labMeta, byMAC, byUUID, sec); err != nil {
+				return err
+			}
+		}
+		return os.WriteFile(out, raw, 0o644)
+	})
+}
+
+func addGroupMetadata(raw []byte, src string, labMeta map[string]any, byMAC, byUUID map[string]lab.Machine, sec Secrets) ([]byte, error) {
+	var g map[string]any
+	if err := json.Unmarshal(raw, &g); err != nil {
+		return nil, fmt.Errorf("%s: %w", src, err)
+	}
+	meta, _ := g["metadata"].(map[string]any)
+	if meta == nil {
+		meta = map[string]any{}
+	}
+	for _, k := range []string{"lab", "machine"} {
+		if _, ok := meta[k]; ok {
+			return nil, fmt.Errorf("%s: metadata.%s: reserved for what labctl adds", src, k)
+		}
+	}
+	meta["lab"] = labMeta
+	sel, _ := g["selector"].(map[string]any)
+	var pinned *lab.Machine
+	for k, v := range sel {
+		val, _ := v.(string)
+		switch k {
+		case "mac":
+			if mac, err := net.ParseMAC(val); err == nil {
+				if m, ok := byMAC[mac.String()]; ok {
+					pinned = &m
+				}
+			}
+		case "uuid":
+			if m, ok := byUUID[val]; ok {
+				pinned = &m
+			}
+		}
+	}
+	if pinned != nil {
+		hk := sec.HostKeys[pinned.Name]
+		meta["machine"] = map[string]any{
+			"name": pinned.Name, "ip": pinned.IP.String(), "mac": pinned.MAC.String(), "uuid": pinned.UUID,
+			"host_key": hk.Private, "host_key_pub": hk.Public,
+		}
+	}
+	g["metadata"] = meta
+	return json.MarshalIndent(g, "", "\t")
+}

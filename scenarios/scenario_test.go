@@ -1,0 +1,123 @@
+package scenarios
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+const validYAML = `name: t
+network: {subnet: 10.9.0.0/24, gateway: 10.9.0.1, domain: t.lab}
+machines:
+  - {name: a, mac: "52:54:00:00:00:01", uuid: 00000000-0000-0000-0000-000000000001, ip: 10.9.0.11}
+  - {name: b, mac: "52:54:00:00:00:02", uuid: 00000000-0000-0000-0000-000000000002, ip: 10.9.0.12, firmware: uefi}
+`
+
+func load(t *testing.T, y string) (*Scenario, error) {
+	t.Helper()
+	fsys := fstest.MapFS{
+		"s/scenario.yaml":        {Data: []byte(y)},
+		"s/data/groups/a.json":   {Data: []byte(`{"id":"a","profile":"p","selector":{"mac":"52-54-00-00-00-01"},"metadata":{"x":1}}`)},
+		"s/data/groups/d.json":   {Data: []byte(`{"id":"d","profile":"p"}`)},
+		"s/data/profiles/p.json": {Data: []byte(`{"id":"p"}`)},
+	}
+	return Load(fsys, "s", "s/scenario.yaml")
+}
+
+func TestLoadValid(t *testing.T) {
+	s, err := load(t, validYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Machines[0]; got.MemoryMiB != 512 || got.Firmware != "bios" || len(got.Boot) != 2 {
+		t.Errorf("defaults not applied: %+v", got)
+	}
+	l := s.Lab("/tmp/x", "ns")
+	if l.Machines[1].Firmware != "uefi" || l.Network.Gateway.String() != "10.9.0.1" {
+		t.Errorf("lab = %+v", l)
+	}
+}
+
+func TestLoadInvalid(t *testing.T) {
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{"duplicate mac", `"52:54:00:00:00:02"`, `"52-54-00-00-00-01"`, "machines[1].mac: duplicate mac 52:54:00:00:00:01 (also machines[0].mac)"},
+		{"multicast mac", `"52:54:00:00:00:02"`, `"01:00:5e:00:00:02"`, "machines[1].mac: 01:00:5e:00:00:02 is a multicast address"},
+		{"duplicate uuid", `000000000002`, `000000000001`, "machines[1].uuid: duplicate uuid"},
+		{"duplicate name", `name: b`, `name: a`, "machines[1].name: duplicate name a"},
+		{"duplicate ip", `10.9.0.12`, `10.9.0.11`, "machines[1].ip: duplicate ip 10.9.0.11"},
+		{"ip is gateway", `10.9.0.12`, `10.9.0.1`, "machines[1].ip: duplicate ip 10.9.0.1 (also network.gateway)"},
+		{"ip outside subnet", `10.9.0.12`, `10.10.0.12`, "machines[1].ip: 10.10.0.12 is outside the lab subnet"},
+		{"too little memory", `firmware: uefi}`, `firmware: uefi, memory_mib: 64}`, "machines[1].memory_mib: 64 MiB is too little"},
+		{"bad firmware", `firmware: uefi`, `firmware: coreboot`, `machines[1].firmware: "coreboot" is neither`},
+		{"unknown field", `firmware: uefi`, `firmwre: uefi`, "field firmwre not found"},
+		{"bad uuid", `00000000-0000-0000-0000-000000000002`, `not-a-uuid`, `machines[1].uuid: "not-a-uuid" is not a UUID`},
+		{"bad subnet", `10.9.0.0/24`, `10.9.0.0/33`, "network.subnet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			y := strings.Replace(validYAML, tt.old, tt.new, 1)
+			if y == validYAML {
+				t.Fatalf("test case does not change the scenario")
+			}
+			_, err := load(t, y)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "s/scenario.yaml") {
+				t.Fatalf("err = %v, want it to name s/scenario.yaml and contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestBuiltinScenariosLoad(t *testing.T) {
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Find(name); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if _, err := Find("no-such"); err == nil || !strings.Contains(err.Error(), "pxe-smoke") {
+		t.Errorf("Find(no-such) = %v, want an error listing the built-in scenarios", err)
+	}
+}
+
+func TestWriteData(t *testing.T) {
+	s, err := load(t, validYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Lab(t.TempDir(), "ns")
+	dst := filepath.Join(t.TempDir(), "data")
+	sec := Secrets{SSHAuthorizedKey: "ssh-ed25519 AAAA lab", HostKeys: map[string]HostKey{"a": {Private: "PRIV", Public: "PUB-a"}}}
+	if err := s.WriteData(dst, l, "http://10.9.0.1:8080", sec); err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) map[string]any {
+		raw, err := os.ReadFile(filepath.Join(dst, "groups", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g map[string]any
+		if err := json.Unmarshal(raw, &g); err != nil {
+			t.Fatal(err)
+		}
+		return g["metadata"].(map[string]any)
+	}
+	a := read("a.json")
+	if a["x"].(float64) != 1 || a["machine"].(map[string]any)["host_key"] != "PRIV" {
+		t.Errorf("pinned group metadata = %v", a)
+	}
+	if a["lab"].(map[string]any)["boot_url"] != "http://10.9.0.1:8080" {
+		t.Errorf("lab metadata = %v", a["lab"])
+	}
+	if d := read("d.json"); d["machine"] != nil || d["lab"] == nil {
+		t.Errorf("default group metadata = %v, want lab and no machine", d)
+	}
+	if _, err := os.Stat(filepath.Join(dst, "profiles", "p.json")); err != nil {
+		t.Error(err)
+	}
+}
