@@ -2,6 +2,7 @@ package bootsvc
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -123,7 +124,7 @@ func (s *Server) instrument(endpoint, kind string, next http.Handler) http.Handl
 			s.machines.record(sighting{
 				ip: ip, labels: labels, mac: ri.labels["mac"], uuid: ri.labels["uuid"],
 				group: ri.group, profile: ri.profile,
-				event: Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: sw.status, Name: ri.name, Detail: ri.detail},
+				event: Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: sw.status, Name: ri.name, Detail: cmp.Or(ri.detail, ri.err)},
 			})
 		}
 		if s.log.Enabled(r.Context(), level) {
@@ -210,7 +211,7 @@ func (s *Server) selectGroup(w http.ResponseWriter, r *http.Request) (*state, *G
 		fail(w, r, http.StatusNotFound, "no group matches labels {%s}", labelString(labels))
 		return nil, nil, false
 	}
-	ri.group = g.ID
+	ri.group, ri.profile = g.ID, g.Profile
 	s.metrics.matches.WithLabelValues(g.ID).Inc()
 	return st, g, true
 }
