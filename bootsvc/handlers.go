@@ -68,7 +68,7 @@ func (s *Server) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	}))
 	handle("GET /metrics", "metrics", "", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	handle("/", "unknown", "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /", "unknown", "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path), http.StatusNotFound)
 	}))
 	return mux

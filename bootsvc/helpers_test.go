@@ -51,3 +51,7 @@ func get(t testing.TB, h http.Handler, target string) (int, string) {
 	body, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(body)
 }
+
+func slogTo(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
