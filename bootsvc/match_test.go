@@ -41,12 +41,12 @@ func TestSelectGroup(t *testing.T) {
 	// The groups from matchbox's precedence example, plus a second default.
 	groups := groupsOf(
 		map[string]string{"mac": "52:54:00:a1:9c:ae", "os": "installed"}, // g0
-		map[string]string{"region": "b"},                                  // g1
-		map[string]string{"region": "a"},                                  // g2
-		map[string]string{"os": "installed"},                              // g3
-		map[string]string{"mac": "52:54:00:a1:9c:ae"},                     // g4
-		map[string]string{},                                               // g5
-		nil,                                                               // g6: another default, later by file name
+		map[string]string{"region": "b"},                                 // g1
+		map[string]string{"region": "a"},                                 // g2
+		map[string]string{"os": "installed"},                             // g3
+		map[string]string{"mac": "52:54:00:a1:9c:ae"},                    // g4
+		map[string]string{},                                              // g5
+		nil,                                                              // g6: another default, later by file name
 	)
 	ix := newIndex(groups, quietLogger())
 	tests := []struct {

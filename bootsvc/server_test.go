@@ -40,16 +40,16 @@ storage:
       contents:
         inline: "{{.cluster}} {{.request.query.mac}}"
 `,
-	"ignition/disk.ign": `{"ignition": {"version": "3.3.0"}}`,
+	"ignition/disk.ign":  `{"ignition": {"version": "3.3.0"}}`,
 	"ignition/broken.bu": "variant: fcos\nversion: 1.4.0\n\nstorage:\n  files:\n    - path: /x\n      contents: {inline: \"{{.nosuchkey}}\"}\n",
 	// Relative paths are invalid Ignition: Butane must refuse to produce it.
-	"ignition/invalid.bu":      "variant: fcos\nversion: 1.4.0\nstorage:\n  files:\n    - path: relative/path\n",
-	"cloud/live.yaml":          "#cloud-config\nhostname: {{.hostname}}\n",
-	"cloud/notcloud.tmpl":      "hello\n",
-	"generic/live.env":         "CLUSTER={{.cluster}}\nMAC={{.mac}}\nRAW={{.request.raw_query}}\n",
-	"generic/broken.tmpl":      "line one\n{{.missing}}\n",
-	"generic/sub/ignored~":     "editor backup {{",
-	"generic/.live.env.swp":    "{{ swap",
+	"ignition/invalid.bu":   "variant: fcos\nversion: 1.4.0\nstorage:\n  files:\n    - path: relative/path\n",
+	"cloud/live.yaml":       "#cloud-config\nhostname: {{.hostname}}\n",
+	"cloud/notcloud.tmpl":   "hello\n",
+	"generic/live.env":      "CLUSTER={{.cluster}}\nMAC={{.mac}}\nRAW={{.request.raw_query}}\n",
+	"generic/broken.tmpl":   "line one\n{{.missing}}\n",
+	"generic/sub/ignored~":  "editor backup {{",
+	"generic/.live.env.swp": "{{ swap",
 }
 
 func TestEndpoints(t *testing.T) {
