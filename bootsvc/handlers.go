@@ -293,7 +293,7 @@ func (s *Server) serveIgnition(w http.ResponseWriter, r *http.Request) {
 		s.renderFailed(w, r, key, err)
 		return
 	}
-	out, rpt, err := butaneToIgnition(key, rendered)
+	out, rpt, err := s.butane.translate(key, rendered)
 	if err != nil {
 		s.renderFailed(w, r, key, err)
 		return

@@ -32,6 +32,7 @@ type Server struct {
 	assets   *os.Root
 	machines *registry
 	metrics  *metrics
+	butane   butaneCache
 	handler  http.Handler
 
 	reloadMu       sync.Mutex
