@@ -60,7 +60,11 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
-	root.AddCommand(newBMCCmd(), newReprovisionCmd())
+	root.AddCommand(
+		newServeCmd(),
+		newBMCCmd(),
+		newReprovisionCmd(),
+	)
 	return root
 }
 
