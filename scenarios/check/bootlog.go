@@ -7,33 +7,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
+	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/lab"
 )
 
-// Machine is one machine as the boot service's GET /machines reports it.
-type Machine struct {
-	MAC    string  `json:"mac"`
-	UUID   string  `json:"uuid"`
-	Events []Event `json:"events"`
-}
-
-// Event is one thing a machine fetched or reported.
-type Event struct {
-	Time   time.Time `json:"time"`
-	Kind   string    `json:"kind"`
-	Path   string    `json:"path"`
-	Event  string    `json:"event"` // a report's event name
-	Status int       `json:"status"`
-	Detail string    `json:"detail"`
-}
-
-// Name is a report's event name.
-func (e Event) Name() string { return e.Event }
-
-// Is says whether the record is machine m's.
-func (rec Machine) Is(m lab.Machine) bool {
+// matches says whether the boot service's record rec is machine m's.
+func matches(rec bootsvc.Machine, m lab.Machine) bool {
 	if mac, err := net.ParseMAC(rec.MAC); err == nil && mac.String() == m.MAC.String() {
 		return true
 	}
@@ -47,7 +27,7 @@ type HTTPBootLog struct {
 	Base   string // e.g. http://10.77.0.1:8080
 }
 
-func (h HTTPBootLog) Machines(ctx context.Context) ([]Machine, error) {
+func (h HTTPBootLog) Machines(ctx context.Context) ([]bootsvc.Machine, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.Base+"/machines", nil)
 	if err != nil {
 		return nil, err
@@ -60,7 +40,7 @@ func (h HTTPBootLog) Machines(ctx context.Context) ([]Machine, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("boot service machine log: GET %s: %s", req.URL, resp.Status)
 	}
-	var ms []Machine
+	var ms []bootsvc.Machine
 	if err := json.NewDecoder(resp.Body).Decode(&ms); err != nil {
 		return nil, fmt.Errorf("boot service machine log: %w", err)
 	}

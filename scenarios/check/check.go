@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -21,7 +22,7 @@ type Shell interface {
 
 // BootLog is what the boot service recorded of each machine.
 type BootLog interface {
-	Machines(ctx context.Context) ([]Machine, error)
+	Machines(ctx context.Context) ([]bootsvc.Machine, error)
 }
 
 // Status is the outcome of one check on one node.
@@ -206,16 +207,16 @@ func (r *Runner) reported(ctx context.Context, want *scenarios.ReportExpect, m l
 	}
 	var seen []string
 	for _, rec := range machines {
-		if !rec.Is(m) {
+		if !matches(rec, m) {
 			continue
 		}
 		for _, e := range rec.Events {
-			if e.Kind != "report" {
+			if e.Kind != bootsvc.KindReport {
 				continue
 			}
-			seen = append(seen, e.Name()+" "+e.Detail)
-			if e.Name() == want.Event && strings.Contains(e.Detail, want.DetailContains) {
-				return e.Name() + " " + e.Detail, nil
+			seen = append(seen, e.Name+" "+e.Detail)
+			if e.Name == want.Event && strings.Contains(e.Detail, want.DetailContains) {
+				return e.Name + " " + e.Detail, nil
 			}
 		}
 	}

@@ -1,0 +1,61 @@
+package check
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/scenarios"
+)
+
+func TestReportChecksAgainstBootService(t *testing.T) {
+	data := t.TempDir()
+	for _, d := range []string{"groups", "profiles"} {
+		os.MkdirAll(filepath.Join(data, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(data, "groups", "default.json"), []byte(`{"id":"default","profile":"p"}`), 0o644)
+	os.WriteFile(filepath.Join(data, "profiles", "p.json"), []byte(`{"id":"p","boot":{"kernel":"/k"}}`), 0o644)
+	svc, err := bootsvc.New(bootsvc.Config{DataDir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+
+	mac, _ := net.ParseMAC("52:54:00:77:00:11")
+	m := lab.Machine{Name: "bios1", MAC: mac, UUID: "7d3c0b1e-0b6a-4d51-9c39-000000000011", IP: netip.MustParseAddr("10.77.0.11")}
+	// The machine reports a while after the runner starts, with its MAC in
+	// iPXE's hyphenated form.
+	time.AfterFunc(500*time.Millisecond, func() {
+		resp, err := http.Get(srv.URL + "/report?mac=52-54-00-77-00-11&event=booted&detail=profile=smoke-bios")
+		if err == nil {
+			resp.Body.Close()
+		}
+	})
+	r := &Runner{
+		Lab: &lab.Lab{Machines: []lab.Machine{m}},
+		Checks: []scenarios.Check{
+			{Name: "booted", Report: &scenarios.ReportExpect{Event: "booted", DetailContains: "profile=smoke-bios"}},
+			{Name: "installed", Report: &scenarios.ReportExpect{Event: "installed"}},
+		},
+		Deadline: 3 * time.Second,
+		Interval: 200 * time.Millisecond,
+		BootLog:  HTTPBootLog{Client: srv.Client(), Base: srv.URL},
+	}
+	results, err := r.Run(context.Background())
+	if results[0].Status != Passed {
+		t.Fatalf("booted check: %+v", results[0])
+	}
+	if err == nil || !strings.Contains(err.Error(), `check "installed" on bios1 failed`) || !strings.Contains(err.Error(), "booted profile=smoke-bios") {
+		t.Fatalf("err = %v, want the installed check to fail naming the reports seen", err)
+	}
+}
