@@ -33,7 +33,7 @@ func (c *cpioWriter) entry(name string, mode int, data []byte) {
 	c.pad(len(data))
 }
 
-func (c *cpioWriter) dir(name string)                        { c.entry(name, modeDir|0o755, nil) }
+func (c *cpioWriter) dir(name string)                         { c.entry(name, modeDir|0o755, nil) }
 func (c *cpioWriter) file(name string, perm int, data []byte) { c.entry(name, modeFile|perm, data) }
 func (c *cpioWriter) symlink(name, target string)             { c.entry(name, modeLink|0o777, []byte(target)) }
 

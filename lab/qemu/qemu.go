@@ -495,3 +495,13 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// ConsoleSocket is the unix socket of the machine's serial console.
+func (p *Provider) ConsoleSocket(l *lab.Lab, machine string) string {
+	return machineFiles(l, machine).Console
+}
+
+// SerialLog is the file the machine's serial console is logged to.
+func (p *Provider) SerialLog(l *lab.Lab, machine string) string {
+	return machineFiles(l, machine).Serial
+}
