@@ -12,7 +12,6 @@ import (
 	"github.com/labctl/labctl/lab/labd"
 )
 
-
 func newConsoleCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "console SCENARIO NODE",

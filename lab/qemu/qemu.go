@@ -199,10 +199,14 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 		err := cmd.Wait()
 		p.log.Info("qemu exited", "machine", m.Name, "pid", pid, "status", exitStatus(err))
 		p.mu.Lock()
-		if p.procs[m.Name] == cmd {
+		current := p.procs[m.Name] == cmd
+		if current {
 			delete(p.procs, m.Name)
 		}
 		p.mu.Unlock()
+		if current {
+			p.notify(m.Name, 0)
+		}
 	}()
 	if ov.Once != "" {
 		ov.Once = ""
