@@ -12,4 +12,6 @@ require (
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	libvirt.org/go/libvirt v1.10000.0 // indirect
+	libvirt.org/go/libvirtxml v1.10000.0 // indirect
 )
