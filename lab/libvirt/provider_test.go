@@ -194,7 +194,9 @@ func TestProvider(t *testing.T) {
 	for _, m := range l.Machines {
 		waitFor(t, m.Name+" to reach iPXE and send DHCP", 3*time.Minute, func() bool {
 			return hasAll(serial(l, m.Name), firmwareMarkers[m.Firmware]) && dhcp.count(m.MAC) > 0
-		}, func() string { return fmt.Sprintf("DHCP requests from %s: %d\nserial log:\n%s", m.MAC, dhcp.count(m.MAC), serial(l, m.Name)) })
+		}, func() string {
+			return fmt.Sprintf("DHCP requests from %s: %d\nserial log:\n%s", m.MAC, dhcp.count(m.MAC), serial(l, m.Name))
+		})
 		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != lab.PowerOn {
 			t.Fatalf("%s power %s %v, want on", m.Name, st, err)
 		}
