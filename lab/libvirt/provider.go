@@ -56,10 +56,19 @@ func (p *Provider) CreateNetwork(ctx context.Context, l *lab.Lab) error {
 	if err != nil {
 		return fmt.Errorf("lab %s: %w", l.Name, err)
 	}
-	if err := p.Daemon(l).Start(ctx); err != nil {
+	d := p.Daemon(l)
+	if err := d.Start(ctx); err != nil {
 		return fmt.Errorf("lab %s: %w", l.Name, err)
 	}
 	return p.with(l, func(c *golibvirt.Connect) error {
+		// libvirt probes QEMU at its first use; do it now, once, rather than
+		// inside the first machine's define.
+		start := time.Now()
+		if _, err := c.GetDomainCapabilities("", "x86_64", "", accelTCG, 0); err != nil {
+			return fmt.Errorf("lab %s: QEMU capabilities: %w", l.Name, err)
+		}
+		d.SaveCapabilities()
+		p.log.Debug("QEMU capabilities ready", "lab", l.Name, "took", time.Since(start).Round(time.Millisecond))
 		if n, err := c.LookupNetworkByName(l.Network.Name); err == nil {
 			defer n.Free()
 			if active, _ := n.IsActive(); active {

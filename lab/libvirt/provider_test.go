@@ -24,7 +24,7 @@ import (
 
 // newTestLab creates a namespace of the test's own and the pxe-smoke lab in
 // it. Cleanup destroys the lab (if the test did not) and deletes the namespace.
-func newTestLab(t *testing.T) *lab.Lab {
+func newTestLab(t testing.TB) *lab.Lab {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs libvirtd and QEMU guests")
@@ -36,7 +36,7 @@ func newTestLab(t *testing.T) *lab.Lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns := fmt.Sprintf("lt-libvirt-%d", os.Getpid())
+	ns := fmt.Sprintf("lt-libvirt-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
 	ctx := context.Background()
 	if err := netns.Create(ctx, ns); err != nil {
 		t.Fatal(err)
@@ -63,11 +63,11 @@ func newTestLab(t *testing.T) *lab.Lab {
 	return l
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))

@@ -99,6 +99,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 	if err := d.writeConfig(); err != nil {
 		return err
 	}
+	d.seedCapabilities()
 
 	// mount -n: no /run/mount/utab is written to the system's /run.
 	script := "set -e\n"
@@ -163,6 +164,50 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// capsDir is where libvirt caches what it probed of the QEMU binaries
+// (/var/cache/libvirt/qemu/capabilities inside).
+func (d *Daemon) capsDir() string { return filepath.Join(d.Dir, "cache", "qemu", "capabilities") }
+
+// sharedCapsDir keeps a copy of that cache across labs: probing QEMU costs
+// seconds at every lab's first domain, and libvirt re-probes by itself when a
+// cached entry no longer matches the host, QEMU or libvirt.
+func sharedCapsDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "labctl", "libvirt-qemu-capabilities")
+}
+
+func (d *Daemon) seedCapabilities() {
+	copyXML(sharedCapsDir(), d.capsDir())
+}
+
+// SaveCapabilities copies the daemon's probed QEMU capabilities to the
+// cache shared by later labs. Failing to is harmless.
+func (d *Daemon) SaveCapabilities() {
+	copyXML(d.capsDir(), sharedCapsDir())
+}
+
+// copyXML copies the .xml files of src into dst, each through a temporary
+// file so a reader never sees half of one.
+func copyXML(src, dst string) {
+	files, _ := filepath.Glob(filepath.Join(src, "*.xml"))
+	if len(files) == 0 || dst == "" || os.MkdirAll(dst, 0o755) != nil {
+		return
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		tmp := filepath.Join(dst, "."+filepath.Base(f)+".tmp")
+		if os.WriteFile(tmp, b, 0o644) == nil {
+			os.Rename(tmp, filepath.Join(dst, filepath.Base(f)))
+		}
+	}
 }
 
 // QEMUPids lists the QEMU processes this daemon started that still run,
