@@ -14,6 +14,8 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/crypto v0.58.0
 	gopkg.in/yaml.v3 v3.0.1
+	libvirt.org/go/libvirt v1.10000.0
+	libvirt.org/go/libvirtxml v1.10000.0
 )
 
 require (
