@@ -78,7 +78,7 @@ func (e *e2eEnv) assertNothingLeft(t *testing.T) {
 }
 
 func TestE2EPXESmoke(t *testing.T) {
-	for _, provider := range []string{"qemu"} {
+	for _, provider := range []string{"qemu", "libvirt"} {
 		t.Run(provider, func(t *testing.T) {
 			e := newE2E(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -54,9 +55,17 @@ func newUpCmd() *cobra.Command {
 	return cmd
 }
 
-// defaultProvider is the embedded QEMU provider; libvirt is chosen only on
-// request until its provider is part of the build.
-func defaultProvider() string { return "qemu" }
+// defaultProvider is libvirt when a system libvirtd answers on its socket
+// (the lab still gets a private daemon of its own), else the embedded QEMU
+// provider.
+func defaultProvider() string {
+	c, err := net.DialTimeout("unix", "/run/libvirt/libvirt-sock", time.Second)
+	if err != nil {
+		return "qemu"
+	}
+	c.Close()
+	return "libvirt"
+}
 
 // startLab starts the lab and, if that fails half-way, takes down what was made.
 func startLab(ctx context.Context, out io.Writer, source, provider, ns string) (*state.State, error) {

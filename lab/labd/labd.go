@@ -20,6 +20,7 @@ import (
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/images/smoke"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/libvirt"
 	"github.com/labctl/labctl/lab/qemu"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
@@ -65,8 +66,20 @@ func Provider(name string, log *slog.Logger, dir string) (lab.Provider, error) {
 			}
 		}
 		return p, nil
+	case "libvirt":
+		return libvirtProvider{libvirt.New(log)}, nil
 	}
-	return nil, fmt.Errorf("unknown provider %q (known: qemu)", name)
+	return nil, fmt.Errorf("unknown provider %q (known: qemu, libvirt)", name)
+}
+
+// libvirtProvider adds the console paths to the libvirt provider.
+type libvirtProvider struct{ *libvirt.Provider }
+
+func (libvirtProvider) ConsoleSocket(l *lab.Lab, machine string) string {
+	return libvirt.ConsoleSocket(l, machine)
+}
+func (libvirtProvider) SerialLog(l *lab.Lab, machine string) string {
+	return libvirt.SerialLog(l, machine)
 }
 
 // Run brings the lab in dir up and keeps it up until ctx ends, then takes
@@ -101,6 +114,9 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 
 	if err := prov.CreateNetwork(ctx, l); err != nil {
 		return err
+	}
+	if lv, ok := prov.(libvirtProvider); ok {
+		state.SetPid(dir, "libvirtd", lv.Daemon(l).Pid())
 	}
 	if q, ok := prov.(*qemu.Provider); ok {
 		accel := q.Accelerator(ctx)
