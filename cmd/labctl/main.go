@@ -61,9 +61,16 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
 	root.AddCommand(
+		newUpCmd(),
+		newDownCmd(),
+		newStatusCmd(),
+		newConsoleCmd(),
+		newLogsCmd(),
+		newTestCmd(),
 		newServeCmd(),
 		newBMCCmd(),
 		newReprovisionCmd(),
+		newLabDaemonCmd(),
 	)
 	return root
 }

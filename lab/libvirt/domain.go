@@ -1,0 +1,278 @@
+package libvirt
+
+import (
+	"encoding/xml"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// Firmware images from Debian's ovmf package. The 4M build matches
+// OVMF_VARS_4M.fd; every UEFI machine gets its own copy of the variables.
+const (
+	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
+
+// metaNS names labctl's element in a domain's <metadata>, where the
+// persistent boot order and a pending boot-once device are kept, so that
+// they survive in libvirt itself and not in a side file.
+const metaNS = "https://github.com/labctl/labctl/lab/libvirt"
+
+// bootMeta is labctl's <metadata> element.
+type bootMeta struct {
+	XMLName xml.Name `xml:"https://github.com/labctl/labctl/lab/libvirt boot"`
+	Order   string   `xml:"order,attr"`          // persistent order, comma separated
+	Once    string   `xml:"once,attr,omitempty"` // device for the next start only
+}
+
+// Files of one machine, under the lab's directory.
+func machineDir(l *lab.Lab, name string) string { return filepath.Join(l.Dir, "machines", name) }
+func diskPath(l *lab.Lab, name string) string {
+	return filepath.Join(machineDir(l, name), "disk.qcow2")
+}
+func nvramPath(l *lab.Lab, name string) string {
+	return filepath.Join(machineDir(l, name), "OVMF_VARS.fd")
+}
+
+// SerialLog is the file the machine's serial console is logged to, from its
+// latest start on (each start truncates it).
+func SerialLog(l *lab.Lab, name string) string {
+	return filepath.Join(machineDir(l, name), "serial.log")
+}
+
+// ConsoleSocket is the unix socket of the machine's serial console, for
+// `labctl console`: connect, read and type.
+func ConsoleSocket(l *lab.Lab, name string) string {
+	return filepath.Join(machineDir(l, name), "console.sock")
+}
+
+// networkXML describes the lab bridge: the gateway address on it and nothing
+// else (no DHCP, no DNS, no forwarding): labctl's dnsmasq serves the lab.
+func networkXML(n lab.Network) (string, error) {
+	if n.Name == "" || len(n.Name) > 15 {
+		return "", fmt.Errorf("network name %q: must be 1 to 15 bytes (a bridge name)", n.Name)
+	}
+	if !n.Gateway.Is4() || !n.Subnet.Contains(n.Gateway) {
+		return "", fmt.Errorf("network %s: gateway %s is not an IPv4 address in subnet %s", n.Name, n.Gateway, n.Subnet)
+	}
+	net := &libvirtxml.Network{
+		Name:   n.Name,
+		Bridge: &libvirtxml.NetworkBridge{Name: n.Name, STP: "off", Delay: "0"},
+		DNS:    &libvirtxml.NetworkDNS{Enable: "no"},
+		IPs:    []libvirtxml.NetworkIP{{Address: n.Gateway.String(), Prefix: uint(n.Subnet.Bits())}},
+	}
+	return net.Marshal()
+}
+
+// domainXML describes machine m of lab l. domType is "kvm" or "qemu" (TCG).
+func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, error) {
+	if err := validate(m); err != nil {
+		return nil, err
+	}
+	port := uint(0)
+	d := &libvirtxml.Domain{
+		Type:   domType,
+		Name:   m.Name,
+		UUID:   m.UUID,
+		Memory: &libvirtxml.DomainMemory{Value: uint(m.MemoryMiB), Unit: "MiB"},
+		VCPU:   &libvirtxml.DomainVCPU{Value: uint(m.VCPUs)},
+		SysInfo: []libvirtxml.DomainSysInfo{{SMBIOS: &libvirtxml.DomainSysInfoSMBIOS{
+			System: &libvirtxml.DomainSysInfoSystem{Entry: []libvirtxml.DomainSysInfoEntry{
+				{Name: "manufacturer", Value: "labctl"},
+				{Name: "product", Value: "lab machine"},
+				{Name: "serial", Value: m.Name},
+				{Name: "uuid", Value: m.UUID},
+			}},
+		}}},
+		OS: &libvirtxml.DomainOS{
+			Type:   &libvirtxml.DomainOSType{Arch: "x86_64", Type: "hvm"},
+			SMBios: &libvirtxml.DomainSMBios{Mode: "sysinfo"},
+		},
+		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
+		OnPoweroff: "destroy",
+		OnReboot:   "restart",
+		OnCrash:    "destroy",
+		Devices: &libvirtxml.DomainDeviceList{
+			Disks: []libvirtxml.DomainDisk{{
+				Device: "disk",
+				Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
+				Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: diskPath(l, m.Name)}},
+				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+			}},
+			Interfaces: []libvirtxml.DomainInterface{{
+				MAC:    &libvirtxml.DomainInterfaceMAC{Address: m.MAC.String()},
+				Source: &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: l.Network.Name}},
+				Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+			}},
+			// A unix socket for `labctl console`, logged to a file whatever
+			// is connected.
+			Serials: []libvirtxml.DomainSerial{{
+				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind", Path: ConsoleSocket(l, m.Name)}},
+				Target: &libvirtxml.DomainSerialTarget{Port: &port},
+				Log:    &libvirtxml.DomainChardevLog{File: SerialLog(l, m.Name), Append: "off"},
+			}},
+		},
+	}
+	switch m.Firmware {
+	case lab.BIOS:
+		d.OS.Type.Machine = "pc"
+		// SeaBIOS and iPXE print to the serial port too (QEMU's graphics=off).
+		d.OS.BIOS = &libvirtxml.DomainBIOS{UseSerial: "yes"}
+	case lab.UEFI:
+		d.OS.Type.Machine = "q35"
+		d.OS.Loader = &libvirtxml.DomainLoader{Path: ovmfCode, Readonly: "yes", Type: "pflash"}
+		d.OS.NVRam = &libvirtxml.DomainNVRam{NVRam: nvramPath(l, m.Name), Template: ovmfVars}
+	}
+	order := m.Boot
+	if len(order) == 0 {
+		order = []lab.BootDevice{lab.BootNetwork, lab.BootDisk}
+	}
+	if err := setBoot(d, bootMeta{Order: joinBoot(order)}); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// validate rejects a machine the domain cannot be built from, naming the field.
+func validate(m lab.Machine) error {
+	switch {
+	case m.Name == "":
+		return fmt.Errorf("machine: empty name")
+	case len(m.MAC) != 6:
+		return fmt.Errorf("machine %s: mac %q is not a 6-byte MAC address", m.Name, m.MAC)
+	case len(m.UUID) != 36 || strings.ToLower(m.UUID) != m.UUID:
+		return fmt.Errorf("machine %s: uuid %q is not a lower-case UUID", m.Name, m.UUID)
+	case m.MemoryMiB < 64:
+		return fmt.Errorf("machine %s: memory_mib %d is below 64", m.Name, m.MemoryMiB)
+	case m.VCPUs < 1:
+		return fmt.Errorf("machine %s: vcpus %d is below 1", m.Name, m.VCPUs)
+	case m.DiskGiB < 1:
+		return fmt.Errorf("machine %s: disk_gib %d is below 1", m.Name, m.DiskGiB)
+	case m.Firmware != lab.BIOS && m.Firmware != lab.UEFI:
+		return fmt.Errorf("machine %s: firmware %q is neither bios nor uefi", m.Name, m.Firmware)
+	}
+	for _, b := range m.Boot {
+		if b != lab.BootNetwork && b != lab.BootDisk {
+			return fmt.Errorf("machine %s: boot device %q is neither network nor disk", m.Name, b)
+		}
+	}
+	return nil
+}
+
+// setBoot records meta in d's metadata and gives the NIC and disk their
+// per-device boot order: the once device first if one is pending, else the
+// persistent order. Devices left out of the order are not booted from. The
+// per-device form excludes <os><boot dev>, so that is cleared.
+func setBoot(d *libvirtxml.Domain, meta bootMeta) error {
+	order, err := parseBoot(meta.Order)
+	if err != nil {
+		return err
+	}
+	if meta.Once != "" {
+		once, err := parseBoot(meta.Once)
+		if err != nil || len(once) != 1 {
+			return fmt.Errorf("domain %s: boot-once device %q is not one device", d.Name, meta.Once)
+		}
+		order = first(once[0], order)
+	}
+	raw, err := xml.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	d.Metadata = &libvirtxml.DomainMetadata{XML: string(raw)}
+	d.OS.BootDevices = nil
+	bootOf := func(dev lab.BootDevice) *libvirtxml.DomainDeviceBoot {
+		if i := slices.Index(order, dev); i >= 0 {
+			return &libvirtxml.DomainDeviceBoot{Order: uint(i + 1)}
+		}
+		return nil
+	}
+	for i := range d.Devices.Interfaces {
+		d.Devices.Interfaces[i].Boot = bootOf(lab.BootNetwork)
+	}
+	for i := range d.Devices.Disks {
+		d.Devices.Disks[i].Boot = bootOf(lab.BootDisk)
+	}
+	return nil
+}
+
+// getBoot reads labctl's metadata back from a domain; a domain without it
+// (defined by hand) gets its order from the devices' boot elements.
+func getBoot(d *libvirtxml.Domain) bootMeta {
+	var meta bootMeta
+	if d.Metadata != nil && strings.Contains(d.Metadata.XML, metaNS) {
+		dec := xml.NewDecoder(strings.NewReader(d.Metadata.XML))
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				break
+			}
+			if se, ok := tok.(xml.StartElement); ok && se.Name.Space == metaNS && se.Name.Local == "boot" {
+				if dec.DecodeElement(&meta, &se) == nil && meta.Order != "" {
+					return meta
+				}
+			}
+		}
+	}
+	type dev struct {
+		order uint
+		dev   lab.BootDevice
+	}
+	var devs []dev
+	for _, i := range d.Devices.Interfaces {
+		if i.Boot != nil {
+			devs = append(devs, dev{i.Boot.Order, lab.BootNetwork})
+		}
+	}
+	for _, k := range d.Devices.Disks {
+		if k.Boot != nil {
+			devs = append(devs, dev{k.Boot.Order, lab.BootDisk})
+		}
+	}
+	slices.SortFunc(devs, func(a, b dev) int { return int(a.order) - int(b.order) })
+	var order []lab.BootDevice
+	for _, d := range devs {
+		order = append(order, d.dev)
+	}
+	return bootMeta{Order: joinBoot(order)}
+}
+
+// first puts dev at the front of order, keeping the rest as they were.
+func first(dev lab.BootDevice, order []lab.BootDevice) []lab.BootDevice {
+	out := []lab.BootDevice{dev}
+	for _, o := range order {
+		if o != dev {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func joinBoot(order []lab.BootDevice) string {
+	s := make([]string, len(order))
+	for i, o := range order {
+		s[i] = string(o)
+	}
+	return strings.Join(s, ",")
+}
+
+func parseBoot(s string) ([]lab.BootDevice, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var order []lab.BootDevice
+	for _, f := range strings.Split(s, ",") {
+		dev := lab.BootDevice(f)
+		if dev != lab.BootNetwork && dev != lab.BootDisk {
+			return nil, fmt.Errorf("boot device %q is neither network nor disk", f)
+		}
+		order = append(order, dev)
+	}
+	return order, nil
+}

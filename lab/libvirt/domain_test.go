@@ -1,0 +1,229 @@
+package libvirt
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/labctl/labctl/lab"
+)
+
+func testLab() *lab.Lab {
+	return &lab.Lab{
+		Name: "t", Netns: "t-ns", Dir: "/srv/labs/t",
+		Network: lab.Network{Name: "labbr0", Subnet: netip.MustParsePrefix("10.77.0.0/24"), Gateway: netip.MustParseAddr("10.77.0.1")},
+	}
+}
+
+func testMachine(fw lab.Firmware, boot ...lab.BootDevice) lab.Machine {
+	mac, _ := net.ParseMAC("52:54:00:77:00:11")
+	return lab.Machine{Name: "m1", MAC: mac, UUID: "7d3c0b1e-0b6a-4d51-9c39-000000000011",
+		MemoryMiB: 512, VCPUs: 2, DiskGiB: 1, Firmware: fw, Boot: boot}
+}
+
+// bootOrder returns the devices in per-device boot order, as libvirt reads them.
+func bootOrder(t *testing.T, d *libvirtxml.Domain) []lab.BootDevice {
+	t.Helper()
+	if len(d.OS.BootDevices) != 0 {
+		t.Errorf("<os><boot dev> present alongside per-device boot order: %+v", d.OS.BootDevices)
+	}
+	order := map[uint]lab.BootDevice{}
+	for _, i := range d.Devices.Interfaces {
+		if i.Boot != nil {
+			order[i.Boot.Order] = lab.BootNetwork
+		}
+	}
+	for _, k := range d.Devices.Disks {
+		if k.Boot != nil {
+			order[k.Boot.Order] = lab.BootDisk
+		}
+	}
+	var out []lab.BootDevice
+	for i := uint(1); i <= uint(len(order)); i++ {
+		dev, ok := order[i]
+		if !ok {
+			t.Fatalf("boot orders are not 1..%d: %v", len(order), order)
+		}
+		out = append(out, dev)
+	}
+	return out
+}
+
+func TestDomainXML(t *testing.T) {
+	l := testLab()
+	for _, tc := range []struct {
+		name     string
+		m        lab.Machine
+		domType  string
+		machine  string
+		loader   string
+		nvram    string
+		wantBoot []lab.BootDevice
+	}{
+		{"bios network", testMachine(lab.BIOS, lab.BootNetwork), "qemu", "pc", "", "", []lab.BootDevice{lab.BootNetwork}},
+		{"bios network then disk", testMachine(lab.BIOS, lab.BootNetwork, lab.BootDisk), "kvm", "pc", "", "", []lab.BootDevice{lab.BootNetwork, lab.BootDisk}},
+		{"bios default order", testMachine(lab.BIOS), "qemu", "pc", "", "", []lab.BootDevice{lab.BootNetwork, lab.BootDisk}},
+		{"uefi disk then network", testMachine(lab.UEFI, lab.BootDisk, lab.BootNetwork), "qemu", "q35", ovmfCode, "/srv/labs/t/machines/m1/OVMF_VARS.fd", []lab.BootDevice{lab.BootDisk, lab.BootNetwork}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := domainXML(l, tc.m, tc.domType)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Round-trip through XML text, as libvirt receives it.
+			s, err := d.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var x libvirtxml.Domain
+			if err := x.Unmarshal(s); err != nil {
+				t.Fatal(err)
+			}
+			if x.Type != tc.domType || x.OS.Type.Machine != tc.machine {
+				t.Errorf("type %q machine %q, want %q %q", x.Type, x.OS.Type.Machine, tc.domType, tc.machine)
+			}
+			if x.UUID != tc.m.UUID {
+				t.Errorf("uuid %q", x.UUID)
+			}
+			if x.OS.SMBios == nil || x.OS.SMBios.Mode != "sysinfo" || len(x.SysInfo) != 1 || x.SysInfo[0].SMBIOS == nil {
+				t.Fatalf("no SMBIOS sysinfo: %s", s)
+			}
+			if !slices.Contains(x.SysInfo[0].SMBIOS.System.Entry, libvirtxml.DomainSysInfoEntry{Name: "uuid", Value: tc.m.UUID}) {
+				t.Errorf("SMBIOS system uuid missing: %+v", x.SysInfo[0].SMBIOS.System.Entry)
+			}
+			if n := x.Devices.Interfaces; len(n) != 1 || n[0].MAC.Address != "52:54:00:77:00:11" || n[0].Model.Type != "virtio" || n[0].Source.Network.Network != "labbr0" {
+				t.Errorf("interface: %s", s)
+			}
+			if x.Memory.Value != 512 || x.Memory.Unit != "MiB" || x.VCPU.Value != 2 {
+				t.Errorf("memory %+v vcpu %+v", x.Memory, x.VCPU)
+			}
+			if k := x.Devices.Disks; len(k) != 1 || k[0].Driver.Type != "qcow2" || k[0].Source.File.File != "/srv/labs/t/machines/m1/disk.qcow2" {
+				t.Errorf("disk: %s", s)
+			}
+			ser := x.Devices.Serials
+			if len(ser) != 1 || ser[0].Log == nil || ser[0].Log.File != "/srv/labs/t/machines/m1/serial.log" || ser[0].Source.UNIX == nil || ser[0].Source.UNIX.Path != "/srv/labs/t/machines/m1/console.sock" {
+				t.Errorf("serial: %s", s)
+			}
+			var loader, nvram string
+			if x.OS.Loader != nil {
+				loader = x.OS.Loader.Path
+			}
+			if x.OS.NVRam != nil {
+				nvram = x.OS.NVRam.NVRam
+			}
+			if loader != tc.loader || nvram != tc.nvram {
+				t.Errorf("loader %q nvram %q, want %q %q", loader, nvram, tc.loader, tc.nvram)
+			}
+			if tc.m.Firmware == lab.BIOS && (x.OS.BIOS == nil || x.OS.BIOS.UseSerial != "yes") {
+				t.Errorf("SeaBIOS not on the serial console: %s", s)
+			}
+			if got := bootOrder(t, &x); !slices.Equal(got, tc.wantBoot) {
+				t.Errorf("boot order %v, want %v", got, tc.wantBoot)
+			}
+			if got := getBoot(&x); got.Order != joinBoot(tc.wantBoot) || got.Once != "" {
+				t.Errorf("metadata %+v", got)
+			}
+		})
+	}
+}
+
+func TestDomainXMLRejects(t *testing.T) {
+	l := testLab()
+	for _, tc := range []struct {
+		name  string
+		edit  func(*lab.Machine)
+		field string
+	}{
+		{"no mac", func(m *lab.Machine) { m.MAC = nil }, "mac"},
+		{"upper-case uuid", func(m *lab.Machine) { m.UUID = strings.ToUpper(m.UUID) }, "uuid"},
+		{"tiny memory", func(m *lab.Machine) { m.MemoryMiB = 16 }, "memory_mib"},
+		{"no vcpu", func(m *lab.Machine) { m.VCPUs = 0 }, "vcpus"},
+		{"no disk", func(m *lab.Machine) { m.DiskGiB = 0 }, "disk_gib"},
+		{"odd firmware", func(m *lab.Machine) { m.Firmware = "coreboot" }, "firmware"},
+		{"odd boot device", func(m *lab.Machine) { m.Boot = []lab.BootDevice{"cdrom"} }, "boot device"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := testMachine(lab.BIOS)
+			tc.edit(&m)
+			_, err := domainXML(l, m, "qemu")
+			if err == nil || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "m1") {
+				t.Fatalf("error %v, want one naming machine m1 and %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestBootOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		persistent []lab.BootDevice
+		meta       bootMeta
+		want       []lab.BootDevice
+	}{
+		{"once disk over network", []lab.BootDevice{lab.BootNetwork}, bootMeta{Order: "network", Once: "disk"}, []lab.BootDevice{lab.BootDisk, lab.BootNetwork}},
+		{"once network over disk,network", []lab.BootDevice{lab.BootDisk, lab.BootNetwork}, bootMeta{Order: "disk,network", Once: "network"}, []lab.BootDevice{lab.BootNetwork, lab.BootDisk}},
+		{"restored", []lab.BootDevice{lab.BootNetwork}, bootMeta{Order: "network"}, []lab.BootDevice{lab.BootNetwork}},
+		{"persistent disk first", []lab.BootDevice{lab.BootNetwork}, bootMeta{Order: joinBoot(first(lab.BootDisk, []lab.BootDevice{lab.BootNetwork}))}, []lab.BootDevice{lab.BootDisk, lab.BootNetwork}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := domainXML(testLab(), testMachine(lab.BIOS, tc.persistent...), "qemu")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := setBoot(d, tc.meta); err != nil {
+				t.Fatal(err)
+			}
+			s, _ := d.Marshal()
+			var x libvirtxml.Domain
+			if err := x.Unmarshal(s); err != nil {
+				t.Fatal(err)
+			}
+			if got := bootOrder(t, &x); !slices.Equal(got, tc.want) {
+				t.Errorf("boot order %v, want %v", got, tc.want)
+			}
+			if got := getBoot(&x); got.Order != tc.meta.Order || got.Once != tc.meta.Once {
+				t.Errorf("metadata read back %+v, want %+v", got, tc.meta)
+			}
+		})
+	}
+}
+
+func TestNetworkXML(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		n       lab.Network
+		want    []string
+		wantErr string
+	}{
+		{"bridge without dhcp or dns", testLab().Network, []string{`<bridge name="labbr0"`, `<dns enable="no">`, `<ip address="10.77.0.1" prefix="24">`}, ""},
+		{"long name", lab.Network{Name: "a-very-long-bridge", Subnet: netip.MustParsePrefix("10.0.0.0/24"), Gateway: netip.MustParseAddr("10.0.0.1")}, nil, "15 bytes"},
+		{"gateway outside", lab.Network{Name: "br", Subnet: netip.MustParsePrefix("10.0.0.0/24"), Gateway: netip.MustParseAddr("10.0.1.1")}, nil, "not an IPv4 address in subnet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := networkXML(tc.n)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(s, w) {
+					t.Errorf("network XML lacks %s:\n%s", w, s)
+				}
+			}
+			for _, bad := range []string{"<dhcp", "<forward", "<domain"} {
+				if strings.Contains(s, bad) {
+					t.Errorf("network XML has %s:\n%s", bad, s)
+				}
+			}
+		})
+	}
+}

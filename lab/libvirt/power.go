@@ -1,0 +1,158 @@
+package libvirt
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	golibvirt "libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// PowerState implements lab.PowerController.
+func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (lab.PowerState, error) {
+	var s lab.PowerState
+	err := p.withDomain(l, machine, func(_ *golibvirt.Connect, d *golibvirt.Domain) (err error) {
+		s, err = powerState(d)
+		return err
+	})
+	return s, err
+}
+
+func powerState(d *golibvirt.Domain) (lab.PowerState, error) {
+	s, _, err := d.GetState()
+	if err != nil {
+		return "", fmt.Errorf("read power state: %w", err)
+	}
+	switch s {
+	case golibvirt.DOMAIN_SHUTOFF, golibvirt.DOMAIN_CRASHED, golibvirt.DOMAIN_NOSTATE:
+		return lab.PowerOff, nil
+	}
+	// Running, paused, blocked, shutting down, suspended: QEMU is there.
+	return lab.PowerOn, nil
+}
+
+// Power implements lab.PowerController. Off is a hard off; cycle and reset
+// are both cold starts (destroy, then create), the only kind of start in
+// which libvirt applies a new boot order. The power state is read back and
+// checked afterwards; soft-off only asks the guest, so any state is accepted.
+func (p *Provider) Power(ctx context.Context, l *lab.Lab, machine string, a lab.PowerAction) error {
+	var want lab.PowerState
+	switch a {
+	case lab.ActionOn, lab.ActionCycle, lab.ActionReset:
+		want = lab.PowerOn
+	case lab.ActionOff:
+		want = lab.PowerOff
+	case lab.ActionSoftOff:
+	default:
+		return fmt.Errorf("machine %s: unknown power action %q", machine, a)
+	}
+	return p.withDomain(l, machine, func(c *golibvirt.Connect, d *golibvirt.Domain) error {
+		before, err := powerState(d)
+		if err != nil {
+			return fmt.Errorf("machine %s: %w", machine, err)
+		}
+		start := false
+		switch {
+		case a == lab.ActionOn:
+			start = before == lab.PowerOff
+		case a == lab.ActionSoftOff && before == lab.PowerOn:
+			if err := d.Shutdown(); err != nil {
+				return fmt.Errorf("machine %s: soft-off: %w", machine, err)
+			}
+		case a == lab.ActionOff || a == lab.ActionCycle || a == lab.ActionReset:
+			if before == lab.PowerOn {
+				if err := d.Destroy(); err != nil && !isCode(err, golibvirt.ERR_OPERATION_INVALID) {
+					return fmt.Errorf("machine %s: %s: power off: %w", machine, a, err)
+				}
+			}
+			start = a != lab.ActionOff
+		}
+		if start {
+			if err := d.Create(); err != nil {
+				return fmt.Errorf("machine %s: %s: start: %w%s", machine, a, err, tail(SerialLog(l, machine)))
+			}
+			if err := p.consumeOnce(c, d); err != nil {
+				return fmt.Errorf("machine %s: %w", machine, err)
+			}
+		}
+		after, err := powerState(d)
+		if want != "" && after != want {
+			after, err = waitState(ctx, d, want, 5*time.Second)
+		}
+		if err != nil {
+			return fmt.Errorf("machine %s: %s: %w", machine, a, err)
+		}
+		p.log.Info("power", "lab", l.Name, "machine", machine, "action", a, "before", before, "after", after)
+		if want != "" && after != want {
+			return fmt.Errorf("machine %s: %s: power is %s afterwards, want %s", machine, a, after, want)
+		}
+		return nil
+	})
+}
+
+// SetBootDevice implements lab.BootDeviceSetter. Persistent: the domain is
+// redefined with dev first. Once: the definition for the next start puts dev
+// first and remembers the persistent order, which consumeOnce restores as
+// soon as that start has happened. Either takes effect at the next cold start.
+func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string, dev lab.BootDevice, once bool) error {
+	if dev != lab.BootNetwork && dev != lab.BootDisk {
+		return fmt.Errorf("machine %s: boot device %q is neither network nor disk", machine, dev)
+	}
+	return p.withDomain(l, machine, func(c *golibvirt.Connect, d *golibvirt.Domain) error {
+		x, err := persistentXML(d)
+		if err != nil {
+			return fmt.Errorf("machine %s: %w", machine, err)
+		}
+		meta := getBoot(x)
+		if once {
+			meta.Once = string(dev)
+		} else {
+			order, err := parseBoot(meta.Order)
+			if err != nil {
+				return fmt.Errorf("machine %s: %w", machine, err)
+			}
+			meta = bootMeta{Order: joinBoot(first(dev, order))}
+		}
+		if err := redefine(c, x, meta); err != nil {
+			return fmt.Errorf("machine %s: set boot device %s: %w", machine, dev, err)
+		}
+		p.log.Info("boot device set", "lab", l.Name, "machine", machine, "device", dev, "once", once, "persistent_order", meta.Order)
+		return nil
+	})
+}
+
+// consumeOnce restores the persistent boot order after a start that used a
+// boot-once device. The running domain keeps the order it started with.
+func (p *Provider) consumeOnce(c *golibvirt.Connect, d *golibvirt.Domain) error {
+	x, err := persistentXML(d)
+	if err != nil {
+		return err
+	}
+	meta := getBoot(x)
+	if meta.Once == "" {
+		return nil
+	}
+	if err := redefine(c, x, bootMeta{Order: meta.Order}); err != nil {
+		return fmt.Errorf("restore boot order after boot-once %s: %w", meta.Once, err)
+	}
+	p.log.Info("boot-once consumed", "machine", x.Name, "once", meta.Once, "order", meta.Order)
+	return nil
+}
+
+func redefine(c *golibvirt.Connect, x *libvirtxml.Domain, meta bootMeta) error {
+	if err := setBoot(x, meta); err != nil {
+		return err
+	}
+	s, err := x.Marshal()
+	if err != nil {
+		return err
+	}
+	d, err := c.DomainDefineXML(s)
+	if err != nil {
+		return err
+	}
+	return d.Free()
+}

@@ -1,0 +1,463 @@
+package libvirt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	golibvirt "libvirt.org/go/libvirt"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/scenarios"
+)
+
+// newTestLab creates a namespace of the test's own and the pxe-smoke lab in
+// it. Cleanup destroys the lab (if the test did not) and deletes the namespace.
+func newTestLab(t testing.TB) *lab.Lab {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs libvirtd and QEMU guests")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the libvirt provider test needs root (namespaces, libvirtd, bridges)")
+	}
+	s, err := scenarios.Find("pxe-smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := fmt.Sprintf("lt-libvirt-%d-%d", os.Getpid(), time.Now().UnixNano()%100000)
+	ctx := context.Background()
+	if err := netns.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	// A short directory: unix socket paths have a 107-byte limit.
+	dir, err := os.MkdirTemp("", "lv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Lab(dir, ns)
+	t.Cleanup(func() {
+		if err := New(testLogger(t)).Destroy(ctx, l); err != nil {
+			t.Error(err)
+		}
+		if err := netns.Delete(ctx, ns); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() {
+			t.Logf("lab directory kept for inspection: %s", dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	})
+	return l
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}
+
+// dhcpWatch records the client MAC of every DHCP request that reaches the
+// lab bridge, from a UDP socket on port 67 inside the lab's namespace.
+type dhcpWatch struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func watchDHCP(t *testing.T, ns string) *dhcpWatch {
+	pc, err := netns.ListenPacket(ns, "udp4", "0.0.0.0:67")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	w := &dhcpWatch{seen: map[string]int{}}
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			// BOOTREQUEST with the DHCP magic cookie; chaddr at offset 28.
+			if n >= 240 && buf[0] == 1 && bytes.Equal(buf[236:240], []byte{99, 130, 83, 99}) {
+				w.mu.Lock()
+				w.seen[net.HardwareAddr(buf[28:34]).String()]++
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return w
+}
+
+func (w *dhcpWatch) count(mac net.HardwareAddr) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seen[mac.String()]
+}
+
+// waitFor polls cond until it holds or timeout passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool, detail func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s\n%s", timeout, what, detail())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func serial(l *lab.Lab, name string) string {
+	b, _ := os.ReadFile(SerialLog(l, name))
+	return string(b)
+}
+
+// firmwareMarkers are what each firmware prints on the serial console on
+// its way to sending DHCP from the NIC's iPXE ROM.
+var firmwareMarkers = map[lab.Firmware][]string{
+	lab.BIOS: {"SeaBIOS (version", "iPXE (PCI", "iPXE initialising devices...ok", "Configuring (net0 52:54:00:77:00:11)"},
+	// OVMF clears the screen and starts the EFI build of iPXE (its feature
+	// list names EFI, the BIOS build's names PXE).
+	lab.UEFI: {"Features: DNS HTTP iSCSI NFS TFTP AoE EFI", "Configuring (net0 52:54:00:77:00:12)"},
+}
+
+func hasAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestProvider runs the pxe-smoke lab's two machines (one BIOS, one UEFI)
+// under a private libvirtd in a namespace of the test's own: both must reach
+// their NIC's iPXE and send DHCP on the bridge (no DHCP server answers: that
+// is expected here). Then power and boot-device changes, a crash of
+// libvirtd, and Destroy, which must leave nothing behind.
+func TestProvider(t *testing.T) {
+	l := newTestLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	_, sysRunErr := os.Stat("/run/libvirt")
+	p := New(testLogger(t))
+	bios, uefi := l.Machines[0], l.Machines[1]
+	if bios.Firmware != lab.BIOS || uefi.Firmware != lab.UEFI {
+		t.Fatalf("pxe-smoke machines are %s and %s, want bios and uefi", bios.Firmware, uefi.Firmware)
+	}
+
+	if err := p.CreateNetwork(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	daemonPid := p.Daemon(l).Pid()
+	if daemonPid == 0 {
+		t.Fatal("no libvirtd running after CreateNetwork")
+	}
+	if !inNetns(t, l.Netns, daemonPid) {
+		t.Fatalf("libvirtd %d is not in namespace %s", daemonPid, l.Netns)
+	}
+	out, err := netns.Command(ctx, l.Netns, "ip", "-4", "-o", "addr", "show", "dev", l.Network.Name).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), l.Network.Gateway.String()+"/24") {
+		t.Fatalf("bridge %s in %s: %v %s", l.Network.Name, l.Netns, err, out)
+	}
+	if err := exec.Command("ip", "link", "show", l.Network.Name).Run(); err == nil {
+		t.Fatalf("bridge %s appeared in the root namespace", l.Network.Name)
+	}
+	// CreateNetwork again is a no-op on a running lab.
+	if err := p.CreateNetwork(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+
+	dhcp := watchDHCP(t, l.Netns)
+	for _, m := range l.Machines {
+		if err := p.CreateMachine(ctx, l, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range l.Machines {
+		waitFor(t, m.Name+" to reach iPXE and send DHCP", 3*time.Minute, func() bool {
+			return hasAll(serial(l, m.Name), firmwareMarkers[m.Firmware]) && dhcp.count(m.MAC) > 0
+		}, func() string {
+			return fmt.Sprintf("DHCP requests from %s: %d\nserial log:\n%s", m.MAC, dhcp.count(m.MAC), serial(l, m.Name))
+		})
+		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != lab.PowerOn {
+			t.Fatalf("%s power %s %v, want on", m.Name, st, err)
+		}
+	}
+	for _, name := range []string{"comm", "cmdline"} {
+		if b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/%s", daemonPid, name)); len(b) == 0 {
+			t.Fatalf("libvirtd %d vanished", daemonPid)
+		}
+	}
+	t.Logf("domain type (accelerator): %s", p.accel)
+	if got := labQEMUs(t, l); len(got) != 2 {
+		t.Fatalf("%d QEMU processes for the lab, want 2", len(got))
+	}
+	if !t.Run("console", func(t *testing.T) { testConsole(t, ctx, p, l, bios) }) {
+		return
+	}
+	// The UEFI machine has proven what it must; only two guests run at a time
+	// and the power tests need only one.
+	if err := p.Power(ctx, l, uefi.Name, lab.ActionOff); err != nil {
+		t.Fatal(err)
+	}
+	if !t.Run("power", func(t *testing.T) { testPower(t, ctx, p, l, bios) }) {
+		return
+	}
+	if !t.Run("boot device", func(t *testing.T) { testBootDevice(t, ctx, p, l, bios) }) {
+		return
+	}
+
+	// A crash: libvirtd dies with a guest running. A provider that knows
+	// nothing but l.Dir and l.Netns must still clean up.
+	qemus := labQEMUs(t, l)
+	if len(qemus) == 0 {
+		t.Fatal("no QEMU running before the crash")
+	}
+	if err := syscall.Kill(daemonPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "libvirtd to die", 10*time.Second, func() bool { return p.Daemon(l).Pid() == 0 }, func() string { return "" })
+	start := time.Now()
+	if err := New(testLogger(t)).Destroy(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Destroy after a libvirtd crash took %s", time.Since(start).Round(time.Millisecond))
+	if err := New(testLogger(t)).Destroy(ctx, l); err != nil {
+		t.Fatalf("second Destroy: %v", err)
+	}
+
+	// Nothing left behind.
+	for _, pid := range append(qemus, daemonPid) {
+		if alive(pid) {
+			t.Errorf("process %d still runs after Destroy", pid)
+		}
+	}
+	if pid := p.Daemon(l).Pid(); pid != 0 {
+		t.Errorf("libvirtd %d runs after Destroy", pid)
+	}
+	if got := labQEMUs(t, l); len(got) != 0 {
+		t.Errorf("QEMU processes after Destroy: %v", got)
+	}
+	if pids, err := netns.Pids(ctx, l.Netns); err != nil || len(pids) != 0 {
+		t.Errorf("processes left in namespace %s: %v %v", l.Netns, pids, err)
+	}
+	if err := netns.Command(ctx, l.Netns, "ip", "link", "show", l.Network.Name).Run(); err == nil {
+		t.Errorf("bridge %s still exists", l.Network.Name)
+	}
+	for _, f := range []string{"libvirt/run", "libvirt/lib", "libvirt/etc", "libvirt/libvirt-sock", "machines/bios1/disk.qcow2", "machines/uefi1/OVMF_VARS.fd"} {
+		if _, err := os.Stat(filepath.Join(l.Dir, f)); err == nil {
+			t.Errorf("%s left in the lab directory", f)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(l.Dir, "machines/bios1/serial.log")); err != nil {
+		t.Errorf("serial log removed: %v", err)
+	}
+	if _, err := os.Stat("/run/libvirt"); (err == nil) != (sysRunErr == nil) {
+		t.Errorf("the system's /run/libvirt changed: before %v, after %v", sysRunErr, err)
+	}
+}
+
+// testConsole reads the machine's console socket: after a cold start the
+// firmware's output arrives there as well as in the log.
+func testConsole(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab.Machine) {
+	if err := p.Power(ctx, l, m.Name, lab.ActionOff); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Power(ctx, l, m.Name, lab.ActionOn); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("unix", ConsoleSocket(l, m.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(2 * time.Minute))
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got, []byte("iPXE")) {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("console of %s: %v after %q", m.Name, err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+}
+
+func testPower(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab.Machine) {
+	for _, tc := range []struct {
+		action lab.PowerAction
+		want   lab.PowerState
+	}{
+		{lab.ActionOff, lab.PowerOff},
+		{lab.ActionOff, lab.PowerOff}, // off when off is not an error
+		{lab.ActionOn, lab.PowerOn},
+		{lab.ActionCycle, lab.PowerOn},
+		{lab.ActionReset, lab.PowerOn},
+	} {
+		t.Run(string(tc.action), func(t *testing.T) {
+			pid := qemuPid(t, l, m.Name)
+			if err := p.Power(ctx, l, m.Name, tc.action); err != nil {
+				t.Fatal(err)
+			}
+			st, err := p.PowerState(ctx, l, m.Name)
+			if err != nil || st != tc.want {
+				t.Fatalf("power %s %v, want %s", st, err, tc.want)
+			}
+			after := qemuPid(t, l, m.Name)
+			switch {
+			case tc.want == lab.PowerOff && after != 0:
+				t.Fatalf("QEMU %d still runs", after)
+			case tc.want == lab.PowerOn && after == 0:
+				t.Fatal("no QEMU runs")
+			case (tc.action == lab.ActionCycle || tc.action == lab.ActionReset) && after == pid:
+				t.Fatalf("%s kept QEMU %d: not a cold start", tc.action, pid)
+			}
+		})
+	}
+	if err := p.Power(ctx, l, m.Name, "hibernate"); err == nil {
+		t.Error("unknown action accepted")
+	}
+	if _, err := p.PowerState(ctx, l, "nosuch"); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("unknown machine: %v", err)
+	}
+}
+
+// testBootDevice checks once and persistent boot devices through what
+// SeaBIOS prints: "Booting from Hard Disk..." (the blank disk fails) or
+// "Booting from ROM..." (the NIC's iPXE) first.
+func testBootDevice(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab.Machine) {
+	firstBoot := func() string {
+		s := serial(l, m.Name)
+		i := strings.Index(s, "Booting from ")
+		if i < 0 {
+			return ""
+		}
+		rest := s[i+len("Booting from "):]
+		if j := strings.Index(rest, "..."); j >= 0 {
+			return rest[:j]
+		}
+		return ""
+	}
+	cycle := func(want string) {
+		t.Helper()
+		if err := p.Power(ctx, l, m.Name, lab.ActionCycle); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, m.Name+" to boot from "+want, 2*time.Minute, func() bool { return firstBoot() != "" },
+			func() string { return serial(l, m.Name) })
+		if got := firstBoot(); got != want {
+			t.Fatalf("first boot attempt from %q, want %q\n%s", got, want, serial(l, m.Name))
+		}
+	}
+	persistentFirst := func() lab.BootDevice {
+		t.Helper()
+		var x []lab.BootDevice
+		err := p.withDomain(l, m.Name, func(_ *golibvirt.Connect, d *golibvirt.Domain) error {
+			def, err := persistentXML(d)
+			if err == nil {
+				x = bootOrder(t, def)
+			}
+			return err
+		})
+		if err != nil || len(x) == 0 {
+			t.Fatalf("persistent boot order %v: %v", x, err)
+		}
+		return x[0]
+	}
+
+	t.Run("once", func(t *testing.T) {
+		if err := p.SetBootDevice(ctx, l, m.Name, lab.BootDisk, true); err != nil {
+			t.Fatal(err)
+		}
+		cycle("Hard Disk")
+		if got := persistentFirst(); got != lab.BootNetwork {
+			t.Fatalf("after the once boot the definition boots %s first, want network", got)
+		}
+		cycle("ROM")
+	})
+	t.Run("persistent", func(t *testing.T) {
+		if err := p.SetBootDevice(ctx, l, m.Name, lab.BootDisk, false); err != nil {
+			t.Fatal(err)
+		}
+		cycle("Hard Disk")
+		cycle("Hard Disk")
+		if err := p.SetBootDevice(ctx, l, m.Name, lab.BootNetwork, false); err != nil {
+			t.Fatal(err)
+		}
+		cycle("ROM")
+	})
+	if err := p.SetBootDevice(ctx, l, m.Name, "cdrom", true); err == nil {
+		t.Error("boot device cdrom accepted")
+	}
+}
+
+// qemuPid is the pid of the machine's QEMU process, 0 if none runs.
+func qemuPid(t *testing.T, l *lab.Lab, name string) int {
+	for _, pid := range labQEMUs(t, l) {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if bytes.Contains(cmd, []byte("guest="+name+",")) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// labQEMUs scans /proc (not libvirt's pid files) for QEMU processes
+// whose command line names the lab's directory.
+func labQEMUs(t *testing.T, l *lab.Lab) []int {
+	t.Helper()
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var pids []int
+	for _, f := range procs {
+		cmd, err := os.ReadFile(f)
+		if err != nil || !bytes.HasPrefix(cmd, []byte("/usr/bin/qemu-system")) || !bytes.Contains(cmd, []byte(l.Dir+"/")) {
+			continue
+		}
+		var pid int
+		fmt.Sscanf(filepath.Base(filepath.Dir(f)), "%d", &pid)
+		if alive(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
+}
+
+func inNetns(t *testing.T, ns string, pid int) bool {
+	pids, err := netns.Pids(context.Background(), ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pids {
+		if p == pid {
+			return true
+		}
+	}
+	return false
+}
