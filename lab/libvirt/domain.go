@@ -40,15 +40,14 @@ func nvramPath(l *lab.Lab, name string) string {
 	return filepath.Join(machineDir(l, name), "OVMF_VARS.fd")
 }
 
-// SerialLog is the file the machine's serial console is logged to, from its
+// serialLog is the file the machine's serial console is logged to, from its
 // latest start on (each start truncates it).
-func SerialLog(l *lab.Lab, name string) string {
+func serialLog(l *lab.Lab, name string) string {
 	return filepath.Join(machineDir(l, name), "serial.log")
 }
 
-// ConsoleSocket is the unix socket of the machine's serial console, for
-// `labctl console`: connect, read and type.
-func ConsoleSocket(l *lab.Lab, name string) string {
+// consoleSocket is the unix socket of the machine's serial console.
+func consoleSocket(l *lab.Lab, name string) string {
 	return filepath.Join(machineDir(l, name), "console.sock")
 }
 
@@ -113,9 +112,9 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 			// A unix socket for `labctl console`, logged to a file whatever
 			// is connected.
 			Serials: []libvirtxml.DomainSerial{{
-				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind", Path: ConsoleSocket(l, m.Name)}},
+				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind", Path: consoleSocket(l, m.Name)}},
 				Target: &libvirtxml.DomainSerialTarget{Port: &port},
-				Log:    &libvirtxml.DomainChardevLog{File: SerialLog(l, m.Name), Append: "off"},
+				Log:    &libvirtxml.DomainChardevLog{File: serialLog(l, m.Name), Append: "off"},
 			}},
 		},
 	}

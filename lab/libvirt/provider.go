@@ -49,6 +49,20 @@ func (p *Provider) Daemon(l *lab.Lab) *libvirtd.Daemon {
 	return libvirtd.New(filepath.Join(l.Dir, "libvirt"), l.Netns, p.log.With("lab", l.Name))
 }
 
+// SerialLog is the file machine's serial console is logged to, from its
+// latest start on (each start truncates it).
+func (p *Provider) SerialLog(l *lab.Lab, machine string) string { return serialLog(l, machine) }
+
+// ConsoleSocket is the unix socket of machine's serial console, for
+// `labctl console`: connect, read and type.
+func (p *Provider) ConsoleSocket(l *lab.Lab, machine string) string {
+	return consoleSocket(l, machine)
+}
+
+// Accelerator returns the domain type the lab's machines get: "kvm" where
+// a probe guest really runs under KVM, "qemu" (TCG) otherwise.
+func (p *Provider) Accelerator(ctx context.Context, l *lab.Lab) string { return p.accelerator(ctx, l) }
+
 // CreateNetwork starts the lab's libvirtd if it is not running and brings up
 // the lab bridge. A bridge that is already up is left as it is.
 func (p *Provider) CreateNetwork(ctx context.Context, l *lab.Lab) error {
@@ -96,10 +110,10 @@ func (p *Provider) CreateNetwork(ctx context.Context, l *lab.Lab) error {
 // starts it. A machine that exists already is destroyed first: this is how a
 // machine is reimaged.
 func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine) error {
-	if len(ConsoleSocket(l, m.Name)) > 107 {
-		return fmt.Errorf("machine %s: console socket path %s is longer than a unix socket allows: use a shorter lab directory", m.Name, ConsoleSocket(l, m.Name))
+	if len(consoleSocket(l, m.Name)) > 107 {
+		return fmt.Errorf("machine %s: console socket path %s is longer than a unix socket allows: use a shorter lab directory", m.Name, consoleSocket(l, m.Name))
 	}
-	dom, err := domainXML(l, m, p.accelerator(ctx, l.Dir))
+	dom, err := domainXML(l, m, p.accelerator(ctx, l))
 	if err != nil {
 		return fmt.Errorf("lab %s: %w", l.Name, err)
 	}
@@ -120,10 +134,10 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 		}
 		defer d.Free()
 		if err := d.Create(); err != nil {
-			return fmt.Errorf("start domain %s: %w%s", m.Name, err, tail(SerialLog(l, m.Name)))
+			return fmt.Errorf("start domain %s: %w%s", m.Name, err, tail(serialLog(l, m.Name)))
 		}
 		p.log.Info("machine started", "lab", l.Name, "machine", m.Name, "firmware", m.Firmware, "domain_type", dom.Type,
-			"boot", joinBoot(m.Boot), "serial_log", SerialLog(l, m.Name))
+			"boot", joinBoot(m.Boot), "serial_log", serialLog(l, m.Name))
 		return nil
 	})
 }
