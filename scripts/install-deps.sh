@@ -12,8 +12,8 @@ packages=(
 	# images: the offline OS and the smoke initramfs
 	mmdebstrap squashfs-tools busybox-static linux-image-cloud-amd64 cpio gzip zstd
 	dracut dracut-network dracut-live ignition
-	# scenario peers
-	etcd-server etcd-client
+	# scenario peers; sshd for the check runner's tests
+	etcd-server etcd-client openssh-server
 	# BMC peers
 	openipmi ipmitool freeipmi-tools redfishtool python3-sushy
 	# misc
@@ -26,6 +26,10 @@ for p in "${packages[@]}"; do
 done
 if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
+	# Keep package scripts from starting daemons (sshd, etcd, libvirtd,
+	# OpenIPMI) in the root namespace: labctl starts what it needs itself.
+	policy=/usr/sbin/policy-rc.d
+	[ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; trap 'rm -f "$policy"' EXIT; }
 	apt-get update
 	apt-get install -y --no-install-recommends "${missing[@]}"
 fi

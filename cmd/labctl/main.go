@@ -60,7 +60,7 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
-	root.AddCommand()
+	root.AddCommand(newServeCmd(), newUpCmd(), newDownCmd(), newStatusCmd(), newConsoleCmd(), newLogsCmd(), newTestCmd(), newLabDaemonCmd())
 	return root
 }
 

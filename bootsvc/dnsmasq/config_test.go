@@ -1,0 +1,141 @@
+package dnsmasq
+
+import (
+	"flag"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func mac(s string) net.HardwareAddr {
+	m, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return m
+}
+
+func labConfig() Config {
+	return Config{
+		Interface: "labbr0",
+		Subnet:    netip.MustParsePrefix("10.77.0.0/24"),
+		Gateway:   netip.MustParseAddr("10.77.0.1"),
+		Domain:    "pxe-smoke.lab",
+		Hosts: []Host{
+			{Name: "bios1", MAC: mac("52:54:00:77:00:11"), IP: netip.MustParseAddr("10.77.0.11")},
+			{Name: "uefi1", MAC: mac("52:54:00:77:00:12"), IP: netip.MustParseAddr("10.77.0.12")},
+		},
+		TFTPRoot:  "/var/lib/labctl/labs/pxe-smoke/tftp",
+		BootURL:   "http://10.77.0.1:8080/boot.ipxe",
+		LogFile:   "/var/lib/labctl/labs/pxe-smoke/dnsmasq.log",
+		LeaseFile: "/var/lib/labctl/labs/pxe-smoke/dnsmasq.leases",
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	proxy := labConfig()
+	proxy.Proxy, proxy.Domain, proxy.Hosts = true, "", nil
+	tests := []struct {
+		name   string
+		config Config
+	}{
+		{"lab", labConfig()},
+		{"proxy", proxy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.config.Render()
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", tt.name+".conf")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("Render() differs from %s (run with -update to accept):\n%s", golden, got)
+			}
+		})
+	}
+}
+
+func TestRenderLines(t *testing.T) {
+	proxy := labConfig()
+	proxy.Proxy = true
+	tests := []struct {
+		name    string
+		config  Config
+		want    []string
+		notWant []string
+	}{
+		{"binds to the bridge only", labConfig(), []string{"interface=labbr0", "bind-interfaces"}, nil},
+		{"reservations", labConfig(), []string{"dhcp-host=52:54:00:77:00:11,10.77.0.11,bios1", "dhcp-range=10.77.0.0,static,255.255.255.0,1h"}, nil},
+		{"dns for machines and boot service", labConfig(), []string{"host-record=boot.pxe-smoke.lab,10.77.0.1", "host-record=uefi1.pxe-smoke.lab,10.77.0.12"}, nil},
+		{"boot file by architecture", labConfig(), []string{
+			"dhcp-boot=tag:ipxe,http://10.77.0.1:8080/boot.ipxe,,10.77.0.1",
+			"dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,10.77.0.1",
+			"dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,10.77.0.1",
+		}, nil},
+		{"proxy hands out no addresses", proxy, []string{"dhcp-range=10.77.0.0,proxy,255.255.255.0", "port=0"}, []string{"dhcp-host=", "static", "dhcp-authoritative"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.config.Render()
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := map[string]bool{}
+			for _, l := range strings.Split(got, "\n") {
+				lines[l] = true
+			}
+			for _, w := range tt.want {
+				if !lines[w] {
+					t.Errorf("missing line %q in:\n%s", w, got)
+				}
+			}
+			for _, nw := range tt.notWant {
+				if strings.Contains(got, nw) {
+					t.Errorf("unexpected %q in:\n%s", nw, got)
+				}
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		modify func(*Config)
+		field  string
+	}{
+		{"no interface", func(c *Config) { c.Interface = "" }, "interface"},
+		{"gateway outside", func(c *Config) { c.Gateway = netip.MustParseAddr("10.78.0.1") }, "gateway"},
+		{"host outside", func(c *Config) { c.Hosts[1].IP = netip.MustParseAddr("192.0.2.1") }, "hosts[1] (uefi1): ip"},
+		{"bad mac", func(c *Config) { c.Hosts[0].MAC = nil }, "hosts[0] (bios1): mac"},
+		{"comma in url", func(c *Config) { c.BootURL = "http://a,b/" }, "boot url"},
+		{"not http", func(c *Config) { c.BootURL = "tftp://x/boot.ipxe" }, "boot url"},
+		{"no tftp root", func(c *Config) { c.TFTPRoot = "" }, "tftp root"},
+		{"no domain", func(c *Config) { c.Domain = "" }, "domain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := labConfig()
+			tt.modify(&c)
+			_, err := c.Render()
+			if err == nil || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("err = %v, want one naming %q", err, tt.field)
+			}
+		})
+	}
+}

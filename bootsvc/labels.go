@@ -1,0 +1,110 @@
+package bootsvc
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// Limits on a request's labels: iPXE sends six short ones, so anything near
+// these is a mistake or an attack, answered with 400.
+const (
+	maxQueryBytes = 4096
+	maxLabels     = 64
+)
+
+// parseLabels turns a query string into labels the way matchbox does (first
+// value of each key, keys case-sensitive, any key spelled "mac" in any case
+// normalised to lower-case colon form), but refuses what matchbox silently
+// drops: unparsable MACs and UUIDs, bad escapes, oversized queries.
+func parseLabels(rawQuery string) (map[string]string, error) {
+	if len(rawQuery) > maxQueryBytes {
+		return nil, fmt.Errorf("query is %d bytes, more than the limit of %d", len(rawQuery), maxQueryBytes)
+	}
+	values, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	if len(values) > maxLabels {
+		return nil, fmt.Errorf("query has %d labels, more than the limit of %d", len(values), maxLabels)
+	}
+	labels := make(map[string]string, len(values))
+	for key, vs := range values {
+		v := vs[0]
+		switch strings.ToLower(key) {
+		case "mac":
+			if v == "" {
+				continue // iPXE sends an empty value when it has none; that is "unknown", not an error
+			}
+			mac, err := normalizeMAC(v)
+			if err != nil {
+				return nil, fmt.Errorf("label %s: %w", key, err)
+			}
+			v = mac
+		case "uuid":
+			if v != "" && !isUUID(v) {
+				return nil, fmt.Errorf("label %s: %q is not a UUID (want 8-4-4-4-12 hex digits)", key, v)
+			}
+		}
+		labels[key] = v
+	}
+	return labels, nil
+}
+
+// normalizeMAC accepts every form net.ParseMAC does (52-54-00-..,
+// 52:54:00:.., 5254.00..) and returns lower-case colon form.
+func normalizeMAC(s string) (string, error) {
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		return "", fmt.Errorf("invalid MAC %q", s)
+	}
+	return hw.String(), nil
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// normalizeSelector rewrites MAC selector values as labels are rewritten, so
+// that 52-54-00-A1-9C-AE in a group matches 52:54:00:a1:9c:ae in a request.
+func normalizeSelector(sel map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(sel))
+	for k, v := range sel {
+		if strings.EqualFold(k, "mac") {
+			mac, err := normalizeMAC(v)
+			if err != nil {
+				return nil, fmt.Errorf("selector %s: %w", k, err)
+			}
+			v = mac
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// matches reports whether every selector equals the label of the same key.
+func matches(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if lv, ok := labels[k]; !ok || lv != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,168 @@
+// Package bootsvc is labctl's boot service: it serves iPXE, GRUB, Ignition,
+// cloud-config, generic templates and assets from a matchbox-layout data directory.
+package bootsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config says where the boot service's data is.
+type Config struct {
+	DataDir     string       // matchbox-layout data directory
+	AssetsDir   string       // served at /assets/; "" disables
+	SignKeyFile string       // optional OpenPGP secret key (armored or binary); passphrase from env LABCTL_SIGN_PASSPHRASE
+	Logger      *slog.Logger // nil: slog.Default()
+}
+
+// Server answers boot requests from the last good load of the data directory.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	state    atomic.Pointer[state]
+	signer   *signer
+	assets   *os.Root
+	machines *registry
+	metrics  *metrics
+	handler  http.Handler
+
+	reloadMu       sync.Mutex
+	failedFP       uint64 // fingerprint of the last load that failed, to log it once
+	reloadInterval time.Duration
+}
+
+// New loads the data directory; a bad file is an error naming it.
+func New(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("no data directory given")
+	}
+	s := &Server{
+		cfg:            cfg,
+		log:            cfg.Logger,
+		machines:       newRegistry(),
+		metrics:        newMetrics(),
+		reloadInterval: 2 * time.Second,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	st, err := loadState(cfg.DataDir, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("load data directory %s: %w", cfg.DataDir, err)
+	}
+	s.state.Store(st)
+	s.metrics.setLoaded(st)
+	if cfg.AssetsDir != "" {
+		if s.assets, err = os.OpenRoot(cfg.AssetsDir); err != nil {
+			return nil, fmt.Errorf("assets directory: %w", err)
+		}
+	}
+	if cfg.SignKeyFile != "" {
+		if s.signer, err = loadSigner(cfg.SignKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler serves every endpoint.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Machines returns every machine that has asked for something, oldest first.
+func (s *Server) Machines() []Machine { return s.machines.list() }
+
+// Reload reads the data directory now. On error the last good state stays
+// in service and the error names the file at fault.
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	return s.reloadLocked()
+}
+
+func (s *Server) reloadLocked() error {
+	st, err := loadState(s.cfg.DataDir, s.log)
+	if err != nil {
+		s.metrics.reloads.WithLabelValues("error").Inc()
+		return fmt.Errorf("reload %s: %w", s.cfg.DataDir, err)
+	}
+	s.state.Store(st)
+	s.metrics.setLoaded(st)
+	s.metrics.reloads.WithLabelValues("ok").Inc()
+	s.failedFP = 0
+	return nil
+}
+
+// watch polls the data directory and reloads it when a file changed.
+// Polling (not inotify) also sees changes under bind mounts and editors'
+// rename-over writes, and costs one stat per file every interval.
+func (s *Server) watch(ctx context.Context) {
+	t := time.NewTicker(s.reloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fp, err := fingerprint(s.cfg.DataDir)
+		s.reloadMu.Lock()
+		switch {
+		case err != nil:
+			if s.failedFP != 1 {
+				s.log.Error("data directory unreadable; keeping the last good state", "dir", s.cfg.DataDir, "err", err)
+				s.failedFP = 1
+			}
+		case fp != s.state.Load().fingerprint && fp != s.failedFP:
+			if err := s.reloadLocked(); err != nil {
+				s.log.Error("reload failed; keeping the last good state", "err", err)
+				s.failedFP = fp
+			} else {
+				s.log.Info("reloaded data directory", "dir", s.cfg.DataDir)
+			}
+		}
+		s.reloadMu.Unlock()
+	}
+}
+
+// Serve answers on ln until ctx ends, then shuts down gracefully. It also
+// reloads the data directory when it changes.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute, // request bodies are at most a 64 KiB report
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// Write deadlines are set per request: short for configs, long for assets.
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.watch(wctx)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer scancel()
+	err := srv.Shutdown(sctx)
+	if err != nil {
+		srv.Close()
+		err = fmt.Errorf("shutdown %s: %w", ln.Addr(), err)
+	}
+	<-errc
+	return err
+}

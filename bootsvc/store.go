@@ -1,0 +1,312 @@
+package bootsvc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/template"
+)
+
+// Group selects a profile for the machines whose labels match its selector
+// (matchbox's groups/*.json).
+type Group struct {
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Profile  string            `json:"profile"`
+	Selector map[string]string `json:"selector"`
+	Metadata map[string]any    `json:"metadata"`
+
+	file string // relative to the data directory, for messages
+}
+
+// Profile says what a machine boots and which configs it gets
+// (matchbox's profiles/*.json).
+type Profile struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Boot       Boot   `json:"boot"`
+	IgnitionID string `json:"ignition_id"`
+	CloudID    string `json:"cloud_id"`
+	GenericID  string `json:"generic_id"`
+
+	file string
+}
+
+// Boot is a profile's kernel, initrds and kernel arguments.
+type Boot struct {
+	Kernel string   `json:"kernel"`
+	Initrd []string `json:"initrd"`
+	Args   []string `json:"args"`
+}
+
+// Template kinds, which are also the data directory's sub-directories.
+const (
+	kindIgnition = "ignition"
+	kindCloud    = "cloud"
+	kindGeneric  = "generic"
+)
+
+// state is one consistent load of the data directory; it is never mutated
+// after load, so requests read it without locks.
+type state struct {
+	index       *index
+	profiles    map[string]*Profile
+	templates   map[string]*template.Template // key: "kind/name"
+	rawIgnition map[string][]byte             // key: "ignition/name", validated
+	fingerprint uint64
+}
+
+// loadState reads and checks the whole data directory. Any bad file is an
+// error naming it; inconsistencies that matchbox tolerates are warnings.
+func loadState(dir string, log *slog.Logger) (*state, error) {
+	fp, err := fingerprint(dir)
+	if err != nil {
+		return nil, err
+	}
+	st := &state{
+		profiles:    map[string]*Profile{},
+		templates:   map[string]*template.Template{},
+		rawIgnition: map[string][]byte{},
+		fingerprint: fp,
+	}
+	groups, err := loadGroups(dir, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.loadProfiles(dir, log); err != nil {
+		return nil, err
+	}
+	for _, kind := range []string{kindIgnition, kindCloud, kindGeneric} {
+		if err := st.loadTemplates(dir, kind); err != nil {
+			return nil, err
+		}
+	}
+	for _, g := range groups {
+		if _, ok := st.profiles[g.Profile]; !ok {
+			log.Warn("group names a profile that does not exist", "file", g.file, "profile", g.Profile)
+		}
+	}
+	for _, p := range st.profiles {
+		for kind, id := range map[string]string{kindIgnition: p.IgnitionID, kindCloud: p.CloudID, kindGeneric: p.GenericID} {
+			if id != "" && st.templates[kind+"/"+id] == nil && st.rawIgnition[kind+"/"+id] == nil {
+				log.Warn("profile names a template that does not exist", "file", p.file, "field", kind+"_id", "template", kind+"/"+id)
+			}
+		}
+	}
+	st.index = newIndex(groups, log)
+	return st, nil
+}
+
+func loadGroups(dir string, log *slog.Logger) ([]*Group, error) {
+	var groups []*Group
+	byID := map[string]string{}
+	err := eachJSON(dir, "groups", log, func(rel string, data []byte) error {
+		g := &Group{file: rel}
+		if err := decodeJSON(data, g, rel, log); err != nil {
+			return err
+		}
+		stem := strings.TrimSuffix(filepath.Base(rel), ".json")
+		if g.ID == "" {
+			g.ID = stem // matchbox allows an empty id on disk; the file name is the next best name
+		} else if g.ID != stem {
+			log.Warn("group id differs from its file name", "file", rel, "id", g.ID)
+		}
+		if g.Profile == "" {
+			return fmt.Errorf("%s: field profile is empty", rel)
+		}
+		if other, dup := byID[g.ID]; dup {
+			return fmt.Errorf("group id %q is defined twice: %s and %s", g.ID, other, rel)
+		}
+		byID[g.ID] = rel
+		sel, err := normalizeSelector(g.Selector)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rel, err)
+		}
+		g.Selector = sel
+		groups = append(groups, g)
+		return nil
+	})
+	return groups, err
+}
+
+func (st *state) loadProfiles(dir string, log *slog.Logger) error {
+	files := map[string]string{}
+	return eachJSON(dir, "profiles", log, func(rel string, data []byte) error {
+		p := &Profile{file: rel}
+		if err := decodeJSON(data, p, rel, log); err != nil {
+			return err
+		}
+		if p.ID == "" {
+			return fmt.Errorf("%s: field id is empty", rel)
+		}
+		if stem := strings.TrimSuffix(filepath.Base(rel), ".json"); p.ID != stem {
+			log.Warn("profile id differs from its file name", "file", rel, "id", p.ID)
+		}
+		if other, dup := files[p.ID]; dup {
+			return fmt.Errorf("profile id %q is defined twice: %s and %s", p.ID, other, rel)
+		}
+		files[p.ID] = rel
+		st.profiles[p.ID] = p
+		return nil
+	})
+}
+
+// eachJSON calls fn for every *.json file directly in dir/sub, in name order.
+func eachJSON(dir, sub string, log *slog.Logger, fn func(rel string, data []byte) error) error {
+	entries, err := os.ReadDir(filepath.Join(dir, sub))
+	if errors.Is(err, fs.ErrNotExist) {
+		log.Warn("data directory has no "+sub+"/ directory", "dir", dir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		rel := sub + "/" + e.Name()
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") || ignoredName(e.Name()) {
+			log.Debug("skipping non-JSON entry", "file", rel)
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, rel))
+		if err != nil {
+			return err
+		}
+		if err := fn(rel, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decodeJSON decodes one object, warning about keys matchbox would ignore
+// silently (a camelCase ignitionId, a typo) and rejecting trailing data.
+func decodeJSON(data []byte, v any, rel string, log *slog.Logger) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err != nil && strings.HasPrefix(err.Error(), "json: unknown field") {
+		log.Warn("ignoring unknown key", "file", rel, "reason", err.Error())
+		dec = json.NewDecoder(bytes.NewReader(data))
+		err = dec.Decode(v)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", rel, jsonErrorLine(data, err))
+	}
+	if dec.More() {
+		return fmt.Errorf("%s: data after the JSON object", rel)
+	}
+	return nil
+}
+
+// jsonErrorLine adds the line number to encoding/json's byte offsets.
+func jsonErrorLine(data []byte, err error) error {
+	var off int64
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		off = se.Offset
+	case errors.As(err, &te):
+		off = te.Offset
+	default:
+		return err
+	}
+	line := 1 + bytes.Count(data[:min(int(off), len(data))], []byte("\n"))
+	return fmt.Errorf("line %d: %w", line, err)
+}
+
+// loadTemplates parses every file under dir/kind. Raw Ignition (*.ign,
+// *.ignition) is validated; everything else is a Go template.
+func (st *state) loadTemplates(dir, kind string) error {
+	root := filepath.Join(dir, kind)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || ignoredName(d.Name()) {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		key := kind + "/" + filepath.ToSlash(rel)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if kind == kindIgnition && isRawIgnition(key) {
+			if err := validateIgnition(data); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			st.rawIgnition[key] = data
+			return nil
+		}
+		t, err := template.New(key).Option("missingkey=error").Parse(string(data))
+		if err != nil {
+			return err // text/template's message names the file and line
+		}
+		st.templates[key] = t
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func isRawIgnition(name string) bool {
+	return strings.HasSuffix(name, ".ign") || strings.HasSuffix(name, ".ignition")
+}
+
+// ignoredName skips editor droppings so that saving a file in vim or emacs
+// does not make a reload fail on a swap file.
+func ignoredName(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasSuffix(name, "~")
+}
+
+// fingerprint summarises names, sizes and modification times of every file
+// the store reads, so that a poll can tell cheaply whether to reload.
+func fingerprint(dir string) (uint64, error) {
+	if fi, err := os.Stat(dir); err != nil {
+		return 0, fmt.Errorf("data directory: %w", err)
+	} else if !fi.IsDir() {
+		return 0, fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	h := fnv.New64a()
+	for _, sub := range []string{"groups", "profiles", kindIgnition, kindCloud, kindGeneric} {
+		err := filepath.WalkDir(filepath.Join(dir, sub), func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return nil // removed while walking; the next poll sees the result
+			}
+			fmt.Fprintf(h, "%s\x00%d\x00%d\x00%v\n", path, info.Size(), info.ModTime().UnixNano(), info.Mode())
+			return nil
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return h.Sum64(), nil
+}
+
+// selectorString is matchbox's tie-breaker: the sorted k=v pairs, joined.
+func selectorString(sel map[string]string) string {
+	pairs := make([]string, 0, len(sel))
+	for k, v := range sel {
+		pairs = append(pairs, k+"="+v)
+	}
+	sort.Strings(pairs)
+	return strings.Join(pairs, ",")
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/state"
+)
+
+// e2eEnv builds labctl and gives it a state directory and namespace of
+// its own, so the test can tell exactly what belongs to it.
+type e2eEnv struct {
+	bin, stateDir, netns string
+	env                  []string
+}
+
+func newE2E(t *testing.T) *e2eEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: builds labctl, runs VMs in network namespaces")
+	}
+	dir := t.TempDir()
+	e := &e2eEnv{bin: filepath.Join(dir, "labctl"), stateDir: filepath.Join(dir, "labs"), netns: fmt.Sprintf("labctl-e2e-%08x", rand.Uint32())}
+	if out, err := exec.Command("go", "build", "-o", e.bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v: %s", err, out)
+	}
+	e.env = append(os.Environ(), "LABCTL_STATE_DIR="+e.stateDir, "LABCTL_CACHE_DIR="+filepath.Join(dir, "cache"))
+	t.Cleanup(func() {
+		// On failure, leave nothing behind either.
+		e.run(context.Background(), "down", "pxe-smoke")
+		netns.Delete(context.Background(), e.netns)
+	})
+	return e
+}
+
+func (e *e2eEnv) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, e.bin, args...)
+	cmd.Env = e.env
+	return cmd
+}
+
+func (e *e2eEnv) run(ctx context.Context, args ...string) (string, error) {
+	out, err := e.command(ctx, args...).CombinedOutput()
+	return string(out), err
+}
+
+// assertNothingLeft checks for the lab's namespace, any process that
+// mentions its state directory (labd, dnsmasq, QEMU) or is inside the
+// namespace, and its state.
+func (e *e2eEnv) assertNothingLeft(t *testing.T) {
+	t.Helper()
+	if netns.Exists(e.netns) {
+		t.Errorf("namespace %s is left", e.netns)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		raw, _ := os.ReadFile(p)
+		if bytes.Contains(raw, []byte(e.stateDir)) {
+			stat, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
+			if !strings.Contains(string(stat), ") Z") {
+				t.Errorf("process left: %s: %s", p, bytes.ReplaceAll(raw, []byte{0}, []byte{' '}))
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.stateDir, "pxe-smoke")); err == nil {
+		t.Errorf("state directory %s is left", filepath.Join(e.stateDir, "pxe-smoke"))
+	}
+}
+
+func TestE2EPXESmoke(t *testing.T) {
+	for _, provider := range []string{"qemu", "libvirt"} {
+		t.Run(provider, func(t *testing.T) {
+			e := newE2E(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+			defer cancel()
+			art := t.TempDir()
+			out, err := e.run(ctx, "test", "pxe-smoke", "--provider", provider, "--netns", e.netns, "--artifacts", art)
+			t.Logf("labctl test:\n%s", out)
+			if err != nil {
+				t.Fatalf("labctl test pxe-smoke --provider %s: %v", provider, err)
+			}
+			for _, want := range []string{"accelerator: ", "check booted-bios-profile: passed", "check booted-uefi-profile: passed", "all 2 checks passed"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("output lacks %q", want)
+				}
+			}
+			for _, f := range []string{"dnsmasq.log", "bootsvc.log", "labd.log", "machines.json", "machines/bios1/serial.log", "machines/uefi1/serial.log"} {
+				if st, err := os.Stat(filepath.Join(art, f)); err != nil || st.Size() == 0 {
+					t.Errorf("artifact %s: %v", f, err)
+				}
+			}
+			serial, _ := os.ReadFile(filepath.Join(art, "machines/uefi1/serial.log"))
+			if !strings.Contains(string(serial), "LABCTL-SMOKE: profile=smoke-uefi report=ok") {
+				t.Errorf("uefi1 serial log lacks the smoke marker")
+			}
+			e.assertNothingLeft(t)
+		})
+	}
+}
+
+// TestE2EDownAfterKill kills `labctl up` mid-boot with SIGKILL; `labctl
+// down` must then remove everything from the state file alone.
+func TestE2EDownAfterKill(t *testing.T) {
+	e := newE2E(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	up := e.command(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns)
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(e.stateDir, "pxe-smoke")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := state.Load(dir)
+		if err == nil && st.Pids["qemu/uefi1"] != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no machine started within a minute: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	up.Process.Signal(syscall.SIGKILL)
+	up.Wait()
+
+	out, err := e.run(ctx, "down", "pxe-smoke")
+	if err != nil {
+		t.Fatalf("labctl down: %v: %s", err, out)
+	}
+	e.assertNothingLeft(t)
+	out, err = e.run(ctx, "down", "pxe-smoke")
+	if err != nil || !strings.Contains(out, "not up") {
+		t.Errorf("second down: %v: %q, want a no-op saying the lab is not up", err, out)
+	}
+}

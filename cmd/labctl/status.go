@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab/progress"
+)
+
+type statusJSON struct {
+	Scenario string          `json:"scenario"`
+	Netns    string          `json:"netns"`
+	Provider string          `json:"provider"`
+	Accel    string          `json:"accel,omitempty"`
+	Phase    string          `json:"phase"`
+	Machines []machineStatus `json:"machines"`
+}
+
+type machineStatus struct {
+	Name      string `json:"name"`
+	MAC       string `json:"mac"`
+	UUID      string `json:"uuid"`
+	IP        string `json:"ip"`
+	Power     string `json:"power"`
+	LastEvent string `json:"last_event"`
+}
+
+func newStatusCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status SCENARIO",
+		Short: "Show a lab's machines: power, address and what each last asked the boot service",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "" && output != "json" && output != "text" {
+				return fmt.Errorf("--output: %q is neither text nor json", output)
+			}
+			st, err := loadLab(args[0])
+			if err != nil {
+				return err
+			}
+			l := st.Lab
+			prov, err := labd.Provider(st.Provider, slog.New(slog.NewTextHandler(io.Discard, nil)), l.Dir)
+			if err != nil {
+				return err
+			}
+			power, _ := prov.(lab.PowerController)
+			boot, _ := progress.Machines(cmd.Context(), progress.Client(l.Netns), l) // empty while the boot service is not up
+			out := statusJSON{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(st.Phase), Machines: []machineStatus{}}
+			for _, m := range l.Machines {
+				ms := machineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: string(lab.PowerOff)}
+				if power != nil {
+					if p, err := power.PowerState(cmd.Context(), l, m.Name); err == nil {
+						ms.Power = string(p)
+					}
+				}
+				if b := progress.Match(boot, m); b != nil && len(b.Events) > 0 {
+					e := b.Events[len(b.Events)-1]
+					ms.LastEvent = e.Kind + " " + e.Path
+					if e.Name != "" {
+						ms.LastEvent = e.Kind + " " + e.Name + ": " + e.Detail
+					}
+				}
+				out.Machines = append(out.Machines, ms)
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", l.Name, st.Phase, st.Provider, st.Accel, l.Netns)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tLAST EVENT")
+			for _, m := range out.Machines {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.MAC, m.IP, m.Power, m.LastEvent)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	return cmd
+}

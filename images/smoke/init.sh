@@ -1,0 +1,38 @@
+#!/bin/sh
+# pxe-smoke init: bring up the NIC, report the profile this machine booted to
+# the boot service, print a marker on the console and power off.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+for m in $(cat /etc/modules.order); do insmod "/lib/modules/$m"; done
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	labctl.profile=*) profile="${arg#*=}" ;;
+	labctl.report=*) report="${arg#*=}" ;;
+	esac
+done
+ip link set lo up
+iface=""
+for i in $(seq 50); do
+	for d in /sys/class/net/*; do
+		[ "${d##*/}" = lo ] || iface="${d##*/}"
+	done
+	[ -n "$iface" ] && break
+	sleep 0.2
+done
+result=failed
+if [ -z "$iface" ]; then
+	echo "LABCTL-SMOKE: no network interface"
+elif ! udhcpc -i "$iface" -n -q -t 10 -T 2 -s /etc/udhcpc.script; then
+	echo "LABCTL-SMOKE: no DHCP lease on $iface"
+elif [ -z "$report" ]; then
+	echo "LABCTL-SMOKE: no labctl.report= on the kernel command line"
+elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile"; then
+	result=ok
+else
+	echo "LABCTL-SMOKE: report to $report failed"
+fi
+echo "LABCTL-SMOKE: profile=$profile report=$result"
+sync
+poweroff -f

@@ -1,0 +1,240 @@
+// Package smoke builds the pxe-smoke boot image: Debian's cloud kernel and a
+// small busybox initramfs whose init reports the profile it booted, then
+// powers off.
+package smoke
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+//go:embed init.sh
+var initScript []byte
+
+//go:embed udhcpc.sh
+var udhcpcScript []byte
+
+// Marker starts every line the init prints on the console about its result.
+const Marker = "LABCTL-SMOKE:"
+
+// Modules are what the VM needs beyond the cloud kernel's built-ins to reach
+// the network (dependencies are added from modules.dep).
+var Modules = []string{"virtio_pci", "virtio_net"}
+
+// Inputs are the files the image is built from; the zero value means
+// Debian's: the newest /boot/vmlinuz-*, its /lib/modules and busybox-static.
+type Inputs struct {
+	Kernel     string // a vmlinuz; its version (the name after "vmlinuz-") picks the modules
+	ModulesDir string // /lib/modules/<version>
+	Busybox    string // a static busybox
+}
+
+// Build returns a directory in cacheDir holding vmlinuz and initrd.img,
+// building them only when an input changed.
+func Build(ctx context.Context, cacheDir string) (string, error) {
+	in, err := DebianInputs()
+	if err != nil {
+		return "", err
+	}
+	return in.Build(ctx, cacheDir)
+}
+
+// DebianInputs finds the newest installed kernel, its modules and busybox.
+func DebianInputs() (Inputs, error) {
+	kernels, _ := filepath.Glob("/boot/vmlinuz-*")
+	if len(kernels) == 0 {
+		return Inputs{}, errors.New("smoke image: no /boot/vmlinuz-* (install linux-image-cloud-amd64)")
+	}
+	slices.Sort(kernels)
+	k := kernels[len(kernels)-1]
+	return Inputs{Kernel: k, ModulesDir: "/lib/modules/" + strings.TrimPrefix(filepath.Base(k), "vmlinuz-"), Busybox: "/bin/busybox"}, nil
+}
+
+// Build builds the image from in; see the package function.
+func (in Inputs) Build(ctx context.Context, cacheDir string) (string, error) {
+	mods, err := resolveModules(in.ModulesDir, Modules)
+	if err != nil {
+		return "", err
+	}
+	key, err := in.hash(mods)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(cacheDir, "smoke-"+key)
+	if _, err := os.Stat(filepath.Join(dir, "initrd.img")); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("smoke image cache: %w", err)
+	}
+	tmp, err := os.MkdirTemp(cacheDir, ".smoke-*")
+	if err != nil {
+		return "", fmt.Errorf("smoke image cache: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := copyFile(in.Kernel, filepath.Join(tmp, "vmlinuz")); err != nil {
+		return "", fmt.Errorf("smoke image: kernel: %w", err)
+	}
+	if err := in.writeInitrd(filepath.Join(tmp, "initrd.img"), mods); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	// Another build may have won the race; its result is as good as ours.
+	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
+		if _, statErr := os.Stat(filepath.Join(dir, "initrd.img")); statErr != nil {
+			return "", fmt.Errorf("smoke image cache: %w", err)
+		}
+	}
+	return dir, nil
+}
+
+// hash names a build by its inputs: file identities, modules and scripts.
+func (in Inputs) hash(mods []string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintln(h, "smoke v1")
+	h.Write(initScript)
+	h.Write(udhcpcScript)
+	for _, f := range append([]string{in.Kernel, in.Busybox}, modPaths(in.ModulesDir, mods)...) {
+		st, err := os.Stat(f)
+		if err != nil {
+			return "", fmt.Errorf("smoke image: %w", err)
+		}
+		fmt.Fprintln(h, f, st.Size(), st.ModTime().UnixNano())
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+func modPaths(dir string, mods []string) []string {
+	var out []string
+	for _, m := range mods {
+		out = append(out, filepath.Join(dir, m))
+	}
+	return out
+}
+
+func (in Inputs) writeInitrd(dst string, mods []string) error {
+	f, err := os.Create(dst)
+	if err != nil {
+		return fmt.Errorf("smoke image: %w", err)
+	}
+	defer f.Close()
+	gz := gzip.NewWriter(f)
+	c := &cpioWriter{w: gz}
+	for _, d := range []string{"bin", "dev", "etc", "lib", "lib/modules", "proc", "sys", "tmp"} {
+		c.dir(d)
+	}
+	bb, err := os.ReadFile(in.Busybox)
+	if err != nil {
+		return fmt.Errorf("smoke image: busybox: %w", err)
+	}
+	c.file("bin/busybox", 0o755, bb)
+	c.symlink("bin/sh", "busybox")
+	c.file("init", 0o755, initScript)
+	c.file("etc/udhcpc.script", 0o755, udhcpcScript)
+	var order []string
+	for _, m := range mods {
+		data, err := os.ReadFile(filepath.Join(in.ModulesDir, m))
+		if err != nil {
+			return fmt.Errorf("smoke image: module: %w", err)
+		}
+		c.file("lib/modules/"+filepath.Base(m), 0o644, data)
+		order = append(order, filepath.Base(m))
+	}
+	c.file("etc/modules.order", 0o644, []byte(strings.Join(order, "\n")+"\n"))
+	if err := c.close(); err != nil {
+		return fmt.Errorf("smoke image: write initrd: %w", err)
+	}
+	if err := gz.Close(); err != nil {
+		return fmt.Errorf("smoke image: write initrd: %w", err)
+	}
+	return f.Close()
+}
+
+// resolveModules returns the modules.dep paths of names and everything they
+// depend on, dependencies before the modules that need them.
+func resolveModules(dir string, names []string) ([]string, error) {
+	f, err := os.Open(filepath.Join(dir, "modules.dep"))
+	if err != nil {
+		return nil, fmt.Errorf("smoke image: %w", err)
+	}
+	defer f.Close()
+	deps := map[string][]string{} // path -> dependency paths
+	byName := map[string]string{} // module name -> path
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		mod, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		deps[mod] = strings.Fields(rest)
+		byName[moduleName(mod)] = mod
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("smoke image: %s: %w", f.Name(), err)
+	}
+	var order []string
+	seen := map[string]bool{}
+	var visit func(p string)
+	visit = func(p string) {
+		if seen[p] {
+			return
+		}
+		seen[p] = true
+		for _, d := range deps[p] {
+			visit(d)
+		}
+		order = append(order, p)
+	}
+	for _, n := range names {
+		p, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("smoke image: module %s is not in %s/modules.dep", n, dir)
+		}
+		visit(p)
+	}
+	for _, p := range order {
+		if !strings.HasSuffix(p, ".ko") {
+			return nil, fmt.Errorf("smoke image: module %s is compressed; busybox insmod needs .ko", p)
+		}
+	}
+	return order, nil
+}
+
+// moduleName is what modprobe calls a module: its base name without
+// extension, '-' as '_'.
+func moduleName(path string) string {
+	base := filepath.Base(path)
+	base = base[:strings.Index(base, ".ko")]
+	return strings.ReplaceAll(base, "-", "_")
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

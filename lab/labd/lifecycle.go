@@ -1,0 +1,159 @@
+package labd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/scenarios"
+)
+
+// DaemonCommand is the hidden labctl subcommand that runs Run.
+const DaemonCommand = "lab-daemon"
+
+// Start records a new lab in its state file (before anything exists), makes
+// its namespace and starts the lab process (self re-run as DaemonCommand)
+// inside it, detached, so the caller may exit and the lab stays up.
+func Start(ctx context.Context, source, provider, ns, self string) (*state.State, error) {
+	sc, err := scenarios.Find(source)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsRune(source, os.PathSeparator) {
+		if source, err = filepath.Abs(source); err != nil {
+			return nil, err
+		}
+	}
+	if ns == "" {
+		ns = "labctl-" + sc.Name
+	}
+	dir := state.Dir(sc.Name)
+	st := &state.State{Source: source, Lab: sc.Lab(dir, ns), Provider: provider, Phase: state.Starting}
+	if _, err := Provider(provider, slog.Default(), dir); err != nil {
+		return nil, err
+	}
+	if err := state.Create(st); err != nil {
+		return nil, err
+	}
+	if err := netns.Create(ctx, ns); err != nil {
+		return st, err
+	}
+	logf, err := os.OpenFile(ProcessLog(dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return st, err
+	}
+	defer logf.Close()
+	cmd := exec.Command("ip", "netns", "exec", ns, self, DaemonCommand, "--state", dir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // survives labctl's exit and ^C
+	if err := cmd.Start(); err != nil {
+		return st, fmt.Errorf("start lab process: %w", err)
+	}
+	// `ip netns exec` execs, so this pid is the lab process itself.
+	pid := cmd.Process.Pid
+	cmd.Process.Release()
+	if err := state.SetPid(dir, "labd", pid); err != nil {
+		return st, err
+	}
+	st.Pids = map[string]int{"labd": pid}
+	return st, nil
+}
+
+// Down takes the lab in dir down from its state file alone: it asks the lab
+// process to stop, then destroys what the provider left, kills every process
+// the state or the namespace still holds, deletes the namespace and the
+// lab's directory. It is idempotent; a lab that is not up is reported by an
+// error matching os.ErrNotExist.
+func Down(ctx context.Context, dir string, log *slog.Logger) error {
+	st, err := state.Load(dir)
+	if err != nil {
+		return err
+	}
+	l := st.Lab
+	var errs []error
+	if pid := st.Pids["labd"]; pid != 0 && isLabd(pid, dir) {
+		syscall.Kill(pid, syscall.SIGTERM)
+		if !waitGone(pid, 30*time.Second) {
+			log.Warn("lab process did not stop; killing it", "pid", pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	// After a crash the provider's own cleanup never ran.
+	if prov, err := Provider(st.Provider, log, dir); err == nil && netns.Exists(l.Netns) {
+		if err := netns.Do(l.Netns, func() error { return prov.Destroy(ctx, l) }); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if st, err := state.Load(dir); err == nil {
+		for role, pid := range st.Pids {
+			if role != "labd" && Alive(pid) && inNetns(pid, l.Netns) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				waitGone(pid, 5*time.Second)
+			}
+		}
+	}
+	if netns.Exists(l.Netns) {
+		pids, _ := netns.Pids(ctx, l.Netns)
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+			waitGone(pid, 5*time.Second)
+		}
+		if err := netns.Delete(ctx, l.Netns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err // keep the state so that down can be retried
+	}
+	return state.Remove(dir)
+}
+
+// isLabd checks that pid is still this lab's process (pids are reused).
+func isLabd(pid int, dir string) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(raw), DaemonCommand) && strings.Contains(string(raw), dir)
+}
+
+// inNetns reports whether pid lives in the named namespace, so that a
+// recorded pid reused by an unrelated process is never killed.
+func inNetns(pid int, ns string) bool {
+	a, err1 := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid))
+	b, err2 := os.Stat(filepath.Join(netns.Dir, ns))
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
+func waitGone(pid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for Alive(pid) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// Alive reports whether pid runs and is not a zombie.
+func Alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	if i := strings.LastIndexByte(s, ')'); i > 0 && i+2 < len(s) {
+		return s[i+2] != 'Z' && s[i+2] != 'X'
+	}
+	return true
+}

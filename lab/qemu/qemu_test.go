@@ -1,0 +1,149 @@
+package qemu
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/netns"
+)
+
+// inNetns runs fn on a thread inside ns: the provider's ip and qemu
+// commands inherit that namespace.
+func inNetns(t *testing.T, ns string, fn func() error) {
+	t.Helper()
+	if err := netns.Do(ns, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cmdline(pid int) string {
+	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.ReplaceAll(string(raw), "\x00", " ")
+}
+
+// TestProvider drives real QEMU processes: create, power, boot device once,
+// a crash of the owning process, and idempotent destroy.
+func TestProvider(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs QEMU in a network namespace")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ns := fmt.Sprintf("lt-qemu-%08x", rand.Uint32())
+	if err := netns.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(context.Background(), ns) })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l := &lab.Lab{Name: "t", Netns: ns, Dir: t.TempDir(), Network: lab.Network{
+		Name: "labbr0", Subnet: netip.MustParsePrefix("10.77.0.0/24"), Gateway: netip.MustParseAddr("10.77.0.1"), Domain: "t.lab"}}
+	p := New(log)
+	p.Accel = "tcg"
+	t.Cleanup(func() { netns.Do(ns, func() error { return p.Destroy(context.Background(), l) }) })
+	m := testMachine(lab.UEFI, lab.BootNetwork, lab.BootDisk)
+	inNetns(t, ns, func() error {
+		if err := p.CreateNetwork(ctx, l); err != nil {
+			return err
+		}
+		return p.CreateMachine(ctx, l, m)
+	})
+	f := machineFiles(l, m.Name)
+	pid := qemuPid(f)
+
+	t.Run("running with its identity", func(t *testing.T) {
+		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != lab.PowerOn {
+			t.Fatalf("power = %v, %v; want on", st, err)
+		}
+		c := cmdline(pid)
+		for _, want := range []string{"-uuid " + m.UUID, "mac=52:54:00:77:00:11,bootindex=1", "-accel tcg"} {
+			if !strings.Contains(c, want) {
+				t.Errorf("qemu cmdline lacks %q: %s", want, c)
+			}
+		}
+		out, err := netns.Command(ctx, ns, "ip", "-o", "link", "show", "master", "labbr0").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), tapName(m.Name)) {
+			t.Errorf("tap %s not on labbr0: %v: %s", tapName(m.Name), err, out)
+		}
+		for _, file := range []string{f.Disk, f.Vars, f.Console, f.QMP} {
+			if _, err := os.Stat(file); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+
+	t.Run("boot device once takes effect on reset, then reverts", func(t *testing.T) {
+		if err := p.SetBootDevice(ctx, l, m.Name, lab.BootDisk, true); err != nil {
+			t.Fatal(err)
+		}
+		inNetns(t, ns, func() error { return p.Power(ctx, l, m.Name, lab.ActionReset) })
+		next := qemuPid(f)
+		if next == 0 || next == pid {
+			t.Fatalf("reset: pid %d -> %d, want a new QEMU process", pid, next)
+		}
+		if c := cmdline(next); !strings.Contains(c, "drive=disk0,bootindex=1") {
+			t.Errorf("after once=disk and reset: %s", c)
+		}
+		inNetns(t, ns, func() error { return p.Power(ctx, l, m.Name, lab.ActionCycle) })
+		if c := cmdline(qemuPid(f)); !strings.Contains(c, "mac=52:54:00:77:00:11,bootindex=1") {
+			t.Errorf("second cold start still boots the disk first: %s", c)
+		}
+	})
+
+	t.Run("off and on", func(t *testing.T) {
+		if err := p.Power(ctx, l, m.Name, lab.ActionOff); err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := p.PowerState(ctx, l, m.Name); st != lab.PowerOff {
+			t.Fatalf("power = %s after off", st)
+		}
+		inNetns(t, ns, func() error { return p.Power(ctx, l, m.Name, lab.ActionOn) })
+		if st, _ := p.PowerState(ctx, l, m.Name); st != lab.PowerOn {
+			t.Fatalf("power = %s after on", st)
+		}
+	})
+
+	t.Run("destroy from disk by a new provider, twice", func(t *testing.T) {
+		last := qemuPid(f)
+		fresh := New(log) // as after a crash: nothing in memory
+		for i := range 2 {
+			inNetns(t, ns, func() error { return fresh.Destroy(ctx, l) })
+			if alive(last) {
+				t.Fatalf("destroy %d: qemu %d still runs", i, last)
+			}
+			out, _ := netns.Command(ctx, ns, "ip", "-o", "link").CombinedOutput()
+			if strings.Contains(string(out), "labbr0") || strings.Contains(string(out), "tap") {
+				t.Fatalf("destroy %d left links: %s", i, out)
+			}
+			if _, err := os.Stat(filepath.Join(l.Dir, "machines", m.Name)); err == nil {
+				t.Fatalf("destroy %d left the machine directory", i)
+			}
+		}
+	})
+}
+
+func TestProbeAccel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots a probe guest")
+	}
+	p := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	cache := filepath.Join(t.TempDir(), "accel.json")
+	accel, why := ProbeAccel(context.Background(), p.Binary, p.ProbeKernel, cache)
+	t.Logf("accel %s: %s", accel, why)
+	if accel != "kvm" && accel != "tcg" {
+		t.Fatalf("accel = %q", accel)
+	}
+	again, why2 := ProbeAccel(context.Background(), p.Binary, p.ProbeKernel, cache)
+	if again != accel || !strings.Contains(why2, "cached") {
+		t.Errorf("second probe = %s (%s), want the cached %s", again, why2, accel)
+	}
+}

@@ -1,0 +1,168 @@
+// Package state keeps one file per lab that records what has been created
+// (namespace, provider, processes) so that `labctl down` works after a crash.
+package state
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// DefaultRoot is where labs live unless LABCTL_STATE_DIR says otherwise.
+const DefaultRoot = "/var/lib/labctl/labs"
+
+// FileName is the state file inside a lab's directory.
+const FileName = "state.json"
+
+// Root returns the parent directory of all labs' directories.
+func Root() string {
+	if d := os.Getenv("LABCTL_STATE_DIR"); d != "" {
+		return d
+	}
+	return DefaultRoot
+}
+
+// Dir returns the directory of the lab called name.
+func Dir(name string) string { return filepath.Join(Root(), name) }
+
+// Phase is how far the lab process got.
+type Phase string
+
+const (
+	Starting Phase = "starting" // written by `labctl up` before anything exists
+	Running  Phase = "running"  // network, boot service, dnsmasq and machines are up
+	Failed   Phase = "failed"   // the lab process gave up; Error says why
+	Stopping Phase = "stopping"
+)
+
+// State is what a lab's state file holds. Pids are keyed by role: "labd",
+// "dnsmasq", "libvirtd", "qemu/<machine>".
+type State struct {
+	Source   string         `json:"source"` // scenario name or directory, as given to `labctl up`
+	Lab      *lab.Lab       `json:"lab"`
+	Provider string         `json:"provider"`
+	Accel    string         `json:"accel,omitempty"` // kvm or tcg, once the provider chose
+	Phase    Phase          `json:"phase"`
+	Error    string         `json:"error,omitempty"`
+	Pids     map[string]int `json:"pids,omitempty"`
+	Created  time.Time      `json:"created"`
+	Updated  time.Time      `json:"updated"`
+}
+
+// Load reads the state file in dir. A lab that is not up gives an error
+// matching os.ErrNotExist.
+func Load(dir string) (*State, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, err
+	}
+	s := &State{}
+	if err := json.Unmarshal(raw, s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, FileName), err)
+	}
+	return s, nil
+}
+
+// Create writes a fresh state file for s.Lab in s.Lab.Dir. It fails if one
+// exists already: that lab is up (or crashed and needs `labctl down`).
+func Create(s *State) error {
+	dir := s.Lab.Dir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create lab directory: %w", err)
+	}
+	return withLock(dir, func() error {
+		if _, err := os.Stat(filepath.Join(dir, FileName)); err == nil {
+			return fmt.Errorf("lab %s is already up (state in %s); run `labctl down %s` first", s.Lab.Name, dir, s.Lab.Name)
+		}
+		s.Created = time.Now().UTC()
+		return save(dir, s)
+	})
+}
+
+// Update applies fn to the state in dir under a lock and writes the result
+// atomically, so the CLI, the lab process and the provider can all record
+// what they create.
+func Update(dir string, fn func(*State)) error {
+	return withLock(dir, func() error {
+		s, err := Load(dir)
+		if err != nil {
+			return fmt.Errorf("update lab state: %w", err)
+		}
+		fn(s)
+		return save(dir, s)
+	})
+}
+
+// SetPid records (pid > 0) or forgets (pid == 0) the process playing role.
+func SetPid(dir, role string, pid int) error {
+	return Update(dir, func(s *State) {
+		if pid == 0 {
+			delete(s.Pids, role)
+			return
+		}
+		if s.Pids == nil {
+			s.Pids = map[string]int{}
+		}
+		s.Pids[role] = pid
+	})
+}
+
+// Remove deletes the lab's directory: state, disks and logs.
+func Remove(dir string) error {
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove lab directory: %w", err)
+	}
+	return nil
+}
+
+func save(dir string, s *State) error {
+	s.Updated = time.Now().UTC()
+	raw, err := json.MarshalIndent(s, "", "\t")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, FileName+".*")
+	if err != nil {
+		return fmt.Errorf("write lab state: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	if _, err := tmp.Write(append(raw, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, FileName)); err != nil {
+		return fmt.Errorf("write lab state: %w", err)
+	}
+	return nil
+}
+
+// withLock serialises writers across processes with flock on a lock file
+// beside the state (the state file itself is replaced on every write).
+func withLock(dir string, fn func() error) error {
+	f, err := os.OpenFile(filepath.Join(dir, "state.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("lab directory %s: %w", dir, err)
+		}
+		return err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", f.Name(), err)
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return fn()
+}

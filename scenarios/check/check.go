@@ -1,0 +1,271 @@
+// Package check runs a scenario's convergence checks against a running lab:
+// named conditions polled in order under one deadline, reported as they pass.
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/scenarios"
+)
+
+// Shell runs a command on a machine (over SSH in a lab).
+type Shell interface {
+	Run(ctx context.Context, m lab.Machine, cmd string) (output string, exitStatus int, err error)
+}
+
+// BootLog is what the boot service recorded of each machine.
+type BootLog interface {
+	Machines(ctx context.Context) ([]Machine, error)
+}
+
+// Status is the outcome of one check on one node.
+type Status string
+
+const (
+	Passed  Status = "passed"
+	Failed  Status = "failed"
+	NotRun  Status = "not-run" // an earlier check failed, or the deadline passed first
+	Running Status = "running" // only in progress reports
+)
+
+// Result is one check on one node.
+type Result struct {
+	Check    string
+	Node     string
+	Status   Status
+	Attempts int
+	Duration time.Duration
+	Output   string // the last attempt's output
+	Reason   string // why the last attempt failed
+}
+
+// Runner runs checks. Shell is needed for run checks, BootLog for report
+// checks.
+type Runner struct {
+	Lab      *lab.Lab
+	Checks   []scenarios.Check
+	Deadline time.Duration // for all checks together
+	Shell    Shell
+	BootLog  BootLog
+	// Interval is the pause between attempts (default 2 s).
+	Interval time.Duration
+	// Progress, if set, is told each result as it changes.
+	Progress func(Result)
+	// Alive, if set, is asked between attempts and fails the run at once
+	// when it returns an error (a machine's VM died): no blind waiting.
+	Alive func(ctx context.Context) error
+}
+
+// Run runs every check in order and returns one result per check and node.
+// The error names the first check and node that failed and why.
+func (r *Runner) Run(ctx context.Context) ([]Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.Deadline)
+	defer cancel()
+	var results []Result
+	var failure error
+	for _, c := range r.Checks {
+		for _, node := range r.nodes(c) {
+			res := Result{Check: c.Name, Node: node.Name, Status: NotRun}
+			if failure == nil {
+				res = r.runOne(ctx, c, node)
+				if res.Status != Passed {
+					failure = fmt.Errorf("check %q on %s failed after %d attempts in %s: %s",
+						c.Name, node.Name, res.Attempts, res.Duration.Round(time.Second), res.Reason)
+				}
+			}
+			results = append(results, res)
+		}
+	}
+	return results, failure
+}
+
+func (r *Runner) nodes(c scenarios.Check) []lab.Machine {
+	if len(c.Nodes) == 0 {
+		return r.Lab.Machines
+	}
+	var ms []lab.Machine
+	for _, n := range c.Nodes {
+		if m, ok := r.Lab.Machine(n); ok {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+// runOne polls one check on one node until it passes or ctx ends.
+func (r *Runner) runOne(ctx context.Context, c scenarios.Check, m lab.Machine) Result {
+	start := time.Now()
+	res := Result{Check: c.Name, Node: m.Name, Status: Running}
+	r.report(res)
+	finish := func(s Status) Result {
+		res.Status, res.Duration = s, time.Since(start)
+		r.report(res)
+		return res
+	}
+	if c.Reboot {
+		if err := r.reboot(ctx, m); err != nil {
+			res.Reason = err.Error()
+			return finish(Failed)
+		}
+	}
+	interval := r.Interval
+	if interval == 0 {
+		interval = 2 * time.Second
+	}
+	for {
+		res.Attempts++
+		out, err := r.attempt(ctx, c, m)
+		res.Output = out
+		if err == nil {
+			res.Reason = ""
+			return finish(Passed)
+		}
+		res.Reason = err.Error()
+		if r.Alive != nil {
+			if err := r.Alive(ctx); err != nil {
+				res.Reason = err.Error()
+				return finish(Failed)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			res.Reason = fmt.Sprintf("deadline passed; last attempt: %s", res.Reason)
+			return finish(Failed)
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (r *Runner) attempt(ctx context.Context, c scenarios.Check, m lab.Machine) (string, error) {
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(c.Timeout))
+		defer cancel()
+	}
+	if c.Report != nil {
+		return r.reported(ctx, c.Report, m)
+	}
+	if r.Shell == nil {
+		return "", errors.New("no shell to run commands with")
+	}
+	out, status, err := r.Shell.Run(ctx, m, c.Run)
+	if err != nil {
+		return out, err
+	}
+	return out, Match(c.Expect, out, status)
+}
+
+// Match says whether a command's output and exit status are what e expects.
+func Match(e scenarios.Expect, out string, status int) error {
+	if status != e.ExitStatus {
+		return fmt.Errorf("exit status %d, want %d; output: %s", status, e.ExitStatus, tail(out))
+	}
+	for _, s := range e.OutputContains {
+		if !strings.Contains(out, s) {
+			return fmt.Errorf("output lacks %q: %s", s, tail(out))
+		}
+	}
+	if e.OutputMatches != "" {
+		re, err := regexp.Compile(e.OutputMatches)
+		if err != nil {
+			return err
+		}
+		if !re.MatchString(out) {
+			return fmt.Errorf("output does not match /%s/: %s", e.OutputMatches, tail(out))
+		}
+	}
+	if e.OutputLines > 0 {
+		n := 0
+		for _, l := range strings.Split(out, "\n") {
+			if strings.TrimSpace(l) != "" {
+				n++
+			}
+		}
+		if n != e.OutputLines {
+			return fmt.Errorf("%d output lines, want %d: %s", n, e.OutputLines, tail(out))
+		}
+	}
+	return nil
+}
+
+// reported passes when the boot service holds a report event from m that
+// matches want.
+func (r *Runner) reported(ctx context.Context, want *scenarios.ReportExpect, m lab.Machine) (string, error) {
+	if r.BootLog == nil {
+		return "", errors.New("no boot service log to read reports from")
+	}
+	machines, err := r.BootLog.Machines(ctx)
+	if err != nil {
+		return "", err
+	}
+	var seen []string
+	for _, rec := range machines {
+		if !rec.Is(m) {
+			continue
+		}
+		for _, e := range rec.Events {
+			if e.Kind != "report" {
+				continue
+			}
+			seen = append(seen, e.Name()+" "+e.Detail)
+			if e.Name() == want.Event && strings.Contains(e.Detail, want.DetailContains) {
+				return e.Name() + " " + e.Detail, nil
+			}
+		}
+	}
+	if len(seen) == 0 {
+		return "", fmt.Errorf("no %q report from %s yet", want.Event, m.Name)
+	}
+	return strings.Join(seen, "\n"), fmt.Errorf("no %q report with %q from %s; reports: %s", want.Event, want.DetailContains, m.Name, strings.Join(seen, "; "))
+}
+
+// reboot restarts m and waits until it answers again with a new boot id.
+func (r *Runner) reboot(ctx context.Context, m lab.Machine) error {
+	const bootID = "cat /proc/sys/kernel/random/boot_id"
+	before, _, err := r.Shell.Run(ctx, m, bootID)
+	if err != nil {
+		return fmt.Errorf("read boot id before reboot: %w", err)
+	}
+	// The connection drops as the machine goes down; that error means nothing.
+	r.Shell.Run(ctx, m, "systemctl reboot")
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s did not come back from reboot", m.Name)
+		case <-time.After(3 * time.Second):
+		}
+		if r.Alive != nil {
+			if err := r.Alive(ctx); err != nil {
+				return err
+			}
+		}
+		after, _, err := r.Shell.Run(ctx, m, bootID)
+		if err == nil && strings.TrimSpace(after) != strings.TrimSpace(before) {
+			return nil
+		}
+	}
+}
+
+func (r *Runner) report(res Result) {
+	if r.Progress != nil {
+		r.Progress(res)
+	}
+}
+
+// tail keeps error messages short: the end of the output is what explains.
+func tail(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 400 {
+		s = "…" + s[len(s)-400:]
+	}
+	if s == "" {
+		return "(no output)"
+	}
+	return s
+}

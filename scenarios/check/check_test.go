@@ -1,0 +1,188 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/sshkeys"
+	"github.com/labctl/labctl/scenarios"
+)
+
+func TestMatch(t *testing.T) {
+	tests := []struct {
+		name   string
+		expect scenarios.Expect
+		out    string
+		status int
+		want   string // substring of the error; "" means pass
+	}{
+		{"exit 0", scenarios.Expect{}, "x", 0, ""},
+		{"exit 1", scenarios.Expect{}, "boom", 1, "exit status 1, want 0; output: boom"},
+		{"expected failure", scenarios.Expect{ExitStatus: 1}, "", 1, ""},
+		{"contains", scenarios.Expect{OutputContains: []string{"started", "node2"}}, "a, started, node2", 0, ""},
+		{"lacks", scenarios.Expect{OutputContains: []string{"node3"}}, "node1\nnode2", 0, `output lacks "node3"`},
+		{"matches", scenarios.Expect{OutputMatches: `is healthy`}, "http://x is healthy: ok", 0, ""},
+		{"no match", scenarios.Expect{OutputMatches: `^ok$`}, "not ok", 0, "does not match"},
+		{"lines", scenarios.Expect{OutputLines: 3}, "a\n\nb\nc\n", 0, ""},
+		{"too few lines", scenarios.Expect{OutputLines: 3}, "a\nb\n", 0, "2 output lines, want 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Match(tt.expect, tt.out, tt.status)
+			if tt.want == "" && err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// startSSHD runs a real OpenSSH server on loopback that presents the host
+// key made for machine and accepts the lab's key.
+func startSSHD(t *testing.T, keys *sshkeys.Keys, machine string) int {
+	t.Helper()
+	sshd, err := exec.LookPath("/usr/sbin/sshd")
+	if err != nil {
+		t.Fatalf("OpenSSH server not installed (scripts/install-deps.sh installs it): %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("sshd needs root to run commands as root")
+	}
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	hostKey := write("host_key", keys.Hosts[machine].Private, 0o600)
+	auth := write("authorized_keys", keys.AuthorizedKey+"\n", 0o600)
+	cfg := write("sshd_config", fmt.Sprintf(`Port %d
+ListenAddress 127.0.0.1
+HostKey %s
+AuthorizedKeysFile %s
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile %s/sshd.pid
+`, port, hostKey, auth, dir), 0o600)
+	os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
+	cmd := exec.Command(sshd, "-D", "-e", "-f", cfg)
+	var log bytes.Buffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("sshd log:\n%s", log.String())
+		}
+	})
+	for i := 0; i < 50; i++ {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return port
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("sshd did not listen: %s", log.String())
+	return 0
+}
+
+func TestRunnerOverSSH(t *testing.T) {
+	keys, err := sshkeys.LoadOrCreate(t.TempDir(), []string{"m1", "impostor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := startSSHD(t, keys, "m1")
+	flag := filepath.Join(t.TempDir(), "flag")
+	// The condition becomes true a little later, so the runner must poll.
+	time.AfterFunc(1500*time.Millisecond, func() { os.WriteFile(flag, []byte("ready\n"), 0o644) })
+
+	loopback := netip.MustParseAddr("127.0.0.1")
+	l := &lab.Lab{Name: "t", Machines: []lab.Machine{
+		{Name: "m1", IP: loopback},
+		// Same address, but labctl expects another host key there.
+		{Name: "impostor", IP: loopback},
+	}}
+	var progress []string
+	r := &Runner{
+		Lab: l,
+		Checks: []scenarios.Check{
+			{Name: "flag-ready", Nodes: []string{"m1"}, Run: "cat " + flag, Expect: scenarios.Expect{OutputContains: []string{"ready"}}},
+			{Name: "host-key", Nodes: []string{"impostor"}, Run: "true"},
+			{Name: "after-failure", Nodes: []string{"m1"}, Run: "true"},
+		},
+		Deadline: 5 * time.Second,
+		Interval: 300 * time.Millisecond,
+		Shell:    &SSH{Keys: keys, Dial: (&net.Dialer{}).DialContext, Port: port},
+		Progress: func(r Result) { progress = append(progress, r.Check+"/"+r.Node+" "+string(r.Status)) },
+	}
+	results, err := r.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `check "host-key" on impostor failed`) || !strings.Contains(err.Error(), "host key mismatch") {
+		t.Fatalf("err = %v, want the host-key check on impostor to fail with a host key mismatch", err)
+	}
+	want := []Status{Passed, Failed, NotRun}
+	for i, res := range results {
+		if res.Status != want[i] {
+			t.Errorf("result %d (%s/%s) = %s, want %s (%s)", i, res.Check, res.Node, res.Status, want[i], res.Reason)
+		}
+	}
+	if results[0].Attempts < 2 || !strings.Contains(results[0].Output, "ready") {
+		t.Errorf("flag-ready: %d attempts, output %q: want a pass after polling", results[0].Attempts, results[0].Output)
+	}
+	if got := strings.Join(progress, ", "); !strings.Contains(got, "flag-ready/m1 running, flag-ready/m1 passed, host-key/impostor running") {
+		t.Errorf("progress = %s", got)
+	}
+
+	var buf bytes.Buffer
+	if err := WriteJUnit(&buf, "t", results); err != nil {
+		t.Fatal(err)
+	}
+	var parsed junitSuites
+	if err := xml.Unmarshal(buf.Bytes(), &parsed); err != nil {
+		t.Fatalf("JUnit output does not parse: %v\n%s", err, buf.String())
+	}
+	s := parsed.Suites[0]
+	if s.Tests != 3 || s.Failures != 1 || s.Skipped != 1 || s.Cases[1].Failure == nil || s.Cases[1].Name != "host-key/impostor" {
+		t.Errorf("JUnit suite = %+v", s)
+	}
+}
+
+func TestSSHRunPassesExitStatus(t *testing.T) {
+	keys, err := sshkeys.LoadOrCreate(t.TempDir(), []string{"m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := startSSHD(t, keys, "m1")
+	sh := &SSH{Keys: keys, Dial: (&net.Dialer{}).DialContext, Port: port}
+	m := lab.Machine{Name: "m1", IP: netip.MustParseAddr("127.0.0.1")}
+	out, status, err := sh.Run(context.Background(), m, "echo out; echo err >&2; exit 7")
+	if err != nil || status != 7 || !strings.Contains(out, "out\n") || !strings.Contains(out, "err\n") {
+		t.Fatalf("Run = %q, %d, %v; want output, status 7", out, status, err)
+	}
+}
