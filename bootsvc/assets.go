@@ -1,6 +1,8 @@
 package bootsvc
 
 import (
+	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -17,5 +19,10 @@ func (f rootFS) Open(name string) (http.File, error) {
 	if name == "" {
 		name = "."
 	}
-	return f.root.Open(name)
+	file, err := f.root.Open(name)
+	if err != nil && !errors.Is(err, fs.ErrPermission) {
+		// An escape attempt is answered like a missing file, not a 500.
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return file, err
 }

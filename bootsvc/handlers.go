@@ -68,7 +68,7 @@ func (s *Server) routes() http.Handler {
 		io.WriteString(w, "ok\n")
 	}))
 	handle("GET /metrics", "metrics", "", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	handle("/", "unknown", "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /", "unknown", "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path), http.StatusNotFound)
 	}))
 	return mux
@@ -293,7 +293,7 @@ func (s *Server) serveIgnition(w http.ResponseWriter, r *http.Request) {
 		s.renderFailed(w, r, key, err)
 		return
 	}
-	out, rpt, err := butaneToIgnition(key, rendered)
+	out, rpt, err := s.butane.translate(key, rendered)
 	if err != nil {
 		s.renderFailed(w, r, key, err)
 		return

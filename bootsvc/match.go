@@ -15,7 +15,7 @@ type pair struct{ k, v string }
 // of its own labels, so its cost follows the number of its labels, not of
 // groups. Groups with no selector (defaults) come last in the order.
 type index struct {
-	groups   []*Group     // precedence order, best first
+	groups   []*Group       // precedence order, best first
 	anchors  map[pair][]int // anchor pair → positions in groups, ascending
 	defaults []int
 }

@@ -32,10 +32,12 @@ type Server struct {
 	assets   *os.Root
 	machines *registry
 	metrics  *metrics
+	butane   butaneCache
 	handler  http.Handler
 
 	reloadMu       sync.Mutex
 	failedFP       uint64 // fingerprint of the last load that failed, to log it once
+	unreadable     bool   // the data directory could not be walked at the last poll
 	reloadInterval time.Duration
 }
 
@@ -115,12 +117,15 @@ func (s *Server) watch(ctx context.Context) {
 		}
 		fp, err := fingerprint(s.cfg.DataDir)
 		s.reloadMu.Lock()
+		if err == nil {
+			s.unreadable = false
+		}
 		switch {
 		case err != nil:
-			if s.failedFP != 1 {
+			if !s.unreadable {
 				s.log.Error("data directory unreadable; keeping the last good state", "dir", s.cfg.DataDir, "err", err)
-				s.failedFP = 1
 			}
+			s.unreadable = true
 		case fp != s.state.Load().fingerprint && fp != s.failedFP:
 			if err := s.reloadLocked(); err != nil {
 				s.log.Error("reload failed; keeping the last good state", "err", err)

@@ -40,14 +40,15 @@ func nvramPath(l *lab.Lab, name string) string {
 	return filepath.Join(machineDir(l, name), "OVMF_VARS.fd")
 }
 
-// serialLog is the file the machine's serial console is logged to, from its
+// SerialLog is the file the machine's serial console is logged to, from its
 // latest start on (each start truncates it).
-func serialLog(l *lab.Lab, name string) string {
+func SerialLog(l *lab.Lab, name string) string {
 	return filepath.Join(machineDir(l, name), "serial.log")
 }
 
-// consoleSocket is the unix socket of the machine's serial console.
-func consoleSocket(l *lab.Lab, name string) string {
+// ConsoleSocket is the unix socket of the machine's serial console, for
+// `labctl console`: connect, read and type.
+func ConsoleSocket(l *lab.Lab, name string) string {
 	return filepath.Join(machineDir(l, name), "console.sock")
 }
 
@@ -112,9 +113,9 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 			// A unix socket for `labctl console`, logged to a file whatever
 			// is connected.
 			Serials: []libvirtxml.DomainSerial{{
-				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind", Path: consoleSocket(l, m.Name)}},
+				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind", Path: ConsoleSocket(l, m.Name)}},
 				Target: &libvirtxml.DomainSerialTarget{Port: &port},
-				Log:    &libvirtxml.DomainChardevLog{File: serialLog(l, m.Name), Append: "off"},
+				Log:    &libvirtxml.DomainChardevLog{File: SerialLog(l, m.Name), Append: "off"},
 			}},
 		},
 	}

@@ -49,15 +49,9 @@ func (p *Provider) Daemon(l *lab.Lab) *libvirtd.Daemon {
 	return libvirtd.New(filepath.Join(l.Dir, "libvirt"), l.Netns, p.log.With("lab", l.Name))
 }
 
-// SerialLog is the file machine's serial console is logged to, from its
-// latest start on (each start truncates it).
-func (p *Provider) SerialLog(l *lab.Lab, machine string) string { return serialLog(l, machine) }
-
-// ConsoleSocket is the unix socket of machine's serial console, for
-// `labctl console`: connect, read and type.
-func (p *Provider) ConsoleSocket(l *lab.Lab, machine string) string {
-	return consoleSocket(l, machine)
-}
+// SerialLog and ConsoleSocket as methods, for callers that hold a Provider.
+func (p *Provider) SerialLog(l *lab.Lab, machine string) string     { return SerialLog(l, machine) }
+func (p *Provider) ConsoleSocket(l *lab.Lab, machine string) string { return ConsoleSocket(l, machine) }
 
 // Accelerator returns the domain type the lab's machines get: "kvm" where
 // a probe guest really runs under KVM, "qemu" (TCG) otherwise.
@@ -110,8 +104,8 @@ func (p *Provider) CreateNetwork(ctx context.Context, l *lab.Lab) error {
 // starts it. A machine that exists already is destroyed first: this is how a
 // machine is reimaged.
 func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine) error {
-	if len(consoleSocket(l, m.Name)) > 107 {
-		return fmt.Errorf("machine %s: console socket path %s is longer than a unix socket allows: use a shorter lab directory", m.Name, consoleSocket(l, m.Name))
+	if len(ConsoleSocket(l, m.Name)) > 107 {
+		return fmt.Errorf("machine %s: console socket path %s is longer than a unix socket allows: use a shorter lab directory", m.Name, ConsoleSocket(l, m.Name))
 	}
 	dom, err := domainXML(l, m, p.accelerator(ctx, l))
 	if err != nil {
@@ -134,10 +128,10 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 		}
 		defer d.Free()
 		if err := d.Create(); err != nil {
-			return fmt.Errorf("start domain %s: %w%s", m.Name, err, tail(serialLog(l, m.Name)))
+			return fmt.Errorf("start domain %s: %w%s", m.Name, err, tail(SerialLog(l, m.Name)))
 		}
 		p.log.Info("machine started", "lab", l.Name, "machine", m.Name, "firmware", m.Firmware, "domain_type", dom.Type,
-			"boot", joinBoot(m.Boot), "serial_log", serialLog(l, m.Name))
+			"boot", joinBoot(m.Boot), "serial_log", SerialLog(l, m.Name))
 		return nil
 	})
 }

@@ -125,7 +125,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool,
 }
 
 func serial(l *lab.Lab, name string) string {
-	b, _ := os.ReadFile(serialLog(l, name))
+	b, _ := os.ReadFile(SerialLog(l, name))
 	return string(b)
 }
 
@@ -284,7 +284,7 @@ func testConsole(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m l
 	if err := p.Power(ctx, l, m.Name, lab.ActionOn); err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("unix", consoleSocket(l, m.Name))
+	c, err := net.Dial("unix", ConsoleSocket(l, m.Name))
 	if err != nil {
 		t.Fatal(err)
 	}
