@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/labctl/labctl/lab"
 )
 
 // Domain types: KVM where a guest really runs under it, TCG otherwise.
@@ -27,10 +29,10 @@ const probeTimeout = 6 * time.Second
 // accelerator returns the domain type to use, probing KVM once: the answer is
 // kept in the Provider and in the lab's directory, so later calls and later
 // processes of the same lab skip the probe.
-func (p *Provider) accelerator(ctx context.Context, dir string) string {
+func (p *Provider) accelerator(ctx context.Context, l *lab.Lab) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	cache := filepath.Join(dir, "libvirt", "accel")
+	cache := filepath.Join(l.Dir, "libvirt", "accel")
 	if p.accel == "" {
 		if b, err := os.ReadFile(cache); err == nil {
 			if a := strings.TrimSpace(string(b)); a == accelKVM || a == accelTCG {
@@ -41,7 +43,7 @@ func (p *Provider) accelerator(ctx context.Context, dir string) string {
 	}
 	if p.accel == "" {
 		start := time.Now()
-		ok, why := probeKVM(ctx)
+		ok, why := probeKVM(ctx, l.Netns)
 		p.accel = accelTCG
 		if ok {
 			p.accel = accelKVM
@@ -56,8 +58,9 @@ func (p *Provider) accelerator(ctx context.Context, dir string) string {
 
 // probeKVM boots a tiny guest (SeaBIOS and the virtio NIC's iPXE ROM, no
 // disk, no network peer) under KVM and reports whether it got as far as
-// iPXE's own code within probeTimeout.
-func probeKVM(ctx context.Context) (bool, string) {
+// iPXE's own code within probeTimeout. Like every guest of the lab it runs in
+// the lab's namespace.
+func probeKVM(ctx context.Context, ns string) (bool, string) {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
 		return false, "no usable /dev/kvm: " + err.Error()
@@ -65,9 +68,13 @@ func probeKVM(ctx context.Context) (bool, string) {
 	f.Close()
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-accel", "kvm",
+	argv := []string{"qemu-system-x86_64", "-accel", "kvm",
 		"-machine", "pc,graphics=off", "-nodefaults", "-display", "none", "-m", "64",
-		"-serial", "stdio", "-device", "virtio-net-pci", "-boot", "n", "-no-reboot")
+		"-serial", "stdio", "-device", "virtio-net-pci", "-boot", "n", "-no-reboot"}
+	if ns != "" {
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return false, err.Error()

@@ -52,7 +52,7 @@ func BenchmarkCreateFiveMachines(b *testing.B) {
 	if err := p.CreateNetwork(ctx, l); err != nil {
 		b.Fatal(err)
 	}
-	p.accelerator(ctx, l.Dir) // the KVM probe is once per lab, not per machine
+	p.accelerator(ctx, l) // the KVM probe is once per lab, not per machine
 	machines := make([]lab.Machine, 5)
 	for i := range machines {
 		m := l.Machines[i%2]

@@ -49,6 +49,14 @@ func (p *Provider) Daemon(l *lab.Lab) *libvirtd.Daemon {
 	return libvirtd.New(filepath.Join(l.Dir, "libvirt"), l.Netns, p.log.With("lab", l.Name))
 }
 
+// SerialLog and ConsoleSocket as methods, for callers that hold a Provider.
+func (p *Provider) SerialLog(l *lab.Lab, machine string) string     { return SerialLog(l, machine) }
+func (p *Provider) ConsoleSocket(l *lab.Lab, machine string) string { return ConsoleSocket(l, machine) }
+
+// Accelerator returns the domain type the lab's machines get: "kvm" where
+// a probe guest really runs under KVM, "qemu" (TCG) otherwise.
+func (p *Provider) Accelerator(ctx context.Context, l *lab.Lab) string { return p.accelerator(ctx, l) }
+
 // CreateNetwork starts the lab's libvirtd if it is not running and brings up
 // the lab bridge. A bridge that is already up is left as it is.
 func (p *Provider) CreateNetwork(ctx context.Context, l *lab.Lab) error {
@@ -99,7 +107,7 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 	if len(ConsoleSocket(l, m.Name)) > 107 {
 		return fmt.Errorf("machine %s: console socket path %s is longer than a unix socket allows: use a shorter lab directory", m.Name, ConsoleSocket(l, m.Name))
 	}
-	dom, err := domainXML(l, m, p.accelerator(ctx, l.Dir))
+	dom, err := domainXML(l, m, p.accelerator(ctx, l))
 	if err != nil {
 		return fmt.Errorf("lab %s: %w", l.Name, err)
 	}
