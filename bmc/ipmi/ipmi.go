@@ -31,6 +31,27 @@ var (
 
 // Dial opens a session with ep; it is a bmc.Dialer.
 func Dial(ctx context.Context, ep bmc.Endpoint, password string) (bmc.Conn, error) {
+	return dialConn(ctx, ep, password, nil)
+}
+
+// DialVia returns a bmc.Dialer whose UDP socket is made by dial, for
+// example inside a lab's network namespace (netns.Dialer).
+func DialVia(dial func(ctx context.Context, network, addr string) (net.Conn, error)) bmc.Dialer {
+	return func(ctx context.Context, ep bmc.Endpoint, password string) (bmc.Conn, error) {
+		return dialConn(ctx, ep, password, dial)
+	}
+}
+
+// udpDialer is go-ipmi's proxy.Dialer over a DialContext-shaped function;
+// ctx bounds the socket's creation only.
+type udpDialer struct {
+	ctx  context.Context
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+func (d udpDialer) Dial(network, addr string) (net.Conn, error) { return d.dial(d.ctx, network, addr) }
+
+func dialConn(ctx context.Context, ep bmc.Endpoint, password string, via func(ctx context.Context, network, addr string) (net.Conn, error)) (bmc.Conn, error) {
 	host, portStr, err := net.SplitHostPort(ep.Address)
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %w", ep.Address, err)
@@ -44,6 +65,9 @@ func Dial(ctx context.Context, ep bmc.Endpoint, password string) (bmc.Conn, erro
 		return nil, fmt.Errorf("ipmi client: %w", err)
 	}
 	c.WithRetry(2).WithMaxPrivilegeLevel(types.PrivilegeLevelAdministrator)
+	if via != nil {
+		c.WithUDPProxy(udpDialer{ctx: context.WithoutCancel(ctx), dial: via})
+	}
 	if err := c.Connect(ctx); err != nil {
 		return nil, classify(ctx, "open session", err)
 	}

@@ -35,6 +35,18 @@ var (
 // Dial logs in to ep and finds the system whose UUID is ep.SystemUUID (or
 // the only system, when the service has one); it is a bmc.Dialer.
 func Dial(ctx context.Context, ep bmc.Endpoint, password string) (bmc.Conn, error) {
+	return dialConn(ctx, ep, password, nil)
+}
+
+// DialVia returns a bmc.Dialer whose connections are made by dial, for
+// example inside a lab's network namespace (netns.Dialer).
+func DialVia(dial func(ctx context.Context, network, addr string) (net.Conn, error)) bmc.Dialer {
+	return func(ctx context.Context, ep bmc.Endpoint, password string) (bmc.Conn, error) {
+		return dialConn(ctx, ep, password, dial)
+	}
+}
+
+func dialConn(ctx context.Context, ep bmc.Endpoint, password string, via func(ctx context.Context, network, addr string) (net.Conn, error)) (bmc.Conn, error) {
 	tlsCfg := &tls.Config{InsecureSkipVerify: ep.Insecure, MinVersion: tls.VersionTLS12}
 	if ep.CAFile != "" {
 		pem, err := os.ReadFile(ep.CAFile)
@@ -47,7 +59,7 @@ func Dial(ctx context.Context, ep bmc.Endpoint, password string) (bmc.Conn, erro
 		}
 		tlsCfg.RootCAs = pool
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: nil}}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: nil, DialContext: via}}
 	api, err := gofish.ConnectContext(ctx, gofish.ClientConfig{
 		Endpoint:   strings.TrimSuffix(ep.Address, "/"),
 		Username:   ep.Username,

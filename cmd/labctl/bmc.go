@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
 	"sync"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/bmc"
 	"github.com/labctl/labctl/bmc/inventory"
 	"github.com/labctl/labctl/bmc/protocols"
-	"github.com/labctl/labctl/bmc/reprovision"
 )
 
 // newBMCCmd is `labctl bmc power|bootdev`. Credentials come only from the
@@ -76,59 +72,6 @@ func newBMCCmd() *cobra.Command {
 	bootdev.Flags().BoolVar(&once, "once", false, "for the next boot only")
 	bootdev.Flags().BoolVar(&uefi, "uefi", false, "UEFI boot (default legacy BIOS)")
 	cmd.AddCommand(power, bootdev)
-	return cmd
-}
-
-// newReprovisionCmd is `labctl reprovision --inventory FILE --bootsvc URL NODE...`.
-func newReprovisionCmd() *cobra.Command {
-	var invPath, bootsvc string
-	var timeout time.Duration
-	var uefi bool
-	cmd := &cobra.Command{
-		Use:   "reprovision --inventory FILE --bootsvc URL NODE...",
-		Short: "Boot machines from the network once, power-cycle them and wait until they fetch their config",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if bootsvc == "" {
-				return errors.New("--bootsvc: required (the boot service whose /machines log shows the fetch)")
-			}
-			inv, err := inventory.Load(invPath)
-			if err != nil {
-				return err
-			}
-			machines, err := inv.Select(args)
-			if err != nil {
-				return err
-			}
-			var targets []reprovision.Target
-			for _, m := range machines {
-				targets = append(targets, reprovision.Target{
-					Name: m.Name, MAC: m.MAC, UUID: m.UUID, UEFI: uefi,
-					BMC: &bmc.Client{Machine: m.BMCMachine(), Dialers: protocols.Dialers()},
-				})
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			w := &reprovision.BootLog{URL: bootsvc, Client: &http.Client{Timeout: 10 * time.Second}}
-			failed := 0
-			for _, r := range reprovision.Run(ctx, targets, w, slog.Default()) {
-				if r.Err != nil {
-					failed++
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: FAILED after %s: %v\n", r.Name, r.Duration.Round(time.Second), r.Err)
-					continue
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: fetched its config after %s\n", r.Name, r.Duration.Round(time.Second))
-			}
-			if failed > 0 {
-				return fmt.Errorf("reprovision: %d of %d machines failed", failed, len(targets))
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&invPath, "inventory", "", "inventory file (YAML, see docs/inventory.md)")
-	cmd.Flags().StringVar(&bootsvc, "bootsvc", "", "boot service base URL (its GET /machines log is watched)")
-	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Minute, "give up on machines that have not fetched their config by then")
-	cmd.Flags().BoolVar(&uefi, "uefi", false, "network boot in UEFI mode")
 	return cmd
 }
 

@@ -24,12 +24,23 @@ type statusJSON struct {
 }
 
 type machineStatus struct {
-	Name      string `json:"name"`
-	MAC       string `json:"mac"`
-	UUID      string `json:"uuid"`
-	IP        string `json:"ip"`
-	Power     string `json:"power"`
-	LastEvent string `json:"last_event"`
+	Name      string     `json:"name"`
+	MAC       string     `json:"mac"`
+	UUID      string     `json:"uuid"`
+	IP        string     `json:"ip"`
+	Power     string     `json:"power"`
+	LastEvent string     `json:"last_event"`
+	BMC       *bmcStatus `json:"bmc,omitempty"`
+}
+
+// bmcStatus is how to reach a machine's virtual BMCs from inside the lab's
+// namespace, with the user's own tools.
+type bmcStatus struct {
+	IPMI         string `json:"ipmi"`    // host:port, IPMI v2.0 lanplus
+	Redfish      string `json:"redfish"` // the machine's ComputerSystem
+	Username     string `json:"username"`
+	PasswordFile string `json:"password_file"`
+	CAFile       string `json:"ca_file"` // verifies the Redfish certificate
 }
 
 func newStatusCmd() *cobra.Command {
@@ -54,8 +65,13 @@ func newStatusCmd() *cobra.Command {
 			power, _ := prov.(lab.PowerController)
 			boot, _ := progress.Machines(cmd.Context(), progress.Client(l.Netns), l) // empty while the boot service is not up
 			out := statusJSON{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(st.Phase), Machines: []machineStatus{}}
-			for _, m := range l.Machines {
+			_, hasBMC := prov.(labd.BMCProvider)
+			for i, m := range l.Machines {
 				ms := machineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: string(lab.PowerOff)}
+				if hasBMC {
+					ms.BMC = &bmcStatus{IPMI: labd.IPMIAddr(l, i), Redfish: labd.RedfishURL(l) + "/redfish/v1/Systems/" + m.UUID,
+						Username: labd.BMCUsername, PasswordFile: labd.BMCPasswordFile(l.Dir), CAFile: labd.BMCCAFile(l.Dir)}
+				}
 				if power != nil {
 					if p, err := power.PowerState(cmd.Context(), l, m.Name); err == nil {
 						ms.Power = string(p)
@@ -78,11 +94,22 @@ func newStatusCmd() *cobra.Command {
 			}
 			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", l.Name, st.Phase, st.Provider, st.Accel, l.Netns)
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tLAST EVENT")
+			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tIPMI\tLAST EVENT")
 			for _, m := range out.Machines {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, m.MAC, m.IP, m.Power, m.LastEvent)
+				ipmi := "-"
+				if m.BMC != nil {
+					ipmi = m.BMC.IPMI
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.MAC, m.IP, m.Power, ipmi, m.LastEvent)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if hasBMC {
+				fmt.Fprintf(w, "BMCs (inside namespace %s): redfish %s, user %s, password file %s, CA %s\n",
+					l.Netns, labd.RedfishURL(l), labd.BMCUsername, labd.BMCPasswordFile(l.Dir), labd.BMCCAFile(l.Dir))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")

@@ -168,9 +168,12 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 		}
 	})
 
-	// Virtual BMCs: start one per machine here (bmc/virtual, IPMI and
-	// Redfish on the gateway), acting through prov's lab.PowerController and
-	// lab.BootDeviceSetter, before the machines power on.
+	// Virtual BMCs, before the machines power on (see bmc.go).
+	if bp, ok := prov.(BMCProvider); ok {
+		if err := startBMCs(ctx, &wg, dir, l, bp, log, stop); err != nil {
+			return err
+		}
+	}
 
 	for _, m := range l.Machines {
 		if err := prov.CreateMachine(ctx, l, m); err != nil {
