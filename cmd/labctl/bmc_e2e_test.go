@@ -399,6 +399,7 @@ func TestE2EReprovisionLab(t *testing.T) {
 			since := time.Now()
 			before, _ := b.power.PowerState(ctx, b.st.Lab, tc.machine)
 			out, err := b.e.run(ctx, "reprovision", "pxe-smoke", tc.machine, "--protocol", tc.protocol, "--timeout", "1m")
+			t.Logf("labctl reprovision:\n%s", out)
 			if err == nil {
 				t.Fatalf("reprovision with a wrong password succeeded:\n%s", out)
 			}
