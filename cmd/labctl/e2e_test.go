@@ -89,7 +89,7 @@ func TestE2EPXESmoke(t *testing.T) {
 			if err != nil {
 				t.Fatalf("labctl test pxe-smoke --provider %s: %v", provider, err)
 			}
-			wants := []string{"check booted-bios-profile: passed", "check booted-uefi-profile: passed", "all 2 checks passed"}
+			wants := []string{"bios1      check booted-bios-profile passed", "uefi1      check booted-uefi-profile passed", "all 2 checks passed"}
 			if provider == "qemu" { // the libvirt provider does not export its choice yet
 				wants = append(wants, "accelerator: ")
 			}
@@ -98,10 +98,14 @@ func TestE2EPXESmoke(t *testing.T) {
 					t.Errorf("output lacks %q", want)
 				}
 			}
-			for _, f := range []string{"dnsmasq.log", "bootsvc.log", "labd.log", "machines.json", "machines/bios1/serial.log", "machines/uefi1/serial.log"} {
+			for _, f := range []string{"dnsmasq.log", "bootsvc.log", "labd.log", "machines.json", "junit.xml", "timeline.txt", "machines/bios1/serial.log", "machines/uefi1/serial.log"} {
 				if st, err := os.Stat(filepath.Join(art, f)); err != nil || st.Size() == 0 {
 					t.Errorf("artifact %s: %v", f, err)
 				}
+			}
+			junit, _ := os.ReadFile(filepath.Join(art, "junit.xml"))
+			if !strings.Contains(string(junit), `tests="2" failures="0" skipped="0"`) {
+				t.Errorf("junit.xml does not record two passed checks:\n%s", junit)
 			}
 			serial, _ := os.ReadFile(filepath.Join(art, "machines/uefi1/serial.log"))
 			if !strings.Contains(string(serial), "LABCTL-SMOKE: profile=smoke-uefi report=ok") {

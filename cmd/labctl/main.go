@@ -67,6 +67,8 @@ func newRootCmd() *cobra.Command {
 		newConsoleCmd(),
 		newLogsCmd(),
 		newTestCmd(),
+		newVerifyCmd(),
+		newSSHCmd(),
 		newServeCmd(),
 		newBMCCmd(),
 		newReprovisionCmd(),

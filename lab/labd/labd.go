@@ -22,6 +22,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/libvirt"
 	"github.com/labctl/labctl/lab/qemu"
+	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -36,6 +37,7 @@ func TFTPDir(dir string) string    { return filepath.Join(dir, "tftp") }
 func DnsmasqLog(dir string) string { return filepath.Join(dir, "dnsmasq.log") }
 func BootsvcLog(dir string) string { return filepath.Join(dir, "bootsvc.log") }
 func ProcessLog(dir string) string { return filepath.Join(dir, "labd.log") }
+func SSHDir(dir string) string     { return filepath.Join(dir, "ssh") }
 func BootURL(l *lab.Lab) string    { return fmt.Sprintf("http://%s/boot.ipxe", BootAddr(l)) }
 func BootAddr(l *lab.Lab) string   { return netip.AddrPortFrom(l.Network.Gateway, BootPort).String() }
 func CacheDir() string {
@@ -122,7 +124,11 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 		accel := q.Accelerator(ctx)
 		state.Update(dir, func(s *state.State) { s.Accel = accel })
 	}
-	if err := sc.WriteData(DataDir(dir), l, BootURL(l), scenarios.Secrets{}); err != nil {
+	keys, err := SSHKeys(l)
+	if err != nil {
+		return err
+	}
+	if err := sc.WriteData(DataDir(dir), l, "http://"+BootAddr(l), keys); err != nil {
 		return fmt.Errorf("write lab data directory: %w", err)
 	}
 	if err := buildAssets(ctx, sc.Images, AssetsDir(dir)); err != nil {
@@ -185,6 +191,20 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 		return cause
 	}
 	return nil
+}
+
+// SSHKeys returns the lab's SSH keys, made on first use and kept in the
+// lab's directory until `labctl down`.
+func SSHKeys(l *lab.Lab) (*sshkeys.Keys, error) {
+	names := make([]string, len(l.Machines))
+	for i, m := range l.Machines {
+		names[i] = m.Name
+	}
+	keys, err := sshkeys.LoadOrCreate(SSHDir(l.Dir), names)
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: ssh keys: %w", l.Name, err)
+	}
+	return keys, nil
 }
 
 func dnsmasqConfig(l *lab.Lab, dir string) dnsmasq.Config {
