@@ -60,7 +60,7 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
-	root.AddCommand()
+	root.AddCommand(newImagesCmd())
 	return root
 }
 
