@@ -54,6 +54,7 @@ type File struct {
 // Duration marshals as "1m30s".
 type Duration time.Duration
 
+func (d Duration) String() string               { return time.Duration(d).String() }
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))

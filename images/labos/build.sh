@@ -26,6 +26,7 @@ mmdebstrap --mode=root --variant=minbase --format=directory \
 kver=$(ls "$root/lib/modules")
 cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
 cp "$root/boot/initrd.img-$kver" "$out/initrd.img"
+chmod 0644 "$out/initrd.img"
 mksquashfs "$root" "$out/rootfs.squashfs" -noappend -comp zstd -quiet -no-progress \
 	-e proc/* sys/* dev/* run/* tmp/*
 echo "kernel $kver"

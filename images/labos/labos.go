@@ -37,7 +37,7 @@ const (
 // Packages go into the image on top of Debian's minbase variant.
 var Packages = []string{
 	"linux-image-cloud-amd64", "systemd-sysv", "udev", "kmod", "iproute2",
-	"openssh-server", "etcd-server", "etcd-client", "curl",
+	"openssh-server", "etcd-server", "etcd-client", "curl", "zstd",
 	// procps: pgrep, which dracut's network-legacy module requires.
 	"procps",
 	// Ignition in the initramfs: dracut, network and live-root modules;
