@@ -23,6 +23,10 @@ mmdebstrap --mode=root --variant=minbase --format=directory \
 	--customize-hook='chroot "$1" /bin/sh /usr/local/lib/labos/customize.sh' \
 	"$suite" "$root" "$@"
 
+# mmdebstrap empties machine-id when it cleans up; systemd needs
+# "uninitialized" to treat the first boot as such and apply the presets that
+# enable Ignition's units (the live root and the installer copy this one).
+echo uninitialized >"$root/etc/machine-id"
 kver=$(ls "$root/lib/modules")
 cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
 cp "$root/boot/initrd.img-$kver" "$out/initrd.img"
