@@ -70,6 +70,7 @@ func newRootCmd() *cobra.Command {
 		newVerifyCmd(),
 		newSSHCmd(),
 		newServeCmd(),
+		newImagesCmd(),
 		newBMCCmd(),
 		newReprovisionCmd(),
 		newLabDaemonCmd(),
