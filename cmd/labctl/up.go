@@ -64,6 +64,22 @@ func startLab(ctx context.Context, out io.Writer, source, provider, ns string) (
 	if provider == "" {
 		provider = defaultProvider()
 	}
+	// Build images here, where the user sees it, rather than silently in the
+	// lab process: the first labos build takes minutes.
+	sc, err := scenarios.Find(source)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range sc.Images {
+		start := time.Now()
+		fmt.Fprintf(out, "image %s: ", name)
+		dir, err := labd.BuildImage(ctx, name, slog.Default())
+		if err != nil {
+			fmt.Fprintln(out, "failed")
+			return nil, fmt.Errorf("image %s: %w", name, err)
+		}
+		fmt.Fprintf(out, "%s (%.1fs)\n", dir, time.Since(start).Seconds())
+	}
 	st, err := labd.Start(ctx, source, provider, ns, self())
 	if err != nil {
 		if st != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/dnsmasq"
 	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/images/labos"
 	"github.com/labctl/labctl/images/smoke"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/libvirt"
@@ -44,7 +46,7 @@ func CacheDir() string {
 	if d := os.Getenv("LABCTL_CACHE_DIR"); d != "" {
 		return d
 	}
-	return "/var/lib/labctl/cache"
+	return images.DefaultCacheDir
 }
 
 // Consoles is implemented by providers whose machines have a serial console
@@ -131,7 +133,7 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 	if err := sc.WriteData(DataDir(dir), l, "http://"+BootAddr(l), keys); err != nil {
 		return fmt.Errorf("write lab data directory: %w", err)
 	}
-	if err := buildAssets(ctx, sc.Images, AssetsDir(dir)); err != nil {
+	if err := buildAssets(ctx, sc.Images, AssetsDir(dir), log); err != nil {
 		return err
 	}
 	if err := firmware.CopyTo(os.Getenv("LABCTL_IPXE_DIR"), TFTPDir(dir)); err != nil {
@@ -224,19 +226,28 @@ func dnsmasqConfig(l *lab.Lab, dir string) dnsmasq.Config {
 	return c
 }
 
+// BuildImage returns the directory of the named image, building it unless
+// the cache holds one made from the same inputs.
+func BuildImage(ctx context.Context, name string, log *slog.Logger) (string, error) {
+	switch name {
+	case "smoke":
+		return smoke.Build(ctx, CacheDir())
+	case labos.Name:
+		img, err := labos.Build(ctx, labos.Options{CacheDir: CacheDir(), Log: log})
+		if err != nil {
+			return "", err
+		}
+		return img.Dir, nil
+	}
+	return "", fmt.Errorf("unknown image %q (known: smoke, %s)", name, labos.Name)
+}
+
 // buildAssets builds each image the scenario names and places its files
 // under assets/<image>/. The boot service confines assets to their root, so
 // files are hard-linked (or copied), never symlinked out of it.
-func buildAssets(ctx context.Context, images []string, assets string) error {
-	for _, name := range images {
-		var src string
-		var err error
-		switch name {
-		case "smoke":
-			src, err = smoke.Build(ctx, CacheDir())
-		default:
-			err = fmt.Errorf("unknown image (known: smoke)")
-		}
+func buildAssets(ctx context.Context, names []string, assets string, log *slog.Logger) error {
+	for _, name := range names {
+		src, err := BuildImage(ctx, name, log)
 		if err != nil {
 			return fmt.Errorf("image %s: %w", name, err)
 		}
