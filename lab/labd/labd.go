@@ -119,13 +119,17 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 	if err := prov.CreateNetwork(ctx, l); err != nil {
 		return err
 	}
-	if lv, ok := prov.(libvirtProvider); ok {
-		state.SetPid(dir, "libvirtd", lv.Daemon(l).Pid())
+	var accel string
+	switch p := prov.(type) {
+	case libvirtProvider:
+		state.SetPid(dir, "libvirtd", p.Daemon(l).Pid())
+		if accel = p.Accelerator(ctx, l); accel == "qemu" {
+			accel = "tcg" // libvirt's domain type for QEMU without KVM
+		}
+	case *qemu.Provider:
+		accel = p.Accelerator(ctx)
 	}
-	if q, ok := prov.(*qemu.Provider); ok {
-		accel := q.Accelerator(ctx)
-		state.Update(dir, func(s *state.State) { s.Accel = accel })
-	}
+	state.Update(dir, func(s *state.State) { s.Accel = accel })
 	keys, err := SSHKeys(l)
 	if err != nil {
 		return err
