@@ -2,10 +2,14 @@
 GO ?= go
 BIN := bin/labctl
 
-.PHONY: build check test e2e bench deps clean
+.PHONY: build lab check test bench deps clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/labctl
+
+# The main job: a three-node etcd lab, network-booted, verified over SSH.
+lab: deps build
+	$(BIN) up etcd3
 
 # Fast unit tests for the edit loop (under two minutes).
 check:

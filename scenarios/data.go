@@ -11,20 +11,8 @@ import (
 	"strings"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/sshkeys"
 )
-
-// Secrets are what labctl generates per lab and hands to machines through the
-// boot service: the key labctl logs in with and each machine's host key.
-type Secrets struct {
-	SSHAuthorizedKey string             // "ssh-ed25519 AAAA... labctl@<lab>"
-	HostKeys         map[string]HostKey // by machine name
-}
-
-// HostKey is one machine's SSH host key pair.
-type HostKey struct {
-	Private string // OpenSSH PEM
-	Public  string // "ssh-ed25519 AAAA..."
-}
 
 // WriteData writes the scenario's matchbox-layout data directory to dst, a
 // directory the boot service then serves. Every group's metadata gains a
@@ -33,19 +21,19 @@ type HostKey struct {
 // selector pins one lab machine (by mac or uuid) also gains "machine" (name,
 // ip, mac, uuid, host_key, host_key_pub). The result is still a data
 // directory matchbox itself could serve.
-func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, sec Secrets) error {
+func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, keys *sshkeys.Keys) error {
 	machines := map[string]any{}
 	byMAC, byUUID := map[string]lab.Machine{}, map[string]lab.Machine{}
 	for _, m := range l.Machines {
 		machines[m.Name] = map[string]any{
 			"ip": m.IP.String(), "mac": m.MAC.String(), "uuid": m.UUID,
-			"host_key_pub": sec.HostKeys[m.Name].Public,
+			"host_key_pub": keys.Hosts[m.Name].Public,
 		}
 		byMAC[m.MAC.String()], byUUID[m.UUID] = m, m
 	}
 	labMeta := map[string]any{
 		"name": l.Name, "domain": l.Network.Domain, "gateway": l.Network.Gateway.String(),
-		"boot_url": bootURL, "ssh_authorized_key": sec.SSHAuthorizedKey, "machines": machines,
+		"boot_url": bootURL, "ssh_authorized_key": keys.AuthorizedKey, "machines": machines,
 	}
 	if err := os.RemoveAll(dst); err != nil {
 		return err
@@ -65,7 +53,7 @@ func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, sec Secrets
 		}
 		if path.Dir(rel) == "groups" && path.Ext(rel) == ".json" {
 			src := path.Join(path.Dir(s.Source), "data", rel)
-			if raw, err = addGroupMetadata(raw, src, labMeta, byMAC, byUUID, sec); err != nil {
+			if raw, err = addGroupMetadata(raw, src, labMeta, byMAC, byUUID, keys); err != nil {
 				return err
 			}
 		}
@@ -73,7 +61,7 @@ func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, sec Secrets
 	})
 }
 
-func addGroupMetadata(raw []byte, src string, labMeta map[string]any, byMAC, byUUID map[string]lab.Machine, sec Secrets) ([]byte, error) {
+func addGroupMetadata(raw []byte, src string, labMeta map[string]any, byMAC, byUUID map[string]lab.Machine, keys *sshkeys.Keys) ([]byte, error) {
 	var g map[string]any
 	if err := json.Unmarshal(raw, &g); err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
@@ -106,7 +94,7 @@ func addGroupMetadata(raw []byte, src string, labMeta map[string]any, byMAC, byU
 		}
 	}
 	if pinned != nil {
-		hk := sec.HostKeys[pinned.Name]
+		hk := keys.Hosts[pinned.Name]
 		meta["machine"] = map[string]any{
 			"name": pinned.Name, "ip": pinned.IP.String(), "mac": pinned.MAC.String(), "uuid": pinned.UUID,
 			"host_key": hk.Private, "host_key_pub": hk.Public,

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/labctl/labctl/lab/sshkeys"
 )
 
 const validYAML = `name: t
@@ -92,8 +94,11 @@ func TestWriteData(t *testing.T) {
 	}
 	l := s.Lab(t.TempDir(), "ns")
 	dst := filepath.Join(t.TempDir(), "data")
-	sec := Secrets{SSHAuthorizedKey: "ssh-ed25519 AAAA lab", HostKeys: map[string]HostKey{"a": {Private: "PRIV", Public: "PUB-a"}}}
-	if err := s.WriteData(dst, l, "http://10.9.0.1:8080", sec); err != nil {
+	keys, err := sshkeys.LoadOrCreate(t.TempDir(), []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteData(dst, l, "http://10.9.0.1:8080", keys); err != nil {
 		t.Fatal(err)
 	}
 	read := func(name string) map[string]any {
@@ -108,7 +113,7 @@ func TestWriteData(t *testing.T) {
 		return g["metadata"].(map[string]any)
 	}
 	a := read("a.json")
-	if a["x"].(float64) != 1 || a["machine"].(map[string]any)["host_key"] != "PRIV" {
+	if a["x"].(float64) != 1 || a["machine"].(map[string]any)["host_key"] != keys.Hosts["a"].Private {
 		t.Errorf("pinned group metadata = %v", a)
 	}
 	if a["lab"].(map[string]any)["boot_url"] != "http://10.9.0.1:8080" {

@@ -32,7 +32,7 @@ type bmcLab struct {
 
 func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
 	t.Helper()
-	e := newE2E(t)
+	e := newE2E(t, "pxe-smoke")
 	if out, err := e.run(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns); err != nil {
 		t.Fatalf("labctl up: %v\n%s", err, out)
 	}

@@ -21,23 +21,26 @@ import (
 // its own, so the test can tell exactly what belongs to it.
 type e2eEnv struct {
 	bin, stateDir, netns string
+	scenario             string // taken down in cleanup, whatever happened
 	env                  []string
 }
 
-func newE2E(t *testing.T) *e2eEnv {
+func newE2E(t *testing.T, scenario string) *e2eEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end: builds labctl, runs VMs in network namespaces")
 	}
 	dir := t.TempDir()
-	e := &e2eEnv{bin: filepath.Join(dir, "labctl"), stateDir: filepath.Join(dir, "labs"), netns: fmt.Sprintf("labctl-e2e-%08x", rand.Uint32())}
+	e := &e2eEnv{bin: filepath.Join(dir, "labctl"), stateDir: filepath.Join(dir, "labs"), netns: fmt.Sprintf("labctl-e2e-%08x", rand.Uint32()), scenario: scenario}
 	if out, err := exec.Command("go", "build", "-o", e.bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v: %s", err, out)
 	}
-	e.env = append(os.Environ(), "LABCTL_STATE_DIR="+e.stateDir, "LABCTL_CACHE_DIR="+filepath.Join(dir, "cache"))
+	// Images come from the shared cache (keyed by their inputs): building
+	// labos for every test would cost minutes each.
+	e.env = append(os.Environ(), "LABCTL_STATE_DIR="+e.stateDir)
 	t.Cleanup(func() {
 		// On failure, leave nothing behind either.
-		e.run(context.Background(), "down", "pxe-smoke")
+		e.run(context.Background(), "down", e.scenario)
 		netns.Delete(context.Background(), e.netns)
 	})
 	return e
@@ -72,15 +75,15 @@ func (e *e2eEnv) assertNothingLeft(t *testing.T) {
 			}
 		}
 	}
-	if _, err := os.Stat(filepath.Join(e.stateDir, "pxe-smoke")); err == nil {
-		t.Errorf("state directory %s is left", filepath.Join(e.stateDir, "pxe-smoke"))
+	if _, err := os.Stat(filepath.Join(e.stateDir, e.scenario)); err == nil {
+		t.Errorf("state directory %s is left", filepath.Join(e.stateDir, e.scenario))
 	}
 }
 
 func TestE2EPXESmoke(t *testing.T) {
 	for _, provider := range []string{"qemu", "libvirt"} {
 		t.Run(provider, func(t *testing.T) {
-			e := newE2E(t)
+			e := newE2E(t, "pxe-smoke")
 			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 			defer cancel()
 			art := t.TempDir()
@@ -89,19 +92,20 @@ func TestE2EPXESmoke(t *testing.T) {
 			if err != nil {
 				t.Fatalf("labctl test pxe-smoke --provider %s: %v", provider, err)
 			}
-			wants := []string{"check booted-bios-profile: passed", "check booted-uefi-profile: passed", "all 2 checks passed"}
-			if provider == "qemu" { // the libvirt provider does not export its choice yet
-				wants = append(wants, "accelerator: ")
-			}
+			wants := []string{"accelerator: ", "bios1      check booted-bios-profile passed", "uefi1      check booted-uefi-profile passed", "all 2 checks passed"}
 			for _, want := range wants {
 				if !strings.Contains(out, want) {
 					t.Errorf("output lacks %q", want)
 				}
 			}
-			for _, f := range []string{"dnsmasq.log", "bootsvc.log", "labd.log", "machines.json", "machines/bios1/serial.log", "machines/uefi1/serial.log"} {
+			for _, f := range []string{"dnsmasq.log", "bootsvc.log", "labd.log", "machines.json", "junit.xml", "timeline.txt", "machines/bios1/serial.log", "machines/uefi1/serial.log"} {
 				if st, err := os.Stat(filepath.Join(art, f)); err != nil || st.Size() == 0 {
 					t.Errorf("artifact %s: %v", f, err)
 				}
+			}
+			junit, _ := os.ReadFile(filepath.Join(art, "junit.xml"))
+			if !strings.Contains(string(junit), `tests="2" failures="0" skipped="0"`) {
+				t.Errorf("junit.xml does not record two passed checks:\n%s", junit)
 			}
 			serial, _ := os.ReadFile(filepath.Join(art, "machines/uefi1/serial.log"))
 			if !strings.Contains(string(serial), "LABCTL-SMOKE: profile=smoke-uefi report=ok") {
@@ -115,7 +119,7 @@ func TestE2EPXESmoke(t *testing.T) {
 // TestE2EDownAfterKill kills `labctl up` mid-boot with SIGKILL; `labctl
 // down` must then remove everything from the state file alone.
 func TestE2EDownAfterKill(t *testing.T) {
-	e := newE2E(t)
+	e := newE2E(t, "pxe-smoke")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	up := e.command(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns)

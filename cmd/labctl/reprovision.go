@@ -7,8 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -23,7 +21,6 @@ import (
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/progress"
-	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/scenarios"
 	"github.com/labctl/labctl/scenarios/check"
 )
@@ -138,42 +135,20 @@ func reprovisionLab(ctx context.Context, out io.Writer, scenario string, names [
 	if len(sc.Checks) == 0 {
 		return nil
 	}
-	r := &check.Runner{Lab: l, Checks: sc.Checks, Deadline: time.Duration(sc.Deadline), BootLog: check.HTTPBootLog{Client: hc, Base: base},
-		Progress: func(res check.Result) {
-			if res.Status == check.Passed || res.Status == check.Failed {
-				fmt.Fprintf(out, "check %s on %s: %s after %.1fs\n", res.Check, res.Node, res.Status, res.Duration.Seconds())
-			}
-		}}
-	if slices.ContainsFunc(sc.Checks, func(c scenarios.Check) bool { return c.Run != "" || c.Reboot }) {
-		shell, err := labShell(l)
-		if err != nil {
-			return err
+	r, err := newRunner(st, sc)
+	if err != nil {
+		return err
+	}
+	r.Progress = func(res check.Result) {
+		if res.Status == check.Passed || res.Status == check.Failed {
+			fmt.Fprintf(out, "check %s on %s: %s after %.1fs\n", res.Check, res.Node, res.Status, res.Duration.Seconds())
 		}
-		r.Shell = shell
 	}
 	if _, err := r.Run(ctx); err != nil {
 		return fmt.Errorf("scenario %s after reprovisioning: %w", sc.Name, err)
 	}
 	fmt.Fprintf(out, "scenario %s: all %d checks passed\n", sc.Name, len(sc.Checks))
 	return nil
-}
-
-// labShell logs in to the lab's machines with the keys `labctl up` made in
-// the lab's ssh directory.
-func labShell(l *lab.Lab) (check.Shell, error) {
-	dir := filepath.Join(l.Dir, "ssh")
-	if _, err := os.Stat(filepath.Join(dir, "id_ed25519")); err != nil {
-		return nil, fmt.Errorf("lab %s: the scenario's checks need SSH, and the lab has no SSH key: %w", l.Name, err)
-	}
-	var names []string
-	for _, m := range l.Machines {
-		names = append(names, m.Name)
-	}
-	keys, err := sshkeys.LoadOrCreate(dir, names)
-	if err != nil {
-		return nil, err
-	}
-	return &check.SSH{Keys: keys, Dial: netns.Dialer(l.Netns)}, nil
 }
 
 // printResults prints one line per machine and fails if any machine failed.

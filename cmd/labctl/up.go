@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,10 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/bootsvc"
-	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labd"
-	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -35,18 +31,14 @@ func newUpCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = follow(cmd.Context(), cmd.OutOrStdout(), st, time.Duration(sc.Deadline), func(s progress.Snapshot) bool {
-				for _, m := range st.Lab.Machines {
-					if !booting(s.Boot[m.Name]) {
-						return false
-					}
-				}
-				return true
-			})
-			if err != nil {
-				return fmt.Errorf("%w\n(the lab is still up for inspection: labctl down %s)", err, st.Lab.Name)
+			if _, err := converge(cmd.Context(), cmd.OutOrStdout(), st, sc); err != nil {
+				return fmt.Errorf("%w\n(the lab is still up for inspection: labctl logs %s NODE, labctl down %s)", err, st.Lab.Name, st.Lab.Name)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lab %s is up (namespace %s); labctl status %s, labctl down %s\n", st.Lab.Name, st.Lab.Netns, st.Lab.Name, st.Lab.Name)
+			fmt.Fprintf(cmd.OutOrStdout(), "lab %s is up and its %d checks passed (namespace %s)\n", st.Lab.Name, len(sc.Checks), st.Lab.Netns)
+			if len(st.Lab.Machines) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "  a shell on a node:  labctl ssh %s %s\n", st.Lab.Name, st.Lab.Machines[0].Name)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "  status:            labctl status %s\n  take it down:      labctl down %s\n", st.Lab.Name, st.Lab.Name)
 			return nil
 		},
 	}
@@ -72,6 +64,22 @@ func startLab(ctx context.Context, out io.Writer, source, provider, ns string) (
 	if provider == "" {
 		provider = defaultProvider()
 	}
+	// Build images here, where the user sees it, rather than silently in the
+	// lab process: the first labos build takes minutes.
+	sc, err := scenarios.Find(source)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range sc.Images {
+		start := time.Now()
+		fmt.Fprintf(out, "image %s: ", name)
+		dir, err := labd.BuildImage(ctx, name, slog.Default())
+		if err != nil {
+			fmt.Fprintln(out, "failed")
+			return nil, fmt.Errorf("image %s: %w", name, err)
+		}
+		fmt.Fprintf(out, "%s (%.1fs)\n", dir, time.Since(start).Seconds())
+	}
 	st, err := labd.Start(ctx, source, provider, ns, self())
 	if err != nil {
 		if st != nil {
@@ -89,63 +97,4 @@ func self() string {
 		return os.Args[0]
 	}
 	return exe
-}
-
-// booting says a machine has fetched its kernel and initrd (or reported).
-func booting(b *bootsvc.Machine) bool {
-	if progress.Reported(b) {
-		return true
-	}
-	fetched := 0
-	if b != nil {
-		for _, e := range b.Events {
-			if e.Kind == bootsvc.KindAsset && e.Status == 200 {
-				fetched++
-			}
-		}
-	}
-	return fetched >= 2
-}
-
-// follow prints each machine's steps until done says the lab got where it
-// should, a machine or the lab process fails, or the deadline passes.
-func follow(ctx context.Context, out io.Writer, st *state.State, deadline time.Duration, done func(progress.Snapshot) bool) (progress.Snapshot, error) {
-	ctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-	prov, err := labd.Provider(st.Provider, slog.New(slog.NewTextHandler(io.Discard, nil)), st.Lab.Dir)
-	if err != nil {
-		return progress.Snapshot{}, err
-	}
-	power, ok := prov.(lab.PowerController)
-	if !ok {
-		return progress.Snapshot{}, fmt.Errorf("provider %s cannot report power state", st.Provider)
-	}
-	logs, _ := prov.(labd.Consoles)
-	w := progress.NewWatcher(st.Lab, st.Lab.Dir, power, logs)
-	accelShown := false
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		snap := w.Poll(ctx)
-		if !accelShown {
-			if s, err := state.Load(st.Lab.Dir); err == nil && s.Accel != "" {
-				fmt.Fprintf(out, "accelerator: %s\n", s.Accel)
-				accelShown = true
-			}
-		}
-		for _, s := range snap.Steps {
-			fmt.Fprintf(out, "  %6.1fs  %-10s %s\n", s.At.Seconds(), s.Machine, s.Text)
-		}
-		if len(snap.Failures) > 0 {
-			return snap, errors.Join(snap.Failures...)
-		}
-		if snap.Running && done(snap) {
-			return snap, nil
-		}
-		select {
-		case <-ctx.Done():
-			return snap, fmt.Errorf("lab %s: not done after %v", st.Lab.Name, deadline)
-		case <-tick.C:
-		}
-	}
 }

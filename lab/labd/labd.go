@@ -18,10 +18,13 @@ import (
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/dnsmasq"
 	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/images/labos"
 	"github.com/labctl/labctl/images/smoke"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/libvirt"
 	"github.com/labctl/labctl/lab/qemu"
+	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -36,13 +39,14 @@ func TFTPDir(dir string) string    { return filepath.Join(dir, "tftp") }
 func DnsmasqLog(dir string) string { return filepath.Join(dir, "dnsmasq.log") }
 func BootsvcLog(dir string) string { return filepath.Join(dir, "bootsvc.log") }
 func ProcessLog(dir string) string { return filepath.Join(dir, "labd.log") }
+func SSHDir(dir string) string     { return filepath.Join(dir, "ssh") }
 func BootURL(l *lab.Lab) string    { return fmt.Sprintf("http://%s/boot.ipxe", BootAddr(l)) }
 func BootAddr(l *lab.Lab) string   { return netip.AddrPortFrom(l.Network.Gateway, BootPort).String() }
 func CacheDir() string {
 	if d := os.Getenv("LABCTL_CACHE_DIR"); d != "" {
 		return d
 	}
-	return "/var/lib/labctl/cache"
+	return images.DefaultCacheDir
 }
 
 // Consoles is implemented by providers whose machines have a serial console
@@ -115,17 +119,25 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 	if err := prov.CreateNetwork(ctx, l); err != nil {
 		return err
 	}
-	if lv, ok := prov.(libvirtProvider); ok {
-		state.SetPid(dir, "libvirtd", lv.Daemon(l).Pid())
+	var accel string
+	switch p := prov.(type) {
+	case libvirtProvider:
+		state.SetPid(dir, "libvirtd", p.Daemon(l).Pid())
+		if accel = p.Accelerator(ctx, l); accel == "qemu" {
+			accel = "tcg" // libvirt's domain type for QEMU without KVM
+		}
+	case *qemu.Provider:
+		accel = p.Accelerator(ctx)
 	}
-	if q, ok := prov.(*qemu.Provider); ok {
-		accel := q.Accelerator(ctx)
-		state.Update(dir, func(s *state.State) { s.Accel = accel })
+	state.Update(dir, func(s *state.State) { s.Accel = accel })
+	keys, err := SSHKeys(l)
+	if err != nil {
+		return err
 	}
-	if err := sc.WriteData(DataDir(dir), l, BootURL(l), scenarios.Secrets{}); err != nil {
+	if err := sc.WriteData(DataDir(dir), l, "http://"+BootAddr(l), keys); err != nil {
 		return fmt.Errorf("write lab data directory: %w", err)
 	}
-	if err := buildAssets(ctx, sc.Images, AssetsDir(dir)); err != nil {
+	if err := buildAssets(ctx, sc.Images, AssetsDir(dir), log); err != nil {
 		return err
 	}
 	if err := firmware.CopyTo(os.Getenv("LABCTL_IPXE_DIR"), TFTPDir(dir)); err != nil {
@@ -190,6 +202,20 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 	return nil
 }
 
+// SSHKeys returns the lab's SSH keys, made on first use and kept in the
+// lab's directory until `labctl down`.
+func SSHKeys(l *lab.Lab) (*sshkeys.Keys, error) {
+	names := make([]string, len(l.Machines))
+	for i, m := range l.Machines {
+		names[i] = m.Name
+	}
+	keys, err := sshkeys.LoadOrCreate(SSHDir(l.Dir), names)
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: ssh keys: %w", l.Name, err)
+	}
+	return keys, nil
+}
+
 func dnsmasqConfig(l *lab.Lab, dir string) dnsmasq.Config {
 	c := dnsmasq.Config{
 		Interface: l.Network.Name,
@@ -207,19 +233,28 @@ func dnsmasqConfig(l *lab.Lab, dir string) dnsmasq.Config {
 	return c
 }
 
+// BuildImage returns the directory of the named image, building it unless
+// the cache holds one made from the same inputs.
+func BuildImage(ctx context.Context, name string, log *slog.Logger) (string, error) {
+	switch name {
+	case "smoke":
+		return smoke.Build(ctx, CacheDir())
+	case labos.Name:
+		img, err := labos.Build(ctx, labos.Options{CacheDir: CacheDir(), Log: log})
+		if err != nil {
+			return "", err
+		}
+		return img.Dir, nil
+	}
+	return "", fmt.Errorf("unknown image %q (known: smoke, %s)", name, labos.Name)
+}
+
 // buildAssets builds each image the scenario names and places its files
 // under assets/<image>/. The boot service confines assets to their root, so
 // files are hard-linked (or copied), never symlinked out of it.
-func buildAssets(ctx context.Context, images []string, assets string) error {
-	for _, name := range images {
-		var src string
-		var err error
-		switch name {
-		case "smoke":
-			src, err = smoke.Build(ctx, CacheDir())
-		default:
-			err = fmt.Errorf("unknown image (known: smoke)")
-		}
+func buildAssets(ctx context.Context, names []string, assets string, log *slog.Logger) error {
+	for _, name := range names {
+		src, err := BuildImage(ctx, name, log)
 		if err != nil {
 			return fmt.Errorf("image %s: %w", name, err)
 		}

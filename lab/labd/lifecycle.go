@@ -104,6 +104,9 @@ func Down(ctx context.Context, dir string, log *slog.Logger) error {
 	if netns.Exists(l.Netns) {
 		pids, _ := netns.Pids(ctx, l.Netns)
 		for _, pid := range pids {
+			if pid == os.Getpid() {
+				continue // never this process, whatever a thread of it did
+			}
 			syscall.Kill(pid, syscall.SIGKILL)
 			waitGone(pid, 5*time.Second)
 		}

@@ -78,15 +78,29 @@ func Do(name string, fn func() error) error {
 	}
 	defer target.Close()
 	errc := make(chan error, 1)
-	// A fresh goroutine whose thread is thrown away afterwards (no
-	// UnlockOSThread), so no other goroutine ever runs in the lab's namespace.
 	go func() {
 		runtime.LockOSThread()
+		origin, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("open current network namespace: %w", err)
+			return
+		}
+		defer origin.Close()
 		if err := netns.Set(target); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("enter network namespace %s: %w", name, err)
 			return
 		}
-		errc <- fn()
+		err = fn()
+		// Go back before unlocking: the thread may be the main thread,
+		// whose namespace is the whole process's in /proc/PID/ns/net. If
+		// the way back fails, the thread stays locked and dies with this
+		// goroutine, so no other goroutine runs in the lab's namespace.
+		if netns.Set(origin) == nil {
+			runtime.UnlockOSThread()
+		}
+		errc <- err
 	}()
 	return <-errc
 }

@@ -89,3 +89,31 @@ func TestDeleteMissingIsNoop(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDoLeavesProcessOutside: however often Do runs, the process as a whole
+// (what `ip netns pids` and /proc/PID/ns/net show) stays in its namespace.
+func TestDoLeavesProcessOutside(t *testing.T) {
+	mainThread := fmt.Sprintf("/proc/self/task/%d/ns/net", os.Getpid())
+	before, err := os.Readlink(mainThread)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := newNS(t)
+	for i := 0; i < 50; i++ {
+		if err := Do(name, func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pids, err := Pids(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range pids {
+		if pid == os.Getpid() {
+			t.Fatalf("this process is listed in namespace %s", name)
+		}
+	}
+	if after, _ := os.Readlink(mainThread); after != before {
+		t.Errorf("main thread in %s, want %s", after, before)
+	}
+}

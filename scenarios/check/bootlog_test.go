@@ -49,7 +49,7 @@ func TestReportChecksAgainstBootService(t *testing.T) {
 		},
 		Deadline: 3 * time.Second,
 		Interval: 200 * time.Millisecond,
-		BootLog:  HTTPBootLog{Client: srv.Client(), Base: srv.URL},
+		BootLog:  BootLogFunc(func(context.Context) ([]bootsvc.Machine, error) { return svc.Machines(), nil }),
 	}
 	results, err := r.Run(context.Background())
 	if results[0].Status != Passed {

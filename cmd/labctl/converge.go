@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/scenarios"
+	"github.com/labctl/labctl/scenarios/check"
+)
+
+// converge prints each machine's progress and runs the scenario's checks
+// until all pass, a machine or the lab process fails (at once, with the log
+// that shows why), or the scenario's deadline passes.
+func converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios.Scenario) ([]check.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(sc.Deadline))
+	defer cancel()
+	r, err := newRunner(st, sc)
+	if err != nil {
+		return nil, err
+	}
+	failed := watch(ctx, out, st)
+	var failure error
+	r.Alive = func(context.Context) error {
+		select {
+		case err := <-failed:
+			failure = err
+		default:
+		}
+		return failure
+	}
+	start := time.Now()
+	r.Progress = func(res check.Result) {
+		switch res.Status {
+		case check.Passed:
+			fmt.Fprintf(out, "  %6.1fs  %-10s check %s passed\n", time.Since(start).Seconds(), res.Node, res.Check)
+		case check.Failed:
+			fmt.Fprintf(out, "  %6.1fs  %-10s check %s FAILED: %s\n", time.Since(start).Seconds(), res.Node, res.Check, res.Reason)
+		}
+	}
+	return r.Run(ctx)
+}
+
+// newRunner makes a check runner for a lab that is up: SSH and the boot
+// service's machine log, both reached inside the lab's namespace.
+func newRunner(st *state.State, sc *scenarios.Scenario) (*check.Runner, error) {
+	l := st.Lab
+	keys, err := labd.SSHKeys(l)
+	if err != nil {
+		return nil, err
+	}
+	client := progress.Client(l.Netns)
+	return &check.Runner{
+		Lab:      l,
+		Checks:   sc.Checks,
+		Deadline: time.Duration(sc.Deadline),
+		Shell:    &check.SSH{Keys: keys, Dial: netns.Dialer(l.Netns)},
+		BootLog: check.BootLogFunc(func(ctx context.Context) ([]bootsvc.Machine, error) {
+			return progress.Machines(ctx, client, l)
+		}),
+	}, nil
+}
+
+// watch prints the lab's progress until ctx ends. The first failure it sees
+// (a machine's firmware gave up, a VM died, the lab process failed) is sent
+// on the returned channel, once.
+func watch(ctx context.Context, out io.Writer, st *state.State) <-chan error {
+	failed := make(chan error, 1)
+	prov, err := labd.Provider(st.Provider, slog.New(slog.NewTextHandler(io.Discard, nil)), st.Lab.Dir)
+	if err != nil {
+		failed <- err
+		return failed
+	}
+	power, ok := prov.(lab.PowerController)
+	if !ok {
+		failed <- fmt.Errorf("provider %s cannot report power state", st.Provider)
+		return failed
+	}
+	logs, _ := prov.(labd.Consoles)
+	w := progress.NewWatcher(st.Lab, st.Lab.Dir, power, logs)
+	var once sync.Once
+	go func() {
+		accelShown := false
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			snap := w.Poll(ctx)
+			if !accelShown {
+				if s, err := state.Load(st.Lab.Dir); err == nil && s.Accel != "" {
+					fmt.Fprintf(out, "accelerator: %s\n", s.Accel)
+					accelShown = true
+				}
+			}
+			for _, s := range snap.Steps {
+				fmt.Fprintf(out, "  %6.1fs  %-10s %s\n", s.At.Seconds(), s.Machine, s.Text)
+			}
+			if len(snap.Failures) > 0 {
+				once.Do(func() { failed <- errors.Join(snap.Failures...) })
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return failed
+}

@@ -1,0 +1,36 @@
+#!/bin/bash
+# Builds the labos image: a Debian root with mmdebstrap, an initramfs with
+# dracut (Ignition, live root over HTTP, network), and a squashfs of the root.
+# dracut's configuration goes in first: the kernel's postinst runs dracut.
+# Usage: build.sh OUT OVERLAY SUITE SOURCES...   (LABOS_PACKAGES: comma list)
+set -euo pipefail
+out=$1 overlay=$2 suite=$3
+shift 3
+root="$out/.root"
+trap 'rm -rf "$root"' EXIT
+
+# Lean: no documentation, manual pages, locales or lintian overrides.
+nodoc=()
+for p in /usr/share/doc/ /usr/share/man/ /usr/share/info/ /usr/share/locale/ /usr/share/lintian/ /usr/share/groff/; do
+	nodoc+=(--dpkgopt="path-exclude=${p}*")
+done
+
+mmdebstrap --mode=root --variant=minbase --format=directory \
+	--aptopt='APT::Install-Recommends "false"' "${nodoc[@]}" \
+	--include="$LABOS_PACKAGES" \
+	--setup-hook="mkdir -p \"\$1/etc\" \"\$1/usr/lib\" && cp -a '$overlay/etc/dracut.conf.d' \"\$1/etc/\" && cp -a '$overlay/usr/lib/dracut' \"\$1/usr/lib/\"" \
+	--customize-hook="cp -a '$overlay'/. \"\$1\"/" \
+	--customize-hook='chroot "$1" /bin/sh /usr/local/lib/labos/customize.sh' \
+	"$suite" "$root" "$@"
+
+# mmdebstrap empties machine-id when it cleans up; systemd needs
+# "uninitialized" to treat the first boot as such and apply the presets that
+# enable Ignition's units (the live root and the installer copy this one).
+echo uninitialized >"$root/etc/machine-id"
+kver=$(ls "$root/lib/modules")
+cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
+cp "$root/boot/initrd.img-$kver" "$out/initrd.img"
+chmod 0644 "$out/initrd.img"
+mksquashfs "$root" "$out/rootfs.squashfs" -noappend -comp zstd -quiet -no-progress \
+	-e proc/* sys/* dev/* run/* tmp/*
+echo "kernel $kver"

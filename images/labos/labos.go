@@ -1,0 +1,195 @@
+// Package labos builds labos, the offline OS lab machines boot: a Debian root
+// with etcd, sshd and Ignition, bootable live over HTTP or installed to disk.
+package labos
+
+import (
+	"context"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/labctl/labctl/images"
+)
+
+// Name is the image's name, and its folder under the boot service's /assets/.
+const Name = "labos"
+
+// BuilderVersion changes whenever the build changes in a way its other
+// inputs do not show, so that cached images are rebuilt.
+const BuilderVersion = "1"
+
+// Output files, as served under /assets/labos/.
+const (
+	Kernel = "vmlinuz"
+	Initrd = "initrd.img"
+	Rootfs = "rootfs.squashfs"
+)
+
+// Packages go into the image on top of Debian's minbase variant.
+var Packages = []string{
+	"linux-image-cloud-amd64", "systemd-sysv", "udev", "kmod", "iproute2",
+	"openssh-server", "etcd-server", "etcd-client", "curl", "zstd",
+	// procps: pgrep, which dracut's network-legacy module requires.
+	"procps",
+	// Ignition in the initramfs: dracut, network and live-root modules;
+	// setfiles and a policy because Debian's Ignition relabels what it wrote.
+	"ignition", "dracut", "dracut-network", "dracut-live", "policycoreutils", "selinux-policy-default",
+	// The installer: partitions, file systems, GRUB for BIOS and UEFI.
+	"gdisk", "e2fsprogs", "dosfstools", "grub-pc-bin", "grub-efi-amd64-bin", "grub2-common",
+}
+
+// Options change where the image comes from and where it is kept.
+type Options struct {
+	CacheDir string   // default images.DefaultCacheDir
+	Suite    string   // Debian release, default "bookworm"
+	Sources  []string // apt source files (the mirror); default /etc/apt/sources.list*
+	Log      *slog.Logger
+}
+
+//go:embed build.sh rootfs
+var buildFiles embed.FS
+
+// Build returns the labos image directory (vmlinuz, initrd.img,
+// rootfs.squashfs, manifest.json), building it only when the cache has no
+// image for the same inputs.
+func Build(ctx context.Context, opts Options) (*images.Image, error) {
+	r, err := NewRecipe(opts)
+	if err != nil {
+		return nil, err
+	}
+	dir := opts.CacheDir
+	if dir == "" {
+		dir = images.DefaultCacheDir
+	}
+	return (&images.Cache{Dir: dir, Log: opts.Log}).Build(ctx, r)
+}
+
+// NewRecipe is the build of labos as a cache recipe.
+func NewRecipe(opts Options) (images.Recipe, error) {
+	suite := opts.Suite
+	if suite == "" {
+		suite = "bookworm"
+	}
+	sources := opts.Sources
+	if len(sources) == 0 {
+		var err error
+		if sources, err = SystemSources(); err != nil {
+			return images.Recipe{}, err
+		}
+	}
+	mirror := sha256.New()
+	for _, s := range sources {
+		raw, err := os.ReadFile(s)
+		if err != nil {
+			return images.Recipe{}, fmt.Errorf("apt source %s: %w", s, err)
+		}
+		mirror.Write(raw)
+	}
+	scripts, err := images.HashFS(buildFiles)
+	if err != nil {
+		return images.Recipe{}, fmt.Errorf("hash build scripts: %w", err)
+	}
+	return images.Recipe{
+		Name: Name,
+		Inputs: map[string]any{
+			"builder":  BuilderVersion,
+			"suite":    suite,
+			"packages": Packages,
+			"scripts":  scripts,
+			"sources":  hex.EncodeToString(mirror.Sum(nil))[:16],
+		},
+		Build: func(ctx context.Context, dir string) error {
+			return build(ctx, dir, suite, sources, opts.Log)
+		},
+	}, nil
+}
+
+// SystemSources lists the machine's apt source files: the only mirror the
+// build may use.
+func SystemSources() ([]string, error) {
+	var out []string
+	if st, err := os.Stat("/etc/apt/sources.list"); err == nil && st.Size() > 0 {
+		out = append(out, "/etc/apt/sources.list")
+	}
+	for _, pat := range []string{"/etc/apt/sources.list.d/*.list", "/etc/apt/sources.list.d/*.sources"} {
+		m, _ := filepath.Glob(pat)
+		out = append(out, m...)
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no apt sources in /etc/apt/sources.list or /etc/apt/sources.list.d/")
+	}
+	return out, nil
+}
+
+func build(ctx context.Context, dir, suite string, sources []string, log *slog.Logger) error {
+	for _, tool := range []string{"mmdebstrap", "mksquashfs"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s is missing (scripts/install-deps.sh installs it): %w", tool, err)
+		}
+	}
+	work, err := os.MkdirTemp("", "labos-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if err := extract(work); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(dir, ".build.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	args := append([]string{filepath.Join(work, "build.sh"), dir, filepath.Join(work, "rootfs"), suite}, sources...)
+	cmd := exec.CommandContext(ctx, "bash", args...)
+	cmd.Env = append(os.Environ(), "LABOS_PACKAGES="+strings.Join(Packages, ","), "LC_ALL=C.UTF-8")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if log != nil {
+		log.Info("mmdebstrap and dracut running", "log", logf.Name())
+	}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build.sh (log %s): %w\n%s", logf.Name(), err, tail(logf.Name(), 20))
+	}
+	return nil
+}
+
+// extract writes the embedded build files to dir, scripts executable.
+func extract(dir string) error {
+	return fs.WalkDir(buildFiles, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		out := filepath.Join(dir, filepath.FromSlash(p))
+		if d.IsDir() {
+			return os.MkdirAll(out, 0o755)
+		}
+		raw, err := buildFiles.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(p, ".sh") || path.Base(path.Dir(p)) == "sbin" {
+			mode = 0o755
+		}
+		return os.WriteFile(out, raw, mode)
+	})
+}
+
+func tail(file string, n int) string {
+	raw, _ := os.ReadFile(file)
+	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,10 @@
+#!/bin/bash
+# labos's fixes to Debian's dracut 059, for Ignition with a live root:
+# - pulls in network-legacy (DHCP with dhclient) before the modules that need
+#   "network" choose a handler: dracut walks modules.d in order, Ignition's is
+#   30, and it would otherwise pick systemd-networkd, which needs dbus;
+# - creates the overlay's upper and work directories, which the generated
+#   sysroot.mount needs and which this dracut only makes in a later hook.
+check() { return 255; }
+depends() { echo network-legacy; }
+install() { inst_hook pre-trigger 50 "$moddir/labos-overlay-dirs.sh"; }

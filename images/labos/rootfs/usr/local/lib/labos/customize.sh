@@ -1,0 +1,27 @@
+#!/bin/sh
+# Runs inside the new root (chroot) at the end of the labos build.
+set -eu
+
+# systemd treats the boot as the first (and applies presets, which enable
+# Ignition's units) only when machine-id says "uninitialized".
+echo uninitialized >/etc/machine-id
+rm -f /var/lib/dbus/machine-id
+
+# Debian's Ignition relabels what it wrote with setfiles and reads the policy
+# type from here; SELinux itself stays off.
+printf 'SELINUX=disabled\nSELINUXTYPE=default\n' >/etc/selinux/config
+
+# Every machine gets its own host key (from Ignition or made on first boot).
+rm -f /etc/ssh/ssh_host_*
+
+chmod 0755 /usr/local/sbin/* /usr/local/lib/labos/*.sh
+systemctl enable systemd-networkd.service labos-booted.service labos-ready.service labos-firstboot-done.service
+systemctl disable apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer 2>/dev/null || true
+systemctl mask getty@tty1.service
+# etcd runs where Ignition enables it, with the configuration it writes.
+systemctl disable etcd.service
+
+kver=$(ls /lib/modules)
+# Again, now that every package (and dracut module) is in: /etc/dracut.conf.d
+dracut --force --kver "$kver" "/boot/initrd.img-$kver"
+rm -rf /var/cache/apt/* /var/lib/apt/lists/* /var/log/*.log /usr/share/doc /usr/share/man

@@ -1,0 +1,280 @@
+package labos_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"text/template"
+
+	butane "github.com/coreos/butane/config"
+	"github.com/coreos/butane/config/common"
+	"github.com/coreos/ignition/v2/config/v3_3"
+	"github.com/coreos/ignition/v2/config/v3_3/types"
+
+	"github.com/labctl/labctl/images/labos"
+	"github.com/labctl/labctl/lab/sshkeys"
+	"github.com/labctl/labctl/scenarios"
+)
+
+// TestScenarioTemplates renders the Butane template of every group of every
+// scenario that boots labos, with the metadata labctl injects, translates it
+// with Butane and validates it as the Ignition spec (3.3) Debian's Ignition
+// accepts, then checks what each machine would receive.
+func TestScenarioTemplates(t *testing.T) {
+	n := 0
+	for _, name := range scenarios.Names() {
+		s, err := scenarios.Find(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(s.Images, labos.Name) {
+			continue
+		}
+		n++
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			l := s.Lab(dir, "test")
+			sec := sampleSecrets(t, s)
+			data := filepath.Join(dir, "data")
+			bootURL := "http://" + s.Network.Gateway + ":8080"
+			if err := s.WriteData(data, l, bootURL, sec); err != nil {
+				t.Fatal(err)
+			}
+			groups, _ := filepath.Glob(filepath.Join(data, "groups", "*.json"))
+			if len(groups) == 0 {
+				t.Fatal("no groups")
+			}
+			for _, g := range groups {
+				t.Run(strings.TrimSuffix(filepath.Base(g), ".json"), func(t *testing.T) {
+					checkGroup(t, data, g, s, sec)
+				})
+			}
+		})
+	}
+	if n < 3 {
+		t.Fatalf("found %d scenarios booting labos, want at least etcd3, etcd3-install and etcd-large", n)
+	}
+}
+
+type group struct {
+	Profile  string            `json:"profile"`
+	Selector map[string]string `json:"selector"`
+	Metadata map[string]any    `json:"metadata"`
+}
+
+type profile struct {
+	Boot *struct {
+		Kernel string   `json:"kernel"`
+		Initrd []string `json:"initrd"`
+		Args   []string `json:"args"`
+	} `json:"boot"`
+	IgnitionID string `json:"ignition_id"`
+}
+
+func checkGroup(t *testing.T, data, file string, s *scenarios.Scenario, sec *sshkeys.Keys) {
+	var g group
+	readJSON(t, file, &g)
+	var p profile
+	readJSON(t, filepath.Join(data, "profiles", g.Profile+".json"), &p)
+	if p.Boot != nil {
+		args := strings.Join(p.Boot.Args, " ")
+		for _, want := range []string{"initrd=initrd.img", "console=ttyS0", "ignition.firstboot", "ignition.platform.id=metal",
+			"root=live:http://${next-server}:8080/assets/labos/" + labos.Rootfs,
+			"ignition.config.url=http://${next-server}:8080/ignition?uuid=${uuid}&mac=${mac:hexhyp}"} {
+			if !strings.Contains(args, want) {
+				t.Errorf("profile %s: args lack %q", g.Profile, want)
+			}
+		}
+		if p.Boot.Kernel != "/assets/labos/"+labos.Kernel || !slices.Equal(p.Boot.Initrd, []string{"/assets/labos/" + labos.Initrd}) {
+			t.Errorf("profile %s: kernel %s initrd %v, want labos's", g.Profile, p.Boot.Kernel, p.Boot.Initrd)
+		}
+	}
+	if p.IgnitionID == "" {
+		t.Fatalf("profile %s: no ignition_id", g.Profile)
+	}
+	cfg := render(t, filepath.Join(data, "ignition", p.IgnitionID), g)
+
+	users := cfg.Passwd.Users
+	if len(users) != 1 || users[0].Name != "root" || len(users[0].SSHAuthorizedKeys) != 1 || string(users[0].SSHAuthorizedKeys[0]) != sec.AuthorizedKey {
+		t.Errorf("passwd.users = %+v, want root with the lab's key", users)
+	}
+	m, _ := g.Metadata["machine"].(map[string]any)
+	switch p.IgnitionID {
+	case "install.yaml":
+		if !unitEnabled(cfg, "labos-install.service") {
+			t.Error("labos-install.service is not enabled")
+		}
+	case "etcd-member.yaml", "etcd-proxy.yaml":
+		if m == nil {
+			t.Fatal("group pins no machine (mac or uuid selector), so it has no .machine metadata")
+		}
+		name, ip := m["name"].(string), m["ip"].(string)
+		if got := fileContents(t, cfg, "/etc/hostname"); got != name {
+			t.Errorf("/etc/hostname = %q, want %q", got, name)
+		}
+		if got := fileContents(t, cfg, "/etc/ssh/ssh_host_ed25519_key"); got != sec.Hosts[name].Private {
+			t.Errorf("host key is not %s's", name)
+		}
+		var peers, clients []string
+		for _, member := range []string{"node1", "node2", "node3"} {
+			mip := machineIP(s, member)
+			peers = append(peers, member+"=http://"+mip+":2380")
+			clients = append(clients, mip+":2379")
+		}
+		if p.IgnitionID == "etcd-member.yaml" {
+			env := fileContents(t, cfg, "/etc/default/etcd")
+			for _, want := range []string{"ETCD_NAME=" + name + "\n", "ETCD_INITIAL_CLUSTER=" + strings.Join(peers, ",") + "\n",
+				"ETCD_LISTEN_PEER_URLS=http://" + ip + ":2380\n", "ETCD_ADVERTISE_CLIENT_URLS=http://" + ip + ":2379\n"} {
+				if !strings.Contains(env, want) {
+					t.Errorf("/etc/default/etcd lacks %q:\n%s", want, env)
+				}
+			}
+			if !unitEnabled(cfg, "etcd.service") {
+				t.Error("etcd.service is not enabled")
+			}
+		} else {
+			unit := unitContents(cfg, "etcd-grpc-proxy.service")
+			if !strings.Contains(unit, "--endpoints="+strings.Join(clients, ",")) {
+				t.Errorf("etcd-grpc-proxy.service does not point at the members:\n%s", unit)
+			}
+		}
+	default:
+		t.Fatalf("template %s: this test does not know what it should contain", p.IgnitionID)
+	}
+}
+
+// render does what the boot service does for /ignition (matchbox's rules):
+// group metadata at the top level, selectors (lower-cased keys) over it,
+// missing keys are errors; then Butane, then Ignition 3.3 validation.
+func render(t *testing.T, file string, g group) types.Config {
+	t.Helper()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := template.New(filepath.Base(file)).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	vars := map[string]any{}
+	for k, v := range g.Metadata {
+		vars[k] = v
+	}
+	q := url.Values{}
+	for k, v := range g.Selector {
+		vars[strings.ToLower(k)] = v
+		q.Set(k, v)
+	}
+	vars["request"] = map[string]any{"query": g.Selector, "raw_query": q.Encode()}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, vars); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	ign, rep, err := butane.TranslateBytes(buf.Bytes(), common.TranslateBytesOptions{Raw: true, TranslateOptions: common.TranslateOptions{}})
+	if err != nil || len(rep.Entries) > 0 {
+		t.Fatalf("%s: butane: %v %s\n%s", file, err, rep.String(), buf.String())
+	}
+	cfg, rep, err := v3_3.Parse(ign)
+	if err != nil || len(rep.Entries) > 0 {
+		t.Fatalf("%s: ignition 3.3: %v %s", file, err, rep.String())
+	}
+	if cfg.Ignition.Version != "3.3.0" {
+		t.Fatalf("%s: Ignition version %s, want 3.3.0 (Debian's Ignition 2.14 refuses newer)", file, cfg.Ignition.Version)
+	}
+	return cfg
+}
+
+func fileContents(t *testing.T, cfg types.Config, path string) string {
+	t.Helper()
+	for _, f := range cfg.Storage.Files {
+		if f.Path != path {
+			continue
+		}
+		src := *f.Contents.Source
+		comma := strings.IndexByte(src, ',')
+		if !strings.HasPrefix(src, "data:") || comma < 0 {
+			t.Fatalf("%s: source %.40q is not a data URL", path, src)
+		}
+		var raw []byte
+		var err error
+		if strings.HasSuffix(src[:comma], ";base64") {
+			raw, err = base64.StdEncoding.DecodeString(src[comma+1:])
+		} else {
+			var s string
+			s, err = url.PathUnescape(src[comma+1:])
+			raw = []byte(s)
+		}
+		if err == nil && f.Contents.Compression != nil && *f.Contents.Compression == "gzip" {
+			var zr *gzip.Reader
+			if zr, err = gzip.NewReader(bytes.NewReader(raw)); err == nil {
+				raw, err = io.ReadAll(zr)
+			}
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return string(raw)
+	}
+	t.Fatalf("no file %s in the config", path)
+	return ""
+}
+
+func unitEnabled(cfg types.Config, name string) bool {
+	for _, u := range cfg.Systemd.Units {
+		if u.Name == name && u.Enabled != nil && *u.Enabled {
+			return true
+		}
+	}
+	return false
+}
+
+func unitContents(cfg types.Config, name string) string {
+	for _, u := range cfg.Systemd.Units {
+		if u.Name == name && u.Contents != nil {
+			return *u.Contents
+		}
+	}
+	return ""
+}
+
+func machineIP(s *scenarios.Scenario, name string) string {
+	for _, m := range s.Machines {
+		if m.Name == name {
+			return m.IP
+		}
+	}
+	return ""
+}
+
+func readJSON(t *testing.T, file string, v any) {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+}
+
+// sampleSecrets makes real keys, as labctl does for every lab.
+func sampleSecrets(t *testing.T, s *scenarios.Scenario) *sshkeys.Keys {
+	t.Helper()
+	var names []string
+	for _, m := range s.Machines {
+		names = append(names, m.Name)
+	}
+	keys, err := sshkeys.LoadOrCreate(t.TempDir(), names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
