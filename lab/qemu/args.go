@@ -58,7 +58,10 @@ func args(m lab.Machine, f files, tap, accel string, boot []lab.BootDevice, fw F
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+fw.Code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+f.Vars)
 	} else {
-		a = append(a, "-machine", "pc")
+		// graphics=off makes SeaBIOS write to the serial port (what
+		// libvirt's <bios useserial="yes"/> does): without it, "No bootable
+		// device" never reaches the log that fails a lab fast.
+		a = append(a, "-machine", "pc,graphics=off")
 	}
 	index := map[lab.BootDevice]string{}
 	for i, d := range boot {
