@@ -1,6 +1,7 @@
-// Package firmware locates the iPXE binaries that PXE clients fetch over
-// TFTP (Debian's ipxe package, or a directory of the user's) and copies them
-// into a lab's TFTP root.
+// Package firmware locates the boot firmware of lab machines: the iPXE
+// binaries that PXE clients fetch over TFTP (Debian's ipxe package, or a
+// directory of the user's), copied into a lab's TFTP root, and OVMF for UEFI
+// machines, with a per-machine NVRAM.
 package firmware
 
 import (

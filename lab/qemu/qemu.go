@@ -20,6 +20,7 @@ import (
 
 	"github.com/digitalocean/go-qemu/qmp"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
 )
 
@@ -28,8 +29,8 @@ import (
 type Provider struct {
 	log *slog.Logger
 
-	Binary   string   // qemu-system-x86_64
-	Firmware Firmware // OVMF for UEFI machines
+	Binary   string        // qemu-system-x86_64
+	Firmware firmware.OVMF // for UEFI machines
 	// Accel is "kvm" or "tcg"; empty means probe once (ProbeAccel) with
 	// ProbeKernel, caching the answer in AccelCache.
 	Accel       string
@@ -53,7 +54,7 @@ func New(log *slog.Logger) *Provider {
 	return &Provider{
 		log:         log,
 		Binary:      "qemu-system-x86_64",
-		Firmware:    DebianOVMF,
+		Firmware:    firmware.DebianOVMF,
 		ProbeKernel: kernel,
 		AccelCache:  "/var/lib/labctl/accel.json",
 		procs:       map[string]*exec.Cmd{},
@@ -130,7 +131,7 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 	}
 	if m.Firmware == lab.UEFI {
 		if _, err := os.Stat(f.Vars); err != nil {
-			if err := copyFile(p.Firmware.Vars, f.Vars); err != nil {
+			if err := p.Firmware.NewNVRAM(f.Vars); err != nil {
 				return fmt.Errorf("machine %s: NVRAM: %w", m.Name, err)
 			}
 		}
@@ -465,23 +466,6 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func exitStatus(err error) string {
