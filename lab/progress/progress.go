@@ -16,6 +16,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -107,7 +108,7 @@ func (w *Watcher) Poll(ctx context.Context) Snapshot {
 	case st.Phase == state.Failed:
 		snap.Failures = append(snap.Failures, fmt.Errorf("lab process failed: %s\n%s", st.Error, Tail(labd.ProcessLog(w.Dir), 15)))
 		return snap
-	case st.Pids["labd"] != 0 && !labd.Alive(st.Pids["labd"]):
+	case st.Pids["labd"] != 0 && !proc.Alive(st.Pids["labd"]):
 		snap.Failures = append(snap.Failures, fmt.Errorf("lab process %d died:\n%s", st.Pids["labd"], Tail(labd.ProcessLog(w.Dir), 15)))
 		return snap
 	}
