@@ -17,7 +17,6 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/netns"
-	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -106,7 +105,7 @@ func (b *bmcLab) events(m lab.Machine, kind string, since time.Time) []bootsvc.E
 		json.Unmarshal([]byte(raw), &ms)
 	}
 	var out []bootsvc.Event
-	if rec := progress.Match(ms, m); rec != nil {
+	if rec := bootsvc.FindMachine(ms, m.MAC, m.UUID); rec != nil {
 		for _, e := range rec.Events {
 			if e.Kind == kind && e.Time.After(since) {
 				out = append(out, e)

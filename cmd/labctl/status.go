@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/progress"
@@ -77,7 +78,7 @@ func newStatusCmd() *cobra.Command {
 						ms.Power = string(p)
 					}
 				}
-				if b := progress.Match(boot, m); b != nil && len(b.Events) > 0 {
+				if b := bootsvc.FindMachine(boot, m.MAC, m.UUID); b != nil && len(b.Events) > 0 {
 					e := b.Events[len(b.Events)-1]
 					ms.LastEvent = e.Kind + " " + e.Path
 					if e.Name != "" {

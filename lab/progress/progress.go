@@ -48,16 +48,6 @@ func Machines(ctx context.Context, c *http.Client, l *lab.Lab) ([]bootsvc.Machin
 	return ms, nil
 }
 
-// Match returns the boot service's record of m (by MAC, else UUID).
-func Match(ms []bootsvc.Machine, m lab.Machine) *bootsvc.Machine {
-	for i := range ms {
-		if strings.EqualFold(ms[i].MAC, m.MAC.String()) || (ms[i].UUID != "" && ms[i].UUID == m.UUID) {
-			return &ms[i]
-		}
-	}
-	return nil
-}
-
 // Step is one thing a machine did.
 type Step struct {
 	Machine string
@@ -119,7 +109,7 @@ func (w *Watcher) Poll(ctx context.Context) Snapshot {
 		snap.Failures = append(snap.Failures, err)
 	}
 	for _, m := range w.Lab.Machines {
-		b := Match(ms, m)
+		b := bootsvc.FindMachine(ms, m.MAC, m.UUID)
 		snap.Boot[m.Name] = b
 		if b != nil {
 			for _, e := range b.Events[w.eventSeen[m.Name]:] {
