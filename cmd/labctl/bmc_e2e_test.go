@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +43,7 @@ func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, err := labd.Provider(st.Provider, slog.New(slog.NewTextHandler(io.Discard, nil)), st.Lab.Dir)
+	prov, err := labProvider(st)
 	if err != nil {
 		t.Fatal(err)
 	}

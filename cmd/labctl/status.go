@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -59,7 +57,7 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			l := st.Lab
-			prov, err := labd.Provider(st.Provider, slog.New(slog.NewTextHandler(io.Discard, nil)), l.Dir)
+			prov, err := labProvider(st)
 			if err != nil {
 				return err
 			}
