@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
 )
 
@@ -30,14 +31,14 @@ func TestArgs(t *testing.T) {
 				"unix:/labs/t/machines/m1/qmp.sock,server=on,wait=off", "/labs/t/machines/m1/qemu.pid"},
 			[]string{"pflash", "kvm"}},
 		{"uefi disk only", testMachine(lab.UEFI, lab.BootDisk), "kvm",
-			[]string{"q35", "kvm", "host", "if=pflash,format=raw,unit=0,readonly=on,file=" + DebianOVMF.Code,
+			[]string{"q35", "kvm", "host", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.DebianOVMF.Code,
 				"if=pflash,format=raw,unit=1,file=/labs/t/machines/m1/OVMF_VARS.fd",
 				"virtio-net-pci,netdev=net0,mac=52:54:00:77:00:11", "virtio-blk-pci,drive=disk0,bootindex=1"},
-			[]string{"tcg", DebianOVMF.Vars}},
+			[]string{"tcg", firmware.DebianOVMF.Vars}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := args(tt.m, f, tapName(tt.m.Name), tt.accel, tt.m.Boot, DebianOVMF)
+			got := args(tt.m, f, tapName(tt.m.Name), tt.accel, tt.m.Boot, firmware.DebianOVMF)
 			have := map[string]bool{}
 			for _, a := range got {
 				have[a] = true

@@ -207,7 +207,7 @@ func (r *Runner) reported(ctx context.Context, want *scenarios.ReportExpect, m l
 	}
 	var seen []string
 	for _, rec := range machines {
-		if !matches(rec, m) {
+		if !rec.Is(m.MAC, m.UUID) {
 			continue
 		}
 		for _, e := range rec.Events {
