@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/labctl/labctl/internal/files"
+	"github.com/labctl/labctl/lab/files"
 )
 
 // DebianDir is where Debian's ipxe package installs its binaries; some of

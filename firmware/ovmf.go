@@ -1,6 +1,6 @@
 package firmware
 
-import "github.com/labctl/labctl/internal/files"
+import "github.com/labctl/labctl/lab/files"
 
 // OVMF is a build of the UEFI firmware for QEMU: code that every machine
 // shares read-only, and a variable store that each machine gets its own copy of.
