@@ -83,6 +83,9 @@ func waitFor(t *testing.T, what string, d time.Duration, ok func() (string, bool
 // reprovisioned disk) rejoins, and one with data, or a first bootstrap, is
 // left alone.
 func TestEtcdJoinAfterReprovision(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a real etcd cluster for half a minute")
+	}
 	if _, err := exec.LookPath("etcd"); err != nil {
 		t.Fatalf("etcd not installed (scripts/install-deps.sh installs etcd-server): %v", err)
 	}
