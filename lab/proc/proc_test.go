@@ -12,24 +12,34 @@ import (
 )
 
 // start runs a real shell in its own process group and makes sure that the
-// group (the shell's children too) is gone when the test ends.
-func start(t *testing.T, script string) *exec.Cmd {
+// group (the shell's children too) is gone when the test ends. With reap,
+// the shell is waited for in the background as soon as it exits, as a
+// daemon's parent would; without, an exited shell stays a zombie.
+func start(t *testing.T, script string, reap bool) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	waited := make(chan struct{})
+	if reap {
+		go func() { cmd.Wait(); close(waited) }()
+	}
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
+		if !reap {
+			cmd.Wait()
+			close(waited)
+		}
+		<-waited
 	})
 	return cmd
 }
 
 func TestAliveAndRuns(t *testing.T) {
-	running := start(t, "sleep 60; : proc-test-marker")
-	zombie := start(t, "exit 0")
+	running := start(t, "sleep 60; : proc-test-marker", false)
+	zombie := start(t, "exit 0", false)
 	// Not reaped: it stays a zombie, which is not alive.
 	for i := 0; i < 250 && Alive(zombie.Process.Pid); i++ {
 		time.Sleep(20 * time.Millisecond)
@@ -71,10 +81,6 @@ func TestAliveAndRuns(t *testing.T) {
 	}
 }
 
-// reap waits for cmd in the background so that it does not stay a zombie,
-// as a daemon's parent would.
-func reap(cmd *exec.Cmd) { go cmd.Wait() }
-
 func TestTerminate(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -89,8 +95,7 @@ func TestTerminate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := start(t, tt.script)
-			reap(cmd)
+			cmd := start(t, tt.script, true)
 			time.Sleep(100 * time.Millisecond) // let the shell set its trap
 			began := time.Now()
 			if err := Terminate(context.Background(), cmd.Process.Pid, tt.grace); err != nil {
@@ -107,8 +112,7 @@ func TestTerminate(t *testing.T) {
 }
 
 func TestWaitGone(t *testing.T) {
-	cmd := start(t, "exec sleep 60")
-	reap(cmd)
+	cmd := start(t, "exec sleep 60", true)
 	if WaitGone(context.Background(), cmd.Process.Pid, 100*time.Millisecond) {
 		t.Error("WaitGone reported a running process gone")
 	}
