@@ -37,11 +37,16 @@ const (
 	vmMAC   = "52:54:00:99:00:11"
 )
 
-// TestBoot boots labos live in QEMU (TCG, BIOS) with direct kernel boot:
-// Ignition writes a file and an SSH host key, the machine reports ready and
-// the test checks both over SSH. The install-to-disk proof (bootInstall in
-// git history, 64cc5eb) is not wired in yet: the installer does not yet see
-// its new partitions (/dev/vda2 missing after sgdisk) under TCG.
+// TestBoot proves labos in QEMU (TCG) with the test's own DHCP and boot
+// service, for both firmwares at once (two VMs, one namespace each):
+//   - bios: live boot (direct kernel, root over HTTP), Ignition's file and
+//     host key checked over SSH, the installer disabled by the image's preset;
+//     then the installer started by hand writes the disk;
+//   - uefi (OVMF, q35): the installer enabled by Ignition, as in a lab.
+//
+// Each then starts from the disk alone (no -kernel): GRUB arms Ignition once,
+// which fetches os=installed, and the machine reports ready with its root on
+// /dev/vda.
 func TestBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots VMs for minutes; skipped under -short")
@@ -58,21 +63,47 @@ func TestBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("image %s (cache hit %v, %s)", img.Dir, img.CacheHit, time.Since(start).Round(time.Millisecond))
-	t.Run("bios/live", func(t *testing.T) { bootLive(t, img.Dir, "bios") })
+	for _, fw := range []string{"bios", "uefi"} {
+		t.Run(fw, func(t *testing.T) {
+			t.Parallel()
+			bootInstall(t, img.Dir, fw)
+		})
+	}
 }
 
-func bootLive(t *testing.T, assets, fw string) {
+func bootInstall(t *testing.T, assets, fw string) {
 	l := newLab(t, assets)
+	l.install = fw == "uefi"
 	t0 := time.Now()
 	vm := l.start(t, fw, true, "")
 	l.wait(t, vm, "ignition", "os=", 5*time.Minute)
-	t.Logf("phase ignition fetched: %s", time.Since(t0).Round(time.Second))
-	l.wait(t, vm, "ready", "root=", 5*time.Minute)
-	t.Logf("phase ready (sshd up): %s", time.Since(t0).Round(time.Second))
-	out := l.ssh(t, "cat /etc/labos-proof; hostname; findmnt -no FSTYPE /")
-	want := "live " + l.nonce + "\nlabos-proof\noverlay\n"
-	if out != want {
-		t.Fatalf("on the machine: %q, want %q", out, want)
+	t.Logf("phase live: ignition fetched %s", time.Since(t0).Round(time.Second))
+	if !l.install {
+		l.wait(t, vm, "ready", "root=LiveOS", 5*time.Minute)
+		t.Logf("phase live: ready (sshd up) %s", time.Since(t0).Round(time.Second))
+		out := l.ssh(t, "cat /etc/labos-proof; hostname; findmnt -no FSTYPE /; systemctl is-enabled labos-install.service || true")
+		if want := "live " + l.nonce + "\nlabos-proof\noverlay\ndisabled\n"; out != want {
+			t.Fatalf("on the live machine: %q, want %q", out, want)
+		}
+		if l.reported("install-started") {
+			t.Fatal("the installer started on a machine whose Ignition did not enable it")
+		}
+		l.ssh(t, "systemctl start --no-block labos-install.service")
+	}
+	l.wait(t, vm, "installed", "disk=/dev/vda", 10*time.Minute)
+	t.Logf("phase installed: %s", time.Since(t0).Round(time.Second))
+	if err := vm.waitExit(2 * time.Minute); err != nil { // -no-reboot: the reboot ends QEMU
+		t.Fatalf("QEMU did not stop at the installer's reboot: %v\n%s", err, vm.tail())
+	}
+	t1 := time.Now()
+	vm = l.start(t, fw, false, vm.disk)
+	l.wait(t, vm, "ignition", "os=installed", 5*time.Minute)
+	t.Logf("phase disk: ignition os=installed %s", time.Since(t1).Round(time.Second))
+	l.wait(t, vm, "ready", "root=/dev/vda", 5*time.Minute)
+	t.Logf("phase disk: ready %s (power-on to ready from disk %s)", time.Since(t1).Round(time.Second), time.Since(t0).Round(time.Second))
+	out := l.ssh(t, "cat /etc/labos-proof; findmnt -no SOURCE /; test -e /boot/ignition.firstboot && echo armed || echo disarmed; systemctl is-enabled labos-install.service || true")
+	if want := "installed " + l.nonce + "\n/dev/vda3\ndisarmed\ndisabled\n"; out != want {
+		t.Fatalf("on the installed machine: %q, want %q", out, want)
 	}
 }
 
@@ -144,6 +175,17 @@ func (l *testLab) record(name, detail string) {
 	case l.notify <- struct{}{}:
 	default:
 	}
+}
+
+func (l *testLab) reported(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.events {
+		if e.name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *testLab) handler(t *testing.T) http.Handler {
@@ -318,14 +360,19 @@ func (l *testLab) start(t *testing.T, fw string, direct bool, disk string) *vm {
 }
 
 // wait returns when the machine reported name with detail containing want;
-// it fails at once if QEMU exits first.
+// it fails at once if QEMU exits or the installer fails first.
 func (l *testLab) wait(t *testing.T, v *vm, name, want string, d time.Duration) {
 	t.Helper()
 	deadline := time.After(d)
 	for seen := 0; ; {
 		l.mu.Lock()
 		for ; seen < len(l.events); seen++ {
-			if e := l.events[seen]; e.name == name && strings.Contains(e.detail, want) {
+			e := l.events[seen]
+			if e.name == "install-failed" {
+				l.mu.Unlock()
+				t.Fatalf("installer failed (%s) while waiting for %s %q\n%s", e.detail, name, want, v.tail())
+			}
+			if e.name == name && strings.Contains(e.detail, want) {
 				l.events = append(l.events[:seen], l.events[seen+1:]...) // consumed
 				l.mu.Unlock()
 				return

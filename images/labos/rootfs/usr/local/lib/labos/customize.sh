@@ -18,6 +18,10 @@ chmod 0755 /usr/local/sbin/* /usr/local/lib/labos/*.sh
 systemctl enable systemd-networkd.service labos-booted.service labos-ready.service labos-firstboot-done.service
 systemctl disable apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer 2>/dev/null || true
 systemctl mask getty@tty1.service
+# dracut-shutdown unpacks the initramfs into /run on every shutdown (about 35 s
+# under TCG) so that the root can be unmounted from it: a live root lives in
+# RAM and an installed one is remounted read-only by systemd anyway.
+systemctl mask dracut-shutdown.service
 # etcd runs where Ignition enables it, with the configuration it writes.
 systemctl disable etcd.service
 
