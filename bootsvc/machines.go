@@ -1,7 +1,9 @@
 package bootsvc
 
 import (
+	"bytes"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +24,26 @@ type Machine struct {
 	FirstSeen time.Time         `json:"first_seen"`
 	LastSeen  time.Time         `json:"last_seen"`
 	Events    []Event           `json:"events"`
+}
+
+// Is reports whether the record is of the machine with this MAC or this
+// SMBIOS UUID, in any of their spellings; an empty one matches nothing.
+func (m *Machine) Is(mac net.HardwareAddr, uuid string) bool {
+	if rec, err := net.ParseMAC(m.MAC); err == nil && len(mac) > 0 && bytes.Equal(rec, mac) {
+		return true
+	}
+	return m.UUID != "" && strings.EqualFold(m.UUID, uuid)
+}
+
+// FindMachine returns the first record in ms of the machine with this MAC
+// or SMBIOS UUID (see Machine.Is), nil if there is none.
+func FindMachine(ms []Machine, mac net.HardwareAddr, uuid string) *Machine {
+	for i := range ms {
+		if ms[i].Is(mac, uuid) {
+			return &ms[i]
+		}
+	}
+	return nil
 }
 
 // Event is one request a machine made.

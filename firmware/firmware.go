@@ -1,13 +1,15 @@
-// Package firmware locates the iPXE binaries that PXE clients fetch over
-// TFTP (Debian's ipxe package, or a directory of the user's) and copies them
-// into a lab's TFTP root.
+// Package firmware locates the boot firmware of lab machines: the iPXE
+// binaries that PXE clients fetch over TFTP (Debian's ipxe package, or a
+// directory of the user's), copied into a lab's TFTP root, and OVMF for UEFI
+// machines, with a per-machine NVRAM.
 package firmware
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/labctl/labctl/lab/files"
 )
 
 // DebianDir is where Debian's ipxe package installs its binaries; some of
@@ -46,26 +48,9 @@ func CopyTo(dir, dst string) error {
 		return fmt.Errorf("TFTP root: %w", err)
 	}
 	for name, src := range found {
-		if err := copyFile(src, filepath.Join(dst, name)); err != nil {
+		if err := files.Copy(src, filepath.Join(dst, name)); err != nil {
 			return fmt.Errorf("copy iPXE firmware %s: %w", name, err)
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

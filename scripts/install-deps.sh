@@ -27,14 +27,12 @@ done
 if ((${#missing[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
 	# Keep package scripts from starting daemons (sshd, etcd, libvirtd,
-	# OpenIPMI) in the root namespace: labctl starts what it needs itself.
+	# OpenIPMI) in the root namespace, with or without systemd as PID 1:
+	# labctl starts what it needs inside each lab's own network namespace.
 	policy=/usr/sbin/policy-rc.d
 	[ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod +x "$policy"; trap 'rm -f "$policy"' EXIT; }
 	apt-get update
 	apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-# Debian's etcd-server and libvirt-daemon-system try to start services; with
-# no systemd as PID 1 they do not run, which is what we want: labctl starts
-# what it needs inside each lab's own network namespace.
 command -v go >/dev/null || { echo "install-deps: Go is required (https://go.dev/dl)" >&2; exit 1; }

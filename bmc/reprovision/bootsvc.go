@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bmc"
+	"github.com/labctl/labctl/bootsvc"
 )
 
 // BootLog waits by polling a boot service's machine log, GET {URL}/machines:
@@ -22,17 +23,8 @@ type BootLog struct {
 	Interval time.Duration // between polls; zero means 1s
 }
 
-type logMachine struct {
-	MAC    string `json:"mac"`
-	UUID   string `json:"uuid"`
-	Events []struct {
-		Time time.Time `json:"time"`
-		Kind string    `json:"kind"`
-	} `json:"events"`
-}
-
 // fetchKinds are the events that show a machine fetching its config.
-var fetchKinds = map[string]bool{"ignition": true, "ipxe": true}
+var fetchKinds = map[string]bool{bootsvc.KindIgnition: true, bootsvc.KindIPXE: true}
 
 // WaitFetched polls until t shows a fetch after since, or ctx ends.
 func (b *BootLog) WaitFetched(ctx context.Context, t Target, since time.Time) error {
@@ -82,14 +74,12 @@ func (b *BootLog) fetched(ctx context.Context, t Target, since time.Time) (bool,
 	if resp.StatusCode != http.StatusOK {
 		return false, fmt.Errorf("GET %s: %s", u, resp.Status)
 	}
-	var machines []logMachine
+	var machines []bootsvc.Machine
 	if err := json.NewDecoder(resp.Body).Decode(&machines); err != nil {
 		return false, fmt.Errorf("GET %s: decode: %w", u, err)
 	}
-	mac := strings.ToLower(t.MAC.String())
 	for _, m := range machines {
-		match := (mac != "" && strings.EqualFold(m.MAC, mac)) || (t.UUID != "" && strings.EqualFold(m.UUID, t.UUID))
-		if !match {
+		if !m.Is(t.MAC, t.UUID) {
 			continue
 		}
 		for _, e := range m.Events {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +15,6 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/netns"
-	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -46,7 +43,7 @@ func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, err := labd.Provider(st.Provider, slog.New(slog.NewTextHandler(io.Discard, nil)), st.Lab.Dir)
+	prov, err := labProvider(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +103,7 @@ func (b *bmcLab) events(m lab.Machine, kind string, since time.Time) []bootsvc.E
 		json.Unmarshal([]byte(raw), &ms)
 	}
 	var out []bootsvc.Event
-	if rec := progress.Match(ms, m); rec != nil {
+	if rec := bootsvc.FindMachine(ms, m.MAC, m.UUID); rec != nil {
 		for _, e := range rec.Events {
 			if e.Kind == kind && e.Time.After(since) {
 				out = append(out, e)

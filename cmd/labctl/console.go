@@ -3,13 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab/state"
 )
 
 func newConsoleCmd() *cobra.Command {
@@ -18,19 +18,11 @@ func newConsoleCmd() *cobra.Command {
 		Short: "Attach to a machine's serial console (end with ^D or ^C)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := loadLab(args[0])
+			st, c, err := machineConsoles(args[0], args[1])
 			if err != nil {
 				return err
 			}
-			if _, ok := st.Lab.Machine(args[1]); !ok {
-				return fmt.Errorf("lab %s has no machine %q", st.Lab.Name, args[1])
-			}
-			prov, err := labd.Provider(st.Provider, slog.New(slog.NewTextHandler(io.Discard, nil)), st.Lab.Dir)
-			if err != nil {
-				return err
-			}
-			c, ok := prov.(labd.Consoles)
-			if !ok {
+			if c == nil {
 				return fmt.Errorf("provider %s has no console socket", st.Provider)
 			}
 			// A unix socket: a file, not part of any network namespace.
@@ -45,4 +37,22 @@ func newConsoleCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+// machineConsoles loads the lab of scenario, checks that it has the machine
+// node, and returns its provider's serial consoles: nil if it has none.
+func machineConsoles(scenario, node string) (*state.State, labd.Consoles, error) {
+	st, err := loadLab(scenario)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, ok := st.Lab.Machine(node); !ok {
+		return nil, nil, fmt.Errorf("lab %s has no machine %q", st.Lab.Name, node)
+	}
+	prov, err := labProvider(st)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, _ := prov.(labd.Consoles)
+	return st, c, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -76,7 +75,7 @@ func newRunner(st *state.State, sc *scenarios.Scenario) (*check.Runner, error) {
 // on the returned channel, once.
 func watch(ctx context.Context, out io.Writer, st *state.State) <-chan error {
 	failed := make(chan error, 1)
-	prov, err := labd.Provider(st.Provider, slog.New(slog.NewTextHandler(io.Discard, nil)), st.Lab.Dir)
+	prov, err := labProvider(st)
 	if err != nil {
 		failed <- err
 		return failed

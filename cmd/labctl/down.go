@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
@@ -54,4 +55,10 @@ func loadLab(arg string) (*state.State, error) {
 		return nil, fmt.Errorf("lab %s is not up", name)
 	}
 	return st, err
+}
+
+// labProvider is the provider of a lab that is up, as the CLI drives it:
+// quietly, since the lab process keeps the lab's log.
+func labProvider(st *state.State) (lab.Provider, error) {
+	return labd.Provider(st.Provider, slog.New(slog.DiscardHandler), st.Lab.Dir)
 }

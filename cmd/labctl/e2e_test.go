@@ -151,3 +151,43 @@ func TestE2EDownAfterKill(t *testing.T) {
 		t.Errorf("second down: %v: %q, want a no-op saying the lab is not up", err, out)
 	}
 }
+
+// TestE2EMachineThatCannotBootFailsFast: a machine whose only boot device is
+// an empty disk must fail `labctl test` as soon as its firmware gives up,
+// with its serial log, long before the scenario's deadline.
+func TestE2EMachineThatCannotBootFailsFast(t *testing.T) {
+	e := newE2E(t, "pxe-smoke")
+	dir := filepath.Join(t.TempDir(), "pxe-smoke-no-boot")
+	if err := os.CopyFS(dir, os.DirFS("../../scenarios/pxe-smoke")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "scenario.yaml")
+	raw, _ := os.ReadFile(p)
+	const old = "    firmware: bios\n"
+	if !strings.Contains(string(raw), old) {
+		t.Fatalf("scenario.yaml lacks %q: the test no longer breaks the scenario", old)
+	}
+	os.WriteFile(p, []byte(strings.Replace(string(raw), old, old+"    boot: [disk]\n", 1)), 0o644)
+
+	// Longer than the scenario's deadline, so labctl can clean up even
+	// when it does not fail fast.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := e.run(ctx, "test", dir, "--provider", "qemu", "--netns", e.netns, "--artifacts", t.TempDir())
+	took := time.Since(start)
+	t.Logf("labctl test (bios1 cannot boot), %v:\n%s", took, out)
+	if err == nil {
+		t.Fatal("labctl test passed with a machine that cannot boot")
+	}
+	for _, want := range []string{"machine bios1: firmware gave up", "serial log", `check "booted-bios-profile" on bios1 failed`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	// The scenario's deadline is 5 minutes; failing fast means well before it.
+	if took > 2*time.Minute {
+		t.Errorf("failed after %v: not fast", took)
+	}
+	e.assertNothingLeft(t)
+}

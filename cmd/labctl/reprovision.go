@@ -129,6 +129,10 @@ func reprovisionLab(ctx context.Context, out io.Writer, scenario string, names [
 	}
 	hc := progress.Client(l.Netns)
 	base := "http://" + labd.BootAddr(l)
+	since := map[string]time.Time{}
+	for _, name := range names {
+		since[name] = time.Now()
+	}
 	if err := printResults(out, reprovision.Run(ctx, targets, &reprovision.BootLog{URL: base, Client: hc}, slog.Default())); err != nil {
 		return err
 	}
@@ -139,6 +143,7 @@ func reprovisionLab(ctx context.Context, out io.Writer, scenario string, names [
 	if err != nil {
 		return err
 	}
+	r.Since = since
 	r.Progress = func(res check.Result) {
 		if res.Status == check.Passed || res.Status == check.Failed {
 			fmt.Fprintf(out, "check %s on %s: %s after %.1fs\n", res.Check, res.Node, res.Status, res.Duration.Seconds())

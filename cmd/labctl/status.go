@@ -3,12 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/progress"
@@ -58,7 +57,7 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			l := st.Lab
-			prov, err := labd.Provider(st.Provider, slog.New(slog.NewTextHandler(io.Discard, nil)), l.Dir)
+			prov, err := labProvider(st)
 			if err != nil {
 				return err
 			}
@@ -77,7 +76,7 @@ func newStatusCmd() *cobra.Command {
 						ms.Power = string(p)
 					}
 				}
-				if b := progress.Match(boot, m); b != nil && len(b.Events) > 0 {
+				if b := bootsvc.FindMachine(boot, m.MAC, m.UUID); b != nil && len(b.Events) > 0 {
 					e := b.Events[len(b.Events)-1]
 					ms.LastEvent = e.Kind + " " + e.Path
 					if e.Name != "" {

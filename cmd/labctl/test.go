@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab/files"
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
@@ -94,11 +95,11 @@ func collect(ctx context.Context, st *state.State, dst string, results []check.R
 	if err != nil {
 		return err
 	}
-	files := []string{labd.ProcessLog(dir), labd.BootsvcLog(dir), labd.DnsmasqLog(dir), filepath.Join(dir, "dnsmasq.conf"), filepath.Join(dir, state.FileName)}
+	logs := []string{labd.ProcessLog(dir), labd.BootsvcLog(dir), labd.DnsmasqLog(dir), filepath.Join(dir, "dnsmasq.conf"), filepath.Join(dir, state.FileName)}
 	machineFiles, _ := filepath.Glob(filepath.Join(dir, "machines", "*", "*.log"))
-	for _, f := range append(files, machineFiles...) {
+	for _, f := range append(logs, machineFiles...) {
 		rel, _ := filepath.Rel(dir, f)
-		if err := copyTo(f, filepath.Join(dst, rel)); err != nil && !os.IsNotExist(err) {
+		if err := files.Copy(f, filepath.Join(dst, rel)); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 	}
@@ -110,24 +111,4 @@ func collect(ctx context.Context, st *state.State, dst string, results []check.R
 	}
 	raw, _ := json.MarshalIndent(ms, "", "  ")
 	return os.WriteFile(filepath.Join(dst, "machines.json"), raw, 0o644)
-}
-
-func copyTo(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

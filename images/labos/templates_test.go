@@ -140,6 +140,13 @@ func checkGroup(t *testing.T, data, file string, s *scenarios.Scenario, sec *ssh
 			if !unitEnabled(cfg, "etcd.service") {
 				t.Error("etcd.service is not enabled")
 			}
+			endpoints := "LABOS_ETCD_ENDPOINTS=http://" + strings.Join(clients, ",http://") + "\n"
+			if !strings.Contains(env, endpoints) {
+				t.Errorf("/etc/default/etcd lacks %q:\n%s", endpoints, env)
+			}
+			if !dropinHas(cfg, "etcd.service", "ExecStartPre=/usr/local/sbin/labos-etcd-join") {
+				t.Error("etcd.service has no labos-etcd-join drop-in: a reprovisioned member could not rejoin")
+			}
 		} else {
 			unit := unitContents(cfg, "etcd-grpc-proxy.service")
 			if !strings.Contains(unit, "--endpoints="+strings.Join(clients, ",")) {
@@ -277,4 +284,19 @@ func sampleSecrets(t *testing.T, s *scenarios.Scenario) *sshkeys.Keys {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// dropinHas says whether a drop-in of unit contains line.
+func dropinHas(cfg types.Config, unit, line string) bool {
+	for _, u := range cfg.Systemd.Units {
+		if u.Name != unit {
+			continue
+		}
+		for _, d := range u.Dropins {
+			if d.Contents != nil && strings.Contains(*d.Contents, line) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/labctl/labctl/images/labos"
 	"github.com/labctl/labctl/images/smoke"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/files"
 	"github.com/labctl/labctl/lab/libvirt"
 	"github.com/labctl/labctl/lab/qemu"
 	"github.com/labctl/labctl/lab/sshkeys"
@@ -277,7 +278,7 @@ func linkTree(src, dst string) error {
 		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
 		os.Remove(to)
 		if err := os.Link(from, to); err != nil {
-			if err := copyFile(from, to); err != nil {
+			if err := files.Copy(from, to); err != nil {
 				return err
 			}
 		}

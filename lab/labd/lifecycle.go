@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -80,11 +81,12 @@ func Down(ctx context.Context, dir string, log *slog.Logger) error {
 	}
 	l := st.Lab
 	var errs []error
-	if pid := st.Pids["labd"]; pid != 0 && isLabd(pid, dir) {
+	// Pids are reused: only this lab's own process is stopped.
+	if pid := st.Pids["labd"]; proc.Runs(pid, DaemonCommand, dir) {
 		syscall.Kill(pid, syscall.SIGTERM)
-		if !waitGone(pid, 30*time.Second) {
+		if !proc.WaitGone(ctx, pid, 30*time.Second) {
 			log.Warn("lab process did not stop; killing it", "pid", pid)
-			syscall.Kill(pid, syscall.SIGKILL)
+			proc.Kill(pid, 5*time.Second)
 		}
 	}
 	// After a crash the provider's own cleanup never ran.
@@ -95,9 +97,8 @@ func Down(ctx context.Context, dir string, log *slog.Logger) error {
 	}
 	if st, err := state.Load(dir); err == nil {
 		for role, pid := range st.Pids {
-			if role != "labd" && Alive(pid) && inNetns(pid, l.Netns) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				waitGone(pid, 5*time.Second)
+			if role != "labd" && proc.Alive(pid) && inNetns(pid, l.Netns) {
+				proc.Kill(pid, 5*time.Second)
 			}
 		}
 	}
@@ -107,8 +108,7 @@ func Down(ctx context.Context, dir string, log *slog.Logger) error {
 			if pid == os.Getpid() {
 				continue // never this process, whatever a thread of it did
 			}
-			syscall.Kill(pid, syscall.SIGKILL)
-			waitGone(pid, 5*time.Second)
+			proc.Kill(pid, 5*time.Second)
 		}
 		if err := netns.Delete(ctx, l.Netns); err != nil {
 			errs = append(errs, err)
@@ -120,43 +120,10 @@ func Down(ctx context.Context, dir string, log *slog.Logger) error {
 	return state.Remove(dir)
 }
 
-// isLabd checks that pid is still this lab's process (pids are reused).
-func isLabd(pid int, dir string) bool {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && strings.Contains(string(raw), DaemonCommand) && strings.Contains(string(raw), dir)
-}
-
 // inNetns reports whether pid lives in the named namespace, so that a
 // recorded pid reused by an unrelated process is never killed.
 func inNetns(pid int, ns string) bool {
 	a, err1 := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid))
 	b, err2 := os.Stat(filepath.Join(netns.Dir, ns))
 	return err1 == nil && err2 == nil && os.SameFile(a, b)
-}
-
-func waitGone(pid int, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for Alive(pid) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return true
-}
-
-// Alive reports whether pid runs and is not a zombie.
-func Alive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(stat)
-	if i := strings.LastIndexByte(s, ')'); i > 0 && i+2 < len(s) {
-		return s[i+2] != 'Z' && s[i+2] != 'X'
-	}
-	return true
 }

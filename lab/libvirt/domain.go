@@ -9,14 +9,8 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
-)
-
-// Firmware images from Debian's ovmf package. The 4M build matches
-// OVMF_VARS_4M.fd; every UEFI machine gets its own copy of the variables.
-const (
-	ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	ovmfVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 )
 
 // metaNS names labctl's element in a domain's <metadata>, where the
@@ -126,8 +120,8 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 		d.OS.BIOS = &libvirtxml.DomainBIOS{UseSerial: "yes"}
 	case lab.UEFI:
 		d.OS.Type.Machine = "q35"
-		d.OS.Loader = &libvirtxml.DomainLoader{Path: ovmfCode, Readonly: "yes", Type: "pflash"}
-		d.OS.NVRam = &libvirtxml.DomainNVRam{NVRam: nvramPath(l, m.Name), Template: ovmfVars}
+		d.OS.Loader = &libvirtxml.DomainLoader{Path: firmware.DebianOVMF.Code, Readonly: "yes", Type: "pflash"}
+		d.OS.NVRam = &libvirtxml.DomainNVRam{NVRam: nvramPath(l, m.Name), Template: firmware.DebianOVMF.Vars}
 	}
 	order := m.Boot
 	if len(order) == 0 {

@@ -9,6 +9,7 @@ import (
 
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
 )
 
@@ -67,7 +68,7 @@ func TestDomainXML(t *testing.T) {
 		{"bios network", testMachine(lab.BIOS, lab.BootNetwork), "qemu", "pc", "", "", []lab.BootDevice{lab.BootNetwork}},
 		{"bios network then disk", testMachine(lab.BIOS, lab.BootNetwork, lab.BootDisk), "kvm", "pc", "", "", []lab.BootDevice{lab.BootNetwork, lab.BootDisk}},
 		{"bios default order", testMachine(lab.BIOS), "qemu", "pc", "", "", []lab.BootDevice{lab.BootNetwork, lab.BootDisk}},
-		{"uefi disk then network", testMachine(lab.UEFI, lab.BootDisk, lab.BootNetwork), "qemu", "q35", ovmfCode, "/srv/labs/t/machines/m1/OVMF_VARS.fd", []lab.BootDevice{lab.BootDisk, lab.BootNetwork}},
+		{"uefi disk then network", testMachine(lab.UEFI, lab.BootDisk, lab.BootNetwork), "qemu", "q35", firmware.DebianOVMF.Code, "/srv/labs/t/machines/m1/OVMF_VARS.fd", []lab.BootDevice{lab.BootDisk, lab.BootNetwork}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := domainXML(l, tc.m, tc.domType)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	golibvirt "libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/libvirt/libvirtd"
 )
@@ -149,7 +149,7 @@ func prepareFiles(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 		return fmt.Errorf("machine %s: create disk %s: %w: %s", m.Name, disk, err, strings.TrimSpace(string(out)))
 	}
 	if m.Firmware == lab.UEFI {
-		if err := copyFile(ovmfVars, nvramPath(l, m.Name)); err != nil {
+		if err := firmware.DebianOVMF.NewNVRAM(nvramPath(l, m.Name)); err != nil {
 			return fmt.Errorf("machine %s: NVRAM: %w", m.Name, err)
 		}
 	}
@@ -299,23 +299,6 @@ func ipCommand(ctx context.Context, l *lab.Lab, args ...string) *exec.Cmd {
 func isCode(err error, code golibvirt.ErrorNumber) bool {
 	var lerr golibvirt.Error
 	return errors.As(err, &lerr) && lerr.Code == code
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // tail returns the end of a serial log for error messages: a machine that

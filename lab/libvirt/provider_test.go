@@ -19,6 +19,7 @@ import (
 
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/scenarios"
 )
 
@@ -241,7 +242,7 @@ func TestProvider(t *testing.T) {
 
 	// Nothing left behind.
 	for _, pid := range append(qemus, daemonPid) {
-		if alive(pid) {
+		if proc.Alive(pid) {
 			t.Errorf("process %d still runs after Destroy", pid)
 		}
 	}
@@ -428,20 +429,11 @@ func labQEMUs(t *testing.T, l *lab.Lab) []int {
 		}
 		var pid int
 		fmt.Sscanf(filepath.Base(filepath.Dir(f)), "%d", &pid)
-		if alive(pid) {
+		if proc.Alive(pid) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
-}
-
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(b, ')')
-	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
 }
 
 func inNetns(t *testing.T, ns string, pid int) bool {

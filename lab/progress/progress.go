@@ -16,6 +16,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -45,16 +46,6 @@ func Machines(ctx context.Context, c *http.Client, l *lab.Lab) ([]bootsvc.Machin
 		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	return ms, nil
-}
-
-// Match returns the boot service's record of m (by MAC, else UUID).
-func Match(ms []bootsvc.Machine, m lab.Machine) *bootsvc.Machine {
-	for i := range ms {
-		if strings.EqualFold(ms[i].MAC, m.MAC.String()) || (ms[i].UUID != "" && ms[i].UUID == m.UUID) {
-			return &ms[i]
-		}
-	}
-	return nil
 }
 
 // Step is one thing a machine did.
@@ -107,7 +98,7 @@ func (w *Watcher) Poll(ctx context.Context) Snapshot {
 	case st.Phase == state.Failed:
 		snap.Failures = append(snap.Failures, fmt.Errorf("lab process failed: %s\n%s", st.Error, Tail(labd.ProcessLog(w.Dir), 15)))
 		return snap
-	case st.Pids["labd"] != 0 && !labd.Alive(st.Pids["labd"]):
+	case st.Pids["labd"] != 0 && !proc.Alive(st.Pids["labd"]):
 		snap.Failures = append(snap.Failures, fmt.Errorf("lab process %d died:\n%s", st.Pids["labd"], Tail(labd.ProcessLog(w.Dir), 15)))
 		return snap
 	}
@@ -118,7 +109,7 @@ func (w *Watcher) Poll(ctx context.Context) Snapshot {
 		snap.Failures = append(snap.Failures, err)
 	}
 	for _, m := range w.Lab.Machines {
-		b := Match(ms, m)
+		b := bootsvc.FindMachine(ms, m.MAC, m.UUID)
 		snap.Boot[m.Name] = b
 		if b != nil {
 			for _, e := range b.Events[w.eventSeen[m.Name]:] {

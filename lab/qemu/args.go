@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
 )
 
@@ -28,19 +29,10 @@ func machineFiles(l *lab.Lab, name string) files {
 	}
 }
 
-// Firmware is where OVMF lives (Debian's ovmf package).
-type Firmware struct {
-	Code string // read-only, shared
-	Vars string // template copied per machine
-}
-
-// DebianOVMF is the 4 MiB OVMF build from Debian's ovmf package.
-var DebianOVMF = Firmware{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.fd"}
-
 // args is QEMU's command line for m: a fixed MAC and SMBIOS UUID, one tap on
 // the lab bridge, boot order as bootindex per device (strict, so an unlisted
 // device is never booted), serial console to a log and a socket, and QMP.
-func args(m lab.Machine, f files, tap, accel string, boot []lab.BootDevice, fw Firmware) []string {
+func args(m lab.Machine, f files, tap, accel string, boot []lab.BootDevice, fw firmware.OVMF) []string {
 	a := []string{
 		"-name", "guest=" + m.Name + ",debug-threads=off",
 		"-uuid", m.UUID,
@@ -58,7 +50,10 @@ func args(m lab.Machine, f files, tap, accel string, boot []lab.BootDevice, fw F
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+fw.Code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+f.Vars)
 	} else {
-		a = append(a, "-machine", "pc")
+		// graphics=off makes SeaBIOS write to the serial port (what
+		// libvirt's <bios useserial="yes"/> does): without it, "No bootable
+		// device" never reaches the log that fails a lab fast.
+		a = append(a, "-machine", "pc,graphics=off")
 	}
 	index := map[lab.BootDevice]string{}
 	for i, d := range boot {

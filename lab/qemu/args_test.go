@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
 )
 
@@ -23,21 +24,21 @@ func TestArgs(t *testing.T) {
 		notWant []string // substrings no argument may contain
 	}{
 		{"bios network first", testMachine(lab.BIOS, lab.BootNetwork, lab.BootDisk), "tcg",
-			[]string{"-uuid", "7d3c0b1e-0b6a-4d51-9c39-000000000011", "pc", "tcg", "strict=on",
+			[]string{"-uuid", "7d3c0b1e-0b6a-4d51-9c39-000000000011", "pc,graphics=off", "tcg", "strict=on",
 				"virtio-net-pci,netdev=net0,mac=52:54:00:77:00:11,bootindex=1", "virtio-blk-pci,drive=disk0,bootindex=2",
 				"tap,id=net0,ifname=" + tapName("m1") + ",script=no,downscript=no",
 				"socket,id=serial0,path=/labs/t/machines/m1/console.sock,server=on,wait=off,logfile=/labs/t/machines/m1/serial.log,logappend=on",
 				"unix:/labs/t/machines/m1/qmp.sock,server=on,wait=off", "/labs/t/machines/m1/qemu.pid"},
 			[]string{"pflash", "kvm"}},
 		{"uefi disk only", testMachine(lab.UEFI, lab.BootDisk), "kvm",
-			[]string{"q35", "kvm", "host", "if=pflash,format=raw,unit=0,readonly=on,file=" + DebianOVMF.Code,
+			[]string{"q35", "kvm", "host", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.DebianOVMF.Code,
 				"if=pflash,format=raw,unit=1,file=/labs/t/machines/m1/OVMF_VARS.fd",
 				"virtio-net-pci,netdev=net0,mac=52:54:00:77:00:11", "virtio-blk-pci,drive=disk0,bootindex=1"},
-			[]string{"tcg", DebianOVMF.Vars}},
+			[]string{"tcg", firmware.DebianOVMF.Vars}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := args(tt.m, f, tapName(tt.m.Name), tt.accel, tt.m.Boot, DebianOVMF)
+			got := args(tt.m, f, tapName(tt.m.Name), tt.accel, tt.m.Boot, firmware.DebianOVMF)
 			have := map[string]bool{}
 			for _, a := range got {
 				have[a] = true

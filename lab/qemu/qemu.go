@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,7 +19,9 @@ import (
 
 	"github.com/digitalocean/go-qemu/qmp"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/proc"
 )
 
 // Provider runs machines as QEMU processes. Every method runs in the
@@ -28,8 +29,8 @@ import (
 type Provider struct {
 	log *slog.Logger
 
-	Binary   string   // qemu-system-x86_64
-	Firmware Firmware // OVMF for UEFI machines
+	Binary   string        // qemu-system-x86_64
+	Firmware firmware.OVMF // for UEFI machines
 	// Accel is "kvm" or "tcg"; empty means probe once (ProbeAccel) with
 	// ProbeKernel, caching the answer in AccelCache.
 	Accel       string
@@ -53,7 +54,7 @@ func New(log *slog.Logger) *Provider {
 	return &Provider{
 		log:         log,
 		Binary:      "qemu-system-x86_64",
-		Firmware:    DebianOVMF,
+		Firmware:    firmware.DebianOVMF,
 		ProbeKernel: kernel,
 		AccelCache:  "/var/lib/labctl/accel.json",
 		procs:       map[string]*exec.Cmd{},
@@ -130,7 +131,7 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 	}
 	if m.Firmware == lab.UEFI {
 		if _, err := os.Stat(f.Vars); err != nil {
-			if err := copyFile(p.Firmware.Vars, f.Vars); err != nil {
+			if err := p.Firmware.NewNVRAM(f.Vars); err != nil {
 				return fmt.Errorf("machine %s: NVRAM: %w", m.Name, err)
 			}
 		}
@@ -222,7 +223,7 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 			mon.Disconnect()
 			break
 		}
-		if !alive(pid) {
+		if !proc.Alive(pid) {
 			out, _ := os.ReadFile(f.Stdio)
 			return fmt.Errorf("machine %s: qemu exited at start: %s", m.Name, tail(string(out), 5))
 		}
@@ -339,17 +340,10 @@ func (p *Provider) stop(ctx context.Context, f files, machine string) error {
 		return nil
 	}
 	qmpRun(f, `{"execute":"quit"}`)
-	for i := 0; i < 100 && alive(pid); i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if alive(pid) {
-		syscall.Kill(pid, syscall.SIGKILL)
-		for i := 0; i < 100 && alive(pid); i++ {
-			time.Sleep(20 * time.Millisecond)
+	if !proc.WaitGone(ctx, pid, 2*time.Second) {
+		if err := proc.Kill(pid, 2*time.Second); err != nil {
+			return fmt.Errorf("machine %s: qemu: %w", machine, err)
 		}
-	}
-	if alive(pid) {
-		return fmt.Errorf("machine %s: qemu pid %d does not die", machine, pid)
 	}
 	os.Remove(f.Pid)
 	p.notify(machine, 0)
@@ -388,32 +382,10 @@ func (p *Provider) Destroy(ctx context.Context, l *lab.Lab) error {
 // qemuPid returns the pid in the machine's pid file if that process is a
 // live QEMU of this machine (pids are reused), else 0.
 func qemuPid(f files) int {
-	raw, err := os.ReadFile(f.Pid)
-	if err != nil {
-		return 0
+	if pid := proc.ReadPidFile(f.Pid); proc.Runs(pid, f.Pid) {
+		return pid
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil || !alive(pid) {
-		return 0
-	}
-	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if !strings.Contains(string(cmdline), f.Pid) {
-		return 0
-	}
-	return pid
-}
-
-// alive reports whether pid runs and is not a zombie.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(stat)
-	if i := strings.LastIndexByte(s, ')'); i > 0 && i+2 < len(s) {
-		return s[i+2] != 'Z' && s[i+2] != 'X'
-	}
-	return true
+	return 0
 }
 
 func monitor(f files) (*qmp.SocketMonitor, error) {
@@ -465,23 +437,6 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func exitStatus(err error) string {

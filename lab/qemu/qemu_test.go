@@ -15,6 +15,7 @@ import (
 
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/proc"
 )
 
 // inNetns runs fn on a thread inside ns: the provider's ip and qemu
@@ -117,7 +118,7 @@ func TestProvider(t *testing.T) {
 		fresh := New(log) // as after a crash: nothing in memory
 		for i := range 2 {
 			inNetns(t, ns, func() error { return fresh.Destroy(ctx, l) })
-			if alive(last) {
+			if proc.Alive(last) {
 				t.Fatalf("destroy %d: qemu %d still runs", i, last)
 			}
 			out, _ := netns.Command(ctx, ns, "ip", "-o", "link").CombinedOutput()

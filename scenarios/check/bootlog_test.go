@@ -51,11 +51,18 @@ func TestReportChecksAgainstBootService(t *testing.T) {
 		Interval: 200 * time.Millisecond,
 		BootLog:  BootLogFunc(func(context.Context) ([]bootsvc.Machine, error) { return svc.Machines(), nil }),
 	}
-	results, err := r.Run(context.Background())
+	results, firstErr := r.Run(context.Background())
 	if results[0].Status != Passed {
 		t.Fatalf("booted check: %+v", results[0])
 	}
-	if err == nil || !strings.Contains(err.Error(), `check "installed" on bios1 failed`) || !strings.Contains(err.Error(), "booted profile=smoke-bios") {
+
+	// After a reprovision only new reports count: the old booted report no
+	// longer passes.
+	r.Since, r.Deadline, r.Checks = map[string]time.Time{"bios1": time.Now()}, 500*time.Millisecond, r.Checks[:1]
+	if _, err := r.Run(context.Background()); err == nil || !strings.Contains(err.Error(), `no "booted" report from bios1 yet`) {
+		t.Errorf("with Since after the report: err = %v, want the old report ignored", err)
+	}
+	if err := firstErr; err == nil || !strings.Contains(err.Error(), `check "installed" on bios1 failed`) || !strings.Contains(err.Error(), "booted profile=smoke-bios") {
 		t.Fatalf("err = %v, want the installed check to fail naming the reports seen", err)
 	}
 }

@@ -54,6 +54,9 @@ type Runner struct {
 	Deadline time.Duration // for all checks together
 	Shell    Shell
 	BootLog  BootLog
+	// Since makes report checks count only the reports a machine (by name)
+	// made from then on: after it is reprovisioned, its old ones prove nothing.
+	Since map[string]time.Time
 	// Interval is the pause between attempts (default 2 s).
 	Interval time.Duration
 	// Progress, if set, is told each result as it changes.
@@ -207,11 +210,11 @@ func (r *Runner) reported(ctx context.Context, want *scenarios.ReportExpect, m l
 	}
 	var seen []string
 	for _, rec := range machines {
-		if !matches(rec, m) {
+		if !rec.Is(m.MAC, m.UUID) {
 			continue
 		}
 		for _, e := range rec.Events {
-			if e.Kind != bootsvc.KindReport {
+			if e.Kind != bootsvc.KindReport || e.Time.Before(r.Since[m.Name]) {
 				continue
 			}
 			seen = append(seen, e.Name+" "+e.Detail)

@@ -137,7 +137,7 @@ func TestRunnerOverSSH(t *testing.T) {
 			{Name: "host-key", Nodes: []string{"impostor"}, Run: "true"},
 			{Name: "after-failure", Nodes: []string{"m1"}, Run: "true"},
 		},
-		Deadline: 5 * time.Second,
+		Deadline: 10 * time.Second, // the impostor check fails only at the deadline; sshd is slow under load
 		Interval: 300 * time.Millisecond,
 		Shell:    &SSH{Keys: keys, Dial: (&net.Dialer{}).DialContext, Port: port},
 		Progress: func(r Result) { progress = append(progress, r.Check+"/"+r.Node+" "+string(r.Status)) },

@@ -3,7 +3,6 @@
 package libvirtd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,10 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/labctl/labctl/lab/proc"
 )
 
 // The system's libvirt directories. Inside the daemon's mount namespace each
@@ -61,15 +60,10 @@ func (d *Daemon) QEMULogDir() string { return filepath.Join(d.Dir, "log", "qemu"
 // Pid returns the pid of the running daemon, or 0 if it is not running.
 // A pid is only believed if that process is a libvirtd started with our pid file.
 func (d *Daemon) Pid() int {
-	pid := readPid(d.PidFile())
-	if pid == 0 || !alive(pid) {
-		return 0
+	if pid := proc.ReadPidFile(d.PidFile()); proc.Runs(pid, "libvirtd", d.PidFile()) {
+		return pid
 	}
-	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !bytes.Contains(cmd, []byte("libvirtd")) || !bytes.Contains(cmd, []byte(d.PidFile())) {
-		return 0
-	}
-	return pid
+	return 0
 }
 
 // Start starts the daemon unless it is already running, and returns once its
@@ -142,7 +136,7 @@ func (d *Daemon) Start(ctx context.Context) error {
 func (d *Daemon) Stop(ctx context.Context) error {
 	var errs []error
 	if pid := d.Pid(); pid != 0 {
-		if err := terminate(ctx, pid); err != nil {
+		if err := proc.Terminate(ctx, pid, 10*time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("stop libvirtd %d: %w", pid, err))
 		} else {
 			d.Log.Info("private libvirtd stopped", "pid", pid)
@@ -151,7 +145,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	// QEMU outlives libvirtd by design; after a crash these are the only trace.
 	for _, pid := range d.QEMUPids() {
 		d.Log.Warn("killing QEMU left behind by libvirtd", "pid", pid)
-		if err := terminate(ctx, pid); err != nil {
+		if err := proc.Terminate(ctx, pid, 10*time.Second); err != nil {
 			errs = append(errs, fmt.Errorf("stop QEMU %d: %w", pid, err))
 		}
 	}
@@ -216,13 +210,8 @@ func (d *Daemon) QEMUPids() []int {
 	files, _ := filepath.Glob(filepath.Join(d.Dir, "run", "libvirt", "qemu", "*.pid"))
 	var pids []int
 	for _, f := range files {
-		pid := readPid(f)
-		if pid == 0 || !alive(pid) {
-			continue
-		}
 		name := strings.TrimSuffix(filepath.Base(f), ".pid")
-		cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err == nil && bytes.Contains(cmd, []byte("qemu-system")) && bytes.Contains(cmd, []byte("guest="+name)) {
+		if pid := proc.ReadPidFile(f); proc.Runs(pid, "qemu-system", "guest="+name) {
 			pids = append(pids, pid)
 		}
 	}
@@ -270,51 +259,4 @@ func (d *Daemon) logTail() string {
 		b = b[len(b)-2000:]
 	}
 	return "\nlibvirtd log (" + d.LogFile() + "):\n" + string(b)
-}
-
-func readPid(file string) int {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0
-	}
-	return pid
-}
-
-// alive reports whether pid runs; a zombie waiting to be reaped does not.
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the parenthesised command name.
-	i := bytes.LastIndexByte(stat, ')')
-	return i > 0 && i+2 < len(stat) && stat[i+2] != 'Z' && stat[i+2] != 'X'
-}
-
-// terminate sends SIGTERM, waits up to 10 s, then SIGKILL.
-func terminate(ctx context.Context, pid int) error {
-	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return err
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for alive(pid) {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-				return err
-			}
-			for i := 0; alive(pid) && i < 100; i++ {
-				time.Sleep(20 * time.Millisecond)
-			}
-			if alive(pid) {
-				return fmt.Errorf("process %d survives SIGKILL", pid)
-			}
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return nil
 }

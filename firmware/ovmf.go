@@ -1,0 +1,20 @@
+package firmware
+
+import "github.com/labctl/labctl/lab/files"
+
+// OVMF is a build of the UEFI firmware for QEMU: code that every machine
+// shares read-only, and a variable store that each machine gets its own copy of.
+type OVMF struct {
+	Code string // read-only, shared
+	Vars string // template of a machine's NVRAM
+}
+
+// DebianOVMF is the 4 MiB build from Debian's ovmf package; its code and
+// variable store must come from the same build.
+var DebianOVMF = OVMF{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.fd"}
+
+// NewNVRAM writes a fresh copy of the variable store to dst, a machine's
+// NVRAM: a new or reimaged machine starts from blank firmware settings.
+func (o OVMF) NewNVRAM(dst string) error {
+	return files.Copy(o.Vars, dst)
+}
