@@ -56,23 +56,36 @@ func args(m lab.Machine, f files, tap, accel string, boot []lab.BootDevice, fw f
 		a = append(a, "-machine", "pc,graphics=off")
 	}
 	index := map[lab.BootDevice]string{}
-	for i, d := range boot {
-		if _, dup := index[d]; !dup {
-			index[d] = fmt.Sprintf(",bootindex=%d", i+1)
-		}
+	for d, i := range bootIndex(boot) {
+		index[d] = fmt.Sprintf(",bootindex=%d", i)
 	}
 	a = append(a,
 		"-boot", "strict=on",
 		"-netdev", "tap,id=net0,ifname="+tap+",script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=net0,mac="+m.MAC.String()+index[lab.BootNetwork],
+		"-device", "virtio-net-pci,id="+bootDeviceID[lab.BootNetwork]+",netdev=net0,mac="+m.MAC.String()+index[lab.BootNetwork],
 		"-drive", "if=none,id=disk0,format=qcow2,file="+f.Disk,
-		"-device", "virtio-blk-pci,drive=disk0"+index[lab.BootDisk],
+		"-device", "virtio-blk-pci,id="+bootDeviceID[lab.BootDisk]+",drive=disk0"+index[lab.BootDisk],
 		"-chardev", "socket,id=serial0,path="+f.Console+",server=on,wait=off,logfile="+f.Serial+",logappend=on",
 		"-serial", "chardev:serial0",
 		"-qmp", "unix:"+f.QMP+",server=on,wait=off",
 		"-pidfile", f.Pid,
 	)
 	return a
+}
+
+// bootDeviceID names the QEMU device behind each boot device, so its boot
+// index can be changed over QMP while the machine runs.
+var bootDeviceID = map[lab.BootDevice]string{lab.BootNetwork: "nic0", lab.BootDisk: "disk0dev"}
+
+// bootIndex numbers the devices of a boot order from 1, first mention wins.
+func bootIndex(order []lab.BootDevice) map[lab.BootDevice]int {
+	index := map[lab.BootDevice]int{}
+	for _, d := range order {
+		if _, dup := index[d]; !dup {
+			index[d] = len(index) + 1
+		}
+	}
+	return index
 }
 
 // tapName is the machine's tap device: at most 15 bytes, stable per name.

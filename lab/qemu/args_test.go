@@ -25,7 +25,7 @@ func TestArgs(t *testing.T) {
 	}{
 		{"bios network first", testMachine(lab.BIOS, lab.BootNetwork, lab.BootDisk), "tcg",
 			[]string{"-uuid", "7d3c0b1e-0b6a-4d51-9c39-000000000011", "pc,graphics=off", "tcg", "strict=on",
-				"virtio-net-pci,netdev=net0,mac=52:54:00:77:00:11,bootindex=1", "virtio-blk-pci,drive=disk0,bootindex=2",
+				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,bootindex=1", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=2",
 				"tap,id=net0,ifname=" + tapName("m1") + ",script=no,downscript=no",
 				"socket,id=serial0,path=/labs/t/machines/m1/console.sock,server=on,wait=off,logfile=/labs/t/machines/m1/serial.log,logappend=on",
 				"unix:/labs/t/machines/m1/qmp.sock,server=on,wait=off", "/labs/t/machines/m1/qemu.pid"},
@@ -33,7 +33,7 @@ func TestArgs(t *testing.T) {
 		{"uefi disk only", testMachine(lab.UEFI, lab.BootDisk), "kvm",
 			[]string{"q35", "kvm", "host", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.DebianOVMF.Code,
 				"if=pflash,format=raw,unit=1,file=/labs/t/machines/m1/OVMF_VARS.fd",
-				"virtio-net-pci,netdev=net0,mac=52:54:00:77:00:11", "virtio-blk-pci,drive=disk0,bootindex=1"},
+				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=1"},
 			[]string{"tcg", firmware.DebianOVMF.Vars}},
 	}
 	for _, tt := range tests {

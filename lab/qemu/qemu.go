@@ -171,8 +171,9 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 	if len(ov.Order) > 0 {
 		boot = ov.Order
 	}
-	if ov.Once != "" {
-		boot = append([]lab.BootDevice{ov.Once}, boot...)
+	persistent, once := boot, ov.Once
+	if once != "" {
+		boot = append([]lab.BootDevice{once}, boot...)
 	}
 	accel := p.Accelerator(ctx)
 	// Stale sockets from a crash would make QEMU fail to listen.
@@ -236,7 +237,39 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	if once != "" {
+		// The firmware has read its boot order for this boot; from the next
+		// reset on (the installer's reboot, say) the persistent order holds.
+		if err := setBootOrder(f, persistent); err != nil {
+			return fmt.Errorf("machine %s: restore boot order after one-time %s boot: %w", m.Name, once, err)
+		}
+	}
 	p.log.Info("machine started", "machine", m.Name, "pid", pid, "accel", accel, "firmware", m.Firmware, "boot", boot)
+	return nil
+}
+
+// setBootOrder changes the devices' boot indexes of a running machine; QEMU
+// hands the new order to the firmware at the next reset.
+func setBootOrder(f files, order []lab.BootDevice) error {
+	index := bootIndex(order)
+	// Two devices may not hold one index at once: first move every device
+	// out of the way, then give each its place (-1: not bootable).
+	spare := 100
+	for _, id := range bootDeviceID {
+		spare++
+		if err := qmpRun(f, fmt.Sprintf(`{"execute":"qom-set","arguments":{"path":%q,"property":"bootindex","value":%d}}`, id, spare)); err != nil {
+			return err
+		}
+	}
+	for d, id := range bootDeviceID {
+		i, ok := index[d]
+		if !ok {
+			i = -1
+		}
+		if err := qmpRun(f, fmt.Sprintf(`{"execute":"qom-set","arguments":{"path":%q,"property":"bootindex","value":%d}}`, id, i)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

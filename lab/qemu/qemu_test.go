@@ -94,6 +94,19 @@ func TestProvider(t *testing.T) {
 		if c := cmdline(next); !strings.Contains(c, "drive=disk0,bootindex=1") {
 			t.Errorf("after once=disk and reset: %s", c)
 		}
+		// The one-time order is for this boot only: a reboot from inside the
+		// guest (an installer's, say) must get the persistent order.
+		for id, want := range map[string]string{"nic0": "1", "disk0dev": "2"} {
+			mon, err := monitor(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := mon.Run([]byte(fmt.Sprintf(`{"execute":"qom-get","arguments":{"path":%q,"property":"bootindex"}}`, id)))
+			mon.Disconnect()
+			if err != nil || !strings.Contains(string(raw), `"return": `+want) && !strings.Contains(string(raw), `"return":`+want) {
+				t.Errorf("bootindex of %s for the next reset = %s, %v; want %s", id, raw, err, want)
+			}
+		}
 		inNetns(t, ns, func() error { return p.Power(ctx, l, m.Name, lab.ActionCycle) })
 		if c := cmdline(qemuPid(f)); !strings.Contains(c, "mac=52:54:00:77:00:11,bootindex=1") {
 			t.Errorf("second cold start still boots the disk first: %s", c)
