@@ -153,7 +153,10 @@ func put(t *testing.T, c client) {
 			_, err := c.generic.GenericPut(ctx, &pb.GenericPutRequest{Name: "worker.txt", Config: []byte(genericTpl)})
 			return err
 		},
-		func() error { _, err := c.profiles.ProfilePut(ctx, &pb.ProfilePutRequest{Profile: testProfile}); return err },
+		func() error {
+			_, err := c.profiles.ProfilePut(ctx, &pb.ProfilePutRequest{Profile: testProfile})
+			return err
+		},
 		func() error { _, err := c.groups.GroupPut(ctx, &pb.GroupPutRequest{Group: testGroup}); return err },
 	}
 	for i, step := range steps {
