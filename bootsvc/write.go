@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -290,7 +289,7 @@ func (s *Server) changeLocked(rel string, data []byte) error {
 			return fmt.Errorf("%s: %w", rel, ErrNotFound)
 		}
 	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil)) // the real reload below warns once
+	quiet := slog.New(slog.DiscardHandler) // the real reload below warns once
 	if _, err := loadFS(overlayFS{base: os.DirFS(s.cfg.DataDir), name: rel, data: data}, quiet); err != nil {
 		return reasonError{ErrInvalid, err}
 	}
