@@ -23,7 +23,7 @@ type testCA struct {
 	file string // PEM
 }
 
-func newCA(t *testing.T, dir, name string) *testCA {
+func newCA(t testing.TB, dir, name string) *testCA {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
@@ -47,7 +47,7 @@ func newCA(t *testing.T, dir, name string) *testCA {
 
 // issue makes a leaf certificate for the server (127.0.0.1) or a client and
 // returns the paths of its certificate and key files.
-func (ca *testCA) issue(t *testing.T, dir, name string, server bool) (certFile, keyFile string) {
+func (ca *testCA) issue(t testing.TB, dir, name string, server bool) (certFile, keyFile string) {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
@@ -74,7 +74,7 @@ func (ca *testCA) issue(t *testing.T, dir, name string, server bool) (certFile, 
 	return certFile, keyFile
 }
 
-func writePEM(t *testing.T, file, typ string, der []byte) {
+func writePEM(t testing.TB, file, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func writePEM(t *testing.T, file, typ string, der []byte) {
 
 // clientTLS trusts ca for the server and presents the given certificate
 // (none when certFile is "").
-func clientTLS(t *testing.T, ca *testCA, certFile, keyFile string) *tls.Config {
+func clientTLS(t testing.TB, ca *testCA, certFile, keyFile string) *tls.Config {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)

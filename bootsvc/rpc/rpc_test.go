@@ -42,7 +42,7 @@ type fixture struct {
 	certDir    string
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), certDir: t.TempDir()}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -86,7 +86,7 @@ type client struct {
 	sel      rpcpb.SelectClient
 }
 
-func (f *fixture) dial(t *testing.T, conf *tls.Config) client {
+func (f *fixture) dial(t testing.TB, conf *tls.Config) client {
 	t.Helper()
 	conn, err := grpc.NewClient(f.addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)))
 	if err != nil {
@@ -97,11 +97,11 @@ func (f *fixture) dial(t *testing.T, conf *tls.Config) client {
 		rpcpb.NewGenericClient(conn), rpcpb.NewSelectClient(conn)}
 }
 
-func (f *fixture) client(t *testing.T) client {
+func (f *fixture) client(t testing.TB) client {
 	return f.dial(t, clientTLS(t, f.ca, f.clientCert, f.clientKey))
 }
 
-func (f *fixture) get(t *testing.T, path string) (int, string) {
+func (f *fixture) get(t testing.TB, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(f.http.URL + path)
 	if err != nil {
@@ -121,7 +121,7 @@ func (f *fixture) file(t *testing.T, rel string) string {
 	return string(data)
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -141,7 +141,7 @@ var (
 )
 
 // put writes a profile, its templates and a group through the API.
-func put(t *testing.T, c client) {
+func put(t testing.TB, c client) {
 	t.Helper()
 	ctx := ctxT(t)
 	steps := []func() error{
