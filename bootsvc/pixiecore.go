@@ -46,7 +46,9 @@ func (s *Server) servePixiecore(w http.ResponseWriter, r *http.Request) {
 		out.Initrd = append(out.Initrd, absoluteURL(base, initrdURL(i)))
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(out)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // kernel arguments often hold URLs with '&'
+	enc.Encode(out)
 }
 
 // initrdURL drops the iPXE options an initrd entry may carry

@@ -9,7 +9,7 @@ func TestPixiecore(t *testing.T) {
 	s := newTestServer(t, map[string]string{
 		"groups/a.json":    `{"id":"a","profile":"pa","selector":{"mac":"52:54:00:00:00:0a"}}`,
 		"groups/b.json":    `{"id":"b","profile":"pb","selector":{"mac":"52:54:00:00:00:0b"}}`,
-		"profiles/pa.json": `{"id":"pa","boot":{"kernel":"/assets/vmlinuz","initrd":["/assets/a.img","--name main /assets/b.img"],"args":["console=ttyS0","initrd=main"]}}`,
+		"profiles/pa.json": `{"id":"pa","boot":{"kernel":"/assets/vmlinuz","initrd":["/assets/a.img","--name main /assets/b.img"],"args":["console=ttyS0","initrd=main","report=http://h/r?a=1&b=2"]}}`,
 		"profiles/pb.json": `{"id":"pb","boot":{"kernel":"http://mirror.example/k","initrd":[]}}`,
 	}, Config{})
 	tests := []struct {
@@ -18,7 +18,7 @@ func TestPixiecore(t *testing.T) {
 		body       string
 	}{
 		{"relative URLs made absolute, iPXE options dropped", "/pixiecore/v1/boot/52-54-00-00-00-0A", http.StatusOK,
-			`{"kernel":"http://example.com/assets/vmlinuz","initrd":["http://example.com/assets/a.img","http://example.com/assets/b.img"],"cmdline":"console=ttyS0 initrd=main"}` + "\n"},
+			`{"kernel":"http://example.com/assets/vmlinuz","initrd":["http://example.com/assets/a.img","http://example.com/assets/b.img"],"cmdline":"console=ttyS0 initrd=main report=http://h/r?a=1&b=2"}` + "\n"},
 		{"absolute URLs kept, no initrd is an empty list", "/pixiecore/v1/boot/52:54:00:00:00:0b", http.StatusOK,
 			`{"kernel":"http://mirror.example/k","initrd":[],"cmdline":""}` + "\n"},
 		{"no group matches", "/pixiecore/v1/boot/52:54:00:00:00:0c", http.StatusNotFound, "no group matches labels {mac=52:54:00:00:00:0c}\n"},
