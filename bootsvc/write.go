@@ -162,7 +162,7 @@ func (s *Server) PutGroup(g Group, metadata []byte) error {
 		return err
 	}
 	f := groupFile{ID: g.ID, Name: g.Name, Profile: g.Profile, Selector: g.Selector}
-	if len(bytes.TrimSpace(metadata)) > 0 && string(bytes.TrimSpace(metadata)) != "null" {
+	if m := bytes.TrimSpace(metadata); len(m) > 0 && string(m) != "null" {
 		var obj map[string]any
 		if err := json.Unmarshal(metadata, &obj); err != nil {
 			return invalid("group %s: metadata is not a JSON object: %v", g.ID, err)
