@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -19,7 +20,17 @@ type statusJSON struct {
 	Provider string          `json:"provider"`
 	Accel    string          `json:"accel,omitempty"`
 	Phase    string          `json:"phase"`
+	API      *apiStatus      `json:"api,omitempty"`
 	Machines []machineStatus `json:"machines"`
+}
+
+// apiStatus is how a user's bootcmd or terraform reaches the lab's boot
+// service API (from inside the lab's namespace).
+type apiStatus struct {
+	Endpoint string `json:"endpoint"` // host:port, gRPC over mutual TLS
+	CAFile   string `json:"ca_file"`
+	CertFile string `json:"cert_file"` // the client's
+	KeyFile  string `json:"key_file"`
 }
 
 type machineStatus struct {
@@ -64,6 +75,10 @@ func newStatusCmd() *cobra.Command {
 			power, _ := prov.(lab.PowerController)
 			boot, _ := progress.Machines(cmd.Context(), progress.Client(l.Netns), l) // empty while the boot service is not up
 			out := statusJSON{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(st.Phase), Machines: []machineStatus{}}
+			if _, err := os.Stat(labd.APICAFile(l.Dir)); err == nil {
+				out.API = &apiStatus{Endpoint: labd.APIAddr(l), CAFile: labd.APICAFile(l.Dir),
+					CertFile: labd.APIClientCertFile(l.Dir), KeyFile: labd.APIClientKeyFile(l.Dir)}
+			}
 			_, hasBMC := prov.(labd.BMCProvider)
 			for i, m := range l.Machines {
 				ms := machineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: string(lab.PowerOff)}
@@ -103,6 +118,10 @@ func newStatusCmd() *cobra.Command {
 			}
 			if err := tw.Flush(); err != nil {
 				return err
+			}
+			if a := out.API; a != nil {
+				fmt.Fprintf(w, "boot service API (inside namespace %s): %s, CA %s, client certificate %s, key %s\n",
+					l.Netns, a.Endpoint, a.CAFile, a.CertFile, a.KeyFile)
 			}
 			if hasBMC {
 				fmt.Fprintf(w, "BMCs (inside namespace %s): redfish %s, user %s, password file %s, CA %s\n",

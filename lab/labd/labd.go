@@ -154,8 +154,8 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 	defer wg.Wait()
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	srv, err := bootsvc.New(bootsvc.Config{DataDir: DataDir(dir), AssetsDir: AssetsDir(dir),
-		Logger: slog.New(slog.NewTextHandler(bootLog, nil))})
+	bootLogger := slog.New(slog.NewTextHandler(bootLog, nil))
+	srv, err := bootsvc.New(bootsvc.Config{DataDir: DataDir(dir), AssetsDir: AssetsDir(dir), Logger: bootLogger})
 	if err != nil {
 		return err
 	}
@@ -168,6 +168,9 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 			stop(fmt.Errorf("boot service: %w", err))
 		}
 	})
+	if err := startAPI(ctx, &wg, dir, l, srv, bootLogger, stop); err != nil {
+		return err
+	}
 
 	dns := &dnsmasq.Process{
 		Config:     dnsmasqConfig(l, dir),
