@@ -96,7 +96,7 @@ func TestFetchVerifies(t *testing.T) {
 		{name: "wrong key", signer: stranger, check: "signature",
 			errText: "vmlinuz: signature: signed by a key labctl does not trust (keys: test key)"},
 		{name: "unsigned file", signer: publisher, check: "signature",
-			change: func(m *fetchtest.Mirror, rel *fetch.Release) { m.Set("/r/1/initrd.gz.sig", nil) },
+			change:  func(m *fetchtest.Mirror, rel *fetch.Release) { m.Set("/r/1/initrd.gz.sig", nil) },
 			errText: "initrd.gz: signature: download " + "MIRROR/r/1/initrd.gz.sig: GET MIRROR/r/1/initrd.gz.sig: 404 Not Found"},
 		{name: "no signature named", signer: publisher, check: "signature",
 			change:  func(m *fetchtest.Mirror, rel *fetch.Release) { rel.Artifacts[0].SignatureURL = "" },

@@ -54,24 +54,22 @@ func LoadKeyring(path string) (*Keyring, error) {
 }
 
 // readArmoredKeyrings reads every armored block: publishers concatenate
-// several keys (one per release) into one file.
+// several keys (one per release) into one file. Each block is decoded on
+// its own because armor.Decode buffers past the end of the block it reads.
 func readArmoredKeyrings(raw []byte) (openpgp.EntityList, error) {
+	const begin = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 	var all openpgp.EntityList
-	r := bytes.NewReader(raw)
-	for {
-		block, err := armor.Decode(r)
-		if errors.Is(err, io.EOF) {
-			return all, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		el, err := openpgp.ReadKeyRing(block.Body)
+	for _, part := range bytes.Split(raw, []byte(begin))[1:] {
+		el, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(append([]byte(begin), part...)))
 		if err != nil {
 			return nil, err
 		}
 		all = append(all, el...)
 	}
+	if len(all) == 0 {
+		return nil, errors.New("no " + begin)
+	}
+	return all, nil
 }
 
 // Fingerprints lists the primary keys' fingerprints in upper-case hex.
