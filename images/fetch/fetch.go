@@ -101,3 +101,32 @@ func (f *Fetcher) fetchOne(ctx context.Context, a Artifact, partial, dir string)
 	}
 	return os.Rename(data, filepath.Join(dir, a.Name))
 }
+
+// Options are the user's choices common to every published image.
+type Options struct {
+	CacheDir string   // default images.DefaultCacheDir
+	From     string   // a directory of files downloaded elsewhere, instead of HTTP
+	KeyFile  string   // keys to trust instead of the publisher's built-in ones
+	Progress Progress // may be nil
+}
+
+// New makes a Fetcher from opts; builtin gives the publisher's own keys.
+func New(opts Options, builtin func() (*verify.Keyring, error)) (*Fetcher, error) {
+	f := &Fetcher{Cache: &images.Cache{Dir: opts.CacheDir}, Source: &HTTP{}, Progress: opts.Progress}
+	if f.Cache.Dir == "" {
+		f.Cache.Dir = images.DefaultCacheDir
+	}
+	if opts.From != "" {
+		if st, err := os.Stat(opts.From); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--from %s: not a directory", opts.From)
+		}
+		f.Source = Dir(opts.From)
+	}
+	var err error
+	if opts.KeyFile != "" {
+		f.Keys, err = verify.LoadKeyring(opts.KeyFile)
+	} else {
+		f.Keys, err = builtin()
+	}
+	return f, err
+}
