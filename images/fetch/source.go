@@ -115,11 +115,11 @@ func (h *HTTP) getOnce(ctx context.Context, url, dst string, progress Progress) 
 	total := int64(-1)
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		if start, size, ok := contentRange(resp.Header.Get("Content-Range")); !ok || start != have {
+		start, size, ok := contentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != have {
 			return restart(f, fmt.Errorf("GET %s: unexpected Content-Range %q for a file of %d bytes", url, resp.Header.Get("Content-Range"), have))
-		} else {
-			total = size
 		}
+		total = size
 	case http.StatusOK: // the server ignored Range: start over
 		if err := restart(f, nil); err != nil {
 			return err
