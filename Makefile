@@ -20,8 +20,9 @@ check:
 # QEMU, dnsmasq, iPXE, Ignition, etcd and BMC peers. Needs root. One package
 # at a time (-p 1): two packages' VMs at once on a small machine under TCG
 # would only make both miss their deadlines.
+# TESTFLAGS adds go test flags (CI: -json for its JUnit report).
 test: deps build
-	$(GO) test -p 1 -count=1 -timeout 80m ./...
+	$(GO) test -p 1 -count=1 -timeout 80m $(TESTFLAGS) ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...

@@ -40,6 +40,6 @@ func newImagesCmd() *cobra.Command {
 		},
 	}
 	build.Flags().StringVar(&cacheDir, "cache-dir", images.DefaultCacheDir, "where built images are kept")
-	cmd.AddCommand(build)
+	cmd.AddCommand(build, newImagesFetchCmd())
 	return cmd
 }

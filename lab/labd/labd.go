@@ -19,6 +19,8 @@ import (
 	"github.com/labctl/labctl/bootsvc/dnsmasq"
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/images/fcos"
+	"github.com/labctl/labctl/images/flatcar"
 	"github.com/labctl/labctl/images/labos"
 	"github.com/labctl/labctl/images/smoke"
 	"github.com/labctl/labctl/lab"
@@ -238,7 +240,8 @@ func dnsmasqConfig(l *lab.Lab, dir string) dnsmasq.Config {
 }
 
 // BuildImage returns the directory of the named image, building it unless
-// the cache holds one made from the same inputs.
+// the cache holds one made from the same inputs; a published image (Flatcar,
+// Fedora CoreOS) must already have been fetched.
 func BuildImage(ctx context.Context, name string, log *slog.Logger) (string, error) {
 	switch name {
 	case "smoke":
@@ -249,8 +252,19 @@ func BuildImage(ctx context.Context, name string, log *slog.Logger) (string, err
 			return "", err
 		}
 		return img.Dir, nil
+	case flatcar.Name, fcos.Name:
+		// Published images are fetched (online, verified) by the user, never
+		// behind their back: refuse before anything of the lab exists.
+		img, err := (&images.Cache{Dir: CacheDir()}).Newest(name)
+		if errors.Is(err, images.ErrNotCached) {
+			return "", fmt.Errorf("%w: run `labctl images fetch %s` first (it downloads the image and verifies its signatures)", err, name)
+		}
+		if err != nil {
+			return "", err
+		}
+		return img.Dir, nil
 	}
-	return "", fmt.Errorf("unknown image %q (known: smoke, %s)", name, labos.Name)
+	return "", fmt.Errorf("unknown image %q (known: smoke, %s, %s, %s)", name, labos.Name, flatcar.Name, fcos.Name)
 }
 
 // buildAssets builds each image the scenario names and places its files
