@@ -10,6 +10,14 @@ import (
 	"github.com/labctl/labctl/lab"
 )
 
+// What a virtual BMC says it is, over IPMI (Get Device ID) and Redfish (its Manager).
+const (
+	bmcModel           = "labctl virtual BMC"
+	bmcFirmwareMajor   = 1
+	bmcFirmwareMinor   = 0
+	bmcFirmwareVersion = "1.0"
+)
+
 // Machine is what a virtual BMC acts on. A lab provider satisfies it through
 // LabMachine; tests use virtualtest.Machine. once in SetBootDevice means the
 // next boot only, and Power(ActionCycle) must be a cold start so that a new
