@@ -45,8 +45,7 @@ type System struct {
 
 	mu       sync.Mutex
 	override Override
-	// ipmiSetInProgress is IPMI boot parameter #0 ("set in progress").
-	ipmiSetInProgress bool
+	ipmi     ipmiBootParams
 }
 
 // Override returns the boot source override in force.
