@@ -81,14 +81,12 @@ func TestProtocolValidator(t *testing.T) {
 	if p := os.Getenv("LABCTL_RPV_PYTHONPATH"); p != "" {
 		cmd.Env = append(cmd.Env, "PYTHONPATH="+p)
 	}
+	// The validator exits 1 when an assertion failed: its summary says more.
 	out, err := cmd.CombinedOutput()
 	t.Logf("validator output:\n%s", out)
-	if err != nil {
-		t.Fatalf("validator: %v", err)
-	}
 	m := regexp.MustCompile(`PASS: (\d+), WARN: (\d+), FAIL: (\d+), NOT_TESTED: (\d+)`).FindSubmatch(stripANSI(out))
 	if m == nil {
-		t.Fatal("no summary line in the validator's output")
+		t.Fatalf("validator: %v; no summary in its output", err)
 	}
 	t.Logf("summary: PASS %s, WARN %s, FAIL %s, NOT_TESTED %s", m[1], m[2], m[3], m[4])
 	tsvs, _ := filepath.Glob(filepath.Join(reports, "*.tsv"))
