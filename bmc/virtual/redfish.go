@@ -53,6 +53,7 @@ func ServeRedfish(ctx context.Context, ln net.Listener, cert tls.Certificate, sy
 type redfish struct {
 	systems map[string]*System
 	order   []string
+	mux     *http.ServeMux
 
 	mu       sync.Mutex
 	accounts map[string]*rfAccount // by Id
@@ -87,6 +88,7 @@ func NewRedfishHandler(systems []*System, cred Credentials) (http.Handler, error
 	r.accounts["1"] = &rfAccount{id: "1", user: cred.Username, password: cred.Password, role: "Administrator", enabled: true, lab: true}
 
 	mux := http.NewServeMux()
+	r.mux = mux
 	public := op{public: true}
 	r.handle(mux, "/redfish", methods{"GET": public.with(r.versions)})
 	r.handle(mux, "/redfish/v1", methods{"GET": public.with(r.root)})
@@ -172,7 +174,8 @@ func (r *redfish) handle(mux *http.ServeMux, pattern string, ms methods) {
 // protocol applies what every Redfish request and response share: a
 // trailing slash is the same resource, an OData-Version other than 4.0 is
 // refused (412), query parameters starting with $ are not implemented
-// (501) and others are ignored, and responses are never cached.
+// (501), only must have no value and others are ignored, and responses
+// are never cached.
 func protocol(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
@@ -186,10 +189,15 @@ func protocol(next http.Handler) http.Handler {
 				"OData-Version "+v+" is not supported; this service speaks 4.0", "OData-Version")
 			return
 		}
-		for k := range req.URL.Query() {
+		for k, v := range req.URL.Query() {
 			if strings.HasPrefix(k, "$") {
 				rfError(w, http.StatusNotImplemented, "QueryNotSupported",
 					"query parameter "+k+" is not supported", k)
+				return
+			}
+			if k == "only" && (len(v) != 1 || v[0] != "") {
+				rfError(w, http.StatusBadRequest, "QueryParameterValueFormatError",
+					"query parameter only takes no value, not "+strings.Join(v, ","), strings.Join(v, ","), "only")
 				return
 			}
 		}
@@ -291,11 +299,19 @@ func patchBody(w http.ResponseWriter, req *http.Request) (map[string]json.RawMes
 
 func odata(id string) map[string]string { return map[string]string{"@odata.id": id} }
 
-func collection(id, schema, name string, members []map[string]string) map[string]any {
-	return map[string]any{
+// writeCollection sends a collection or, asked ?only when it has exactly
+// one member, that member as a request for it would get it.
+func (r *redfish) writeCollection(w http.ResponseWriter, req *http.Request, id, schema, name string, members []map[string]string) {
+	if req.URL.Query().Has("only") && len(members) == 1 {
+		m := req.Clone(req.Context())
+		m.URL.Path, m.URL.RawQuery = members[0]["@odata.id"], ""
+		r.mux.ServeHTTP(w, m)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
 		"@odata.type": odataType(schema), "@odata.id": id, "Name": name,
 		"Members": members, "Members@odata.count": len(members),
-	}
+	})
 }
 
 func (r *redfish) versions(w http.ResponseWriter, _ *http.Request, _ *caller) {
@@ -319,10 +335,10 @@ func (r *redfish) root(w http.ResponseWriter, _ *http.Request, _ *caller) {
 		"RedfishVersion": "1.6.0",
 		"UUID":           "00000000-0000-0000-0000-000000000000",
 		"Links":          map[string]any{"Sessions": odata("/redfish/v1/SessionService/Sessions")},
-		// No query parameter is supported; saying so lets clients know.
+		// Of the query parameters, only "only" is supported.
 		"ProtocolFeaturesSupported": map[string]any{
 			"ExpandQuery": map[string]any{"ExpandAll": false, "Levels": false, "Links": false, "NoLinks": false},
-			"FilterQuery": false, "SelectQuery": false, "OnlyMemberQuery": false, "ExcerptQuery": false,
+			"FilterQuery": false, "SelectQuery": false, "OnlyMemberQuery": true, "ExcerptQuery": false,
 		},
 	}
 	for _, l := range rootLinks {

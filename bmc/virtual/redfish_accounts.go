@@ -185,7 +185,7 @@ func accountJSON(a rfAccount) map[string]any {
 
 // accountList lists every account to a caller who may configure users,
 // and only their own to others.
-func (r *redfish) accountList(w http.ResponseWriter, _ *http.Request, c *caller) {
+func (r *redfish) accountList(w http.ResponseWriter, req *http.Request, c *caller) {
 	r.mu.Lock()
 	var ids []string
 	for id := range r.accounts {
@@ -199,7 +199,7 @@ func (r *redfish) accountList(w http.ResponseWriter, _ *http.Request, c *caller)
 	for _, id := range ids {
 		members = append(members, odata(accountURI(id)))
 	}
-	writeJSON(w, http.StatusOK, collection("/redfish/v1/AccountService/Accounts", "ManagerAccountCollection", "Accounts", members))
+	r.writeCollection(w, req, "/redfish/v1/AccountService/Accounts", "ManagerAccountCollection", "Accounts", members)
 }
 
 // account returns the account at req's {id} for a caller allowed to see it
@@ -446,12 +446,12 @@ func (r *redfish) accountDelete(w http.ResponseWriter, req *http.Request, c *cal
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (r *redfish) roleList(w http.ResponseWriter, _ *http.Request, _ *caller) {
+func (r *redfish) roleList(w http.ResponseWriter, req *http.Request, _ *caller) {
 	members := []map[string]string{}
 	for _, role := range rfRoles {
 		members = append(members, odata(roleURI(role.id)))
 	}
-	writeJSON(w, http.StatusOK, collection("/redfish/v1/AccountService/Roles", "RoleCollection", "Roles", members))
+	r.writeCollection(w, req, "/redfish/v1/AccountService/Roles", "RoleCollection", "Roles", members)
 }
 
 // roleGet shows a predefined role; none can be changed.

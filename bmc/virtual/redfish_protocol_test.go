@@ -270,3 +270,35 @@ func TestRedfishRequestChecks(t *testing.T) {
 		})
 	}
 }
+
+// ?only returns a collection's one member, or the collection when it has
+// more; only takes no value.
+func TestRedfishOnlyQuery(t *testing.T) {
+	b := startRedfish(t)
+	cases := []struct {
+		path, want string
+		status     int
+	}{
+		{"/redfish/v1/Managers?only", "/redfish/v1/Managers/BMC", 200},
+		{"/redfish/v1/Systems?only", "/redfish/v1/Systems/" + testUUID, 200},
+		{"/redfish/v1/AccountService/Roles?only", "/redfish/v1/AccountService/Roles", 200},
+		{"/redfish/v1/SessionService/Sessions?only=foo", "", 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			r := b.do(t, "GET", tc.path, "", admin, nil)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.raw)
+			}
+			if tc.status == 400 && !r.hasMessage("QueryParameterValueFormatError") {
+				t.Errorf("messages %v", r.messageIDs())
+			}
+			if tc.want != "" && r.body["@odata.id"] != tc.want {
+				t.Errorf("got %v, want %s", r.body["@odata.id"], tc.want)
+			}
+		})
+	}
+	if r := b.do(t, "GET", "/redfish/v1/Systems?only", "", nil, nil); r.status != http.StatusUnauthorized {
+		t.Errorf("?only without credentials: status %d", r.status)
+	}
+}

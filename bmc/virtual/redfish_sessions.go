@@ -110,7 +110,7 @@ func (c *caller) mayManage(s *rfSession) bool {
 	return s.account == c.account.id || c.can(privConfigureManager)
 }
 
-func (r *redfish) sessionList(w http.ResponseWriter, _ *http.Request, c *caller) {
+func (r *redfish) sessionList(w http.ResponseWriter, req *http.Request, c *caller) {
 	r.mu.Lock()
 	members := []map[string]string{}
 	for id, s := range r.sessions {
@@ -119,7 +119,7 @@ func (r *redfish) sessionList(w http.ResponseWriter, _ *http.Request, c *caller)
 		}
 	}
 	r.mu.Unlock()
-	writeJSON(w, http.StatusOK, collection("/redfish/v1/SessionService/Sessions", "SessionCollection", "Sessions", members))
+	r.writeCollection(w, req, "/redfish/v1/SessionService/Sessions", "SessionCollection", "Sessions", members)
 }
 
 // session returns the session at req's {id} and its user name if c may

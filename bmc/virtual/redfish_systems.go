@@ -46,8 +46,8 @@ func (r *redfish) systemMembers() []map[string]string {
 	return members
 }
 
-func (r *redfish) systemList(w http.ResponseWriter, _ *http.Request, _ *caller) {
-	writeJSON(w, http.StatusOK, collection("/redfish/v1/Systems", "ComputerSystemCollection", "Computer System Collection", r.systemMembers()))
+func (r *redfish) systemList(w http.ResponseWriter, req *http.Request, _ *caller) {
+	r.writeCollection(w, req, "/redfish/v1/Systems", "ComputerSystemCollection", "Computer System Collection", r.systemMembers())
 }
 
 func (r *redfish) system(w http.ResponseWriter, req *http.Request) (*System, string, bool) {
@@ -237,9 +237,9 @@ func (r *redfish) systemReset(w http.ResponseWriter, req *http.Request, _ *calle
 
 // The manager is the BMC itself, one for all of the lab's systems.
 func (r *redfish) managerRoutes(mux *http.ServeMux) {
-	r.handle(mux, "/redfish/v1/Managers", methods{"GET": need(privLogin, func(w http.ResponseWriter, _ *http.Request, _ *caller) {
-		writeJSON(w, http.StatusOK, collection("/redfish/v1/Managers", "ManagerCollection", "Manager Collection",
-			[]map[string]string{odata(managerURI)}))
+	r.handle(mux, "/redfish/v1/Managers", methods{"GET": need(privLogin, func(w http.ResponseWriter, req *http.Request, _ *caller) {
+		r.writeCollection(w, req, "/redfish/v1/Managers", "ManagerCollection", "Manager Collection",
+			[]map[string]string{odata(managerURI)})
 	})})
 	r.handle(mux, managerURI, methods{"GET": need(privLogin, func(w http.ResponseWriter, _ *http.Request, _ *caller) {
 		writeJSON(w, http.StatusOK, map[string]any{
