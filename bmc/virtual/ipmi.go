@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	gobmc "github.com/bougou/go-ipmi/pkg/bmc"
 	"github.com/bougou/go-ipmi/pkg/hal"
@@ -224,6 +226,32 @@ func (h *ipmiHAL) Close() error            { return nil }
 
 type ipmiChassis struct{ sys *System }
 
+// ipmiReplyWithin bounds how long a Chassis Control request waits for the
+// machine before it is answered. IPMI clients retransmit after about a
+// second (ipmitool, FreeIPMI) and give up after 20 s or so, while a cold
+// start of a VM under load can take longer; a retransmitted request would
+// act a second time. A BMC answers at once and acts meanwhile.
+const ipmiReplyWithin = 500 * time.Millisecond
+
+// act performs a on the machine, waiting at most ipmiReplyWithin; an
+// action still running then completes after the reply, and a failure is
+// logged. ctx is the server's: it outlives the request.
+func (c *ipmiChassis) act(ctx context.Context, a lab.PowerAction) error {
+	done := make(chan error, 1)
+	go func() { done <- c.sys.Power(ctx, a) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(ipmiReplyWithin):
+		go func() {
+			if err := <-done; err != nil {
+				slog.Warn("ipmi: chassis control answered, then failed", "machine", c.sys.Name, "action", a, "err", err)
+			}
+		}()
+		return nil
+	}
+}
+
 func (c *ipmiChassis) PowerState(ctx context.Context) (bool, error) {
 	st, err := c.sys.PowerState(ctx)
 	return st == lab.PowerOn, err
@@ -231,24 +259,24 @@ func (c *ipmiChassis) PowerState(ctx context.Context) (bool, error) {
 
 func (c *ipmiChassis) SetPower(ctx context.Context, on bool) error {
 	if on {
-		return c.sys.Power(ctx, lab.ActionOn)
+		return c.act(ctx, lab.ActionOn)
 	}
-	return c.sys.Power(ctx, lab.ActionOff)
+	return c.act(ctx, lab.ActionOff)
 }
 
 func (c *ipmiChassis) PowerCycle(ctx context.Context) error {
-	return c.sys.Power(ctx, lab.ActionCycle)
+	return c.act(ctx, lab.ActionCycle)
 }
 
 // ColdReset is what go-ipmi calls for Chassis Control "hard reset" (its
 // BMC resets are answered by ipmiResetBMC instead).
 func (c *ipmiChassis) ColdReset(ctx context.Context) error {
-	return c.sys.Power(ctx, lab.ActionReset)
+	return c.act(ctx, lab.ActionReset)
 }
 
 // WarmReset is what go-ipmi calls for Chassis Control "soft shutdown".
 func (c *ipmiChassis) WarmReset(ctx context.Context) error {
-	return c.sys.Power(ctx, lab.ActionSoftOff)
+	return c.act(ctx, lab.ActionSoftOff)
 }
 
 func (c *ipmiChassis) Identify(context.Context, uint8) error { return nil }

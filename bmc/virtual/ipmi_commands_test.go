@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/lab"
@@ -159,4 +160,27 @@ func TestIPMIToolUnimplementedCommands(t *testing.T) {
 		"Error obtaining SDR info: Invalid command",
 		"rsp=0xc1): Invalid command",
 		"Chassis Power is off") // the same session still answers
+}
+
+// A machine slower to start than IPMI clients wait (a VM's cold start
+// under load) is answered at once and started once, not once per
+// retransmission.
+func TestIPMIToolSlowMachine(t *testing.T) {
+	m, _, port := startIPMI(t)
+	m.OnBoot = func(lab.BootDevice) { time.Sleep(2 * time.Second) }
+	start := time.Now()
+	out, err := ipmitool(t, port, testCred.Username, testCred.Password, nil, "chassis", "power", "cycle")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("answered after %s", d)
+	}
+	time.Sleep(4 * time.Second) // a second cycle, if any, would have booted by now
+	if b := m.Boots(); len(b) != 1 {
+		t.Errorf("boots %v, want one", b)
+	}
+	if st, _ := m.PowerState(context.Background()); st != lab.PowerOn {
+		t.Errorf("machine is %s", st)
+	}
 }
