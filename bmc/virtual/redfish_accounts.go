@@ -235,12 +235,17 @@ func (r *redfish) accountGet(w http.ResponseWriter, req *http.Request, c *caller
 	writeJSON(w, http.StatusOK, accountJSON(a))
 }
 
-// labAccountFixed refuses to change the lab's account: labctl's clients
-// read its password from the lab directory, not from here.
-func labAccountFixed(w http.ResponseWriter, req *http.Request) {
-	w.Header().Set("Allow", "GET, HEAD")
-	rfError(w, http.StatusMethodNotAllowed, "OperationNotAllowed",
-		req.Method+" "+req.URL.Path+": the lab's account is managed by labctl (its password is the lab's bmc-password file)")
+// changeableAccount is account for a change: the lab's account is refused,
+// since labctl's clients read its password from the lab directory.
+func (r *redfish) changeableAccount(w http.ResponseWriter, req *http.Request, c *caller) (rfAccount, bool) {
+	a, ok := r.account(w, req, c)
+	if ok && a.lab {
+		w.Header().Set("Allow", "GET, HEAD")
+		rfError(w, http.StatusMethodNotAllowed, "OperationNotAllowed",
+			req.Method+" "+req.URL.Path+": the lab's account is managed by labctl (its password is the lab's bmc-password file)")
+		return a, false
+	}
+	return a, ok
 }
 
 // accountFields are a ManagerAccount's properties a client may set.
@@ -364,12 +369,8 @@ func (r *redfish) accountCreate(w http.ResponseWriter, req *http.Request, _ *cal
 // accountPatch changes an account, all of the request or none of it. A
 // caller without ConfigureUsers may change only their own password.
 func (r *redfish) accountPatch(w http.ResponseWriter, req *http.Request, c *caller) {
-	a, ok := r.account(w, req, c)
+	a, ok := r.changeableAccount(w, req, c)
 	if !ok {
-		return
-	}
-	if a.lab {
-		labAccountFixed(w, req)
 		return
 	}
 	if !ifMatch(w, req, etagOf(accountJSON(a))) {
@@ -427,12 +428,8 @@ func (r *redfish) accountPatch(w http.ResponseWriter, req *http.Request, c *call
 
 // accountDelete removes an account and ends its sessions.
 func (r *redfish) accountDelete(w http.ResponseWriter, req *http.Request, c *caller) {
-	a, ok := r.account(w, req, c)
+	a, ok := r.changeableAccount(w, req, c)
 	if !ok {
-		return
-	}
-	if a.lab {
-		labAccountFixed(w, req)
 		return
 	}
 	r.mu.Lock()

@@ -108,28 +108,31 @@ func systemJSON(ctx context.Context, s *System, id string) (map[string]any, erro
 	}, nil
 }
 
-func (r *redfish) systemGet(w http.ResponseWriter, req *http.Request, _ *caller) {
+// currentSystem finds the system at req's {id} and renders it as it is
+// now; otherwise it answers.
+func (r *redfish) currentSystem(w http.ResponseWriter, req *http.Request) (*System, map[string]any, bool) {
 	s, id, ok := r.system(w, req)
 	if !ok {
-		return
+		return nil, nil, false
 	}
 	v, err := systemJSON(req.Context(), s, id)
 	if err != nil {
 		rfError(w, http.StatusInternalServerError, "InternalError", err.Error())
-		return
+		return nil, nil, false
 	}
-	writeJSON(w, http.StatusOK, v)
+	return s, v, true
+}
+
+func (r *redfish) systemGet(w http.ResponseWriter, req *http.Request, _ *caller) {
+	if _, v, ok := r.currentSystem(w, req); ok {
+		writeJSON(w, http.StatusOK, v)
+	}
 }
 
 // systemPatch sets the boot source override, all of the request or none of it.
 func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request, c *caller) {
-	s, id, ok := r.system(w, req)
+	s, cur, ok := r.currentSystem(w, req)
 	if !ok {
-		return
-	}
-	cur, err := systemJSON(req.Context(), s, id)
-	if err != nil {
-		rfError(w, http.StatusInternalServerError, "InternalError", err.Error())
 		return
 	}
 	if !ifMatch(w, req, etagOf(cur)) {
