@@ -53,7 +53,7 @@ func ServeRedfish(ctx context.Context, ln net.Listener, cert tls.Certificate, sy
 type redfish struct {
 	systems map[string]*System
 	order   []string
-	mux     *http.ServeMux
+	mux     *http.ServeMux // its resources, behind protocol
 
 	mu       sync.Mutex
 	accounts map[string]*rfAccount // by Id
@@ -87,21 +87,19 @@ func NewRedfishHandler(systems []*System, cred Credentials) (http.Handler, error
 	r.lastID = 1
 	r.accounts["1"] = &rfAccount{id: "1", user: cred.Username, password: cred.Password, role: "Administrator", enabled: true, lab: true}
 
-	mux := http.NewServeMux()
-	r.mux = mux
-	public := op{public: true}
-	r.handle(mux, "/redfish", methods{"GET": public.with(r.versions)})
-	r.handle(mux, "/redfish/v1", methods{"GET": public.with(r.root)})
-	r.handle(mux, "/redfish/v1/odata", methods{"GET": public.with(r.serviceDocument)})
-	r.handle(mux, "/redfish/v1/$metadata", methods{"GET": public.with(metadata)})
-	r.sessionRoutes(mux)
-	r.accountRoutes(mux)
-	r.systemRoutes(mux)
-	r.managerRoutes(mux)
-	mux.Handle("/", r.authenticated(privLogin, func(w http.ResponseWriter, req *http.Request, _ *caller) {
+	r.mux = http.NewServeMux()
+	r.handle("/redfish", methods{"GET": public(r.versions)})
+	r.handle("/redfish/v1", methods{"GET": public(r.root)})
+	r.handle("/redfish/v1/odata", methods{"GET": public(r.serviceDocument)})
+	r.handle("/redfish/v1/$metadata", methods{"GET": public(metadata)})
+	r.sessionRoutes()
+	r.accountRoutes()
+	r.systemRoutes()
+	r.managerRoutes()
+	r.mux.Handle("/", r.authenticated(privLogin, func(w http.ResponseWriter, req *http.Request, _ *caller) {
 		rfError(w, http.StatusNotFound, "ResourceMissingAtURI", "no resource at "+req.URL.Path, req.URL.Path)
 	}))
-	return protocol(mux), nil
+	return protocol(r.mux), nil
 }
 
 // op is what a resource does for one method: fn, run for a caller that
@@ -112,9 +110,8 @@ type op struct {
 	fn     func(http.ResponseWriter, *http.Request, *caller)
 }
 
-func (o op) with(fn func(http.ResponseWriter, *http.Request, *caller)) op {
-	o.fn = fn
-	return o
+func public(fn func(http.ResponseWriter, *http.Request, *caller)) op {
+	return op{public: true, fn: fn}
 }
 
 func need(p privilege, fn func(http.ResponseWriter, *http.Request, *caller)) op {
@@ -140,7 +137,7 @@ func (ms methods) allow() string {
 // handle serves the resource at pattern. A method the resource lacks is
 // answered 405 with the Allow header, after authentication for a resource
 // that needs it, so that an anonymous client learns nothing of it.
-func (r *redfish) handle(mux *http.ServeMux, pattern string, ms methods) {
+func (r *redfish) handle(pattern string, ms methods) {
 	allow := ms.allow()
 	publicRead := ms[http.MethodGet].public
 	serve := func(o op, w http.ResponseWriter, req *http.Request) {
@@ -158,7 +155,7 @@ func (r *redfish) handle(mux *http.ServeMux, pattern string, ms methods) {
 		rfError(w, http.StatusMethodNotAllowed, "OperationNotAllowed",
 			fmt.Sprintf("%s is not allowed on %s (allowed: %s)", req.Method, req.URL.Path, allow))
 	}}
-	mux.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) {
+	r.mux.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) {
 		method := req.Method
 		if method == http.MethodHead {
 			method = http.MethodGet

@@ -137,18 +137,18 @@ func (r *redfish) validCred(u, p string) (rfAccount, bool) {
 	return *found, true
 }
 
-func (r *redfish) accountRoutes(mux *http.ServeMux) {
-	r.handle(mux, "/redfish/v1/AccountService", methods{"GET": need(privLogin, r.accountService)})
+func (r *redfish) accountRoutes() {
+	r.handle("/redfish/v1/AccountService", methods{"GET": need(privLogin, r.accountService)})
 	accounts := methods{"GET": need(privLogin, r.accountList), "POST": need(privConfigureUsers, r.accountCreate)}
-	r.handle(mux, "/redfish/v1/AccountService/Accounts", accounts)
-	r.handle(mux, "/redfish/v1/AccountService/Accounts/Members", methods{"POST": accounts["POST"]})
-	r.handle(mux, "/redfish/v1/AccountService/Accounts/{id}", methods{
+	r.handle("/redfish/v1/AccountService/Accounts", accounts)
+	r.handle("/redfish/v1/AccountService/Accounts/Members", methods{"POST": accounts["POST"]})
+	r.handle("/redfish/v1/AccountService/Accounts/{id}", methods{
 		"GET":    need(privLogin, r.accountGet),
 		"PATCH":  need(privConfigureSelf, r.accountPatch),
 		"DELETE": need(privConfigureUsers, r.accountDelete),
 	})
-	r.handle(mux, "/redfish/v1/AccountService/Roles", methods{"GET": need(privLogin, r.roleList)})
-	r.handle(mux, "/redfish/v1/AccountService/Roles/{id}", methods{"GET": need(privLogin, r.roleGet)})
+	r.handle("/redfish/v1/AccountService/Roles", methods{"GET": need(privLogin, r.roleList)})
+	r.handle("/redfish/v1/AccountService/Roles/{id}", methods{"GET": need(privLogin, r.roleGet)})
 }
 
 func (r *redfish) accountService(w http.ResponseWriter, _ *http.Request, _ *caller) {

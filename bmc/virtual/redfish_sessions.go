@@ -16,13 +16,13 @@ type rfSession struct {
 
 func sessionURI(id string) string { return "/redfish/v1/SessionService/Sessions/" + id }
 
-func (r *redfish) sessionRoutes(mux *http.ServeMux) {
-	login := op{public: true, fn: r.login}
-	r.handle(mux, "/redfish/v1/SessionService", methods{"GET": need(privLogin, r.sessionService)})
-	r.handle(mux, "/redfish/v1/SessionService/Sessions", methods{"GET": need(privLogin, r.sessionList), "POST": login})
+func (r *redfish) sessionRoutes() {
+	login := public(r.login)
+	r.handle("/redfish/v1/SessionService", methods{"GET": need(privLogin, r.sessionService)})
+	r.handle("/redfish/v1/SessionService/Sessions", methods{"GET": need(privLogin, r.sessionList), "POST": login})
 	// A collection's Members URI takes the same POST as the collection.
-	r.handle(mux, "/redfish/v1/SessionService/Sessions/Members", methods{"POST": login})
-	r.handle(mux, "/redfish/v1/SessionService/Sessions/{id}", methods{
+	r.handle("/redfish/v1/SessionService/Sessions/Members", methods{"POST": login})
+	r.handle("/redfish/v1/SessionService/Sessions/{id}", methods{
 		"GET":    need(privLogin, r.sessionGet),
 		"DELETE": need(privLogin, r.sessionDelete),
 	})

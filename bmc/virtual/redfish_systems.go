@@ -29,13 +29,13 @@ var (
 
 const managerURI = "/redfish/v1/Managers/BMC"
 
-func (r *redfish) systemRoutes(mux *http.ServeMux) {
-	r.handle(mux, "/redfish/v1/Systems", methods{"GET": need(privLogin, r.systemList)})
-	r.handle(mux, "/redfish/v1/Systems/{id}", methods{
+func (r *redfish) systemRoutes() {
+	r.handle("/redfish/v1/Systems", methods{"GET": need(privLogin, r.systemList)})
+	r.handle("/redfish/v1/Systems/{id}", methods{
 		"GET":   need(privLogin, r.systemGet),
 		"PATCH": need(privConfigureComponents, r.systemPatch),
 	})
-	r.handle(mux, "/redfish/v1/Systems/{id}/Actions/ComputerSystem.Reset", methods{"POST": need(privConfigureComponents, r.systemReset)})
+	r.handle("/redfish/v1/Systems/{id}/Actions/ComputerSystem.Reset", methods{"POST": need(privConfigureComponents, r.systemReset)})
 }
 
 func (r *redfish) systemMembers() []map[string]string {
@@ -239,12 +239,12 @@ func (r *redfish) systemReset(w http.ResponseWriter, req *http.Request, _ *calle
 }
 
 // The manager is the BMC itself, one for all of the lab's systems.
-func (r *redfish) managerRoutes(mux *http.ServeMux) {
-	r.handle(mux, "/redfish/v1/Managers", methods{"GET": need(privLogin, func(w http.ResponseWriter, req *http.Request, _ *caller) {
+func (r *redfish) managerRoutes() {
+	r.handle("/redfish/v1/Managers", methods{"GET": need(privLogin, func(w http.ResponseWriter, req *http.Request, _ *caller) {
 		r.writeCollection(w, req, "/redfish/v1/Managers", "ManagerCollection", "Manager Collection",
 			[]map[string]string{odata(managerURI)})
 	})})
-	r.handle(mux, managerURI, methods{"GET": need(privLogin, func(w http.ResponseWriter, _ *http.Request, _ *caller) {
+	r.handle(managerURI, methods{"GET": need(privLogin, func(w http.ResponseWriter, _ *http.Request, _ *caller) {
 		writeJSON(w, http.StatusOK, map[string]any{
 			"@odata.type":     odataType("Manager"),
 			"@odata.id":       managerURI,
