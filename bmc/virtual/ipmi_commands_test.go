@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bmc/virtual"
+	"github.com/labctl/labctl/bmc/virtual/virtualtest"
 	"github.com/labctl/labctl/lab"
 )
 
@@ -166,8 +167,9 @@ func TestIPMIToolUnimplementedCommands(t *testing.T) {
 // under load) is answered at once and started once, not once per
 // retransmission; meanwhile the BMC still answers reads.
 func TestIPMIToolSlowMachine(t *testing.T) {
-	m, _, port := startIPMI(t)
-	m.OnBoot = func(lab.BootDevice) { time.Sleep(3 * time.Second) }
+	slow := virtualtest.NewMachine()
+	slow.OnBoot = func(lab.BootDevice) { time.Sleep(3 * time.Second) }
+	m, _, port := startIPMIFor(t, slow)
 	timed := func(args ...string) time.Duration {
 		t.Helper()
 		start := time.Now()
