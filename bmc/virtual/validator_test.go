@@ -18,9 +18,11 @@ import (
 // TestProtocolValidator runs DMTF's Redfish Protocol Validator, from the
 // checkout named by LABCTL_RPV_DIR, against a virtual BMC inside a network
 // namespace made for it, and fails on any failed assertion.
-// LABCTL_RPV_PYTHONPATH is prepended to the validator's PYTHONPATH (for
-// shims of modules Debian lacks); scripts/redfish-validator.sh sets both.
-// The validator is not part of the project, so the test is skipped without it.
+// LABCTL_RPV_PYTHONPATH is the validator's PYTHONPATH (shims of modules
+// Debian lacks), LABCTL_RPV_REPORTS where its reports go and
+// LABCTL_RPV_PYTHON its interpreter (/usr/bin/python3);
+// scripts/redfish-validator.sh sets them. The validator is not part of the
+// project, so the test is skipped without it.
 func TestProtocolValidator(t *testing.T) {
 	dir := os.Getenv("LABCTL_RPV_DIR")
 	if dir == "" {
