@@ -10,6 +10,14 @@ import (
 	"github.com/labctl/labctl/lab"
 )
 
+// What a virtual BMC says it is, over IPMI (Get Device ID) and Redfish (its Manager).
+const (
+	bmcModel           = "labctl virtual BMC"
+	bmcFirmwareMajor   = 1
+	bmcFirmwareMinor   = 0
+	bmcFirmwareVersion = "1.0"
+)
+
 // Machine is what a virtual BMC acts on. A lab provider satisfies it through
 // LabMachine; tests use virtualtest.Machine. once in SetBootDevice means the
 // next boot only, and Power(ActionCycle) must be a cold start so that a new
@@ -35,10 +43,13 @@ type System struct {
 	UUID    string // lower case; Redfish addresses the system by it
 	Machine Machine
 
+	// act serializes what changes the machine (power, boot device), which
+	// may take long; mu guards the fields, so reading them never waits
+	// for the machine.
+	act      sync.Mutex
 	mu       sync.Mutex
 	override Override
-	// ipmiSetInProgress is IPMI boot parameter #0 ("set in progress").
-	ipmiSetInProgress bool
+	ipmi     ipmiBootParams
 }
 
 // Override returns the boot source override in force.
@@ -60,41 +71,45 @@ func (s *System) Power(ctx context.Context, a lab.PowerAction) error {
 	if a == lab.ActionReset {
 		a = lab.ActionCycle
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.act.Lock()
+	defer s.act.Unlock()
 	if err := s.Machine.Power(ctx, a); err != nil {
 		return fmt.Errorf("%s: power %s: %w", s.Name, a, err)
 	}
 	if a == lab.ActionOn || a == lab.ActionCycle {
+		s.mu.Lock()
 		if s.override.Once {
 			s.override = Override{UEFI: s.override.UEFI}
 		}
+		s.mu.Unlock()
 	}
 	return nil
 }
 
 // SetOverride sets (or, with a zero Device, clears) the boot override.
 func (s *System) SetOverride(ctx context.Context, o Override) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if o.Device == "" {
-		o = Override{UEFI: o.UEFI}
-		if s.override.Device == "" {
-			s.override = o
-			return nil
-		}
+	s.act.Lock()
+	defer s.act.Unlock()
+	cur := s.Override()
+	switch {
+	case o.Device == "" && cur.Device == "":
+	case o.Device == "":
 		// Undo what was set: a pending "once" is replaced by a one-time disk
 		// boot, a persistent override by disk from now on.
-		if err := s.Machine.SetBootDevice(ctx, lab.BootDisk, s.override.Once); err != nil {
+		if err := s.Machine.SetBootDevice(ctx, lab.BootDisk, cur.Once); err != nil {
 			return fmt.Errorf("%s: clear boot override: %w", s.Name, err)
 		}
-		s.override = o
-		return nil
+	default:
+		if err := s.Machine.SetBootDevice(ctx, o.Device, o.Once); err != nil {
+			return fmt.Errorf("%s: set boot device %s: %w", s.Name, o.Device, err)
+		}
 	}
-	if err := s.Machine.SetBootDevice(ctx, o.Device, o.Once); err != nil {
-		return fmt.Errorf("%s: set boot device %s: %w", s.Name, o.Device, err)
+	if o.Device == "" {
+		o = Override{UEFI: o.UEFI}
 	}
+	s.mu.Lock()
 	s.override = o
+	s.mu.Unlock()
 	return nil
 }
 
