@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 
@@ -46,5 +47,36 @@ func TestFlagsFromEnvBadValue(t *testing.T) {
 	err := flagsFromEnv(fs)
 	if err == nil || !strings.Contains(err.Error(), "LABCTL_COUNT") {
 		t.Fatalf("err = %v, want one naming LABCTL_COUNT", err)
+	}
+}
+
+// Every command that takes a lab refuses a name that could reach outside
+// the state directory, naming it, before it reads or removes anything.
+func TestLabNamesRefused(t *testing.T) {
+	t.Setenv("LABCTL_STATE_DIR", t.TempDir())
+	for _, bad := range []struct{ arg, want string }{
+		{"..", `lab name ".." contains ".."`},
+		{"../../etc", `lab "../../etc": not a lab name, nor a scenario directory`},
+		{"/", `lab "/": not a lab name, nor a scenario directory`},
+	} {
+		for _, args := range [][]string{
+			{"down", bad.arg},
+			{"status", bad.arg},
+			{"ssh", bad.arg, "node1"},
+			{"console", bad.arg, "node1"},
+			{"logs", bad.arg, "node1"},
+			{"verify", bad.arg},
+			{"reprovision", bad.arg, "node1"},
+		} {
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				cmd := newRootCmd()
+				cmd.SetArgs(args)
+				cmd.SetOut(io.Discard)
+				err := cmd.Execute()
+				if err == nil || !strings.Contains(err.Error(), bad.want) {
+					t.Fatalf("labctl %v: %v, want an error containing %q", args, err, bad.want)
+				}
+			})
+		}
 	}
 }
