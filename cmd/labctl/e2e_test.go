@@ -110,7 +110,7 @@ func TestE2EPXESmoke(t *testing.T) {
 	for _, provider := range []string{"qemu", "libvirt"} {
 		t.Run(provider, func(t *testing.T) {
 			e := newE2E(t, "pxe-smoke")
-			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+			ctx, cancel := e2eContext(t)
 			defer cancel()
 			art := t.TempDir()
 			out, err := e.run(ctx, "test", "pxe-smoke", "--provider", provider, "--netns", e.netns, "--artifacts", art)
@@ -146,7 +146,7 @@ func TestE2EPXESmoke(t *testing.T) {
 // down` must then remove everything from the state file alone.
 func TestE2EDownAfterKill(t *testing.T) {
 	e := newE2E(t, "pxe-smoke")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := e2eContext(t)
 	defer cancel()
 	up := e.command(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns)
 	if err := up.Start(); err != nil {
@@ -197,7 +197,7 @@ func TestE2EMachineThatCannotBootFailsFast(t *testing.T) {
 
 	// Longer than the scenario's deadline, so labctl can clean up even
 	// when it does not fail fast.
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := e2eContext(t)
 	defer cancel()
 	start := time.Now()
 	out, err := e.run(ctx, "test", dir, "--provider", "qemu", "--netns", e.netns, "--artifacts", t.TempDir())

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/lab/state"
+)
+
+// e2eLimits is each end-to-end test's time limit. A Go test timeout panics
+// without running cleanups, so the limits must add up to less than the
+// package's -timeout in the Makefile (TestE2ELimitsFitTimeout checks it);
+// labs a killed run leaves are taken down by `make test`'s exit trap.
+var e2eLimits = map[string]time.Duration{
+	"TestE2EPXESmoke/qemu":                   5 * time.Minute,
+	"TestE2EPXESmoke/libvirt":                5 * time.Minute,
+	"TestE2EDownAfterKill":                   3 * time.Minute,
+	"TestE2EMachineThatCannotBootFailsFast":  7 * time.Minute,
+	"TestE2ECrashPaths/qemu":                 4 * time.Minute,
+	"TestE2ECrashPaths/libvirt":              4 * time.Minute,
+	"TestE2EForeignNetnsSurvives":            1 * time.Minute,
+	"TestE2EEtcd3":                           13 * time.Minute,
+	"TestE2EEtcdLarge":                       17 * time.Minute,
+	"TestE2EEtcd3Install":                    25 * time.Minute,
+	"TestE2EBrokenScenarioIsDiagnosed":       9 * time.Minute,
+	"TestE2EVirtualBMCTools":                 6 * time.Minute,
+	"TestE2EReprovisionLab":                  6 * time.Minute,
+	"TestE2EConsole":                         4 * time.Minute,
+}
+
+// e2eContext bounds the test by its entry in e2eLimits.
+func e2eContext(t *testing.T) (context.Context, context.CancelFunc) {
+	t.Helper()
+	d, ok := e2eLimits[t.Name()]
+	if !ok {
+		t.Fatalf("%s has no time limit in e2eLimits", t.Name())
+	}
+	return context.WithTimeout(context.Background(), d)
+}
+
+// e2eOverhead is what the package spends outside the tests' limits: one
+// build of labctl, cleanups after a failure, the unit tests.
+const e2eOverhead = 4 * time.Minute
+
+func TestE2ELimitsFitTimeout(t *testing.T) {
+	raw, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^E2E_TIMEOUT\s*\??=\s*(\S+)$`).FindSubmatch(raw)
+	if m == nil {
+		t.Fatal("Makefile sets no E2E_TIMEOUT for `go test -timeout`")
+	}
+	timeout, err := time.ParseDuration(string(m[1]))
+	if err != nil {
+		t.Fatalf("Makefile: E2E_TIMEOUT: %v", err)
+	}
+	sum := e2eOverhead
+	for _, d := range e2eLimits {
+		sum += d
+	}
+	if sum >= timeout {
+		t.Errorf("e2e limits (%v) plus overhead (%v) add up to %v, not under the package timeout %v", sum-e2eOverhead, e2eOverhead, sum, timeout)
+	}
+	t.Logf("e2e limits %v + overhead %v = %v < -timeout %v", sum-e2eOverhead, e2eOverhead, sum, timeout)
+}
+
+// status runs `labctl status -o json` and returns what it says.
+func (e *e2eEnv) status(ctx context.Context) (statusJSON, error) {
+	var s statusJSON
+	out, err := e.command(ctx, "status", e.scenario, "-o", "json").Output()
+	if err != nil {
+		return s, fmt.Errorf("labctl status: %w", err)
+	}
+	if err := json.Unmarshal(out, &s); err != nil {
+		return s, fmt.Errorf("labctl status -o json: %w: %s", err, out)
+	}
+	return s, nil
+}
+
+// waitStatus polls status for at most d until ok accepts what it says.
+func (e *e2eEnv) waitStatus(t *testing.T, ctx context.Context, d time.Duration, what string, ok func(statusJSON) bool) statusJSON {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		s, err := e.status(ctx)
+		if err == nil && ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			t.Fatalf("status never showed %s within %v: %+v, %v", what, d, s, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+func contains(list []string, part string) bool {
+	for _, s := range list {
+		if strings.Contains(s, part) {
+			return true
+		}
+	}
+	return false
+}
+
+// findProc returns the pid of the live process whose command line holds
+// every one of parts.
+func findProc(t *testing.T, parts ...string) int {
+	t.Helper()
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range cmdlines {
+		raw, _ := os.ReadFile(p)
+		found := len(raw) > 0
+		for _, part := range parts {
+			found = found && bytes.Contains(raw, []byte(part))
+		}
+		var pid int
+		if found {
+			fmt.Sscanf(p, "/proc/%d/cmdline", &pid)
+			return pid
+		}
+	}
+	t.Fatalf("no process with %q in its command line", parts)
+	return 0
+}
+
+// TestE2ECrashPaths kills, one after another in a single lab per provider,
+// one machine's QEMU, dnsmasq, the private libvirtd (libvirt) and the lab
+// process, while the machines boot. After each, status must say what died;
+// at the end down must leave nothing behind.
+func TestE2ECrashPaths(t *testing.T) {
+	for _, provider := range []string{"qemu", "libvirt"} {
+		t.Run(provider, func(t *testing.T) {
+			e := newE2E(t, "pxe-smoke")
+			ctx, cancel := e2eContext(t)
+			defer cancel()
+			up := e.command(ctx, "up", "pxe-smoke", "--provider", provider, "--netns", e.netns)
+			var upOut bytes.Buffer
+			up.Stdout, up.Stderr = &upOut, &upOut
+			if err := up.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// The CLI only watches; the lab process holds the lab.
+			defer func() { up.Process.Kill(); up.Wait(); t.Logf("labctl up:\n%s", upOut.String()) }()
+			s := e.waitStatus(t, ctx, 2*time.Minute, "running with both machines on", func(s statusJSON) bool {
+				return s.Phase == "running" && len(s.Machines) == 2 && s.Machines[0].Power == "on" && s.Machines[1].Power == "on"
+			})
+			if len(s.Missing) > 0 {
+				t.Fatalf("a healthy lab has missing parts: %q", s.Missing)
+			}
+			st, err := state.Load(e.labDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			kill := func(what string, pid int) {
+				t.Helper()
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Fatalf("kill -9 %s (pid %d): %v", what, pid, err)
+				}
+				t.Logf("killed %s (pid %d)", what, pid)
+			}
+
+			kill("QEMU of bios1", findProc(t, "qemu-system", e.labDir()+"/machines/bios1/"))
+			want := map[string]string{"qemu": "machine bios1: QEMU (pid", "libvirt": "machine bios1: libvirt domain crashed"}[provider]
+			e.waitStatus(t, ctx, 30*time.Second, want, func(s statusJSON) bool { return s.Phase == "broken" && contains(s.Missing, want) })
+
+			kill("dnsmasq", st.Pids["dnsmasq"])
+			e.waitStatus(t, ctx, 30*time.Second, "dnsmasq's death and restart", func(s statusJSON) bool {
+				return contains(s.Recovered, "dnsmasq exited unasked: signal: killed")
+			})
+
+			if provider == "libvirt" {
+				kill("private libvirtd", st.Pids["libvirtd"])
+				want := fmt.Sprintf("libvirtd (pid %d) is not running", st.Pids["libvirtd"])
+				e.waitStatus(t, ctx, 30*time.Second, want, func(s statusJSON) bool { return contains(s.Missing, want) })
+			}
+
+			kill("lab process", st.Pids["labd"])
+			want = fmt.Sprintf("lab process (pid %d) is not running", st.Pids["labd"])
+			e.waitStatus(t, ctx, 30*time.Second, want, func(s statusJSON) bool { return contains(s.Missing, want) })
+			text, _ := e.run(ctx, "status", "pxe-smoke")
+			t.Logf("labctl status:\n%s", text)
+			if !strings.Contains(text, "lab pxe-smoke (broken)") || !strings.Contains(text, "missing: "+want) {
+				t.Errorf("text status does not say the lab is broken and why")
+			}
+
+			if out, err := e.run(ctx, "down", "pxe-smoke"); err != nil {
+				t.Fatalf("labctl down: %v: %s", err, out)
+			}
+			e.assertNothingLeft(t)
+		})
+	}
+}
+
+// TestE2EForeignNetnsSurvives: a namespace made outside labctl, with a link
+// in it, is refused by up (naming it) and survives both up and down.
+func TestE2EForeignNetnsSurvives(t *testing.T) {
+	e := newE2E(t, "pxe-smoke")
+	ctx, cancel := e2eContext(t)
+	defer cancel()
+	for _, argv := range [][]string{{"netns", "add", e.netns}, {"-n", e.netns, "link", "add", "userbr0", "type", "bridge"}} {
+		if out, err := exec.Command("ip", argv...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", argv, err, out)
+		}
+	}
+	out, err := e.run(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns)
+	if want := "network namespace " + e.netns + " already exists"; err == nil || !strings.Contains(out, want) {
+		t.Fatalf("labctl up --netns %s: %v: %s; want a refusal containing %q", e.netns, err, out, want)
+	}
+	out, err = e.run(ctx, "down", "pxe-smoke")
+	if err != nil || !strings.Contains(out, "lab pxe-smoke is not up") {
+		t.Errorf("labctl down: %v: %s", err, out)
+	}
+	if out, err := exec.Command("ip", "-n", e.netns, "link", "show", "userbr0").CombinedOutput(); err != nil {
+		t.Fatalf("the user's namespace or its link is gone: %v: %s", err, out)
+	}
+}
