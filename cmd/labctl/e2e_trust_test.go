@@ -22,20 +22,20 @@ import (
 // package's -timeout in the Makefile (TestE2ELimitsFitTimeout checks it);
 // labs a killed run leaves are taken down by `make test`'s exit trap.
 var e2eLimits = map[string]time.Duration{
-	"TestE2EPXESmoke/qemu":                   5 * time.Minute,
-	"TestE2EPXESmoke/libvirt":                5 * time.Minute,
-	"TestE2EDownAfterKill":                   3 * time.Minute,
-	"TestE2EMachineThatCannotBootFailsFast":  7 * time.Minute,
-	"TestE2ECrashPaths/qemu":                 4 * time.Minute,
-	"TestE2ECrashPaths/libvirt":              4 * time.Minute,
-	"TestE2EForeignNetnsSurvives":            1 * time.Minute,
-	"TestE2EEtcd3":                           13 * time.Minute,
-	"TestE2EEtcdLarge":                       17 * time.Minute,
-	"TestE2EEtcd3Install":                    25 * time.Minute,
-	"TestE2EBrokenScenarioIsDiagnosed":       9 * time.Minute,
-	"TestE2EVirtualBMCTools":                 6 * time.Minute,
-	"TestE2EReprovisionLab":                  6 * time.Minute,
-	"TestE2EConsole":                         4 * time.Minute,
+	"TestE2EPXESmoke/qemu":                  5 * time.Minute,
+	"TestE2EPXESmoke/libvirt":               5 * time.Minute,
+	"TestE2EDownAfterKill":                  3 * time.Minute,
+	"TestE2EMachineThatCannotBootFailsFast": 7 * time.Minute,
+	"TestE2ECrashPaths/qemu":                4 * time.Minute,
+	"TestE2ECrashPaths/libvirt":             4 * time.Minute,
+	"TestE2EForeignNetnsSurvives":           1 * time.Minute,
+	"TestE2EEtcd3":                          13 * time.Minute,
+	"TestE2EEtcdLarge":                      17 * time.Minute,
+	"TestE2EEtcd3Install":                   25 * time.Minute,
+	"TestE2EBrokenScenarioIsDiagnosed":      9 * time.Minute,
+	"TestE2EVirtualBMCTools":                6 * time.Minute,
+	"TestE2EReprovisionLab":                 6 * time.Minute,
+	"TestE2EConsole":                        4 * time.Minute,
 }
 
 // e2eContext bounds the test by its entry in e2eLimits.

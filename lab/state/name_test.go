@@ -47,7 +47,7 @@ func TestList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	os.Mkdir(filepath.Join(root, "no-state"), 0o755)         // a directory without a state file is no lab
+	os.Mkdir(filepath.Join(root, "no-state"), 0o755)        // a directory without a state file is no lab
 	os.WriteFile(filepath.Join(root, "labctl"), nil, 0o755) // nor is a file
 	got, err := List(root)
 	if err != nil {
