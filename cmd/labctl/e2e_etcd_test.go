@@ -125,6 +125,7 @@ func TestE2EEtcd3(t *testing.T) {
 	if s, err := e.status(ctx); err != nil || s.Phase != "running" || len(s.Missing) > 0 {
 		t.Errorf("status %+v, %v; want running, nothing missing", s, err)
 	}
+	t.Run("console", func(t *testing.T) { e.testConsole(t, ctx, "node1") })
 	if out, err := e.run(ctx, "down", "etcd3"); err != nil {
 		t.Fatalf("labctl down: %v: %s", err, out)
 	}

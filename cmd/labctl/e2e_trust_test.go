@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/labctl/labctl/lab/console"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -223,5 +226,62 @@ func TestE2EForeignNetnsSurvives(t *testing.T) {
 	}
 	if out, err := exec.Command("ip", "-n", e.netns, "link", "show", "userbr0").CombinedOutput(); err != nil {
 		t.Fatalf("the user's namespace or its link is gone: %v: %s", err, out)
+	}
+}
+
+// testConsole attaches `labctl console` to node's serial console through a
+// pseudo-terminal as a user would: the machine's getty answers a return
+// with a login prompt, ^] detaches, and the terminal is as it was. With
+// stdin not a terminal, the console ends at the end of input.
+func (e *e2eEnv) testConsole(t *testing.T, ctx context.Context, node string) {
+	master, tty, err := console.OpenPTY()
+	if err != nil {
+		t.Fatalf("pseudo-terminal: %v", err)
+	}
+	defer master.Close()
+	defer tty.Close()
+	before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := e.command(ctx, "console", e.scenario, node)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var seen bytes.Buffer
+	deadline := time.Now().Add(time.Minute)
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), "login:") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no login prompt on %s's console within a minute:\n%s", node, seen.String())
+		}
+		master.Write([]byte("\r"))
+		master.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, _ := master.Read(buf)
+		seen.Write(buf[:n])
+	}
+	master.Write([]byte{console.Escape})
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("labctl console after ^]: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("labctl console did not detach on ^]")
+	}
+	after, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil || *after != *before {
+		t.Errorf("terminal not restored after detaching: %v\n before %+v\n after  %+v", err, before, after)
+	}
+
+	piped := e.command(ctx, "console", e.scenario, node)
+	piped.Stdin = strings.NewReader("\r")
+	start := time.Now()
+	if out, err := piped.CombinedOutput(); err != nil || time.Since(start) > 10*time.Second {
+		t.Errorf("labctl console with piped input: %v after %v: %s; want it to end at the end of input", err, time.Since(start), out)
 	}
 }
