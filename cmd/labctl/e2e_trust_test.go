@@ -32,7 +32,8 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2ECrashPaths/qemu":                4 * time.Minute,
 	"TestE2ECrashPaths/libvirt":             4 * time.Minute,
 	"TestE2EForeignNetnsSurvives":           1 * time.Minute,
-	"TestE2EEtcd3":                          13 * time.Minute,
+	"TestE2ENotRootIsRefused":               1 * time.Minute,
+	"TestE2EEtcd3":                          14 * time.Minute,
 	"TestE2EEtcdLarge":                      17 * time.Minute,
 	"TestE2EEtcd3Install":                   25 * time.Minute,
 	"TestE2EBrokenScenarioIsDiagnosed":      9 * time.Minute,
@@ -283,5 +284,21 @@ func (e *e2eEnv) testConsole(t *testing.T, ctx context.Context, node string) {
 	start := time.Now()
 	if out, err := piped.CombinedOutput(); err != nil || time.Since(start) > 10*time.Second {
 		t.Errorf("labctl console with piped input: %v after %v: %s; want it to end at the end of input", err, time.Since(start), out)
+	}
+}
+
+// TestE2ENotRootIsRefused: up and down as an ordinary user say that root is
+// needed, before anything is built or read.
+func TestE2ENotRootIsRefused(t *testing.T) {
+	e := newE2E(t, "pxe-smoke")
+	ctx, cancel := e2eContext(t)
+	defer cancel()
+	for _, args := range [][]string{{"up", "pxe-smoke"}, {"down", "pxe-smoke"}} {
+		cmd := e.command(ctx, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if want := "labctl needs root to "; err == nil || !strings.Contains(string(out), want) || strings.Contains(string(out), "image ") {
+			t.Errorf("labctl %v as nobody: %v: %s; want only a refusal containing %q", args, err, out, want)
+		}
 	}
 }

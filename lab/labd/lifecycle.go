@@ -25,6 +25,9 @@ const DaemonCommand = "lab-daemon"
 // made: the scenario, the provider, the namespace name, and that the
 // namespace does not exist yet. It returns the state Start would record.
 func Check(source, provider, ns string) (*state.State, error) {
+	if err := RequireRoot("bring a lab up"); err != nil {
+		return nil, err
+	}
 	sc, err := scenarios.Find(source)
 	if err != nil {
 		return nil, err
@@ -97,6 +100,9 @@ func Start(ctx context.Context, source, provider, ns, self string) (*state.State
 // idempotent; a lab that is not up is reported by an error matching
 // os.ErrNotExist.
 func Down(ctx context.Context, dir string, log *slog.Logger) error {
+	if err := RequireRoot("take a lab down"); err != nil {
+		return err
+	}
 	st, err := state.Load(dir)
 	if err != nil {
 		return err
@@ -191,4 +197,13 @@ func NameOf(arg string) (string, error) {
 		return "", err
 	}
 	return name, nil
+}
+
+// RequireRoot refuses, saying why, to do what needs root: network
+// namespaces, bridges, taps and the lab's processes in them.
+func RequireRoot(what string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("labctl needs root to %s (network namespaces, bridges, taps): run it as root, e.g. with sudo", what)
+	}
+	return nil
 }
