@@ -39,7 +39,7 @@ func Assess(ctx context.Context, st *state.State, prov lab.Provider) Health {
 	if pid := st.Pids["labd"]; !proc.Runs(pid, DaemonCommand, l.Dir) {
 		missing("lab process (pid %d) is not running", pid)
 	}
-	if st.MadeNetns && !netns.Exists(l.Netns) {
+	if st.OwnsNetns() && !netns.Exists(l.Netns) {
 		missing("network namespace %s does not exist", l.Netns)
 	}
 	roles := make([]string, 0, len(st.Pids))

@@ -2,6 +2,7 @@ package labd
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -25,12 +27,21 @@ func helper(t *testing.T, args ...string) int {
 }
 
 func TestAssess(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root")
+	}
+	ns := fmt.Sprintf("trust-assess-%d", os.Getpid())
+	if err := netns.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	defer netns.Delete(context.Background(), ns)
 	running := func(t *testing.T) *state.State {
 		t.Setenv("LABCTL_STATE_DIR", t.TempDir())
-		st, err := Check("pxe-smoke", "qemu", "labctl-trust-never-made")
+		st, err := Check("pxe-smoke", "qemu", ns+"-free")
 		if err != nil {
 			t.Fatal(err)
 		}
+		st.Lab.Netns, st.MadeNetns = ns, true
 		dir := st.Lab.Dir
 		for _, m := range st.Lab.Machines {
 			os.MkdirAll(filepath.Join(dir, "machines", m.Name), 0o755)
@@ -50,7 +61,7 @@ func TestAssess(t *testing.T) {
 		{name: "lab process gone", phase: state.Broken, missing: []string{"lab process (pid 1) is not running"},
 			breakIt: func(t *testing.T, st *state.State) { st.Pids["labd"] = 1 }},
 		{name: "namespace gone", phase: state.Broken, missing: []string{"network namespace labctl-trust-never-made does not exist"},
-			breakIt: func(t *testing.T, st *state.State) { st.MadeNetns = true }},
+			breakIt: func(t *testing.T, st *state.State) { st.Lab.Netns = "labctl-trust-never-made" }},
 		{name: "dnsmasq gone", phase: state.Broken, missing: []string{"dnsmasq (pid 1) is not running"},
 			breakIt: func(t *testing.T, st *state.State) { st.Pids["dnsmasq"] = 1 }},
 		{name: "pid reused by another process", phase: state.Broken, missing: []string{"qemu/bios1 (pid "},

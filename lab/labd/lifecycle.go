@@ -117,7 +117,7 @@ func Down(ctx context.Context, dir string, log *slog.Logger) error {
 			proc.Kill(pid, 5*time.Second)
 		}
 	}
-	if !st.MadeNetns {
+	if !st.OwnsNetns() {
 		// up failed before it made anything but this directory.
 		return state.Remove(dir)
 	}

@@ -60,3 +60,20 @@ func TestList(t *testing.T) {
 		t.Errorf("List(missing root) = %v, %v; want nothing and no error", got, err)
 	}
 }
+
+func TestOwnsNetns(t *testing.T) {
+	tests := []struct {
+		name string
+		s    State
+		want bool
+	}{
+		{"recorded", State{MadeNetns: true}, true},
+		{"written before made_netns existed, lab process recorded", State{Pids: map[string]int{"labd": 42}}, true},
+		{"up failed before making it", State{}, false},
+	}
+	for _, tt := range tests {
+		if got := tt.s.OwnsNetns(); got != tt.want {
+			t.Errorf("%s: OwnsNetns = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

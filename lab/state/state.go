@@ -64,6 +64,11 @@ type State struct {
 	Updated time.Time         `json:"updated"`
 }
 
+// OwnsNetns reports whether this lab made Lab.Netns. States written before
+// MadeNetns existed recorded the lab process only after making the
+// namespace, so a recorded lab process counts too.
+func (s *State) OwnsNetns() bool { return s.MadeNetns || s.Pids["labd"] != 0 }
+
 // Load reads the state file in dir. A lab that is not up gives an error
 // matching os.ErrNotExist.
 func Load(dir string) (*State, error) {
