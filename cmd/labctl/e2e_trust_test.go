@@ -33,6 +33,7 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2ECrashPaths/libvirt":             4 * time.Minute,
 	"TestE2EForeignNetnsSurvives":           1 * time.Minute,
 	"TestE2ENotRootIsRefused":               1 * time.Minute,
+	"TestE2ESecondLabRefused":               4 * time.Minute,
 	"TestE2EEtcd3":                          14 * time.Minute,
 	"TestE2EEtcdLarge":                      17 * time.Minute,
 	"TestE2EEtcd3Install":                   25 * time.Minute,
@@ -301,4 +302,28 @@ func TestE2ENotRootIsRefused(t *testing.T) {
 			t.Errorf("labctl %v as nobody: %v: %s; want only a refusal containing %q", args, err, out, want)
 		}
 	}
+}
+
+// TestE2ESecondLabRefused: a second lab pointed at a running lab's namespace
+// is refused, naming it, before anything is built or made, and the running
+// lab is untouched: its checks pass again afterwards.
+func TestE2ESecondLabRefused(t *testing.T) {
+	e := newE2E(t, "pxe-smoke")
+	ctx, cancel := e2eContext(t)
+	defer cancel()
+	if out, err := e.run(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns); err != nil {
+		t.Fatalf("labctl up pxe-smoke: %v: %s", err, out)
+	}
+	out, err := e.run(ctx, "up", "etcd3", "--provider", "qemu", "--netns", e.netns)
+	if want := "network namespace " + e.netns + " already exists"; err == nil || !strings.Contains(out, want) || strings.Contains(out, "image ") {
+		t.Errorf("a second lab in pxe-smoke's namespace: %v: %s; want only a refusal containing %q", err, out, want)
+	}
+	out, err = e.run(ctx, "verify", "pxe-smoke")
+	if err != nil || !strings.Contains(out, "scenario pxe-smoke: all 2 checks passed") {
+		t.Errorf("labctl verify pxe-smoke after the refused lab: %v: %s", err, out)
+	}
+	if out, err := e.run(ctx, "down", "pxe-smoke"); err != nil {
+		t.Fatalf("labctl down: %v: %s", err, out)
+	}
+	e.assertNothingLeft(t)
 }
