@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
