@@ -49,3 +49,11 @@ type PowerController interface {
 type BootDeviceSetter interface {
 	SetBootDevice(ctx context.Context, l *Lab, machine string, d BootDevice, once bool) error
 }
+
+// FaultReporter is implemented by providers that can tell a machine whose
+// process died unasked from one that was powered off.
+type FaultReporter interface {
+	// MachineFault says how the machine's process died when nobody asked
+	// it to stop (QEMU killed, say), or "" when it runs or was powered off.
+	MachineFault(ctx context.Context, l *Lab, machine string) (string, error)
+}

@@ -5,51 +5,69 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/scenarios"
 )
 
 func newDownCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "down SCENARIO",
+	var all bool
+	var root string
+	cmd := &cobra.Command{
+		Use:   "down SCENARIO | down --all",
 		Short: "Take a lab down (also after a crash): machines, network, dnsmasq, namespace, state",
-		Args:  cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := labName(args[0])
-			err := labd.Down(cmd.Context(), state.Dir(name), slog.Default())
+			out := cmd.OutOrStdout()
+			if all {
+				down, err := labd.DownAll(cmd.Context(), root, slog.Default())
+				for _, dir := range down {
+					fmt.Fprintf(out, "lab %s is down\n", filepath.Base(dir))
+				}
+				if err != nil {
+					return fmt.Errorf("down --all %s: %w", root, err)
+				}
+				if len(down) == 0 {
+					fmt.Fprintf(out, "no lab is up in %s; nothing to do\n", root)
+				}
+				return nil
+			}
+			name, err := labd.NameOf(args[0])
+			if err != nil {
+				return err
+			}
+			err = labd.Down(cmd.Context(), filepath.Join(root, name), slog.Default())
 			if errors.Is(err, os.ErrNotExist) {
-				fmt.Fprintf(cmd.OutOrStdout(), "lab %s is not up; nothing to do\n", name)
+				fmt.Fprintf(out, "lab %s is not up; nothing to do\n", name)
 				return nil
 			}
 			if err != nil {
 				return fmt.Errorf("down %s: %w", name, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lab %s is down\n", name)
+			fmt.Fprintf(out, "lab %s is down\n", name)
 			return nil
 		},
 	}
-}
-
-// labName is the lab a SCENARIO argument names: a built-in name as is, a
-// directory by the name in its scenario.yaml.
-func labName(arg string) string {
-	if strings.ContainsRune(arg, os.PathSeparator) {
-		if sc, err := scenarios.Find(arg); err == nil {
-			return sc.Name
-		}
-	}
-	return arg
+	cmd.Flags().BoolVar(&all, "all", false, "take down every lab recorded in the state directory (each from its own state: only what it made)")
+	cmd.Flags().StringVar(&root, "state-dir", state.Root(), "the directory holding the labs' state")
+	return cmd
 }
 
 // loadLab reads a lab's state, saying so plainly when it is not up.
 func loadLab(arg string) (*state.State, error) {
-	name := labName(arg)
+	name, err := labd.NameOf(arg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := state.Load(state.Dir(name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("lab %s is not up", name)

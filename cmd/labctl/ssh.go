@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
@@ -18,7 +17,7 @@ import (
 func newSSHCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "ssh SCENARIO NODE [-- COMMAND...]",
-		Short: "Open a shell on a lab machine, or run a command there and pass its exit status through",
+		Short: "Open a shell on a lab machine, or run a command there (one argument: a shell command line; several: each kept as given) and pass its exit status through",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := loadLab(args[0])
@@ -46,7 +45,7 @@ func newSSHCmd() *cobra.Command {
 			defer sess.Close()
 			sess.Stdin, sess.Stdout, sess.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if remote := args[2:]; len(remote) > 0 {
-				err = sess.Run(strings.Join(remote, " "))
+				err = sess.Run(check.RemoteCommand(remote))
 			} else {
 				err = shell(sess)
 			}

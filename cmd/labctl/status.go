@@ -9,19 +9,20 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/bootsvc"
-	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/progress"
 )
 
 type statusJSON struct {
-	Scenario string          `json:"scenario"`
-	Netns    string          `json:"netns"`
-	Provider string          `json:"provider"`
-	Accel    string          `json:"accel,omitempty"`
-	Phase    string          `json:"phase"`
-	API      *apiStatus      `json:"api,omitempty"`
-	Machines []machineStatus `json:"machines"`
+	Scenario  string          `json:"scenario"`
+	Netns     string          `json:"netns"`
+	Provider  string          `json:"provider"`
+	Accel     string          `json:"accel,omitempty"`
+	Phase     string          `json:"phase"`
+	Missing   []string        `json:"missing,omitempty"`   // why the phase is broken
+	Recovered []string        `json:"recovered,omitempty"` // processes that died and were restarted
+	API       *apiStatus      `json:"api,omitempty"`
+	Machines  []machineStatus `json:"machines"`
 }
 
 // apiStatus is how a user's bootcmd or terraform reaches the lab's boot
@@ -57,7 +58,7 @@ func newStatusCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "status SCENARIO",
-		Short: "Show a lab's machines: power, address and what each last asked the boot service",
+		Short: "Show whether a lab really runs (lab process, namespace, machines) and its machines: power, address, last boot-service request",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "" && output != "json" && output != "text" {
@@ -72,24 +73,23 @@ func newStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			power, _ := prov.(lab.PowerController)
+			health := labd.Assess(cmd.Context(), st, prov)
 			boot, _ := progress.Machines(cmd.Context(), progress.Client(l.Netns), l) // empty while the boot service is not up
-			out := statusJSON{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(st.Phase), Machines: []machineStatus{}}
+			out := statusJSON{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(health.Phase),
+				Missing: health.Missing, Recovered: health.Recovered, Machines: []machineStatus{}}
 			if _, err := os.Stat(labd.APICAFile(l.Dir)); err == nil {
 				out.API = &apiStatus{Endpoint: labd.APIAddr(l), CAFile: labd.APICAFile(l.Dir),
 					CertFile: labd.APIClientCertFile(l.Dir), KeyFile: labd.APIClientKeyFile(l.Dir)}
 			}
 			_, hasBMC := prov.(labd.BMCProvider)
 			for i, m := range l.Machines {
-				ms := machineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: string(lab.PowerOff)}
+				ms := machineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: "unknown"}
+				if p, ok := health.Power[m.Name]; ok {
+					ms.Power = string(p)
+				}
 				if hasBMC {
 					ms.BMC = &bmcStatus{IPMI: labd.IPMIAddr(l, i), Redfish: labd.RedfishURL(l) + "/redfish/v1/Systems/" + m.UUID,
 						Username: labd.BMCUsername, PasswordFile: labd.BMCPasswordFile(l.Dir), CAFile: labd.BMCCAFile(l.Dir)}
-				}
-				if power != nil {
-					if p, err := power.PowerState(cmd.Context(), l, m.Name); err == nil {
-						ms.Power = string(p)
-					}
 				}
 				if b := bootsvc.FindMachine(boot, m.MAC, m.UUID); b != nil && len(b.Events) > 0 {
 					e := b.Events[len(b.Events)-1]
@@ -106,7 +106,16 @@ func newStatusCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(out)
 			}
-			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", l.Name, st.Phase, st.Provider, st.Accel, l.Netns)
+			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", l.Name, health.Phase, st.Provider, st.Accel, l.Netns)
+			for _, m := range health.Missing {
+				fmt.Fprintf(w, "  missing: %s\n", m)
+			}
+			for _, r := range health.Recovered {
+				fmt.Fprintf(w, "  recovered: %s\n", r)
+			}
+			if st.Error != "" {
+				fmt.Fprintf(w, "  error: %s\n", st.Error)
+			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tIPMI\tLAST EVENT")
 			for _, m := range out.Machines {

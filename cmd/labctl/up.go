@@ -64,6 +64,10 @@ func startLab(ctx context.Context, out io.Writer, source, provider, ns string) (
 	if provider == "" {
 		provider = defaultProvider()
 	}
+	// Refuse bad flags and names before minutes of image building.
+	if _, err := labd.Check(source, provider, ns); err != nil {
+		return nil, err
+	}
 	// Build images here, where the user sees it, rather than silently in the
 	// lab process: the first labos build takes minutes.
 	sc, err := scenarios.Find(source)

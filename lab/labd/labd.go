@@ -179,6 +179,9 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 		ConfigFile: filepath.Join(dir, "dnsmasq.conf"),
 		Log:        log,
 		OnStart:    func(pid int) { state.SetPid(dir, "dnsmasq", pid) },
+		OnExit: func(err error) {
+			state.SetExit(dir, "dnsmasq", fmt.Sprintf("exited unasked: %v at %s; restarted", err, time.Now().UTC().Format(time.TimeOnly)))
+		},
 	}
 	wg.Go(func() {
 		if err := dns.Run(ctx); err != nil {

@@ -12,6 +12,7 @@ import (
 // files are one machine's paths, all under <lab dir>/machines/<name>/.
 type files struct {
 	Dir, Disk, Vars, Serial, Console, QMP, Pid, Boot, Stdio string
+	Fault                                                   string // how QEMU died unasked, if it did
 }
 
 func machineFiles(l *lab.Lab, name string) files {
@@ -26,6 +27,7 @@ func machineFiles(l *lab.Lab, name string) files {
 		Pid:     filepath.Join(d, "qemu.pid"),
 		Boot:    filepath.Join(d, "boot.json"),
 		Stdio:   filepath.Join(d, "qemu.log"),
+		Fault:   filepath.Join(d, "fault"),
 	}
 }
 

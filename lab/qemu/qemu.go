@@ -65,6 +65,7 @@ var (
 	_ lab.Provider         = (*Provider)(nil)
 	_ lab.PowerController  = (*Provider)(nil)
 	_ lab.BootDeviceSetter = (*Provider)(nil)
+	_ lab.FaultReporter    = (*Provider)(nil)
 )
 
 func (p *Provider) Name() string { return "qemu" }
@@ -180,6 +181,7 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 	os.Remove(f.Console)
 	os.Remove(f.QMP)
 	os.Remove(f.Pid)
+	os.Remove(f.Fault)
 	stdio, err := os.OpenFile(f.Stdio, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("machine %s: %w", m.Name, err)
@@ -207,6 +209,11 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 		}
 		p.mu.Unlock()
 		if current {
+			// Not stopped through this provider: a crash unless the guest
+			// powered itself off (QEMU then exits with status 0).
+			if err != nil {
+				os.WriteFile(f.Fault, fmt.Appendf(nil, "QEMU (pid %d) exited unasked: %s at %s", pid, exitStatus(err), time.Now().UTC().Format(time.TimeOnly)), 0o644)
+			}
 			p.notify(m.Name, 0)
 		}
 	}()
@@ -292,6 +299,20 @@ func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (
 	return lab.PowerOn, nil
 }
 
+// MachineFault implements lab.FaultReporter from the fault file the
+// machine's wait goroutine writes when QEMU exits unasked.
+func (p *Provider) MachineFault(ctx context.Context, l *lab.Lab, machine string) (string, error) {
+	f := machineFiles(l, machine)
+	if qemuPid(f) != 0 {
+		return "", nil
+	}
+	raw, err := os.ReadFile(f.Fault)
+	if os.IsNotExist(err) {
+		return "", nil
+	}
+	return string(raw), err
+}
+
 // Power acts on a machine. Cycle and reset are cold starts (a new QEMU
 // process with the same disk and NVRAM), so a new boot device takes effect.
 func (p *Provider) Power(ctx context.Context, l *lab.Lab, machine string, a lab.PowerAction) error {
@@ -372,6 +393,10 @@ func (p *Provider) stop(ctx context.Context, f files, machine string) error {
 	if pid == 0 {
 		return nil
 	}
+	// Asked to stop: its wait goroutine must not take the exit for a crash.
+	p.mu.Lock()
+	delete(p.procs, machine)
+	p.mu.Unlock()
 	qmpRun(f, `{"execute":"quit"}`)
 	if !proc.WaitGone(ctx, pid, 2*time.Second) {
 		if err := proc.Kill(pid, 2*time.Second); err != nil {
