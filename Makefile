@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/labctl
 
-.PHONY: build lab check test bench deps clean
+.PHONY: build lab check test bench bench-bootsvc deps clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/labctl
@@ -25,6 +25,12 @@ test: deps build
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# The boot service as a process: the machine log's memory under a flood of
+# reports, and /ipxe beside a bare net/http handler (needs wrk).
+bench-bootsvc: build
+	$(GO) run ./scripts/bootsvc-bench flood
+	$(GO) run ./scripts/bootsvc-bench ipxe
 
 deps:
 	./scripts/install-deps.sh

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,12 +57,7 @@ func (s *Server) routes() http.Handler {
 	}
 	handle("GET /report", "report", KindReport, http.HandlerFunc(s.serveReport))
 	handle("POST /report", "report", KindReport, http.HandlerFunc(s.serveReport))
-	handle("GET /machines", "machines", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(s.Machines())
-	}))
+	handle("GET /machines", "machines", "", http.HandlerFunc(s.serveMachines))
 	handle("GET /healthz", "healthz", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	}))
@@ -80,6 +74,7 @@ type reqInfo struct {
 	labels         map[string]string
 	group, profile string
 	name, detail   string // reports
+	config         string // boot scripts: the config they send the machine to next
 	err            string
 }
 
@@ -124,7 +119,7 @@ func (s *Server) instrument(endpoint, kind string, next http.Handler) http.Handl
 			s.machines.record(sighting{
 				ip: ip, labels: labels, mac: ri.labels["mac"], uuid: ri.labels["uuid"],
 				group: ri.group, profile: ri.profile,
-				event: Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: sw.status, Name: ri.name, Detail: cmp.Or(ri.detail, ri.err)},
+				event: Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: sw.status, Name: ri.name, Detail: cmp.Or(ri.detail, ri.err), Config: ri.config},
 			})
 		}
 		if s.log.Enabled(r.Context(), level) {
@@ -262,6 +257,9 @@ func (s *Server) serveBoot(w http.ResponseWriter, r *http.Request, render func(*
 	if p.Boot.Kernel == "" {
 		fail(w, r, http.StatusInternalServerError, "profile %s (%s) has no boot.kernel", p.ID, p.file)
 		return
+	}
+	if p.IgnitionID != "" {
+		infoFrom(r).config = KindIgnition
 	}
 	var buf bytes.Buffer
 	render(&buf, p.Boot)

@@ -29,6 +29,9 @@ keeps the last good state. The signing key's passphrase comes from
 		Example: "  labctl serve --data bootsvc/examples --assets bootsvc/examples/assets --address 127.0.0.1:8080",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.MaxMachines < 1 {
+				return fmt.Errorf("--max-machines: %d is not a positive number", cfg.MaxMachines)
+			}
 			cfg.Logger = slog.Default()
 			srv, err := bootsvc.New(cfg)
 			if err != nil {
@@ -49,6 +52,8 @@ keeps the last good state. The signing key's passphrase comes from
 	f.StringVar(&cfg.AssetsDir, "assets", "", "directory served at /assets/ (empty: none)")
 	f.StringVar(&address, "address", "127.0.0.1:8080", "HOST:PORT to listen on")
 	f.StringVar(&cfg.SignKeyFile, "sign-key", "", "OpenPGP secret key (armored or binary) for .sig/.asc signatures")
+	f.IntVar(&cfg.MaxMachines, "max-machines", bootsvc.DefaultMaxMachines,
+		fmt.Sprintf("machines the /machines log keeps (the one seen longest ago is forgotten first; each keeps its last %d events)", bootsvc.MaxEvents))
 	cmd.MarkFlagRequired("data")
 	return cmd
 }
