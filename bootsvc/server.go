@@ -3,6 +3,7 @@
 package bootsvc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ type Server struct {
 	machines *registry
 	metrics  *metrics
 	butane   butaneCache
+	bufs     sync.Pool // of *bytes.Buffer, for boot scripts
 	handler  http.Handler
 
 	reloadMu       sync.Mutex
@@ -73,6 +75,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.handler = s.routes()
 	return s, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/spf13/cobra"
@@ -32,7 +33,15 @@ keeps the last good state. The signing key's passphrase comes from
 			if cfg.MaxMachines < 1 {
 				return fmt.Errorf("--max-machines: %d is not a positive number", cfg.MaxMachines)
 			}
-			cfg.Logger = slog.Default()
+			// The request log is batched (bootsvc.LogWriter): a write per
+			// request would cost as much as answering it.
+			level := slog.LevelInfo
+			if slog.Default().Enabled(cmd.Context(), slog.LevelDebug) {
+				level = slog.LevelDebug
+			}
+			logw := bootsvc.NewLogWriter(os.Stderr, 100*time.Millisecond)
+			defer logw.Close()
+			cfg.Logger = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
 			srv, err := bootsvc.New(cfg)
 			if err != nil {
 				return err
