@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/labctl
 
-.PHONY: build lab check test bench bench-bootsvc deps clean
+.PHONY: build lab check test soak bench bench-bootsvc deps clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/labctl
@@ -22,6 +22,10 @@ check:
 # would only make both miss their deadlines.
 test: deps build
 	$(GO) test -p 1 -count=1 -timeout 80m ./...
+
+# The flake rate: pxe-smoke 10 times, alternating qemu and libvirt (root).
+soak: build
+	./scripts/soak.sh 10
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
