@@ -3,6 +3,7 @@
 package bootsvc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ type Config struct {
 	DataDir     string       // matchbox-layout data directory
 	AssetsDir   string       // served at /assets/; "" disables
 	SignKeyFile string       // optional OpenPGP secret key (armored or binary); passphrase from env LABCTL_SIGN_PASSPHRASE
+	MaxMachines int          // machines the machine log keeps, the one seen longest ago forgotten first; 0: DefaultMaxMachines
 	Logger      *slog.Logger // nil: slog.Default()
 }
 
@@ -33,6 +35,7 @@ type Server struct {
 	machines *registry
 	metrics  *metrics
 	butane   butaneCache
+	bufs     sync.Pool // of *bytes.Buffer, for boot scripts
 	handler  http.Handler
 
 	reloadMu       sync.Mutex
@@ -49,7 +52,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:            cfg,
 		log:            cfg.Logger,
-		machines:       newRegistry(),
+		machines:       newRegistry(cfg.MaxMachines),
 		metrics:        newMetrics(),
 		reloadInterval: 2 * time.Second,
 	}
@@ -72,6 +75,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.handler = s.routes()
 	return s, nil
 }
@@ -80,7 +84,10 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Machines returns every machine that has asked for something, oldest first.
-func (s *Server) Machines() []Machine { return s.machines.list() }
+func (s *Server) Machines() []Machine {
+	ms, _ := s.machines.list(nil)
+	return ms
+}
 
 // Reload reads the data directory now. On error the last good state stays
 // in service and the error names the file at fault.

@@ -152,11 +152,13 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 		return err
 	}
 	defer bootLog.Close()
+	bootLogw := bootsvc.NewLogWriter(bootLog, 100*time.Millisecond) // batched: a write per request costs as much as the request
+	defer bootLogw.Close()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	bootLogger := slog.New(slog.NewTextHandler(bootLog, nil))
+	bootLogger := slog.New(slog.NewTextHandler(bootLogw, nil))
 	srv, err := bootsvc.New(bootsvc.Config{DataDir: DataDir(dir), AssetsDir: AssetsDir(dir), Logger: bootLogger})
 	if err != nil {
 		return err
