@@ -118,9 +118,9 @@ func TestRefusals(t *testing.T) {
 		text []string // wanted in the message: the service's own refusal
 	}{
 		{"wrong password", bmc.Endpoint{Address: url, CAFile: ca}, "wrong-rf-password", bmc.ErrAuth,
-			[]string{"log in: BMC refused the credentials: 401", "Base.1.0.NoValidSession", "wrong user name or password"}},
+			[]string{"log in: BMC refused the credentials: 401", "Base.1.16.NoValidSession", "wrong user name or password"}},
 		{"wrong password basic", bmc.Endpoint{Address: url, CAFile: ca, Auth: bmc.AuthBasic}, "wrong-rf-password", bmc.ErrAuth,
-			[]string{"list systems: BMC refused the credentials", "401", "Base.1.0.NoValidSession"}},
+			[]string{"list systems: BMC refused the credentials", "401", "Base.1.16.NoValidSession"}},
 		{"untrusted certificate", bmc.Endpoint{Address: url}, password, nil,
 			[]string{"TLS certificate not trusted", "x509: certificate signed by unknown authority"}},
 	}
