@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -28,17 +29,22 @@ func completeArgs(root *cobra.Command) {
 	}
 }
 
-func completeScenario(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+// completeScenario offers the built-in scenarios, or directories once the
+// word looks like a path (a scenario of one's own): shells show either
+// names or directories, not both.
+func completeScenario(_ *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 	if len(args) > 0 {
 		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	if strings.ContainsAny(toComplete, "./~") {
+		return nil, cobra.ShellCompDirectiveFilterDirs
 	}
 	list, _ := scenarios.List() // complete what loads
 	var out []string
 	for _, s := range list {
 		out = append(out, s.Name+"\t"+s.Description)
 	}
-	// A scenario can also be a directory of the user's own.
-	return out, cobra.ShellCompDirectiveFilterDirs
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // completeLab completes a lab name, then up to nodes of its machines (-1:

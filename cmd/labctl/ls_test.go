@@ -172,8 +172,10 @@ func (c *cliEnv) testCompletion(t *testing.T) {
 		want      []string // candidates, without their descriptions
 		directive string
 	}{
-		{[]string{"up", ""}, all, ":16"}, // and directories: a scenario of one's own
-		{[]string{"test", ""}, all, ":16"},
+		{[]string{"up", ""}, all, ":4"},
+		{[]string{"test", "etcd"}, all, ":4"}, // the shell keeps those that match
+		{[]string{"up", "./my"}, nil, ":16"},  // a scenario of one's own: directories
+		{[]string{"up", "/srv/lab"}, nil, ":16"},
 		{[]string{"up", "etcd3", ""}, nil, ":4"},
 		{[]string{"status", ""}, []string{"etcd3", "pxe-smoke"}, ":4"},
 		{[]string{"down", ""}, []string{"etcd3", "pxe-smoke"}, ":4"},
