@@ -1,4 +1,6 @@
 # labctl: build, fast checks, the full test suite and benchmarks.
+# scripts/install-deps.sh puts the Go release go.mod names in /usr/local/go.
+export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin/labctl
 

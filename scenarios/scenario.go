@@ -34,9 +34,9 @@ const FileName = "scenario.yaml"
 // boot service's data directory and the checks that say it converged.
 type Scenario struct {
 	Name        string        `yaml:"name"`
-	Description string        `yaml:"description"`
-	Images      []string      `yaml:"images"`   // images whose files are served under /assets/<image>/
-	Deadline    Duration      `yaml:"deadline"` // for all checks together
+	Description string        `yaml:"description"` // required; the first sentence is its summary
+	Images      []string      `yaml:"images"`      // images whose files are served under /assets/<image>/
+	Deadline    Duration      `yaml:"deadline"`    // for all checks together
 	Network     NetworkSpec   `yaml:"network"`
 	Defaults    MachineSpec   `yaml:"defaults"` // fills fields a machine leaves empty
 	Machines    []MachineSpec `yaml:"machines"`
@@ -200,6 +200,9 @@ func (s *Scenario) validate() error {
 	}
 	if !dnsLabel.MatchString(s.Name) {
 		bad("name", "%q is not a DNS label (lower-case letters, digits, '-')", s.Name)
+	}
+	if strings.TrimSpace(s.Description) == "" {
+		bad("description", "missing: say in a first short sentence what the scenario proves (`labctl scenarios` lists it)")
 	}
 	subnet, err := netip.ParsePrefix(s.Network.Subnet)
 	if err != nil || !subnet.Addr().Is4() {

@@ -78,7 +78,10 @@ func newRootCmd() *cobra.Command {
 		newBMCCmd(),
 		newReprovisionCmd(),
 		newLabDaemonCmd(),
+		newLsCmd(),
+		newScenariosCmd(),
 	)
+	completeArgs(root)
 	return root
 }
 

@@ -26,7 +26,7 @@ func newTestCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "test SCENARIO",
 		Short: "Bring a lab up, wait for the scenario's checks, collect artifacts, take it down",
-		Args:  cobra.ExactArgs(1),
+		Args:  scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			sc, err := scenarios.Find(args[0])

@@ -21,7 +21,7 @@ func newUpCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up SCENARIO",
 		Short: "Bring a lab up: network, boot service, dnsmasq and machines, in a network namespace of its own",
-		Args:  cobra.ExactArgs(1),
+		Args:  scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sc, err := scenarios.Find(args[0])
 			if err != nil {
