@@ -14,6 +14,8 @@ packages=(
 	dracut dracut-network dracut-live ignition
 	# scenario peers; sshd for the check runner's tests
 	etcd-server etcd-client openssh-server
+	# an independent OCI reader for the image archives labctl writes
+	umoci
 	# BMC peers
 	openipmi ipmitool freeipmi-tools redfishtool python3-sushy
 	# misc

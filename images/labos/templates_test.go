@@ -20,6 +20,7 @@ import (
 	"github.com/coreos/ignition/v2/config/v3_3/types"
 
 	"github.com/labctl/labctl/images/labos"
+	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -45,7 +46,17 @@ func TestScenarioTemplates(t *testing.T) {
 			sec := sampleSecrets(t, s)
 			data := filepath.Join(dir, "data")
 			bootURL := "http://" + s.Network.Gateway + ":8080"
-			if err := s.WriteData(data, l, bootURL, sec); err != nil {
+			var tls *scenarios.TLS
+			if len(s.Certificates) > 0 {
+				ca, err := pki.LoadOrCreate(filepath.Join(dir, "pki"), s.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tls, err = s.IssueCertificates(ca, l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.WriteData(data, l, bootURL, sec, tls); err != nil {
 				t.Fatal(err)
 			}
 			groups, _ := filepath.Glob(filepath.Join(data, "groups", "*.json"))
