@@ -16,7 +16,8 @@ const NodeName = labos.Name + "-" + Name
 // NodePackages are the Debian packages a node adds to labos: the container
 // runtime and CNI plugins (docs/architecture.md says why Debian's), and what
 // kube-proxy and the kubelet call.
-var NodePackages = []string{"containerd", "runc", "containernetworking-plugins", "iptables", "conntrack", "ethtool", "socat"}
+// dbus: the kubelet's and runc's systemd cgroup driver talk to systemd.
+var NodePackages = []string{"containerd", "runc", "containernetworking-plugins", "iptables", "conntrack", "ethtool", "socat", "dbus"}
 
 // Paths in the node's root.
 const (
