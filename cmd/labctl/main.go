@@ -71,6 +71,7 @@ func newRootCmd() *cobra.Command {
 		newSSHCmd(),
 		newServeCmd(),
 		newImagesCmd(),
+		newKubectlCmd(),
 		newBMCCmd(),
 		newReprovisionCmd(),
 		newLabDaemonCmd(),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"fmt"
 	"text/tabwriter"
 
@@ -18,6 +19,9 @@ type statusJSON struct {
 	Netns    string          `json:"netns"`
 	Provider string          `json:"provider"`
 	Accel    string          `json:"accel,omitempty"`
+	// Kubeconfig is the admin kubeconfig of a Kubernetes lab; use it
+	// inside Netns (or with `labctl kubectl`).
+	Kubeconfig string `json:"kubeconfig,omitempty"`
 	Phase    string          `json:"phase"`
 	Machines []machineStatus `json:"machines"`
 }
@@ -64,6 +68,9 @@ func newStatusCmd() *cobra.Command {
 			power, _ := prov.(lab.PowerController)
 			boot, _ := progress.Machines(cmd.Context(), progress.Client(l.Netns), l) // empty while the boot service is not up
 			out := statusJSON{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(st.Phase), Machines: []machineStatus{}}
+			if _, err := os.Stat(labd.Kubeconfig(l.Dir)); err == nil {
+				out.Kubeconfig = labd.Kubeconfig(l.Dir)
+			}
 			_, hasBMC := prov.(labd.BMCProvider)
 			for i, m := range l.Machines {
 				ms := machineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: string(lab.PowerOff)}
@@ -92,6 +99,9 @@ func newStatusCmd() *cobra.Command {
 				return enc.Encode(out)
 			}
 			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", l.Name, st.Phase, st.Provider, st.Accel, l.Netns)
+			if out.Kubeconfig != "" {
+				fmt.Fprintf(w, "kubeconfig %s (labctl kubectl %s -- ARGS)\n", out.Kubeconfig, args[0])
+			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tIPMI\tLAST EVENT")
 			for _, m := range out.Machines {
