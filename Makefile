@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/labctl
 
-.PHONY: build lab check test bench deps clean
+.PHONY: build lab check test test-k8s bench deps clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/labctl
