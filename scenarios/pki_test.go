@@ -71,7 +71,9 @@ func TestWriteDataGivesEachMachineOnlyItsOwnCertificates(t *testing.T) {
 	raw, _ := os.ReadFile(filepath.Join(dst, "groups", "a.json"))
 	var g struct {
 		Metadata struct {
-			Lab     struct{ CACert string `json:"ca_cert"` }
+			Lab struct {
+				CACert string `json:"ca_cert"`
+			}
 			Machine struct {
 				TLS map[string]struct{ Cert, Key string }
 			}

@@ -2,8 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"os"
 	"fmt"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -15,15 +15,15 @@ import (
 )
 
 type statusJSON struct {
-	Scenario string          `json:"scenario"`
-	Netns    string          `json:"netns"`
-	Provider string          `json:"provider"`
-	Accel    string          `json:"accel,omitempty"`
+	Scenario string `json:"scenario"`
+	Netns    string `json:"netns"`
+	Provider string `json:"provider"`
+	Accel    string `json:"accel,omitempty"`
 	// Kubeconfig is the admin kubeconfig of a Kubernetes lab; use it
 	// inside Netns (or with `labctl kubectl`).
-	Kubeconfig string `json:"kubeconfig,omitempty"`
-	Phase    string          `json:"phase"`
-	Machines []machineStatus `json:"machines"`
+	Kubeconfig string          `json:"kubeconfig,omitempty"`
+	Phase      string          `json:"phase"`
+	Machines   []machineStatus `json:"machines"`
 }
 
 type machineStatus struct {
