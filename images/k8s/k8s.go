@@ -75,11 +75,7 @@ func Build(ctx context.Context, opts Options) (*images.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := opts.CacheDir
-	if dir == "" {
-		dir = images.DefaultCacheDir
-	}
-	return (&images.Cache{Dir: dir, Log: opts.Log}).Build(ctx, r)
+	return images.OpenCache(opts.CacheDir, opts.Log).Build(ctx, r)
 }
 
 // NewRecipe is the Kubernetes build as a cache recipe.

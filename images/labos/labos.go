@@ -79,11 +79,7 @@ func Build(ctx context.Context, opts Options) (*images.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := opts.CacheDir
-	if dir == "" {
-		dir = images.DefaultCacheDir
-	}
-	return (&images.Cache{Dir: dir, Log: opts.Log}).Build(ctx, r)
+	return images.OpenCache(opts.CacheDir, opts.Log).Build(ctx, r)
 }
 
 // NewRecipe is the build of labos as a cache recipe.
