@@ -41,6 +41,10 @@ type Scenario struct {
 	Defaults    MachineSpec   `yaml:"defaults"` // fills fields a machine leaves empty
 	Machines    []MachineSpec `yaml:"machines"`
 	Checks      []Check       `yaml:"checks"`
+	// Certificates the lab CA issues (see pki.go); Kubeconfig, when set,
+	// is written to the lab's directory for `labctl kubectl`.
+	Certificates []CertificateSpec `yaml:"certificates"`
+	Kubeconfig   *KubeconfigSpec   `yaml:"kubeconfig"`
 
 	// Data is the matchbox-layout data directory (groups/, profiles/,
 	// ignition/, ...), relative to FS.
@@ -295,6 +299,7 @@ func (s *Scenario) validate() error {
 			}
 		}
 	}
+	s.validateCertificates(bad, names)
 	if st, err := fs.Stat(s.FS, path.Join(s.Data, "groups")); err != nil || !st.IsDir() {
 		bad("data", "no data/groups directory beside %s", FileName)
 	}

@@ -101,7 +101,7 @@ func TestWriteData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WriteData(dst, l, "http://10.9.0.1:8080", keys); err != nil {
+	if err := s.WriteData(dst, l, "http://10.9.0.1:8080", keys, nil); err != nil {
 		t.Fatal(err)
 	}
 	read := func(name string) map[string]any {

@@ -26,6 +26,9 @@ packages=(
 	dracut dracut-network dracut-live ignition
 	# scenario peers; sshd for the check runner's tests
 	etcd-server etcd-client openssh-server
+	# the image archives labctl writes, read by umoci and run by the
+	# Kubernetes nodes' runtime (Debian's containerd and runc)
+	umoci containerd runc
 	# BMC peers
 	openipmi ipmitool freeipmi-tools redfishtool python3-sushy
 	# the boot service's gRPC code (make proto) and its independent Python client test

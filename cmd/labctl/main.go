@@ -75,6 +75,7 @@ func newRootCmd() *cobra.Command {
 		newSSHCmd(),
 		newServeCmd(),
 		newImagesCmd(),
+		newKubectlCmd(),
 		newBMCCmd(),
 		newReprovisionCmd(),
 		newLabDaemonCmd(),

@@ -14,15 +14,18 @@ import (
 )
 
 type statusJSON struct {
-	Scenario  string          `json:"scenario"`
-	Netns     string          `json:"netns"`
-	Provider  string          `json:"provider"`
-	Accel     string          `json:"accel,omitempty"`
-	Phase     string          `json:"phase"`
-	Missing   []string        `json:"missing,omitempty"`   // why the phase is broken
-	Recovered []string        `json:"recovered,omitempty"` // processes that died and were restarted
-	API       *apiStatus      `json:"api,omitempty"`
-	Machines  []machineStatus `json:"machines"`
+	Scenario string `json:"scenario"`
+	Netns    string `json:"netns"`
+	Provider string `json:"provider"`
+	Accel    string `json:"accel,omitempty"`
+	Phase    string `json:"phase"`
+	// Kubeconfig is the admin kubeconfig of a Kubernetes lab; use it
+	// inside Netns (or with `labctl kubectl`).
+	Kubeconfig string          `json:"kubeconfig,omitempty"`
+	Missing    []string        `json:"missing,omitempty"`   // why the phase is broken
+	Recovered  []string        `json:"recovered,omitempty"` // processes that died and were restarted
+	API        *apiStatus      `json:"api,omitempty"`
+	Machines   []machineStatus `json:"machines"`
 }
 
 // apiStatus is how a user's bootcmd or terraform reaches the lab's boot
@@ -81,6 +84,9 @@ func newStatusCmd() *cobra.Command {
 				out.API = &apiStatus{Endpoint: labd.APIAddr(l), CAFile: labd.APICAFile(l.Dir),
 					CertFile: labd.APIClientCertFile(l.Dir), KeyFile: labd.APIClientKeyFile(l.Dir)}
 			}
+			if _, err := os.Stat(labd.Kubeconfig(l.Dir)); err == nil {
+				out.Kubeconfig = labd.Kubeconfig(l.Dir)
+			}
 			_, hasBMC := prov.(labd.BMCProvider)
 			for i, m := range l.Machines {
 				ms := machineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: "unknown"}
@@ -115,6 +121,9 @@ func newStatusCmd() *cobra.Command {
 			}
 			if st.Error != "" {
 				fmt.Fprintf(w, "  error: %s\n", st.Error)
+			}
+			if out.Kubeconfig != "" {
+				fmt.Fprintf(w, "  kubeconfig %s (labctl kubectl %s -- ARGS)\n", out.Kubeconfig, args[0])
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tIPMI\tLAST EVENT")

@@ -52,7 +52,20 @@ type Options struct {
 	CacheDir string   // default images.DefaultCacheDir
 	Suite    string   // Debian release, default "bookworm"
 	Sources  []string // apt source files (the mirror); default /etc/apt/sources.list*
+	Variant  *Variant // nil: plain labos
 	Log      *slog.Logger
+}
+
+// Variant is labos with more in it: extra Debian packages and files, built
+// and cached as its own image named "labos-<Name>".
+type Variant struct {
+	Name     string
+	Packages []string
+	// Files copies host files into the root: root path -> host path.
+	Files map[string]string
+	// FilesKey identifies the content of Files (e.g. the hash of the image
+	// they come from), so that new files make a new image.
+	FilesKey string
 }
 
 //go:embed build.sh rootfs
@@ -66,11 +79,7 @@ func Build(ctx context.Context, opts Options) (*images.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := opts.CacheDir
-	if dir == "" {
-		dir = images.DefaultCacheDir
-	}
-	return (&images.Cache{Dir: dir, Log: opts.Log}).Build(ctx, r)
+	return images.OpenCache(opts.CacheDir, opts.Log).Build(ctx, r)
 }
 
 // NewRecipe is the build of labos as a cache recipe.
@@ -98,7 +107,7 @@ func NewRecipe(opts Options) (images.Recipe, error) {
 	if err != nil {
 		return images.Recipe{}, fmt.Errorf("hash build scripts: %w", err)
 	}
-	return images.Recipe{
+	r := images.Recipe{
 		Name: Name,
 		Inputs: map[string]any{
 			"builder":  BuilderVersion,
@@ -108,9 +117,14 @@ func NewRecipe(opts Options) (images.Recipe, error) {
 			"sources":  hex.EncodeToString(mirror.Sum(nil))[:16],
 		},
 		Build: func(ctx context.Context, dir string) error {
-			return build(ctx, dir, suite, sources, opts.Log)
+			return build(ctx, dir, suite, sources, opts.Variant, opts.Log)
 		},
-	}, nil
+	}
+	if v := opts.Variant; v != nil {
+		r.Name = Name + "-" + v.Name
+		r.Inputs["variant"] = map[string]any{"packages": v.Packages, "files": v.FilesKey}
+	}
+	return r, nil
 }
 
 // SystemSources lists the machine's apt source files: the only mirror the
@@ -131,7 +145,7 @@ func SystemSources() ([]string, error) {
 	return out, nil
 }
 
-func build(ctx context.Context, dir, suite string, sources []string, log *slog.Logger) error {
+func build(ctx context.Context, dir, suite string, sources []string, v *Variant, log *slog.Logger) error {
 	for _, tool := range []string{"mmdebstrap", "mksquashfs"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is missing (scripts/install-deps.sh installs it): %w", tool, err)
@@ -150,15 +164,48 @@ func build(ctx context.Context, dir, suite string, sources []string, log *slog.L
 		return err
 	}
 	defer logf.Close()
+	packages := Packages
+	if v != nil {
+		packages = append(append([]string(nil), Packages...), v.Packages...)
+		if err := stageFiles(filepath.Join(work, "rootfs"), v.Files); err != nil {
+			return err
+		}
+	}
 	args := append([]string{filepath.Join(work, "build.sh"), dir, filepath.Join(work, "rootfs"), suite}, sources...)
 	cmd := exec.CommandContext(ctx, "bash", args...)
-	cmd.Env = append(os.Environ(), "LABOS_PACKAGES="+strings.Join(Packages, ","), "LC_ALL=C.UTF-8")
+	cmd.Env = append(os.Environ(), "LABOS_PACKAGES="+strings.Join(packages, ","), "LC_ALL=C.UTF-8")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if log != nil {
 		log.Info("mmdebstrap and dracut running", "log", logf.Name())
 	}
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("build.sh (log %s): %w\n%s", logf.Name(), err, tail(logf.Name(), 20))
+	}
+	return nil
+}
+
+// stageFiles adds a variant's files to the overlay copied into the root,
+// hard-linked when they can be (the Kubernetes binaries are large).
+func stageFiles(overlay string, files map[string]string) error {
+	for dst, src := range files {
+		out := filepath.Join(overlay, filepath.FromSlash(path.Clean("/"+dst)))
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		if err := os.Link(src, out); err == nil {
+			continue
+		}
+		raw, err := os.ReadFile(src)
+		if err != nil {
+			return fmt.Errorf("variant file %s: %w", dst, err)
+		}
+		st, err := os.Stat(src)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(out, raw, st.Mode().Perm()); err != nil {
+			return fmt.Errorf("variant file %s: %w", dst, err)
+		}
 	}
 	return nil
 }

@@ -21,11 +21,13 @@ import (
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/images/fcos"
 	"github.com/labctl/labctl/images/flatcar"
+	"github.com/labctl/labctl/images/k8s"
 	"github.com/labctl/labctl/images/labos"
 	"github.com/labctl/labctl/images/smoke"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/files"
 	"github.com/labctl/labctl/lab/libvirt"
+	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/qemu"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
@@ -43,6 +45,8 @@ func DnsmasqLog(dir string) string { return filepath.Join(dir, "dnsmasq.log") }
 func BootsvcLog(dir string) string { return filepath.Join(dir, "bootsvc.log") }
 func ProcessLog(dir string) string { return filepath.Join(dir, "labd.log") }
 func SSHDir(dir string) string     { return filepath.Join(dir, "ssh") }
+func PKIDir(dir string) string     { return filepath.Join(dir, "pki") } // the lab CA; its key never leaves the host
+func Kubeconfig(dir string) string { return filepath.Join(dir, "kubeconfig") }
 func BootURL(l *lab.Lab) string    { return fmt.Sprintf("http://%s/boot.ipxe", BootAddr(l)) }
 func BootAddr(l *lab.Lab) string   { return netip.AddrPortFrom(l.Network.Gateway, BootPort).String() }
 func CacheDir() string {
@@ -137,7 +141,11 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := sc.WriteData(DataDir(dir), l, "http://"+BootAddr(l), keys); err != nil {
+	tls, err := issueCertificates(sc, l)
+	if err != nil {
+		return err
+	}
+	if err := sc.WriteData(DataDir(dir), l, "http://"+BootAddr(l), keys, tls); err != nil {
 		return fmt.Errorf("write lab data directory: %w", err)
 	}
 	if err := buildAssets(ctx, sc.Images, AssetsDir(dir), log); err != nil {
@@ -227,6 +235,28 @@ func SSHKeys(l *lab.Lab) (*sshkeys.Keys, error) {
 	return keys, nil
 }
 
+// issueCertificates makes the lab CA and the scenario's certificates (and
+// its kubeconfig), for scenarios that declare any.
+func issueCertificates(sc *scenarios.Scenario, l *lab.Lab) (*scenarios.TLS, error) {
+	if len(sc.Certificates) == 0 {
+		return nil, nil
+	}
+	ca, err := pki.LoadOrCreate(PKIDir(l.Dir), l.Name)
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	tls, err := sc.IssueCertificates(ca, l)
+	if err != nil {
+		return nil, err
+	}
+	if sc.Kubeconfig != nil {
+		if err := sc.WriteKubeconfig(Kubeconfig(l.Dir), tls); err != nil {
+			return nil, err
+		}
+	}
+	return tls, nil
+}
+
 func dnsmasqConfig(l *lab.Lab, dir string) dnsmasq.Config {
 	c := dnsmasq.Config{
 		Interface: l.Network.Name,
@@ -268,8 +298,14 @@ func BuildImage(ctx context.Context, name string, log *slog.Logger) (string, err
 			return "", err
 		}
 		return img.Dir, nil
+	case k8s.NodeName:
+		img, err := k8s.BuildNode(ctx, k8s.NodeOptions{Labos: labos.Options{CacheDir: CacheDir()}, Log: log})
+		if err != nil {
+			return "", err
+		}
+		return img.Dir, nil
 	}
-	return "", fmt.Errorf("unknown image %q (known: smoke, %s, %s, %s)", name, labos.Name, flatcar.Name, fcos.Name)
+	return "", fmt.Errorf("unknown image %q (known: smoke, %s, %s, %s, %s)", name, labos.Name, k8s.NodeName, flatcar.Name, fcos.Name)
 }
 
 // buildAssets builds each image the scenario names and places its files
