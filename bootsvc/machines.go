@@ -1,72 +1,12 @@
 package bootsvc
 
 import (
-	"bytes"
 	"maps"
-	"net"
 	"slices"
 	"strings"
 	"sync"
-	"time"
-)
 
-// Machine is what the boot service knows about one machine that asked it for
-// something (GET /machines).
-type Machine struct {
-	ID        string            `json:"id"` // the MAC if known, else the UUID
-	MAC       string            `json:"mac"`
-	UUID      string            `json:"uuid"`
-	Hostname  string            `json:"hostname"`
-	IP        string            `json:"ip"` // where it last fetched /ipxe or /boot.ipxe from
-	Labels    map[string]string `json:"labels"`
-	Group     string            `json:"group"`
-	Profile   string            `json:"profile"`
-	FirstSeen time.Time         `json:"first_seen"`
-	LastSeen  time.Time         `json:"last_seen"`
-	Events    []Event           `json:"events"`
-}
-
-// Is reports whether the record is of the machine with this MAC or this
-// SMBIOS UUID, in any of their spellings; an empty one matches nothing.
-func (m *Machine) Is(mac net.HardwareAddr, uuid string) bool {
-	if rec, err := net.ParseMAC(m.MAC); err == nil && len(mac) > 0 && bytes.Equal(rec, mac) {
-		return true
-	}
-	return m.UUID != "" && strings.EqualFold(m.UUID, uuid)
-}
-
-// FindMachine returns the first record in ms of the machine with this MAC
-// or SMBIOS UUID (see Machine.Is), nil if there is none.
-func FindMachine(ms []Machine, mac net.HardwareAddr, uuid string) *Machine {
-	for i := range ms {
-		if ms[i].Is(mac, uuid) {
-			return &ms[i]
-		}
-	}
-	return nil
-}
-
-// Event is one request a machine made.
-type Event struct {
-	Time   time.Time `json:"time"`
-	Kind   string    `json:"kind"` // boot.ipxe, ipxe, grub, ignition, cloud, generic, metadata, asset, report
-	Path   string    `json:"path"`
-	Status int       `json:"status"`
-	Name   string    `json:"name,omitempty"` // a report's event name (booted, installed, ...)
-	Detail string    `json:"detail,omitempty"`
-}
-
-// Event kinds.
-const (
-	KindBootIPXE = "boot.ipxe"
-	KindIPXE     = "ipxe"
-	KindGRUB     = "grub"
-	KindIgnition = "ignition"
-	KindCloud    = "cloud"
-	KindGeneric  = "generic"
-	KindMetadata = "metadata"
-	KindAsset    = "asset"
-	KindReport   = "report"
+	"github.com/labctl/labctl/bootsvc/bootlog"
 )
 
 // Bounds on what the registry keeps, so that a misbehaving client cannot
@@ -79,13 +19,13 @@ const (
 // registry remembers machines by MAC, by UUID and by the IP they booted from.
 type registry struct {
 	mu     sync.Mutex
-	byID   map[string]*Machine
+	byID   map[string]*bootlog.Record
 	byUUID map[string]string // uuid → id
 	byIP   map[string]string // ip → id
 }
 
 func newRegistry() *registry {
-	return &registry{byID: map[string]*Machine{}, byUUID: map[string]string{}, byIP: map[string]string{}}
+	return &registry{byID: map[string]*bootlog.Record{}, byUUID: map[string]string{}, byIP: map[string]string{}}
 }
 
 // sighting is one request to attribute to a machine.
@@ -94,7 +34,7 @@ type sighting struct {
 	labels         map[string]string // nil for assets and reports: not a selection
 	mac, uuid      string
 	group, profile string
-	event          Event
+	event          bootlog.Event
 }
 
 // record attributes a request to a machine: by MAC, else by UUID, else by
@@ -121,7 +61,7 @@ func (rg *registry) record(s sighting) bool {
 	if s.group != "" {
 		m.Group, m.Profile = s.group, s.profile
 	}
-	if s.ip != "" && (m.IP == "" || s.event.Kind == KindIPXE || s.event.Kind == KindBootIPXE) {
+	if s.ip != "" && (m.IP == "" || s.event.Kind == bootlog.KindIPXE || s.event.Kind == bootlog.KindBootIPXE) {
 		if old := m.IP; old != "" && rg.byIP[old] == m.ID {
 			delete(rg.byIP, old)
 		}
@@ -137,7 +77,7 @@ func (rg *registry) record(s sighting) bool {
 
 // find returns the machine a sighting belongs to, creating it when the
 // request names a MAC or UUID.
-func (rg *registry) find(s sighting) *Machine {
+func (rg *registry) find(s sighting) *bootlog.Record {
 	switch {
 	case s.mac != "":
 		if m := rg.byID[s.mac]; m != nil {
@@ -170,11 +110,11 @@ func (rg *registry) find(s sighting) *Machine {
 	return nil
 }
 
-func (rg *registry) create(id string, s sighting) *Machine {
+func (rg *registry) create(id string, s sighting) *bootlog.Record {
 	if len(rg.byID) >= maxMachines {
 		return nil
 	}
-	m := &Machine{ID: id, MAC: s.mac, UUID: s.uuid, Labels: map[string]string{}, FirstSeen: s.event.Time}
+	m := &bootlog.Record{ID: id, MAC: s.mac, UUID: s.uuid, Labels: map[string]string{}, FirstSeen: s.event.Time}
 	rg.byID[id] = m
 	if s.uuid != "" {
 		rg.byUUID[s.uuid] = id
@@ -183,9 +123,9 @@ func (rg *registry) create(id string, s sighting) *Machine {
 }
 
 // list returns copies of every machine, oldest first.
-func (rg *registry) list() []Machine {
+func (rg *registry) list() []bootlog.Record {
 	rg.mu.Lock()
-	out := make([]Machine, 0, len(rg.byID))
+	out := make([]bootlog.Record, 0, len(rg.byID))
 	for _, m := range rg.byID {
 		c := *m
 		c.Labels = maps.Clone(m.Labels)
@@ -193,7 +133,7 @@ func (rg *registry) list() []Machine {
 		out = append(out, c)
 	}
 	rg.mu.Unlock()
-	slices.SortFunc(out, func(a, b Machine) int {
+	slices.SortFunc(out, func(a, b bootlog.Record) int {
 		if c := a.FirstSeen.Compare(b.FirstSeen); c != 0 {
 			return c
 		}

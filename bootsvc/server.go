@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/labctl/labctl/bootsvc/bootlog"
 )
 
 // Config says where the boot service's data is.
@@ -80,7 +82,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Machines returns every machine that has asked for something, oldest first.
-func (s *Server) Machines() []Machine { return s.machines.list() }
+func (s *Server) Machines() []bootlog.Record { return s.machines.list() }
 
 // Reload reads the data directory now. On error the last good state stays
 // in service and the error names the file at fault.

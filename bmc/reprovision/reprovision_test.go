@@ -19,6 +19,7 @@ import (
 	"github.com/labctl/labctl/bmc/reprovision"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
 )
 
@@ -139,7 +140,7 @@ func TestRun(t *testing.T) {
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer wcancel()
-	results := reprovision.Run(wctx, targets, &reprovision.BootLog{URL: svc.URL, Interval: 100 * time.Millisecond}, nil)
+	results := reprovision.Run(wctx, targets, &reprovision.FetchWaiter{Log: &bootlog.Client{URL: svc.URL}, Interval: 100 * time.Millisecond}, nil)
 
 	for i, n := range nodes {
 		t.Run(n.name, func(t *testing.T) {
@@ -175,7 +176,7 @@ func TestBootLogTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	mac, _ := net.ParseMAC("52:54:00:00:00:09")
-	err := (&reprovision.BootLog{URL: svc.URL, Interval: 50 * time.Millisecond}).WaitFetched(ctx, reprovision.Target{Name: "n9", MAC: mac}, time.Now())
+	err := (&reprovision.FetchWaiter{Log: &bootlog.Client{URL: svc.URL}, Interval: 50 * time.Millisecond}).WaitFetched(ctx, reprovision.Target{Name: "n9", MAC: mac}, time.Now())
 	if !errors.Is(err, bmc.ErrTimeout) || !strings.Contains(err.Error(), "n9") {
 		t.Fatalf("got %v", err)
 	}

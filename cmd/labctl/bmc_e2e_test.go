@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/state"
 )
@@ -24,7 +24,7 @@ type bmcLab struct {
 	e      *e2eEnv
 	st     *state.State
 	power  lab.PowerController
-	status statusJSON
+	status control.Status
 }
 
 func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
@@ -43,7 +43,7 @@ func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, err := labProvider(st)
+	prov, err := control.Provider(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
 	return b
 }
 
-func (b *bmcLab) machine(t *testing.T, name string) (lab.Machine, machineStatus) {
+func (b *bmcLab) machine(t *testing.T, name string) (lab.Machine, control.MachineStatus) {
 	t.Helper()
 	for i, m := range b.st.Lab.Machines {
 		if m.Name == name {
@@ -66,7 +66,7 @@ func (b *bmcLab) machine(t *testing.T, name string) (lab.Machine, machineStatus)
 		}
 	}
 	t.Fatalf("no machine %s", name)
-	return lab.Machine{}, machineStatus{}
+	return lab.Machine{}, control.MachineStatus{}
 }
 
 // ns runs a command inside the lab's namespace.
@@ -93,17 +93,17 @@ func (b *bmcLab) waitPower(t *testing.T, name string, want lab.PowerState, d tim
 }
 
 // events returns the machine log's events of m of kind after since.
-func (b *bmcLab) events(m lab.Machine, kind string, since time.Time) []bootsvc.Event {
+func (b *bmcLab) events(m lab.Machine, kind string, since time.Time) []bootlog.Event {
 	// curl in the namespace, not netns.Do: a goroutine that enters the
 	// namespace may wedge the test's main thread there, and `labctl down`
 	// kills every process `ip netns pids` lists.
-	raw, err := b.ns(context.Background(), nil, "curl", "-sf", "http://"+labd.BootAddr(b.st.Lab)+"/machines")
-	var ms []bootsvc.Machine
+	raw, err := b.ns(context.Background(), nil, "curl", "-sf", "http://"+b.st.Lab.BootAddr()+"/machines")
+	var ms []bootlog.Record
 	if err == nil {
 		json.Unmarshal([]byte(raw), &ms)
 	}
-	var out []bootsvc.Event
-	if rec := bootsvc.FindMachine(ms, m.MAC, m.UUID); rec != nil {
+	var out []bootlog.Event
+	if rec := bootlog.Find(ms, m.MAC, m.UUID); rec != nil {
 		for _, e := range rec.Events {
 			if e.Kind == kind && e.Time.After(since) {
 				out = append(out, e)
@@ -118,13 +118,13 @@ func (b *bmcLab) events(m lab.Machine, kind string, since time.Time) []bootsvc.E
 func (b *bmcLab) waitBooted(t *testing.T, m lab.Machine, since time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
-	for len(b.events(m, bootsvc.KindReport, since)) == 0 {
+	for len(b.events(m, bootlog.KindReport, since)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: no booted report after %s", m.Name, since.Format(time.RFC3339))
 		}
 		time.Sleep(time.Second)
 	}
-	if len(b.events(m, bootsvc.KindIPXE, since)) == 0 {
+	if len(b.events(m, bootlog.KindIPXE, since)) == 0 {
 		t.Errorf("%s: reported without fetching /ipxe after %s", m.Name, since.Format(time.RFC3339))
 	}
 }
@@ -185,8 +185,8 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 	uefi, uefiBMC := b.machine(t, "uefi1")
 
 	t.Run("status lists the BMCs", func(t *testing.T) {
-		want := &bmcStatus{IPMI: "10.77.0.1:6230", Redfish: "https://10.77.0.1:8443/redfish/v1/Systems/" + bios.UUID, Username: "admin",
-			PasswordFile: labd.BMCPasswordFile(b.st.Lab.Dir), CAFile: labd.BMCCAFile(b.st.Lab.Dir)}
+		want := &control.MachineBMC{IPMI: "10.77.0.1:6230", Redfish: "https://10.77.0.1:8443/redfish/v1/Systems/" + bios.UUID, Username: "admin",
+			PasswordFile: b.st.Lab.BMCPasswordFile(), CAFile: b.st.Lab.BMCCAFile()}
 		if biosBMC.BMC == nil || *biosBMC.BMC != *want {
 			t.Errorf("bios1 bmc %+v, want %+v", biosBMC.BMC, want)
 		}
@@ -197,7 +197,7 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("password file: %v %v, want mode 0600", err, st)
 		}
-		if log, _ := os.ReadFile(labd.ProcessLog(b.st.Lab.Dir)); strings.Contains(string(log), b.password(t)) {
+		if log, _ := os.ReadFile(b.st.Lab.ProcessLog()); strings.Contains(string(log), b.password(t)) {
 			t.Errorf("the lab process log holds the BMC password")
 		}
 	})
@@ -259,7 +259,7 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		}
 	})
 
-	rf := strings.TrimPrefix(labd.RedfishURL(b.st.Lab), "https://")
+	rf := strings.TrimPrefix(b.st.Lab.RedfishURL(), "https://")
 	// requests lets REQUESTS_CA_BUNDLE override the CA a program passes.
 	caEnv := []string{"REQUESTS_CA_BUNDLE=" + uefiBMC.BMC.CAFile}
 	redfishtool := func(t *testing.T, args ...string) string {
@@ -301,7 +301,7 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		os.WriteFile(script, []byte(sushyLabScript), 0o644)
 		sushy := func(t *testing.T, op string) string {
 			t.Helper()
-			env := []string{"BMC_URL=" + labd.RedfishURL(b.st.Lab), "BMC_PASSWORD_FILE=" + uefiBMC.BMC.PasswordFile, "BMC_CA=" + uefiBMC.BMC.CAFile, "BMC_UUID=" + uefi.UUID}
+			env := []string{"BMC_URL=" + b.st.Lab.RedfishURL(), "BMC_PASSWORD_FILE=" + uefiBMC.BMC.PasswordFile, "BMC_CA=" + uefiBMC.BMC.CAFile, "BMC_UUID=" + uefi.UUID}
 			out, err := b.ns(ctx, append(env, caEnv...), "/usr/bin/python3", script, op)
 			if err != nil {
 				t.Fatalf("sushy %s: %v\n%s", op, err, out)
@@ -342,7 +342,7 @@ print("power=%s target=%s enabled=%s" % (system.power_state.value, system.boot.t
 
 func (b *bmcLab) password(t *testing.T) string {
 	t.Helper()
-	raw, err := os.ReadFile(labd.BMCPasswordFile(b.st.Lab.Dir))
+	raw, err := os.ReadFile(b.st.Lab.BMCPasswordFile())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +381,7 @@ func TestE2EReprovisionLab(t *testing.T) {
 			b.waitPower(t, tc.machine, lab.PowerOff, time.Minute)
 		})
 	}
-	pwFile := labd.BMCPasswordFile(b.st.Lab.Dir)
+	pwFile := b.st.Lab.BMCPasswordFile()
 	good, err := os.ReadFile(pwFile)
 	if err != nil {
 		t.Fatal(err)
@@ -412,7 +412,7 @@ func TestE2EReprovisionLab(t *testing.T) {
 			if after, _ := b.power.PowerState(ctx, b.st.Lab, tc.machine); after != before {
 				t.Errorf("power %s -> %s after a refused reprovision", before, after)
 			}
-			if ev := b.events(m, bootsvc.KindIPXE, since); len(ev) != 0 {
+			if ev := b.events(m, bootlog.KindIPXE, since); len(ev) != 0 {
 				t.Errorf("machine booted from the network after a refused reprovision: %v", ev)
 			}
 		})

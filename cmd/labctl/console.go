@@ -8,25 +8,22 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/lab/labd"
-	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/control"
 )
 
-func newConsoleCmd() *cobra.Command {
+func newConsoleCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "console SCENARIO NODE",
 		Short: "Attach to a machine's serial console (end with ^D or ^C)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, c, err := machineConsoles(args[0], args[1])
+			f, err := machineFiles(g, args[0], args[1])
 			if err != nil {
 				return err
 			}
-			if c == nil {
-				return fmt.Errorf("provider %s has no console socket", st.Provider)
-			}
 			// A unix socket: a file, not part of any network namespace.
-			conn, err := net.Dial("unix", c.ConsoleSocket(st.Lab, args[1]))
+			conn, err := net.Dial("unix", f.Console)
 			if err != nil {
 				return fmt.Errorf("console of %s: %w (is it powered on?)", args[1], err)
 			}
@@ -39,20 +36,36 @@ func newConsoleCmd() *cobra.Command {
 	}
 }
 
-// machineConsoles loads the lab of scenario, checks that it has the machine
-// node, and returns its provider's serial consoles: nil if it has none.
-func machineConsoles(scenario, node string) (*state.State, labd.Consoles, error) {
-	st, err := loadLab(scenario)
+func newLogsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logs SCENARIO NODE",
+		Short: "Print a machine's serial console log",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := machineFiles(g, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			log, err := os.Open(f.SerialLog)
+			if err != nil {
+				return fmt.Errorf("serial log of %s: %w", args[1], err)
+			}
+			defer log.Close()
+			_, err = io.Copy(cmd.OutOrStdout(), log)
+			return err
+		},
+	}
+}
+
+// machineFiles loads the lab of scenario and returns the files of its
+// machine node.
+func machineFiles(g *globals, scenario, node string) (lab.MachineFiles, error) {
+	st, err := control.Load(g.stateDir, scenario)
 	if err != nil {
-		return nil, nil, err
+		return lab.MachineFiles{}, err
 	}
-	if _, ok := st.Lab.Machine(node); !ok {
-		return nil, nil, fmt.Errorf("lab %s has no machine %q", st.Lab.Name, node)
+	if _, _, err := st.Lab.MachineByName(node); err != nil {
+		return lab.MachineFiles{}, err
 	}
-	prov, err := labProvider(st)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, _ := prov.(labd.Consoles)
-	return st, c, nil
+	return st.Lab.MachineFiles(node), nil
 }

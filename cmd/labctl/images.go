@@ -2,27 +2,24 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/images"
-	"github.com/labctl/labctl/images/labos"
+	"github.com/labctl/labctl/images/registry"
 )
 
-func newImagesCmd() *cobra.Command {
+func newImagesCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "images", Short: "Build the OS images lab machines boot"}
-	var cacheDir string
+	var opts images.Options
 	build := &cobra.Command{
-		Use:   "build labos",
+		Use:   "build " + strings.Join(registry.Names(), "|"),
 		Short: "Build an image (cached by a hash of its inputs) and print its directory and sizes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] != labos.Name {
-				return fmt.Errorf("no image %q: the images are %s", args[0], labos.Name)
-			}
-			img, err := labos.Build(cmd.Context(), labos.Options{CacheDir: cacheDir, Log: slog.Default()})
+			img, err := registry.Build(cmd.Context(), &images.Cache{Dir: g.cacheDir}, args[0], opts)
 			if err != nil {
 				return err
 			}
@@ -39,7 +36,8 @@ func newImagesCmd() *cobra.Command {
 			return nil
 		},
 	}
-	build.Flags().StringVar(&cacheDir, "cache-dir", images.DefaultCacheDir, "where built images are kept")
+	build.Flags().StringSliceVar(&opts.Packages, "package", nil, "add a Debian package to the image (repeatable)")
+	build.Flags().StringToStringVar(&opts.Versions, "version", nil, "pin a component's version, COMPONENT=VERSION (repeatable)")
 	cmd.AddCommand(build)
 	return cmd
 }

@@ -10,26 +10,27 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
-	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/scenarios/check"
 )
 
-func newSSHCmd() *cobra.Command {
+func newSSHCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ssh SCENARIO NODE [-- COMMAND...]",
 		Short: "Open a shell on a lab machine, or run a command there and pass its exit status through",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := loadLab(args[0])
+			st, err := control.Load(g.stateDir, args[0])
 			if err != nil {
 				return err
 			}
-			m, ok := st.Lab.Machine(args[1])
-			if !ok {
-				return fmt.Errorf("lab %s has no machine %q", st.Lab.Name, args[1])
+			m, _, err := st.Lab.MachineByName(args[1])
+			if err != nil {
+				return err
 			}
-			keys, err := labd.SSHKeys(st.Lab)
+			keys, err := sshkeys.ForLab(st.Lab)
 			if err != nil {
 				return err
 			}

@@ -7,42 +7,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/bootsvc"
-	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/lab/labd"
-	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/control"
 )
 
-type statusJSON struct {
-	Scenario string          `json:"scenario"`
-	Netns    string          `json:"netns"`
-	Provider string          `json:"provider"`
-	Accel    string          `json:"accel,omitempty"`
-	Phase    string          `json:"phase"`
-	Machines []machineStatus `json:"machines"`
-}
-
-type machineStatus struct {
-	Name      string     `json:"name"`
-	MAC       string     `json:"mac"`
-	UUID      string     `json:"uuid"`
-	IP        string     `json:"ip"`
-	Power     string     `json:"power"`
-	LastEvent string     `json:"last_event"`
-	BMC       *bmcStatus `json:"bmc,omitempty"`
-}
-
-// bmcStatus is how to reach a machine's virtual BMCs from inside the lab's
-// namespace, with the user's own tools.
-type bmcStatus struct {
-	IPMI         string `json:"ipmi"`    // host:port, IPMI v2.0 lanplus
-	Redfish      string `json:"redfish"` // the machine's ComputerSystem
-	Username     string `json:"username"`
-	PasswordFile string `json:"password_file"`
-	CAFile       string `json:"ca_file"` // verifies the Redfish certificate
-}
-
-func newStatusCmd() *cobra.Command {
+func newStatusCmd(g *globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "status SCENARIO",
@@ -52,49 +20,24 @@ func newStatusCmd() *cobra.Command {
 			if output != "" && output != "json" && output != "text" {
 				return fmt.Errorf("--output: %q is neither text nor json", output)
 			}
-			st, err := loadLab(args[0])
+			st, err := control.Load(g.stateDir, args[0])
 			if err != nil {
 				return err
 			}
-			l := st.Lab
-			prov, err := labProvider(st)
+			s, err := control.LabStatus(cmd.Context(), st)
 			if err != nil {
 				return err
-			}
-			power, _ := prov.(lab.PowerController)
-			boot, _ := progress.Machines(cmd.Context(), progress.Client(l.Netns), l) // empty while the boot service is not up
-			out := statusJSON{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(st.Phase), Machines: []machineStatus{}}
-			_, hasBMC := prov.(labd.BMCProvider)
-			for i, m := range l.Machines {
-				ms := machineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: string(lab.PowerOff)}
-				if hasBMC {
-					ms.BMC = &bmcStatus{IPMI: labd.IPMIAddr(l, i), Redfish: labd.RedfishURL(l) + "/redfish/v1/Systems/" + m.UUID,
-						Username: labd.BMCUsername, PasswordFile: labd.BMCPasswordFile(l.Dir), CAFile: labd.BMCCAFile(l.Dir)}
-				}
-				if power != nil {
-					if p, err := power.PowerState(cmd.Context(), l, m.Name); err == nil {
-						ms.Power = string(p)
-					}
-				}
-				if b := bootsvc.FindMachine(boot, m.MAC, m.UUID); b != nil && len(b.Events) > 0 {
-					e := b.Events[len(b.Events)-1]
-					ms.LastEvent = e.Kind + " " + e.Path
-					if e.Name != "" {
-						ms.LastEvent = e.Kind + " " + e.Name + ": " + e.Detail
-					}
-				}
-				out.Machines = append(out.Machines, ms)
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return enc.Encode(s)
 			}
-			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", l.Name, st.Phase, st.Provider, st.Accel, l.Netns)
+			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", s.Scenario, s.Phase, s.Provider, s.Accel, s.Netns)
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tIPMI\tLAST EVENT")
-			for _, m := range out.Machines {
+			for _, m := range s.Machines {
 				ipmi := "-"
 				if m.BMC != nil {
 					ipmi = m.BMC.IPMI
@@ -104,9 +47,9 @@ func newStatusCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if hasBMC {
+			if b := s.BMC; b != nil {
 				fmt.Fprintf(w, "BMCs (inside namespace %s): redfish %s, user %s, password file %s, CA %s\n",
-					l.Netns, labd.RedfishURL(l), labd.BMCUsername, labd.BMCPasswordFile(l.Dir), labd.BMCCAFile(l.Dir))
+					s.Netns, b.Redfish, b.Username, b.PasswordFile, b.CAFile)
 			}
 			return nil
 		},

@@ -9,15 +9,16 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/tail"
 )
 
 // Name is the image's name, and its folder under the boot service's /assets/.
@@ -47,44 +48,21 @@ var Packages = []string{
 	"gdisk", "e2fsprogs", "dosfstools", "grub-pc-bin", "grub-efi-amd64-bin", "grub2-common",
 }
 
-// Options change where the image comes from and where it is kept.
-type Options struct {
-	CacheDir string   // default images.DefaultCacheDir
-	Suite    string   // Debian release, default "bookworm"
-	Sources  []string // apt source files (the mirror); default /etc/apt/sources.list*
-	Log      *slog.Logger
-}
-
 //go:embed build.sh rootfs
 var buildFiles embed.FS
 
-// Build returns the labos image directory (vmlinuz, initrd.img,
-// rootfs.squashfs, manifest.json), building it only when the cache has no
-// image for the same inputs.
-func Build(ctx context.Context, opts Options) (*images.Image, error) {
-	r, err := NewRecipe(opts)
-	if err != nil {
-		return nil, err
-	}
-	dir := opts.CacheDir
-	if dir == "" {
-		dir = images.DefaultCacheDir
-	}
-	return (&images.Cache{Dir: dir, Log: opts.Log}).Build(ctx, r)
-}
+// suite is the Debian release labos is built from.
+const suite = "bookworm"
 
-// NewRecipe is the build of labos as a cache recipe.
-func NewRecipe(opts Options) (images.Recipe, error) {
-	suite := opts.Suite
-	if suite == "" {
-		suite = "bookworm"
+// Recipe is the build of labos as a cache recipe: Debian's minbase from the
+// machine's apt sources (SystemSources), with Packages and opts.Packages.
+func Recipe(opts images.Options) (images.Recipe, error) {
+	if len(opts.Versions) > 0 {
+		return images.Recipe{}, fmt.Errorf("image %s pins no versions", Name)
 	}
-	sources := opts.Sources
-	if len(sources) == 0 {
-		var err error
-		if sources, err = SystemSources(); err != nil {
-			return images.Recipe{}, err
-		}
+	sources, err := SystemSources()
+	if err != nil {
+		return images.Recipe{}, err
 	}
 	mirror := sha256.New()
 	for _, s := range sources {
@@ -98,17 +76,18 @@ func NewRecipe(opts Options) (images.Recipe, error) {
 	if err != nil {
 		return images.Recipe{}, fmt.Errorf("hash build scripts: %w", err)
 	}
+	packages := append(slices.Clone(Packages), opts.Packages...)
 	return images.Recipe{
 		Name: Name,
 		Inputs: map[string]any{
 			"builder":  BuilderVersion,
 			"suite":    suite,
-			"packages": Packages,
+			"packages": packages,
 			"scripts":  scripts,
 			"sources":  hex.EncodeToString(mirror.Sum(nil))[:16],
 		},
 		Build: func(ctx context.Context, dir string) error {
-			return build(ctx, dir, suite, sources, opts.Log)
+			return build(ctx, dir, sources, packages)
 		},
 	}, nil
 }
@@ -131,7 +110,7 @@ func SystemSources() ([]string, error) {
 	return out, nil
 }
 
-func build(ctx context.Context, dir, suite string, sources []string, log *slog.Logger) error {
+func build(ctx context.Context, dir string, sources, packages []string) error {
 	for _, tool := range []string{"mmdebstrap", "mksquashfs"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is missing (scripts/install-deps.sh installs it): %w", tool, err)
@@ -152,13 +131,10 @@ func build(ctx context.Context, dir, suite string, sources []string, log *slog.L
 	defer logf.Close()
 	args := append([]string{filepath.Join(work, "build.sh"), dir, filepath.Join(work, "rootfs"), suite}, sources...)
 	cmd := exec.CommandContext(ctx, "bash", args...)
-	cmd.Env = append(os.Environ(), "LABOS_PACKAGES="+strings.Join(Packages, ","), "LC_ALL=C.UTF-8")
+	cmd.Env = append(os.Environ(), "LABOS_PACKAGES="+strings.Join(packages, ","), "LC_ALL=C.UTF-8")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if log != nil {
-		log.Info("mmdebstrap and dracut running", "log", logf.Name())
-	}
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build.sh (log %s): %w\n%s", logf.Name(), err, tail(logf.Name(), 20))
+		return fmt.Errorf("build.sh (log %s): %w\n%s", logf.Name(), err, tail.File(logf.Name(), 20))
 	}
 	return nil
 }
@@ -183,13 +159,4 @@ func extract(dir string) error {
 		}
 		return os.WriteFile(out, raw, mode)
 	})
-}
-
-func tail(file string, n int) string {
-	raw, _ := os.ReadFile(file)
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

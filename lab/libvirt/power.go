@@ -72,7 +72,7 @@ func (p *Provider) Power(ctx context.Context, l *lab.Lab, machine string, a lab.
 		}
 		if start {
 			if err := d.Create(); err != nil {
-				return fmt.Errorf("machine %s: %s: start: %w%s", machine, a, err, tail(SerialLog(l, machine)))
+				return fmt.Errorf("machine %s: %s: start: %w%s", machine, a, err, serialTail(l.MachineFiles(machine).SerialLog))
 			}
 			if err := p.consumeOnce(c, d); err != nil {
 				return fmt.Errorf("machine %s: %w", machine, err)

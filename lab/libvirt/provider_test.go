@@ -126,7 +126,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool,
 }
 
 func serial(l *lab.Lab, name string) string {
-	b, _ := os.ReadFile(SerialLog(l, name))
+	b, _ := os.ReadFile(l.MachineFiles(name).SerialLog)
 	return string(b)
 }
 
@@ -202,7 +202,7 @@ func TestProvider(t *testing.T) {
 			t.Fatalf("%s power %s %v, want on", m.Name, st, err)
 		}
 	}
-	t.Logf("domain type (accelerator): %s", p.accel)
+	t.Logf("domain type (accelerator): %s", p.Accel)
 	if got := labQEMUs(t, l); len(got) != 2 {
 		t.Fatalf("%d QEMU processes for the lab, want 2", len(got))
 	}
@@ -280,7 +280,7 @@ func testConsole(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m l
 	if err := p.Power(ctx, l, m.Name, lab.ActionOn); err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("unix", ConsoleSocket(l, m.Name))
+	c, err := net.Dial("unix", l.MachineFiles(m.Name).Console)
 	if err != nil {
 		t.Fatal(err)
 	}

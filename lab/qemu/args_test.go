@@ -7,6 +7,7 @@ import (
 
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
 )
 
 func testMachine(fw lab.Firmware, boot ...lab.BootDevice) lab.Machine {
@@ -15,7 +16,7 @@ func testMachine(fw lab.Firmware, boot ...lab.BootDevice) lab.Machine {
 }
 
 func TestArgs(t *testing.T) {
-	f := machineFiles(&lab.Lab{Dir: "/labs/t"}, "m1")
+	f := (&lab.Lab{Dir: "/labs/t"}).MachineFiles("m1")
 	tests := []struct {
 		name    string
 		m       lab.Machine
@@ -38,7 +39,7 @@ func TestArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := args(tt.m, f, tapName(tt.m.Name), tt.accel, tt.m.Boot, firmware.DebianOVMF)
+			got := args(tt.m, f, tapName(tt.m.Name), vm.Accel(tt.accel), tt.m.Boot, firmware.DebianOVMF)
 			have := map[string]bool{}
 			for _, a := range got {
 				have[a] = true
@@ -67,37 +68,5 @@ func TestTapName(t *testing.T) {
 	}
 	if tapName("bios1") == tapName("uefi1") {
 		t.Error("two machines share a tap name")
-	}
-}
-
-func TestValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		modify func(*lab.Machine)
-		field  string
-	}{
-		{"comma in name", func(m *lab.Machine) { m.Name = "a,b" }, "name"},
-		{"multicast mac", func(m *lab.Machine) { m.MAC[0] = 1 }, "mac"},
-		{"short mac", func(m *lab.Machine) { m.MAC = m.MAC[:3] }, "mac"},
-		{"bad uuid", func(m *lab.Machine) { m.UUID = "x" }, "uuid"},
-		{"tiny memory", func(m *lab.Machine) { m.MemoryMiB = 8 }, "memory"},
-		{"no cpus", func(m *lab.Machine) { m.VCPUs = 0 }, "vcpus"},
-		{"no disk", func(m *lab.Machine) { m.DiskGiB = 0 }, "disk"},
-		{"bad firmware", func(m *lab.Machine) { m.Firmware = "coreboot" }, "firmware"},
-		{"no boot order", func(m *lab.Machine) { m.Boot = nil }, "boot"},
-		{"bad boot device", func(m *lab.Machine) { m.Boot = []lab.BootDevice{"cdrom"} }, "boot[0]"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := testMachine(lab.BIOS, lab.BootNetwork)
-			tt.modify(&m)
-			err := validate(m)
-			if err == nil || !strings.Contains(err.Error(), tt.field) {
-				t.Fatalf("err = %v, want one naming %q", err, tt.field)
-			}
-		})
-	}
-	if err := validate(testMachine(lab.UEFI, lab.BootNetwork, lab.BootDisk)); err != nil {
-		t.Errorf("valid machine: %v", err)
 	}
 }

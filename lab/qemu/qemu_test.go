@@ -58,7 +58,7 @@ func TestProvider(t *testing.T) {
 		}
 		return p.CreateMachine(ctx, l, m)
 	})
-	f := machineFiles(l, m.Name)
+	f := l.MachineFiles(m.Name)
 	pid := qemuPid(f)
 
 	t.Run("running with its identity", func(t *testing.T) {
@@ -75,7 +75,7 @@ func TestProvider(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), tapName(m.Name)) {
 			t.Errorf("tap %s not on labbr0: %v: %s", tapName(m.Name), err, out)
 		}
-		for _, file := range []string{f.Disk, f.Vars, f.Console, f.QMP} {
+		for _, file := range []string{f.Disk, f.NVRAM, f.Console, f.QMP} {
 			if _, err := os.Stat(file); err != nil {
 				t.Error(err)
 			}
@@ -143,21 +143,4 @@ func TestProvider(t *testing.T) {
 			}
 		}
 	})
-}
-
-func TestProbeAccel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a probe guest")
-	}
-	p := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	cache := filepath.Join(t.TempDir(), "accel.json")
-	accel, why := ProbeAccel(context.Background(), p.Binary, p.ProbeKernel, cache)
-	t.Logf("accel %s: %s", accel, why)
-	if accel != "kvm" && accel != "tcg" {
-		t.Fatalf("accel = %q", accel)
-	}
-	again, why2 := ProbeAccel(context.Background(), p.Binary, p.ProbeKernel, cache)
-	if again != accel || !strings.Contains(why2, "cached") {
-		t.Errorf("second probe = %s (%s), want the cached %s", again, why2, accel)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -49,7 +50,7 @@ func TestReportChecksAgainstBootService(t *testing.T) {
 		},
 		Deadline: 3 * time.Second,
 		Interval: 200 * time.Millisecond,
-		BootLog:  BootLogFunc(func(context.Context) ([]bootsvc.Machine, error) { return svc.Machines(), nil }),
+		BootLog:  &bootlog.Client{URL: srv.URL},
 	}
 	results, firstErr := r.Run(context.Background())
 	if results[0].Status != Passed {

@@ -1,4 +1,4 @@
-package labd
+package control
 
 import (
 	"context"
@@ -6,75 +6,29 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/lab/providers"
 	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/lab/vm"
 	"github.com/labctl/labctl/scenarios"
 )
-
-// DaemonCommand is the hidden labctl subcommand that runs Run.
-const DaemonCommand = "lab-daemon"
-
-// Start records a new lab in its state file (before anything exists), makes
-// its namespace and starts the lab process (self re-run as DaemonCommand)
-// inside it, detached, so the caller may exit and the lab stays up.
-func Start(ctx context.Context, source, provider, ns, self string) (*state.State, error) {
-	sc, err := scenarios.Find(source)
-	if err != nil {
-		return nil, err
-	}
-	if strings.ContainsRune(source, os.PathSeparator) {
-		if source, err = filepath.Abs(source); err != nil {
-			return nil, err
-		}
-	}
-	if ns == "" {
-		ns = "labctl-" + sc.Name
-	}
-	dir := state.Dir(sc.Name)
-	st := &state.State{Source: source, Lab: sc.Lab(dir, ns), Provider: provider, Phase: state.Starting}
-	if _, err := Provider(provider, slog.Default(), dir); err != nil {
-		return nil, err
-	}
-	if err := state.Create(st); err != nil {
-		return nil, err
-	}
-	if err := netns.Create(ctx, ns); err != nil {
-		return st, err
-	}
-	logf, err := os.OpenFile(ProcessLog(dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return st, err
-	}
-	defer logf.Close()
-	cmd := exec.Command("ip", "netns", "exec", ns, self, DaemonCommand, "--state", dir)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // survives labctl's exit and ^C
-	if err := cmd.Start(); err != nil {
-		return st, fmt.Errorf("start lab process: %w", err)
-	}
-	// `ip netns exec` execs, so this pid is the lab process itself.
-	pid := cmd.Process.Pid
-	cmd.Process.Release()
-	if err := state.SetPid(dir, "labd", pid); err != nil {
-		return st, err
-	}
-	st.Pids = map[string]int{"labd": pid}
-	return st, nil
-}
 
 // Down takes the lab in dir down from its state file alone: it asks the lab
 // process to stop, then destroys what the provider left, kills every process
 // the state or the namespace still holds, deletes the namespace and the
 // lab's directory. It is idempotent; a lab that is not up is reported by an
-// error matching os.ErrNotExist.
+// error matching os.ErrNotExist. log may be nil.
 func Down(ctx context.Context, dir string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
 	st, err := state.Load(dir)
 	if err != nil {
 		return err
@@ -90,7 +44,7 @@ func Down(ctx context.Context, dir string, log *slog.Logger) error {
 		}
 	}
 	// After a crash the provider's own cleanup never ran.
-	if prov, err := Provider(st.Provider, log, dir); err == nil && netns.Exists(l.Netns) {
+	if prov, err := providers.New(st.Provider, providers.Config{Log: log, Accel: vm.Accel(st.Accel)}); err == nil && netns.Exists(l.Netns) {
 		if err := netns.Do(l.Netns, func() error { return prov.Destroy(ctx, l) }); err != nil {
 			errs = append(errs, err)
 		}
@@ -126,4 +80,32 @@ func inNetns(pid int, ns string) bool {
 	a, err1 := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid))
 	b, err2 := os.Stat(filepath.Join(netns.Dir, ns))
 	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
+// LabName is the lab a SCENARIO argument names: a built-in name as is, a
+// directory by the name in its scenario.yaml.
+func LabName(arg string) string {
+	if strings.ContainsRune(arg, os.PathSeparator) {
+		if sc, err := scenarios.Find(arg); err == nil {
+			return sc.Name
+		}
+	}
+	return arg
+}
+
+// Load reads the state of the lab a SCENARIO argument names, under root,
+// saying so plainly when it is not up.
+func Load(root, arg string) (*state.State, error) {
+	name := LabName(arg)
+	st, err := state.Load(state.Dir(root, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("lab %s is not up", name)
+	}
+	return st, err
+}
+
+// Provider is the provider of a lab that is up, as the CLI drives it:
+// quietly, since the lab process keeps the lab's log.
+func Provider(st *state.State) (lab.Provider, error) {
+	return providers.New(st.Provider, providers.Config{Accel: vm.Accel(st.Accel)})
 }

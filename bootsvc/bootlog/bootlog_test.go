@@ -1,12 +1,12 @@
-package bootsvc
+package bootlog
 
 import (
 	"net"
 	"testing"
 )
 
-func TestFindMachine(t *testing.T) {
-	ms := []Machine{
+func TestFind(t *testing.T) {
+	ms := []Record{
 		{ID: "52:54:00:00:00:01", MAC: "52:54:00:00:00:01", UUID: "aaaaaaaa-0000-0000-0000-000000000001"},
 		{ID: "bbbbbbbb-0000-0000-0000-000000000002", UUID: "bbbbbbbb-0000-0000-0000-000000000002"}, // seen by UUID only
 		{ID: "52:54:00:00:00:03", MAC: "52:54:00:00:00:03"},                                        // seen by MAC only
@@ -34,12 +34,12 @@ func TestFindMachine(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := FindMachine(ms, tt.mac, tt.uuid)
+			got := Find(ms, tt.mac, tt.uuid)
 			switch {
 			case got == nil && tt.wantID != "":
-				t.Errorf("FindMachine(%v, %q) = nil, want %s", tt.mac, tt.uuid, tt.wantID)
+				t.Errorf("Find(%v, %q) = nil, want %s", tt.mac, tt.uuid, tt.wantID)
 			case got != nil && got.ID != tt.wantID:
-				t.Errorf("FindMachine(%v, %q) = %s, want %q", tt.mac, tt.uuid, got.ID, tt.wantID)
+				t.Errorf("Find(%v, %q) = %s, want %q", tt.mac, tt.uuid, got.ID, tt.wantID)
 			}
 		})
 	}

@@ -1,0 +1,52 @@
+package qemu
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
+)
+
+// PowerState is on while the machine's QEMU process runs.
+func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (lab.PowerState, error) {
+	f := l.MachineFiles(machine)
+	if _, err := os.Stat(f.Dir); err != nil {
+		return "", fmt.Errorf("no machine %s in lab %s", machine, l.Name)
+	}
+	if qemuPid(f) == 0 {
+		return lab.PowerOff, nil
+	}
+	return lab.PowerOn, nil
+}
+
+// Power acts on a machine. Cycle and reset are cold starts (a new QEMU
+// process with the same disk and NVRAM), so a new boot device takes effect.
+func (p *Provider) Power(ctx context.Context, l *lab.Lab, machine string, a lab.PowerAction) error {
+	m, err := vm.Record(l, machine)
+	if err != nil {
+		return err
+	}
+	f := l.MachineFiles(machine)
+	switch a {
+	case lab.ActionOn:
+		if qemuPid(f) != 0 {
+			return nil
+		}
+		return p.start(ctx, l, m)
+	case lab.ActionOff:
+		return p.stop(ctx, f, machine)
+	case lab.ActionSoftOff:
+		if qemuPid(f) == 0 {
+			return nil
+		}
+		return qmpRun(f, `{"execute":"system_powerdown"}`)
+	case lab.ActionCycle, lab.ActionReset:
+		if err := p.stop(ctx, f, machine); err != nil {
+			return err
+		}
+		return p.start(ctx, l, m)
+	}
+	return fmt.Errorf("machine %s: unknown power action %q", machine, a)
+}
