@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/control"
 )
 
@@ -18,7 +17,7 @@ func newConsoleCmd(g *globals) *cobra.Command {
 		Short: "Attach to a machine's serial console (end with ^D or ^C)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := machineFiles(g, args[0], args[1])
+			f, err := control.MachineFiles(g.stateDir, args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -42,7 +41,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 		Short: "Print a machine's serial console log",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := machineFiles(g, args[0], args[1])
+			f, err := control.MachineFiles(g.stateDir, args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -55,17 +54,4 @@ func newLogsCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-}
-
-// machineFiles loads the lab of scenario and returns the files of its
-// machine node.
-func machineFiles(g *globals, scenario, node string) (lab.MachineFiles, error) {
-	st, err := control.Load(g.stateDir, scenario)
-	if err != nil {
-		return lab.MachineFiles{}, err
-	}
-	if _, _, err := st.Lab.MachineByName(node); err != nil {
-		return lab.MachineFiles{}, err
-	}
-	return st.Lab.MachineFiles(node), nil
 }

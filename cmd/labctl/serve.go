@@ -1,13 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/spf13/cobra"
@@ -39,7 +35,7 @@ keeps the last good state. The signing key's passphrase comes from
 				return fmt.Errorf("listen on %s: %w", address, err)
 			}
 			ctx := cmd.Context()
-			go reloadOnHUP(ctx, srv)
+			go srv.ReloadOnHUP(ctx, slog.Default())
 			slog.Info("boot service listening", "address", ln.Addr().String(), "data", cfg.DataDir, "assets", cfg.AssetsDir)
 			return srv.Serve(ctx, ln)
 		},
@@ -51,22 +47,4 @@ keeps the last good state. The signing key's passphrase comes from
 	f.StringVar(&cfg.SignKeyFile, "sign-key", "", "OpenPGP secret key (armored or binary) for .sig/.asc signatures")
 	cmd.MarkFlagRequired("data")
 	return cmd
-}
-
-func reloadOnHUP(ctx context.Context, srv *bootsvc.Server) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := srv.Reload(); err != nil {
-				slog.Error("reload on SIGHUP failed; keeping the last good state", "err", err)
-			} else {
-				slog.Info("reloaded data directory on SIGHUP")
-			}
-		}
-	}
 }

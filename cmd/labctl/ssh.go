@@ -11,9 +11,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/labctl/labctl/lab/control"
-	"github.com/labctl/labctl/lab/netns"
-	"github.com/labctl/labctl/lab/sshkeys"
-	"github.com/labctl/labctl/scenarios/check"
 )
 
 func newSSHCmd(g *globals) *cobra.Command {
@@ -22,20 +19,7 @@ func newSSHCmd(g *globals) *cobra.Command {
 		Short: "Open a shell on a lab machine, or run a command there and pass its exit status through",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := control.Load(g.stateDir, args[0])
-			if err != nil {
-				return err
-			}
-			m, _, err := st.Lab.MachineByName(args[1])
-			if err != nil {
-				return err
-			}
-			keys, err := sshkeys.ForLab(st.Lab)
-			if err != nil {
-				return err
-			}
-			sh := &check.SSH{Keys: keys, Dial: netns.Dialer(st.Lab.Netns)}
-			client, err := sh.Client(cmd.Context(), m)
+			client, err := control.SSH(cmd.Context(), g.stateDir, args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -53,7 +37,7 @@ func newSSHCmd(g *globals) *cobra.Command {
 			}
 			var exit *ssh.ExitError
 			if errors.As(err, &exit) {
-				return &exitError{code: exit.ExitStatus(), err: fmt.Errorf("%s: exit status %d", m.Name, exit.ExitStatus())}
+				return &exitError{code: exit.ExitStatus(), err: fmt.Errorf("%s: exit status %d", args[1], exit.ExitStatus())}
 			}
 			return err
 		},

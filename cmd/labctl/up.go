@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/lab/control"
-	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
 )
 
@@ -26,15 +23,10 @@ func (f *labFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.ipxeDir, "ipxe-dir", "", "directory holding undionly.kpxe, ipxe.efi and snponly.efi (default Debian's)")
 }
 
-// up brings the lab up, printing as it goes.
-func (f *labFlags) up(ctx context.Context, g *globals, out io.Writer, source string) (*state.State, error) {
-	st, err := control.Up(ctx, control.UpOptions{Source: source, Provider: f.provider, Netns: f.netns, StateRoot: g.stateDir,
-		CacheDir: g.cacheDir, Accel: f.accel, IPXEDir: f.ipxeDir, Self: self(), Out: out})
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(out, "lab %s: provider %s, namespace %s, state %s\n", st.Lab.Name, st.Provider, st.Lab.Netns, st.Lab.Dir)
-	return st, nil
+// options are the flags as control's options.
+func (f *labFlags) options(g *globals, out io.Writer, source string) control.UpOptions {
+	return control.UpOptions{Source: source, Provider: f.provider, Netns: f.netns, StateRoot: g.stateDir,
+		CacheDir: g.cacheDir, Accel: f.accel, IPXEDir: f.ipxeDir, Self: self(), Out: out}
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -49,7 +41,7 @@ func newUpCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, err := f.up(cmd.Context(), g, out, args[0])
+			st, err := control.Up(cmd.Context(), f.options(g, out, args[0]))
 			if err != nil {
 				return err
 			}
@@ -71,58 +63,19 @@ func newUpCmd(g *globals) *cobra.Command {
 
 func newTestCmd(g *globals) *cobra.Command {
 	var f labFlags
-	var artifacts string
-	var keep bool
+	var o control.TestOptions
 	cmd := &cobra.Command{
 		Use:   "test SCENARIO",
 		Short: "Bring a lab up, wait for the scenario's checks, collect artifacts, take it down",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := scenarios.Find(args[0])
-			if err != nil {
-				return err
-			}
-			if artifacts == "" {
-				artifacts = filepath.Join("_artifacts", sc.Name)
-			}
-			if err := os.MkdirAll(artifacts, 0o755); err != nil {
-				return err
-			}
-			// The progress lines are also the run's timeline, kept with the artifacts.
-			timeline, err := os.Create(filepath.Join(artifacts, "timeline.txt"))
-			if err != nil {
-				return err
-			}
-			defer timeline.Close()
-			out := io.MultiWriter(cmd.OutOrStdout(), timeline)
-			st, err := f.up(cmd.Context(), g, out, args[0])
-			if err != nil {
-				return err
-			}
-			results, runErr := control.Converge(cmd.Context(), out, st, sc)
-			// Collect and take down even when interrupted.
-			ctx := context.WithoutCancel(cmd.Context())
-			if err := control.Collect(ctx, st, artifacts, results); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "collect artifacts: %v\n", err)
-			} else {
-				fmt.Fprintf(out, "artifacts and JUnit report in %s\n", artifacts)
-			}
-			name := st.Lab.Name
-			if keep {
-				fmt.Fprintf(out, "lab %s kept up (--keep): labctl ssh %s NODE, labctl down %s\n", name, name, name)
-			} else if err := control.Down(ctx, st.Lab.Dir, nil); err != nil {
-				return fmt.Errorf("down %s: %w", name, err)
-			}
-			if runErr != nil {
-				return fmt.Errorf("scenario %s: %w", sc.Name, runErr)
-			}
-			fmt.Fprintf(out, "scenario %s: all %d checks passed\n", sc.Name, len(results))
-			return nil
+			o.UpOptions, o.Errors = f.options(g, cmd.OutOrStdout(), args[0]), cmd.ErrOrStderr()
+			return control.Test(cmd.Context(), o)
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().StringVar(&artifacts, "artifacts", "", "directory for logs and the machine log (default _artifacts/SCENARIO)")
-	cmd.Flags().BoolVar(&keep, "keep", false, "leave the lab up afterwards")
+	cmd.Flags().StringVar(&o.Artifacts, "artifacts", "", "directory for logs and the machine log (default _artifacts/SCENARIO)")
+	cmd.Flags().BoolVar(&o.Keep, "keep", false, "leave the lab up afterwards")
 	return cmd
 }
 

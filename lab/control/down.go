@@ -7,17 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/providers"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/scenarios"
 )
 
 // Down takes the lab in dir down from its state file alone: it asks the lab
@@ -80,32 +77,4 @@ func inNetns(pid int, ns string) bool {
 	a, err1 := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid))
 	b, err2 := os.Stat(filepath.Join(netns.Dir, ns))
 	return err1 == nil && err2 == nil && os.SameFile(a, b)
-}
-
-// LabName is the lab a SCENARIO argument names: a built-in name as is, a
-// directory by the name in its scenario.yaml.
-func LabName(arg string) string {
-	if strings.ContainsRune(arg, os.PathSeparator) {
-		if sc, err := scenarios.Find(arg); err == nil {
-			return sc.Name
-		}
-	}
-	return arg
-}
-
-// Load reads the state of the lab a SCENARIO argument names, under root,
-// saying so plainly when it is not up.
-func Load(root, arg string) (*state.State, error) {
-	name := LabName(arg)
-	st, err := state.Load(state.Dir(root, name))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("lab %s is not up", name)
-	}
-	return st, err
-}
-
-// Provider is the provider of a lab that is up, as the CLI drives it:
-// quietly, since the lab process keeps the lab's log.
-func Provider(st *state.State) (lab.Provider, error) {
-	return providers.New(st.Provider, providers.Config{Accel: vm.Accel(st.Accel)})
 }

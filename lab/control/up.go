@@ -86,6 +86,7 @@ func Up(ctx context.Context, o UpOptions) (*state.State, error) {
 		Down(context.WithoutCancel(ctx), dir, nil)
 		return nil, err
 	}
+	fmt.Fprintf(o.Out, "lab %s: provider %s, namespace %s, state %s\n", st.Lab.Name, st.Provider, st.Lab.Netns, st.Lab.Dir)
 	return st, nil
 }
 
