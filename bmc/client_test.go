@@ -12,7 +12,7 @@ import (
 	"github.com/labctl/labctl/bmc/protocols"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 const secret = "Fallback-Secret-77"
@@ -60,17 +60,17 @@ func TestFallbackAcrossEndpoints(t *testing.T) {
 
 	t.Run("first unreachable, second works", func(t *testing.T) {
 		c := &bmc.Client{Machine: bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{unreachableRF, good}}, Dialers: protocols.Dialers()}
-		if err := c.SetPower(ctx, bmc.ActionOn); err != nil {
+		if err := c.SetPower(ctx, power.ActionOn); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+		if st, _ := m.PowerState(ctx); st != power.On {
 			t.Errorf("machine is %s", st)
 		}
 	})
 	t.Run("both fail: both listed, no secret", func(t *testing.T) {
 		c := &bmc.Client{Machine: bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{unreachableRF, silentIPMI}}, Dialers: protocols.Dialers()}
 		start := time.Now()
-		err := c.SetPower(ctx, bmc.ActionOff)
+		err := c.SetPower(ctx, power.ActionOff)
 		if err == nil {
 			t.Fatal("succeeded")
 		}
@@ -96,7 +96,7 @@ func TestFallbackAcrossEndpoints(t *testing.T) {
 		if d := time.Since(start); d > 8*time.Second {
 			t.Errorf("took %s", d)
 		}
-		if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+		if st, _ := m.PowerState(ctx); st != power.On {
 			t.Errorf("machine changed to %s", st)
 		}
 	})
@@ -110,7 +110,7 @@ func TestFallbackAcrossEndpoints(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 		c.Machine.Endpoints = append(c.Machine.Endpoints, good)
-		if st, err := c.PowerState(ctx); err != nil || st != bmc.PowerOn {
+		if st, err := c.PowerState(ctx); err != nil || st != power.On {
 			t.Fatalf("PowerState = %s, %v", st, err)
 		}
 	})

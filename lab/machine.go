@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+
+	"github.com/labctl/labctl/power"
 )
 
 // MinMemoryMiB is the least memory a machine may have: the cloud kernel and
@@ -64,7 +66,7 @@ func (m Machine) Problems() []Problem {
 		bad("boot", "empty boot order")
 	}
 	for i, d := range m.Boot {
-		if d != BootNetwork && d != BootDisk {
+		if d != power.BootNetwork && d != power.BootDisk {
 			bad(fmt.Sprintf("boot[%d]", i), "boot device %q is neither network nor disk", d)
 		}
 	}

@@ -4,9 +4,11 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/power"
 )
 
-func testMachine(fw Firmware, boot ...BootDevice) Machine {
+func testMachine(fw Firmware, boot ...power.BootDevice) Machine {
 	mac, _ := net.ParseMAC("52:54:00:77:00:11")
 	return Machine{Name: "m1", MAC: mac, UUID: "7d3c0b1e-0b6a-4d51-9c39-000000000011", MemoryMiB: 512, VCPUs: 2, DiskGiB: 1, Firmware: fw, Boot: boot}
 }
@@ -27,11 +29,11 @@ func TestValidate(t *testing.T) {
 		{"no disk", func(m *Machine) { m.DiskGiB = 0 }, "disk"},
 		{"bad firmware", func(m *Machine) { m.Firmware = "coreboot" }, "firmware"},
 		{"no boot order", func(m *Machine) { m.Boot = nil }, "boot"},
-		{"bad boot device", func(m *Machine) { m.Boot = []BootDevice{"cdrom"} }, "boot[0]"},
+		{"bad boot device", func(m *Machine) { m.Boot = []power.BootDevice{"cdrom"} }, "boot[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := testMachine(BIOS, BootNetwork)
+			m := testMachine(BIOS, power.BootNetwork)
 			tt.modify(&m)
 			err := m.Validate()
 			if err == nil || !strings.Contains(err.Error(), tt.field) {
@@ -39,7 +41,7 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
-	if err := testMachine(UEFI, BootNetwork, BootDisk).Validate(); err != nil {
+	if err := testMachine(UEFI, power.BootNetwork, power.BootDisk).Validate(); err != nil {
 		t.Errorf("valid machine: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // builtin holds the scenarios that ship inside the binary.
@@ -310,9 +311,9 @@ func (s *Scenario) validateChecks(p *problems) {
 func (m MachineSpec) machine() lab.Machine {
 	mac, _ := net.ParseMAC(m.MAC)
 	ip, _ := netip.ParseAddr(m.IP)
-	boot := make([]lab.BootDevice, len(m.Boot))
+	boot := make([]power.BootDevice, len(m.Boot))
 	for i, b := range m.Boot {
-		boot[i] = lab.BootDevice(b)
+		boot[i] = power.BootDevice(b)
 	}
 	return lab.Machine{Name: m.Name, MAC: mac, UUID: m.UUID, IP: ip, MemoryMiB: m.MemoryMiB,
 		VCPUs: m.VCPUs, DiskGiB: m.DiskGiB, Firmware: lab.Firmware(m.Firmware), Boot: boot}

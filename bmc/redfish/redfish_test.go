@@ -14,7 +14,7 @@ import (
 	"github.com/labctl/labctl/bmc/redfish"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 const (
@@ -69,28 +69,28 @@ func TestAgainstVirtualBMC(t *testing.T) {
 				do    func() error
 				check func(t *testing.T)
 			}{
-				{"on", func() error { return c.SetPower(ctx, bmc.ActionOn) }, func(t *testing.T) {
-					if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+				{"on", func() error { return c.SetPower(ctx, power.ActionOn) }, func(t *testing.T) {
+					if st, _ := m.PowerState(ctx); st != power.On {
 						t.Errorf("machine is %s", st)
 					}
 				}},
-				{"pxe once", func() error { return c.SetBootDevice(ctx, bmc.BootPXE, bmc.BootOptions{UEFI: true}) }, func(t *testing.T) {
-					if d, once := m.NextBoot(); d != lab.BootNetwork || !once {
+				{"pxe once", func() error { return c.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{UEFI: true}) }, func(t *testing.T) {
+					if d, once := m.NextBoot(); d != power.BootNetwork || !once {
 						t.Errorf("next boot %s once=%v", d, once)
 					}
 				}},
-				{"cycle", func() error { return c.SetPower(ctx, bmc.ActionCycle) }, func(t *testing.T) {
-					if b := m.Boots(); len(b) != 2 || b[1] != lab.BootNetwork {
+				{"cycle", func() error { return c.SetPower(ctx, power.ActionCycle) }, func(t *testing.T) {
+					if b := m.Boots(); len(b) != 2 || b[1] != power.BootNetwork {
 						t.Errorf("boots %v", b)
 					}
 				}},
-				{"disk persistent", func() error { return c.SetBootDevice(ctx, bmc.BootDisk, bmc.BootOptions{Persistent: true}) }, func(t *testing.T) {
-					if d, once := m.NextBoot(); d != lab.BootDisk || once {
+				{"disk persistent", func() error { return c.SetBootDevice(ctx, power.BootDisk, power.BootOptions{Persistent: true}) }, func(t *testing.T) {
+					if d, once := m.NextBoot(); d != power.BootDisk || once {
 						t.Errorf("next boot %s once=%v", d, once)
 					}
 				}},
-				{"soft off", func() error { return c.SetPower(ctx, bmc.ActionSoftOff) }, func(t *testing.T) {
-					if st, _ := c.PowerState(ctx); st != bmc.PowerOff {
+				{"soft off", func() error { return c.SetPower(ctx, power.ActionSoftOff) }, func(t *testing.T) {
+					if st, _ := c.PowerState(ctx); st != power.Off {
 						t.Errorf("client reads %s", st)
 					}
 				}},
@@ -123,7 +123,7 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := client(t, tc.ep, tc.pass).SetPower(ctx, bmc.ActionOn)
+			err := client(t, tc.ep, tc.pass).SetPower(ctx, power.ActionOn)
 			if err == nil {
 				t.Fatal("succeeded")
 			}
@@ -139,11 +139,11 @@ func TestRefusals(t *testing.T) {
 		})
 	}
 	t.Run("insecure when asked", func(t *testing.T) {
-		if err := client(t, bmc.Endpoint{Address: url, Insecure: true}, password).SetPower(ctx, bmc.ActionOn); err != nil {
+		if err := client(t, bmc.Endpoint{Address: url, Insecure: true}, password).SetPower(ctx, power.ActionOn); err != nil {
 			t.Fatal(err)
 		}
 	})
-	if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+	if st, _ := m.PowerState(ctx); st != power.On {
 		t.Errorf("machine is %s after the insecure power on", st)
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
 	"github.com/labctl/labctl/bootsvc/bootlog"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 const password = "Reprovision-Pw-5"
@@ -60,8 +60,8 @@ func (l *bootLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (l *bootLog) machine(mac, uuid string) *virtualtest.Machine {
 	m := virtualtest.NewMachine()
-	m.OnBoot = func(d lab.BootDevice) {
-		if d != lab.BootNetwork {
+	m.OnBoot = func(d power.BootDevice) {
+		if d != power.BootNetwork {
 			return
 		}
 		l.mu.Lock()
@@ -152,7 +152,7 @@ func TestRun(t *testing.T) {
 				if b := n.m.Boots(); len(b) != 0 {
 					t.Errorf("failed machine was booted: %v", b)
 				}
-				if d, _ := n.m.NextBoot(); d != lab.BootDisk {
+				if d, _ := n.m.NextBoot(); d != power.BootDisk {
 					t.Errorf("failed machine's next boot changed to %s", d)
 				}
 				return
@@ -160,10 +160,10 @@ func TestRun(t *testing.T) {
 			if r.Err != nil {
 				t.Fatal(r.Err)
 			}
-			if b := n.m.Boots(); len(b) != 1 || b[0] != lab.BootNetwork {
+			if b := n.m.Boots(); len(b) != 1 || b[0] != power.BootNetwork {
 				t.Errorf("boots %v, want [network]", b)
 			}
-			if d, once := n.m.NextBoot(); d != lab.BootDisk || once {
+			if d, once := n.m.NextBoot(); d != power.BootDisk || once {
 				t.Errorf("after the network boot, next boot is %s once=%v; want disk", d, once)
 			}
 		})

@@ -12,8 +12,7 @@ import (
 	"github.com/bougou/go-ipmi/pkg/handlers"
 	"github.com/bougou/go-ipmi/pkg/server"
 	"github.com/bougou/go-ipmi/pkg/types"
-
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // ServeIPMI answers IPMI v2.0 (RMCP+, lanplus) on conn for sys until ctx is
@@ -96,9 +95,9 @@ func (s *System) ipmiSetBootOptions(ctx context.Context, _ *handlers.HandlerCont
 			switch f.BootDeviceSelector {
 			case types.BootDeviceSelectorNoOverride:
 			case types.BootDeviceSelectorForcePXE:
-				o.Device = lab.BootNetwork
+				o.Device = power.BootNetwork
 			case types.BootDeviceSelectorForceHardDrive:
-				o.Device = lab.BootDisk
+				o.Device = power.BootDisk
 			default:
 				return nil, types.CodeParameterOutOfRange, nil
 			}
@@ -134,9 +133,9 @@ func (s *System) ipmiGetBootOptions(_ context.Context, _ *handlers.HandlerContex
 			BIOSBootType:   types.BIOSBootType(o.UEFI),
 		}
 		switch o.Device {
-		case lab.BootNetwork:
+		case power.BootNetwork:
 			f.BootDeviceSelector = types.BootDeviceSelectorForcePXE
-		case lab.BootDisk:
+		case power.BootDisk:
 			f.BootDeviceSelector = types.BootDeviceSelectorForceHardDrive
 		}
 		return append(resp, f.Pack()...), types.CodeOK, nil
@@ -160,27 +159,27 @@ type ipmiChassis struct{ sys *System }
 
 func (c *ipmiChassis) PowerState(ctx context.Context) (bool, error) {
 	st, err := c.sys.PowerState(ctx)
-	return st == lab.PowerOn, err
+	return st == power.On, err
 }
 
 func (c *ipmiChassis) SetPower(ctx context.Context, on bool) error {
 	if on {
-		return c.sys.Power(ctx, lab.ActionOn)
+		return c.sys.SetPower(ctx, power.ActionOn)
 	}
-	return c.sys.Power(ctx, lab.ActionOff)
+	return c.sys.SetPower(ctx, power.ActionOff)
 }
 
 func (c *ipmiChassis) PowerCycle(ctx context.Context) error {
-	return c.sys.Power(ctx, lab.ActionCycle)
+	return c.sys.SetPower(ctx, power.ActionCycle)
 }
 
 func (c *ipmiChassis) ColdReset(ctx context.Context) error {
-	return c.sys.Power(ctx, lab.ActionCycle)
+	return c.sys.SetPower(ctx, power.ActionCycle)
 }
 
 // WarmReset is what go-ipmi calls for Chassis Control "soft shutdown".
 func (c *ipmiChassis) WarmReset(ctx context.Context) error {
-	return c.sys.Power(ctx, lab.ActionSoftOff)
+	return c.sys.SetPower(ctx, power.ActionSoftOff)
 }
 
 func (c *ipmiChassis) Identify(context.Context, uint8) error { return nil }

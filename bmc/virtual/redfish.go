@@ -17,7 +17,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // Redfish values this BMC offers; they are also its @Redfish.AllowableValues.
@@ -25,13 +25,13 @@ var (
 	redfishTargets    = []string{"None", "Pxe", "Hdd"}
 	redfishEnabled    = []string{"Disabled", "Once", "Continuous"}
 	redfishModes      = []string{"Legacy", "UEFI"}
-	redfishResetTypes = map[string]lab.PowerAction{
-		"On":               lab.ActionOn,
-		"ForceOff":         lab.ActionOff,
-		"GracefulShutdown": lab.ActionSoftOff,
+	redfishResetTypes = map[string]power.Action{
+		"On":               power.ActionOn,
+		"ForceOff":         power.ActionOff,
+		"GracefulShutdown": power.ActionSoftOff,
 		// Both restarts are cold, so that a new boot device takes effect.
-		"ForceRestart": lab.ActionCycle,
-		"PowerCycle":   lab.ActionCycle,
+		"ForceRestart": power.ActionCycle,
+		"PowerCycle":   power.ActionCycle,
 	}
 	redfishResetOrder = []string{"On", "ForceOff", "GracefulShutdown", "ForceRestart", "PowerCycle"}
 )
@@ -306,9 +306,9 @@ func systemJSON(ctx context.Context, s *System, id string) (map[string]any, stri
 	o := s.Override()
 	target, enabled, mode := "None", "Disabled", "Legacy"
 	switch o.Device {
-	case lab.BootNetwork:
+	case power.BootNetwork:
 		target = "Pxe"
-	case lab.BootDisk:
+	case power.BootDisk:
 		target = "Hdd"
 	}
 	if o.Device != "" {
@@ -320,16 +320,16 @@ func systemJSON(ctx context.Context, s *System, id string) (map[string]any, stri
 	if o.UEFI {
 		mode = "UEFI"
 	}
-	power := "Off"
-	if st == lab.PowerOn {
-		power = "On"
+	powerState := "Off"
+	if st == power.On {
+		powerState = "On"
 	}
 	self := "/redfish/v1/Systems/" + id
 	v := map[string]any{
 		"@odata.type": "#ComputerSystem.v1_10_0.ComputerSystem",
 		"@odata.id":   self,
 		"Id":          id, "Name": s.Name, "UUID": id, "SystemType": "Virtual",
-		"PowerState": power,
+		"PowerState": powerState,
 		"Boot": map[string]any{
 			"BootSourceOverrideTarget":                          target,
 			"BootSourceOverrideTarget@Redfish.AllowableValues":  redfishTargets,
@@ -429,9 +429,9 @@ func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request) {
 	o := cur
 	switch target {
 	case "Pxe":
-		o.Device = lab.BootNetwork
+		o.Device = power.BootNetwork
 	case "Hdd":
-		o.Device = lab.BootDisk
+		o.Device = power.BootDisk
 	case "None":
 		o.Device = ""
 	}
@@ -478,7 +478,7 @@ func (r *redfish) systemReset(w http.ResponseWriter, req *http.Request) {
 			fmt.Sprintf("ResetType %q is not one of %s", body.ResetType, strings.Join(redfishResetOrder, ", ")))
 		return
 	}
-	if err := s.Power(req.Context(), a); err != nil {
+	if err := s.SetPower(req.Context(), a); err != nil {
 		rfError(w, http.StatusInternalServerError, "Base.1.0.InternalError", err.Error())
 		return
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labctl/labctl/bmc"
 	"github.com/labctl/labctl/lab/control"
+	"github.com/labctl/labctl/power"
 )
 
 // newBMCCmd is `labctl bmc power|bootdev`. Credentials come only from the
@@ -20,7 +21,7 @@ func newBMCCmd() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&invPath, "inventory", "", "inventory file (YAML, see docs/inventory.md)")
 
-	power := &cobra.Command{
+	powerCmd := &cobra.Command{
 		Use:   "power status|on|off|soft-off|cycle|reset NODE...",
 		Short: "Read or change machines' power; every action is verified by reading the state back",
 		Args:  cobra.MinimumNArgs(2),
@@ -35,7 +36,7 @@ func newBMCCmd() *cobra.Command {
 					return string(st), err
 				})
 			}
-			a, err := bmc.ParsePowerAction(args[0])
+			a, err := power.ParseAction(args[0])
 			if err != nil {
 				return err
 			}
@@ -59,14 +60,14 @@ func newBMCCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o := bmc.BootOptions{Persistent: !once, UEFI: uefi}
+			o := power.BootOptions{Persistent: !once, UEFI: uefi}
 			return control.OnEach(cmd.Context(), cmd.OutOrStdout(), clients, func(ctx context.Context, c *bmc.Client) (string, error) {
-				return fmt.Sprintf("boot device %s (once=%v uefi=%v): ok", d, once, uefi), c.SetBootDevice(ctx, d, o)
+				return fmt.Sprintf("boot device %s (once=%v uefi=%v): ok", args[0], once, uefi), c.SetBootDevice(ctx, d, o)
 			})
 		},
 	}
 	bootdev.Flags().BoolVar(&once, "once", false, "for the next boot only")
 	bootdev.Flags().BoolVar(&uefi, "uefi", false, "UEFI boot (default legacy BIOS)")
-	cmd.AddCommand(power, bootdev)
+	cmd.AddCommand(powerCmd, bootdev)
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/power"
 )
 
 // bmcLab is a running pxe-smoke lab (qemu provider) seen from the test:
@@ -23,7 +24,7 @@ import (
 type bmcLab struct {
 	e      *e2eEnv
 	st     *state.State
-	power  lab.PowerController
+	power  lab.PowerDriver
 	status control.Status
 }
 
@@ -47,7 +48,7 @@ func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bmcLab{e: e, st: st, power: prov.(lab.PowerController)}
+	b := &bmcLab{e: e, st: st, power: prov.(lab.PowerDriver)}
 	out, err := e.command(ctx, "status", "pxe-smoke", "--output", "json").Output()
 	if err != nil {
 		t.Fatalf("labctl status: %v", err)
@@ -77,7 +78,7 @@ func (b *bmcLab) ns(ctx context.Context, env []string, argv ...string) (string, 
 	return string(out), err
 }
 
-func (b *bmcLab) waitPower(t *testing.T, name string, want lab.PowerState, d time.Duration) {
+func (b *bmcLab) waitPower(t *testing.T, name string, want power.State, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -131,7 +132,7 @@ func (b *bmcLab) waitBooted(t *testing.T, m lab.Machine, since time.Time) {
 
 // firstBootDevice is the device QEMU was started to boot from first, read
 // from the running QEMU process's command line (bootindex=1).
-func (b *bmcLab) firstBootDevice(t *testing.T, m lab.Machine) lab.BootDevice {
+func (b *bmcLab) firstBootDevice(t *testing.T, m lab.Machine) power.BootDevice {
 	t.Helper()
 	st, err := state.Load(b.st.Lab.Dir)
 	if err != nil {
@@ -144,9 +145,9 @@ func (b *bmcLab) firstBootDevice(t *testing.T, m lab.Machine) lab.BootDevice {
 	cmdline := string(raw)
 	switch {
 	case strings.Contains(cmdline, "drive=disk0,bootindex=1"):
-		return lab.BootDisk
+		return power.BootDisk
 	case strings.Contains(cmdline, "mac="+m.MAC.String()+",bootindex=1"):
-		return lab.BootNetwork
+		return power.BootNetwork
 	}
 	t.Fatalf("%s: no bootindex=1 in %q", m.Name, cmdline)
 	return ""
@@ -202,8 +203,8 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		}
 	})
 	// The smoke initramfs powers the machines off once they have reported.
-	b.waitPower(t, bios.Name, lab.PowerOff, 2*time.Minute)
-	b.waitPower(t, uefi.Name, lab.PowerOff, 2*time.Minute)
+	b.waitPower(t, bios.Name, power.Off, 2*time.Minute)
+	b.waitPower(t, uefi.Name, power.Off, 2*time.Minute)
 
 	host, port, _ := strings.Cut(biosBMC.BMC.IPMI, ":")
 	ipmitool := func(t *testing.T, args ...string) string {
@@ -233,8 +234,8 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		}
 		ipmitool(t, "chassis", "bootdev", "disk")
 		ipmitool(t, "power", "on")
-		b.waitPower(t, bios.Name, lab.PowerOn, 10*time.Second)
-		if d := b.firstBootDevice(t, bios); d != lab.BootDisk {
+		b.waitPower(t, bios.Name, power.On, 10*time.Second)
+		if d := b.firstBootDevice(t, bios); d != power.BootDisk {
 			t.Errorf("bios1 boots %s first, want disk", d)
 		}
 		if out := ipmitool(t, "power", "status"); !strings.Contains(out, "Chassis Power is on") {
@@ -248,12 +249,12 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		}
 		since := time.Now()
 		freeipmi(t, "ipmi-power", "--cycle")
-		b.waitPower(t, bios.Name, lab.PowerOn, 10*time.Second)
-		if d := b.firstBootDevice(t, bios); d != lab.BootNetwork {
+		b.waitPower(t, bios.Name, power.On, 10*time.Second)
+		if d := b.firstBootDevice(t, bios); d != power.BootNetwork {
 			t.Errorf("bios1 boots %s first, want network", d)
 		}
 		b.waitBooted(t, bios, since)
-		b.waitPower(t, bios.Name, lab.PowerOff, time.Minute)
+		b.waitPower(t, bios.Name, power.Off, time.Minute)
 		if out := freeipmi(t, "ipmi-power", "--stat"); !strings.Contains(out, "off") {
 			t.Errorf("ipmi-power --stat: %s", out)
 		}
@@ -280,8 +281,8 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		redfishtool(t, "setBootOverride", "Once", "Hdd")
 		off := fileSize(serial)
 		redfishtool(t, "reset", "On")
-		b.waitPower(t, uefi.Name, lab.PowerOn, 10*time.Second)
-		if d := b.firstBootDevice(t, uefi); d != lab.BootDisk {
+		b.waitPower(t, uefi.Name, power.On, 10*time.Second)
+		if d := b.firstBootDevice(t, uefi); d != power.BootDisk {
 			t.Errorf("uefi1 boots %s first, want disk", d)
 		}
 		// OVMF tries the (empty) virtio disk first and says so on the console.
@@ -313,12 +314,12 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		}
 		since := time.Now()
 		sushy(t, "force-restart")
-		b.waitPower(t, uefi.Name, lab.PowerOn, 10*time.Second)
-		if d := b.firstBootDevice(t, uefi); d != lab.BootNetwork {
+		b.waitPower(t, uefi.Name, power.On, 10*time.Second)
+		if d := b.firstBootDevice(t, uefi); d != power.BootNetwork {
 			t.Errorf("uefi1 boots %s first, want network", d)
 		}
 		b.waitBooted(t, uefi, since)
-		b.waitPower(t, uefi.Name, lab.PowerOff, time.Minute)
+		b.waitPower(t, uefi.Name, power.Off, time.Minute)
 		if out := sushy(t, "status"); !strings.Contains(out, "power=Off") {
 			t.Errorf("sushy sees %s", out)
 		}
@@ -357,7 +358,7 @@ func TestE2EReprovisionLab(t *testing.T) {
 	defer cancel()
 	b := upBMCLab(t, ctx)
 	for _, name := range []string{"bios1", "uefi1"} {
-		b.waitPower(t, name, lab.PowerOff, 2*time.Minute)
+		b.waitPower(t, name, power.Off, 2*time.Minute)
 	}
 	cases := []struct {
 		machine, protocol, endpoint string
@@ -378,7 +379,7 @@ func TestE2EReprovisionLab(t *testing.T) {
 			if !strings.Contains(out, "all 2 checks passed") {
 				t.Errorf("output lacks the scenario's checks")
 			}
-			b.waitPower(t, tc.machine, lab.PowerOff, time.Minute)
+			b.waitPower(t, tc.machine, power.Off, time.Minute)
 		})
 	}
 	pwFile := b.st.Lab.BMCPasswordFile()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 func TestBMCCommands(t *testing.T) {
@@ -71,21 +71,21 @@ func TestBMCCommands(t *testing.T) {
 		{"power on, one machine down", []string{"bmc", "power", "on", "--inventory", invPath, "good", "down"}, true,
 			[]string{"good: power on: ok", "down: FAILED", "redfish https://" + closed, "unreachable"},
 			func(t *testing.T) {
-				if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+				if st, _ := m.PowerState(ctx); st != power.On {
 					t.Errorf("good is %s", st)
 				}
 			}},
 		{"bootdev pxe once uefi", []string{"bmc", "bootdev", "pxe", "--once", "--uefi", "--inventory", invPath, "good"}, false,
 			[]string{"good: boot device pxe (once=true uefi=true): ok"},
 			func(t *testing.T) {
-				if d, once := m.NextBoot(); d != lab.BootNetwork || !once {
+				if d, once := m.NextBoot(); d != power.BootNetwork || !once {
 					t.Errorf("next boot %s once=%v", d, once)
 				}
 			}},
 		{"power status", []string{"bmc", "power", "status", "--inventory", invPath, "good"}, false, []string{"good: on"}, nil},
 		{"unknown machine", []string{"bmc", "power", "off", "--inventory", invPath, "good", "nope"}, true, nil,
 			func(t *testing.T) {
-				if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+				if st, _ := m.PowerState(ctx); st != power.On {
 					t.Errorf("good changed to %s although the command was refused", st)
 				}
 			}},

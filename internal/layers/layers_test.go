@@ -12,17 +12,18 @@ const module = "github.com/labctl/labctl/"
 // The layers of docs/architecture.md, lowest first. A package may import
 // packages of lower layers; only parts may import other parts.
 const (
-	model = iota + 1 // the model and small tools every layer may use
-	parts            // providers, services, images, checks, BMC clients
-	registries       // the one place that lists providers, the one that lists images
-	roots            // composition: the lab process, and what labctl does to labs
+	vocabulary = iota + 1 // package power: words every layer shares
+	model                 // the model and small tools every layer may use
+	parts                 // providers, services, images, checks, BMC clients
+	registries            // the one place that lists providers, the one that lists images
+	roots                 // composition: the lab process, and what labctl does to labs
 	cli
 )
 
 var layer = map[string]int{
 	"lab": model, "tail": model, "filecopy": model, "images": model, "bmc": model,
 	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,
-	"internal/layers": model,
+	"internal/layers": model, "power": vocabulary,
 
 	"firmware": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/vm": parts, "lab/progress": parts,
 	"lab/qemu": parts, "lab/libvirt": parts, "lab/libvirt/libvirtd": parts,

@@ -76,7 +76,7 @@ func watch(ctx context.Context, out io.Writer, st *state.State) <-chan error {
 		failed <- err
 		return failed
 	}
-	power, ok := prov.(lab.PowerController)
+	power, ok := prov.(lab.PowerDriver)
 	if !ok {
 		failed <- fmt.Errorf("provider %s cannot report power state", st.Provider)
 		return failed

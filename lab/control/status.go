@@ -7,6 +7,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/power"
 )
 
 // Status is a lab as `labctl status` shows it (and its JSON output).
@@ -55,21 +56,20 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	power, _ := prov.(lab.PowerController)
+	driver, hasBMC := prov.(lab.PowerDriver) // what virtual BMCs act through
 	records, _ := progress.BootLog(l).Records(ctx)
 	s := &Status{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(st.Phase), Machines: []MachineStatus{}}
-	_, hasBMC := prov.(BMCProvider)
 	if hasBMC {
 		s.BMC = &BMCAccess{Redfish: l.RedfishURL(), Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile(), CAFile: l.BMCCAFile()}
 	}
 	for i, m := range l.Machines {
-		ms := MachineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: string(lab.PowerOff)}
+		ms := MachineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: string(power.Off)}
 		if hasBMC {
 			ms.BMC = &MachineBMC{IPMI: l.IPMIAddr(i), Redfish: l.RedfishURL() + "/redfish/v1/Systems/" + m.UUID,
 				Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile(), CAFile: l.BMCCAFile()}
 		}
-		if power != nil {
-			if p, err := power.PowerState(ctx, l, m.Name); err == nil {
+		if hasBMC {
+			if p, err := driver.PowerState(ctx, l, m.Name); err == nil {
 				ms.Power = string(p)
 			}
 		}
@@ -88,11 +88,4 @@ func lastEvent(r *bootlog.Record) string {
 		return e.Kind + " " + e.Name + ": " + e.Detail
 	}
 	return e.Kind + " " + e.Path
-}
-
-// BMCProvider is a provider whose machines get virtual BMCs: it drives
-// their power and boot devices.
-type BMCProvider interface {
-	lab.PowerController
-	lab.BootDeviceSetter
 }

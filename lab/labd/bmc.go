@@ -16,24 +16,18 @@ import (
 	"github.com/labctl/labctl/lab"
 )
 
-// BMCProvider is what a provider needs for its machines to get virtual BMCs.
-type BMCProvider interface {
-	lab.PowerController
-	lab.BootDeviceSetter
-}
-
 // startBMCs writes the BMC password and certificates into the lab directory and serves
 // every machine's virtual BMCs until ctx ends; wg waits for the servers. It
 // must run inside the lab's namespace: that is where the sockets are made.
 // A server that fails later is reported through fail.
-func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov BMCProvider, log *slog.Logger, fail func(error)) error {
+func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.PowerDriver, log *slog.Logger, fail func(error)) error {
 	cred, cert, err := writeBMCSecrets(l)
 	if err != nil {
 		return err
 	}
 	systems := make([]*virtual.System, len(l.Machines))
 	for i, m := range l.Machines {
-		sys := &virtual.System{Name: m.Name, UUID: m.UUID, Machine: virtual.LabMachine{Provider: prov, Lab: l, Name: m.Name}}
+		sys := &virtual.System{Name: m.Name, UUID: m.UUID, Machine: lab.MachinePower(prov, l, m.Name)}
 		systems[i] = sys
 		addr := l.IPMIAddr(i)
 		pc, err := net.ListenPacket("udp", addr)

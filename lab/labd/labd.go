@@ -83,7 +83,7 @@ func startServices(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab
 		return err
 	}
 	runDnsmasq(ctx, wg, l, log, fail)
-	if bp, ok := prov.(BMCProvider); ok {
+	if bp, ok := prov.(lab.PowerDriver); ok {
 		return startBMCs(ctx, wg, l, bp, log, fail)
 	}
 	return nil

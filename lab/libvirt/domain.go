@@ -10,6 +10,7 @@ import (
 
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // metaNS names labctl's element in a domain's <metadata>, where the
@@ -46,7 +47,7 @@ func networkXML(n lab.Network) (string, error) {
 // An empty boot order means network, then disk.
 func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, error) {
 	if len(m.Boot) == 0 {
-		m.Boot = []lab.BootDevice{lab.BootNetwork, lab.BootDisk}
+		m.Boot = []power.BootDevice{power.BootNetwork, power.BootDisk}
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
@@ -134,17 +135,17 @@ func setBoot(d *libvirtxml.Domain, meta bootMeta) error {
 	}
 	d.Metadata = &libvirtxml.DomainMetadata{XML: string(raw)}
 	d.OS.BootDevices = nil
-	bootOf := func(dev lab.BootDevice) *libvirtxml.DomainDeviceBoot {
+	bootOf := func(dev power.BootDevice) *libvirtxml.DomainDeviceBoot {
 		if i := slices.Index(order, dev); i >= 0 {
 			return &libvirtxml.DomainDeviceBoot{Order: uint(i + 1)}
 		}
 		return nil
 	}
 	for i := range d.Devices.Interfaces {
-		d.Devices.Interfaces[i].Boot = bootOf(lab.BootNetwork)
+		d.Devices.Interfaces[i].Boot = bootOf(power.BootNetwork)
 	}
 	for i := range d.Devices.Disks {
-		d.Devices.Disks[i].Boot = bootOf(lab.BootDisk)
+		d.Devices.Disks[i].Boot = bootOf(power.BootDisk)
 	}
 	return nil
 }
@@ -169,21 +170,21 @@ func getBoot(d *libvirtxml.Domain) bootMeta {
 	}
 	type dev struct {
 		order uint
-		dev   lab.BootDevice
+		dev   power.BootDevice
 	}
 	var devs []dev
 	for _, i := range d.Devices.Interfaces {
 		if i.Boot != nil {
-			devs = append(devs, dev{i.Boot.Order, lab.BootNetwork})
+			devs = append(devs, dev{i.Boot.Order, power.BootNetwork})
 		}
 	}
 	for _, k := range d.Devices.Disks {
 		if k.Boot != nil {
-			devs = append(devs, dev{k.Boot.Order, lab.BootDisk})
+			devs = append(devs, dev{k.Boot.Order, power.BootDisk})
 		}
 	}
 	slices.SortFunc(devs, func(a, b dev) int { return int(a.order) - int(b.order) })
-	var order []lab.BootDevice
+	var order []power.BootDevice
 	for _, d := range devs {
 		order = append(order, d.dev)
 	}
@@ -191,8 +192,8 @@ func getBoot(d *libvirtxml.Domain) bootMeta {
 }
 
 // first puts dev at the front of order, keeping the rest as they were.
-func first(dev lab.BootDevice, order []lab.BootDevice) []lab.BootDevice {
-	out := []lab.BootDevice{dev}
+func first(dev power.BootDevice, order []power.BootDevice) []power.BootDevice {
+	out := []power.BootDevice{dev}
 	for _, o := range order {
 		if o != dev {
 			out = append(out, o)
@@ -201,7 +202,7 @@ func first(dev lab.BootDevice, order []lab.BootDevice) []lab.BootDevice {
 	return out
 }
 
-func joinBoot(order []lab.BootDevice) string {
+func joinBoot(order []power.BootDevice) string {
 	s := make([]string, len(order))
 	for i, o := range order {
 		s[i] = string(o)
@@ -209,14 +210,14 @@ func joinBoot(order []lab.BootDevice) string {
 	return strings.Join(s, ",")
 }
 
-func parseBoot(s string) ([]lab.BootDevice, error) {
+func parseBoot(s string) ([]power.BootDevice, error) {
 	if s == "" {
 		return nil, nil
 	}
-	var order []lab.BootDevice
+	var order []power.BootDevice
 	for _, f := range strings.Split(s, ",") {
-		dev := lab.BootDevice(f)
-		if dev != lab.BootNetwork && dev != lab.BootDisk {
+		dev := power.BootDevice(f)
+		if dev != power.BootNetwork && dev != power.BootDisk {
 			return nil, fmt.Errorf("boot device %q is neither network nor disk", f)
 		}
 		order = append(order, dev)

@@ -20,11 +20,12 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/libvirt/libvirtd"
 	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/power"
 	"github.com/labctl/labctl/tail"
 )
 
-// Provider implements lab.Provider, lab.PowerController and
-// lab.BootDeviceSetter with one private libvirtd per lab.
+// Provider implements lab.Provider and lab.PowerDriver with one private
+// libvirtd per lab.
 type Provider struct {
 	log *slog.Logger
 	// Accel is the accelerator machines get; empty means TCG (the lab
@@ -36,9 +37,8 @@ type Provider struct {
 }
 
 var (
-	_ lab.Provider         = (*Provider)(nil)
-	_ lab.PowerController  = (*Provider)(nil)
-	_ lab.BootDeviceSetter = (*Provider)(nil)
+	_ lab.Provider    = (*Provider)(nil)
+	_ lab.PowerDriver = (*Provider)(nil)
 )
 
 // New returns a libvirt provider logging to log.
@@ -300,7 +300,7 @@ func serialTail(file string) string {
 
 // waitState polls the domain's power state until it is want or ctx or the
 // timeout ends, and returns the last state read.
-func waitState(ctx context.Context, d *golibvirt.Domain, want lab.PowerState, timeout time.Duration) (lab.PowerState, error) {
+func waitState(ctx context.Context, d *golibvirt.Domain, want power.State, timeout time.Duration) (power.State, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		s, err := powerState(d)

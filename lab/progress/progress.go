@@ -15,6 +15,7 @@ import (
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/power"
 	"github.com/labctl/labctl/tail"
 )
 
@@ -39,7 +40,7 @@ var firmwareGaveUp = []string{"No bootable device", "No more network devices", "
 type Watcher struct {
 	Lab     *lab.Lab
 	BootLog bootlog.Reader
-	Power   lab.PowerController
+	Power   lab.PowerDriver
 
 	start     time.Time
 	dnsSeen   int
@@ -47,7 +48,7 @@ type Watcher struct {
 }
 
 // NewWatcher starts the clock for a lab's steps.
-func NewWatcher(l *lab.Lab, power lab.PowerController) *Watcher {
+func NewWatcher(l *lab.Lab, power lab.PowerDriver) *Watcher {
 	return &Watcher{Lab: l, BootLog: BootLog(l), Power: power, start: time.Now(), eventSeen: map[string]int{}}
 }
 
@@ -115,7 +116,7 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 	if b.Reported() {
 		return nil
 	}
-	if p, err := w.Power.PowerState(ctx, w.Lab, m.Name); err == nil && p == lab.PowerOff {
+	if p, err := w.Power.PowerState(ctx, w.Lab, m.Name); err == nil && p == power.Off {
 		return fmt.Errorf("machine %s: powered off before it reported to the boot service; serial log %s:\n%s", m.Name, serial, tail.File(serial, 20))
 	}
 	return nil

@@ -6,12 +6,13 @@ import (
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/power"
 )
 
 // args is QEMU's command line for m: a fixed MAC and SMBIOS UUID, one tap on
 // the lab bridge, boot order as bootindex per device (strict, so an unlisted
 // device is never booted), serial console to a log and a socket, and QMP.
-func args(m lab.Machine, f lab.MachineFiles, tap string, accel vm.Accel, boot []lab.BootDevice, fw firmware.OVMF) []string {
+func args(m lab.Machine, f lab.MachineFiles, tap string, accel vm.Accel, boot []power.BootDevice, fw firmware.OVMF) []string {
 	a := []string{
 		"-name", "guest=" + m.Name + ",debug-threads=off",
 		"-uuid", m.UUID,
@@ -34,16 +35,16 @@ func args(m lab.Machine, f lab.MachineFiles, tap string, accel vm.Accel, boot []
 		// device" never reaches the log that fails a lab fast.
 		a = append(a, "-machine", "pc,graphics=off")
 	}
-	index := map[lab.BootDevice]string{}
+	index := map[power.BootDevice]string{}
 	for d, i := range bootIndex(boot) {
 		index[d] = fmt.Sprintf(",bootindex=%d", i)
 	}
 	a = append(a,
 		"-boot", "strict=on",
 		"-netdev", "tap,id=net0,ifname="+tap+",script=no,downscript=no",
-		"-device", "virtio-net-pci,id="+bootDeviceID[lab.BootNetwork]+",netdev=net0,mac="+m.MAC.String()+index[lab.BootNetwork],
+		"-device", "virtio-net-pci,id="+bootDeviceID[power.BootNetwork]+",netdev=net0,mac="+m.MAC.String()+index[power.BootNetwork],
 		"-drive", "if=none,id=disk0,format=qcow2,file="+f.Disk,
-		"-device", "virtio-blk-pci,id="+bootDeviceID[lab.BootDisk]+",drive=disk0"+index[lab.BootDisk],
+		"-device", "virtio-blk-pci,id="+bootDeviceID[power.BootDisk]+",drive=disk0"+index[power.BootDisk],
 		"-chardev", "socket,id=serial0,path="+f.Console+",server=on,wait=off,logfile="+f.SerialLog+",logappend=on",
 		"-serial", "chardev:serial0",
 		"-qmp", "unix:"+f.QMP+",server=on,wait=off",

@@ -8,9 +8,10 @@ import (
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/power"
 )
 
-func testMachine(fw lab.Firmware, boot ...lab.BootDevice) lab.Machine {
+func testMachine(fw lab.Firmware, boot ...power.BootDevice) lab.Machine {
 	mac, _ := net.ParseMAC("52:54:00:77:00:11")
 	return lab.Machine{Name: "m1", MAC: mac, UUID: "7d3c0b1e-0b6a-4d51-9c39-000000000011", MemoryMiB: 512, VCPUs: 2, DiskGiB: 1, Firmware: fw, Boot: boot}
 }
@@ -24,14 +25,14 @@ func TestArgs(t *testing.T) {
 		want    []string // each must appear as one argument
 		notWant []string // substrings no argument may contain
 	}{
-		{"bios network first", testMachine(lab.BIOS, lab.BootNetwork, lab.BootDisk), "tcg",
+		{"bios network first", testMachine(lab.BIOS, power.BootNetwork, power.BootDisk), "tcg",
 			[]string{"-uuid", "7d3c0b1e-0b6a-4d51-9c39-000000000011", "pc,graphics=off", "tcg", "strict=on",
 				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,bootindex=1", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=2",
 				"tap,id=net0,ifname=" + tapName("m1") + ",script=no,downscript=no",
 				"socket,id=serial0,path=/labs/t/machines/m1/console.sock,server=on,wait=off,logfile=/labs/t/machines/m1/serial.log,logappend=on",
 				"unix:/labs/t/machines/m1/qmp.sock,server=on,wait=off", "/labs/t/machines/m1/qemu.pid"},
 			[]string{"pflash", "kvm"}},
-		{"uefi disk only", testMachine(lab.UEFI, lab.BootDisk), "kvm",
+		{"uefi disk only", testMachine(lab.UEFI, power.BootDisk), "kvm",
 			[]string{"q35", "kvm", "host", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.DebianOVMF.Code,
 				"if=pflash,format=raw,unit=1,file=/labs/t/machines/m1/OVMF_VARS.fd",
 				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=1"},

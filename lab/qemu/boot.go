@@ -8,13 +8,14 @@ import (
 
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/power"
 )
 
 // bootOverride is what SetBootDevice stored: a persistent order and a
 // device for the next cold start only.
 type bootOverride struct {
-	Order []lab.BootDevice `json:"order,omitempty"`
-	Once  lab.BootDevice   `json:"once,omitempty"`
+	Order []power.BootDevice `json:"order,omitempty"`
+	Once  power.BootDevice   `json:"once,omitempty"`
 }
 
 func readOverride(f lab.MachineFiles) bootOverride {
@@ -37,11 +38,11 @@ func writeOverride(f lab.MachineFiles, ov bootOverride) error {
 	return os.Rename(tmp, f.Boot)
 }
 
-// SetBootDevice stores the device for the next cold start (once) or for
-// every start; a running machine picks it up on its next power on, cycle or
+// SetBootDevice stores the device for the next cold start or, persistent,
+// for every start; a running machine picks it up on its next power on, cycle or
 // reset.
-func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string, d lab.BootDevice, once bool) error {
-	if d != lab.BootNetwork && d != lab.BootDisk {
+func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string, d power.BootDevice, o power.BootOptions) error {
+	if d != power.BootNetwork && d != power.BootDisk {
 		return fmt.Errorf("machine %s: boot device %q is neither network nor disk", machine, d)
 	}
 	m, err := vm.Record(l, machine)
@@ -50,11 +51,11 @@ func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string
 	}
 	f := l.MachineFiles(machine)
 	ov := readOverride(f)
-	if once {
+	if !o.Persistent {
 		ov.Once = d
 	} else {
 		ov.Once = ""
-		ov.Order = []lab.BootDevice{d}
+		ov.Order = []power.BootDevice{d}
 		for _, b := range m.Boot {
 			if b != d {
 				ov.Order = append(ov.Order, b)
@@ -66,7 +67,7 @@ func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string
 
 // setBootOrder changes the devices' boot indexes of a running machine; QEMU
 // hands the new order to the firmware at the next reset.
-func setBootOrder(f lab.MachineFiles, order []lab.BootDevice) error {
+func setBootOrder(f lab.MachineFiles, order []power.BootDevice) error {
 	index := bootIndex(order)
 	// Two devices may not hold one index at once: first move every device
 	// out of the way, then give each its place (-1: not bootable).
@@ -95,11 +96,11 @@ func setBootIndex(f lab.MachineFiles, device string, i int) error {
 
 // bootDeviceID names the QEMU device behind each boot device, so its boot
 // index can be changed over QMP while the machine runs.
-var bootDeviceID = map[lab.BootDevice]string{lab.BootNetwork: "nic0", lab.BootDisk: "disk0dev"}
+var bootDeviceID = map[power.BootDevice]string{power.BootNetwork: "nic0", power.BootDisk: "disk0dev"}
 
 // bootIndex numbers the devices of a boot order from 1, first mention wins.
-func bootIndex(order []lab.BootDevice) map[lab.BootDevice]int {
-	index := map[lab.BootDevice]int{}
+func bootIndex(order []power.BootDevice) map[power.BootDevice]int {
+	index := map[power.BootDevice]int{}
 	for _, d := range order {
 		if _, dup := index[d]; !dup {
 			index[d] = len(index) + 1

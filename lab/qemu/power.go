@@ -7,42 +7,43 @@ import (
 
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/power"
 )
 
 // PowerState is on while the machine's QEMU process runs.
-func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (lab.PowerState, error) {
+func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (power.State, error) {
 	f := l.MachineFiles(machine)
 	if _, err := os.Stat(f.Dir); err != nil {
 		return "", fmt.Errorf("no machine %s in lab %s", machine, l.Name)
 	}
 	if qemuPid(f) == 0 {
-		return lab.PowerOff, nil
+		return power.Off, nil
 	}
-	return lab.PowerOn, nil
+	return power.On, nil
 }
 
-// Power acts on a machine. Cycle and reset are cold starts (a new QEMU
+// SetPower acts on a machine. Cycle and reset are cold starts (a new QEMU
 // process with the same disk and NVRAM), so a new boot device takes effect.
-func (p *Provider) Power(ctx context.Context, l *lab.Lab, machine string, a lab.PowerAction) error {
+func (p *Provider) SetPower(ctx context.Context, l *lab.Lab, machine string, a power.Action) error {
 	m, err := vm.Record(l, machine)
 	if err != nil {
 		return err
 	}
 	f := l.MachineFiles(machine)
 	switch a {
-	case lab.ActionOn:
+	case power.ActionOn:
 		if qemuPid(f) != 0 {
 			return nil
 		}
 		return p.start(ctx, l, m)
-	case lab.ActionOff:
+	case power.ActionOff:
 		return p.stop(ctx, f, machine)
-	case lab.ActionSoftOff:
+	case power.ActionSoftOff:
 		if qemuPid(f) == 0 {
 			return nil
 		}
 		return qmpRun(f, `{"execute":"system_powerdown"}`)
-	case lab.ActionCycle, lab.ActionReset:
+	case power.ActionCycle, power.ActionReset:
 		if err := p.stop(ctx, f, machine); err != nil {
 			return err
 		}

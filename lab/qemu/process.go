@@ -11,6 +11,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/power"
 	"github.com/labctl/labctl/tail"
 )
 
@@ -25,7 +26,7 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 	}
 	boot := persistent
 	if ov.Once != "" {
-		boot = append([]lab.BootDevice{ov.Once}, persistent...)
+		boot = append([]power.BootDevice{ov.Once}, persistent...)
 	}
 	accel := p.accel()
 	pid, err := p.spawn(m, f, accel, boot)
@@ -53,7 +54,7 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 
 // spawn starts QEMU in a session of its own (a ^C to labctl must not kill
 // the lab's machines) and reaps it when it exits.
-func (p *Provider) spawn(m lab.Machine, f lab.MachineFiles, accel vm.Accel, boot []lab.BootDevice) (int, error) {
+func (p *Provider) spawn(m lab.Machine, f lab.MachineFiles, accel vm.Accel, boot []power.BootDevice) (int, error) {
 	// Stale sockets from a crash would make QEMU fail to listen.
 	os.Remove(f.Console)
 	os.Remove(f.QMP)

@@ -14,6 +14,7 @@ import (
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/power"
 )
 
 // Provider runs machines as QEMU processes. Every method runs in the
@@ -43,9 +44,8 @@ func New(log *slog.Logger) *Provider {
 }
 
 var (
-	_ lab.Provider         = (*Provider)(nil)
-	_ lab.PowerController  = (*Provider)(nil)
-	_ lab.BootDeviceSetter = (*Provider)(nil)
+	_ lab.Provider    = (*Provider)(nil)
+	_ lab.PowerDriver = (*Provider)(nil)
 )
 
 func (p *Provider) Name() string { return "qemu" }
@@ -70,7 +70,7 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 
 // Reimage gives m a blank disk and fresh NVRAM; it must be off.
 func (p *Provider) Reimage(ctx context.Context, l *lab.Lab, m lab.Machine) error {
-	if st, _ := p.PowerState(ctx, l, m.Name); st == lab.PowerOn {
+	if st, _ := p.PowerState(ctx, l, m.Name); st == power.On {
 		return fmt.Errorf("machine %s: reimage: power it off first", m.Name)
 	}
 	if err := vm.Prepare(ctx, l, m, p.Firmware, true); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/power"
 )
 
 // inNetns runs fn on a thread inside ns: the provider's ip and qemu
@@ -51,7 +52,7 @@ func TestProvider(t *testing.T) {
 	p := New(log)
 	p.Accel = "tcg"
 	t.Cleanup(func() { netns.Do(ns, func() error { return p.Destroy(context.Background(), l) }) })
-	m := testMachine(lab.UEFI, lab.BootNetwork, lab.BootDisk)
+	m := testMachine(lab.UEFI, power.BootNetwork, power.BootDisk)
 	inNetns(t, ns, func() error {
 		if err := p.CreateNetwork(ctx, l); err != nil {
 			return err
@@ -62,7 +63,7 @@ func TestProvider(t *testing.T) {
 	pid := qemuPid(f)
 
 	t.Run("running with its identity", func(t *testing.T) {
-		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != lab.PowerOn {
+		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != power.On {
 			t.Fatalf("power = %v, %v; want on", st, err)
 		}
 		c := cmdline(pid)
@@ -83,10 +84,10 @@ func TestProvider(t *testing.T) {
 	})
 
 	t.Run("boot device once takes effect on reset, then reverts", func(t *testing.T) {
-		if err := p.SetBootDevice(ctx, l, m.Name, lab.BootDisk, true); err != nil {
+		if err := p.SetBootDevice(ctx, l, m.Name, power.BootDisk, power.BootOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		inNetns(t, ns, func() error { return p.Power(ctx, l, m.Name, lab.ActionReset) })
+		inNetns(t, ns, func() error { return p.SetPower(ctx, l, m.Name, power.ActionReset) })
 		next := qemuPid(f)
 		if next == 0 || next == pid {
 			t.Fatalf("reset: pid %d -> %d, want a new QEMU process", pid, next)
@@ -107,21 +108,21 @@ func TestProvider(t *testing.T) {
 				t.Errorf("bootindex of %s for the next reset = %s, %v; want %s", id, raw, err, want)
 			}
 		}
-		inNetns(t, ns, func() error { return p.Power(ctx, l, m.Name, lab.ActionCycle) })
+		inNetns(t, ns, func() error { return p.SetPower(ctx, l, m.Name, power.ActionCycle) })
 		if c := cmdline(qemuPid(f)); !strings.Contains(c, "mac=52:54:00:77:00:11,bootindex=1") {
 			t.Errorf("second cold start still boots the disk first: %s", c)
 		}
 	})
 
 	t.Run("off and on", func(t *testing.T) {
-		if err := p.Power(ctx, l, m.Name, lab.ActionOff); err != nil {
+		if err := p.SetPower(ctx, l, m.Name, power.ActionOff); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := p.PowerState(ctx, l, m.Name); st != lab.PowerOff {
+		if st, _ := p.PowerState(ctx, l, m.Name); st != power.Off {
 			t.Fatalf("power = %s after off", st)
 		}
-		inNetns(t, ns, func() error { return p.Power(ctx, l, m.Name, lab.ActionOn) })
-		if st, _ := p.PowerState(ctx, l, m.Name); st != lab.PowerOn {
+		inNetns(t, ns, func() error { return p.SetPower(ctx, l, m.Name, power.ActionOn) })
+		if st, _ := p.PowerState(ctx, l, m.Name); st != power.On {
 			t.Fatalf("power = %s after on", st)
 		}
 	})

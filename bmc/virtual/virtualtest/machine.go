@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // Machine simulates a VM's power and boot device the way the lab providers
@@ -16,12 +16,12 @@ import (
 type Machine struct {
 	mu          sync.Mutex
 	on          bool
-	persistent  lab.BootDevice
-	once        lab.BootDevice
-	boots       []lab.BootDevice
+	persistent  power.BootDevice
+	once        power.BootDevice
+	boots       []power.BootDevice
 	ignorePower bool
 	// OnBoot, if set before use, is called after each boot with the device booted from.
-	OnBoot func(lab.BootDevice)
+	OnBoot func(power.BootDevice)
 }
 
 // IgnorePower makes power requests succeed without effect, like a BMC that lies.
@@ -32,29 +32,29 @@ func (m *Machine) IgnorePower(ignore bool) {
 }
 
 // NewMachine returns a machine that is off and boots from disk.
-func NewMachine() *Machine { return &Machine{persistent: lab.BootDisk} }
+func NewMachine() *Machine { return &Machine{persistent: power.BootDisk} }
 
-func (m *Machine) PowerState(context.Context) (lab.PowerState, error) {
+func (m *Machine) PowerState(context.Context) (power.State, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.on {
-		return lab.PowerOn, nil
+		return power.On, nil
 	}
-	return lab.PowerOff, nil
+	return power.Off, nil
 }
 
-func (m *Machine) Power(_ context.Context, a lab.PowerAction) error {
+func (m *Machine) SetPower(_ context.Context, a power.Action) error {
 	m.mu.Lock()
-	var booted lab.BootDevice
+	var booted power.BootDevice
 	switch {
 	case m.ignorePower:
-	case a == lab.ActionOff || a == lab.ActionSoftOff:
+	case a == power.ActionOff || a == power.ActionSoftOff:
 		m.on = false
-	case a == lab.ActionOn:
+	case a == power.ActionOn:
 		if !m.on {
 			booted = m.boot()
 		}
-	case a == lab.ActionCycle || a == lab.ActionReset:
+	case a == power.ActionCycle || a == power.ActionReset:
 		booted = m.boot()
 	default:
 		m.mu.Unlock()
@@ -68,7 +68,7 @@ func (m *Machine) Power(_ context.Context, a lab.PowerAction) error {
 	return nil
 }
 
-func (m *Machine) boot() lab.BootDevice {
+func (m *Machine) boot() power.BootDevice {
 	d := m.persistent
 	if m.once != "" {
 		d, m.once = m.once, ""
@@ -78,13 +78,13 @@ func (m *Machine) boot() lab.BootDevice {
 	return d
 }
 
-func (m *Machine) SetBootDevice(_ context.Context, d lab.BootDevice, once bool) error {
-	if d != lab.BootNetwork && d != lab.BootDisk {
+func (m *Machine) SetBootDevice(_ context.Context, d power.BootDevice, o power.BootOptions) error {
+	if d != power.BootNetwork && d != power.BootDisk {
 		return fmt.Errorf("boot device %q not supported", d)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if once {
+	if !o.Persistent {
 		m.once = d
 	} else {
 		m.persistent, m.once = d, ""
@@ -93,7 +93,7 @@ func (m *Machine) SetBootDevice(_ context.Context, d lab.BootDevice, once bool) 
 }
 
 // NextBoot returns the device the next boot will use and whether that is a one-time choice.
-func (m *Machine) NextBoot() (lab.BootDevice, bool) {
+func (m *Machine) NextBoot() (power.BootDevice, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.once != "" {
@@ -103,10 +103,10 @@ func (m *Machine) NextBoot() (lab.BootDevice, bool) {
 }
 
 // Boots returns the devices booted from, oldest first.
-func (m *Machine) Boots() []lab.BootDevice {
+func (m *Machine) Boots() []power.BootDevice {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]lab.BootDevice(nil), m.boots...)
+	return append([]power.BootDevice(nil), m.boots...)
 }
 
 // SetOn sets the power state without booting (the machine was already running).
