@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/power"
 )
@@ -36,7 +37,7 @@ const FileName = "scenario.yaml"
 type Scenario struct {
 	Name        string        `yaml:"name"`
 	Description string        `yaml:"description"`
-	Images      []string      `yaml:"images"`   // images whose files are served under /assets/<image>/
+	Images      []Image       `yaml:"images"`   // images whose files are served under /assets/<image>/
 	Deadline    Duration      `yaml:"deadline"` // for all checks together
 	Network     NetworkSpec   `yaml:"network"`
 	Defaults    MachineSpec   `yaml:"defaults"` // fills fields a machine leaves empty
@@ -49,6 +50,23 @@ type Scenario struct {
 	FS   fs.FS  `yaml:"-"`
 	// Source names the scenario file in errors.
 	Source string `yaml:"-"`
+}
+
+// Image is an image a scenario's machines boot: its recipe's name, and the
+// options asked of the recipe. In YAML either a name ("labos") or a mapping
+// {name: labos, packages: [jq], versions: {kubernetes: v1.31.2}}.
+type Image struct {
+	Name           string `yaml:"name"`
+	images.Options `yaml:",inline"`
+}
+
+func (i *Image) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		i.Name = n.Value
+		return nil
+	}
+	type plain Image
+	return n.Decode((*plain)(i))
 }
 
 // NetworkSpec is the scenario's view of lab.Network.

@@ -91,13 +91,14 @@ func Up(ctx context.Context, o UpOptions) (*state.State, error) {
 }
 
 // buildImages builds (or finds in the cache) each image the scenario names.
-func buildImages(ctx context.Context, names []string, o UpOptions) (map[string]string, error) {
+func buildImages(ctx context.Context, specs []scenarios.Image, o UpOptions) (map[string]string, error) {
 	cache := &images.Cache{Dir: o.CacheDir}
 	dirs := map[string]string{}
-	for _, name := range names {
+	for _, spec := range specs {
+		name := spec.Name
 		begin := time.Now()
 		fmt.Fprintf(o.Out, "image %s: ", name)
-		img, err := registry.Build(ctx, cache, name, images.Options{})
+		img, err := registry.Build(ctx, cache, name, spec.Options)
 		if err != nil {
 			fmt.Fprintln(o.Out, "failed")
 			return nil, fmt.Errorf("image %s: %w", name, err)
