@@ -18,16 +18,16 @@ const DefaultTimeout = 15 * time.Second
 // by the endpoint's timeout).
 const DefaultSettle = 10 * time.Second
 
-// Machine is one server and the BMC endpoints that reach it, in the order
-// they are tried.
-type Machine struct {
+// Server is one machine as its BMCs reach it: its name and the endpoints,
+// in the order they are tried.
+type Server struct {
 	Name      string
 	Endpoints []Endpoint
 }
 
 // Client drives one machine through the first of its endpoints that works.
 type Client struct {
-	Machine Machine
+	Server  Server
 	Dialers map[Protocol]Dialer
 	Log     *slog.Logger // nil: slog.Default()
 	// PollInterval is how often a power state is read back while waiting for
@@ -123,24 +123,24 @@ func (c *Client) SetBootDevice(ctx context.Context, d power.BootDevice, o power.
 // until one succeeds. A failure that is the machine's answer rather than the
 // endpoint's (unsupported, no effect) still moves on: another protocol may do better.
 func (c *Client) try(ctx context.Context, op string, fn func(context.Context, Conn) error) error {
-	if len(c.Machine.Endpoints) == 0 {
-		return fmt.Errorf("%s: %s: no BMC endpoints", c.Machine.Name, op)
+	if len(c.Server.Endpoints) == 0 {
+		return fmt.Errorf("%s: %s: no BMC endpoints", c.Server.Name, op)
 	}
-	e := &AttemptsError{Machine: c.Machine.Name, Op: op}
-	for _, ep := range c.Machine.Endpoints {
+	e := &AttemptsError{Machine: c.Server.Name, Op: op}
+	for _, ep := range c.Server.Endpoints {
 		if ctx.Err() != nil {
 			break
 		}
 		err := c.attempt(ctx, ep, fn)
 		if err == nil {
-			c.log().Debug("bmc", "machine", c.Machine.Name, "op", op, "endpoint", ep.String())
+			c.log().Debug("bmc", "machine", c.Server.Name, "op", op, "endpoint", ep.String())
 			return nil
 		}
-		c.log().Debug("bmc endpoint failed", "machine", c.Machine.Name, "op", op, "endpoint", ep.String(), "err", err)
+		c.log().Debug("bmc endpoint failed", "machine", c.Server.Name, "op", op, "endpoint", ep.String(), "err", err)
 		e.Attempts = append(e.Attempts, Attempt{Endpoint: ep, Err: err})
 	}
 	if len(e.Attempts) == 0 {
-		return fmt.Errorf("%s: %s: %w", c.Machine.Name, op, ctx.Err())
+		return fmt.Errorf("%s: %s: %w", c.Server.Name, op, ctx.Err())
 	}
 	return e
 }

@@ -12,3 +12,9 @@ sed -i -E \
   -e 's/\bbmc\.PowerSetter\b/power.Setter/g; s/\bbmc\.BootDeviceSetter\b/power.BootSetter/g' \
   -e 's/\bbmc\.ParsePowerAction\b/power.ParseAction/g' \
   "$@"
+# Names that say what each thing is.
+sed -i -E \
+  -e 's/\bbmc\.Machine\b/bmc.Server/g; s/\bbmc\.Client\{Machine:/bmc.Client{Server:/g; s/\.BMCMachine\(\)/.BMCServer()/g' \
+  -e 's/\bvirtualtest\.Machine\b/virtualtest.VM/g; s/\bvirtualtest\.NewMachine\(/virtualtest.NewVM(/g' \
+  "$@"
+sed -i -E -e 's/\bMachine:(\s+)bmc\.Server\{/Server:\1bmc.Server{/g' "$@"

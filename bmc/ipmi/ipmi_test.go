@@ -24,7 +24,7 @@ const password = "Ipmi-Test-Pw1"
 func client(t *testing.T, addr, pass string) *bmc.Client {
 	t.Setenv("TEST_BMC_PASSWORD", pass)
 	return &bmc.Client{
-		Machine: bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{{
+		Server: bmc.Server{Name: "node1", Endpoints: []bmc.Endpoint{{
 			Protocol: bmc.IPMI, Address: addr, Username: "admin",
 			PasswordEnv: "TEST_BMC_PASSWORD", Timeout: 10 * time.Second,
 		}}},
@@ -35,7 +35,7 @@ func client(t *testing.T, addr, pass string) *bmc.Client {
 }
 
 func TestAgainstVirtualBMC(t *testing.T) {
-	m := virtualtest.NewMachine()
+	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "node1", UUID: "0b5f3a52-6c1e-4a47-9f0e-7d2c9b1a8e61", Machine: m}
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

@@ -22,9 +22,9 @@ const (
 	uuid     = "3d9b8a1c-52e4-4f6b-a0c7-19e2d4b6f803"
 )
 
-func start(t *testing.T) (*virtualtest.Machine, string, string) {
+func start(t *testing.T) (*virtualtest.VM, string, string) {
 	t.Helper()
-	m := virtualtest.NewMachine()
+	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "node1", UUID: uuid, Machine: m}
 	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
 	if err != nil {
@@ -51,7 +51,7 @@ func client(t *testing.T, ep bmc.Endpoint, pass string) *bmc.Client {
 	ep.Protocol, ep.Username, ep.PasswordEnv, ep.SystemUUID = bmc.Redfish, "admin", "TEST_RF_PASSWORD", uuid
 	ep.Timeout = 10 * time.Second
 	return &bmc.Client{
-		Machine:      bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{ep}},
+		Server:       bmc.Server{Name: "node1", Endpoints: []bmc.Endpoint{ep}},
 		Dialers:      map[bmc.Protocol]bmc.Dialer{bmc.Redfish: redfish.Dial},
 		PollInterval: 50 * time.Millisecond,
 		Settle:       2 * time.Second,

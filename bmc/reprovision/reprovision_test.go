@@ -58,8 +58,8 @@ func (l *bootLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(list)
 }
 
-func (l *bootLog) machine(mac, uuid string) *virtualtest.Machine {
-	m := virtualtest.NewMachine()
+func (l *bootLog) machine(mac, uuid string) *virtualtest.VM {
+	m := virtualtest.NewVM()
 	m.OnBoot = func(d power.BootDevice) {
 		if d != power.BootNetwork {
 			return
@@ -88,7 +88,7 @@ func TestRun(t *testing.T) {
 
 	type node struct {
 		name, mac, uuid string
-		m               *virtualtest.Machine
+		m               *virtualtest.VM
 		sys             *virtual.System
 	}
 	nodes := []*node{
@@ -135,7 +135,7 @@ func TestRun(t *testing.T) {
 		ep.Timeout = 10 * time.Second
 		targets = append(targets, reprovision.Target{
 			Name: n.name, MAC: mac, UUID: n.uuid,
-			BMC: &bmc.Client{Machine: bmc.Machine{Name: n.name, Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers()},
+			BMC: &bmc.Client{Server: bmc.Server{Name: n.name, Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers()},
 		})
 	}
 	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)

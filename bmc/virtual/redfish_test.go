@@ -20,7 +20,7 @@ import (
 const testUUID = "8c1f6a3e-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
 
 type redfishBMC struct {
-	m      *virtualtest.Machine
+	m      *virtualtest.VM
 	sys    *virtual.System
 	url    string // https://127.0.0.1:port
 	caFile string
@@ -29,7 +29,7 @@ type redfishBMC struct {
 
 func startRedfish(t *testing.T) redfishBMC {
 	t.Helper()
-	m := virtualtest.NewMachine()
+	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "node1", UUID: testUUID, Machine: m}
 	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
 	if err != nil {

@@ -25,7 +25,7 @@ type System struct {
 	Name string
 	UUID string // lower case; Redfish addresses the system by it
 	// Machine is what the BMC acts on: a lab machine (lab.MachinePower) or,
-	// in tests, virtualtest.Machine. Its cycle and reset must be cold
+	// in tests, virtualtest.VM. Its cycle and reset must be cold
 	// starts, so that a boot device set just before takes effect.
 	Machine power.Controller
 

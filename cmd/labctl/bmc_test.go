@@ -19,7 +19,7 @@ func TestBMCCommands(t *testing.T) {
 	const pw = "Cli-Test-Pw-3"
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "good.pass"), []byte(pw+"\n"), 0o600)
-	m := virtualtest.NewMachine()
+	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "good", UUID: "9e8d7c6b-5a49-4382-b1a0-f9e8d7c6b5a4", Machine: m}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

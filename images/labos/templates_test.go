@@ -35,7 +35,7 @@ func TestScenarioTemplates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Contains(s.Images, labos.Name) {
+		if !slices.ContainsFunc(s.Images, func(i scenarios.Image) bool { return i.Name == labos.Name }) {
 			continue
 		}
 		n++

@@ -27,7 +27,7 @@ func BMCClients(invPath string, names []string) ([]*bmc.Client, error) {
 	}
 	clients := make([]*bmc.Client, len(machines))
 	for i, m := range machines {
-		clients[i] = &bmc.Client{Machine: m.BMCMachine(), Dialers: protocols.Dialers()}
+		clients[i] = &bmc.Client{Server: m.BMCServer(), Dialers: protocols.Dialers()}
 	}
 	return clients, nil
 }
@@ -50,10 +50,10 @@ func OnEach(ctx context.Context, out io.Writer, clients []*bmc.Client, fn func(c
 	for i, c := range clients {
 		if errs[i] != nil {
 			failed++
-			fmt.Fprintf(out, "%s: FAILED: %v\n", c.Machine.Name, errs[i])
+			fmt.Fprintf(out, "%s: FAILED: %v\n", c.Server.Name, errs[i])
 			continue
 		}
-		fmt.Fprintf(out, "%s: %s\n", c.Machine.Name, msgs[i])
+		fmt.Fprintf(out, "%s: %s\n", c.Server.Name, msgs[i])
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d machines failed", failed, len(clients))

@@ -43,7 +43,7 @@ func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []st
 			return err
 		}
 		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, UEFI: m.Firmware == lab.UEFI,
-			BMC: &bmc.Client{Machine: inv[i].BMCMachine(), Dialers: protocols.DialersVia(dial)}})
+			BMC: &bmc.Client{Server: inv[i].BMCServer(), Dialers: protocols.DialersVia(dial)}})
 		since[name] = time.Now()
 	}
 	results := reprovision.Run(ctx, targets, &reprovision.FetchWaiter{Log: progress.BootLog(l)}, slog.Default())
@@ -88,7 +88,7 @@ func ReprovisionRack(ctx context.Context, out io.Writer, o RackOptions, names []
 	}
 	var targets []reprovision.Target
 	for _, m := range machines {
-		bm := m.BMCMachine()
+		bm := m.BMCServer()
 		if len(o.Protocols) > 0 {
 			bm.Endpoints = slices.DeleteFunc(slices.Clone(bm.Endpoints), func(ep bmc.Endpoint) bool { return ep.Protocol != o.Protocols[0] })
 			if len(bm.Endpoints) == 0 {
@@ -96,7 +96,7 @@ func ReprovisionRack(ctx context.Context, out io.Writer, o RackOptions, names []
 			}
 		}
 		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, UEFI: o.UEFI,
-			BMC: &bmc.Client{Machine: bm, Dialers: protocols.Dialers()}})
+			BMC: &bmc.Client{Server: bm, Dialers: protocols.Dialers()}})
 	}
 	log := &bootlog.Client{URL: o.BootURL, HTTP: &http.Client{Timeout: 10 * time.Second}}
 	return printResults(out, reprovision.Run(ctx, targets, &reprovision.FetchWaiter{Log: log}, slog.Default()))

@@ -10,10 +10,10 @@ import (
 	"github.com/labctl/labctl/power"
 )
 
-// Machine simulates a VM's power and boot device the way the lab providers
+// VM simulates a VM's power and boot device the way the lab providers
 // must behave: a once device is used by the next boot only, and every power
 // on, cycle or reset boots (cold) from the device in force.
-type Machine struct {
+type VM struct {
 	mu          sync.Mutex
 	on          bool
 	persistent  power.BootDevice
@@ -25,16 +25,16 @@ type Machine struct {
 }
 
 // IgnorePower makes power requests succeed without effect, like a BMC that lies.
-func (m *Machine) IgnorePower(ignore bool) {
+func (m *VM) IgnorePower(ignore bool) {
 	m.mu.Lock()
 	m.ignorePower = ignore
 	m.mu.Unlock()
 }
 
-// NewMachine returns a machine that is off and boots from disk.
-func NewMachine() *Machine { return &Machine{persistent: power.BootDisk} }
+// NewVM returns a VM that is off and boots from disk.
+func NewVM() *VM { return &VM{persistent: power.BootDisk} }
 
-func (m *Machine) PowerState(context.Context) (power.State, error) {
+func (m *VM) PowerState(context.Context) (power.State, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.on {
@@ -43,7 +43,7 @@ func (m *Machine) PowerState(context.Context) (power.State, error) {
 	return power.Off, nil
 }
 
-func (m *Machine) SetPower(_ context.Context, a power.Action) error {
+func (m *VM) SetPower(_ context.Context, a power.Action) error {
 	m.mu.Lock()
 	var booted power.BootDevice
 	switch {
@@ -68,7 +68,7 @@ func (m *Machine) SetPower(_ context.Context, a power.Action) error {
 	return nil
 }
 
-func (m *Machine) boot() power.BootDevice {
+func (m *VM) boot() power.BootDevice {
 	d := m.persistent
 	if m.once != "" {
 		d, m.once = m.once, ""
@@ -78,7 +78,7 @@ func (m *Machine) boot() power.BootDevice {
 	return d
 }
 
-func (m *Machine) SetBootDevice(_ context.Context, d power.BootDevice, o power.BootOptions) error {
+func (m *VM) SetBootDevice(_ context.Context, d power.BootDevice, o power.BootOptions) error {
 	if d != power.BootNetwork && d != power.BootDisk {
 		return fmt.Errorf("boot device %q not supported", d)
 	}
@@ -93,7 +93,7 @@ func (m *Machine) SetBootDevice(_ context.Context, d power.BootDevice, o power.B
 }
 
 // NextBoot returns the device the next boot will use and whether that is a one-time choice.
-func (m *Machine) NextBoot() (power.BootDevice, bool) {
+func (m *VM) NextBoot() (power.BootDevice, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.once != "" {
@@ -103,14 +103,14 @@ func (m *Machine) NextBoot() (power.BootDevice, bool) {
 }
 
 // Boots returns the devices booted from, oldest first.
-func (m *Machine) Boots() []power.BootDevice {
+func (m *VM) Boots() []power.BootDevice {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]power.BootDevice(nil), m.boots...)
 }
 
 // SetOn sets the power state without booting (the machine was already running).
-func (m *Machine) SetOn(on bool) {
+func (m *VM) SetOn(on bool) {
 	m.mu.Lock()
 	m.on = on
 	m.mu.Unlock()
