@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/labctl
 
-.PHONY: build lab check test bench deps clean
+.PHONY: build lab check test bench deps clean proto
 
 build:
 	$(GO) build -o $(BIN) ./cmd/labctl
@@ -20,8 +20,9 @@ check:
 # QEMU, dnsmasq, iPXE, Ignition, etcd and BMC peers. Needs root. One package
 # at a time (-p 1): two packages' VMs at once on a small machine under TCG
 # would only make both miss their deadlines.
+# TESTFLAGS adds go test flags (CI: -json for its JUnit report).
 test: deps build
-	$(GO) test -p 1 -count=1 -timeout 80m ./...
+	$(GO) test -p 1 -count=1 -timeout 80m $(TESTFLAGS) ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
@@ -31,3 +32,16 @@ deps:
 
 clean:
 	rm -rf bin
+
+# Regenerates the boot service's gRPC code (bootsvc/rpc/*pb) from its .proto
+# files with Debian's protoc and these pinned plugins (also: go generate ./bootsvc/rpc).
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+TOOLS := $(CURDIR)/bin/tools
+proto:
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd bootsvc/rpc && protoc -I . \
+		--plugin=protoc-gen-go=$(TOOLS)/protoc-gen-go --go_out=. --go_opt=paths=source_relative \
+		--plugin=protoc-gen-go-grpc=$(TOOLS)/protoc-gen-go-grpc --go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		storagepb/storage.proto serverpb/messages.proto rpcpb/rpc.proto

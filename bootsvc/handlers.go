@@ -57,6 +57,7 @@ func (s *Server) routes() http.Handler {
 	if s.assets != nil {
 		handle("GET /assets/", "assets", bootlog.KindAsset, http.StripPrefix("/assets", http.FileServer(rootFS{s.assets})))
 	}
+	handle("GET /pixiecore/v1/boot/{mac}", "pixiecore", bootlog.KindIPXE, http.HandlerFunc(s.servePixiecore))
 	handle("GET /report", "report", bootlog.KindReport, http.HandlerFunc(s.serveReport))
 	handle("POST /report", "report", bootlog.KindReport, http.HandlerFunc(s.serveReport))
 	handle("GET /machines", "machines", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -71,21 +71,32 @@ func loadState(dir string, log *slog.Logger) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := loadFS(os.DirFS(dir), log)
+	if err != nil {
+		return nil, err
+	}
+	st.fingerprint = fp
+	return st, nil
+}
+
+// loadFS is loadState on a file system: the data directory itself, or the
+// directory as a write would leave it (see overlayFS), to judge the write
+// before it is made.
+func loadFS(fsys fs.FS, log *slog.Logger) (*state, error) {
 	st := &state{
 		profiles:    map[string]*Profile{},
 		templates:   map[string]*template.Template{},
 		rawIgnition: map[string][]byte{},
-		fingerprint: fp,
 	}
-	groups, err := loadGroups(dir, log)
+	groups, err := loadGroups(fsys, log)
 	if err != nil {
 		return nil, err
 	}
-	if err := st.loadProfiles(dir, log); err != nil {
+	if err := st.loadProfiles(fsys, log); err != nil {
 		return nil, err
 	}
 	for _, kind := range []string{kindIgnition, kindCloud, kindGeneric} {
-		if err := st.loadTemplates(dir, kind); err != nil {
+		if err := st.loadTemplates(fsys, kind); err != nil {
 			return nil, err
 		}
 	}
@@ -105,10 +116,10 @@ func loadState(dir string, log *slog.Logger) (*state, error) {
 	return st, nil
 }
 
-func loadGroups(dir string, log *slog.Logger) ([]*Group, error) {
+func loadGroups(fsys fs.FS, log *slog.Logger) ([]*Group, error) {
 	var groups []*Group
 	byID := map[string]string{}
-	err := eachJSON(dir, "groups", log, func(rel string, data []byte) error {
+	err := eachJSON(fsys, "groups", log, func(rel string, data []byte) error {
 		g := &Group{file: rel}
 		if err := decodeJSON(data, g, rel, log); err != nil {
 			return err
@@ -137,9 +148,9 @@ func loadGroups(dir string, log *slog.Logger) ([]*Group, error) {
 	return groups, err
 }
 
-func (st *state) loadProfiles(dir string, log *slog.Logger) error {
+func (st *state) loadProfiles(fsys fs.FS, log *slog.Logger) error {
 	files := map[string]string{}
-	return eachJSON(dir, "profiles", log, func(rel string, data []byte) error {
+	return eachJSON(fsys, "profiles", log, func(rel string, data []byte) error {
 		p := &Profile{file: rel}
 		if err := decodeJSON(data, p, rel, log); err != nil {
 			return err
@@ -159,11 +170,11 @@ func (st *state) loadProfiles(dir string, log *slog.Logger) error {
 	})
 }
 
-// eachJSON calls fn for every *.json file directly in dir/sub, in name order.
-func eachJSON(dir, sub string, log *slog.Logger, fn func(rel string, data []byte) error) error {
-	entries, err := os.ReadDir(filepath.Join(dir, sub))
+// eachJSON calls fn for every *.json file directly in sub, in name order.
+func eachJSON(fsys fs.FS, sub string, log *slog.Logger, fn func(rel string, data []byte) error) error {
+	entries, err := fs.ReadDir(fsys, sub)
 	if errors.Is(err, fs.ErrNotExist) {
-		log.Warn("data directory has no "+sub+"/ directory", "dir", dir)
+		log.Warn("data directory has no " + sub + "/ directory")
 		return nil
 	}
 	if err != nil {
@@ -175,7 +186,7 @@ func eachJSON(dir, sub string, log *slog.Logger, fn func(rel string, data []byte
 			log.Debug("skipping non-JSON entry", "file", rel)
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, rel))
+		data, err := fs.ReadFile(fsys, rel)
 		if err != nil {
 			return err
 		}
@@ -223,20 +234,17 @@ func jsonErrorLine(data []byte, err error) error {
 	return fmt.Errorf("line %d: %w", line, err)
 }
 
-// loadTemplates parses every file under dir/kind. Raw Ignition (*.ign,
+// loadTemplates parses every file under kind/. Raw Ignition (*.ign,
 // *.ignition) is validated; everything else is a Go template.
-func (st *state) loadTemplates(dir, kind string) error {
-	root := filepath.Join(dir, kind)
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+func (st *state) loadTemplates(fsys fs.FS, kind string) error {
+	err := fs.WalkDir(fsys, kind, func(key string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() || ignoredName(d.Name()) {
 			return nil
 		}
-		rel, _ := filepath.Rel(root, path)
-		key := kind + "/" + filepath.ToSlash(rel)
-		data, err := os.ReadFile(path)
+		data, err := fs.ReadFile(fsys, key)
 		if err != nil {
 			return err
 		}

@@ -161,6 +161,30 @@ func (c *Cache) Build(ctx context.Context, r Recipe) (*Image, error) {
 	return &Image{Dir: final, Manifest: m}, nil
 }
 
+// ErrNotCached is returned by Newest when the cache holds no such image.
+var ErrNotCached = errors.New("not in the cache")
+
+// Newest returns the most recently made image called name. Images fetched
+// from a publisher are found this way: what a scenario names is the image,
+// not one version's inputs.
+func (c *Cache) Newest(name string) (*Image, error) {
+	dirs, _ := filepath.Glob(filepath.Join(c.Dir, name, "*"))
+	var newest *Image
+	for _, d := range dirs {
+		if strings.HasPrefix(filepath.Base(d), ".") {
+			continue
+		}
+		if img, err := load(d); err == nil && (newest == nil || img.Manifest.Built.After(newest.Manifest.Built)) {
+			newest = img
+		}
+	}
+	if newest == nil {
+		return nil, fmt.Errorf("image %s in %s: %w", name, c.Dir, ErrNotCached)
+	}
+	newest.CacheHit = true
+	return newest, nil
+}
+
 func load(dir string) (*Image, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	if err != nil {

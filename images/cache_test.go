@@ -77,3 +77,25 @@ func TestCacheBuild(t *testing.T) {
 		}
 	})
 }
+
+func TestCacheNewest(t *testing.T) {
+	ctx := context.Background()
+	c := &Cache{Dir: t.TempDir()}
+	if _, err := c.Newest("test"); !errors.Is(err, ErrNotCached) {
+		t.Fatalf("empty cache: %v, want ErrNotCached", err)
+	}
+	var last *Image
+	for v := range 3 {
+		img, err := c.Build(ctx, Recipe{Name: "test", Inputs: map[string]any{"v": v}, Build: func(ctx context.Context, dir string) error {
+			return os.WriteFile(filepath.Join(dir, "f"), []byte{byte(v)}, 0o644)
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = img
+	}
+	got, err := c.Newest("test")
+	if err != nil || got.Dir != last.Dir {
+		t.Fatalf("newest: %v, dir %v, want %s", err, got, last.Dir)
+	}
+}

@@ -13,6 +13,7 @@ import (
 // (each machine is /redfish/v1/Systems/{uuid}).
 const (
 	BootPort     = 8080
+	APIPort      = 8081 // the boot service's gRPC API (matchbox's, mutual TLS): matchbox's customary port
 	IPMIBasePort = 6230
 	RedfishPort  = 8443
 	BMCUsername  = "admin"
@@ -50,6 +51,20 @@ func (l *Lab) DnsmasqLeases() string { return filepath.Join(l.Dir, "dnsmasq.leas
 func (l *Lab) BMCPasswordFile() string { return filepath.Join(l.Dir, "bmc-password") }
 func (l *Lab) BMCCAFile() string       { return filepath.Join(l.Dir, "bmc-ca.pem") }
 func (l *Lab) BMCCertFile() string     { return filepath.Join(l.Dir, "bmc-cert.pem") }
+
+// The boot service API's TLS files: a CA made for the lab, the server's
+// certificate and key, and one client certificate and key for the user's
+// bootcmd or terraform.
+func (l *Lab) APICAFile() string         { return filepath.Join(l.Dir, "api-ca.pem") }
+func (l *Lab) APIServerCertFile() string { return filepath.Join(l.Dir, "api-server.pem") }
+func (l *Lab) APIServerKeyFile() string  { return filepath.Join(l.Dir, "api-server-key.pem") }
+func (l *Lab) APIClientCertFile() string { return filepath.Join(l.Dir, "api-client.pem") }
+func (l *Lab) APIClientKeyFile() string  { return filepath.Join(l.Dir, "api-client-key.pem") }
+
+// APIAddr is the boot service API's host:port.
+func (l *Lab) APIAddr() string {
+	return netip.AddrPortFrom(l.Network.Gateway, APIPort).String()
+}
 
 // MachinesDir holds one directory per machine (see MachineFiles).
 func (l *Lab) MachinesDir() string { return filepath.Join(l.Dir, "machines") }

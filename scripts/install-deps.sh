@@ -16,6 +16,8 @@ packages=(
 	etcd-server etcd-client openssh-server
 	# BMC peers
 	openipmi ipmitool freeipmi-tools redfishtool python3-sushy
+	# the boot service's gRPC code (make proto) and its independent Python client test
+	protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
 	# misc
 	git make ca-certificates openssl curl
 )

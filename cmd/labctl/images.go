@@ -38,6 +38,6 @@ func newImagesCmd(g *globals) *cobra.Command {
 	}
 	build.Flags().StringSliceVar(&opts.Packages, "package", nil, "add a Debian package to the image (repeatable)")
 	build.Flags().StringToStringVar(&opts.Versions, "version", nil, "pin a component's version, COMPONENT=VERSION (repeatable)")
-	cmd.AddCommand(build)
+	cmd.AddCommand(build, newImagesFetchCmd(g))
 	return cmd
 }

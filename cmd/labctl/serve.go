@@ -6,18 +6,26 @@ import (
 	"net"
 
 	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/bootsvc/rpc"
 	"github.com/spf13/cobra"
 )
 
 func newServeCmd() *cobra.Command {
 	var cfg bootsvc.Config
 	var address string
+	var api apiFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a matchbox-layout data directory to network-booting machines",
 		Long: `serve runs the boot service: /boot.ipxe, /ipxe, /grub, /ignition, /cloud,
 /generic, /metadata (with .sig/.asc signatures when --sign-key is given),
-/assets/, /report, /machines, /healthz and /metrics.
+/assets/, /report, /machines, /healthz, /metrics and Pixiecore's API
+(/pixiecore/v1/boot/MAC).
+
+With --rpc-address it also serves matchbox's gRPC API (groups, profiles,
+Ignition and generic templates, selection) over mutual TLS: --ca-file,
+--cert-file and --key-file are then required. Writes land in the data
+directory as matchbox writes them and are served on the next request.
 
 The data directory is reloaded when it changes (and on SIGHUP); a bad file
 keeps the last good state. The signing key's passphrase comes from
@@ -25,6 +33,9 @@ keeps the last good state. The signing key's passphrase comes from
 		Example: "  labctl serve --data bootsvc/examples --assets bootsvc/examples/assets --address 127.0.0.1:8080",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := api.check(); err != nil {
+				return err
+			}
 			cfg.Logger = slog.Default()
 			srv, err := bootsvc.New(cfg)
 			if err != nil {
@@ -37,9 +48,13 @@ keeps the last good state. The signing key's passphrase comes from
 			ctx := cmd.Context()
 			go srv.ReloadOnHUP(ctx, slog.Default())
 			slog.Info("boot service listening", "address", ln.Addr().String(), "data", cfg.DataDir, "assets", cfg.AssetsDir)
-			return srv.Serve(ctx, ln)
+			if api.address == "" {
+				return srv.Serve(ctx, ln)
+			}
+			return rpc.ServeAlongside(ctx, srv, ln, srv, api.address, api.tls, slog.Default())
 		},
 	}
+	api.flags(cmd)
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data", "", "matchbox-layout data directory (groups/, profiles/, ignition/, cloud/, generic/)")
 	f.StringVar(&cfg.AssetsDir, "assets", "", "directory served at /assets/ (empty: none)")

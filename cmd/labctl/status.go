@@ -47,6 +47,10 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			if a := s.API; a != nil {
+				fmt.Fprintf(w, "boot service API (inside namespace %s): %s, CA %s, client certificate %s, key %s\n",
+					s.Netns, a.Endpoint, a.CAFile, a.CertFile, a.KeyFile)
+			}
 			if b := s.BMC; b != nil {
 				fmt.Fprintf(w, "BMCs (inside namespace %s): redfish %s, user %s, password file %s, CA %s\n",
 					s.Netns, b.Redfish, b.Username, b.PasswordFile, b.CAFile)

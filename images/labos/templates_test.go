@@ -19,6 +19,8 @@ import (
 	"github.com/coreos/ignition/v2/config/v3_3"
 	"github.com/coreos/ignition/v2/config/v3_3/types"
 
+	"github.com/labctl/labctl/images/fcos"
+	"github.com/labctl/labctl/images/flatcar"
 	"github.com/labctl/labctl/images/labos"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/scenarios"
@@ -35,7 +37,12 @@ func TestScenarioTemplates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.ContainsFunc(s.Images, func(i scenarios.Image) bool { return i.Name == labos.Name }) {
+		// The online scenarios name labos only for the etcd their Flatcar
+		// or Fedora CoreOS machines run from its root; scenarios/ checks them.
+		uses := func(name string) bool {
+			return slices.ContainsFunc(s.Images, func(i scenarios.Image) bool { return i.Name == name })
+		}
+		if !uses(labos.Name) || uses(flatcar.Name) || uses(fcos.Name) {
 			continue
 		}
 		n++

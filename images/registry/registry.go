@@ -5,13 +5,18 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/images/fcos"
+	"github.com/labctl/labctl/images/fetch"
+	"github.com/labctl/labctl/images/flatcar"
 	"github.com/labctl/labctl/images/labos"
 	"github.com/labctl/labctl/images/smoke"
+	"github.com/labctl/labctl/images/verify"
 )
 
 // recipes makes each image's recipe from the options asked of it.
@@ -47,4 +52,66 @@ func Build(ctx context.Context, cache *images.Cache, name string, opts images.Op
 		return nil, err
 	}
 	return cache.Build(ctx, r)
+}
+
+// published are the images fetched from their publishers (labctl images
+// fetch), verified by signature, never built.
+var published = map[string]struct {
+	keys    func() (*verify.Keyring, error)
+	resolve func(ctx context.Context, src fetch.Source, o FetchOptions) (fetch.Release, error)
+}{
+	flatcar.Name: {flatcar.Keys, func(ctx context.Context, src fetch.Source, o FetchOptions) (fetch.Release, error) {
+		return flatcar.Resolve(ctx, src, flatcar.Options{Channel: o.Channel, Version: o.Version, BaseURL: o.BaseURL})
+	}},
+	fcos.Name: {fcos.Keys, func(ctx context.Context, src fetch.Source, o FetchOptions) (fetch.Release, error) {
+		return fcos.Resolve(ctx, src, fcos.Options{Stream: o.Stream, BaseURL: o.BaseURL})
+	}},
+}
+
+// Published lists the images fetched rather than built, sorted.
+func Published() []string {
+	names := make([]string, 0, len(published))
+	for n := range published {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// FetchOptions say which release of a published image to fetch, and how.
+type FetchOptions struct {
+	fetch.Options
+	Channel, Version string // flatcar
+	Stream           string // fcos
+	BaseURL          string // a mirror with the publisher's layout
+}
+
+// Release resolves the release of the published image called name and
+// returns it with the fetcher that downloads and verifies it.
+func Release(ctx context.Context, name string, o FetchOptions) (*fetch.Fetcher, fetch.Release, error) {
+	p, ok := published[name]
+	if !ok {
+		return nil, fetch.Release{}, fmt.Errorf("no published image %q: the images are %s", name, strings.Join(Published(), " and "))
+	}
+	f, err := fetch.New(o.Options, p.keys)
+	if err != nil {
+		return nil, fetch.Release{}, err
+	}
+	rel, err := p.resolve(ctx, f.Source, o)
+	return f, rel, err
+}
+
+// Image returns the image called name for a lab: a recipe's built (or
+// found in the cache), a published image's newest fetched copy. Published
+// images are fetched by the user, never behind their back: one that is not
+// in the cache is an error saying how to fetch it.
+func Image(ctx context.Context, cache *images.Cache, name string, opts images.Options) (*images.Image, error) {
+	if _, ok := published[name]; !ok {
+		return Build(ctx, cache, name, opts)
+	}
+	img, err := cache.Newest(name)
+	if errors.Is(err, images.ErrNotCached) {
+		return nil, fmt.Errorf("%w: run `labctl images fetch %s` first (it downloads the image and verifies its signatures)", err, name)
+	}
+	return img, err
 }

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"os"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
@@ -17,8 +18,18 @@ type Status struct {
 	Provider string          `json:"provider"`
 	Accel    string          `json:"accel,omitempty"`
 	Phase    string          `json:"phase"`
+	API      *APIAccess      `json:"api,omitempty"`
 	Machines []MachineStatus `json:"machines"`
 	BMC      *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
+}
+
+// APIAccess is how a user's bootcmd or terraform reaches the lab's boot
+// service API (from inside the lab's namespace).
+type APIAccess struct {
+	Endpoint string `json:"endpoint"` // host:port, gRPC over mutual TLS
+	CAFile   string `json:"ca_file"`
+	CertFile string `json:"cert_file"` // the client's
+	KeyFile  string `json:"key_file"`
 }
 
 // MachineStatus is one machine: its identity, power and what it last asked
@@ -59,6 +70,9 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 	driver, hasBMC := prov.(lab.PowerDriver) // what virtual BMCs act through
 	records, _ := progress.BootLog(l).Records(ctx)
 	s := &Status{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(st.Phase), Machines: []MachineStatus{}}
+	if _, err := os.Stat(l.APICAFile()); err == nil {
+		s.API = &APIAccess{Endpoint: l.APIAddr(), CAFile: l.APICAFile(), CertFile: l.APIClientCertFile(), KeyFile: l.APIClientKeyFile()}
+	}
 	if hasBMC {
 		s.BMC = &BMCAccess{Redfish: l.RedfishURL(), Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile(), CAFile: l.BMCCAFile()}
 	}

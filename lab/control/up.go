@@ -98,7 +98,7 @@ func buildImages(ctx context.Context, specs []scenarios.Image, o UpOptions) (map
 		name := spec.Name
 		begin := time.Now()
 		fmt.Fprintf(o.Out, "image %s: ", name)
-		img, err := registry.Build(ctx, cache, name, spec.Options)
+		img, err := registry.Image(ctx, cache, name, spec.Options)
 		if err != nil {
 			fmt.Fprintln(o.Out, "failed")
 			return nil, fmt.Errorf("image %s: %w", name, err)

@@ -75,11 +75,11 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 }
 
 // startServices starts what the machines need before they power on: the
-// boot service, dnsmasq and (when the provider drives power and boot
+// boot service and its API, dnsmasq and (when the provider drives power and boot
 // devices) the virtual BMCs. A service that fails later stops the lab
 // through fail; wg waits for them all.
 func startServices(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Provider, log *slog.Logger, fail func(error)) error {
-	if err := serveBoot(ctx, wg, l, fail); err != nil {
+	if err := serveBoot(ctx, wg, l, log, fail); err != nil {
 		return err
 	}
 	runDnsmasq(ctx, wg, l, log, fail)

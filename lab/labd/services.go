@@ -14,15 +14,15 @@ import (
 	"github.com/labctl/labctl/lab/state"
 )
 
-// serveBoot serves the lab's data directory and assets on the gateway,
-// logging requests to the lab's boot service log.
-func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, fail func(error)) error {
+// serveBoot serves the lab's data directory and assets on the gateway, and
+// its gRPC API, logging requests to the lab's boot service log.
+func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Logger, fail func(error)) error {
 	bootLog, err := os.OpenFile(l.BootsvcLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
-	srv, err := bootsvc.New(bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(),
-		Logger: slog.New(slog.NewTextHandler(bootLog, nil))})
+	bootLogger := slog.New(slog.NewTextHandler(bootLog, nil))
+	srv, err := bootsvc.New(bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), Logger: bootLogger})
 	if err != nil {
 		bootLog.Close()
 		return err
@@ -38,7 +38,7 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, fail func(er
 			fail(fmt.Errorf("boot service: %w", err))
 		}
 	})
-	return nil
+	return startAPI(ctx, wg, l, srv, bootLogger, fail)
 }
 
 // runDnsmasq supervises the lab's dnsmasq until ctx ends.
