@@ -1,6 +1,7 @@
-// Package registry is the one list of image recipes: `labctl images`, `labctl
-// up` and tests build every image through it. A new image joins by adding
-// one entry to recipes.
+// Package registry is the one list of images: `labctl images`, `labctl up`
+// and tests build (or find) every image through it. A new image joins by
+// adding one entry to recipes (built from one recipe), builders (built from
+// other images) or published (fetched).
 package registry
 
 import (
@@ -25,10 +26,19 @@ var recipes = map[string]func(images.Options) (images.Recipe, error){
 	smoke.Name: smoke.Recipe,
 }
 
-// Names lists the images, sorted.
+// builder makes an image from other images in the cache (none yet).
+type builder func(ctx context.Context, c *images.Cache, opts images.Options) (*images.Image, error)
+
+// builders are the images built from other images.
+var builders = map[string]builder{}
+
+// Names lists the images that are built, sorted.
 func Names() []string {
-	names := make([]string, 0, len(recipes))
+	names := make([]string, 0, len(recipes)+len(builders))
 	for n := range recipes {
+		names = append(names, n)
+	}
+	for n := range builders {
 		names = append(names, n)
 	}
 	slices.Sort(names)
@@ -47,6 +57,9 @@ func Recipe(name string, opts images.Options) (images.Recipe, error) {
 // Build returns the image called name from cache, building it first if the
 // cache has none made from the same inputs.
 func Build(ctx context.Context, cache *images.Cache, name string, opts images.Options) (*images.Image, error) {
+	if b, ok := builders[name]; ok {
+		return b(ctx, cache, opts)
+	}
 	r, err := Recipe(name, opts)
 	if err != nil {
 		return nil, err
