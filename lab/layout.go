@@ -104,6 +104,7 @@ type MachineFiles struct {
 	Pid       string // QEMU's pid file
 	Boot      string // boot order overrides (boot.json)
 	Stdio     string // QEMU's own output
+	Fault     string // how QEMU died unasked, if it did
 }
 
 // MachineFiles returns the files of the machine called name.
@@ -120,6 +121,7 @@ func (l *Lab) MachineFiles(name string) MachineFiles {
 		Pid:       filepath.Join(d, "qemu.pid"),
 		Boot:      filepath.Join(d, "boot.json"),
 		Stdio:     filepath.Join(d, "qemu.log"),
+		Fault:     filepath.Join(d, "fault"),
 	}
 }
 

@@ -54,3 +54,11 @@ func (m machinePower) SetPower(ctx context.Context, a power.Action) error {
 func (m machinePower) SetBootDevice(ctx context.Context, d power.BootDevice, o power.BootOptions) error {
 	return m.d.SetBootDevice(ctx, m.l, m.name, d, o)
 }
+
+// FaultReporter is implemented by providers that can tell a machine whose
+// process died unasked from one that was powered off.
+type FaultReporter interface {
+	// MachineFault says how the machine's process died when nobody asked
+	// it to stop (QEMU killed, say), or "" when it runs or was powered off.
+	MachineFault(ctx context.Context, l *Lab, machine string) (string, error)
+}

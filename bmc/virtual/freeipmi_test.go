@@ -91,3 +91,66 @@ func TestFreeIPMIDrivesMachine(t *testing.T) {
 		}
 	})
 }
+
+// What FreeIPMI's tools read from the BMC, and the power actions not
+// covered above, each checked against the machine.
+func TestFreeIPMIReadsBMC(t *testing.T) {
+	m, _, port := startIPMI(t)
+	boots := func(n int) func(t *testing.T, out string) {
+		return func(t *testing.T, _ string) {
+			if b := m.Boots(); len(b) != n {
+				t.Errorf("boots %v, want %d", b, n)
+			}
+		}
+	}
+	steps := []struct {
+		name  string
+		tool  string
+		args  []string
+		check func(t *testing.T, out string)
+	}{
+		{"bmc-info", "bmc-info", nil, func(t *testing.T, out string) {
+			mustContain(t, out, "IPMI Version          : 2.0", "Firmware Revision     : 1.00", "Chassis Device        : supported", "System GUID : "+testUUID)
+		}},
+		{"chassis status off", "ipmi-chassis", []string{"--get-chassis-status"}, func(t *testing.T, out string) {
+			mustContain(t, out, "System Power                        : off")
+		}},
+		{"reset powers on", "ipmi-power", []string{"--reset"}, boots(1)},
+		{"chassis status on", "ipmi-chassis", []string{"--get-chassis-status"}, func(t *testing.T, out string) {
+			mustContain(t, out, "System Power                        : on")
+		}},
+		{"set boot flags pxe persistent", "ipmi-chassis-config", []string{"--commit", "-e", "Chassis_Boot_Flags:Boot_Device=PXE", "-e", "Chassis_Boot_Flags:Boot_Flags_Persistent=Yes"}, nil},
+		{"get boot flags", "ipmi-chassis", []string{"--get-boot-flags"}, func(t *testing.T, out string) {
+			mustContain(t, out, "Boot device selector          : Force PXE", "BIOS boot type                : PC compatible boot")
+		}},
+		{"cold reset of the BMC", "bmc-device", []string{"--cold-reset"}, boots(1)},
+		{"cycle", "ipmi-power", []string{"--cycle"}, func(t *testing.T, _ string) {
+			if b := m.Boots(); len(b) != 2 || b[1] != power.BootNetwork {
+				t.Errorf("boots %v, want [disk network]", b)
+			}
+		}},
+		{"soft", "ipmi-power", []string{"--soft"}, func(t *testing.T, _ string) {
+			if st, _ := m.PowerState(context.Background()); st != power.Off {
+				t.Errorf("machine is %s", st)
+			}
+		}},
+		{"stat", "ipmi-power", []string{"--stat"}, func(t *testing.T, out string) { mustContain(t, out, "127.0.0.1: off") }},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			out, err := freeipmi(t, port, testCred.Password, s.tool, s.args...)
+			if err != nil {
+				t.Fatalf("%s %v: %v\n%s", s.tool, s.args, err, out)
+			}
+			if s.check != nil {
+				s.check(t, out)
+			}
+		})
+	}
+	t.Run("no SEL", func(t *testing.T) {
+		out, err := freeipmi(t, port, testCred.Password, "bmc-device", "--get-sel-time")
+		if err == nil || !strings.Contains(out, "command invalid or unsupported") {
+			t.Errorf("bmc-device --get-sel-time: %v\n%s", err, out)
+		}
+	})
+}

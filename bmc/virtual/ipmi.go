@@ -3,9 +3,14 @@ package virtual
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"slices"
+	"strings"
+	"time"
 
 	gobmc "github.com/bougou/go-ipmi/pkg/bmc"
 	"github.com/bougou/go-ipmi/pkg/hal"
@@ -24,8 +29,10 @@ func ServeIPMI(ctx context.Context, conn net.PacketConn, sys *System, cred Crede
 	}
 	guid := sha256.Sum256([]byte(sys.UUID))
 	b := gobmc.New(gobmc.DeviceInfo{
-		DeviceID: 0x20, DeviceRevision: 1, FirmwareMajor: 1, IPMIVersion: 0x20,
-		AdditionalDeviceSupport: 0x01, // chassis device
+		DeviceID: 0x20, DeviceRevision: 1,
+		FirmwareMajor: bmcFirmwareMajor, FirmwareMinor: bmcFirmwareMinor,
+		IPMIVersion:             0x02, // BCD, least significant digit in bits 7:4: 2.0
+		AdditionalDeviceSupport: 0x80, // a chassis device
 	}, [16]byte(guid[:16]), &ipmiHAL{chassis: &ipmiChassis{sys: sys}},
 		gobmc.WithV15Disabled(),
 		gobmc.WithCipherSuites([]types.CipherSuiteID{types.CipherSuiteID3, types.CipherSuiteID17}))
@@ -37,12 +44,26 @@ func ServeIPMI(ctx context.Context, conn net.PacketConn, sys *System, cred Crede
 	u.Enabled = true
 	u.ChannelAccess[1] = gobmc.UserChannelAccess{MaxPrivilege: gobmc.PrivilegeLevelAdministrator, Enabled: true}
 
+	// go-ipmi's handlers, less its storage ones: this BMC has no SDR, SEL
+	// or FRU, and says so with Invalid Command (C1h) as a BMC without
+	// them does, rather than "not supported in present state".
 	reg := handlers.NewRegistry()
-	handlers.RegisterAllHandlers(reg)
+	handlers.RegisterAppHandlers(reg)
+	handlers.RegisterSessionHandlers(reg)
+	handlers.RegisterChassisHandlers(reg)
+	handlers.RegisterPayloadHandlers(reg)
+	handlers.RegisterSOLHandlers(reg)
+	handlers.RegisterUserHandlers(reg)
+	handlers.RegisterTransportHandlers(reg)
 	// go-ipmi's own boot options handlers lack parameter #0 (set in
 	// progress), which ipmitool and go-ipmi's client send around boot flags.
 	reg.RegisterFunc(types.CommandSetSystemBootOptions, sys.ipmiSetBootOptions)
 	reg.RegisterFunc(types.CommandGetSystemBootOptions, sys.ipmiGetBootOptions)
+	// go-ipmi sends a BMC reset (mc reset) to the chassis as a host reset;
+	// resetting this BMC must leave the machine alone.
+	reg.RegisterFunc(types.CommandColdReset, sys.ipmiResetBMC)
+	reg.RegisterFunc(types.CommandWarmReset, sys.ipmiResetBMC)
+	reg.RegisterFunc(types.CommandGetSystemGUID, sys.ipmiSystemGUID)
 
 	srv := server.NewServer(b, conn, server.WithHandlerRegistry(reg))
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
@@ -53,6 +74,35 @@ func ServeIPMI(ctx context.Context, conn net.PacketConn, sys *System, cred Crede
 		return nil
 	}
 	return err
+}
+
+// ipmiBootParams are the volatile boot option parameters a BMC keeps
+// besides the boot flags (which are the System's override).
+type ipmiBootParams struct {
+	setInProgress bool  // #0
+	validBitClear uint8 // #3, what clears the boot flags' valid bit; kept, not acted on
+	bootInfoAck   uint8 // #4, boot initiator acknowledge data
+}
+
+// ipmiResetBMC answers Cold and Warm Reset: the BMC's volatile state
+// returns to its power-up values; the machine is not touched.
+func (s *System) ipmiResetBMC(context.Context, *handlers.HandlerContext, []byte) ([]byte, types.CompletionCode, error) {
+	s.mu.Lock()
+	s.ipmi.setInProgress = false
+	s.ipmi.bootInfoAck = 0
+	s.mu.Unlock()
+	return nil, types.CodeOK, nil
+}
+
+// ipmiSystemGUID answers Get System GUID with the machine's SMBIOS UUID,
+// least significant byte first as IPMI sends GUIDs.
+func (s *System) ipmiSystemGUID(context.Context, *handlers.HandlerContext, []byte) ([]byte, types.CompletionCode, error) {
+	u, err := hex.DecodeString(strings.ReplaceAll(s.UUID, "-", ""))
+	if err != nil || len(u) != 16 {
+		return nil, types.CodeUnspecifiedError, fmt.Errorf("%s: UUID %q is not a UUID", s.Name, s.UUID)
+	}
+	slices.Reverse(u)
+	return u, types.CodeOK, nil
 }
 
 func (s *System) ipmiSetBootOptions(ctx context.Context, _ *handlers.HandlerContext, req []byte) ([]byte, types.CompletionCode, error) {
@@ -71,19 +121,32 @@ func (s *System) ipmiSetBootOptions(ctx context.Context, _ *handlers.HandlerCont
 		defer s.mu.Unlock()
 		switch p.Value {
 		case types.SetInProgress_SetInProgress:
-			if s.ipmiSetInProgress {
+			if s.ipmi.setInProgress {
 				return nil, types.CodeParamConfigSetInProgressConflict, nil
 			}
-			s.ipmiSetInProgress = true
+			s.ipmi.setInProgress = true
 		case types.SetInProgress_SetComplete:
-			s.ipmiSetInProgress = false
+			s.ipmi.setInProgress = false
 		default:
 			return nil, types.CodeParameterOutOfRange, nil
 		}
 		return nil, types.CodeOK, nil
-	case types.BootOptionParamSelector_BMCBootFlagValidBitClear, types.BootOptionParamSelector_BootInfoAcknowledge:
-		// Accepted: this BMC never clears the valid bit on its own, and the
-		// acknowledge flags only concern the firmware.
+	case types.BootOptionParamSelector_BMCBootFlagValidBitClear:
+		if len(data) < 1 {
+			return nil, types.CodeRequestDataLengthInvalid, nil
+		}
+		s.mu.Lock()
+		s.ipmi.validBitClear = data[0] & 0x1f
+		s.mu.Unlock()
+		return nil, types.CodeOK, nil
+	case types.BootOptionParamSelector_BootInfoAcknowledge:
+		if len(data) < 2 {
+			return nil, types.CodeRequestDataLengthInvalid, nil
+		}
+		mask, ack := data[0], data[1]
+		s.mu.Lock()
+		s.ipmi.bootInfoAck = s.ipmi.bootInfoAck&^mask | ack&mask
+		s.mu.Unlock()
 		return nil, types.CodeOK, nil
 	case types.BootOptionParamSelector_BootFlags:
 		var f types.BootOptionParam_BootFlags
@@ -116,15 +179,20 @@ func (s *System) ipmiGetBootOptions(_ context.Context, _ *handlers.HandlerContex
 	}
 	sel := types.BootOptionParamSelector(req[0] & 0x7f)
 	resp := []byte{0x01, byte(sel)} // parameter version, selector
+	s.mu.Lock()
+	p := s.ipmi
+	s.mu.Unlock()
 	switch sel {
 	case types.BootOptionParamSelector_SetInProgress:
-		s.mu.Lock()
 		v := types.SetInProgress_SetComplete
-		if s.ipmiSetInProgress {
+		if p.setInProgress {
 			v = types.SetInProgress_SetInProgress
 		}
-		s.mu.Unlock()
 		return append(resp, byte(v)), types.CodeOK, nil
+	case types.BootOptionParamSelector_BMCBootFlagValidBitClear:
+		return append(resp, p.validBitClear), types.CodeOK, nil
+	case types.BootOptionParamSelector_BootInfoAcknowledge:
+		return append(resp, 0x00, p.bootInfoAck), types.CodeOK, nil // the write mask reads as 0
 	case types.BootOptionParamSelector_BootFlags:
 		o := s.Override()
 		f := types.BootOptionParam_BootFlags{
@@ -157,6 +225,32 @@ func (h *ipmiHAL) Close() error            { return nil }
 
 type ipmiChassis struct{ sys *System }
 
+// ipmiReplyWithin bounds how long a Chassis Control request waits for the
+// machine before it is answered. IPMI clients retransmit after about a
+// second (ipmitool, FreeIPMI) and give up after 20 s or so, while a cold
+// start of a VM under load can take longer; a retransmitted request would
+// act a second time. A BMC answers at once and acts meanwhile.
+const ipmiReplyWithin = 500 * time.Millisecond
+
+// act performs a on the machine, waiting at most ipmiReplyWithin; an
+// action still running then completes after the reply, and a failure is
+// logged. ctx is the server's: it outlives the request.
+func (c *ipmiChassis) act(ctx context.Context, a power.Action) error {
+	done := make(chan error, 1)
+	go func() { done <- c.sys.SetPower(ctx, a) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(ipmiReplyWithin):
+		go func() {
+			if err := <-done; err != nil {
+				slog.Warn("ipmi: chassis control answered, then failed", "machine", c.sys.Name, "action", a, "err", err)
+			}
+		}()
+		return nil
+	}
+}
+
 func (c *ipmiChassis) PowerState(ctx context.Context) (bool, error) {
 	st, err := c.sys.PowerState(ctx)
 	return st == power.On, err
@@ -164,22 +258,24 @@ func (c *ipmiChassis) PowerState(ctx context.Context) (bool, error) {
 
 func (c *ipmiChassis) SetPower(ctx context.Context, on bool) error {
 	if on {
-		return c.sys.SetPower(ctx, power.ActionOn)
+		return c.act(ctx, power.ActionOn)
 	}
-	return c.sys.SetPower(ctx, power.ActionOff)
+	return c.act(ctx, power.ActionOff)
 }
 
 func (c *ipmiChassis) PowerCycle(ctx context.Context) error {
-	return c.sys.SetPower(ctx, power.ActionCycle)
+	return c.act(ctx, power.ActionCycle)
 }
 
+// ColdReset is what go-ipmi calls for Chassis Control "hard reset" (its
+// BMC resets are answered by ipmiResetBMC instead).
 func (c *ipmiChassis) ColdReset(ctx context.Context) error {
-	return c.sys.SetPower(ctx, power.ActionCycle)
+	return c.act(ctx, power.ActionReset)
 }
 
 // WarmReset is what go-ipmi calls for Chassis Control "soft shutdown".
 func (c *ipmiChassis) WarmReset(ctx context.Context) error {
-	return c.sys.SetPower(ctx, power.ActionSoftOff)
+	return c.act(ctx, power.ActionSoftOff)
 }
 
 func (c *ipmiChassis) Identify(context.Context, uint8) error { return nil }

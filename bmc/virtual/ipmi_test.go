@@ -18,7 +18,12 @@ var testCred = virtual.Credentials{Username: "admin", Password: "s3cret-Pw"}
 // loopback UDP port and returns the machine, the system and the port.
 func startIPMI(t *testing.T) (*virtualtest.VM, *virtual.System, string) {
 	t.Helper()
-	m := virtualtest.NewVM()
+	return startIPMIFor(t, virtualtest.NewVM())
+}
+
+// startIPMIFor is startIPMI for a machine set up beforehand.
+func startIPMIFor(t *testing.T, m *virtualtest.VM) (*virtualtest.VM, *virtual.System, string) {
+	t.Helper()
 	sys := &virtual.System{Name: "node1", UUID: "8c1f6a3e-1b2d-4e5f-8a9b-0c1d2e3f4a5b", Machine: m}
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

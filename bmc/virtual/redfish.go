@@ -2,9 +2,7 @@ package virtual
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
@@ -13,27 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/labctl/labctl/power"
-)
-
-// Redfish values this BMC offers; they are also its @Redfish.AllowableValues.
-var (
-	redfishTargets    = []string{"None", "Pxe", "Hdd"}
-	redfishEnabled    = []string{"Disabled", "Once", "Continuous"}
-	redfishModes      = []string{"Legacy", "UEFI"}
-	redfishResetTypes = map[string]power.Action{
-		"On":               power.ActionOn,
-		"ForceOff":         power.ActionOff,
-		"GracefulShutdown": power.ActionSoftOff,
-		// Both restarts are cold, so that a new boot device takes effect.
-		"ForceRestart": power.ActionCycle,
-		"PowerCycle":   power.ActionCycle,
-	}
-	redfishResetOrder = []string{"On", "ForceOff", "GracefulShutdown", "ForceRestart", "PowerCycle"}
 )
 
 const sessionIdle = 30 * time.Minute
@@ -67,26 +48,31 @@ func ServeRedfish(ctx context.Context, ln net.Listener, cert tls.Certificate, sy
 	return err
 }
 
+// redfish is one Redfish service: the lab's systems, its accounts and the
+// sessions open on it. Accounts other than the lab's live in memory only.
 type redfish struct {
 	systems map[string]*System
 	order   []string
-	cred    Credentials
+	mux     *http.ServeMux // its resources, behind protocol
 
 	mu       sync.Mutex
+	accounts map[string]*rfAccount // by Id
+	lastID   int                   // of the newest account
 	sessions map[string]*rfSession // by id
 }
 
-type rfSession struct {
-	id, token string
-	seen      time.Time
-}
-
-// NewRedfishHandler returns the Redfish service as an http.Handler (without TLS).
+// NewRedfishHandler returns the Redfish service as an http.Handler (without
+// TLS). cred is the lab's account, an Administrator that cannot be changed
+// over Redfish: labctl's own clients read its password from the lab.
 func NewRedfishHandler(systems []*System, cred Credentials) (http.Handler, error) {
 	if cred.Username == "" || cred.Password == "" {
 		return nil, errors.New("redfish: username and password are required")
 	}
-	r := &redfish{systems: map[string]*System{}, cred: cred, sessions: map[string]*rfSession{}}
+	r := &redfish{
+		systems:  map[string]*System{},
+		accounts: map[string]*rfAccount{},
+		sessions: map[string]*rfSession{},
+	}
 	for _, s := range systems {
 		id := strings.ToLower(s.UUID)
 		if id == "" {
@@ -98,389 +84,272 @@ func NewRedfishHandler(systems []*System, cred Credentials) (http.Handler, error
 		r.systems[id] = s
 		r.order = append(r.order, id)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /redfish", r.versions)
-	mux.HandleFunc("GET /redfish/{$}", r.versions)
-	mux.HandleFunc("GET /redfish/v1", r.root)
-	mux.HandleFunc("GET /redfish/v1/{$}", r.root)
-	mux.HandleFunc("POST /redfish/v1/SessionService/Sessions", r.login)
-	mux.HandleFunc("POST /redfish/v1/SessionService/Sessions/{$}", r.login)
-	mux.Handle("GET /redfish/v1/SessionService", r.auth(r.sessionService))
-	mux.Handle("GET /redfish/v1/SessionService/Sessions", r.auth(r.sessionList))
-	mux.Handle("GET /redfish/v1/SessionService/Sessions/{id}", r.auth(r.sessionGet))
-	mux.Handle("DELETE /redfish/v1/SessionService/Sessions/{id}", r.auth(r.sessionDelete))
-	mux.Handle("GET /redfish/v1/Systems", r.auth(r.systemList))
-	mux.Handle("GET /redfish/v1/Systems/{id}", r.auth(r.systemGet))
-	mux.Handle("PATCH /redfish/v1/Systems/{id}", r.auth(r.systemPatch))
-	mux.Handle("POST /redfish/v1/Systems/{id}/Actions/ComputerSystem.Reset", r.auth(r.systemReset))
-	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
-		rfError(w, http.StatusNotFound, "Base.1.0.ResourceMissingAtURI", "no resource at "+req.URL.Path)
-	})
-	return mux, nil
+	r.lastID = 1
+	r.accounts["1"] = &rfAccount{id: "1", user: cred.Username, password: cred.Password, role: "Administrator", enabled: true, lab: true}
+
+	r.mux = http.NewServeMux()
+	r.handle("/redfish", methods{"GET": public(r.versions)})
+	r.handle("/redfish/v1", methods{"GET": public(r.root)})
+	r.handle("/redfish/v1/odata", methods{"GET": public(r.serviceDocument)})
+	r.handle("/redfish/v1/$metadata", methods{"GET": public(metadata)})
+	r.sessionRoutes()
+	r.accountRoutes()
+	r.systemRoutes()
+	r.managerRoutes()
+	r.mux.Handle("/", r.authenticated(privLogin, func(w http.ResponseWriter, req *http.Request, _ *caller) {
+		rfError(w, http.StatusNotFound, "ResourceMissingAtURI", "no resource at "+req.URL.Path, req.URL.Path)
+	}))
+	return protocol(r.mux), nil
 }
 
+// op is what a resource does for one method: fn, run for a caller that
+// holds priv (or for anyone, when public).
+type op struct {
+	public bool
+	priv   privilege
+	fn     func(http.ResponseWriter, *http.Request, *caller)
+}
+
+func public(fn func(http.ResponseWriter, *http.Request, *caller)) op {
+	return op{public: true, fn: fn}
+}
+
+func need(p privilege, fn func(http.ResponseWriter, *http.Request, *caller)) op {
+	return op{priv: p, fn: fn}
+}
+
+// methods is a resource: its operations by HTTP method. GET also answers HEAD.
+type methods map[string]op
+
+// allow is the value of the Allow header for ms.
+func (ms methods) allow() string {
+	var list []string
+	for m := range ms {
+		list = append(list, m)
+		if m == http.MethodGet {
+			list = append(list, http.MethodHead)
+		}
+	}
+	slices.Sort(list)
+	return strings.Join(list, ", ")
+}
+
+// handle serves the resource at pattern. A method the resource lacks is
+// answered 405 with the Allow header, after authentication for a resource
+// that needs it, so that an anonymous client learns nothing of it.
+func (r *redfish) handle(pattern string, ms methods) {
+	allow := ms.allow()
+	publicRead := ms[http.MethodGet].public
+	serve := func(o op, w http.ResponseWriter, req *http.Request) {
+		fn := func(w http.ResponseWriter, req *http.Request, c *caller) {
+			w.Header().Set("Allow", allow)
+			o.fn(w, req, c)
+		}
+		if o.public {
+			fn(w, req, nil)
+			return
+		}
+		r.authenticated(o.priv, fn).ServeHTTP(w, req)
+	}
+	notAllowed := op{public: publicRead, priv: privLogin, fn: func(w http.ResponseWriter, req *http.Request, _ *caller) {
+		rfError(w, http.StatusMethodNotAllowed, "OperationNotAllowed",
+			fmt.Sprintf("%s is not allowed on %s (allowed: %s)", req.Method, req.URL.Path, allow))
+	}}
+	r.mux.HandleFunc(pattern, func(w http.ResponseWriter, req *http.Request) {
+		method := req.Method
+		if method == http.MethodHead {
+			method = http.MethodGet
+		}
+		o, ok := ms[method]
+		if !ok {
+			o = notAllowed
+		}
+		serve(o, w, req)
+	})
+}
+
+// protocol applies what every Redfish request and response share: a
+// trailing slash is the same resource, an OData-Version other than 4.0 is
+// refused (412), query parameters starting with $ are not implemented
+// (501), only must have no value and others are ignored, and responses
+// are never cached.
+func protocol(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("OData-Version", "4.0")
+		if p := req.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			req.URL.Path = strings.TrimRight(p, "/")
+			req.URL.RawPath = ""
+		}
+		if v := req.Header.Get("OData-Version"); v != "" && v != "4.0" {
+			rfError(w, http.StatusPreconditionFailed, "HeaderInvalid",
+				"OData-Version "+v+" is not supported; this service speaks 4.0", "OData-Version")
+			return
+		}
+		for k, v := range req.URL.Query() {
+			if strings.HasPrefix(k, "$") {
+				rfError(w, http.StatusNotImplemented, "QueryNotSupported",
+					"query parameter "+k+" is not supported", k)
+				return
+			}
+			if k == "only" && (len(v) != 1 || v[0] != "") {
+				rfError(w, http.StatusBadRequest, "QueryParameterValueFormatError",
+					"query parameter only takes no value, not "+strings.Join(v, ","), strings.Join(v, ","), "only")
+				return
+			}
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// writeJSON sends v. A resource (a map with @odata.type) also gets its
+// @odata.etag and ETag header, a hash of the rest of it, and a Link header
+// to its JSON schema.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	if res, ok := v.(map[string]any); ok {
+		if t, ok := res["@odata.type"].(string); ok {
+			etag := etagOf(res)
+			res["@odata.etag"] = etag
+			w.Header().Set("ETag", etag)
+			w.Header().Set("Link", "<"+schemaURI(t)+">; rel=describedby")
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("OData-Version", "4.0")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
 
-func rfError(w http.ResponseWriter, status int, code, msg string) {
+// etagOf is the strong ETag of a resource: a hash of its JSON without its
+// own @odata.etag.
+func etagOf(res map[string]any) string {
+	c := make(map[string]any, len(res))
+	for k, v := range res {
+		if k != "@odata.etag" {
+			c[k] = v
+		}
+	}
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:8]) + `"`
+}
+
+// ifMatch reports whether req's If-Match (if any) names etag; otherwise it
+// answers 412.
+func ifMatch(w http.ResponseWriter, req *http.Request, etag string) bool {
+	m := req.Header.Get("If-Match")
+	if m == "" || m == "*" || strings.TrimPrefix(m, "W/") == etag {
+		return true
+	}
+	rfError(w, http.StatusPreconditionFailed, "PreconditionFailed", "If-Match "+m+" does not match the current ETag "+etag)
+	return false
+}
+
+// Messages are from DMTF's Base message registry.
+const baseRegistry = "Base.1.16."
+
+// message is one entry of @Message.ExtendedInfo.
+func message(id, text string, args ...string) map[string]any {
+	m := map[string]any{"@odata.type": "#Message.v1_1_1.Message", "MessageId": baseRegistry + id, "Message": text}
+	if len(args) > 0 {
+		m["MessageArgs"] = args
+	}
+	return m
+}
+
+// rfError answers a Redfish error: code and message, and the same as
+// extended information; args are the message's arguments (the property,
+// header or parameter at fault).
+func rfError(w http.ResponseWriter, status int, id, msg string, args ...string) {
 	writeJSON(w, status, map[string]any{"error": map[string]any{
-		"code": code, "message": msg,
-		"@Message.ExtendedInfo": []map[string]any{{"MessageId": code, "Message": msg}},
+		"code": baseRegistry + id, "message": msg,
+		"@Message.ExtendedInfo": []map[string]any{message(id, msg, args...)},
 	}})
 }
 
-func (r *redfish) versions(w http.ResponseWriter, _ *http.Request) {
+// decodeBody reads a JSON object of at most limit bytes from req.
+func decodeBody(w http.ResponseWriter, req *http.Request, limit int64, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, limit)).Decode(v); err != nil {
+		rfError(w, http.StatusBadRequest, "MalformedJSON", req.Method+" "+req.URL.Path+": "+err.Error())
+		return false
+	}
+	return true
+}
+
+// patchBody reads a PATCH body and drops its OData annotations; a body of
+// nothing else is refused with NoOperation.
+func patchBody(w http.ResponseWriter, req *http.Request) (map[string]json.RawMessage, bool) {
+	var body map[string]json.RawMessage
+	if !decodeBody(w, req, 64<<10, &body) {
+		return nil, false
+	}
+	for k := range body {
+		if strings.HasPrefix(k, "@") {
+			delete(body, k)
+		}
+	}
+	if len(body) == 0 {
+		rfError(w, http.StatusBadRequest, "NoOperation", "the PATCH to "+req.URL.Path+" changes nothing")
+		return nil, false
+	}
+	return body, true
+}
+
+func odata(id string) map[string]string { return map[string]string{"@odata.id": id} }
+
+// writeCollection sends a collection or, asked ?only when it has exactly
+// one member, that member as a request for it would get it.
+func (r *redfish) writeCollection(w http.ResponseWriter, req *http.Request, id, schema, name string, members []map[string]string) {
+	if req.URL.Query().Has("only") && len(members) == 1 {
+		m := req.Clone(req.Context())
+		m.URL.Path, m.URL.RawQuery = members[0]["@odata.id"], ""
+		r.mux.ServeHTTP(w, m)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"@odata.type": odataType(schema), "@odata.id": id, "Name": name,
+		"Members": members, "Members@odata.count": len(members),
+	})
+}
+
+func (r *redfish) versions(w http.ResponseWriter, _ *http.Request, _ *caller) {
 	writeJSON(w, http.StatusOK, map[string]string{"v1": "/redfish/v1/"})
 }
 
-func (r *redfish) root(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"@odata.type":    "#ServiceRoot.v1_5_0.ServiceRoot",
+// Service root links, also the OData service document's entries.
+var rootLinks = []struct{ name, uri string }{
+	{"Systems", "/redfish/v1/Systems"},
+	{"Managers", "/redfish/v1/Managers"},
+	{"SessionService", "/redfish/v1/SessionService"},
+	{"AccountService", "/redfish/v1/AccountService"},
+}
+
+func (r *redfish) root(w http.ResponseWriter, _ *http.Request, _ *caller) {
+	v := map[string]any{
+		"@odata.type":    odataType("ServiceRoot"),
 		"@odata.id":      "/redfish/v1/",
 		"Id":             "RootService",
 		"Name":           "labctl virtual BMC",
 		"RedfishVersion": "1.6.0",
 		"UUID":           "00000000-0000-0000-0000-000000000000",
-		"Systems":        odata("/redfish/v1/Systems"),
-		"SessionService": odata("/redfish/v1/SessionService"),
 		"Links":          map[string]any{"Sessions": odata("/redfish/v1/SessionService/Sessions")},
-	})
-}
-
-func odata(id string) map[string]string { return map[string]string{"@odata.id": id} }
-
-// auth admits a request with a live session token or valid basic credentials.
-func (r *redfish) auth(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if tok := req.Header.Get("X-Auth-Token"); tok != "" && r.validToken(tok) {
-			next(w, req)
-			return
-		}
-		if u, p, ok := req.BasicAuth(); ok && r.validCred(u, p) {
-			next(w, req)
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="labctl"`)
-		rfError(w, http.StatusUnauthorized, "Base.1.0.NoValidSession", "a valid session or credentials are required")
-	})
-}
-
-func (r *redfish) validCred(u, p string) bool {
-	uok := subtle.ConstantTimeCompare([]byte(u), []byte(r.cred.Username)) == 1
-	pok := subtle.ConstantTimeCompare([]byte(p), []byte(r.cred.Password)) == 1
-	return uok && pok
-}
-
-func (r *redfish) validToken(tok string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now()
-	for id, s := range r.sessions {
-		if now.Sub(s.seen) > sessionIdle {
-			delete(r.sessions, id)
-			continue
-		}
-		if subtle.ConstantTimeCompare([]byte(tok), []byte(s.token)) == 1 {
-			s.seen = now
-			return true
-		}
-	}
-	return false
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func (r *redfish) login(w http.ResponseWriter, req *http.Request) {
-	var body struct{ UserName, Password string }
-	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 4096)).Decode(&body); err != nil {
-		rfError(w, http.StatusBadRequest, "Base.1.0.MalformedJSON", "session request: "+err.Error())
-		return
-	}
-	if !r.validCred(body.UserName, body.Password) {
-		rfError(w, http.StatusUnauthorized, "Base.1.0.NoValidSession", "wrong user name or password")
-		return
-	}
-	s := &rfSession{id: randomHex(8), token: randomHex(32), seen: time.Now()}
-	r.mu.Lock()
-	r.sessions[s.id] = s
-	r.mu.Unlock()
-	loc := "/redfish/v1/SessionService/Sessions/" + s.id
-	w.Header().Set("X-Auth-Token", s.token)
-	w.Header().Set("Location", loc)
-	writeJSON(w, http.StatusCreated, r.sessionJSON(s.id))
-}
-
-func (r *redfish) sessionJSON(id string) map[string]any {
-	return map[string]any{
-		"@odata.type": "#Session.v1_0_0.Session",
-		"@odata.id":   "/redfish/v1/SessionService/Sessions/" + id,
-		"Id":          id, "Name": "User Session", "UserName": r.cred.Username,
-	}
-}
-
-func (r *redfish) sessionService(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"@odata.type":    "#SessionService.v1_1_0.SessionService",
-		"@odata.id":      "/redfish/v1/SessionService",
-		"Id":             "SessionService",
-		"Name":           "Session Service",
-		"ServiceEnabled": true,
-		"SessionTimeout": int(sessionIdle.Seconds()),
-		"Sessions":       odata("/redfish/v1/SessionService/Sessions"),
-	})
-}
-
-func (r *redfish) sessionList(w http.ResponseWriter, _ *http.Request) {
-	r.mu.Lock()
-	members := []map[string]string{}
-	for id := range r.sessions {
-		members = append(members, odata("/redfish/v1/SessionService/Sessions/"+id))
-	}
-	r.mu.Unlock()
-	writeJSON(w, http.StatusOK, collection("/redfish/v1/SessionService/Sessions", "#SessionCollection.SessionCollection", "Sessions", members))
-}
-
-func collection(id, typ, name string, members []map[string]string) map[string]any {
-	return map[string]any{
-		"@odata.type": typ, "@odata.id": id, "Name": name,
-		"Members": members, "Members@odata.count": len(members),
-	}
-}
-
-func (r *redfish) sessionGet(w http.ResponseWriter, req *http.Request) {
-	id := req.PathValue("id")
-	r.mu.Lock()
-	_, ok := r.sessions[id]
-	r.mu.Unlock()
-	if !ok {
-		rfError(w, http.StatusNotFound, "Base.1.0.ResourceMissingAtURI", "no session "+id)
-		return
-	}
-	writeJSON(w, http.StatusOK, r.sessionJSON(id))
-}
-
-func (r *redfish) sessionDelete(w http.ResponseWriter, req *http.Request) {
-	id := req.PathValue("id")
-	r.mu.Lock()
-	_, ok := r.sessions[id]
-	delete(r.sessions, id)
-	r.mu.Unlock()
-	if !ok {
-		rfError(w, http.StatusNotFound, "Base.1.0.ResourceMissingAtURI", "no session "+id)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (r *redfish) systemList(w http.ResponseWriter, _ *http.Request) {
-	members := []map[string]string{}
-	for _, id := range r.order {
-		members = append(members, odata("/redfish/v1/Systems/"+id))
-	}
-	writeJSON(w, http.StatusOK, collection("/redfish/v1/Systems", "#ComputerSystemCollection.ComputerSystemCollection", "Computer System Collection", members))
-}
-
-func (r *redfish) system(w http.ResponseWriter, req *http.Request) (*System, string, bool) {
-	id := strings.ToLower(req.PathValue("id"))
-	s, ok := r.systems[id]
-	if !ok {
-		rfError(w, http.StatusNotFound, "Base.1.0.ResourceMissingAtURI", "no system "+req.PathValue("id"))
-	}
-	return s, id, ok
-}
-
-// systemJSON renders a system and its ETag, a hash of the rendering.
-func systemJSON(ctx context.Context, s *System, id string) (map[string]any, string, error) {
-	st, err := s.PowerState(ctx)
-	if err != nil {
-		return nil, "", err
-	}
-	o := s.Override()
-	target, enabled, mode := "None", "Disabled", "Legacy"
-	switch o.Device {
-	case power.BootNetwork:
-		target = "Pxe"
-	case power.BootDisk:
-		target = "Hdd"
-	}
-	if o.Device != "" {
-		enabled = "Continuous"
-		if o.Once {
-			enabled = "Once"
-		}
-	}
-	if o.UEFI {
-		mode = "UEFI"
-	}
-	powerState := "Off"
-	if st == power.On {
-		powerState = "On"
-	}
-	self := "/redfish/v1/Systems/" + id
-	v := map[string]any{
-		"@odata.type": "#ComputerSystem.v1_10_0.ComputerSystem",
-		"@odata.id":   self,
-		"Id":          id, "Name": s.Name, "UUID": id, "SystemType": "Virtual",
-		"PowerState": powerState,
-		"Boot": map[string]any{
-			"BootSourceOverrideTarget":                          target,
-			"BootSourceOverrideTarget@Redfish.AllowableValues":  redfishTargets,
-			"BootSourceOverrideEnabled":                         enabled,
-			"BootSourceOverrideEnabled@Redfish.AllowableValues": redfishEnabled,
-			"BootSourceOverrideMode":                            mode,
-			"BootSourceOverrideMode@Redfish.AllowableValues":    redfishModes,
+		// Of the query parameters, only "only" is supported.
+		"ProtocolFeaturesSupported": map[string]any{
+			"ExpandQuery": map[string]any{"ExpandAll": false, "Levels": false, "Links": false, "NoLinks": false},
+			"FilterQuery": false, "SelectQuery": false, "OnlyMemberQuery": true, "ExcerptQuery": false,
 		},
-		"Actions": map[string]any{"#ComputerSystem.Reset": map[string]any{
-			"target":                            self + "/Actions/ComputerSystem.Reset",
-			"ResetType@Redfish.AllowableValues": redfishResetOrder,
-		}},
 	}
-	b, _ := json.Marshal(v)
-	sum := sha256.Sum256(b)
-	etag := `"` + hex.EncodeToString(sum[:8]) + `"`
-	v["@odata.etag"] = etag
-	return v, etag, nil
-}
-
-func (r *redfish) systemGet(w http.ResponseWriter, req *http.Request) {
-	s, id, ok := r.system(w, req)
-	if !ok {
-		return
+	for _, l := range rootLinks {
+		v[l.name] = odata(l.uri)
 	}
-	v, etag, err := systemJSON(req.Context(), s, id)
-	if err != nil {
-		rfError(w, http.StatusInternalServerError, "Base.1.0.InternalError", err.Error())
-		return
-	}
-	w.Header().Set("ETag", etag)
 	writeJSON(w, http.StatusOK, v)
 }
 
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
+// serviceDocument is the OData service document: the service root and its
+// direct children.
+func (r *redfish) serviceDocument(w http.ResponseWriter, _ *http.Request, _ *caller) {
+	value := []map[string]string{{"name": "Service", "kind": "Singleton", "url": "/redfish/v1/"}}
+	for _, l := range rootLinks {
+		value = append(value, map[string]string{"name": l.name, "kind": "Singleton", "url": l.uri})
 	}
-	return false
-}
-
-func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request) {
-	s, id, ok := r.system(w, req)
-	if !ok {
-		return
-	}
-	_, etag, err := systemJSON(req.Context(), s, id)
-	if err != nil {
-		rfError(w, http.StatusInternalServerError, "Base.1.0.InternalError", err.Error())
-		return
-	}
-	if m := req.Header.Get("If-Match"); m != "" && m != "*" && strings.TrimPrefix(m, "W/") != etag && m != strings.Trim(etag, `"`) {
-		rfError(w, http.StatusPreconditionFailed, "Base.1.0.PreconditionFailed", "If-Match "+m+" does not match the current ETag "+etag)
-		return
-	}
-	var body map[string]json.RawMessage
-	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 64<<10)).Decode(&body); err != nil {
-		rfError(w, http.StatusBadRequest, "Base.1.0.MalformedJSON", "PATCH body: "+err.Error())
-		return
-	}
-	for k := range body {
-		if k != "Boot" && !strings.HasPrefix(k, "@") {
-			rfError(w, http.StatusBadRequest, "Base.1.0.PropertyNotWritable", "property "+k+" is not writable")
-			return
-		}
-	}
-	var boot map[string]string
-	if raw, ok := body["Boot"]; ok {
-		if err := json.Unmarshal(raw, &boot); err != nil {
-			rfError(w, http.StatusBadRequest, "Base.1.0.PropertyValueTypeError", "Boot: "+err.Error())
-			return
-		}
-	}
-	cur := s.Override()
-	target, enabled, mode := "", "", ""
-	for k, v := range boot {
-		var allowed []string
-		switch k {
-		case "BootSourceOverrideTarget":
-			target, allowed = v, redfishTargets
-		case "BootSourceOverrideEnabled":
-			enabled, allowed = v, redfishEnabled
-		case "BootSourceOverrideMode":
-			mode, allowed = v, redfishModes
-		default:
-			rfError(w, http.StatusBadRequest, "Base.1.0.PropertyNotWritable", "property Boot/"+k+" is not writable")
-			return
-		}
-		if !contains(allowed, v) {
-			rfError(w, http.StatusBadRequest, "Base.1.0.PropertyValueNotInList",
-				fmt.Sprintf("Boot/%s: %q is not one of %s", k, v, strings.Join(allowed, ", ")))
-			return
-		}
-	}
-	o := cur
-	switch target {
-	case "Pxe":
-		o.Device = power.BootNetwork
-	case "Hdd":
-		o.Device = power.BootDisk
-	case "None":
-		o.Device = ""
-	}
-	switch enabled {
-	case "Disabled":
-		o.Device = ""
-	case "Once":
-		o.Once = true
-	case "Continuous":
-		o.Once = false
-	case "":
-		if cur.Device == "" {
-			o.Once = true // a new target with no Enabled: the next boot only
-		}
-	}
-	switch mode {
-	case "UEFI":
-		o.UEFI = true
-	case "Legacy":
-		o.UEFI = false
-	}
-	if o != cur {
-		if err := s.SetOverride(req.Context(), o); err != nil {
-			rfError(w, http.StatusInternalServerError, "Base.1.0.InternalError", err.Error())
-			return
-		}
-	}
-	r.systemGet(w, req)
-}
-
-func (r *redfish) systemReset(w http.ResponseWriter, req *http.Request) {
-	s, _, ok := r.system(w, req)
-	if !ok {
-		return
-	}
-	var body struct{ ResetType string }
-	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 4096)).Decode(&body); err != nil {
-		rfError(w, http.StatusBadRequest, "Base.1.0.MalformedJSON", "reset body: "+err.Error())
-		return
-	}
-	a, ok := redfishResetTypes[body.ResetType]
-	if !ok {
-		rfError(w, http.StatusBadRequest, "Base.1.0.ActionParameterNotSupported",
-			fmt.Sprintf("ResetType %q is not one of %s", body.ResetType, strings.Join(redfishResetOrder, ", ")))
-		return
-	}
-	if err := s.SetPower(req.Context(), a); err != nil {
-		rfError(w, http.StatusInternalServerError, "Base.1.0.InternalError", err.Error())
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	writeJSON(w, http.StatusOK, map[string]any{"@odata.context": "/redfish/v1/$metadata", "value": value})
 }

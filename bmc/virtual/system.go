@@ -11,6 +11,14 @@ import (
 	"github.com/labctl/labctl/power"
 )
 
+// What a virtual BMC says it is, over IPMI (Get Device ID) and Redfish (its Manager).
+const (
+	bmcModel           = "labctl virtual BMC"
+	bmcFirmwareMajor   = 1
+	bmcFirmwareMinor   = 0
+	bmcFirmwareVersion = "1.0"
+)
+
 // Override is a BMC's boot source override. A zero Device means none:
 // the machine boots in its own order. UEFI (the boot mode) outlives the override.
 type Override struct {
@@ -29,10 +37,13 @@ type System struct {
 	// starts, so that a boot device set just before takes effect.
 	Machine power.Controller
 
+	// act serializes what changes the machine (power, boot device), which
+	// may take long; mu guards the fields, so reading them never waits
+	// for the machine.
+	act      sync.Mutex
 	mu       sync.Mutex
 	override Override
-	// ipmiSetInProgress is IPMI boot parameter #0 ("set in progress").
-	ipmiSetInProgress bool
+	ipmi     ipmiBootParams
 }
 
 // Override returns the boot source override in force.
@@ -54,41 +65,45 @@ func (s *System) SetPower(ctx context.Context, a power.Action) error {
 	if a == power.ActionReset {
 		a = power.ActionCycle
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.act.Lock()
+	defer s.act.Unlock()
 	if err := s.Machine.SetPower(ctx, a); err != nil {
 		return fmt.Errorf("%s: power %s: %w", s.Name, a, err)
 	}
 	if a == power.ActionOn || a == power.ActionCycle {
+		s.mu.Lock()
 		if s.override.Once {
 			s.override = Override{UEFI: s.override.UEFI}
 		}
+		s.mu.Unlock()
 	}
 	return nil
 }
 
 // SetOverride sets (or, with a zero Device, clears) the boot override.
 func (s *System) SetOverride(ctx context.Context, o Override) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if o.Device == "" {
-		o = Override{UEFI: o.UEFI}
-		if s.override.Device == "" {
-			s.override = o
-			return nil
-		}
+	s.act.Lock()
+	defer s.act.Unlock()
+	cur := s.Override()
+	switch {
+	case o.Device == "" && cur.Device == "":
+	case o.Device == "":
 		// Undo what was set: a pending "once" is replaced by a one-time disk
 		// boot, a persistent override by disk from now on.
-		if err := s.Machine.SetBootDevice(ctx, power.BootDisk, power.BootOptions{Persistent: !s.override.Once}); err != nil {
+		if err := s.Machine.SetBootDevice(ctx, power.BootDisk, power.BootOptions{Persistent: !cur.Once}); err != nil {
 			return fmt.Errorf("%s: clear boot override: %w", s.Name, err)
 		}
-		s.override = o
-		return nil
+	default:
+		if err := s.Machine.SetBootDevice(ctx, o.Device, power.BootOptions{Persistent: !o.Once, UEFI: o.UEFI}); err != nil {
+			return fmt.Errorf("%s: set boot device %s: %w", s.Name, o.Device, err)
+		}
 	}
-	if err := s.Machine.SetBootDevice(ctx, o.Device, power.BootOptions{Persistent: !o.Once, UEFI: o.UEFI}); err != nil {
-		return fmt.Errorf("%s: set boot device %s: %w", s.Name, o.Device, err)
+	if o.Device == "" {
+		o = Override{UEFI: o.UEFI}
 	}
+	s.mu.Lock()
 	s.override = o
+	s.mu.Unlock()
 	return nil
 }
 

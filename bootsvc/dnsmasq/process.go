@@ -20,7 +20,8 @@ type Process struct {
 	ConfigFile string
 	Binary     string // "" means dnsmasq from PATH
 	Log        *slog.Logger
-	OnStart    func(pid int) // called with each new pid (0 when stopped), to record it
+	OnStart    func(pid int)   // called with each new pid (0 when stopped), to record it
+	OnExit     func(err error) // called when dnsmasq died unasked, before it is restarted
 }
 
 // Run blocks until ctx ends, then stops dnsmasq and returns nil. It returns
@@ -56,6 +57,9 @@ func (p *Process) Run(ctx context.Context) error {
 			backoff = 100 * time.Millisecond
 		}
 		p.Log.Warn("dnsmasq exited; restarting", "err", err, "in", backoff)
+		if p.OnExit != nil {
+			p.OnExit(err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil

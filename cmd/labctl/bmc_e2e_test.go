@@ -179,7 +179,7 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 			t.Skip(tool + " not installed")
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := e2eContext(t)
 	defer cancel()
 	b := upBMCLab(t, ctx)
 	bios, biosBMC := b.machine(t, "bios1")
@@ -354,7 +354,7 @@ func (b *bmcLab) password(t *testing.T) string {
 // one protocol, and checks that a wrong password fails naming the machine
 // and BMC without touching the VM.
 func TestE2EReprovisionLab(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := e2eContext(t)
 	defer cancel()
 	b := upBMCLab(t, ctx)
 	for _, name := range []string{"bios1", "uefi1"} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -8,13 +9,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab/console"
 	"github.com/labctl/labctl/lab/control"
 )
 
 func newConsoleCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "console SCENARIO NODE",
-		Short: "Attach to a machine's serial console (end with ^D or ^C)",
+		Short: "Attach to a machine's serial console (detach with ^]; ends at the end of input when stdin is not a terminal)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := control.MachineFiles(g.stateDir, args[0], args[1])
@@ -27,9 +29,12 @@ func newConsoleCmd(g *globals) *cobra.Command {
 				return fmt.Errorf("console of %s: %w (is it powered on?)", args[1], err)
 			}
 			defer conn.Close()
-			fmt.Fprintf(cmd.ErrOrStderr(), "connected to the serial console of %s\n", args[1])
-			go io.Copy(conn, os.Stdin)
-			_, err = io.Copy(cmd.OutOrStdout(), conn)
+			fmt.Fprintf(cmd.ErrOrStderr(), "connected to the serial console of %s (detach with ^])\n", args[1])
+			err = console.Attach(cmd.Context(), conn, os.Stdin, cmd.OutOrStdout())
+			if errors.Is(err, console.ErrDetached) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "\r\ndetached from %s\n", args[1])
+				return nil
+			}
 			return err
 		},
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -12,22 +13,47 @@ import (
 )
 
 func newDownCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "down SCENARIO",
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "down SCENARIO | down --all",
 		Short: "Take a lab down (also after a crash): machines, network, dnsmasq, namespace, state",
-		Args:  cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := control.LabName(args[0])
-			err := control.Down(cmd.Context(), state.Dir(g.stateDir, name), nil)
+			out := cmd.OutOrStdout()
+			if all {
+				down, err := control.DownAll(cmd.Context(), g.stateDir, nil)
+				for _, dir := range down {
+					fmt.Fprintf(out, "lab %s is down\n", filepath.Base(dir))
+				}
+				if err != nil {
+					return fmt.Errorf("down --all %s: %w", g.stateDir, err)
+				}
+				if len(down) == 0 {
+					fmt.Fprintf(out, "no lab is up in %s; nothing to do\n", g.stateDir)
+				}
+				return nil
+			}
+			name, err := control.NameOf(args[0])
+			if err != nil {
+				return err
+			}
+			err = control.Down(cmd.Context(), state.Dir(g.stateDir, name), nil)
 			if errors.Is(err, os.ErrNotExist) {
-				fmt.Fprintf(cmd.OutOrStdout(), "lab %s is not up; nothing to do\n", name)
+				fmt.Fprintf(out, "lab %s is not up; nothing to do\n", name)
 				return nil
 			}
 			if err != nil {
 				return fmt.Errorf("down %s: %w", name, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lab %s is down\n", name)
+			fmt.Fprintf(out, "lab %s is down\n", name)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "take down every lab recorded in the state directory (each from its own state: only what it made)")
+	return cmd
 }

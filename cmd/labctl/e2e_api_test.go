@@ -11,7 +11,6 @@ import (
 	"os"
 	"strconv"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -29,7 +28,7 @@ import (
 // and the lab's /ipxe serves them.
 func TestE2ELabAPI(t *testing.T) {
 	e := newE2E(t, "pxe-smoke")
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := e2eContext(t)
 	defer cancel()
 	if out, err := e.run(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns); err != nil {
 		t.Fatalf("labctl up: %v\n%s", err, out)

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestE2EEtcd3Install is the project's core promise: three machines
@@ -17,7 +15,7 @@ import (
 // its disk and rejoins the cluster, whose checks pass again.
 func TestE2EEtcd3Install(t *testing.T) {
 	e := newE2E(t, "etcd3-install")
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
+	ctx, cancel := e2eContext(t)
 	defer cancel()
 	art := t.TempDir()
 	out, err := e.run(ctx, "test", "etcd3-install", "--provider", "qemu", "--netns", e.netns, "--artifacts", art, "--keep")
@@ -81,7 +79,7 @@ func TestE2EBrokenScenarioIsDiagnosed(t *testing.T) {
 	edit("data/groups/node1.json", `["node1", "node2", "node3"]`, `["node1", "node2"]`)
 	edit("scenario.yaml", "deadline: 10m", "deadline: 6m")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := e2eContext(t)
 	defer cancel()
 	art := t.TempDir()
 	out, err := e.run(ctx, "test", dir, "--provider", "qemu", "--netns", e.netns, "--artifacts", art)
@@ -95,6 +93,55 @@ func TestE2EBrokenScenarioIsDiagnosed(t *testing.T) {
 	junit, _ := os.ReadFile(filepath.Join(art, "junit.xml"))
 	if !strings.Contains(string(junit), `<testcase name="members-started/node1"`) || !strings.Contains(string(junit), "<failure") {
 		t.Errorf("junit.xml does not record the failed check:\n%s", junit)
+	}
+	e.assertNothingLeft(t)
+}
+
+// TestE2EEtcd3 is the README's main job: `labctl up etcd3` (three live
+// machines forming an etcd cluster, checked over SSH), verified again,
+// its status and its serial console, then down.
+func TestE2EEtcd3(t *testing.T) {
+	e := newE2E(t, "etcd3")
+	ctx, cancel := e2eContext(t)
+	defer cancel()
+	out, err := e.run(ctx, "up", "etcd3", "--provider", "qemu", "--netns", e.netns)
+	t.Logf("labctl up etcd3:\n%s", out)
+	if err != nil {
+		t.Fatalf("labctl up etcd3: %v", err)
+	}
+	if !strings.Contains(out, "lab etcd3 is up and its ") {
+		t.Errorf("up does not say the lab is up")
+	}
+	out, err = e.run(ctx, "verify", "etcd3")
+	t.Logf("labctl verify etcd3:\n%s", out)
+	if err != nil || !strings.Contains(out, "scenario etcd3: all ") {
+		t.Fatalf("labctl verify etcd3: %v", err)
+	}
+	if s, err := e.status(ctx); err != nil || s.Phase != "running" || len(s.Missing) > 0 {
+		t.Errorf("status %+v, %v; want running, nothing missing", s, err)
+	}
+	t.Run("console", func(t *testing.T) { e.testConsole(t, ctx, "node1") })
+	if out, err := e.run(ctx, "down", "etcd3"); err != nil {
+		t.Fatalf("labctl down: %v: %s", err, out)
+	}
+	e.assertNothingLeft(t)
+}
+
+// TestE2EEtcdLarge: five live machines, three etcd members and two gRPC
+// proxies, verified through the proxies.
+func TestE2EEtcdLarge(t *testing.T) {
+	e := newE2E(t, "etcd-large")
+	ctx, cancel := e2eContext(t)
+	defer cancel()
+	art := t.TempDir()
+	out, err := e.run(ctx, "test", "etcd-large", "--provider", "qemu", "--netns", e.netns, "--artifacts", art)
+	t.Logf("labctl test etcd-large:\n%s", out)
+	if err != nil {
+		t.Fatalf("labctl test etcd-large: %v", err)
+	}
+	junit, _ := os.ReadFile(filepath.Join(art, "junit.xml"))
+	if !strings.Contains(string(junit), `failures="0" skipped="0"`) {
+		t.Errorf("junit.xml does not record passed checks:\n%s", junit)
 	}
 	e.assertNothingLeft(t)
 }

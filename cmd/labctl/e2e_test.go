@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,24 +18,48 @@ import (
 	"github.com/labctl/labctl/lab/state"
 )
 
-// e2eEnv builds labctl and gives it a state directory and namespace of
-// its own, so the test can tell exactly what belongs to it.
+// e2eEnv runs the labctl binary with a namespace of its own and the state
+// root every e2e lab shares (see e2eRoot), so the test can tell exactly what
+// belongs to it.
 type e2eEnv struct {
 	bin, stateDir, netns string
 	scenario             string // taken down in cleanup, whatever happened
 	env                  []string
 }
 
+// e2eRoot is where e2e labs keep their state: $LABCTL_E2E_STATE_DIR when
+// `make test` gives it, so that its exit trap (`labctl down --all
+// --state-dir`) finds labs left by a test that timed out (a Go test timeout
+// panics without running cleanups), else a directory of this test binary's.
+// The labctl binary under test is built there once.
+var e2eRoot = sync.OnceValues(func() (string, error) {
+	root := os.Getenv("LABCTL_E2E_STATE_DIR")
+	if root == "" {
+		var err error
+		if root, err = os.MkdirTemp("", "labctl-e2e-"); err != nil {
+			return "", err
+		}
+	}
+	// Others may run the binary: TestE2ENotRootIsRefused does.
+	if err := os.MkdirAll(root, 0o755); err != nil || os.Chmod(root, 0o755) != nil {
+		return "", fmt.Errorf("e2e state root %s: %v", root, err)
+	}
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(root, "labctl"), ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v: %s", err, out)
+	}
+	return root, nil
+})
+
 func newE2E(t *testing.T, scenario string) *e2eEnv {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end: builds labctl, runs VMs in network namespaces")
 	}
-	dir := t.TempDir()
-	e := &e2eEnv{bin: filepath.Join(dir, "labctl"), stateDir: filepath.Join(dir, "labs"), netns: fmt.Sprintf("labctl-e2e-%08x", rand.Uint32()), scenario: scenario}
-	if out, err := exec.Command("go", "build", "-o", e.bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v: %s", err, out)
+	root, err := e2eRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
+	e := &e2eEnv{bin: filepath.Join(root, "labctl"), stateDir: root, netns: fmt.Sprintf("labctl-e2e-%08x", rand.Uint32()), scenario: scenario}
 	// Images come from the shared cache (keyed by their inputs): building
 	// labos for every test would cost minutes each.
 	e.env = append(os.Environ(), "LABCTL_STATE_DIR="+e.stateDir)
@@ -45,6 +70,9 @@ func newE2E(t *testing.T, scenario string) *e2eEnv {
 	})
 	return e
 }
+
+// labDir is the state directory of the test's lab.
+func (e *e2eEnv) labDir() string { return filepath.Join(e.stateDir, e.scenario) }
 
 func (e *e2eEnv) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, e.bin, args...)
@@ -58,8 +86,7 @@ func (e *e2eEnv) run(ctx context.Context, args ...string) (string, error) {
 }
 
 // assertNothingLeft checks for the lab's namespace, any process that
-// mentions its state directory (labd, dnsmasq, QEMU) or is inside the
-// namespace, and its state.
+// mentions its lab directory (labd, dnsmasq, QEMU, libvirtd), and its state.
 func (e *e2eEnv) assertNothingLeft(t *testing.T) {
 	t.Helper()
 	if netns.Exists(e.netns) {
@@ -68,15 +95,15 @@ func (e *e2eEnv) assertNothingLeft(t *testing.T) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		raw, _ := os.ReadFile(p)
-		if bytes.Contains(raw, []byte(e.stateDir)) {
+		if bytes.Contains(raw, []byte(e.labDir()+"/")) || bytes.Contains(raw, append([]byte(e.labDir()), 0)) {
 			stat, _ := os.ReadFile(filepath.Join(filepath.Dir(p), "stat"))
 			if !strings.Contains(string(stat), ") Z") {
 				t.Errorf("process left: %s: %s", p, bytes.ReplaceAll(raw, []byte{0}, []byte{' '}))
 			}
 		}
 	}
-	if _, err := os.Stat(filepath.Join(e.stateDir, e.scenario)); err == nil {
-		t.Errorf("state directory %s is left", filepath.Join(e.stateDir, e.scenario))
+	if _, err := os.Stat(e.labDir()); err == nil {
+		t.Errorf("state directory %s is left", e.labDir())
 	}
 }
 
@@ -84,7 +111,7 @@ func TestE2EPXESmoke(t *testing.T) {
 	for _, provider := range []string{"qemu", "libvirt"} {
 		t.Run(provider, func(t *testing.T) {
 			e := newE2E(t, "pxe-smoke")
-			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+			ctx, cancel := e2eContext(t)
 			defer cancel()
 			art := t.TempDir()
 			out, err := e.run(ctx, "test", "pxe-smoke", "--provider", provider, "--netns", e.netns, "--artifacts", art)
@@ -120,7 +147,7 @@ func TestE2EPXESmoke(t *testing.T) {
 // down` must then remove everything from the state file alone.
 func TestE2EDownAfterKill(t *testing.T) {
 	e := newE2E(t, "pxe-smoke")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := e2eContext(t)
 	defer cancel()
 	up := e.command(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns)
 	if err := up.Start(); err != nil {
@@ -171,7 +198,7 @@ func TestE2EMachineThatCannotBootFailsFast(t *testing.T) {
 
 	// Longer than the scenario's deadline, so labctl can clean up even
 	// when it does not fail fast.
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := e2eContext(t)
 	defer cancel()
 	start := time.Now()
 	out, err := e.run(ctx, "test", dir, "--provider", "qemu", "--netns", e.netns, "--artifacts", t.TempDir())

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
@@ -46,5 +51,79 @@ func TestFlagsFromEnvBadValue(t *testing.T) {
 	err := flagsFromEnv(fs)
 	if err == nil || !strings.Contains(err.Error(), "LABCTL_COUNT") {
 		t.Fatalf("err = %v, want one naming LABCTL_COUNT", err)
+	}
+}
+
+// Every command that takes a lab refuses a name that could reach outside
+// the state directory, naming it, before it reads or removes anything.
+func TestLabNamesRefused(t *testing.T) {
+	t.Setenv("LABCTL_STATE_DIR", t.TempDir())
+	for _, bad := range []struct{ arg, want string }{
+		{"..", `lab name ".." contains ".."`},
+		{"../../etc", `lab "../../etc": not a lab name, nor a scenario directory`},
+		{"/", `lab "/": not a lab name, nor a scenario directory`},
+	} {
+		for _, args := range [][]string{
+			{"down", bad.arg},
+			{"status", bad.arg},
+			{"ssh", bad.arg, "node1"},
+			{"console", bad.arg, "node1"},
+			{"logs", bad.arg, "node1"},
+			{"verify", bad.arg},
+			{"reprovision", bad.arg, "node1"},
+		} {
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				cmd := newRootCmd()
+				cmd.SetArgs(args)
+				cmd.SetOut(io.Discard)
+				err := cmd.Execute()
+				if err == nil || !strings.Contains(err.Error(), bad.want) {
+					t.Fatalf("labctl %v: %v, want an error containing %q", args, err, bad.want)
+				}
+			})
+		}
+	}
+}
+
+func TestVerboseFromEnv(t *testing.T) {
+	t.Setenv("LABCTL_VERBOSE", "true")
+	t.Setenv("LABCTL_STATE_DIR", t.TempDir())
+	defer slog.SetDefault(slog.Default())
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"status", "nothing-up"})
+	cmd.Execute() // fails: no such lab; the logger is set before that
+	if !slog.Default().Enabled(context.Background(), slog.LevelDebug) {
+		t.Error("LABCTL_VERBOSE=true did not turn on debug logging")
+	}
+}
+
+// Bad flags and names are refused before any image is built (which takes
+// minutes the first time): nothing about images is printed.
+func TestUpChecksBeforeBuilding(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("up refuses non-root first")
+	}
+	t.Setenv("LABCTL_STATE_DIR", t.TempDir())
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"up", "pxe-smoke", "--provider", "bogus"}, `unknown provider "bogus"`},
+		{[]string{"up", "pxe-smoke", "--provider", "qemu", "--netns", "../x"}, `network namespace name "../x" contains a path separator`},
+		{[]string{"test", "pxe-smoke", "--provider", "qemu", "--netns", "..", "--artifacts", t.TempDir()}, `network namespace name ".." is . or contains`},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			cmd := newRootCmd()
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(&out)
+			err := cmd.Execute()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("labctl %v: %v, want an error containing %q", tt.args, err, tt.want)
+			}
+			if strings.Contains(out.String(), "image ") {
+				t.Errorf("an image was built before the refusal:\n%s", out.String())
+			}
+		})
 	}
 }

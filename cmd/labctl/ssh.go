@@ -4,19 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
 	"github.com/labctl/labctl/lab/control"
+	"github.com/labctl/labctl/scenarios/check"
 )
 
 func newSSHCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ssh SCENARIO NODE [-- COMMAND...]",
-		Short: "Open a shell on a lab machine, or run a command there and pass its exit status through",
+		Short: "Open a shell on a lab machine, or run a command there (one argument: a shell command line; several: each kept as given) and pass its exit status through",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, err := control.SSH(cmd.Context(), g.stateDir, args[0], args[1])
@@ -31,7 +31,7 @@ func newSSHCmd(g *globals) *cobra.Command {
 			defer sess.Close()
 			sess.Stdin, sess.Stdout, sess.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if remote := args[2:]; len(remote) > 0 {
-				err = sess.Run(strings.Join(remote, " "))
+				err = sess.Run(check.RemoteCommand(remote))
 			} else {
 				err = shell(sess)
 			}

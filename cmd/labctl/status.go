@@ -14,7 +14,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "status SCENARIO",
-		Short: "Show a lab's machines: power, address and what each last asked the boot service",
+		Short: "Show whether a lab really runs (lab process, namespace, machines) and its machines: power, address, last boot-service request",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "" && output != "json" && output != "text" {
@@ -35,6 +35,15 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return enc.Encode(s)
 			}
 			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", s.Scenario, s.Phase, s.Provider, s.Accel, s.Netns)
+			for _, m := range s.Missing {
+				fmt.Fprintf(w, "  missing: %s\n", m)
+			}
+			for _, r := range s.Recovered {
+				fmt.Fprintf(w, "  recovered: %s\n", r)
+			}
+			if s.Error != "" {
+				fmt.Fprintf(w, "  error: %s\n", s.Error)
+			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tIPMI\tLAST EVENT")
 			for _, m := range s.Machines {

@@ -27,7 +27,7 @@ var layer = map[string]int{
 	"bootsvc/rpc/rpcpb": parts, "bootsvc/rpc/serverpb": parts, "bootsvc/rpc/storagepb": parts, // generated
 	"": model, // the repository's own tests (workflows_test.go)
 
-	"firmware": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/vm": parts, "lab/progress": parts,
+	"firmware": parts, "lab/console": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/vm": parts, "lab/progress": parts,
 	"lab/qemu": parts, "lab/libvirt": parts, "lab/libvirt/libvirtd": parts,
 	"bootsvc": parts, "bootsvc/rpc": parts, "images/labos": parts,
 	"images/fetch": parts, "images/fetch/fetchtest": parts, "images/flatcar": parts, "images/fcos": parts, "images/smoke": parts, "scenarios": parts, "scenarios/check": parts,

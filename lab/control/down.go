@@ -20,11 +20,16 @@ import (
 // Down takes the lab in dir down from its state file alone: it asks the lab
 // process to stop, then destroys what the provider left, kills every process
 // the state or the namespace still holds, deletes the namespace and the
-// lab's directory. It is idempotent; a lab that is not up is reported by an
-// error matching os.ErrNotExist. log may be nil.
+// lab's directory. The namespace and what runs inside it are touched only
+// when the state records that this lab made the namespace. It is
+// idempotent; a lab that is not up is reported by an error matching
+// os.ErrNotExist. log may be nil.
 func Down(ctx context.Context, dir string, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
+	}
+	if err := RequireRoot("take a lab down"); err != nil {
+		return err
 	}
 	st, err := state.Load(dir)
 	if err != nil {
@@ -39,6 +44,10 @@ func Down(ctx context.Context, dir string, log *slog.Logger) error {
 			log.Warn("lab process did not stop; killing it", "pid", pid)
 			proc.Kill(pid, 5*time.Second)
 		}
+	}
+	if !st.OwnsNetns() {
+		// up failed before it made anything but this directory.
+		return state.Remove(dir)
 	}
 	// After a crash the provider's own cleanup never ran.
 	if prov, err := providers.New(st.Provider, providers.Config{Log: log, Accel: vm.Accel(st.Accel)}); err == nil && netns.Exists(l.Netns) {
@@ -77,4 +86,25 @@ func inNetns(pid int, ns string) bool {
 	a, err1 := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid))
 	b, err2 := os.Stat(filepath.Join(netns.Dir, ns))
 	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
+// DownAll takes down every lab recorded under root, each from its own state
+// alone (see Down), and returns the directories of those it took down. A
+// lab that went meanwhile is not an error, so DownAll is idempotent.
+func DownAll(ctx context.Context, root string, log *slog.Logger) ([]string, error) {
+	dirs, err := state.List(root)
+	if err != nil {
+		return nil, err
+	}
+	var down []string
+	var errs []error
+	for _, dir := range dirs {
+		switch err := Down(ctx, dir, log); {
+		case err == nil:
+			down = append(down, dir)
+		case !errors.Is(err, os.ErrNotExist):
+			errs = append(errs, fmt.Errorf("lab %s: %w", filepath.Base(dir), err))
+		}
+	}
+	return down, errors.Join(errs...)
 }

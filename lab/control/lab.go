@@ -19,21 +19,13 @@ import (
 	"github.com/labctl/labctl/scenarios/check"
 )
 
-// LabName is the lab a SCENARIO argument names: a built-in name as is, a
-// directory by the name in its scenario.yaml.
-func LabName(arg string) string {
-	if strings.ContainsRune(arg, os.PathSeparator) {
-		if sc, err := scenarios.Find(arg); err == nil {
-			return sc.Name
-		}
-	}
-	return arg
-}
-
 // Load reads the state of the lab a SCENARIO argument names, under root,
 // saying so plainly when it is not up.
 func Load(root, arg string) (*state.State, error) {
-	name := LabName(arg)
+	name, err := NameOf(arg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := state.Load(state.Dir(root, name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("lab %s is not up", name)
@@ -77,4 +69,31 @@ func SSH(ctx context.Context, root, scenario, node string) (*ssh.Client, error) 
 		return nil, err
 	}
 	return (&check.SSH{Keys: keys, Dial: netns.Dialer(st.Lab.Netns)}).Client(ctx, m)
+}
+
+// NameOf is the lab a SCENARIO argument names: a built-in scenario's name
+// as is, a scenario directory by the name in its scenario.yaml. Names that
+// could reach outside the state directory are refused.
+func NameOf(arg string) (string, error) {
+	name := arg
+	if strings.ContainsRune(arg, os.PathSeparator) {
+		sc, err := scenarios.Find(arg)
+		if err != nil {
+			return "", fmt.Errorf("lab %q: not a lab name, nor a scenario directory: %w", arg, err)
+		}
+		name = sc.Name
+	}
+	if err := state.CheckName(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// RequireRoot refuses, saying why, to do what needs root: network
+// namespaces, bridges, taps and the lab's processes in them.
+func RequireRoot(what string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("labctl needs root to %s (network namespaces, bridges, taps): run it as root, e.g. with sudo", what)
+	}
+	return nil
 }

@@ -8,19 +8,21 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/power"
 )
 
 // Status is a lab as `labctl status` shows it (and its JSON output).
 type Status struct {
-	Scenario string          `json:"scenario"`
-	Netns    string          `json:"netns"`
-	Provider string          `json:"provider"`
-	Accel    string          `json:"accel,omitempty"`
-	Phase    string          `json:"phase"`
-	API      *APIAccess      `json:"api,omitempty"`
-	Machines []MachineStatus `json:"machines"`
-	BMC      *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
+	Scenario  string          `json:"scenario"`
+	Netns     string          `json:"netns"`
+	Provider  string          `json:"provider"`
+	Accel     string          `json:"accel,omitempty"`
+	Phase     string          `json:"phase"`
+	Missing   []string        `json:"missing,omitempty"`   // why the phase is broken
+	Recovered []string        `json:"recovered,omitempty"` // processes that died and were restarted
+	Error     string          `json:"-"`                   // why the lab process failed
+	API       *APIAccess      `json:"api,omitempty"`
+	Machines  []MachineStatus `json:"machines"`
+	BMC       *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
 }
 
 // APIAccess is how a user's bootcmd or terraform reaches the lab's boot
@@ -59,17 +61,19 @@ type BMCAccess struct {
 	Redfish, Username, PasswordFile, CAFile string
 }
 
-// LabStatus reads a lab's status: power from its provider, last events from
-// its boot service (none while that is not up).
+// LabStatus reads a lab's status as it really is (see Assess): power from
+// its provider, last events from its boot service.
 func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 	l := st.Lab
 	prov, err := Provider(st)
 	if err != nil {
 		return nil, err
 	}
-	driver, hasBMC := prov.(lab.PowerDriver) // what virtual BMCs act through
-	records, _ := progress.BootLog(l).Records(ctx)
-	s := &Status{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(st.Phase), Machines: []MachineStatus{}}
+	_, hasBMC := prov.(lab.PowerDriver) // what virtual BMCs act through
+	health := Assess(ctx, st, prov)
+	records, _ := progress.BootLog(l).Records(ctx) // none while the boot service is not up
+	s := &Status{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(health.Phase),
+		Missing: health.Missing, Recovered: health.Recovered, Error: st.Error, Machines: []MachineStatus{}}
 	if _, err := os.Stat(l.APICAFile()); err == nil {
 		s.API = &APIAccess{Endpoint: l.APIAddr(), CAFile: l.APICAFile(), CertFile: l.APIClientCertFile(), KeyFile: l.APIClientKeyFile()}
 	}
@@ -77,15 +81,13 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 		s.BMC = &BMCAccess{Redfish: l.RedfishURL(), Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile(), CAFile: l.BMCCAFile()}
 	}
 	for i, m := range l.Machines {
-		ms := MachineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: string(power.Off)}
+		ms := MachineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: "unknown"}
+		if p, ok := health.Power[m.Name]; ok {
+			ms.Power = string(p)
+		}
 		if hasBMC {
 			ms.BMC = &MachineBMC{IPMI: l.IPMIAddr(i), Redfish: l.RedfishURL() + "/redfish/v1/Systems/" + m.UUID,
 				Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile(), CAFile: l.BMCCAFile()}
-		}
-		if hasBMC {
-			if p, err := driver.PowerState(ctx, l, m.Name); err == nil {
-				ms.Power = string(p)
-			}
 		}
 		ms.LastEvent = lastEvent(bootlog.Find(records, m.MAC, m.UUID))
 		s.Machines = append(s.Machines, ms)

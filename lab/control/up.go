@@ -50,44 +50,69 @@ type UpOptions struct {
 // caller may exit and the lab stays up. If a step fails after the state was
 // written, it takes down what it made.
 func Up(ctx context.Context, o UpOptions) (*state.State, error) {
-	sc, err := scenarios.Find(o.Source)
+	sc, st, accel, err := validate(o)
 	if err != nil {
 		return nil, err
-	}
-	if o.Provider == "" {
-		o.Provider = providers.Default()
-	}
-	if _, err := providers.New(o.Provider, providers.Config{}); err != nil {
-		return nil, err
-	}
-	accel, err := vm.ParseAccel(o.Accel)
-	if err != nil {
-		return nil, err
-	}
-	if strings.ContainsRune(o.Source, os.PathSeparator) {
-		if o.Source, err = filepath.Abs(o.Source); err != nil {
-			return nil, err
-		}
-	}
-	if o.Netns == "" {
-		o.Netns = "labctl-" + sc.Name
 	}
 	// Images first, where the user sees it: the first labos build takes minutes.
 	imgs, err := buildImages(ctx, sc.Images, o)
 	if err != nil {
 		return nil, err
 	}
-	dir := state.Dir(o.StateRoot, sc.Name)
-	st := &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting}
 	if err := state.Create(st); err != nil {
 		return nil, err
 	}
 	if err := start(ctx, st, sc, imgs, accel, o); err != nil {
-		Down(context.WithoutCancel(ctx), dir, nil)
+		Down(context.WithoutCancel(ctx), st.Lab.Dir, nil)
 		return nil, err
 	}
 	fmt.Fprintf(o.Out, "lab %s: provider %s, namespace %s, state %s\n", st.Lab.Name, st.Provider, st.Lab.Netns, st.Lab.Dir)
 	return st, nil
+}
+
+// Check validates what `labctl up` was given, before anything is built or
+// made: root, the scenario, the provider, the accelerator, the namespace
+// name, and that the namespace does not exist yet. It returns the state Up
+// would record.
+func Check(o UpOptions) (*state.State, error) {
+	_, st, _, err := validate(o)
+	return st, err
+}
+
+func validate(o UpOptions) (*scenarios.Scenario, *state.State, vm.Accel, error) {
+	if err := RequireRoot("bring a lab up"); err != nil {
+		return nil, nil, "", err
+	}
+	sc, err := scenarios.Find(o.Source)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if o.Provider == "" {
+		o.Provider = providers.Default()
+	}
+	if _, err := providers.New(o.Provider, providers.Config{}); err != nil {
+		return nil, nil, "", err
+	}
+	accel, err := vm.ParseAccel(o.Accel)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if strings.ContainsRune(o.Source, os.PathSeparator) {
+		if o.Source, err = filepath.Abs(o.Source); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	if o.Netns == "" {
+		o.Netns = "labctl-" + sc.Name
+	}
+	if err := netns.Available(o.Netns); err != nil {
+		return nil, nil, "", err
+	}
+	if err := state.CheckName(sc.Name); err != nil {
+		return nil, nil, "", err
+	}
+	dir := state.Dir(o.StateRoot, sc.Name)
+	return sc, &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting}, accel, nil
 }
 
 // buildImages builds (or finds in the cache) each image the scenario names.
@@ -139,6 +164,12 @@ func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs ma
 	if err := netns.Create(ctx, l.Netns); err != nil {
 		return err
 	}
+	// Recorded at once: down touches a namespace only if this lab made it.
+	if err := state.Update(l.Dir, func(s *state.State) { s.MadeNetns = true }); err != nil {
+		netns.Delete(ctx, l.Netns)
+		return err
+	}
+	st.MadeNetns = true
 	return launch(st, o.Self)
 }
 

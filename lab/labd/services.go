@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/dnsmasq"
@@ -48,6 +49,9 @@ func runDnsmasq(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.L
 		ConfigFile: l.DnsmasqConfig(),
 		Log:        log,
 		OnStart:    func(pid int) { state.SetPid(l.Dir, "dnsmasq", pid) },
+		OnExit: func(err error) {
+			state.SetExit(l.Dir, "dnsmasq", fmt.Sprintf("exited unasked: %v at %s; restarted", err, time.Now().UTC().Format(time.TimeOnly)))
+		},
 	}
 	wg.Go(func() {
 		if err := dns.Run(ctx); err != nil {

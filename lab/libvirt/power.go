@@ -22,6 +22,23 @@ func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (
 	return s, err
 }
 
+// MachineFault implements lab.FaultReporter: libvirt marks a domain whose
+// QEMU died without a shutdown as shut off, reason crashed.
+func (p *Provider) MachineFault(ctx context.Context, l *lab.Lab, machine string) (string, error) {
+	var fault string
+	err := p.withDomain(l, machine, func(_ *golibvirt.Connect, d *golibvirt.Domain) error {
+		s, reason, err := d.GetState()
+		if err != nil {
+			return fmt.Errorf("read domain state: %w", err)
+		}
+		if s == golibvirt.DOMAIN_CRASHED || s == golibvirt.DOMAIN_SHUTOFF && golibvirt.DomainShutoffReason(reason) == golibvirt.DOMAIN_SHUTOFF_CRASHED {
+			fault = "libvirt domain crashed: its QEMU died unasked"
+		}
+		return nil
+	})
+	return fault, err
+}
+
 func powerState(d *golibvirt.Domain) (power.State, error) {
 	s, _, err := d.GetState()
 	if err != nil {

@@ -27,11 +27,41 @@ func Exists(name string) bool {
 	return err == nil
 }
 
-// Create adds the named namespace and brings its loopback up. It fails if
-// the namespace already exists, so two labs never share one by accident.
-func Create(ctx context.Context, name string) error {
+// CheckName refuses a namespace name that is not a plain file name in Dir.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("network namespace name is empty")
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("network namespace name %q contains a path separator", name)
+	case name == "." || strings.Contains(name, ".."):
+		return fmt.Errorf("network namespace name %q is . or contains \"..\"", name)
+	case len(name) > 255:
+		return fmt.Errorf("network namespace name %q is longer than 255 bytes", name)
+	}
+	return nil
+}
+
+// ErrExists is returned by Create for a namespace that is already there.
+var ErrExists = errors.New("already exists")
+
+// Available refuses a bad name or a namespace that exists (another lab's,
+// or one made outside labctl): labctl never adopts what it did not make.
+func Available(name string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
 	if Exists(name) {
-		return fmt.Errorf("network namespace %s already exists", name)
+		return fmt.Errorf("network namespace %s %w (another lab's, or made outside labctl); labctl only uses a namespace it creates: choose another --netns", name, ErrExists)
+	}
+	return nil
+}
+
+// Create adds the named namespace and brings its loopback up. It refuses
+// what Available refuses, so two labs never share a namespace.
+func Create(ctx context.Context, name string) error {
+	if err := Available(name); err != nil {
+		return err
 	}
 	if err := run(ctx, "ip", "netns", "add", name); err != nil {
 		return fmt.Errorf("create network namespace %s: %w", name, err)

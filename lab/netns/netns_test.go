@@ -2,6 +2,7 @@ package netns
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -115,5 +116,41 @@ func TestDoLeavesProcessOutside(t *testing.T) {
 	}
 	if after, _ := os.Readlink(mainThread); after != before {
 		t.Errorf("main thread in %s, want %s", after, before)
+	}
+}
+
+func TestAvailable(t *testing.T) {
+	existing := newNS(t)
+	tests := []struct {
+		name, want string // want: "" when available, else part of the error
+	}{
+		{"labctl-trust-free-name", ""},
+		{existing, "network namespace " + existing + " already exists"},
+		{"", "empty"},
+		{"../../etc", `"../../etc" contains a path separator`},
+		{"..", `".." is . or contains ".."`},
+		{".", "is . or contains"},
+		{strings.Repeat("n", 256), "longer than 255 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Available(tt.name)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Available(%q) = %v", tt.name, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Available(%q) = %v, want an error containing %q", tt.name, err, tt.want)
+			}
+		})
+	}
+	// Create refuses what Available refuses, and leaves the namespace as it was.
+	if err := Create(context.Background(), existing); !errors.Is(err, ErrExists) {
+		t.Errorf("Create(%s) = %v, want ErrExists", existing, err)
+	}
+	if !Exists(existing) {
+		t.Errorf("namespace %s went", existing)
 	}
 }

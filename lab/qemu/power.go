@@ -22,6 +22,20 @@ func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (
 	return power.On, nil
 }
 
+// MachineFault implements lab.FaultReporter from the fault file the
+// machine's wait goroutine writes when QEMU exits unasked.
+func (p *Provider) MachineFault(ctx context.Context, l *lab.Lab, machine string) (string, error) {
+	f := l.MachineFiles(machine)
+	if qemuPid(f) != 0 {
+		return "", nil
+	}
+	raw, err := os.ReadFile(f.Fault)
+	if os.IsNotExist(err) {
+		return "", nil
+	}
+	return string(raw), err
+}
+
 // SetPower acts on a machine. Cycle and reset are cold starts (a new QEMU
 // process with the same disk and NVRAM), so a new boot device takes effect.
 func (p *Provider) SetPower(ctx context.Context, l *lab.Lab, machine string, a power.Action) error {

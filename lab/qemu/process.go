@@ -59,6 +59,7 @@ func (p *Provider) spawn(m lab.Machine, f lab.MachineFiles, accel vm.Accel, boot
 	os.Remove(f.Console)
 	os.Remove(f.QMP)
 	os.Remove(f.Pid)
+	os.Remove(f.Fault)
 	stdio, err := os.OpenFile(f.Stdio, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("machine %s: %w", m.Name, err)
@@ -85,6 +86,11 @@ func (p *Provider) spawn(m lab.Machine, f lab.MachineFiles, accel vm.Accel, boot
 		}
 		p.mu.Unlock()
 		if current {
+			// Not stopped through this provider: a crash unless the guest
+			// powered itself off (QEMU then exits with status 0).
+			if err != nil {
+				os.WriteFile(f.Fault, fmt.Appendf(nil, "QEMU (pid %d) exited unasked: %s at %s", pid, exitStatus(err), time.Now().UTC().Format(time.TimeOnly)), 0o644)
+			}
 			p.notify(m.Name, 0)
 		}
 	}()
@@ -121,6 +127,10 @@ func (p *Provider) stop(ctx context.Context, f lab.MachineFiles, machine string)
 	if pid == 0 {
 		return nil
 	}
+	// Asked to stop: its wait goroutine must not take the exit for a crash.
+	p.mu.Lock()
+	delete(p.procs, machine)
+	p.mu.Unlock()
 	qmpRun(f, `{"execute":"quit"}`)
 	if !proc.WaitGone(ctx, pid, 2*time.Second) {
 		if err := proc.Kill(pid, 2*time.Second); err != nil {

@@ -44,8 +44,9 @@ func New(log *slog.Logger) *Provider {
 }
 
 var (
-	_ lab.Provider    = (*Provider)(nil)
-	_ lab.PowerDriver = (*Provider)(nil)
+	_ lab.Provider      = (*Provider)(nil)
+	_ lab.PowerDriver   = (*Provider)(nil)
+	_ lab.FaultReporter = (*Provider)(nil)
 )
 
 func (p *Provider) Name() string { return "qemu" }

@@ -33,6 +33,9 @@ const (
 	Running  Phase = "running"  // network, boot service, dnsmasq and machines are up
 	Failed   Phase = "failed"   // the lab process gave up; Error says why
 	Stopping Phase = "stopping"
+	// Broken is never recorded: status reports it when a running lab's
+	// process, namespace or machines are not really there.
+	Broken Phase = "broken"
 )
 
 // State is what a lab's state file holds. Pids are keyed by role: "labd",
@@ -45,9 +48,20 @@ type State struct {
 	Phase    Phase          `json:"phase"`
 	Error    string         `json:"error,omitempty"`
 	Pids     map[string]int `json:"pids,omitempty"`
-	Created  time.Time      `json:"created"`
-	Updated  time.Time      `json:"updated"`
+	// MadeNetns records that this lab created Lab.Netns: only then does
+	// `down` (or a failed `up`) touch the namespace and what is inside it.
+	MadeNetns bool `json:"made_netns,omitempty"`
+	// Exits records, by role, processes that died without being asked to
+	// (how and when), so that status can say what died.
+	Exits   map[string]string `json:"exits,omitempty"`
+	Created time.Time         `json:"created"`
+	Updated time.Time         `json:"updated"`
 }
+
+// OwnsNetns reports whether this lab made Lab.Netns. States written before
+// MadeNetns existed recorded the lab process only after making the
+// namespace, so a recorded lab process counts too.
+func (s *State) OwnsNetns() bool { return s.MadeNetns || s.Pids["labd"] != 0 }
 
 // Load reads the state file in dir. A lab that is not up gives an error
 // matching os.ErrNotExist.
@@ -104,6 +118,21 @@ func SetPid(dir, role string, pid int) error {
 			s.Pids = map[string]int{}
 		}
 		s.Pids[role] = pid
+	})
+}
+
+// SetExit records (how != "") or forgets (how == "") that the process
+// playing role died unasked.
+func SetExit(dir, role, how string) error {
+	return Update(dir, func(s *State) {
+		if how == "" {
+			delete(s.Exits, role)
+			return
+		}
+		if s.Exits == nil {
+			s.Exits = map[string]string{}
+		}
+		s.Exits[role] = how
 	})
 }
 

@@ -1,0 +1,261 @@
+package virtual
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/labctl/labctl/power"
+)
+
+// Redfish values this BMC offers; they are also its @Redfish.AllowableValues.
+var (
+	redfishTargets    = []string{"None", "Pxe", "Hdd"}
+	redfishEnabled    = []string{"Disabled", "Once", "Continuous"}
+	redfishModes      = []string{"Legacy", "UEFI"}
+	redfishResetTypes = map[string]power.Action{
+		"On":               power.ActionOn,
+		"ForceOff":         power.ActionOff,
+		"GracefulShutdown": power.ActionSoftOff,
+		// Both restarts are cold, so that a new boot device takes effect.
+		"ForceRestart": power.ActionCycle,
+		"PowerCycle":   power.ActionCycle,
+	}
+	redfishResetOrder = []string{"On", "ForceOff", "GracefulShutdown", "ForceRestart", "PowerCycle"}
+)
+
+const managerURI = "/redfish/v1/Managers/BMC"
+
+func (r *redfish) systemRoutes() {
+	r.handle("/redfish/v1/Systems", methods{"GET": need(privLogin, r.systemList)})
+	r.handle("/redfish/v1/Systems/{id}", methods{
+		"GET":   need(privLogin, r.systemGet),
+		"PATCH": need(privConfigureComponents, r.systemPatch),
+	})
+	r.handle("/redfish/v1/Systems/{id}/Actions/ComputerSystem.Reset", methods{"POST": need(privConfigureComponents, r.systemReset)})
+}
+
+func (r *redfish) systemMembers() []map[string]string {
+	members := []map[string]string{}
+	for _, id := range r.order {
+		members = append(members, odata("/redfish/v1/Systems/"+id))
+	}
+	return members
+}
+
+func (r *redfish) systemList(w http.ResponseWriter, req *http.Request, _ *caller) {
+	r.writeCollection(w, req, "/redfish/v1/Systems", "ComputerSystemCollection", "Computer System Collection", r.systemMembers())
+}
+
+func (r *redfish) system(w http.ResponseWriter, req *http.Request) (*System, string, bool) {
+	id := strings.ToLower(req.PathValue("id"))
+	s, ok := r.systems[id]
+	if !ok {
+		rfError(w, http.StatusNotFound, "ResourceNotFound", "no system "+req.PathValue("id"), "ComputerSystem", req.PathValue("id"))
+	}
+	return s, id, ok
+}
+
+// systemJSON renders a system as it is now.
+func systemJSON(ctx context.Context, s *System, id string) (map[string]any, error) {
+	st, err := s.PowerState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o := s.Override()
+	target, enabled, mode := "None", "Disabled", "Legacy"
+	switch o.Device {
+	case power.BootNetwork:
+		target = "Pxe"
+	case power.BootDisk:
+		target = "Hdd"
+	}
+	if o.Device != "" {
+		enabled = "Continuous"
+		if o.Once {
+			enabled = "Once"
+		}
+	}
+	if o.UEFI {
+		mode = "UEFI"
+	}
+	powerState := "Off"
+	if st == power.On {
+		powerState = "On"
+	}
+	self := "/redfish/v1/Systems/" + id
+	return map[string]any{
+		"@odata.type": odataType("ComputerSystem"),
+		"@odata.id":   self,
+		"Id":          id, "Name": s.Name, "UUID": id, "SystemType": "Virtual",
+		"PowerState": powerState,
+		"Boot": map[string]any{
+			"BootSourceOverrideTarget":                          target,
+			"BootSourceOverrideTarget@Redfish.AllowableValues":  redfishTargets,
+			"BootSourceOverrideEnabled":                         enabled,
+			"BootSourceOverrideEnabled@Redfish.AllowableValues": redfishEnabled,
+			"BootSourceOverrideMode":                            mode,
+			"BootSourceOverrideMode@Redfish.AllowableValues":    redfishModes,
+		},
+		"Actions": map[string]any{"#ComputerSystem.Reset": map[string]any{
+			"target":                            self + "/Actions/ComputerSystem.Reset",
+			"ResetType@Redfish.AllowableValues": redfishResetOrder,
+		}},
+		"Links": map[string]any{"ManagedBy": []map[string]string{odata(managerURI)}},
+	}, nil
+}
+
+// currentSystem finds the system at req's {id} and renders it as it is
+// now; otherwise it answers.
+func (r *redfish) currentSystem(w http.ResponseWriter, req *http.Request) (*System, map[string]any, bool) {
+	s, id, ok := r.system(w, req)
+	if !ok {
+		return nil, nil, false
+	}
+	v, err := systemJSON(req.Context(), s, id)
+	if err != nil {
+		rfError(w, http.StatusInternalServerError, "InternalError", err.Error())
+		return nil, nil, false
+	}
+	return s, v, true
+}
+
+func (r *redfish) systemGet(w http.ResponseWriter, req *http.Request, _ *caller) {
+	if _, v, ok := r.currentSystem(w, req); ok {
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+// systemPatch sets the boot source override, all of the request or none of it.
+func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request, c *caller) {
+	s, cur, ok := r.currentSystem(w, req)
+	if !ok {
+		return
+	}
+	if !ifMatch(w, req, etagOf(cur)) {
+		return
+	}
+	body, ok := patchBody(w, req)
+	if !ok {
+		return
+	}
+	for k := range body {
+		switch _, known := cur[k]; {
+		case k == "Boot":
+		case known:
+			rfError(w, http.StatusBadRequest, "PropertyNotWritable", "property "+k+" is read-only", k)
+			return
+		default:
+			rfError(w, http.StatusBadRequest, "PropertyUnknown", "property "+k+" is not a property of ComputerSystem", k)
+			return
+		}
+	}
+	var boot map[string]string
+	if err := json.Unmarshal(body["Boot"], &boot); err != nil {
+		rfError(w, http.StatusBadRequest, "PropertyValueTypeError", "Boot: "+err.Error(), string(body["Boot"]), "Boot")
+		return
+	}
+	target, enabled, mode := "", "", ""
+	for k, v := range boot {
+		var allowed []string
+		switch k {
+		case "BootSourceOverrideTarget":
+			target, allowed = v, redfishTargets
+		case "BootSourceOverrideEnabled":
+			enabled, allowed = v, redfishEnabled
+		case "BootSourceOverrideMode":
+			mode, allowed = v, redfishModes
+		default:
+			rfError(w, http.StatusBadRequest, "PropertyNotWritable", "property Boot/"+k+" is not writable", "Boot/"+k)
+			return
+		}
+		if !slices.Contains(allowed, v) {
+			rfError(w, http.StatusBadRequest, "PropertyValueNotInList",
+				fmt.Sprintf("Boot/%s: %q is not one of %s", k, v, strings.Join(allowed, ", ")), v, "Boot/"+k)
+			return
+		}
+	}
+	prev := s.Override()
+	o := prev
+	switch target {
+	case "Pxe":
+		o.Device = power.BootNetwork
+	case "Hdd":
+		o.Device = power.BootDisk
+	case "None":
+		o.Device = ""
+	}
+	switch enabled {
+	case "Disabled":
+		o.Device = ""
+	case "Once":
+		o.Once = true
+	case "Continuous":
+		o.Once = false
+	case "":
+		if prev.Device == "" {
+			o.Once = true // a new target with no Enabled: the next boot only
+		}
+	}
+	switch mode {
+	case "UEFI":
+		o.UEFI = true
+	case "Legacy":
+		o.UEFI = false
+	}
+	if o != prev {
+		if err := s.SetOverride(req.Context(), o); err != nil {
+			rfError(w, http.StatusInternalServerError, "InternalError", err.Error())
+			return
+		}
+	}
+	r.systemGet(w, req, c)
+}
+
+func (r *redfish) systemReset(w http.ResponseWriter, req *http.Request, _ *caller) {
+	s, _, ok := r.system(w, req)
+	if !ok {
+		return
+	}
+	var body struct{ ResetType string }
+	if !decodeBody(w, req, 4096, &body) {
+		return
+	}
+	a, ok := redfishResetTypes[body.ResetType]
+	if !ok {
+		rfError(w, http.StatusBadRequest, "ActionParameterValueNotInList",
+			fmt.Sprintf("ResetType %q is not one of %s", body.ResetType, strings.Join(redfishResetOrder, ", ")),
+			body.ResetType, "ResetType", "ComputerSystem.Reset")
+		return
+	}
+	if err := s.SetPower(req.Context(), a); err != nil {
+		rfError(w, http.StatusInternalServerError, "InternalError", err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// The manager is the BMC itself, one for all of the lab's systems.
+func (r *redfish) managerRoutes() {
+	r.handle("/redfish/v1/Managers", methods{"GET": need(privLogin, func(w http.ResponseWriter, req *http.Request, _ *caller) {
+		r.writeCollection(w, req, "/redfish/v1/Managers", "ManagerCollection", "Manager Collection",
+			[]map[string]string{odata(managerURI)})
+	})})
+	r.handle(managerURI, methods{"GET": need(privLogin, func(w http.ResponseWriter, _ *http.Request, _ *caller) {
+		writeJSON(w, http.StatusOK, map[string]any{
+			"@odata.type":     odataType("Manager"),
+			"@odata.id":       managerURI,
+			"Id":              "BMC",
+			"Name":            "Manager",
+			"ManagerType":     "BMC",
+			"Model":           bmcModel,
+			"FirmwareVersion": bmcFirmwareVersion,
+			"PowerState":      "On",
+			"Status":          map[string]string{"State": "Enabled", "Health": "OK"},
+			"Links":           map[string]any{"ManagerForServers": r.systemMembers()},
+		})
+	})})
+}
