@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/labctl
 
-.PHONY: build lab check test bench deps clean proto
+.PHONY: build lab check test soak bench bench-bootsvc deps clean proto
 
 build:
 	$(GO) build -o $(BIN) ./cmd/labctl
@@ -27,8 +27,18 @@ E2E_TIMEOUT=80m
 test: deps build
 	GO=$(GO) E2E_TIMEOUT=$(E2E_TIMEOUT) TESTFLAGS="$(TESTFLAGS)" ./scripts/test-suite.sh
 
+# The flake rate: pxe-smoke 10 times, alternating qemu and libvirt (root).
+soak: build
+	./scripts/soak.sh 10
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# The boot service as a process: the machine log's memory under a flood of
+# reports, and /ipxe beside a bare net/http handler (needs wrk).
+bench-bootsvc: build
+	$(GO) run ./scripts/bootsvc-bench flood
+	$(GO) run ./scripts/bootsvc-bench ipxe
 
 deps:
 	./scripts/install-deps.sh

@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,12 +58,7 @@ func (s *Server) routes() http.Handler {
 	handle("GET /pixiecore/v1/boot/{mac}", "pixiecore", bootlog.KindIPXE, http.HandlerFunc(s.servePixiecore))
 	handle("GET /report", "report", bootlog.KindReport, http.HandlerFunc(s.serveReport))
 	handle("POST /report", "report", bootlog.KindReport, http.HandlerFunc(s.serveReport))
-	handle("GET /machines", "machines", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(s.Machines())
-	}))
+	handle("GET /machines", "machines", "", http.HandlerFunc(s.serveMachines))
 	handle("GET /healthz", "healthz", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
 	}))
@@ -82,6 +75,7 @@ type reqInfo struct {
 	labels         map[string]string
 	group, profile string
 	name, detail   string // reports
+	config         string // boot scripts: the config they send the machine to next
 	err            string
 }
 
@@ -104,18 +98,20 @@ func (s *Server) instrument(endpoint, kind string, next http.Handler) http.Handl
 	case "":
 		level = slog.LevelDebug // probes and scrapes would drown the boot log
 	}
+	em := s.metrics.endpoint(endpoint)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		http.NewResponseController(w).SetWriteDeadline(start.Add(timeout))
-		ri := &reqInfo{}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), infoKey{}, ri)))
+		rq := &instrumented{statusWriter: statusWriter{ResponseWriter: w}} // one allocation for both
+		sw, ri := &rq.statusWriter, &rq.info
+		ctx := r.Context()
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(ctx, infoKey{}, ri)))
 		if sw.status == 0 {
 			sw.status = http.StatusOK
 		}
-		elapsed := time.Since(start)
-		s.metrics.requests.WithLabelValues(endpoint, strconv.Itoa(sw.status)).Inc()
-		s.metrics.duration.WithLabelValues(endpoint).Observe(elapsed.Seconds())
+		end := time.Now()
+		elapsed := end.Sub(start)
+		em.observe(sw.status, elapsed)
 
 		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
 		if kind != "" {
@@ -126,29 +122,37 @@ func (s *Server) instrument(endpoint, kind string, next http.Handler) http.Handl
 			s.machines.record(sighting{
 				ip: ip, labels: labels, mac: ri.labels["mac"], uuid: ri.labels["uuid"],
 				group: ri.group, profile: ri.profile,
-				event: bootlog.Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: sw.status, Name: ri.name, Detail: cmp.Or(ri.detail, ri.err)},
+				event: bootlog.Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: sw.status, Name: ri.name, Detail: cmp.Or(ri.detail, ri.err), Config: ri.config},
 			})
 		}
-		if s.log.Enabled(r.Context(), level) {
-			attrs := []slog.Attr{
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
-				slog.Duration("took", elapsed), slog.String("remote", ip),
-			}
+		if h := s.log.Handler(); h.Enabled(ctx, level) {
+			// The record is made here, not by Logger.LogAttrs, which walks
+			// the stack for the caller on every call (a source the request
+			// log never shows).
+			rec := slog.NewRecord(end, level, "http request", 0)
+			rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+				slog.Duration("took", elapsed), slog.String("remote", ip))
 			if ri.labels != nil {
-				attrs = append(attrs, slog.String("labels", labelString(ri.labels)))
+				rec.AddAttrs(slog.String("labels", labelString(ri.labels)))
 			}
 			if ri.group != "" {
-				attrs = append(attrs, slog.String("group", ri.group), slog.String("profile", ri.profile))
+				rec.AddAttrs(slog.String("group", ri.group), slog.String("profile", ri.profile))
 			}
 			if ri.name != "" {
-				attrs = append(attrs, slog.String("event", ri.name))
+				rec.AddAttrs(slog.String("event", ri.name))
 			}
 			if ri.err != "" {
-				attrs = append(attrs, slog.String("err", ri.err))
+				rec.AddAttrs(slog.String("err", ri.err))
 			}
-			s.log.LogAttrs(r.Context(), level, "http request", attrs...)
+			h.Handle(ctx, rec)
 		}
 	})
+}
+
+// instrumented is what instrument keeps per request.
+type instrumented struct {
+	statusWriter
+	info reqInfo
 }
 
 // statusWriter records the status code. It keeps ReadFrom so that assets
@@ -188,13 +192,26 @@ func fail(w http.ResponseWriter, r *http.Request, code int, format string, args 
 	http.Error(w, msg, code)
 }
 
+// labelString is labels as sorted k=v pairs, for log lines and errors.
 func labelString(labels map[string]string) string {
-	pairs := make([]string, 0, len(labels))
+	keys := make([]string, 0, len(labels))
+	n := 0
 	for k, v := range labels {
-		pairs = append(pairs, k+"="+v)
+		keys = append(keys, k)
+		n += len(k) + len(v) + 2
 	}
-	sort.Strings(pairs)
-	return strings.Join(pairs, ",")
+	slices.Sort(keys)
+	var b strings.Builder
+	b.Grow(n)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(labels[k])
+	}
+	return b.String()
 }
 
 // selectGroup parses the labels and picks the group; on failure it has
@@ -214,7 +231,7 @@ func (s *Server) selectGroup(w http.ResponseWriter, r *http.Request) (*state, *G
 		return nil, nil, false
 	}
 	ri.group, ri.profile = g.ID, g.Profile
-	s.metrics.matches.WithLabelValues(g.ID).Inc()
+	s.metrics.matched(g.ID)
 	return st, g, true
 }
 
@@ -265,8 +282,13 @@ func (s *Server) serveBoot(w http.ResponseWriter, r *http.Request, render func(*
 		fail(w, r, http.StatusInternalServerError, "profile %s (%s) has no boot.kernel", p.ID, p.file)
 		return
 	}
-	var buf bytes.Buffer
-	render(&buf, p.Boot)
+	if p.IgnitionID != "" {
+		infoFrom(r).config = bootlog.KindIgnition
+	}
+	buf := s.bufs.Get().(*bytes.Buffer)
+	defer s.bufs.Put(buf)
+	buf.Reset()
+	render(buf, p.Boot)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(buf.Bytes())
 }

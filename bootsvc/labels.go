@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -17,25 +18,41 @@ const (
 // parseLabels turns a query string into labels the way matchbox does (first
 // value of each key, keys case-sensitive, any key spelled "mac" in any case
 // normalised to lower-case colon form), but refuses what matchbox silently
-// drops: unparsable MACs and UUIDs, bad escapes, oversized queries.
+// drops: unparsable MACs and UUIDs, bad escapes, oversized queries. It
+// reads the query as url.ParseQuery does, without building url.Values: it
+// runs on every request.
 func parseLabels(rawQuery string) (map[string]string, error) {
 	if len(rawQuery) > maxQueryBytes {
 		return nil, fmt.Errorf("query is %d bytes, more than the limit of %d", len(rawQuery), maxQueryBytes)
 	}
-	values, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return nil, fmt.Errorf("query: %w", err)
-	}
-	if len(values) > maxLabels {
-		return nil, fmt.Errorf("query has %d labels, more than the limit of %d", len(values), maxLabels)
-	}
-	labels := make(map[string]string, len(values))
-	for key, vs := range values {
-		v := vs[0]
+	labels := make(map[string]string, 8)
+	var unknownMAC []string // keys whose first value was an empty MAC
+	for q := rawQuery; q != ""; {
+		var pair string
+		pair, q, _ = strings.Cut(q, "&")
+		if strings.Contains(pair, ";") {
+			return nil, fmt.Errorf("query: invalid semicolon separator in query")
+		}
+		if pair == "" {
+			continue
+		}
+		key, v, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(key)
+		if err != nil {
+			return nil, fmt.Errorf("query: %w", err)
+		}
+		if v, err = url.QueryUnescape(v); err != nil {
+			return nil, fmt.Errorf("query: %w", err)
+		}
+		if _, ok := labels[key]; ok || slices.Contains(unknownMAC, key) {
+			continue // the first value wins
+		}
 		switch strings.ToLower(key) {
 		case "mac":
 			if v == "" {
-				continue // iPXE sends an empty value when it has none; that is "unknown", not an error
+				// iPXE sends an empty value when it has none; that is "unknown", not an error
+				unknownMAC = append(unknownMAC, key)
+				continue
 			}
 			mac, err := normalizeMAC(v)
 			if err != nil {
@@ -48,6 +65,9 @@ func parseLabels(rawQuery string) (map[string]string, error) {
 			}
 		}
 		labels[key] = v
+		if n := len(labels) + len(unknownMAC); n > maxLabels {
+			return nil, fmt.Errorf("query has more than the limit of %d labels", maxLabels)
+		}
 	}
 	return labels, nil
 }

@@ -2,6 +2,7 @@ package bootsvc
 
 import (
 	"maps"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -25,9 +26,12 @@ func TestParseLabels(t *testing.T) {
 		{name: "free-form labels case-sensitive", query: "Region=EU&os=installed", want: map[string]string{"Region": "EU", "os": "installed"}},
 		{name: "bad MAC", query: "mac=52-54-00", wantErr: `label mac: invalid MAC "52-54-00"`},
 		{name: "bad UUID", query: "uuid=not-a-uuid", wantErr: `label uuid: "not-a-uuid" is not a UUID`},
-		{name: "bad escape", query: "os=%zz", wantErr: "query:"},
+		{name: "bad escape", query: "os=%zz", wantErr: `query: invalid URL escape "%zz"`},
+		{name: "bad escape in a key", query: "o%s=x", wantErr: `query: invalid URL escape "%s"`},
+		{name: "semicolon", query: "os=a;b", wantErr: "query: invalid semicolon separator in query"},
+		{name: "escapes and plus", query: "h%6Fst=a+b%2Fc&&=&x", want: map[string]string{"host": "a b/c", "": "", "x": ""}},
 		{name: "oversized", query: "x=" + strings.Repeat("a", maxQueryBytes), wantErr: "more than the limit"},
-		{name: "too many labels", query: manyLabels(maxLabels + 1), wantErr: "labels, more than the limit"},
+		{name: "too many labels", query: manyLabels(maxLabels + 1), wantErr: "more than the limit of 64 labels"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,16 +90,32 @@ func TestNormalizeSelector(t *testing.T) {
 	}
 }
 
-// FuzzParseLabels: parsing never panics, and what it accepts is normalised:
-// every MAC label is in lower-case colon form and parses again to itself.
+// FuzzParseLabels: parsing never panics, reads a query as url.ParseQuery
+// does (first value of each key), and what it accepts is normalised: every
+// MAC label is in lower-case colon form and parses again to itself.
 func FuzzParseLabels(f *testing.F) {
 	for _, s := range []string{"", "mac=52-54-00-A1-9C-AE&uuid=", "uuid=0d5a8c0e-0000-4000-8000-000000000001", "os=%zz", "a=b&a=c&MAC=5254.00a1.9cae", "mac=00:00:00:00:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, q string) {
 		labels, err := parseLabels(q)
+		values, perr := url.ParseQuery(q)
+		if perr != nil && err == nil {
+			t.Fatalf("parseLabels(%q) accepted what url.ParseQuery refuses: %v", q, perr)
+		}
 		if err != nil {
 			return
+		}
+		for k, vs := range values {
+			if v, ok := labels[k]; ok && !strings.EqualFold(k, "mac") && v != vs[0] {
+				t.Fatalf("label %q = %q, url.ParseQuery's first value %q", k, v, vs[0])
+			}
+			if _, ok := labels[k]; !ok && !(strings.EqualFold(k, "mac") && vs[0] == "") {
+				t.Fatalf("label %q missing (url.ParseQuery: %q)", k, vs)
+			}
+		}
+		if len(labels) > len(values) {
+			t.Fatalf("labels %v, url.ParseQuery %v", labels, values)
 		}
 		for k, v := range labels {
 			if strings.EqualFold(k, "mac") {

@@ -1,6 +1,10 @@
 package bootsvc
 
 import (
+	"strconv"
+	"sync"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -16,6 +20,7 @@ type metrics struct {
 	reloads      *prometheus.CounterVec
 	groups       prometheus.Gauge
 	profiles     prometheus.Gauge
+	byGroup      sync.Map // group ID → its matches counter, resolved once
 }
 
 func newMetrics() *metrics {
@@ -48,4 +53,35 @@ func newMetrics() *metrics {
 func (m *metrics) setLoaded(st *state) {
 	m.groups.Set(float64(len(st.index.groups)))
 	m.profiles.Set(float64(len(st.profiles)))
+}
+
+// endpointMetrics are one endpoint's series, resolved once rather than by a
+// label lookup (hashing the values) on every request.
+type endpointMetrics struct {
+	name     string
+	requests *prometheus.CounterVec
+	duration prometheus.Observer
+	byCode   sync.Map // status code → prometheus.Counter; the server's own codes, a handful
+}
+
+func (m *metrics) endpoint(name string) *endpointMetrics {
+	return &endpointMetrics{name: name, requests: m.requests, duration: m.duration.WithLabelValues(name)}
+}
+
+func (e *endpointMetrics) observe(code int, took time.Duration) {
+	c, ok := e.byCode.Load(code)
+	if !ok {
+		c, _ = e.byCode.LoadOrStore(code, e.requests.WithLabelValues(e.name, strconv.Itoa(code)))
+	}
+	c.(prometheus.Counter).Inc()
+	e.duration.Observe(took.Seconds())
+}
+
+// matched counts a request that selected group id.
+func (m *metrics) matched(id string) {
+	c, ok := m.byGroup.Load(id)
+	if !ok {
+		c, _ = m.byGroup.LoadOrStore(id, m.matches.WithLabelValues(id))
+	}
+	c.(prometheus.Counter).Inc()
 }

@@ -3,6 +3,7 @@
 package bootsvc
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ type Config struct {
 	DataDir     string       // matchbox-layout data directory
 	AssetsDir   string       // served at /assets/; "" disables
 	SignKeyFile string       // optional OpenPGP secret key (armored or binary); passphrase from env LABCTL_SIGN_PASSPHRASE
+	MaxMachines int          // machines the machine log keeps, the one seen longest ago forgotten first; 0: DefaultMaxMachines
 	Logger      *slog.Logger // nil: slog.Default()
 }
 
@@ -35,6 +37,7 @@ type Server struct {
 	machines *registry
 	metrics  *metrics
 	butane   butaneCache
+	bufs     sync.Pool // of *bytes.Buffer, for boot scripts
 	handler  http.Handler
 
 	reloadMu       sync.Mutex
@@ -51,7 +54,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:            cfg,
 		log:            cfg.Logger,
-		machines:       newRegistry(),
+		machines:       newRegistry(cfg.MaxMachines),
 		metrics:        newMetrics(),
 		reloadInterval: 2 * time.Second,
 	}
@@ -74,6 +77,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.handler = s.routes()
 	return s, nil
 }
@@ -82,7 +86,10 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Machines returns every machine that has asked for something, oldest first.
-func (s *Server) Machines() []bootlog.Record { return s.machines.list() }
+func (s *Server) Machines() []bootlog.Record {
+	ms, _ := s.machines.list(nil)
+	return ms
+}
 
 // Reload reads the data directory now. On error the last good state stays
 // in service and the error names the file at fault.

@@ -104,6 +104,14 @@ func TestAgainstVirtualBMC(t *testing.T) {
 		if !errors.Is(err, bmc.ErrAuth) {
 			t.Fatalf("got %v, want ErrAuth", err)
 		}
+		if !strings.Contains(err.Error(), "RAKP2 authentication code mismatch") {
+			t.Errorf("got %v, want the RAKP2 authentication code mismatch", err)
+		}
+		// The BMC's RAKP message 2 carries an HMAC keyed by its password:
+		// with another password the client cannot verify it.
+		if !strings.Contains(err.Error(), "RAKP2 authentication code mismatch") {
+			t.Errorf("got %v, want the RAKP2 authentication code mismatch", err)
+		}
 		if strings.Contains(err.Error(), "wrong-password-123") {
 			t.Errorf("error shows the password: %v", err)
 		}
@@ -243,6 +251,9 @@ func TestAgainstIPMISim(t *testing.T) {
 		_, err := bad.PowerState(ctx)
 		if !errors.Is(err, bmc.ErrAuth) {
 			t.Fatalf("got %v, want ErrAuth", err)
+		}
+		if !strings.Contains(err.Error(), "RAKP2 authentication code mismatch") {
+			t.Errorf("got %v, want the RAKP2 authentication code mismatch", err)
 		}
 		if strings.Contains(err.Error(), "not-the-sim-password") {
 			t.Errorf("error shows the password: %v", err)

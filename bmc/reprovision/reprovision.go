@@ -22,9 +22,12 @@ type Target struct {
 	UEFI bool             // boot the network in UEFI mode
 }
 
-// Waiter waits until a machine has fetched its config after since.
+// Waiter waits until a machine has fetched its config. Mark is taken before
+// the power action; WaitFetched accepts only what the boot service logged
+// after it, by the boot service's own count, never by comparing clocks.
 type Waiter interface {
-	WaitFetched(ctx context.Context, t Target, since time.Time) error
+	Mark(ctx context.Context) (uint64, error)
+	WaitFetched(ctx context.Context, t Target, mark uint64) error
 }
 
 // Result is what happened to one machine. Err names the step that failed.
@@ -70,12 +73,15 @@ func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) error {
 	if st == power.Off {
 		action = power.ActionOn // a cycle of a machine that is off does nothing on many BMCs
 	}
-	since := time.Now()
+	mark, err := w.Mark(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: read the boot service's log: %w", t.Name, err)
+	}
 	if err := t.BMC.SetPower(ctx, action); err != nil {
 		return fmt.Errorf("%s: power %s: %w", t.Name, action, err)
 	}
-	log.Info("power", "action", action)
-	if err := w.WaitFetched(ctx, t, since); err != nil {
+	log.Info("power", "action", action, "after_event", mark)
+	if err := w.WaitFetched(ctx, t, mark); err != nil {
 		return fmt.Errorf("%s: wait for the machine to fetch its config: %w", t.Name, err)
 	}
 	log.Info("config fetched")

@@ -1,16 +1,17 @@
 package reprovision_test
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,97 +20,155 @@ import (
 	"github.com/labctl/labctl/bmc/reprovision"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/power"
 )
 
 const password = "Reprovision-Pw-5"
 
-// bootLog serves GET /machines in the boot service's format. Machines that
-// boot from the network append an "ipxe" event, as the boot service logs a
-// machine fetching its iPXE script.
-type bootLog struct {
-	mu       sync.Mutex
-	machines map[string]*entry
+// bootData is a boot service's data directory: each machine by MAC, the
+// one of node 4 with an Ignition template that cannot render.
+var bootData = map[string]string{
+	"profiles/good.json":   `{"id": "good", "boot": {"kernel": "/assets/vmlinuz"}, "ignition_id": "good.ign"}`,
+	"profiles/broken.json": `{"id": "broken", "boot": {"kernel": "/assets/vmlinuz"}, "ignition_id": "broken.bu"}`,
+	"ignition/good.ign":    `{"ignition": {"version": "3.3.0"}}`,
+	"ignition/broken.bu":   "variant: fcos\nversion: 1.4.0\npasswd:\n  users:\n    - name: {{.no_such_key}}\n",
+	"groups/n1.json":       `{"id": "n1", "profile": "good", "selector": {"mac": "52:54:00:00:00:01"}}`,
+	"groups/n2.json":       `{"id": "n2", "profile": "good", "selector": {"mac": "52:54:00:00:00:02"}}`,
+	"groups/n3.json":       `{"id": "n3", "profile": "good", "selector": {"mac": "52:54:00:00:00:03"}}`,
+	"groups/n4.json":       `{"id": "n4", "profile": "broken", "selector": {"mac": "52:54:00:00:00:04"}}`,
+	"groups/n5.json":       `{"id": "n5", "profile": "good", "selector": {"mac": "52:54:00:00:00:05"}}`,
 }
 
-type entry struct {
-	MAC    string  `json:"mac"`
-	UUID   string  `json:"uuid"`
-	Events []event `json:"events"`
-}
-
-type event struct {
-	Time time.Time `json:"time"`
-	Kind string    `json:"kind"`
-}
-
-func (l *bootLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/machines" {
-		http.NotFound(w, r)
-		return
+// bootService runs the real boot service on loopback.
+func bootService(t *testing.T) string {
+	dir := t.TempDir()
+	for rel, content := range bootData {
+		p := filepath.Join(dir, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	list := []*entry{}
-	for _, e := range l.machines {
-		list = append(list, e)
+	srv, err := bootsvc.New(bootsvc.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	json.NewEncoder(w).Encode(list)
+	svc := httptest.NewServer(srv.Handler())
+	t.Cleanup(svc.Close)
+	return svc.URL
 }
 
-func (l *bootLog) machine(mac, uuid string) *virtualtest.VM {
-	m := virtualtest.NewVM()
-	m.OnBoot = func(d power.BootDevice) {
-		if d != power.BootNetwork {
+// netboot does what a machine's iPXE and then its Ignition do after a
+// network boot: fetch the iPXE script, then the Ignition config.
+func netboot(t *testing.T, base, mac, uuid string) {
+	for _, path := range []string{"/ipxe", "/ignition"} {
+		resp, err := http.Get(base + path + "?mac=" + mac + "&uuid=" + uuid)
+		if err != nil {
+			t.Error(err)
 			return
 		}
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		e, ok := l.machines[mac]
-		if !ok {
-			e = &entry{MAC: mac, UUID: uuid}
-			l.machines[mac] = e
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return // a real machine stops here too
 		}
-		e.Events = append(e.Events, event{Time: time.Now(), Kind: "ipxe"})
 	}
-	return m
 }
 
+// TestRun reprovisions machines through virtual BMCs (IPMI and Redfish)
+// against the real boot service; a machine counts only on what the boot
+// service logged after the power cycle.
 func TestRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	log := &bootLog{machines: map[string]*entry{}}
-	svc := httptest.NewServer(log)
-	defer svc.Close()
+	base := bootService(t)
 	cred := virtual.Credentials{Username: "admin", Password: password}
 	t.Setenv("RP_PW", password)
 	t.Setenv("RP_BAD_PW", "not-"+password)
 
 	type node struct {
 		name, mac, uuid string
+		redfish         bool
+		passwordEnv     string
+		setup           func(t *testing.T, n *node) // before reprovisioning
+		check           func(t *testing.T, n *node, err error)
 		m               *virtualtest.VM
-		sys             *virtual.System
 	}
-	nodes := []*node{
-		{name: "ipmi-node", mac: "52:54:00:00:00:01", uuid: "11111111-2222-4333-8444-555555555501"},
-		{name: "redfish-node", mac: "52:54:00:00:00:02", uuid: "11111111-2222-4333-8444-555555555502"},
-		{name: "bad-password", mac: "52:54:00:00:00:03", uuid: "11111111-2222-4333-8444-555555555503"},
-	}
-	for _, n := range nodes {
-		n.m = log.machine(n.mac, n.uuid)
-		n.m.SetOn(true) // running from disk before reprovisioning
-		n.sys = &virtual.System{Name: n.name, UUID: n.uuid, Machine: n.m}
-	}
-	// IPMI for the first and third machine, Redfish (one service) for the second.
-	ipmiAddr := map[string]string{}
-	for _, n := range []*node{nodes[0], nodes[2]} {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	bootedOnce := func(t *testing.T, n *node, err error) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		go virtual.ServeIPMI(ctx, pc, n.sys, cred)
-		ipmiAddr[n.name] = pc.LocalAddr().String()
+		if b := n.m.Boots(); len(b) != 1 || b[0] != power.BootNetwork {
+			t.Errorf("boots %v, want [network]", b)
+		}
+		if d, once := n.m.NextBoot(); d != power.BootDisk || once {
+			t.Errorf("after the network boot, next boot is %s once=%v; want disk", d, once)
+		}
+	}
+	nodes := []*node{
+		{name: "ipmi-node", mac: "52:54:00:00:00:01", check: bootedOnce},
+		{name: "redfish-node", mac: "52:54:00:00:00:02", redfish: true, check: bootedOnce},
+		{name: "bad-password", mac: "52:54:00:00:00:03", passwordEnv: "RP_BAD_PW", check: func(t *testing.T, n *node, err error) {
+			if !errors.Is(err, bmc.ErrAuth) || !strings.Contains(err.Error(), "bad-password") {
+				t.Errorf("got %v, want an auth error naming the machine", err)
+			}
+			if b := n.m.Boots(); len(b) != 0 {
+				t.Errorf("failed machine was booted: %v", b)
+			}
+			if d, _ := n.m.NextBoot(); d != power.BootDisk {
+				t.Errorf("failed machine's next boot changed to %s", d)
+			}
+		}},
+		{name: "broken-template", mac: "52:54:00:00:00:04", check: func(t *testing.T, n *node, err error) {
+			// Its iPXE script was served (200); its Ignition config was not.
+			if !errors.Is(err, reprovision.ErrConfigRefused) || !strings.Contains(err.Error(), "broken-template") ||
+				!strings.Contains(err.Error(), "GET /ignition answered 500 Internal Server Error") || !strings.Contains(err.Error(), "no_such_key") {
+				t.Errorf("got %v, want the boot service's 500 for /ignition naming the template's missing key", err)
+			}
+		}},
+		{name: "lying-bmc", mac: "52:54:00:00:00:05",
+			setup: func(t *testing.T, n *node) {
+				// It fetched its config before; its BMC then ignores the power cycle.
+				netboot(t, base, n.mac, n.uuid)
+				n.m.IgnorePower(true)
+			},
+			check: func(t *testing.T, n *node, err error) {
+				if !errors.Is(err, bmc.ErrTimeout) || !strings.Contains(err.Error(), "no config fetch by lying-bmc logged after event") {
+					t.Errorf("got %v, want a time-out: the fetch before the power cycle does not count", err)
+				}
+			}},
+	}
+	var redfishSystems []*virtual.System
+	var targets []reprovision.Target
+	for i, n := range nodes {
+		n.uuid = fmt.Sprintf("11111111-2222-4333-8444-5555555555%02d", i+1)
+		n.m = virtualtest.NewVM()
+		n.m.SetOn(true) // running from disk before reprovisioning
+		n.m.OnBoot = func(d power.BootDevice) {
+			if d == power.BootNetwork {
+				go netboot(t, base, n.mac, n.uuid)
+			}
+		}
+		if n.setup != nil {
+			n.setup(t, n)
+		}
+		sys := &virtual.System{Name: n.name, UUID: n.uuid, Machine: n.m}
+		ep := bmc.Endpoint{Protocol: bmc.IPMI, Username: "admin", PasswordEnv: cmp.Or(n.passwordEnv, "RP_PW"), Timeout: 10 * time.Second}
+		if n.redfish {
+			redfishSystems = append(redfishSystems, sys)
+			ep.Protocol, ep.SystemUUID = bmc.Redfish, n.uuid
+		} else {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go virtual.ServeIPMI(ctx, pc, sys, cred)
+			ep.Address = pc.LocalAddr().String()
+		}
+		mac, _ := net.ParseMAC(n.mac)
+		targets = append(targets, reprovision.Target{Name: n.name, MAC: mac, UUID: n.uuid,
+			BMC: &bmc.Client{Server: bmc.Server{Name: n.name, Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers()}})
 	}
 	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
 	if err != nil {
@@ -121,63 +180,46 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go virtual.ServeRedfish(ctx, ln, cert, []*virtual.System{nodes[1].sys}, cred)
+	go virtual.ServeRedfish(ctx, ln, cert, redfishSystems, cred)
+	for i, n := range nodes {
+		if n.redfish {
+			ep := &targets[i].BMC.(*bmc.Client).Server.Endpoints[0]
+			ep.Address, ep.CAFile = "https://"+ln.Addr().String(), ca
+		}
+	}
 
-	endpoints := map[string]bmc.Endpoint{
-		"ipmi-node":    {Protocol: bmc.IPMI, Address: ipmiAddr["ipmi-node"], Username: "admin", PasswordEnv: "RP_PW"},
-		"redfish-node": {Protocol: bmc.Redfish, Address: "https://" + ln.Addr().String(), Username: "admin", PasswordEnv: "RP_PW", CAFile: ca, SystemUUID: nodes[1].uuid},
-		"bad-password": {Protocol: bmc.IPMI, Address: ipmiAddr["bad-password"], Username: "admin", PasswordEnv: "RP_BAD_PW"},
-	}
-	var targets []reprovision.Target
-	for _, n := range nodes {
-		mac, _ := net.ParseMAC(n.mac)
-		ep := endpoints[n.name]
-		ep.Timeout = 10 * time.Second
-		targets = append(targets, reprovision.Target{
-			Name: n.name, MAC: mac, UUID: n.uuid,
-			BMC: &bmc.Client{Server: bmc.Server{Name: n.name, Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers()},
-		})
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 8*time.Second)
 	defer wcancel()
-	results := reprovision.Run(wctx, targets, &reprovision.FetchWaiter{Log: &bootlog.Client{URL: svc.URL}, Interval: 100 * time.Millisecond}, nil)
-
+	results := reprovision.Run(wctx, targets, &reprovision.FetchWaiter{Log: &bootlog.Client{URL: base}, Interval: 100 * time.Millisecond}, nil)
 	for i, n := range nodes {
 		t.Run(n.name, func(t *testing.T) {
-			r := results[i]
-			if n.name == "bad-password" {
-				if !errors.Is(r.Err, bmc.ErrAuth) || !strings.Contains(r.Err.Error(), "bad-password") {
-					t.Errorf("got %v, want an auth error naming the machine", r.Err)
-				}
-				if b := n.m.Boots(); len(b) != 0 {
-					t.Errorf("failed machine was booted: %v", b)
-				}
-				if d, _ := n.m.NextBoot(); d != power.BootDisk {
-					t.Errorf("failed machine's next boot changed to %s", d)
-				}
-				return
-			}
-			if r.Err != nil {
-				t.Fatal(r.Err)
-			}
-			if b := n.m.Boots(); len(b) != 1 || b[0] != power.BootNetwork {
-				t.Errorf("boots %v, want [network]", b)
-			}
-			if d, once := n.m.NextBoot(); d != power.BootDisk || once {
-				t.Errorf("after the network boot, next boot is %s once=%v; want disk", d, once)
-			}
+			t.Log(results[i].Err)
+			n.check(t, n, results[i].Err)
 		})
 	}
 }
 
-func TestBootLogTimeout(t *testing.T) {
-	svc := httptest.NewServer(&bootLog{machines: map[string]*entry{}})
-	defer svc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	mac, _ := net.ParseMAC("52:54:00:00:00:09")
-	err := (&reprovision.FetchWaiter{Log: &bootlog.Client{URL: svc.URL}, Interval: 50 * time.Millisecond}).WaitFetched(ctx, reprovision.Target{Name: "n9", MAC: mac}, time.Now())
-	if !errors.Is(err, bmc.ErrTimeout) || !strings.Contains(err.Error(), "n9") {
-		t.Fatalf("got %v", err)
+func TestBootLogRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		url  func(t *testing.T, base string) string
+		want string
+	}{
+		{"not labctl's boot service", func(t *testing.T, _ string) string {
+			other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			t.Cleanup(other.Close)
+			return other.URL
+		}, "header Machine-Log-Seq is \"\", not a sequence number"},
+		{"no such endpoint", func(_ *testing.T, base string) string { return base + "/nowhere" }, "HEAD " + "%s/nowhere/machines: 404 Not Found"},
+	}
+	base := bootService(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := tt.url(t, base)
+			_, err := (&bootlog.Client{URL: u}).Mark(context.Background())
+			if want := strings.ReplaceAll(tt.want, "%s", base); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Mark: %v, want an error containing %q", err, want)
+			}
+		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,7 +29,7 @@ type Record struct {
 	Profile   string            `json:"profile"`
 	FirstSeen time.Time         `json:"first_seen"`
 	LastSeen  time.Time         `json:"last_seen"`
-	Events    []Event           `json:"events"`
+	Events    []Event           `json:"events"` // the latest few, oldest first
 }
 
 // Is reports whether the record is of the machine with this MAC or this
@@ -66,13 +68,27 @@ func Find(rs []Record, mac net.HardwareAddr, uuid string) *Record {
 
 // Event is one request a machine made.
 type Event struct {
+	// Seq orders events by the boot service's own count, so that a client
+	// can ask "what happened after X" without comparing its clock with the
+	// boot service's. It grows by one per event and is never reused while
+	// the service runs; the log's latest Seq is in the SeqHeader of
+	// GET /machines (HEAD answers with the header alone).
+	Seq    uint64    `json:"seq"`
 	Time   time.Time `json:"time"`
 	Kind   string    `json:"kind"` // boot.ipxe, ipxe, grub, ignition, cloud, generic, metadata, asset, report
 	Path   string    `json:"path"`
 	Status int       `json:"status"`
-	Name   string    `json:"name,omitempty"` // a report's event name (booted, installed, ...)
-	Detail string    `json:"detail,omitempty"`
+	Name   string    `json:"name,omitempty"`   // a report's event name (booted, installed, ...)
+	Detail string    `json:"detail,omitempty"` // a report's detail, or why the request failed
+	// Config names the config the served boot script tells the machine to
+	// fetch next (ignition), so that a waiter knows the script alone is not
+	// the whole of the machine's config. Only on ipxe and grub events.
+	Config string `json:"config,omitempty"`
 }
+
+// SeqHeader is the response header of GET and HEAD /machines that carries
+// the Seq of the latest event logged (0 before the first).
+const SeqHeader = "Machine-Log-Seq"
 
 // Event kinds.
 const (
@@ -93,18 +109,71 @@ type Reader interface {
 	Records(ctx context.Context) ([]Record, error)
 }
 
-// Client fetches a boot service's machine log.
+// Client reads a boot service's machine log.
 type Client struct {
 	URL  string       // the boot service's base URL
 	HTTP *http.Client // nil: http.DefaultClient
 }
 
-// Records fetches GET {URL}/machines.
+// Records fetches every record: GET {URL}/machines.
 func (c *Client) Records(ctx context.Context) ([]Record, error) {
-	u := strings.TrimSuffix(c.URL, "/") + "/machines"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	return c.records(ctx, nil)
+}
+
+// RecordsOf fetches the records of the machine with this MAC or UUID:
+// GET {URL}/machines?mac=..&uuid=.. (the boot service filters).
+func (c *Client) RecordsOf(ctx context.Context, mac net.HardwareAddr, uuid string) ([]Record, error) {
+	q := url.Values{}
+	if len(mac) > 0 {
+		q.Set("mac", mac.String())
+	}
+	if uuid != "" {
+		q.Set("uuid", uuid)
+	}
+	return c.records(ctx, q)
+}
+
+// Mark returns the Seq of the latest event in the log (HEAD /machines).
+func (c *Client) Mark(ctx context.Context) (uint64, error) {
+	resp, err := c.get(ctx, http.MethodHead, nil)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		return 0, err
+	}
+	resp.Body.Close()
+	h := resp.Header.Get(SeqHeader)
+	seq, err := strconv.ParseUint(h, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("HEAD %s: header %s is %q, not a sequence number (is it labctl's boot service?)", c.machinesURL(nil), SeqHeader, h)
+	}
+	return seq, nil
+}
+
+func (c *Client) records(ctx context.Context, q url.Values) ([]Record, error) {
+	resp, err := c.get(ctx, http.MethodGet, q)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var rs []Record
+	if err := json.NewDecoder(resp.Body).Decode(&rs); err != nil {
+		return nil, fmt.Errorf("GET %s: decode: %w", c.machinesURL(q), err)
+	}
+	return rs, nil
+}
+
+func (c *Client) machinesURL(q url.Values) string {
+	u := strings.TrimSuffix(c.URL, "/") + "/machines"
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	return u
+}
+
+func (c *Client) get(ctx context.Context, method string, q url.Values) (*http.Response, error) {
+	u := c.machinesURL(q)
+	req, err := http.NewRequestWithContext(ctx, method, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, u, err)
 	}
 	hc := c.HTTP
 	if hc == nil {
@@ -112,15 +181,11 @@ func (c *Client) Records(ctx context.Context) ([]Record, error) {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		return nil, fmt.Errorf("%s %s: %w", method, u, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %s", method, u, resp.Status)
 	}
-	var rs []Record
-	if err := json.NewDecoder(resp.Body).Decode(&rs); err != nil {
-		return nil, fmt.Errorf("GET %s: decode: %w", u, err)
-	}
-	return rs, nil
+	return resp, nil
 }

@@ -44,3 +44,5 @@ func TestFind(t *testing.T) {
 		})
 	}
 }
+
+// sight is a report from the machine with this MAC at second t.

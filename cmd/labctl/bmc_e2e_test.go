@@ -93,15 +93,21 @@ func (b *bmcLab) waitPower(t *testing.T, name string, want power.State, d time.D
 	}
 }
 
-// events returns the machine log's events of m of kind after since.
-func (b *bmcLab) events(m lab.Machine, kind string, since time.Time) []bootlog.Event {
+// events returns the machine log's events of m of kind after since. A log
+// that cannot be read fails the test: an empty answer would pass a
+// negative check and time out a positive one.
+func (b *bmcLab) events(t *testing.T, m lab.Machine, kind string, since time.Time) []bootlog.Event {
+	t.Helper()
 	// curl in the namespace, not netns.Do: a goroutine that enters the
 	// namespace may wedge the test's main thread there, and `labctl down`
 	// kills every process `ip netns pids` lists.
 	raw, err := b.ns(context.Background(), nil, "curl", "-sf", "http://"+b.st.Lab.BootAddr()+"/machines")
+	if err != nil {
+		t.Fatalf("machine log: curl /machines: %v\n%s", err, raw)
+	}
 	var ms []bootlog.Record
-	if err == nil {
-		json.Unmarshal([]byte(raw), &ms)
+	if err := json.Unmarshal([]byte(raw), &ms); err != nil {
+		t.Fatalf("machine log: %v in %q", err, raw)
 	}
 	var out []bootlog.Event
 	if rec := bootlog.Find(ms, m.MAC, m.UUID); rec != nil {
@@ -119,13 +125,13 @@ func (b *bmcLab) events(m lab.Machine, kind string, since time.Time) []bootlog.E
 func (b *bmcLab) waitBooted(t *testing.T, m lab.Machine, since time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
-	for len(b.events(m, bootlog.KindReport, since)) == 0 {
+	for len(b.events(t, m, bootlog.KindReport, since)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: no booted report after %s", m.Name, since.Format(time.RFC3339))
 		}
 		time.Sleep(time.Second)
 	}
-	if len(b.events(m, bootlog.KindIPXE, since)) == 0 {
+	if len(b.events(t, m, bootlog.KindIPXE, since)) == 0 {
 		t.Errorf("%s: reported without fetching /ipxe after %s", m.Name, since.Format(time.RFC3339))
 	}
 }
@@ -153,8 +159,12 @@ func (b *bmcLab) firstBootDevice(t *testing.T, m lab.Machine) power.BootDevice {
 	return ""
 }
 
-func serialFrom(path string, off int64) string {
-	raw, _ := os.ReadFile(path)
+func serialFrom(t *testing.T, path string, off int64) string {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("serial log: %v", err)
+	}
 	if int64(len(raw)) < off {
 		off = 0
 	}
@@ -287,13 +297,13 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		}
 		// OVMF tries the (empty) virtio disk first and says so on the console.
 		deadline := time.Now().Add(2 * time.Minute)
-		for !strings.Contains(serialFrom(serial, off), `failed to load Boot`) {
+		for !strings.Contains(serialFrom(t, serial, off), `failed to load Boot`) {
 			if time.Now().After(deadline) {
-				t.Fatalf("uefi1 did not try its disk; serial since reset:\n%s", serialFrom(serial, off))
+				t.Fatalf("uefi1 did not try its disk; serial since reset:\n%s", serialFrom(t, serial, off))
 			}
 			time.Sleep(time.Second)
 		}
-		if s := serialFrom(serial, off); strings.Index(s, "iPXE") >= 0 && strings.Index(s, "iPXE") < strings.Index(s, "failed to load Boot") {
+		if s := serialFrom(t, serial, off); strings.Index(s, "iPXE") >= 0 && strings.Index(s, "iPXE") < strings.Index(s, "failed to load Boot") {
 			t.Errorf("uefi1 ran iPXE before trying its disk:\n%s", s)
 		}
 	})
@@ -413,7 +423,7 @@ func TestE2EReprovisionLab(t *testing.T) {
 			if after, _ := b.power.PowerState(ctx, b.st.Lab, tc.machine); after != before {
 				t.Errorf("power %s -> %s after a refused reprovision", before, after)
 			}
-			if ev := b.events(m, bootlog.KindIPXE, since); len(ev) != 0 {
+			if ev := b.events(t, m, bootlog.KindIPXE, since); len(ev) != 0 {
 				t.Errorf("machine booted from the network after a refused reprovision: %v", ev)
 			}
 		})

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"time"
 
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/rpc"
@@ -36,7 +38,18 @@ keeps the last good state. The signing key's passphrase comes from
 			if err := api.check(); err != nil {
 				return err
 			}
-			cfg.Logger = slog.Default()
+			if cfg.MaxMachines < 1 {
+				return fmt.Errorf("--max-machines: %d is not a positive number", cfg.MaxMachines)
+			}
+			// The request log is batched (bootsvc.LogWriter): a write per
+			// request would cost as much as answering it.
+			level := slog.LevelInfo
+			if slog.Default().Enabled(cmd.Context(), slog.LevelDebug) {
+				level = slog.LevelDebug
+			}
+			logw := bootsvc.NewLogWriter(os.Stderr, 100*time.Millisecond)
+			defer logw.Close()
+			cfg.Logger = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
 			srv, err := bootsvc.New(cfg)
 			if err != nil {
 				return err
@@ -60,6 +73,8 @@ keeps the last good state. The signing key's passphrase comes from
 	f.StringVar(&cfg.AssetsDir, "assets", "", "directory served at /assets/ (empty: none)")
 	f.StringVar(&address, "address", "127.0.0.1:8080", "HOST:PORT to listen on")
 	f.StringVar(&cfg.SignKeyFile, "sign-key", "", "OpenPGP secret key (armored or binary) for .sig/.asc signatures")
+	f.IntVar(&cfg.MaxMachines, "max-machines", bootsvc.DefaultMaxMachines,
+		fmt.Sprintf("machines the /machines log keeps (the one seen longest ago is forgotten first; each keeps its last %d events)", bootsvc.MaxEvents))
 	cmd.MarkFlagRequired("data")
 	return cmd
 }

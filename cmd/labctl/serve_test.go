@@ -14,17 +14,19 @@ func TestServeRefusesBadData(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "groups", "bad.json"), []byte("{"), 0o644)
 	tests := []struct {
 		name string
-		env  string
+		env  map[string]string
 		args []string
 		want string
 	}{
-		{"no data flag", "", []string{"serve"}, `"data" not set`},
-		{"bad file via LABCTL_DATA", dir, []string{"serve", "--address", "127.0.0.1:0"}, "groups/bad.json"},
+		{"no data flag", nil, []string{"serve"}, `"data" not set`},
+		{"bad file via LABCTL_DATA", map[string]string{"LABCTL_DATA": dir}, []string{"serve", "--address", "127.0.0.1:0"}, "groups/bad.json"},
+		{"no machines kept", nil, []string{"serve", "--data", dir, "--max-machines", "0"}, "--max-machines: 0 is not a positive number"},
+		{"LABCTL_MAX_MACHINES not a number", map[string]string{"LABCTL_MAX_MACHINES": "many"}, []string{"serve", "--data", dir}, "environment variable LABCTL_MAX_MACHINES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.env != "" {
-				t.Setenv("LABCTL_DATA", tt.env)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
 			}
 			root := newRootCmd()
 			root.SetArgs(tt.args)

@@ -38,7 +38,7 @@ var layer = map[string]int{
 
 	"lab/labd": roots, "lab/control": roots,
 
-	"cmd/labctl": cli,
+	"cmd/labctl": cli, "scripts/bootsvc-bench": cli,
 }
 
 // only lists packages that just the named importers may import (tests aside).
@@ -49,7 +49,7 @@ var only = map[string][]string{
 	"images/smoke":   {"images/registry"},
 	"images/flatcar": {"images/registry"},
 	"images/fcos":    {"images/registry"},
-	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc"}, // readers of its log use bootsvc/bootlog
+	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc", "scripts/bootsvc-bench"}, // readers of its log use bootsvc/bootlog
 	"lab/labd":       {"cmd/labctl"},
 	"lab/control":    {"cmd/labctl"},
 }

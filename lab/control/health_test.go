@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -22,6 +24,10 @@ func helper(t *testing.T, args ...string) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Under load the new command line may show a moment after Start.
+	for deadline := time.Now().Add(5 * time.Second); !proc.Runs(cmd.Process.Pid, args...) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	return cmd.Process.Pid
 }
 

@@ -22,19 +22,22 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 	if err != nil {
 		return err
 	}
-	bootLogger := slog.New(slog.NewTextHandler(bootLog, nil))
+	// Batched: a write per request costs as much as the request.
+	bootLogw := bootsvc.NewLogWriter(bootLog, 100*time.Millisecond)
+	closeLog := func() { bootLogw.Close(); bootLog.Close() }
+	bootLogger := slog.New(slog.NewTextHandler(bootLogw, nil))
 	srv, err := bootsvc.New(bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), Logger: bootLogger})
 	if err != nil {
-		bootLog.Close()
+		closeLog()
 		return err
 	}
 	ln, err := net.Listen("tcp", l.BootAddr())
 	if err != nil {
-		bootLog.Close()
+		closeLog()
 		return fmt.Errorf("boot service: %w", err)
 	}
 	wg.Go(func() {
-		defer bootLog.Close()
+		defer closeLog()
 		if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
 			fail(fmt.Errorf("boot service: %w", err))
 		}
