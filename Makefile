@@ -1,8 +1,10 @@
 # labctl: build, fast checks, the full test suite and benchmarks.
+# scripts/install-deps.sh puts the Go release go.mod names in /usr/local/go.
+export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin/labctl
 
-.PHONY: build lab check test soak bench bench-bootsvc deps clean proto
+.PHONY: build lab check test test-k8s soak bench bench-bootsvc deps clean proto
 
 build:
 	$(GO) build -o $(BIN) ./cmd/labctl
@@ -30,6 +32,11 @@ test: deps build
 # The flake rate: pxe-smoke 10 times, alternating qemu and libvirt (root).
 soak: build
 	./scripts/soak.sh 10
+
+# The Kubernetes scenarios end to end (k8s-install, and k8s with a wrong
+# node certificate): longer under TCG than `make test`'s budget.
+test-k8s: deps build
+	LABCTL_E2E_K8S=1 $(GO) test -count=1 -timeout 80m -run 'TestE2EK8s' -v ./cmd/labctl/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...

@@ -96,6 +96,14 @@ type Cache struct {
 	Log *slog.Logger
 }
 
+// OpenCache is the cache in dir, or in DefaultCacheDir when dir is empty.
+func OpenCache(dir string, log *slog.Logger) *Cache {
+	if dir == "" {
+		dir = DefaultCacheDir
+	}
+	return &Cache{Dir: dir, Log: log}
+}
+
 // Build returns the cached image for r, building it first if it is missing.
 // A build happens in a temporary directory under a lock and is published by
 // rename, so an interrupted build leaves no half image and two concurrent

@@ -31,6 +31,11 @@ func (l *Lab) AssetsDir() string { return filepath.Join(l.Dir, "assets") }
 // TFTPDir is dnsmasq's TFTP root (the iPXE binaries).
 func (l *Lab) TFTPDir() string { return filepath.Join(l.Dir, "tftp") }
 
+// PKIDir holds the lab CA (its key never leaves the host); Kubeconfig is a
+// Kubernetes lab's admin kubeconfig.
+func (l *Lab) PKIDir() string     { return filepath.Join(l.Dir, "pki") }
+func (l *Lab) Kubeconfig() string { return filepath.Join(l.Dir, "kubeconfig") }
+
 // SSHDir holds the lab's login key and the machines' host keys.
 func (l *Lab) SSHDir() string { return filepath.Join(l.Dir, "ssh") }
 

@@ -19,9 +19,11 @@ import (
 // "lab" object (name, domain, gateway, boot_url, ssh_authorized_key and
 // machines by name with ip, mac, uuid and host_key_pub), and a group whose
 // selector pins one lab machine (by mac or uuid) also gains "machine" (name,
-// ip, mac, uuid, host_key, host_key_pub). The result is still a data
+// ip, mac, uuid, host_key, host_key_pub, and tls: the certificates issued
+// to that machine alone, by name, each with cert and key). With tls, "lab"
+// also has ca_cert. The result is still a data
 // directory matchbox itself could serve.
-func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, keys *sshkeys.Keys) error {
+func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, keys *sshkeys.Keys, tls *TLS) error {
 	machines := map[string]any{}
 	byMAC, byUUID := map[string]lab.Machine{}, map[string]lab.Machine{}
 	for _, m := range l.Machines {
@@ -34,6 +36,9 @@ func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, keys *sshke
 	labMeta := map[string]any{
 		"name": l.Name, "domain": l.Network.Domain, "gateway": l.Network.Gateway.String(),
 		"boot_url": bootURL, "ssh_authorized_key": keys.AuthorizedKey, "machines": machines,
+	}
+	if tls != nil {
+		labMeta["ca_cert"] = string(tls.CA)
 	}
 	if err := os.RemoveAll(dst); err != nil {
 		return err
@@ -53,7 +58,7 @@ func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, keys *sshke
 		}
 		if path.Dir(rel) == "groups" && path.Ext(rel) == ".json" {
 			src := path.Join(path.Dir(s.Source), "data", rel)
-			if raw, err = addGroupMetadata(raw, src, labMeta, byMAC, byUUID, keys); err != nil {
+			if raw, err = addGroupMetadata(raw, src, labMeta, byMAC, byUUID, keys, tls); err != nil {
 				return err
 			}
 		}
@@ -61,7 +66,7 @@ func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, keys *sshke
 	})
 }
 
-func addGroupMetadata(raw []byte, src string, labMeta map[string]any, byMAC, byUUID map[string]lab.Machine, keys *sshkeys.Keys) ([]byte, error) {
+func addGroupMetadata(raw []byte, src string, labMeta map[string]any, byMAC, byUUID map[string]lab.Machine, keys *sshkeys.Keys, tls *TLS) ([]byte, error) {
 	var g map[string]any
 	if err := json.Unmarshal(raw, &g); err != nil {
 		return nil, fmt.Errorf("%s: %w", src, err)
@@ -98,6 +103,13 @@ func addGroupMetadata(raw []byte, src string, labMeta map[string]any, byMAC, byU
 		meta["machine"] = map[string]any{
 			"name": pinned.Name, "ip": pinned.IP.String(), "mac": pinned.MAC.String(), "uuid": pinned.UUID,
 			"host_key": hk.Private, "host_key_pub": hk.Public,
+		}
+		if tls != nil {
+			certs := map[string]any{}
+			for name, p := range tls.Machines[pinned.Name] {
+				certs[name] = map[string]any{"cert": string(p.Cert), "key": string(p.Key)}
+			}
+			meta["machine"].(map[string]any)["tls"] = certs
 		}
 	}
 	g["metadata"] = meta

@@ -35,7 +35,7 @@ func TestOnlineIgnitionRenders(t *testing.T) {
 			}
 			data := filepath.Join(t.TempDir(), "data")
 			boot := "http://" + l.Network.Gateway.String() + ":8080"
-			if err := s.WriteData(data, l, boot, keys); err != nil {
+			if err := s.WriteData(data, l, boot, keys, nil); err != nil {
 				t.Fatal(err)
 			}
 			srv, err := bootsvc.New(bootsvc.Config{DataDir: data, AssetsDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})

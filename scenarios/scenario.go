@@ -36,13 +36,17 @@ const FileName = "scenario.yaml"
 // boot service's data directory and the checks that say it converged.
 type Scenario struct {
 	Name        string        `yaml:"name"`
-	Description string        `yaml:"description"`
-	Images      []Image       `yaml:"images"`   // images whose files are served under /assets/<image>/
-	Deadline    Duration      `yaml:"deadline"` // for all checks together
+	Description string        `yaml:"description"` // required; the first sentence is its summary
+	Images      []Image       `yaml:"images"`      // images whose files are served under /assets/<image>/
+	Deadline    Duration      `yaml:"deadline"`    // for all checks together
 	Network     NetworkSpec   `yaml:"network"`
 	Defaults    MachineSpec   `yaml:"defaults"` // fills fields a machine leaves empty
 	Machines    []MachineSpec `yaml:"machines"`
 	Checks      []Check       `yaml:"checks"`
+	// Certificates the lab CA issues (see pki.go); Kubeconfig, when set,
+	// is written to the lab's directory for `labctl kubectl`.
+	Certificates []CertificateSpec `yaml:"certificates"`
+	Kubeconfig   *KubeconfigSpec   `yaml:"kubeconfig"`
 
 	// Data is the matchbox-layout data directory (groups/, profiles/,
 	// ignition/, ...), relative to FS.
@@ -67,6 +71,15 @@ func (i *Image) UnmarshalYAML(n *yaml.Node) error {
 	}
 	type plain Image
 	return n.Decode((*plain)(i))
+}
+
+// ImageNames lists the names of the scenario's images.
+func (s *Scenario) ImageNames() []string {
+	names := make([]string, len(s.Images))
+	for i, img := range s.Images {
+		names[i] = img.Name
+	}
+	return names
 }
 
 // NetworkSpec is the scenario's view of lab.Network.
@@ -233,9 +246,13 @@ func (s *Scenario) validate() error {
 	if !lab.IsDNSLabel(s.Name) {
 		p.bad("name", "%q is not a DNS label (lower-case letters, digits, '-')", s.Name)
 	}
+	if strings.TrimSpace(s.Description) == "" {
+		p.bad("description", "missing: say in a first short sentence what the scenario proves (`labctl scenarios` lists it)")
+	}
 	subnet := s.validateNetwork(p)
 	s.validateMachines(p, subnet)
 	s.validateChecks(p)
+	s.validateCertificates(p.bad, s.machineNames())
 	if st, err := fs.Stat(s.FS, path.Join(s.Data, "groups")); err != nil || !st.IsDir() {
 		p.bad("data", "no data/groups directory beside %s", FileName)
 	}
@@ -299,11 +316,17 @@ func (s *Scenario) validateMachines(p *problems, subnet netip.Prefix) {
 	}
 }
 
-func (s *Scenario) validateChecks(p *problems) {
+// machineNames is the set of the scenario's machine names.
+func (s *Scenario) machineNames() map[string]bool {
 	names := map[string]bool{}
 	for _, m := range s.Machines {
 		names[m.Name] = true
 	}
+	return names
+}
+
+func (s *Scenario) validateChecks(p *problems) {
+	names := s.machineNames()
 	for i, c := range s.Checks {
 		f := func(name string) string { return fmt.Sprintf("checks[%d].%s", i, name) }
 		if c.Name == "" {

@@ -12,6 +12,7 @@ import (
 )
 
 const validYAML = `name: t
+description: A test. More about it.
 network: {subnet: 10.9.0.0/24, gateway: 10.9.0.1, domain: t.lab}
 machines:
   - {name: a, mac: "52:54:00:00:00:01", uuid: 00000000-0000-0000-0000-000000000001, ip: 10.9.0.11}
@@ -59,6 +60,8 @@ func TestLoadInvalid(t *testing.T) {
 		{"unknown field", `firmware: uefi`, `firmwre: uefi`, "field firmwre not found"},
 		{"bad uuid", `00000000-0000-0000-0000-000000000002`, `not-a-uuid`, `machines[1].uuid: "not-a-uuid" is not a UUID`},
 		{"bad subnet", `10.9.0.0/24`, `10.9.0.0/33`, "network.subnet"},
+		{"no description", "description: A test. More about it.\n", "", "description: missing"},
+		{"blank description", "A test. More about it.", `" "`, "description: missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,7 +101,7 @@ func TestWriteData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WriteData(dst, l, "http://10.9.0.1:8080", keys); err != nil {
+	if err := s.WriteData(dst, l, "http://10.9.0.1:8080", keys, nil); err != nil {
 		t.Fatal(err)
 	}
 	read := func(name string) map[string]any {

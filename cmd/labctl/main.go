@@ -87,10 +87,14 @@ func newRootCmd() *cobra.Command {
 		newSSHCmd(g),
 		newServeCmd(),
 		newImagesCmd(g),
+		newKubectlCmd(g),
 		newBMCCmd(),
 		newReprovisionCmd(g),
 		newLabDaemonCmd(),
+		newLsCmd(g),
+		newScenariosCmd(),
 	)
+	completeArgs(root, g)
 	return root
 }
 

@@ -34,7 +34,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up SCENARIO",
 		Short: "Bring a lab up: network, boot service, dnsmasq and machines, in a network namespace of its own",
-		Args:  cobra.ExactArgs(1),
+		Args:  scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			sc, err := scenarios.Find(args[0])
@@ -67,7 +67,7 @@ func newTestCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "test SCENARIO",
 		Short: "Bring a lab up, wait for the scenario's checks, collect artifacts, take it down",
-		Args:  cobra.ExactArgs(1),
+		Args:  scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.UpOptions, o.Errors = f.options(g, cmd.OutOrStdout(), args[0]), cmd.ErrOrStderr()
 			return control.Test(cmd.Context(), o)

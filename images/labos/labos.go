@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path"
@@ -48,18 +49,56 @@ var Packages = []string{
 	"gdisk", "e2fsprogs", "dosfstools", "grub-pc-bin", "grub-efi-amd64-bin", "grub2-common",
 }
 
-//go:embed build.sh rootfs
-var buildFiles embed.FS
+// Options qualify a labos build: packages added, a variant, and where a
+// build made outside the registry is kept.
+type Options struct {
+	CacheDir string   // for Build; default images.DefaultCacheDir
+	Packages []string // Debian packages added (still the image labos, another key)
+	Variant  *Variant // nil: plain labos
+	Log      *slog.Logger
+}
+
+// Variant is labos with more in it: extra Debian packages and files, built
+// and cached as its own image named "labos-<Name>".
+type Variant struct {
+	Name     string
+	Packages []string
+	// Files copies host files into the root: root path -> host path.
+	Files map[string]string
+	// FilesKey identifies the content of Files (e.g. the hash of the image
+	// they come from), so that new files make a new image.
+	FilesKey string
+}
 
 // suite is the Debian release labos is built from.
 const suite = "bookworm"
 
-// Recipe is the build of labos as a cache recipe: Debian's minbase from the
-// machine's apt sources (SystemSources), with Packages and opts.Packages.
+//go:embed build.sh rootfs
+var buildFiles embed.FS
+
+// Build returns the labos image directory (vmlinuz, initrd.img,
+// rootfs.squashfs, manifest.json), building it only when the cache has no
+// image for the same inputs.
+func Build(ctx context.Context, opts Options) (*images.Image, error) {
+	r, err := NewRecipe(opts)
+	if err != nil {
+		return nil, err
+	}
+	return images.OpenCache(opts.CacheDir, opts.Log).Build(ctx, r)
+}
+
+// Recipe is labos in the image registry: images.Options' packages added.
 func Recipe(opts images.Options) (images.Recipe, error) {
 	if len(opts.Versions) > 0 {
 		return images.Recipe{}, fmt.Errorf("image %s pins no versions", Name)
 	}
+	return NewRecipe(Options{Packages: opts.Packages})
+}
+
+// NewRecipe is the build of labos as a cache recipe: Debian's minbase from
+// the machine's apt sources (SystemSources), with Packages, opts.Packages
+// and the variant's.
+func NewRecipe(opts Options) (images.Recipe, error) {
 	sources, err := SystemSources()
 	if err != nil {
 		return images.Recipe{}, err
@@ -77,7 +116,7 @@ func Recipe(opts images.Options) (images.Recipe, error) {
 		return images.Recipe{}, fmt.Errorf("hash build scripts: %w", err)
 	}
 	packages := append(slices.Clone(Packages), opts.Packages...)
-	return images.Recipe{
+	r := images.Recipe{
 		Name: Name,
 		Inputs: map[string]any{
 			"builder":  BuilderVersion,
@@ -87,9 +126,14 @@ func Recipe(opts images.Options) (images.Recipe, error) {
 			"sources":  hex.EncodeToString(mirror.Sum(nil))[:16],
 		},
 		Build: func(ctx context.Context, dir string) error {
-			return build(ctx, dir, sources, packages)
+			return build(ctx, dir, sources, packages, opts.Variant)
 		},
-	}, nil
+	}
+	if v := opts.Variant; v != nil {
+		r.Name = Name + "-" + v.Name
+		r.Inputs["variant"] = map[string]any{"packages": v.Packages, "files": v.FilesKey}
+	}
+	return r, nil
 }
 
 // SystemSources lists the machine's apt source files: the only mirror the
@@ -110,7 +154,7 @@ func SystemSources() ([]string, error) {
 	return out, nil
 }
 
-func build(ctx context.Context, dir string, sources, packages []string) error {
+func build(ctx context.Context, dir string, sources, packages []string, v *Variant) error {
 	for _, tool := range []string{"mmdebstrap", "mksquashfs"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is missing (scripts/install-deps.sh installs it): %w", tool, err)
@@ -129,12 +173,44 @@ func build(ctx context.Context, dir string, sources, packages []string) error {
 		return err
 	}
 	defer logf.Close()
+	if v != nil {
+		packages = append(slices.Clone(packages), v.Packages...)
+		if err := stageFiles(filepath.Join(work, "rootfs"), v.Files); err != nil {
+			return err
+		}
+	}
 	args := append([]string{filepath.Join(work, "build.sh"), dir, filepath.Join(work, "rootfs"), suite}, sources...)
 	cmd := exec.CommandContext(ctx, "bash", args...)
 	cmd.Env = append(os.Environ(), "LABOS_PACKAGES="+strings.Join(packages, ","), "LC_ALL=C.UTF-8")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("build.sh (log %s): %w\n%s", logf.Name(), err, tail.File(logf.Name(), 20))
+	}
+	return nil
+}
+
+// stageFiles adds a variant's files to the overlay copied into the root,
+// hard-linked when they can be (the Kubernetes binaries are large).
+func stageFiles(overlay string, files map[string]string) error {
+	for dst, src := range files {
+		out := filepath.Join(overlay, filepath.FromSlash(path.Clean("/"+dst)))
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return err
+		}
+		if err := os.Link(src, out); err == nil {
+			continue
+		}
+		raw, err := os.ReadFile(src)
+		if err != nil {
+			return fmt.Errorf("variant file %s: %w", dst, err)
+		}
+		st, err := os.Stat(src)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(out, raw, st.Mode().Perm()); err != nil {
+			return fmt.Errorf("variant file %s: %w", dst, err)
+		}
 	}
 	return nil
 }

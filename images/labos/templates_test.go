@@ -3,8 +3,10 @@ package labos_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/url"
 	"os"
@@ -22,6 +24,7 @@ import (
 	"github.com/labctl/labctl/images/fcos"
 	"github.com/labctl/labctl/images/flatcar"
 	"github.com/labctl/labctl/images/labos"
+	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -39,10 +42,8 @@ func TestScenarioTemplates(t *testing.T) {
 		}
 		// The online scenarios name labos only for the etcd their Flatcar
 		// or Fedora CoreOS machines run from its root; scenarios/ checks them.
-		uses := func(name string) bool {
-			return slices.ContainsFunc(s.Images, func(i scenarios.Image) bool { return i.Name == name })
-		}
-		if !uses(labos.Name) || uses(flatcar.Name) || uses(fcos.Name) {
+		uses := func(name string) bool { return slices.Contains(s.ImageNames(), name) }
+		if !slices.ContainsFunc(s.ImageNames(), func(n string) bool { return strings.HasPrefix(n, labos.Name) }) || uses(flatcar.Name) || uses(fcos.Name) {
 			continue
 		}
 		n++
@@ -52,7 +53,17 @@ func TestScenarioTemplates(t *testing.T) {
 			sec := sampleSecrets(t, s)
 			data := filepath.Join(dir, "data")
 			bootURL := "http://" + s.Network.Gateway + ":8080"
-			if err := s.WriteData(data, l, bootURL, sec); err != nil {
+			var tls *scenarios.TLS
+			if len(s.Certificates) > 0 {
+				ca, err := pki.LoadOrCreate(filepath.Join(dir, "pki"), s.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tls, err = s.IssueCertificates(ca, l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.WriteData(data, l, bootURL, sec, tls); err != nil {
 				t.Fatal(err)
 			}
 			groups, _ := filepath.Glob(filepath.Join(data, "groups", "*.json"))
@@ -94,13 +105,14 @@ func checkGroup(t *testing.T, data, file string, s *scenarios.Scenario, sec *ssh
 	if p.Boot != nil {
 		args := strings.Join(p.Boot.Args, " ")
 		for _, want := range []string{"initrd=initrd.img", "console=ttyS0", "ignition.firstboot", "ignition.platform.id=metal",
-			"root=live:http://${next-server}:8080/assets/labos/" + labos.Rootfs,
+			"root=live:http://${next-server}:8080/assets/" + s.Images[0].Name + "/" + labos.Rootfs,
 			"ignition.config.url=http://${next-server}:8080/ignition?uuid=${uuid}&mac=${mac:hexhyp}"} {
 			if !strings.Contains(args, want) {
 				t.Errorf("profile %s: args lack %q", g.Profile, want)
 			}
 		}
-		if p.Boot.Kernel != "/assets/labos/"+labos.Kernel || !slices.Equal(p.Boot.Initrd, []string{"/assets/labos/" + labos.Initrd}) {
+		assets := "/assets/" + s.Images[0].Name + "/"
+		if p.Boot.Kernel != assets+labos.Kernel || !slices.Equal(p.Boot.Initrd, []string{assets + labos.Initrd}) {
 			t.Errorf("profile %s: kernel %s initrd %v, want labos's", g.Profile, p.Boot.Kernel, p.Boot.Initrd)
 		}
 	}
@@ -160,8 +172,58 @@ func checkGroup(t *testing.T, data, file string, s *scenarios.Scenario, sec *ssh
 				t.Errorf("etcd-grpc-proxy.service does not point at the members:\n%s", unit)
 			}
 		}
+	case "k8s-control-plane.yaml", "k8s-worker.yaml":
+		checkKubernetesNode(t, cfg, s, m, p.IgnitionID == "k8s-worker.yaml")
 	default:
 		t.Fatalf("template %s: this test does not know what it should contain", p.IgnitionID)
+	}
+}
+
+// checkKubernetesNode checks that a Kubernetes machine receives exactly the
+// certificates the scenario issues to it (a worker's kubelet certificate
+// names that worker), never a CA key, and its units.
+func checkKubernetesNode(t *testing.T, cfg types.Config, s *scenarios.Scenario, m map[string]any, worker bool) {
+	name := m["name"].(string)
+	var want []string
+	for _, c := range s.Certificates {
+		if slices.Contains(c.Machines, name) {
+			want = append(want, "/etc/kubernetes/pki/"+c.Name+".crt", "/etc/kubernetes/pki/"+c.Name+".key")
+		}
+	}
+	var got []string
+	for _, f := range cfg.Storage.Files {
+		if strings.HasPrefix(f.Path, "/etc/kubernetes/pki/") && f.Path != "/etc/kubernetes/pki/ca.crt" {
+			got = append(got, f.Path)
+		}
+		if strings.Contains(f.Path, "ca.key") {
+			t.Errorf("%s receives %s: the CA key never leaves the host", name, f.Path)
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s receives certificates %v, want %v", name, got, want)
+	}
+	units := []string{"etcd.service", "kube-apiserver.service", "kube-controller-manager.service", "kube-scheduler.service"}
+	if worker {
+		units = []string{"containerd.service", "labos-k8s-images.service", "kubelet.service", "kube-proxy.service"}
+		cert := fileContents(t, cfg, "/etc/kubernetes/pki/kubelet.crt")
+		block, _ := pem.Decode([]byte(cert))
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Subject.CommonName != "system:node:"+name || !slices.Equal(c.Subject.Organization, []string{"system:nodes"}) {
+			t.Errorf("%s's kubelet certificate is %v, want CN=system:node:%s, O=system:nodes", name, c.Subject, name)
+		}
+		if !strings.Contains(unitContents(cfg, "kubelet.service"), "--node-ip="+m["ip"].(string)) {
+			t.Errorf("kubelet.service of %s lacks --node-ip", name)
+		}
+	}
+	for _, u := range units {
+		if !unitEnabled(cfg, u) {
+			t.Errorf("%s: %s is not enabled", name, u)
+		}
 	}
 }
 

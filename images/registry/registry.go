@@ -15,6 +15,7 @@ import (
 	"github.com/labctl/labctl/images/fcos"
 	"github.com/labctl/labctl/images/fetch"
 	"github.com/labctl/labctl/images/flatcar"
+	"github.com/labctl/labctl/images/k8s"
 	"github.com/labctl/labctl/images/labos"
 	"github.com/labctl/labctl/images/smoke"
 	"github.com/labctl/labctl/images/verify"
@@ -24,13 +25,36 @@ import (
 var recipes = map[string]func(images.Options) (images.Recipe, error){
 	labos.Name: labos.Recipe,
 	smoke.Name: smoke.Recipe,
+	k8s.Name:   kubernetes,
 }
 
-// builder makes an image from other images in the cache (none yet).
+// builder makes an image from other images in the cache.
 type builder func(ctx context.Context, c *images.Cache, opts images.Options) (*images.Image, error)
 
 // builders are the images built from other images.
-var builders = map[string]builder{}
+var builders = map[string]builder{
+	k8s.NodeName: kubernetesNode,
+}
+
+// kubernetes is the Kubernetes binaries and workload images; the version
+// is Versions["kubernetes"] (default k8s.DefaultVersion).
+func kubernetes(opts images.Options) (images.Recipe, error) {
+	if len(opts.Packages) > 0 {
+		return images.Recipe{}, fmt.Errorf("image %s takes no packages", k8s.Name)
+	}
+	return k8s.NewRecipe(k8s.Options{Version: opts.Versions["kubernetes"]})
+}
+
+// kubernetesNode is labos with the Kubernetes binaries (built first) and
+// the node packages plus opts.Packages.
+func kubernetesNode(ctx context.Context, c *images.Cache, opts images.Options) (*images.Image, error) {
+	o := k8s.NodeOptions{Kubernetes: k8s.Options{Version: opts.Versions["kubernetes"], CacheDir: c.Dir},
+		Labos: labos.Options{CacheDir: c.Dir}, Log: c.Log}
+	if len(opts.Packages) > 0 {
+		o.Packages = append(slices.Clone(k8s.NodePackages), opts.Packages...)
+	}
+	return k8s.BuildNode(ctx, o)
+}
 
 // Names lists the images that are built, sorted.
 func Names() []string {

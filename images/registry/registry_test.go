@@ -8,7 +8,7 @@ import (
 )
 
 func TestRecipe(t *testing.T) {
-	if got := strings.Join(Names(), ","); got != "labos,smoke" {
+	if got := strings.Join(Names(), ","); got != "k8s,labos,labos-k8s,smoke" {
 		t.Errorf("Names() = %s", got)
 	}
 	for _, tt := range []struct {
@@ -16,7 +16,7 @@ func TestRecipe(t *testing.T) {
 		opts images.Options
 		want string
 	}{
-		{"ubuntu", images.Options{}, `no image "ubuntu": the images are labos, smoke`},
+		{"ubuntu", images.Options{}, `no image "ubuntu": the images are k8s, labos, labos-k8s, smoke`},
 		{"smoke", images.Options{Packages: []string{"curl"}}, "image smoke takes no packages or versions"},
 		{"labos", images.Options{Versions: map[string]string{"kubernetes": "v1.31.2"}}, "image labos pins no versions"},
 	} {

@@ -30,6 +30,8 @@ var layer = map[string]int{
 	"firmware": parts, "lab/console": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/vm": parts, "lab/progress": parts,
 	"lab/qemu": parts, "lab/libvirt": parts, "lab/libvirt/libvirtd": parts,
 	"bootsvc": parts, "bootsvc/rpc": parts, "images/labos": parts,
+	"images/k8s": parts, "images/oci": model, "lab/pki": parts,
+	"images/k8s/labhello": cli, "images/k8s/pause": cli, "scripts": model, // workload programs; the scripts' doc
 	"images/fetch": parts, "images/fetch/fetchtest": parts, "images/flatcar": parts, "images/fcos": parts, "images/smoke": parts, "scenarios": parts, "scenarios/check": parts,
 	"bmc/ipmi": parts, "bmc/redfish": parts, "bmc/protocols": parts, "bmc/inventory": parts,
 	"bmc/reprovision": parts, "bmc/virtual": parts, "bmc/virtual/virtualtest": parts,
@@ -45,10 +47,11 @@ var layer = map[string]int{
 var only = map[string][]string{
 	"lab/qemu":       {"lab/providers"},
 	"lab/libvirt":    {"lab/providers"},
-	"images/labos":   {"images/registry"},
+	"images/labos":   {"images/registry", "images/k8s"}, // the node image is a labos variant
 	"images/smoke":   {"images/registry"},
 	"images/flatcar": {"images/registry"},
 	"images/fcos":    {"images/registry"},
+	"images/k8s":     {"images/registry", "cmd/labctl"},                                  // kubectl runs the cached build
 	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc", "scripts/bootsvc-bench"}, // readers of its log use bootsvc/bootlog
 	"lab/labd":       {"cmd/labctl"},
 	"lab/control":    {"cmd/labctl"},

@@ -92,18 +92,18 @@ func inNetns(pid int, ns string) bool {
 // alone (see Down), and returns the directories of those it took down. A
 // lab that went meanwhile is not an error, so DownAll is idempotent.
 func DownAll(ctx context.Context, root string, log *slog.Logger) ([]string, error) {
-	dirs, err := state.List(root)
+	labs, err := state.List(root)
 	if err != nil {
 		return nil, err
 	}
 	var down []string
 	var errs []error
-	for _, dir := range dirs {
-		switch err := Down(ctx, dir, log); {
+	for _, lab := range labs {
+		switch err := Down(ctx, lab.Dir, log); {
 		case err == nil:
-			down = append(down, dir)
+			down = append(down, lab.Dir)
 		case !errors.Is(err, os.ErrNotExist):
-			errs = append(errs, fmt.Errorf("lab %s: %w", filepath.Base(dir), err))
+			errs = append(errs, fmt.Errorf("lab %s: %w", lab.Name, err))
 		}
 	}
 	return down, errors.Join(errs...)

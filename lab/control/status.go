@@ -12,17 +12,20 @@ import (
 
 // Status is a lab as `labctl status` shows it (and its JSON output).
 type Status struct {
-	Scenario  string          `json:"scenario"`
-	Netns     string          `json:"netns"`
-	Provider  string          `json:"provider"`
-	Accel     string          `json:"accel,omitempty"`
-	Phase     string          `json:"phase"`
-	Missing   []string        `json:"missing,omitempty"`   // why the phase is broken
-	Recovered []string        `json:"recovered,omitempty"` // processes that died and were restarted
-	Error     string          `json:"-"`                   // why the lab process failed
-	API       *APIAccess      `json:"api,omitempty"`
-	Machines  []MachineStatus `json:"machines"`
-	BMC       *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
+	Scenario string `json:"scenario"`
+	Netns    string `json:"netns"`
+	Provider string `json:"provider"`
+	Accel    string `json:"accel,omitempty"`
+	Phase    string `json:"phase"`
+	// Kubeconfig is the admin kubeconfig of a Kubernetes lab; use it
+	// inside Netns (or with `labctl kubectl`).
+	Kubeconfig string          `json:"kubeconfig,omitempty"`
+	Missing    []string        `json:"missing,omitempty"`   // why the phase is broken
+	Recovered  []string        `json:"recovered,omitempty"` // processes that died and were restarted
+	Error      string          `json:"-"`                   // why the lab process failed
+	API        *APIAccess      `json:"api,omitempty"`
+	Machines   []MachineStatus `json:"machines"`
+	BMC        *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
 }
 
 // APIAccess is how a user's bootcmd or terraform reaches the lab's boot
@@ -74,6 +77,9 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 	records, _ := progress.BootLog(l).Records(ctx) // none while the boot service is not up
 	s := &Status{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(health.Phase),
 		Missing: health.Missing, Recovered: health.Recovered, Error: st.Error, Machines: []MachineStatus{}}
+	if _, err := os.Stat(l.Kubeconfig()); err == nil {
+		s.Kubeconfig = l.Kubeconfig()
+	}
 	if _, err := os.Stat(l.APICAFile()); err == nil {
 		s.API = &APIAccess{Endpoint: l.APIAddr(), CAFile: l.APICAFile(), CertFile: l.APIClientCertFile(), KeyFile: l.APIClientKeyFile()}
 	}

@@ -19,7 +19,9 @@ import (
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/images/registry"
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/providers"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
@@ -142,7 +144,11 @@ func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs ma
 	if err != nil {
 		return err
 	}
-	if err := sc.WriteData(l.DataDir(), l, l.BootBaseURL(), keys); err != nil {
+	tls, err := issueCertificates(sc, l)
+	if err != nil {
+		return err
+	}
+	if err := sc.WriteData(l.DataDir(), l, l.BootBaseURL(), keys, tls); err != nil {
 		return fmt.Errorf("write lab data directory: %w", err)
 	}
 	// The boot service confines assets to their root: hard links, not symlinks.
@@ -171,6 +177,28 @@ func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs ma
 	}
 	st.MadeNetns = true
 	return launch(st, o.Self)
+}
+
+// issueCertificates makes the lab CA and the scenario's certificates (and
+// its kubeconfig), for scenarios that declare any.
+func issueCertificates(sc *scenarios.Scenario, l *lab.Lab) (*scenarios.TLS, error) {
+	if len(sc.Certificates) == 0 {
+		return nil, nil
+	}
+	ca, err := pki.LoadOrCreate(l.PKIDir(), l.Name)
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	tls, err := sc.IssueCertificates(ca, l)
+	if err != nil {
+		return nil, err
+	}
+	if sc.Kubeconfig != nil {
+		if err := sc.WriteKubeconfig(l.Kubeconfig(), tls); err != nil {
+			return nil, err
+		}
+	}
+	return tls, nil
 }
 
 // launch starts the lab process (self re-run as DaemonCommand) inside the

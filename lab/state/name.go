@@ -2,8 +2,6 @@ package state
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 )
@@ -25,23 +23,4 @@ func CheckName(name string) error {
 		return fmt.Errorf("lab name %q is not a scenario name (lower-case letters, digits and '-')", name)
 	}
 	return nil
-}
-
-// List returns the directories under root that hold a lab's state file.
-func List(root string) ([]string, error) {
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("list labs in %s: %w", root, err)
-	}
-	var dirs []string
-	for _, e := range entries {
-		dir := filepath.Join(root, e.Name())
-		if _, err := os.Stat(filepath.Join(dir, FileName)); e.IsDir() && err == nil {
-			dirs = append(dirs, dir)
-		}
-	}
-	return dirs, nil
 }

@@ -1,9 +1,6 @@
 package state
 
 import (
-	"os"
-	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -37,27 +34,6 @@ func TestCheckName(t *testing.T) {
 				t.Fatalf("CheckName(%q) = %v, want an error containing %q", tt.name, err, tt.want)
 			}
 		})
-	}
-}
-
-func TestList(t *testing.T) {
-	root := t.TempDir()
-	for _, name := range []string{"a", "b"} {
-		if err := Create(&State{Lab: testLab(filepath.Join(root, name)), Phase: Starting}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Mkdir(filepath.Join(root, "no-state"), 0o755)        // a directory without a state file is no lab
-	os.WriteFile(filepath.Join(root, "labctl"), nil, 0o755) // nor is a file
-	got, err := List(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []string{filepath.Join(root, "a"), filepath.Join(root, "b")}; !reflect.DeepEqual(got, want) {
-		t.Errorf("List = %v, want %v", got, want)
-	}
-	if got, err := List(filepath.Join(root, "missing")); err != nil || got != nil {
-		t.Errorf("List(missing root) = %v, %v; want nothing and no error", got, err)
 	}
 }
 

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// newK8sE2E gates the Kubernetes end-to-end tests: under TCG they take
+// longer than `make test`'s budget allows, so `make test-k8s` runs them.
+func newK8sE2E(t *testing.T, scenario string) *e2eEnv {
+	t.Helper()
+	if os.Getenv("LABCTL_E2E_K8S") == "" {
+		t.Skip("Kubernetes end-to-end: run with `make test-k8s` (LABCTL_E2E_K8S=1)")
+	}
+	return newE2E(t, scenario)
+}
+
+// TestE2EK8sInstall installs labos-k8s on three machines, converges a TLS
+// Kubernetes cluster from disk, verifies it (workload, Service, NodePort,
+// logs, exec, a worker's reboot), then drives it from the host with
+// `labctl kubectl` and the kubeconfig `labctl status` names.
+func TestE2EK8sInstall(t *testing.T) {
+	e := newK8sE2E(t, "k8s-install")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	art := t.TempDir()
+	out, err := e.run(ctx, "test", "k8s-install", "--provider", "qemu", "--netns", e.netns, "--artifacts", art, "--keep")
+	t.Logf("labctl test k8s-install:\n%s", out)
+	if err != nil {
+		t.Fatalf("labctl test k8s-install: %v", err)
+	}
+	status, err := e.run(ctx, "status", "k8s-install", "-o", "json")
+	if err != nil {
+		t.Fatalf("labctl status: %v: %s", err, status)
+	}
+	var st struct{ Kubeconfig string }
+	if err := json.Unmarshal([]byte(status), &st); err != nil || st.Kubeconfig == "" {
+		t.Fatalf("status names no kubeconfig (%v): %s", err, status)
+	}
+	if _, err := os.Stat(st.Kubeconfig); err != nil {
+		t.Fatalf("kubeconfig %s: %v", st.Kubeconfig, err)
+	}
+	nodes, err := e.run(ctx, "kubectl", "k8s-install", "--", "get", "nodes", "-o", "name")
+	if err != nil || !strings.Contains(nodes, "node/worker1") || !strings.Contains(nodes, "node/worker2") {
+		t.Fatalf("labctl kubectl get nodes: %v: %s", err, nodes)
+	}
+	if out, err := e.run(ctx, "down", "k8s-install"); err != nil {
+		t.Fatalf("labctl down: %v: %s", err, out)
+	}
+	e.assertNothingLeft(t)
+}
+
+// TestE2EK8sWrongNodeCertificate gives worker2 a kubelet certificate that
+// names worker1: NodeRestriction refuses its registration, and the run must
+// fail saying which check failed on which node.
+func TestE2EK8sWrongNodeCertificate(t *testing.T) {
+	e := newK8sE2E(t, "k8s")
+	dir := filepath.Join(t.TempDir(), "k8s-broken")
+	if err := os.CopyFS(dir, os.DirFS("../../scenarios/k8s")); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "scenario.yaml")
+	raw, _ := os.ReadFile(p)
+	old := `cn: "system:node:{machine}"`
+	if !strings.Contains(string(raw), old) {
+		t.Fatalf("scenario.yaml lacks %q: the test no longer breaks the scenario", old)
+	}
+	raw = []byte(strings.Replace(string(raw), old, `cn: "system:node:worker1"`, 1))
+	if err := os.WriteFile(p, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	art := t.TempDir()
+	out, err := e.run(ctx, "test", dir, "--provider", "qemu", "--netns", e.netns, "--artifacts", art)
+	t.Logf("labctl test (k8s, worker2 with worker1's name):\n%s", out)
+	if err == nil {
+		t.Fatal("labctl test passed a cluster whose worker2 holds worker1's certificate")
+	}
+	if want := `check "nodes-ready" on worker2 failed`; !strings.Contains(out, want) {
+		t.Errorf("output lacks the diagnosis %q", want)
+	}
+	e.assertNothingLeft(t)
+}
