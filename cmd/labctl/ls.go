@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -26,6 +28,7 @@ func newLsCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			assessPhases(cmd.Context(), labs)
 			w := cmd.OutOrStdout()
 			if output == "json" {
 				return printJSON(w, labs)
@@ -39,6 +42,23 @@ func newLsCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
+}
+
+// assessPhases replaces the phase a lab recorded by what labd.Assess finds,
+// so ls says broken where status does.
+func assessPhases(ctx context.Context, labs []state.Summary) {
+	for i, sum := range labs {
+		if sum.Phase != state.Starting && sum.Phase != state.Running {
+			continue
+		}
+		st, err := state.Load(sum.Dir)
+		if err != nil {
+			continue
+		}
+		if prov, err := labProvider(st); err == nil {
+			labs[i].Phase = labd.Assess(ctx, st, prov).Phase
+		}
+	}
 }
 
 func printLabs(w io.Writer, labs []state.Summary, now time.Time) error {

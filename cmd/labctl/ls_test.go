@@ -82,14 +82,16 @@ func (c *cliEnv) testList(t *testing.T) {
 		t.Errorf("ls -o json with no labs: exit %d, %q; want []", code, out)
 	}
 
+	// State files that say starting and running with no lab process
+	// behind them: ls says broken, as status does.
 	c.upState(t, "pxe-smoke", state.Running)
 	c.upState(t, "etcd3", state.Starting)
 	out, _, code = c.run(t, "ls")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	wantRows := [][]string{
 		{"NAME", "SCENARIO", "PROVIDER", "PHASE", "MACHINES", "AGE"},
-		{"etcd3", "etcd3", "qemu", "starting", "node1,node2,node3"},
-		{"pxe-smoke", "pxe-smoke", "qemu", "running", "bios1,uefi1"},
+		{"etcd3", "etcd3", "qemu", "broken", "node1,node2,node3"},
+		{"pxe-smoke", "pxe-smoke", "qemu", "broken", "bios1,uefi1"},
 	}
 	if code != 0 || len(lines) != len(wantRows) {
 		t.Fatalf("ls: exit %d:\n%s", code, out)
@@ -109,7 +111,7 @@ func (c *cliEnv) testList(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &labs); code != 0 || err != nil {
 		t.Fatalf("ls -o json: exit %d, %v:\n%s", code, err, out)
 	}
-	if len(labs) != 2 || labs[1].Name != "pxe-smoke" || labs[1].Phase != state.Running || labs[1].Provider != "qemu" ||
+	if len(labs) != 2 || labs[1].Name != "pxe-smoke" || labs[1].Phase != state.Broken || labs[1].Provider != "qemu" ||
 		!slices.Equal(labs[1].Machines, []string{"bios1", "uefi1"}) || labs[1].Created.IsZero() {
 		t.Errorf("ls -o json = %+v", labs)
 	}

@@ -23,11 +23,8 @@ type Summary struct {
 	Error    string    `json:"error,omitempty"` // why it failed, or why its state cannot be read
 }
 
-// CurrentPhase is the one place that says what phase a lab is in; `labctl
-// ls` and completion ask it. For now it is the phase the lab recorded.
-func CurrentPhase(s *State) Phase { return s.Phase }
-
-// List summarises the labs under root (see Root), sorted by name. A
+// List summarises the labs under root (see Root), sorted by name, each in
+// the phase it recorded (labd.Assess says whether a running one really runs). A
 // directory without a state file is not a lab; one whose state file cannot
 // be read is listed in phase Unknown with the reason, so that the user sees
 // it and can take it down. No labs (or no root yet) is an empty list.
@@ -53,7 +50,7 @@ func List(root string) ([]Summary, error) {
 			out = append(out, Summary{Name: e.Name(), Phase: Unknown, Machines: []string{}, Dir: dir, Error: err.Error()})
 			continue
 		}
-		sum := Summary{Name: e.Name(), Scenario: s.Source, Provider: s.Provider, Phase: CurrentPhase(s),
+		sum := Summary{Name: e.Name(), Scenario: s.Source, Provider: s.Provider, Phase: s.Phase,
 			Machines: []string{}, Created: s.Created, Dir: dir, Error: s.Error}
 		if s.Lab != nil {
 			for _, m := range s.Lab.Machines {
