@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -24,11 +23,10 @@ func newLsCmd(g *globals) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			labs, err := state.List(g.stateDir)
+			labs, err := control.List(cmd.Context(), g.stateDir)
 			if err != nil {
 				return err
 			}
-			assessPhases(cmd.Context(), labs)
 			w := cmd.OutOrStdout()
 			if output == "json" {
 				return printJSON(w, labs)
@@ -42,23 +40,6 @@ func newLsCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
-}
-
-// assessPhases replaces the phase a lab recorded by what labd.Assess finds,
-// so ls says broken where status does.
-func assessPhases(ctx context.Context, labs []state.Summary) {
-	for i, sum := range labs {
-		if sum.Phase != state.Starting && sum.Phase != state.Running {
-			continue
-		}
-		st, err := state.Load(sum.Dir)
-		if err != nil {
-			continue
-		}
-		if prov, err := labProvider(st); err == nil {
-			labs[i].Phase = labd.Assess(ctx, st, prov).Phase
-		}
-	}
 }
 
 func printLabs(w io.Writer, labs []state.Summary, now time.Time) error {

@@ -84,3 +84,26 @@ func Assess(ctx context.Context, st *state.State, prov lab.Provider) Health {
 	}
 	return h
 }
+
+// List lists the labs under root, each lab that recorded starting or
+// running with the phase Assess finds, so that ls says broken where status
+// does.
+func List(ctx context.Context, root string) ([]state.Summary, error) {
+	labs, err := state.List(root)
+	if err != nil {
+		return nil, err
+	}
+	for i, sum := range labs {
+		if sum.Phase != state.Starting && sum.Phase != state.Running {
+			continue
+		}
+		st, err := state.Load(sum.Dir)
+		if err != nil {
+			continue
+		}
+		if prov, err := Provider(st); err == nil {
+			labs[i].Phase = Assess(ctx, st, prov).Phase
+		}
+	}
+	return labs, nil
+}
