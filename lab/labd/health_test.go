@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -23,6 +25,11 @@ func helper(t *testing.T, args ...string) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// Start returns once the child's exec has begun, before the kernel has
+	// set the new command line: wait for it, or Assess races the exec.
+	for i := 0; i < 200 && !proc.Runs(cmd.Process.Pid, args...); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	return cmd.Process.Pid
 }
 
