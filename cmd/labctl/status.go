@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -64,8 +63,8 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show whether a lab really runs (lab process, namespace, machines) and its machines: power, address, last boot-service request",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "" && output != "json" && output != "text" {
-				return fmt.Errorf("--output: %q is neither text nor json", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			st, err := loadLab(args[0])
 			if err != nil {
@@ -108,9 +107,7 @@ func newStatusCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return printJSON(w, out)
 			}
 			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", l.Name, health.Phase, st.Provider, st.Accel, l.Netns)
 			for _, m := range health.Missing {
