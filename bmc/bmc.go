@@ -6,85 +6,25 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/labctl/labctl/power"
 )
 
-// PowerState is a machine's power as its BMC reports it.
-type PowerState string
-
-const (
-	PowerOn  PowerState = "on"
-	PowerOff PowerState = "off"
-)
-
-// PowerAction is what a power request asks for.
-type PowerAction string
-
-const (
-	ActionOn      PowerAction = "on"
-	ActionOff     PowerAction = "off"      // hard off
-	ActionSoftOff PowerAction = "soft-off" // ACPI shutdown
-	ActionCycle   PowerAction = "cycle"    // off, then on
-	ActionReset   PowerAction = "reset"    // hard reset
-)
-
-// ParsePowerAction accepts the names used on the command line.
-func ParsePowerAction(s string) (PowerAction, error) {
-	switch a := PowerAction(s); a {
-	case ActionOn, ActionOff, ActionSoftOff, ActionCycle, ActionReset:
-		return a, nil
-	}
-	return "", fmt.Errorf("power action %q: want on, off, soft-off, cycle or reset", s)
-}
-
-// expect is the state a successful action leaves the machine in.
-func (a PowerAction) expect() PowerState {
-	if a == ActionOff || a == ActionSoftOff {
-		return PowerOff
-	}
-	return PowerOn
-}
-
-// BootDevice is a device a machine can be told to boot from.
-type BootDevice string
-
-const (
-	BootPXE  BootDevice = "pxe"
-	BootDisk BootDevice = "disk"
-)
-
-// ParseBootDevice accepts "pxe" or "disk".
-func ParseBootDevice(s string) (BootDevice, error) {
-	switch d := BootDevice(s); d {
-	case BootPXE, BootDisk:
-		return d, nil
+// ParseBootDevice accepts the words of BMC users: "pxe" (or "network")
+// and "disk".
+func ParseBootDevice(s string) (power.BootDevice, error) {
+	switch s {
+	case "pxe", string(power.BootNetwork):
+		return power.BootNetwork, nil
+	case string(power.BootDisk):
+		return power.BootDisk, nil
 	}
 	return "", fmt.Errorf("boot device %q: want pxe or disk: %w", s, ErrUnsupported)
 }
 
-// BootOptions qualify a boot device request.
-type BootOptions struct {
-	Persistent bool // false: the next boot only
-	UEFI       bool // false: legacy (BIOS) boot
-}
-
-// PowerStater reads a machine's power state.
-type PowerStater interface {
-	PowerState(ctx context.Context) (PowerState, error)
-}
-
-// PowerSetter asks a BMC for a power action. It does not verify the effect;
-// Client does that by reading the state back.
-type PowerSetter interface {
-	SetPower(ctx context.Context, a PowerAction) error
-}
-
-// BootDeviceSetter sets the device a machine boots from.
-type BootDeviceSetter interface {
-	SetBootDevice(ctx context.Context, d BootDevice, o BootOptions) error
-}
-
-// Conn is an open connection to one BMC endpoint. It implements some of the
-// capability interfaces above; Client checks which.
+// Conn is an open connection to one BMC endpoint. It implements some of
+// power's capability interfaces (StateReader, Setter, BootSetter); Client
+// checks which.
 type Conn interface {
 	Close(ctx context.Context) error
 }

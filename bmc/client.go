@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/labctl/labctl/power"
 )
 
 // DefaultTimeout bounds one endpoint's attempt when the inventory gives none.
@@ -16,16 +18,16 @@ const DefaultTimeout = 15 * time.Second
 // by the endpoint's timeout).
 const DefaultSettle = 10 * time.Second
 
-// Machine is one server and the BMC endpoints that reach it, in the order
-// they are tried.
-type Machine struct {
+// Server is one machine as its BMCs reach it: its name and the endpoints,
+// in the order they are tried.
+type Server struct {
 	Name      string
 	Endpoints []Endpoint
 }
 
 // Client drives one machine through the first of its endpoints that works.
 type Client struct {
-	Machine Machine
+	Server  Server
 	Dialers map[Protocol]Dialer
 	Log     *slog.Logger // nil: slog.Default()
 	// PollInterval is how often a power state is read back while waiting for
@@ -43,10 +45,10 @@ func (c *Client) log() *slog.Logger {
 }
 
 // PowerState reads the machine's power state.
-func (c *Client) PowerState(ctx context.Context) (PowerState, error) {
-	var st PowerState
+func (c *Client) PowerState(ctx context.Context) (power.State, error) {
+	var st power.State
 	err := c.try(ctx, "power status", func(ctx context.Context, conn Conn) error {
-		ps, ok := conn.(PowerStater)
+		ps, ok := conn.(power.StateReader)
 		if !ok {
 			return fmt.Errorf("power status: %w", ErrUnsupported)
 		}
@@ -59,10 +61,10 @@ func (c *Client) PowerState(ctx context.Context) (PowerState, error) {
 
 // SetPower performs a and reads the power state back until it shows the
 // effect: a BMC that reports success without it is an error (ErrNoEffect).
-func (c *Client) SetPower(ctx context.Context, a PowerAction) error {
+func (c *Client) SetPower(ctx context.Context, a power.Action) error {
 	return c.try(ctx, "power "+string(a), func(ctx context.Context, conn Conn) error {
-		ps, okS := conn.(PowerSetter)
-		pr, okR := conn.(PowerStater)
+		ps, okS := conn.(power.Setter)
+		pr, okR := conn.(power.StateReader)
 		if !okS || !okR {
 			return fmt.Errorf("power %s: %w", a, ErrUnsupported)
 		}
@@ -73,13 +75,13 @@ func (c *Client) SetPower(ctx context.Context, a PowerAction) error {
 	})
 }
 
-func (c *Client) waitPower(ctx context.Context, pr PowerStater, a PowerAction) error {
-	want := a.expect()
+func (c *Client) waitPower(ctx context.Context, pr power.StateReader, a power.Action) error {
+	want := a.Expect()
 	d := c.Settle
 	if d == 0 {
 		d = DefaultSettle
 	}
-	if a == ActionSoftOff {
+	if a == power.ActionSoftOff {
 		d = 24 * time.Hour // until the endpoint's timeout
 	}
 	interval := c.PollInterval
@@ -107,9 +109,9 @@ func (c *Client) waitPower(ctx context.Context, pr PowerStater, a PowerAction) e
 }
 
 // SetBootDevice sets the device the machine boots from.
-func (c *Client) SetBootDevice(ctx context.Context, d BootDevice, o BootOptions) error {
+func (c *Client) SetBootDevice(ctx context.Context, d power.BootDevice, o power.BootOptions) error {
 	return c.try(ctx, "boot device "+string(d), func(ctx context.Context, conn Conn) error {
-		bs, ok := conn.(BootDeviceSetter)
+		bs, ok := conn.(power.BootSetter)
 		if !ok {
 			return fmt.Errorf("boot device: %w", ErrUnsupported)
 		}
@@ -121,24 +123,24 @@ func (c *Client) SetBootDevice(ctx context.Context, d BootDevice, o BootOptions)
 // until one succeeds. A failure that is the machine's answer rather than the
 // endpoint's (unsupported, no effect) still moves on: another protocol may do better.
 func (c *Client) try(ctx context.Context, op string, fn func(context.Context, Conn) error) error {
-	if len(c.Machine.Endpoints) == 0 {
-		return fmt.Errorf("%s: %s: no BMC endpoints", c.Machine.Name, op)
+	if len(c.Server.Endpoints) == 0 {
+		return fmt.Errorf("%s: %s: no BMC endpoints", c.Server.Name, op)
 	}
-	e := &AttemptsError{Machine: c.Machine.Name, Op: op}
-	for _, ep := range c.Machine.Endpoints {
+	e := &AttemptsError{Machine: c.Server.Name, Op: op}
+	for _, ep := range c.Server.Endpoints {
 		if ctx.Err() != nil {
 			break
 		}
 		err := c.attempt(ctx, ep, fn)
 		if err == nil {
-			c.log().Debug("bmc", "machine", c.Machine.Name, "op", op, "endpoint", ep.String())
+			c.log().Debug("bmc", "machine", c.Server.Name, "op", op, "endpoint", ep.String())
 			return nil
 		}
-		c.log().Debug("bmc endpoint failed", "machine", c.Machine.Name, "op", op, "endpoint", ep.String(), "err", err)
+		c.log().Debug("bmc endpoint failed", "machine", c.Server.Name, "op", op, "endpoint", ep.String(), "err", err)
 		e.Attempts = append(e.Attempts, Attempt{Endpoint: ep, Err: err})
 	}
 	if len(e.Attempts) == 0 {
-		return fmt.Errorf("%s: %s: %w", c.Machine.Name, op, ctx.Err())
+		return fmt.Errorf("%s: %s: %w", c.Server.Name, op, ctx.Err())
 	}
 	return e
 }

@@ -21,7 +21,7 @@ func BenchmarkPowerStatus(b *testing.B) {
 	defer cancel()
 	cred := virtual.Credentials{Username: "admin", Password: secret}
 	b.Setenv("BENCH_PW", secret)
-	sys := &virtual.System{Name: "n", UUID: "7f3e2d1c-0b9a-4887-a665-544332211000", Machine: virtualtest.NewMachine()}
+	sys := &virtual.System{Name: "n", UUID: "7f3e2d1c-0b9a-4887-a665-544332211000", Machine: virtualtest.NewVM()}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -44,7 +44,7 @@ func BenchmarkPowerStatus(b *testing.B) {
 	for _, name := range []string{"ipmi", "redfish-session", "redfish-basic"} {
 		ep := eps[name]
 		ep.Username, ep.PasswordEnv, ep.Timeout = "admin", "BENCH_PW", 10*time.Second
-		c := &bmc.Client{Machine: bmc.Machine{Name: "n", Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers()}
+		c := &bmc.Client{Server: bmc.Server{Name: "n", Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers()}
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := c.PowerState(ctx); err != nil {

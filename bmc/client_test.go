@@ -12,7 +12,7 @@ import (
 	"github.com/labctl/labctl/bmc/protocols"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 const secret = "Fallback-Secret-77"
@@ -41,7 +41,7 @@ func silentUDP(t *testing.T) string {
 
 func TestFallbackAcrossEndpoints(t *testing.T) {
 	t.Setenv("FALLBACK_PW", secret)
-	m := virtualtest.NewMachine()
+	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "node1", UUID: "6a0e2f44-9d3b-4c1a-8e7f-b25c0d9a1f37", Machine: m}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -59,18 +59,18 @@ func TestFallbackAcrossEndpoints(t *testing.T) {
 	good := ep(bmc.IPMI, pc.LocalAddr().String(), 10*time.Second)
 
 	t.Run("first unreachable, second works", func(t *testing.T) {
-		c := &bmc.Client{Machine: bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{unreachableRF, good}}, Dialers: protocols.Dialers()}
-		if err := c.SetPower(ctx, bmc.ActionOn); err != nil {
+		c := &bmc.Client{Server: bmc.Server{Name: "node1", Endpoints: []bmc.Endpoint{unreachableRF, good}}, Dialers: protocols.Dialers()}
+		if err := c.SetPower(ctx, power.ActionOn); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+		if st, _ := m.PowerState(ctx); st != power.On {
 			t.Errorf("machine is %s", st)
 		}
 	})
 	t.Run("both fail: both listed, no secret", func(t *testing.T) {
-		c := &bmc.Client{Machine: bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{unreachableRF, silentIPMI}}, Dialers: protocols.Dialers()}
+		c := &bmc.Client{Server: bmc.Server{Name: "node1", Endpoints: []bmc.Endpoint{unreachableRF, silentIPMI}}, Dialers: protocols.Dialers()}
 		start := time.Now()
-		err := c.SetPower(ctx, bmc.ActionOff)
+		err := c.SetPower(ctx, power.ActionOff)
 		if err == nil {
 			t.Fatal("succeeded")
 		}
@@ -96,7 +96,7 @@ func TestFallbackAcrossEndpoints(t *testing.T) {
 		if d := time.Since(start); d > 8*time.Second {
 			t.Errorf("took %s", d)
 		}
-		if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+		if st, _ := m.PowerState(ctx); st != power.On {
 			t.Errorf("machine changed to %s", st)
 		}
 	})
@@ -104,13 +104,13 @@ func TestFallbackAcrossEndpoints(t *testing.T) {
 		t.Setenv("BAD_PW", "Bad-Secret-99")
 		bad := good
 		bad.PasswordEnv = "BAD_PW"
-		c := &bmc.Client{Machine: bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{bad}}, Dialers: protocols.Dialers()}
+		c := &bmc.Client{Server: bmc.Server{Name: "node1", Endpoints: []bmc.Endpoint{bad}}, Dialers: protocols.Dialers()}
 		_, err := c.PowerState(ctx)
 		if !errors.Is(err, bmc.ErrAuth) || strings.Contains(err.Error(), "Bad-Secret-99") {
 			t.Fatalf("got %v", err)
 		}
-		c.Machine.Endpoints = append(c.Machine.Endpoints, good)
-		if st, err := c.PowerState(ctx); err != nil || st != bmc.PowerOn {
+		c.Server.Endpoints = append(c.Server.Endpoints, good)
+		if st, err := c.PowerState(ctx); err != nil || st != power.On {
 			t.Fatalf("PowerState = %s, %v", st, err)
 		}
 	})

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -37,14 +38,14 @@ func (s *Server) routes() http.Handler {
 		name, kind string
 		h          http.HandlerFunc
 	}{
-		{"boot.ipxe", KindBootIPXE, s.serveBootIPXE},
-		{"boot.ipxe.0", KindBootIPXE, s.serveBootIPXE}, // dnsmasq's pxe-service appends .0
-		{"ipxe", KindIPXE, s.serveIPXE},
-		{"grub", KindGRUB, s.serveGRUB},
-		{"ignition", KindIgnition, s.serveIgnition},
-		{"cloud", KindCloud, s.serveCloud},
-		{"generic", KindGeneric, s.serveGeneric},
-		{"metadata", KindMetadata, s.serveMetadata},
+		{"boot.ipxe", bootlog.KindBootIPXE, s.serveBootIPXE},
+		{"boot.ipxe.0", bootlog.KindBootIPXE, s.serveBootIPXE}, // dnsmasq's pxe-service appends .0
+		{"ipxe", bootlog.KindIPXE, s.serveIPXE},
+		{"grub", bootlog.KindGRUB, s.serveGRUB},
+		{"ignition", bootlog.KindIgnition, s.serveIgnition},
+		{"cloud", bootlog.KindCloud, s.serveCloud},
+		{"generic", bootlog.KindGeneric, s.serveGeneric},
+		{"metadata", bootlog.KindMetadata, s.serveMetadata},
 	}
 	for _, c := range configs {
 		handle("GET /"+c.name, c.name, c.kind, c.h)
@@ -52,11 +53,11 @@ func (s *Server) routes() http.Handler {
 		handle("GET /"+c.name+".asc", c.name+".asc", c.kind, s.signed(c.h, true))
 	}
 	if s.assets != nil {
-		handle("GET /assets/", "assets", KindAsset, http.StripPrefix("/assets", http.FileServer(rootFS{s.assets})))
+		handle("GET /assets/", "assets", bootlog.KindAsset, http.StripPrefix("/assets", http.FileServer(rootFS{s.assets})))
 	}
-	handle("GET /pixiecore/v1/boot/{mac}", "pixiecore", KindIPXE, http.HandlerFunc(s.servePixiecore))
-	handle("GET /report", "report", KindReport, http.HandlerFunc(s.serveReport))
-	handle("POST /report", "report", KindReport, http.HandlerFunc(s.serveReport))
+	handle("GET /pixiecore/v1/boot/{mac}", "pixiecore", bootlog.KindIPXE, http.HandlerFunc(s.servePixiecore))
+	handle("GET /report", "report", bootlog.KindReport, http.HandlerFunc(s.serveReport))
+	handle("POST /report", "report", bootlog.KindReport, http.HandlerFunc(s.serveReport))
 	handle("GET /machines", "machines", "", http.HandlerFunc(s.serveMachines))
 	handle("GET /healthz", "healthz", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "ok\n")
@@ -92,7 +93,7 @@ func infoFrom(r *http.Request) *reqInfo {
 func (s *Server) instrument(endpoint, kind string, next http.Handler) http.Handler {
 	timeout, level := configWriteTimeout, slog.LevelInfo
 	switch kind {
-	case KindAsset:
+	case bootlog.KindAsset:
 		timeout = assetWriteTimeout
 	case "":
 		level = slog.LevelDebug // probes and scrapes would drown the boot log
@@ -115,13 +116,13 @@ func (s *Server) instrument(endpoint, kind string, next http.Handler) http.Handl
 		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
 		if kind != "" {
 			labels := ri.labels
-			if kind == KindReport {
+			if kind == bootlog.KindReport {
 				labels = nil // event= and detail= describe the report, not the machine
 			}
 			s.machines.record(sighting{
 				ip: ip, labels: labels, mac: ri.labels["mac"], uuid: ri.labels["uuid"],
 				group: ri.group, profile: ri.profile,
-				event: Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: sw.status, Name: ri.name, Detail: cmp.Or(ri.detail, ri.err), Config: ri.config},
+				event: bootlog.Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: sw.status, Name: ri.name, Detail: cmp.Or(ri.detail, ri.err), Config: ri.config},
 			})
 		}
 		if h := s.log.Handler(); h.Enabled(ctx, level) {
@@ -282,7 +283,7 @@ func (s *Server) serveBoot(w http.ResponseWriter, r *http.Request, render func(*
 		return
 	}
 	if p.IgnitionID != "" {
-		infoFrom(r).config = KindIgnition
+		infoFrom(r).config = bootlog.KindIgnition
 	}
 	buf := s.bufs.Get().(*bytes.Buffer)
 	defer s.bufs.Put(buf)

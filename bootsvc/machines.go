@@ -2,7 +2,6 @@ package bootsvc
 
 import (
 	"bufio"
-	"bytes"
 	"container/list"
 	"encoding/json"
 	"maps"
@@ -12,81 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode/utf8"
-)
 
-// Machine is what the boot service knows about one machine that asked it for
-// something (GET /machines).
-type Machine struct {
-	ID        string            `json:"id"` // the MAC if known, else the UUID
-	MAC       string            `json:"mac"`
-	UUID      string            `json:"uuid"`
-	Hostname  string            `json:"hostname"`
-	IP        string            `json:"ip"` // where it last fetched /ipxe or /boot.ipxe from
-	Labels    map[string]string `json:"labels"`
-	Group     string            `json:"group"`
-	Profile   string            `json:"profile"`
-	FirstSeen time.Time         `json:"first_seen"`
-	LastSeen  time.Time         `json:"last_seen"`
-	Events    []Event           `json:"events"` // the latest MaxEvents, oldest first
-}
-
-// Is reports whether the record is of the machine with this MAC or this
-// SMBIOS UUID, in any of their spellings; an empty one matches nothing.
-func (m *Machine) Is(mac net.HardwareAddr, uuid string) bool {
-	if rec, err := net.ParseMAC(m.MAC); err == nil && len(mac) > 0 && bytes.Equal(rec, mac) {
-		return true
-	}
-	return m.UUID != "" && strings.EqualFold(m.UUID, uuid)
-}
-
-// FindMachine returns the first record in ms of the machine with this MAC
-// or SMBIOS UUID (see Machine.Is), nil if there is none.
-func FindMachine(ms []Machine, mac net.HardwareAddr, uuid string) *Machine {
-	for i := range ms {
-		if ms[i].Is(mac, uuid) {
-			return &ms[i]
-		}
-	}
-	return nil
-}
-
-// Event is one request a machine made.
-type Event struct {
-	// Seq orders events by the boot service's own count, so that a client
-	// can ask "what happened after X" without comparing its clock with the
-	// boot service's. It grows by one per event and is never reused while
-	// the service runs; the log's latest Seq is in the SeqHeader of
-	// GET /machines (HEAD answers with the header alone).
-	Seq    uint64    `json:"seq"`
-	Time   time.Time `json:"time"`
-	Kind   string    `json:"kind"` // boot.ipxe, ipxe, grub, ignition, cloud, generic, metadata, asset, report
-	Path   string    `json:"path"`
-	Status int       `json:"status"`
-	Name   string    `json:"name,omitempty"`   // a report's event name (booted, installed, ...)
-	Detail string    `json:"detail,omitempty"` // a report's detail, or why the request failed
-	// Config names the config the served boot script tells the machine to
-	// fetch next (ignition), so that a waiter knows the script alone is not
-	// the whole of the machine's config. Only on ipxe and grub events.
-	Config string `json:"config,omitempty"`
-}
-
-// SeqHeader is the response header of GET and HEAD /machines that carries
-// the Seq of the latest event logged (0 before the first).
-const SeqHeader = "Machine-Log-Seq"
-
-// Event kinds.
-const (
-	KindBootIPXE = "boot.ipxe"
-	KindIPXE     = "ipxe"
-	KindGRUB     = "grub"
-	KindIgnition = "ignition"
-	KindCloud    = "cloud"
-	KindGeneric  = "generic"
-	KindMetadata = "metadata"
-	KindAsset    = "asset"
-	KindReport   = "report"
+	"github.com/labctl/labctl/bootsvc/bootlog"
 )
 
 // Bounds on what the machine log keeps. /report and the log are
@@ -118,7 +45,7 @@ type registry struct {
 
 // record is one machine; its events are a ring of at most MaxEvents.
 type record struct {
-	Machine
+	bootlog.Record
 	head int // with a full ring, the index of the oldest event
 	elem *list.Element
 }
@@ -136,7 +63,7 @@ type sighting struct {
 	labels         map[string]string // nil for assets and reports: not a selection
 	mac, uuid      string
 	group, profile string
-	event          Event
+	event          bootlog.Event
 }
 
 // record attributes a request to a machine: by MAC, else by UUID, else by
@@ -161,7 +88,7 @@ func (rg *registry) record(s sighting) bool {
 	if s.group != "" {
 		m.Group, m.Profile = s.group, s.profile
 	}
-	if s.ip != "" && m.IP != s.ip && (m.IP == "" || s.event.Kind == KindIPXE || s.event.Kind == KindBootIPXE) {
+	if s.ip != "" && m.IP != s.ip && (m.IP == "" || s.event.Kind == bootlog.KindIPXE || s.event.Kind == bootlog.KindBootIPXE) {
 		if old := m.IP; old != "" && rg.byIP[old] == m.ID {
 			delete(rg.byIP, old)
 		}
@@ -250,7 +177,7 @@ func (rg *registry) create(s sighting) *record {
 	if len(rg.byID) >= rg.max {
 		rg.forget(rg.recent.Back().Value.(*record))
 	}
-	m := &record{Machine: Machine{ID: s.mac, MAC: s.mac, UUID: strings.Clone(s.uuid), Labels: map[string]string{}, FirstSeen: s.event.Time}}
+	m := &record{Record: bootlog.Record{ID: s.mac, MAC: s.mac, UUID: strings.Clone(s.uuid), Labels: map[string]string{}, FirstSeen: s.event.Time}}
 	if m.ID == "" {
 		m.ID = m.UUID
 	}
@@ -275,21 +202,21 @@ func (rg *registry) forget(m *record) {
 
 // list returns copies of the machines that keep says to (nil: every
 // machine), oldest first, and the latest Seq.
-func (rg *registry) list(keep func(*Machine) bool) ([]Machine, uint64) {
+func (rg *registry) list(keep func(*bootlog.Record) bool) ([]bootlog.Record, uint64) {
 	rg.mu.Lock()
-	var out []Machine
+	var out []bootlog.Record
 	for _, m := range rg.byID {
-		if keep != nil && !keep(&m.Machine) {
+		if keep != nil && !keep(&m.Record) {
 			continue
 		}
-		c := m.Machine
+		c := m.Record
 		c.Labels = maps.Clone(m.Labels)
 		c.Events = append(slices.Clone(m.Events[m.head:]), m.Events[:m.head]...)
 		out = append(out, c)
 	}
 	seq := rg.seq
 	rg.mu.Unlock()
-	slices.SortFunc(out, func(a, b Machine) int {
+	slices.SortFunc(out, func(a, b bootlog.Record) int {
 		if c := a.FirstSeen.Compare(b.FirstSeen); c != 0 {
 			return c
 		}
@@ -308,11 +235,11 @@ func (rg *registry) knowsIP(ip string) bool {
 
 // serveMachines answers GET /machines[?mac=MAC][&uuid=UUID] with the log
 // (only the machine with that MAC or UUID when given) as JSON, and its
-// latest Seq in SeqHeader; HEAD with the header alone. The JSON is
+// latest Seq in bootlog.SeqHeader; HEAD with the header alone. The JSON is
 // written one machine at a time: a full log is tens of MB as text.
 func (s *Server) serveMachines(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var keep func(*Machine) bool
+	var keep func(*bootlog.Record) bool
 	if q.Has("mac") || q.Has("uuid") {
 		mac, err := net.ParseMAC(q.Get("mac"))
 		if err != nil && q.Get("mac") != "" {
@@ -320,13 +247,13 @@ func (s *Server) serveMachines(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		uuid := q.Get("uuid")
-		keep = func(m *Machine) bool { return m.Is(mac, uuid) }
+		keep = func(m *bootlog.Record) bool { return m.Is(mac, uuid) }
 	}
 	if r.Method == http.MethodHead {
-		keep = func(*Machine) bool { return false }
+		keep = func(*bootlog.Record) bool { return false }
 	}
 	ms, seq := s.machines.list(keep)
-	w.Header().Set(SeqHeader, strconv.FormatUint(seq, 10))
+	w.Header().Set(bootlog.SeqHeader, strconv.FormatUint(seq, 10))
 	w.Header().Set("Content-Type", "application/json")
 	if r.Method == http.MethodHead {
 		return

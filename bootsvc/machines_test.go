@@ -3,7 +3,6 @@ package bootsvc
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -12,51 +11,12 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/labctl/labctl/bootsvc/bootlog"
 )
 
-func TestFindMachine(t *testing.T) {
-	ms := []Machine{
-		{ID: "52:54:00:00:00:01", MAC: "52:54:00:00:00:01", UUID: "aaaaaaaa-0000-0000-0000-000000000001"},
-		{ID: "bbbbbbbb-0000-0000-0000-000000000002", UUID: "bbbbbbbb-0000-0000-0000-000000000002"}, // seen by UUID only
-		{ID: "52:54:00:00:00:03", MAC: "52:54:00:00:00:03"},                                        // seen by MAC only
-	}
-	mac := func(s string) net.HardwareAddr {
-		m, err := net.ParseMAC(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	tests := []struct {
-		name   string
-		mac    net.HardwareAddr
-		uuid   string
-		wantID string // "" for no record
-	}{
-		{"by MAC", mac("52:54:00:00:00:01"), "", "52:54:00:00:00:01"},
-		{"by MAC in another spelling", mac("52-54-00-00-00-03"), "", "52:54:00:00:00:03"},
-		{"by UUID", nil, "bbbbbbbb-0000-0000-0000-000000000002", "bbbbbbbb-0000-0000-0000-000000000002"},
-		{"by UUID in upper case", mac("52:54:00:00:00:99"), "BBBBBBBB-0000-0000-0000-000000000002", "bbbbbbbb-0000-0000-0000-000000000002"},
-		{"the first record that matches either", mac("52:54:00:00:00:03"), "aaaaaaaa-0000-0000-0000-000000000001", "52:54:00:00:00:01"},
-		{"unknown", mac("52:54:00:00:00:99"), "cccccccc-0000-0000-0000-000000000003", ""},
-		{"empty MAC and UUID match no record, not even one without them", nil, "", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := FindMachine(ms, tt.mac, tt.uuid)
-			switch {
-			case got == nil && tt.wantID != "":
-				t.Errorf("FindMachine(%v, %q) = nil, want %s", tt.mac, tt.uuid, tt.wantID)
-			case got != nil && got.ID != tt.wantID:
-				t.Errorf("FindMachine(%v, %q) = %s, want %q", tt.mac, tt.uuid, got.ID, tt.wantID)
-			}
-		})
-	}
-}
-
-// sight is a report from the machine with this MAC at second t.
 func sight(mac string, t int, labels map[string]string, detail string) sighting {
-	return sighting{mac: mac, labels: labels, event: Event{Time: time.Unix(int64(t), 0), Kind: KindReport, Path: "/report", Status: 204, Name: "booted", Detail: detail}}
+	return sighting{mac: mac, labels: labels, event: bootlog.Event{Time: time.Unix(int64(t), 0), Kind: bootlog.KindReport, Path: "/report", Status: 204, Name: "booted", Detail: detail}}
 }
 
 func macN(i int) string { return fmt.Sprintf("52:54:00:00:%02x:%02x", i>>8, i&0xff) }
@@ -70,7 +30,7 @@ func TestRegistryBounds(t *testing.T) {
 		name  string
 		max   int
 		feed  func(rg *registry)
-		check func(t *testing.T, ms []Machine)
+		check func(t *testing.T, ms []bootlog.Record)
 	}{
 		{
 			name: "machines: the one seen longest ago is forgotten first",
@@ -83,7 +43,7 @@ func TestRegistryBounds(t *testing.T) {
 				rg.record(sight(macN(3), 11, nil, ""))
 				rg.record(sight(macN(4), 12, nil, ""))
 			},
-			check: func(t *testing.T, ms []Machine) {
+			check: func(t *testing.T, ms []bootlog.Record) {
 				var ids []string
 				for _, m := range ms {
 					ids = append(ids, m.ID)
@@ -97,12 +57,12 @@ func TestRegistryBounds(t *testing.T) {
 			name: "machines: a forgotten machine's UUID and IP no longer lead to it",
 			max:  1,
 			feed: func(rg *registry) {
-				rg.record(sighting{mac: macN(0), uuid: "0d5a8c0e-0000-4000-8000-000000000001", ip: "10.0.0.1", event: Event{Kind: KindIPXE}})
+				rg.record(sighting{mac: macN(0), uuid: "0d5a8c0e-0000-4000-8000-000000000001", ip: "10.0.0.1", event: bootlog.Event{Kind: bootlog.KindIPXE}})
 				rg.record(sight(macN(1), 1, nil, ""))
-				rg.record(sighting{ip: "10.0.0.1", event: Event{Kind: KindReport}}) // not attributable any more
-				rg.record(sighting{uuid: "0d5a8c0e-0000-4000-8000-000000000001", event: Event{Kind: KindIPXE}})
+				rg.record(sighting{ip: "10.0.0.1", event: bootlog.Event{Kind: bootlog.KindReport}}) // not attributable any more
+				rg.record(sighting{uuid: "0d5a8c0e-0000-4000-8000-000000000001", event: bootlog.Event{Kind: bootlog.KindIPXE}})
 			},
-			check: func(t *testing.T, ms []Machine) {
+			check: func(t *testing.T, ms []bootlog.Record) {
 				if len(ms) != 1 || ms[0].ID != "0d5a8c0e-0000-4000-8000-000000000001" || ms[0].MAC != "" || len(ms[0].Events) != 1 {
 					t.Errorf("machines %+v, want only a new record by UUID with one event", ms)
 				}
@@ -115,7 +75,7 @@ func TestRegistryBounds(t *testing.T) {
 					rg.record(sight(macN(0), i, nil, strconv.Itoa(i)))
 				}
 			},
-			check: func(t *testing.T, ms []Machine) {
+			check: func(t *testing.T, ms []bootlog.Record) {
 				ev := ms[0].Events
 				if len(ev) != MaxEvents || ev[0].Detail != "5" || ev[len(ev)-1].Detail != strconv.Itoa(MaxEvents+4) {
 					t.Fatalf("%d events from %q to %q, want %d from 5 to %d", len(ev), ev[0].Detail, ev[len(ev)-1].Detail, MaxEvents, MaxEvents+4)
@@ -135,7 +95,7 @@ func TestRegistryBounds(t *testing.T) {
 				s.event.Path = "/assets/" + strings.Repeat("p", 5000)
 				rg.record(s)
 			},
-			check: func(t *testing.T, ms []Machine) {
+			check: func(t *testing.T, ms []bootlog.Record) {
 				e := ms[0].Events[0]
 				for _, f := range []struct {
 					field, v string
@@ -154,7 +114,7 @@ func TestRegistryBounds(t *testing.T) {
 				rg.record(sight(macN(0), 1, manyLabels, ""))
 				rg.record(sight(macN(0), 2, map[string]string{"hostname": "node2", "new": "x"}, ""))
 			},
-			check: func(t *testing.T, ms []Machine) {
+			check: func(t *testing.T, ms []bootlog.Record) {
 				l := ms[0].Labels
 				if len(l) != maxLabelsKept || l["hostname"] != "node2" || ms[0].Hostname != "node2" {
 					t.Errorf("%d labels, hostname %q/%q; want %d and node2", len(l), l["hostname"], ms[0].Hostname, maxLabelsKept)
@@ -192,8 +152,8 @@ func TestMachineLogSeq(t *testing.T) {
 		req := httptest.NewRequest(method, "/machines", nil)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		if got := rec.Header().Get(SeqHeader); got != "5" {
-			t.Errorf("%s /machines: %s %q, want 5", method, SeqHeader, got)
+		if got := rec.Header().Get(bootlog.SeqHeader); got != "5" {
+			t.Errorf("%s /machines: %s %q, want 5", method, bootlog.SeqHeader, got)
 		}
 		if method == http.MethodHead && rec.Body.Len() != 0 {
 			t.Errorf("HEAD /machines has a body of %d bytes", rec.Body.Len())
@@ -222,7 +182,7 @@ func TestMachineLogSeq(t *testing.T) {
 		if f.code != 200 {
 			continue
 		}
-		var got []Machine
+		var got []bootlog.Record
 		if err := json.Unmarshal([]byte(body), &got); err != nil {
 			t.Fatalf("/machines%s: %v in %s", f.query, err, body)
 		}

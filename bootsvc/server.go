@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/labctl/labctl/bootsvc/bootlog"
 )
 
 // Config says where the boot service's data is.
@@ -84,7 +86,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Machines returns every machine that has asked for something, oldest first.
-func (s *Server) Machines() []Machine {
+func (s *Server) Machines() []bootlog.Record {
 	ms, _ := s.machines.list(nil)
 	return ms
 }

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/labctl/labctl/lab/files"
+	"github.com/labctl/labctl/filecopy"
 )
 
 // DebianDir is where Debian's ipxe package installs its binaries; some of
@@ -48,7 +48,7 @@ func CopyTo(dir, dst string) error {
 		return fmt.Errorf("TFTP root: %w", err)
 	}
 	for name, src := range found {
-		if err := files.Copy(src, filepath.Join(dst, name)); err != nil {
+		if err := filecopy.Copy(src, filepath.Join(dst, name)); err != nil {
 			return fmt.Errorf("copy iPXE firmware %s: %w", name, err)
 		}
 	}

@@ -1,6 +1,6 @@
 package firmware
 
-import "github.com/labctl/labctl/lab/files"
+import "github.com/labctl/labctl/filecopy"
 
 // OVMF is a build of the UEFI firmware for QEMU: code that every machine
 // shares read-only, and a variable store that each machine gets its own copy of.
@@ -16,5 +16,5 @@ var DebianOVMF = OVMF{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/usr/share
 // NewNVRAM writes a fresh copy of the variable store to dst, a machine's
 // NVRAM: a new or reimaged machine starts from blank firmware settings.
 func (o OVMF) NewNVRAM(dst string) error {
-	return files.Copy(o.Vars, dst)
+	return filecopy.Copy(o.Vars, dst)
 }

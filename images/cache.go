@@ -62,8 +62,18 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return err
 }
 
+// Options are what a scenario or the command line asks of an image beyond
+// its recipe's own defaults. A recipe refuses an option it cannot honour.
+type Options struct {
+	// Packages are Debian packages added to the recipe's own.
+	Packages []string `yaml:"packages" json:"packages,omitempty"`
+	// Versions pin what a recipe fetches or builds, by component (for
+	// example "kubernetes": "v1.31.2").
+	Versions map[string]string `yaml:"versions" json:"versions,omitempty"`
+}
+
 // Recipe says how to build one image. Inputs are every value the result
-// depends on; Build writes the image's files into dir.
+// depends on (options included); Build writes the image's files into dir.
 type Recipe struct {
 	Name   string
 	Inputs map[string]any

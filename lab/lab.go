@@ -5,6 +5,8 @@ package lab
 import (
 	"net"
 	"net/netip"
+
+	"github.com/labctl/labctl/power"
 )
 
 // Firmware is the boot firmware of a machine.
@@ -13,14 +15,6 @@ type Firmware string
 const (
 	BIOS Firmware = "bios" // SeaBIOS, PXE through iPXE's undionly.kpxe or the NIC ROM
 	UEFI Firmware = "uefi" // OVMF with a per-machine NVRAM copy
-)
-
-// BootDevice is a device a machine can boot from.
-type BootDevice string
-
-const (
-	BootNetwork BootDevice = "network"
-	BootDisk    BootDevice = "disk"
 )
 
 // Network is the lab's one L2 segment. The bridge carries Gateway, which is
@@ -42,7 +36,7 @@ type Machine struct {
 	VCPUs     int
 	DiskGiB   int
 	Firmware  Firmware
-	Boot      []BootDevice // boot order, first entry first
+	Boot      []power.BootDevice // boot order, first entry first
 }
 
 // Lab is a network and its machines, as loaded from a scenario.

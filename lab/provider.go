@@ -1,6 +1,10 @@
 package lab
 
-import "context"
+import (
+	"context"
+
+	"github.com/labctl/labctl/power"
+)
 
 // Provider creates and destroys a lab's network and machines. Implementations:
 // lab/libvirt (a private libvirtd in the lab's namespace) and lab/qemu (QEMU
@@ -18,36 +22,37 @@ type Provider interface {
 	Destroy(ctx context.Context, l *Lab) error
 }
 
-// PowerState is a machine's power as the provider sees it.
-type PowerState string
-
-const (
-	PowerOn  PowerState = "on"
-	PowerOff PowerState = "off"
-)
-
-// PowerAction is what a power request asks for.
-type PowerAction string
-
-const (
-	ActionOn      PowerAction = "on"
-	ActionOff     PowerAction = "off"      // hard off
-	ActionSoftOff PowerAction = "soft-off" // ACPI shutdown
-	ActionCycle   PowerAction = "cycle"    // off, then on (cold start)
-	ActionReset   PowerAction = "reset"    // cold start too, so a new boot device takes effect
-)
-
-// PowerController is implemented by providers that can drive a machine's power;
-// virtual BMCs act through it.
-type PowerController interface {
-	PowerState(ctx context.Context, l *Lab, machine string) (PowerState, error)
-	Power(ctx context.Context, l *Lab, machine string, a PowerAction) error
+// PowerDriver is a provider that drives its machines' power and boot
+// devices. Everything else acts on one machine at a time, through
+// MachinePower. Providers start a machine cold on reset as on cycle, so that
+// a boot device set just before takes effect.
+type PowerDriver interface {
+	PowerState(ctx context.Context, l *Lab, machine string) (power.State, error)
+	SetPower(ctx context.Context, l *Lab, machine string, a power.Action) error
+	SetBootDevice(ctx context.Context, l *Lab, machine string, d power.BootDevice, o power.BootOptions) error
 }
 
-// BootDeviceSetter is implemented by providers that can change the device a
-// machine boots from next. once means: this device for the next boot only.
-type BootDeviceSetter interface {
-	SetBootDevice(ctx context.Context, l *Lab, machine string, d BootDevice, once bool) error
+// MachinePower is machine name of lab l, driven by d, as a power.Controller.
+func MachinePower(d PowerDriver, l *Lab, name string) power.Controller {
+	return machinePower{d, l, name}
+}
+
+type machinePower struct {
+	d    PowerDriver
+	l    *Lab
+	name string
+}
+
+func (m machinePower) PowerState(ctx context.Context) (power.State, error) {
+	return m.d.PowerState(ctx, m.l, m.name)
+}
+
+func (m machinePower) SetPower(ctx context.Context, a power.Action) error {
+	return m.d.SetPower(ctx, m.l, m.name, a)
+}
+
+func (m machinePower) SetBootDevice(ctx context.Context, d power.BootDevice, o power.BootOptions) error {
+	return m.d.SetBootDevice(ctx, m.l, m.name, d, o)
 }
 
 // FaultReporter is implemented by providers that can tell a machine whose

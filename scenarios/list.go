@@ -24,7 +24,7 @@ func List() ([]Summary, error) {
 			errs = append(errs, err)
 			continue
 		}
-		sum := Summary{Name: s.Name, Description: s.Headline(), Images: s.Images, Machines: []string{}}
+		sum := Summary{Name: s.Name, Description: s.Headline(), Images: s.ImageNames(), Machines: []string{}}
 		if sum.Images == nil {
 			sum.Images = []string{}
 		}

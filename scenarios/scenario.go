@@ -19,7 +19,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // builtin holds the scenarios that ship inside the binary.
@@ -35,7 +37,7 @@ const FileName = "scenario.yaml"
 type Scenario struct {
 	Name        string        `yaml:"name"`
 	Description string        `yaml:"description"` // required; the first sentence is its summary
-	Images      []string      `yaml:"images"`      // images whose files are served under /assets/<image>/
+	Images      []Image       `yaml:"images"`      // images whose files are served under /assets/<image>/
 	Deadline    Duration      `yaml:"deadline"`    // for all checks together
 	Network     NetworkSpec   `yaml:"network"`
 	Defaults    MachineSpec   `yaml:"defaults"` // fills fields a machine leaves empty
@@ -52,6 +54,32 @@ type Scenario struct {
 	FS   fs.FS  `yaml:"-"`
 	// Source names the scenario file in errors.
 	Source string `yaml:"-"`
+}
+
+// Image is an image a scenario's machines boot: its recipe's name, and the
+// options asked of the recipe. In YAML either a name ("labos") or a mapping
+// {name: labos, packages: [jq], versions: {kubernetes: v1.31.2}}.
+type Image struct {
+	Name           string `yaml:"name"`
+	images.Options `yaml:",inline"`
+}
+
+func (i *Image) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		i.Name = n.Value
+		return nil
+	}
+	type plain Image
+	return n.Decode((*plain)(i))
+}
+
+// ImageNames lists the names of the scenario's images.
+func (s *Scenario) ImageNames() []string {
+	names := make([]string, len(s.Images))
+	for i, img := range s.Images {
+		names[i] = img.Name
+	}
+	return names
 }
 
 // NetworkSpec is the scenario's view of lab.Network.
@@ -191,126 +219,146 @@ func (s *Scenario) applyDefaults() {
 	}
 }
 
-// MinMemoryMiB is the least memory a machine may have: the cloud kernel and
-// an initramfs in RAM need about this much to boot at all.
-const MinMemoryMiB = 256
+// problems collects what is wrong with a scenario, each naming the file and
+// the field at fault.
+type problems struct {
+	source string
+	errs   []error
+	seen   map[string]string // "kind value" -> first field that had it
+}
 
-var dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+func (p *problems) bad(field, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s: %s: %s", p.source, field, fmt.Sprintf(format, args...)))
+}
+
+// unique reports a value that another field already had.
+func (p *problems) unique(field, kind, value string) {
+	key := kind + " " + strings.ToLower(value)
+	if first, ok := p.seen[key]; ok {
+		p.bad(field, "duplicate %s %s (also %s)", kind, value, first)
+		return
+	}
+	p.seen[key] = field
+}
 
 func (s *Scenario) validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s: %s", s.Source, field, fmt.Sprintf(format, args...)))
-	}
-	if !dnsLabel.MatchString(s.Name) {
-		bad("name", "%q is not a DNS label (lower-case letters, digits, '-')", s.Name)
+	p := &problems{source: s.Source, seen: map[string]string{}}
+	if !lab.IsDNSLabel(s.Name) {
+		p.bad("name", "%q is not a DNS label (lower-case letters, digits, '-')", s.Name)
 	}
 	if strings.TrimSpace(s.Description) == "" {
-		bad("description", "missing: say in a first short sentence what the scenario proves (`labctl scenarios` lists it)")
+		p.bad("description", "missing: say in a first short sentence what the scenario proves (`labctl scenarios` lists it)")
 	}
+	subnet := s.validateNetwork(p)
+	s.validateMachines(p, subnet)
+	s.validateChecks(p)
+	s.validateCertificates(p.bad, s.machineNames())
+	if st, err := fs.Stat(s.FS, path.Join(s.Data, "groups")); err != nil || !st.IsDir() {
+		p.bad("data", "no data/groups directory beside %s", FileName)
+	}
+	return errors.Join(p.errs...)
+}
+
+func (s *Scenario) validateNetwork(p *problems) netip.Prefix {
 	subnet, err := netip.ParsePrefix(s.Network.Subnet)
 	if err != nil || !subnet.Addr().Is4() {
-		bad("network.subnet", "%q is not an IPv4 prefix such as 10.77.0.0/24", s.Network.Subnet)
+		p.bad("network.subnet", "%q is not an IPv4 prefix such as 10.77.0.0/24", s.Network.Subnet)
 	}
 	subnet = subnet.Masked()
 	gw, err := netip.ParseAddr(s.Network.Gateway)
 	if err != nil || !subnet.Contains(gw) {
-		bad("network.gateway", "%q is not an address in %s", s.Network.Gateway, s.Network.Subnet)
+		p.bad("network.gateway", "%q is not an address in %s", s.Network.Gateway, s.Network.Subnet)
 	}
 	if s.Network.Domain == "" {
-		bad("network.domain", "missing")
+		p.bad("network.domain", "missing")
 	}
+	p.unique("network.gateway", "ip", s.Network.Gateway)
+	return subnet
+}
+
+// validateMachines checks what only a scenario knows (addresses in the
+// subnet, values unique across machines) and leaves the rest to the one
+// validation of a machine, lab.Machine.Problems.
+func (s *Scenario) validateMachines(p *problems, subnet netip.Prefix) {
 	if len(s.Machines) == 0 {
-		bad("machines", "a scenario needs at least one machine")
+		p.bad("machines", "a scenario needs at least one machine")
 	}
-	seen := map[string]string{} // "kind value" -> first field that had it
-	unique := func(field, kind, value string) {
-		key := kind + " " + strings.ToLower(value)
-		if first, ok := seen[key]; ok {
-			bad(field, "duplicate %s %s (also %s)", kind, value, first)
-			return
-		}
-		seen[key] = field
-	}
-	unique("network.gateway", "ip", s.Network.Gateway)
-	for i, m := range s.Machines {
+	for i, spec := range s.Machines {
 		f := func(name string) string { return fmt.Sprintf("machines[%d].%s", i, name) }
-		if !dnsLabel.MatchString(m.Name) {
-			bad(f("name"), "%q is not a DNS label", m.Name)
+		m := spec.machine()
+		reported := map[string]bool{}
+		if mac, err := net.ParseMAC(spec.MAC); err != nil || len(mac) != 6 {
+			p.bad(f("mac"), "%q is not a MAC address", spec.MAC)
+			reported["mac"] = true
 		}
-		unique(f("name"), "name", m.Name)
-		if mac, err := net.ParseMAC(m.MAC); err != nil || len(mac) != 6 {
-			bad(f("mac"), "%q is not a MAC address", m.MAC)
-		} else if mac[0]&1 == 1 {
-			bad(f("mac"), "%s is a multicast address", m.MAC)
-		} else {
-			unique(f("mac"), "mac", mac.String())
-		}
-		if !isUUID(m.UUID) {
-			bad(f("uuid"), "%q is not a UUID", m.UUID)
-		} else {
-			unique(f("uuid"), "uuid", m.UUID)
-		}
-		if ip, err := netip.ParseAddr(m.IP); err != nil {
-			bad(f("ip"), "%q is not an IP address", m.IP)
+		if ip, err := netip.ParseAddr(spec.IP); err != nil {
+			p.bad(f("ip"), "%q is not an IP address", spec.IP)
 		} else if !subnet.Contains(ip) || ip == subnet.Addr() {
-			bad(f("ip"), "%s is outside the lab subnet %s", m.IP, s.Network.Subnet)
+			p.bad(f("ip"), "%s is outside the lab subnet %s", spec.IP, s.Network.Subnet)
 		} else {
-			unique(f("ip"), "ip", ip.String())
+			p.unique(f("ip"), "ip", ip.String())
 		}
-		if m.MemoryMiB < MinMemoryMiB {
-			bad(f("memory_mib"), "%d MiB is too little (at least %d)", m.MemoryMiB, MinMemoryMiB)
-		}
-		if m.VCPUs < 1 {
-			bad(f("vcpus"), "must be at least 1")
-		}
-		if m.DiskGiB < 1 {
-			bad(f("disk_gib"), "must be at least 1")
-		}
-		if m.Firmware != string(lab.BIOS) && m.Firmware != string(lab.UEFI) {
-			bad(f("firmware"), "%q is neither bios nor uefi", m.Firmware)
-		}
-		for j, b := range m.Boot {
-			if b != string(lab.BootNetwork) && b != string(lab.BootDisk) {
-				bad(fmt.Sprintf("machines[%d].boot[%d]", i, j), "%q is neither network nor disk", b)
+		for _, pr := range m.Problems() {
+			if !reported[pr.Field] {
+				p.bad(f(pr.Field), "%s", pr.Reason)
+				reported[pr.Field] = true
 			}
 		}
+		if !reported["name"] {
+			p.unique(f("name"), "name", m.Name)
+		}
+		if !reported["mac"] {
+			p.unique(f("mac"), "mac", m.MAC.String())
+		}
+		if !reported["uuid"] {
+			p.unique(f("uuid"), "uuid", m.UUID)
+		}
 	}
+}
+
+// machineNames is the set of the scenario's machine names.
+func (s *Scenario) machineNames() map[string]bool {
 	names := map[string]bool{}
 	for _, m := range s.Machines {
 		names[m.Name] = true
 	}
+	return names
+}
+
+func (s *Scenario) validateChecks(p *problems) {
+	names := s.machineNames()
 	for i, c := range s.Checks {
 		f := func(name string) string { return fmt.Sprintf("checks[%d].%s", i, name) }
 		if c.Name == "" {
-			bad(f("name"), "missing")
+			p.bad(f("name"), "missing")
 		}
 		if (c.Run == "") == (c.Report == nil) {
-			bad(f("run"), "a check has exactly one of run or report")
+			p.bad(f("run"), "a check has exactly one of run or report")
 		}
 		for _, n := range c.Nodes {
 			if !names[n] {
-				bad(f("nodes"), "no machine named %q", n)
+				p.bad(f("nodes"), "no machine named %q", n)
 			}
 		}
 		if c.Expect.OutputMatches != "" {
 			if _, err := regexp.Compile(c.Expect.OutputMatches); err != nil {
-				bad(f("expect.output_matches"), "%v", err)
+				p.bad(f("expect.output_matches"), "%v", err)
 			}
 		}
 	}
-	s.validateCertificates(bad, names)
-	if st, err := fs.Stat(s.FS, path.Join(s.Data, "groups")); err != nil || !st.IsDir() {
-		bad("data", "no data/groups directory beside %s", FileName)
-	}
-	return errors.Join(errs...)
 }
 
-var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-
-// isUUID accepts lower-case UUIDs only: SMBIOS, iPXE's ${uuid} and the boot
-// service's selectors compare them as strings.
-func isUUID(s string) bool { return uuidRE.MatchString(s) }
+// machine is the spec as the lab model (unparsable fields left empty).
+func (m MachineSpec) machine() lab.Machine {
+	mac, _ := net.ParseMAC(m.MAC)
+	ip, _ := netip.ParseAddr(m.IP)
+	boot := make([]power.BootDevice, len(m.Boot))
+	for i, b := range m.Boot {
+		boot[i] = power.BootDevice(b)
+	}
+	return lab.Machine{Name: m.Name, MAC: mac, UUID: m.UUID, IP: ip, MemoryMiB: m.MemoryMiB,
+		VCPUs: m.VCPUs, DiskGiB: m.DiskGiB, Firmware: lab.Firmware(m.Firmware), Boot: boot}
+}
 
 // Lab turns the scenario into the lab model. dir is the lab's state
 // directory and netns the namespace it lives in.
@@ -328,22 +376,7 @@ func (s *Scenario) Lab(dir, netns string) *lab.Lab {
 		},
 	}
 	for _, m := range s.Machines {
-		mac, _ := net.ParseMAC(m.MAC)
-		boot := make([]lab.BootDevice, len(m.Boot))
-		for i, b := range m.Boot {
-			boot[i] = lab.BootDevice(b)
-		}
-		l.Machines = append(l.Machines, lab.Machine{
-			Name:      m.Name,
-			MAC:       mac,
-			UUID:      m.UUID,
-			IP:        netip.MustParseAddr(m.IP),
-			MemoryMiB: m.MemoryMiB,
-			VCPUs:     m.VCPUs,
-			DiskGiB:   m.DiskGiB,
-			Firmware:  lab.Firmware(m.Firmware),
-			Boot:      boot,
-		})
+		l.Machines = append(l.Machines, m.machine())
 	}
 	return l
 }

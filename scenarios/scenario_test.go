@@ -129,3 +129,15 @@ func TestWriteData(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestImages(t *testing.T) {
+	y := strings.Replace(validYAML, "name: t\n", "name: t\nimages: [smoke, {name: labos, packages: [jq], versions: {kubernetes: v1.31.2}}]\n", 1)
+	s, err := load(t, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Images) != 2 || s.Images[0].Name != "smoke" || s.Images[1].Name != "labos" ||
+		strings.Join(s.Images[1].Packages, ",") != "jq" || s.Images[1].Versions["kubernetes"] != "v1.31.2" {
+		t.Errorf("images = %+v", s.Images)
+	}
+}

@@ -34,9 +34,9 @@ type Machine struct {
 	BMC  []bmc.Endpoint
 }
 
-// BMCMachine is the machine as the bmc client sees it.
-func (m Machine) BMCMachine() bmc.Machine {
-	return bmc.Machine{Name: m.Name, Endpoints: m.BMC}
+// BMCServer is the machine as the bmc client sees it.
+func (m Machine) BMCServer() bmc.Server {
+	return bmc.Server{Name: m.Name, Endpoints: m.BMC}
 }
 
 type fileFormat struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/bougou/go-ipmi/pkg/types"
 
 	"github.com/labctl/labctl/bmc"
+	"github.com/labctl/labctl/power"
 )
 
 // Conn is an open RMCP+ session.
@@ -24,9 +25,9 @@ type Conn struct {
 }
 
 var (
-	_ bmc.PowerStater      = (*Conn)(nil)
-	_ bmc.PowerSetter      = (*Conn)(nil)
-	_ bmc.BootDeviceSetter = (*Conn)(nil)
+	_ power.StateReader = (*Conn)(nil)
+	_ power.Setter      = (*Conn)(nil)
+	_ power.BootSetter  = (*Conn)(nil)
 )
 
 // Dial opens a session with ep; it is a bmc.Dialer.
@@ -99,30 +100,30 @@ func classify(ctx context.Context, op string, err error) error {
 func (c *Conn) Close(ctx context.Context) error { return c.c.Close(ctx) }
 
 // PowerState reads Get Chassis Status.
-func (c *Conn) PowerState(ctx context.Context) (bmc.PowerState, error) {
+func (c *Conn) PowerState(ctx context.Context) (power.State, error) {
 	st, err := c.c.GetChassisStatus(ctx)
 	if err != nil {
 		return "", classify(ctx, "get chassis status", err)
 	}
 	if st.PowerIsOn {
-		return bmc.PowerOn, nil
+		return power.On, nil
 	}
-	return bmc.PowerOff, nil
+	return power.Off, nil
 }
 
 // SetPower sends Chassis Control.
-func (c *Conn) SetPower(ctx context.Context, a bmc.PowerAction) error {
+func (c *Conn) SetPower(ctx context.Context, a power.Action) error {
 	var ctl chassis.ChassisControl
 	switch a {
-	case bmc.ActionOn:
+	case power.ActionOn:
 		ctl = chassis.ChassisControlPowerUp
-	case bmc.ActionOff:
+	case power.ActionOff:
 		ctl = chassis.ChassisControlPowerDown
-	case bmc.ActionSoftOff:
+	case power.ActionSoftOff:
 		ctl = chassis.ChassisControlSoftShutdown
-	case bmc.ActionCycle:
+	case power.ActionCycle:
 		ctl = chassis.ChassisControlPowerCycle
-	case bmc.ActionReset:
+	case power.ActionReset:
 		ctl = chassis.ChassisControlHardReset
 	default:
 		return fmt.Errorf("power %s: %w", a, bmc.ErrUnsupported)
@@ -134,16 +135,16 @@ func (c *Conn) SetPower(ctx context.Context, a bmc.PowerAction) error {
 }
 
 // SetBootDevice sets boot flags (parameter #5), bracketed by "set in progress".
-func (c *Conn) SetBootDevice(ctx context.Context, d bmc.BootDevice, o bmc.BootOptions) error {
+func (c *Conn) SetBootDevice(ctx context.Context, d power.BootDevice, o power.BootOptions) error {
 	flags := &types.BootOptionParam_BootFlags{
 		BootFlagsValid: true,
 		Persist:        o.Persistent,
 		BIOSBootType:   types.BIOSBootType(o.UEFI),
 	}
 	switch d {
-	case bmc.BootPXE:
+	case power.BootNetwork:
 		flags.BootDeviceSelector = types.BootDeviceSelectorForcePXE
-	case bmc.BootDisk:
+	case power.BootDisk:
 		flags.BootDeviceSelector = types.BootDeviceSelectorForceHardDrive
 	default:
 		return fmt.Errorf("boot device %q: %w", d, bmc.ErrUnsupported)

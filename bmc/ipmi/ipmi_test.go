@@ -16,7 +16,7 @@ import (
 	"github.com/labctl/labctl/bmc/ipmi"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 const password = "Ipmi-Test-Pw1"
@@ -24,7 +24,7 @@ const password = "Ipmi-Test-Pw1"
 func client(t *testing.T, addr, pass string) *bmc.Client {
 	t.Setenv("TEST_BMC_PASSWORD", pass)
 	return &bmc.Client{
-		Machine: bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{{
+		Server: bmc.Server{Name: "node1", Endpoints: []bmc.Endpoint{{
 			Protocol: bmc.IPMI, Address: addr, Username: "admin",
 			PasswordEnv: "TEST_BMC_PASSWORD", Timeout: 10 * time.Second,
 		}}},
@@ -35,7 +35,7 @@ func client(t *testing.T, addr, pass string) *bmc.Client {
 }
 
 func TestAgainstVirtualBMC(t *testing.T) {
-	m := virtualtest.NewMachine()
+	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "node1", UUID: "0b5f3a52-6c1e-4a47-9f0e-7d2c9b1a8e61", Machine: m}
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -52,31 +52,31 @@ func TestAgainstVirtualBMC(t *testing.T) {
 		do    func() error
 		check func(t *testing.T)
 	}{
-		{"on", func() error { return c.SetPower(ctx, bmc.ActionOn) }, func(t *testing.T) {
-			if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+		{"on", func() error { return c.SetPower(ctx, power.ActionOn) }, func(t *testing.T) {
+			if st, _ := m.PowerState(ctx); st != power.On {
 				t.Errorf("machine is %s", st)
 			}
 		}},
-		{"pxe once uefi", func() error { return c.SetBootDevice(ctx, bmc.BootPXE, bmc.BootOptions{UEFI: true}) }, func(t *testing.T) {
-			if d, once := m.NextBoot(); d != lab.BootNetwork || !once {
+		{"pxe once uefi", func() error { return c.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{UEFI: true}) }, func(t *testing.T) {
+			if d, once := m.NextBoot(); d != power.BootNetwork || !once {
 				t.Errorf("next boot %s once=%v", d, once)
 			}
 			if !sys.Override().UEFI {
 				t.Error("UEFI not set")
 			}
 		}},
-		{"cycle", func() error { return c.SetPower(ctx, bmc.ActionCycle) }, func(t *testing.T) {
-			if b := m.Boots(); len(b) != 2 || b[1] != lab.BootNetwork {
+		{"cycle", func() error { return c.SetPower(ctx, power.ActionCycle) }, func(t *testing.T) {
+			if b := m.Boots(); len(b) != 2 || b[1] != power.BootNetwork {
 				t.Errorf("boots %v", b)
 			}
 		}},
-		{"disk persistent", func() error { return c.SetBootDevice(ctx, bmc.BootDisk, bmc.BootOptions{Persistent: true}) }, func(t *testing.T) {
-			if d, once := m.NextBoot(); d != lab.BootDisk || once {
+		{"disk persistent", func() error { return c.SetBootDevice(ctx, power.BootDisk, power.BootOptions{Persistent: true}) }, func(t *testing.T) {
+			if d, once := m.NextBoot(); d != power.BootDisk || once {
 				t.Errorf("next boot %s once=%v", d, once)
 			}
 		}},
-		{"off", func() error { return c.SetPower(ctx, bmc.ActionOff) }, func(t *testing.T) {
-			if st, _ := c.PowerState(ctx); st != bmc.PowerOff {
+		{"off", func() error { return c.SetPower(ctx, power.ActionOff) }, func(t *testing.T) {
+			if st, _ := c.PowerState(ctx); st != power.Off {
 				t.Errorf("client reads %s", st)
 			}
 		}},
@@ -93,7 +93,7 @@ func TestAgainstVirtualBMC(t *testing.T) {
 	t.Run("power without effect is an error", func(t *testing.T) {
 		m.IgnorePower(true)
 		defer m.IgnorePower(false)
-		err := c.SetPower(ctx, bmc.ActionOn)
+		err := c.SetPower(ctx, power.ActionOn)
 		if !errors.Is(err, bmc.ErrNoEffect) {
 			t.Fatalf("got %v, want ErrNoEffect", err)
 		}
@@ -223,10 +223,10 @@ func TestAgainstIPMISim(t *testing.T) {
 		do   func() error
 		want map[string]string // state file → content
 	}{
-		{"on", func() error { return c.SetPower(ctx, bmc.ActionOn) }, map[string]string{"power": "1"}},
-		{"pxe once", func() error { return c.SetBootDevice(ctx, bmc.BootPXE, bmc.BootOptions{}) }, map[string]string{"boot": "pxe"}},
-		{"off", func() error { return c.SetPower(ctx, bmc.ActionOff) }, map[string]string{"power": "0"}},
-		{"on again", func() error { return c.SetPower(ctx, bmc.ActionOn) }, map[string]string{"power": "1"}},
+		{"on", func() error { return c.SetPower(ctx, power.ActionOn) }, map[string]string{"power": "1"}},
+		{"pxe once", func() error { return c.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{}) }, map[string]string{"boot": "pxe"}},
+		{"off", func() error { return c.SetPower(ctx, power.ActionOff) }, map[string]string{"power": "0"}},
+		{"on again", func() error { return c.SetPower(ctx, power.ActionOn) }, map[string]string{"power": "1"}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -242,7 +242,7 @@ func TestAgainstIPMISim(t *testing.T) {
 	}
 	t.Run("status", func(t *testing.T) {
 		st, err := c.PowerState(ctx)
-		if err != nil || st != bmc.PowerOn {
+		if err != nil || st != power.On {
 			t.Fatalf("PowerState = %s, %v", st, err)
 		}
 	})

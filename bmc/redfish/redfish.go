@@ -18,6 +18,7 @@ import (
 	rf "github.com/stmcginnis/gofish/redfish"
 
 	"github.com/labctl/labctl/bmc"
+	"github.com/labctl/labctl/power"
 )
 
 // Conn is a logged-in Redfish client bound to one ComputerSystem.
@@ -27,9 +28,9 @@ type Conn struct {
 }
 
 var (
-	_ bmc.PowerStater      = (*Conn)(nil)
-	_ bmc.PowerSetter      = (*Conn)(nil)
-	_ bmc.BootDeviceSetter = (*Conn)(nil)
+	_ power.StateReader = (*Conn)(nil)
+	_ power.Setter      = (*Conn)(nil)
+	_ power.BootSetter  = (*Conn)(nil)
 )
 
 // Dial logs in to ep and finds the system whose UUID is ep.SystemUUID (or
@@ -130,37 +131,37 @@ func (c *Conn) system(ctx context.Context) (*rf.ComputerSystem, error) {
 }
 
 // PowerState reads the system's PowerState.
-func (c *Conn) PowerState(ctx context.Context) (bmc.PowerState, error) {
+func (c *Conn) PowerState(ctx context.Context) (power.State, error) {
 	s, err := c.system(ctx)
 	if err != nil {
 		return "", err
 	}
 	switch s.PowerState {
 	case rf.OnPowerState, rf.PoweringOffPowerState:
-		return bmc.PowerOn, nil
+		return power.On, nil
 	case rf.OffPowerState, rf.PoweringOnPowerState:
-		return bmc.PowerOff, nil
+		return power.Off, nil
 	}
 	return "", fmt.Errorf("%s: unknown PowerState %q", c.systemID, s.PowerState)
 }
 
 // SetPower posts ComputerSystem.Reset with the matching ResetType.
-func (c *Conn) SetPower(ctx context.Context, a bmc.PowerAction) error {
+func (c *Conn) SetPower(ctx context.Context, a power.Action) error {
 	s, err := c.system(ctx)
 	if err != nil {
 		return err
 	}
 	var want []rf.ResetType
 	switch a {
-	case bmc.ActionOn:
+	case power.ActionOn:
 		want = []rf.ResetType{rf.OnResetType, rf.ForceOnResetType}
-	case bmc.ActionOff:
+	case power.ActionOff:
 		want = []rf.ResetType{rf.ForceOffResetType}
-	case bmc.ActionSoftOff:
+	case power.ActionSoftOff:
 		want = []rf.ResetType{rf.GracefulShutdownResetType}
-	case bmc.ActionCycle:
+	case power.ActionCycle:
 		want = []rf.ResetType{rf.PowerCycleResetType, rf.ForceRestartResetType}
-	case bmc.ActionReset:
+	case power.ActionReset:
 		want = []rf.ResetType{rf.ForceRestartResetType}
 	}
 	rt, ok := pick(want, s.SupportedResetTypes)
@@ -194,7 +195,7 @@ func pick(want, allowed []rf.ResetType) (rf.ResetType, bool) {
 
 // SetBootDevice patches Boot.BootSourceOverride* (with the system's ETag)
 // and reads the system back to check the override took.
-func (c *Conn) SetBootDevice(ctx context.Context, d bmc.BootDevice, o bmc.BootOptions) error {
+func (c *Conn) SetBootDevice(ctx context.Context, d power.BootDevice, o power.BootOptions) error {
 	s, err := c.system(ctx)
 	if err != nil {
 		return err
@@ -207,9 +208,9 @@ func (c *Conn) SetBootDevice(ctx context.Context, d bmc.BootDevice, o bmc.BootOp
 		b.BootSourceOverrideMode = rf.UEFIBootSourceOverrideMode
 	}
 	switch d {
-	case bmc.BootPXE:
+	case power.BootNetwork:
 		b.BootSourceOverrideTarget = rf.PxeBootSourceOverrideTarget
-	case bmc.BootDisk:
+	case power.BootDisk:
 		b.BootSourceOverrideTarget = rf.HddBootSourceOverrideTarget
 	default:
 		return fmt.Errorf("boot device %q: %w", d, bmc.ErrUnsupported)

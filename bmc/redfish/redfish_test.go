@@ -14,7 +14,7 @@ import (
 	"github.com/labctl/labctl/bmc/redfish"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 const (
@@ -22,9 +22,9 @@ const (
 	uuid     = "3d9b8a1c-52e4-4f6b-a0c7-19e2d4b6f803"
 )
 
-func start(t *testing.T) (*virtualtest.Machine, string, string) {
+func start(t *testing.T) (*virtualtest.VM, string, string) {
 	t.Helper()
-	m := virtualtest.NewMachine()
+	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "node1", UUID: uuid, Machine: m}
 	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
 	if err != nil {
@@ -51,7 +51,7 @@ func client(t *testing.T, ep bmc.Endpoint, pass string) *bmc.Client {
 	ep.Protocol, ep.Username, ep.PasswordEnv, ep.SystemUUID = bmc.Redfish, "admin", "TEST_RF_PASSWORD", uuid
 	ep.Timeout = 10 * time.Second
 	return &bmc.Client{
-		Machine:      bmc.Machine{Name: "node1", Endpoints: []bmc.Endpoint{ep}},
+		Server:       bmc.Server{Name: "node1", Endpoints: []bmc.Endpoint{ep}},
 		Dialers:      map[bmc.Protocol]bmc.Dialer{bmc.Redfish: redfish.Dial},
 		PollInterval: 50 * time.Millisecond,
 		Settle:       2 * time.Second,
@@ -69,28 +69,28 @@ func TestAgainstVirtualBMC(t *testing.T) {
 				do    func() error
 				check func(t *testing.T)
 			}{
-				{"on", func() error { return c.SetPower(ctx, bmc.ActionOn) }, func(t *testing.T) {
-					if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+				{"on", func() error { return c.SetPower(ctx, power.ActionOn) }, func(t *testing.T) {
+					if st, _ := m.PowerState(ctx); st != power.On {
 						t.Errorf("machine is %s", st)
 					}
 				}},
-				{"pxe once", func() error { return c.SetBootDevice(ctx, bmc.BootPXE, bmc.BootOptions{UEFI: true}) }, func(t *testing.T) {
-					if d, once := m.NextBoot(); d != lab.BootNetwork || !once {
+				{"pxe once", func() error { return c.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{UEFI: true}) }, func(t *testing.T) {
+					if d, once := m.NextBoot(); d != power.BootNetwork || !once {
 						t.Errorf("next boot %s once=%v", d, once)
 					}
 				}},
-				{"cycle", func() error { return c.SetPower(ctx, bmc.ActionCycle) }, func(t *testing.T) {
-					if b := m.Boots(); len(b) != 2 || b[1] != lab.BootNetwork {
+				{"cycle", func() error { return c.SetPower(ctx, power.ActionCycle) }, func(t *testing.T) {
+					if b := m.Boots(); len(b) != 2 || b[1] != power.BootNetwork {
 						t.Errorf("boots %v", b)
 					}
 				}},
-				{"disk persistent", func() error { return c.SetBootDevice(ctx, bmc.BootDisk, bmc.BootOptions{Persistent: true}) }, func(t *testing.T) {
-					if d, once := m.NextBoot(); d != lab.BootDisk || once {
+				{"disk persistent", func() error { return c.SetBootDevice(ctx, power.BootDisk, power.BootOptions{Persistent: true}) }, func(t *testing.T) {
+					if d, once := m.NextBoot(); d != power.BootDisk || once {
 						t.Errorf("next boot %s once=%v", d, once)
 					}
 				}},
-				{"soft off", func() error { return c.SetPower(ctx, bmc.ActionSoftOff) }, func(t *testing.T) {
-					if st, _ := c.PowerState(ctx); st != bmc.PowerOff {
+				{"soft off", func() error { return c.SetPower(ctx, power.ActionSoftOff) }, func(t *testing.T) {
+					if st, _ := c.PowerState(ctx); st != power.Off {
 						t.Errorf("client reads %s", st)
 					}
 				}},
@@ -126,7 +126,7 @@ func TestRefusals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := client(t, tc.ep, tc.pass).SetPower(ctx, bmc.ActionOn)
+			err := client(t, tc.ep, tc.pass).SetPower(ctx, power.ActionOn)
 			if err == nil {
 				t.Fatal("succeeded")
 			}
@@ -144,11 +144,11 @@ func TestRefusals(t *testing.T) {
 		})
 	}
 	t.Run("insecure when asked", func(t *testing.T) {
-		if err := client(t, bmc.Endpoint{Address: url, Insecure: true}, password).SetPower(ctx, bmc.ActionOn); err != nil {
+		if err := client(t, bmc.Endpoint{Address: url, Insecure: true}, password).SetPower(ctx, power.ActionOn); err != nil {
 			t.Fatal(err)
 		}
 	})
-	if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+	if st, _ := m.PowerState(ctx); st != power.On {
 		t.Errorf("machine is %s after the insecure power on", st)
 	}
 }

@@ -10,24 +10,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labctl/labctl/bmc"
+	"github.com/labctl/labctl/power"
 )
-
-// Controller is what reprovisioning needs from a machine's BMC; *bmc.Client
-// satisfies it.
-type Controller interface {
-	bmc.PowerStater
-	bmc.PowerSetter
-	bmc.BootDeviceSetter
-}
 
 // Target is one machine to reprovision.
 type Target struct {
 	Name string
 	MAC  net.HardwareAddr
 	UUID string
-	BMC  Controller
-	UEFI bool // boot the network in UEFI mode
+	BMC  power.Controller // a *bmc.Client
+	UEFI bool             // boot the network in UEFI mode
 }
 
 // Waiter waits until a machine has fetched its config. Mark is taken before
@@ -69,7 +61,7 @@ func Run(ctx context.Context, targets []Target, w Waiter, log *slog.Logger) []Re
 
 func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) error {
 	log = log.With("machine", t.Name)
-	if err := t.BMC.SetBootDevice(ctx, bmc.BootPXE, bmc.BootOptions{UEFI: t.UEFI}); err != nil {
+	if err := t.BMC.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{UEFI: t.UEFI}); err != nil {
 		return fmt.Errorf("%s: set boot device pxe once: %w", t.Name, err)
 	}
 	log.Info("boot device set", "device", "pxe", "once", true)
@@ -77,9 +69,9 @@ func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("%s: power status: %w", t.Name, err)
 	}
-	action := bmc.ActionCycle
-	if st == bmc.PowerOff {
-		action = bmc.ActionOn // a cycle of a machine that is off does nothing on many BMCs
+	action := power.ActionCycle
+	if st == power.Off {
+		action = power.ActionOn // a cycle of a machine that is off does nothing on many BMCs
 	}
 	mark, err := w.Mark(ctx)
 	if err != nil {

@@ -21,7 +21,8 @@ import (
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
 	"github.com/labctl/labctl/bootsvc"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/power"
 )
 
 const password = "Reprovision-Pw-5"
@@ -92,16 +93,16 @@ func TestRun(t *testing.T) {
 		passwordEnv     string
 		setup           func(t *testing.T, n *node) // before reprovisioning
 		check           func(t *testing.T, n *node, err error)
-		m               *virtualtest.Machine
+		m               *virtualtest.VM
 	}
 	bootedOnce := func(t *testing.T, n *node, err error) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b := n.m.Boots(); len(b) != 1 || b[0] != lab.BootNetwork {
+		if b := n.m.Boots(); len(b) != 1 || b[0] != power.BootNetwork {
 			t.Errorf("boots %v, want [network]", b)
 		}
-		if d, once := n.m.NextBoot(); d != lab.BootDisk || once {
+		if d, once := n.m.NextBoot(); d != power.BootDisk || once {
 			t.Errorf("after the network boot, next boot is %s once=%v; want disk", d, once)
 		}
 	}
@@ -115,7 +116,7 @@ func TestRun(t *testing.T) {
 			if b := n.m.Boots(); len(b) != 0 {
 				t.Errorf("failed machine was booted: %v", b)
 			}
-			if d, _ := n.m.NextBoot(); d != lab.BootDisk {
+			if d, _ := n.m.NextBoot(); d != power.BootDisk {
 				t.Errorf("failed machine's next boot changed to %s", d)
 			}
 		}},
@@ -142,10 +143,10 @@ func TestRun(t *testing.T) {
 	var targets []reprovision.Target
 	for i, n := range nodes {
 		n.uuid = fmt.Sprintf("11111111-2222-4333-8444-5555555555%02d", i+1)
-		n.m = virtualtest.NewMachine()
+		n.m = virtualtest.NewVM()
 		n.m.SetOn(true) // running from disk before reprovisioning
-		n.m.OnBoot = func(d lab.BootDevice) {
-			if d == lab.BootNetwork {
+		n.m.OnBoot = func(d power.BootDevice) {
+			if d == power.BootNetwork {
 				go netboot(t, base, n.mac, n.uuid)
 			}
 		}
@@ -167,7 +168,7 @@ func TestRun(t *testing.T) {
 		}
 		mac, _ := net.ParseMAC(n.mac)
 		targets = append(targets, reprovision.Target{Name: n.name, MAC: mac, UUID: n.uuid,
-			BMC: &bmc.Client{Machine: bmc.Machine{Name: n.name, Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers()}})
+			BMC: &bmc.Client{Server: bmc.Server{Name: n.name, Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers()}})
 	}
 	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
 	if err != nil {
@@ -182,14 +183,14 @@ func TestRun(t *testing.T) {
 	go virtual.ServeRedfish(ctx, ln, cert, redfishSystems, cred)
 	for i, n := range nodes {
 		if n.redfish {
-			ep := &targets[i].BMC.(*bmc.Client).Machine.Endpoints[0]
+			ep := &targets[i].BMC.(*bmc.Client).Server.Endpoints[0]
 			ep.Address, ep.CAFile = "https://"+ln.Addr().String(), ca
 		}
 	}
 
 	wctx, wcancel := context.WithTimeout(ctx, 8*time.Second)
 	defer wcancel()
-	results := reprovision.Run(wctx, targets, &reprovision.BootLog{URL: base, Interval: 100 * time.Millisecond}, nil)
+	results := reprovision.Run(wctx, targets, &reprovision.FetchWaiter{Log: &bootlog.Client{URL: base}, Interval: 100 * time.Millisecond}, nil)
 	for i, n := range nodes {
 		t.Run(n.name, func(t *testing.T) {
 			t.Log(results[i].Err)
@@ -215,7 +216,7 @@ func TestBootLogRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := tt.url(t, base)
-			_, err := (&reprovision.BootLog{URL: u}).Mark(context.Background())
+			_, err := (&bootlog.Client{URL: u}).Mark(context.Background())
 			if want := strings.ReplaceAll(tt.want, "%s", base); err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("Mark: %v, want an error containing %q", err, want)
 			}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // freeipmi runs a FreeIPMI tool against port with credentials from a config
@@ -43,12 +43,12 @@ func TestFreeIPMIDrivesMachine(t *testing.T) {
 			}
 		}},
 		{"on", "ipmi-power", []string{"--on"}, func(t *testing.T, _ string) {
-			if st, _ := m.PowerState(context.Background()); st != lab.PowerOn {
+			if st, _ := m.PowerState(context.Background()); st != power.On {
 				t.Errorf("machine is %s", st)
 			}
 		}},
 		{"set boot flags pxe efi", "ipmi-chassis-config", []string{"--commit", "-e", "Chassis_Boot_Flags:Boot_Device=PXE", "-e", "Chassis_Boot_Flags:BIOS_Boot_Type=EFI", "-e", "Chassis_Boot_Flags:Boot_Flags_Persistent=No"}, func(t *testing.T, _ string) {
-			if d, once := m.NextBoot(); d != lab.BootNetwork || !once {
+			if d, once := m.NextBoot(); d != power.BootNetwork || !once {
 				t.Errorf("next boot %s once=%v, want network once", d, once)
 			}
 			if o := sys.Override(); !o.UEFI {
@@ -56,17 +56,17 @@ func TestFreeIPMIDrivesMachine(t *testing.T) {
 			}
 		}},
 		{"cycle boots pxe", "ipmi-power", []string{"--cycle"}, func(t *testing.T, _ string) {
-			if b := m.Boots(); len(b) != 2 || b[1] != lab.BootNetwork {
+			if b := m.Boots(); len(b) != 2 || b[1] != power.BootNetwork {
 				t.Errorf("boots %v, want [disk network]", b)
 			}
 		}},
 		{"set boot flags disk persistent", "ipmi-chassis-config", []string{"--commit", "-e", "Chassis_Boot_Flags:Boot_Device=HARD-DRIVE", "-e", "Chassis_Boot_Flags:Boot_Flags_Persistent=Yes"}, func(t *testing.T, _ string) {
-			if d, once := m.NextBoot(); d != lab.BootDisk || once {
+			if d, once := m.NextBoot(); d != power.BootDisk || once {
 				t.Errorf("next boot %s once=%v, want disk persistent", d, once)
 			}
 		}},
 		{"off", "ipmi-power", []string{"--off"}, func(t *testing.T, _ string) {
-			if st, _ := m.PowerState(context.Background()); st != lab.PowerOff {
+			if st, _ := m.PowerState(context.Background()); st != power.Off {
 				t.Errorf("machine is %s", st)
 			}
 		}},
@@ -86,7 +86,7 @@ func TestFreeIPMIDrivesMachine(t *testing.T) {
 		if err == nil && !strings.Contains(strings.ToLower(out), "password") {
 			t.Fatalf("ipmi-power with a wrong password: %s", out)
 		}
-		if st, _ := m.PowerState(context.Background()); st != lab.PowerOff {
+		if st, _ := m.PowerState(context.Background()); st != power.Off {
 			t.Errorf("machine powered %s by a refused session", st)
 		}
 	})
@@ -125,12 +125,12 @@ func TestFreeIPMIReadsBMC(t *testing.T) {
 		}},
 		{"cold reset of the BMC", "bmc-device", []string{"--cold-reset"}, boots(1)},
 		{"cycle", "ipmi-power", []string{"--cycle"}, func(t *testing.T, _ string) {
-			if b := m.Boots(); len(b) != 2 || b[1] != lab.BootNetwork {
+			if b := m.Boots(); len(b) != 2 || b[1] != power.BootNetwork {
 				t.Errorf("boots %v, want [disk network]", b)
 			}
 		}},
 		{"soft", "ipmi-power", []string{"--soft"}, func(t *testing.T, _ string) {
-			if st, _ := m.PowerState(context.Background()); st != lab.PowerOff {
+			if st, _ := m.PowerState(context.Background()); st != power.Off {
 				t.Errorf("machine is %s", st)
 			}
 		}},

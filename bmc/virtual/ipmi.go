@@ -17,8 +17,7 @@ import (
 	"github.com/bougou/go-ipmi/pkg/handlers"
 	"github.com/bougou/go-ipmi/pkg/server"
 	"github.com/bougou/go-ipmi/pkg/types"
-
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // ServeIPMI answers IPMI v2.0 (RMCP+, lanplus) on conn for sys until ctx is
@@ -159,9 +158,9 @@ func (s *System) ipmiSetBootOptions(ctx context.Context, _ *handlers.HandlerCont
 			switch f.BootDeviceSelector {
 			case types.BootDeviceSelectorNoOverride:
 			case types.BootDeviceSelectorForcePXE:
-				o.Device = lab.BootNetwork
+				o.Device = power.BootNetwork
 			case types.BootDeviceSelectorForceHardDrive:
-				o.Device = lab.BootDisk
+				o.Device = power.BootDisk
 			default:
 				return nil, types.CodeParameterOutOfRange, nil
 			}
@@ -202,9 +201,9 @@ func (s *System) ipmiGetBootOptions(_ context.Context, _ *handlers.HandlerContex
 			BIOSBootType:   types.BIOSBootType(o.UEFI),
 		}
 		switch o.Device {
-		case lab.BootNetwork:
+		case power.BootNetwork:
 			f.BootDeviceSelector = types.BootDeviceSelectorForcePXE
-		case lab.BootDisk:
+		case power.BootDisk:
 			f.BootDeviceSelector = types.BootDeviceSelectorForceHardDrive
 		}
 		return append(resp, f.Pack()...), types.CodeOK, nil
@@ -236,9 +235,9 @@ const ipmiReplyWithin = 500 * time.Millisecond
 // act performs a on the machine, waiting at most ipmiReplyWithin; an
 // action still running then completes after the reply, and a failure is
 // logged. ctx is the server's: it outlives the request.
-func (c *ipmiChassis) act(ctx context.Context, a lab.PowerAction) error {
+func (c *ipmiChassis) act(ctx context.Context, a power.Action) error {
 	done := make(chan error, 1)
-	go func() { done <- c.sys.Power(ctx, a) }()
+	go func() { done <- c.sys.SetPower(ctx, a) }()
 	select {
 	case err := <-done:
 		return err
@@ -254,29 +253,29 @@ func (c *ipmiChassis) act(ctx context.Context, a lab.PowerAction) error {
 
 func (c *ipmiChassis) PowerState(ctx context.Context) (bool, error) {
 	st, err := c.sys.PowerState(ctx)
-	return st == lab.PowerOn, err
+	return st == power.On, err
 }
 
 func (c *ipmiChassis) SetPower(ctx context.Context, on bool) error {
 	if on {
-		return c.act(ctx, lab.ActionOn)
+		return c.act(ctx, power.ActionOn)
 	}
-	return c.act(ctx, lab.ActionOff)
+	return c.act(ctx, power.ActionOff)
 }
 
 func (c *ipmiChassis) PowerCycle(ctx context.Context) error {
-	return c.act(ctx, lab.ActionCycle)
+	return c.act(ctx, power.ActionCycle)
 }
 
 // ColdReset is what go-ipmi calls for Chassis Control "hard reset" (its
 // BMC resets are answered by ipmiResetBMC instead).
 func (c *ipmiChassis) ColdReset(ctx context.Context) error {
-	return c.act(ctx, lab.ActionReset)
+	return c.act(ctx, power.ActionReset)
 }
 
 // WarmReset is what go-ipmi calls for Chassis Control "soft shutdown".
 func (c *ipmiChassis) WarmReset(ctx context.Context) error {
-	return c.act(ctx, lab.ActionSoftOff)
+	return c.act(ctx, power.ActionSoftOff)
 }
 
 func (c *ipmiChassis) Identify(context.Context, uint8) error { return nil }

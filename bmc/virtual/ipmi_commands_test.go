@@ -11,7 +11,7 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // mustContain fails t for each of wants missing from out.
@@ -51,7 +51,7 @@ func TestIPMIToolIdentity(t *testing.T) {
 // against the machine and against what the BMC then reports.
 func TestIPMIToolChassisCommands(t *testing.T) {
 	m, sys, port := startIPMI(t)
-	power := func(want lab.PowerState) func(t *testing.T, out string) {
+	powerIs := func(want power.State) func(t *testing.T, out string) {
 		return func(t *testing.T, _ string) {
 			if st, _ := m.PowerState(context.Background()); st != want {
 				t.Errorf("machine is %s, want %s", st, want)
@@ -64,11 +64,11 @@ func TestIPMIToolChassisCommands(t *testing.T) {
 		check func(t *testing.T, out string)
 	}{
 		{"status off", []string{"chassis", "status"}, func(t *testing.T, out string) { mustContain(t, out, "System Power         : off") }},
-		{"power on", []string{"chassis", "power", "on"}, power(lab.PowerOn)},
+		{"power on", []string{"chassis", "power", "on"}, powerIs(power.On)},
 		{"status on", []string{"chassis", "status"}, func(t *testing.T, out string) { mustContain(t, out, "System Power         : on") }},
 		{"power status", []string{"chassis", "power", "status"}, func(t *testing.T, out string) { mustContain(t, out, "Chassis Power is on") }},
 		{"bootdev pxe persistent", []string{"chassis", "bootdev", "pxe", "options=persistent"}, func(t *testing.T, _ string) {
-			if d, once := m.NextBoot(); d != lab.BootNetwork || once {
+			if d, once := m.NextBoot(); d != power.BootNetwork || once {
 				t.Errorf("next boot %s once=%v, want network persistent", d, once)
 			}
 		}},
@@ -76,17 +76,17 @@ func TestIPMIToolChassisCommands(t *testing.T) {
 			mustContain(t, out, "Boot Flag Valid", "Options apply to all future boots", "Force PXE", "BIOS PC Compatible (legacy) boot")
 		}},
 		{"power cycle boots pxe", []string{"chassis", "power", "cycle"}, func(t *testing.T, _ string) {
-			if b := m.Boots(); !slices.Equal(b, []lab.BootDevice{lab.BootDisk, lab.BootNetwork}) {
+			if b := m.Boots(); !slices.Equal(b, []power.BootDevice{power.BootDisk, power.BootNetwork}) {
 				t.Errorf("boots %v", b)
 			}
 		}},
 		{"power reset boots pxe again", []string{"chassis", "power", "reset"}, func(t *testing.T, _ string) {
-			if b := m.Boots(); len(b) != 3 || b[2] != lab.BootNetwork {
+			if b := m.Boots(); len(b) != 3 || b[2] != power.BootNetwork {
 				t.Errorf("boots %v: a persistent device holds", b)
 			}
 		}},
 		{"bootdev disk efiboot", []string{"chassis", "bootdev", "disk", "options=efiboot"}, func(t *testing.T, _ string) {
-			if o := sys.Override(); o.Device != lab.BootDisk || !o.Once || !o.UEFI {
+			if o := sys.Override(); o.Device != power.BootDisk || !o.Once || !o.UEFI {
 				t.Errorf("override %+v, want disk once UEFI", o)
 			}
 		}},
@@ -94,7 +94,7 @@ func TestIPMIToolChassisCommands(t *testing.T) {
 			mustContain(t, out, "Options apply to only next boot", "BIOS EFI boot", "Force Boot from default Hard-Drive")
 		}},
 		{"bootdev pxe efiboot persistent", []string{"chassis", "bootdev", "pxe", "options=efiboot,persistent"}, func(t *testing.T, _ string) {
-			if o := sys.Override(); o.Device != lab.BootNetwork || o.Once || !o.UEFI {
+			if o := sys.Override(); o.Device != power.BootNetwork || o.Once || !o.UEFI {
 				t.Errorf("override %+v, want network persistent UEFI", o)
 			}
 		}},
@@ -106,8 +106,8 @@ func TestIPMIToolChassisCommands(t *testing.T) {
 		{"bootparam get 4", []string{"chassis", "bootparam", "get", "4"}, func(t *testing.T, out string) {
 			mustContain(t, out, "Boot parameter data: 0001", "BIOS/POST has handled boot info")
 		}},
-		{"power soft", []string{"chassis", "power", "soft"}, power(lab.PowerOff)},
-		{"power off", []string{"chassis", "power", "off"}, power(lab.PowerOff)},
+		{"power soft", []string{"chassis", "power", "soft"}, powerIs(power.Off)},
+		{"power off", []string{"chassis", "power", "off"}, powerIs(power.Off)},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -126,20 +126,20 @@ func TestIPMIToolResetBMCLeavesMachine(t *testing.T) {
 	if out, err := ipmitool(t, port, testCred.Username, testCred.Password, nil, "chassis", "power", "on"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	sys.SetOverride(context.Background(), virtual.Override{Device: lab.BootNetwork})
+	sys.SetOverride(context.Background(), virtual.Override{Device: power.BootNetwork})
 	for _, kind := range []string{"cold", "warm"} {
 		t.Run(kind, func(t *testing.T) {
 			out, err := ipmitool(t, port, testCred.Username, testCred.Password, nil, "mc", "reset", kind)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
-			if st, _ := m.PowerState(context.Background()); st != lab.PowerOn {
+			if st, _ := m.PowerState(context.Background()); st != power.On {
 				t.Errorf("machine is %s", st)
 			}
 			if b := m.Boots(); len(b) != 1 {
 				t.Errorf("boots %v: the machine was restarted", b)
 			}
-			if o := sys.Override(); o.Device != lab.BootNetwork {
+			if o := sys.Override(); o.Device != power.BootNetwork {
 				t.Errorf("override %+v lost", o)
 			}
 		})
@@ -167,8 +167,8 @@ func TestIPMIToolUnimplementedCommands(t *testing.T) {
 // under load) is answered at once and started once, not once per
 // retransmission; meanwhile the BMC still answers reads.
 func TestIPMIToolSlowMachine(t *testing.T) {
-	slow := virtualtest.NewMachine()
-	slow.OnBoot = func(lab.BootDevice) { time.Sleep(3 * time.Second) }
+	slow := virtualtest.NewVM()
+	slow.OnBoot = func(power.BootDevice) { time.Sleep(3 * time.Second) }
 	m, _, port := startIPMIFor(t, slow)
 	timed := func(args ...string) time.Duration {
 		t.Helper()
@@ -189,7 +189,7 @@ func TestIPMIToolSlowMachine(t *testing.T) {
 	if b := m.Boots(); len(b) != 1 {
 		t.Errorf("boots %v, want one", b)
 	}
-	if st, _ := m.PowerState(context.Background()); st != lab.PowerOn {
+	if st, _ := m.PowerState(context.Background()); st != power.On {
 		t.Errorf("machine is %s", st)
 	}
 }

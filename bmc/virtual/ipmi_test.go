@@ -9,20 +9,20 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 var testCred = virtual.Credentials{Username: "admin", Password: "s3cret-Pw"}
 
 // startIPMI serves a virtual IPMI BMC for a fresh in-memory machine on a
 // loopback UDP port and returns the machine, the system and the port.
-func startIPMI(t *testing.T) (*virtualtest.Machine, *virtual.System, string) {
+func startIPMI(t *testing.T) (*virtualtest.VM, *virtual.System, string) {
 	t.Helper()
-	return startIPMIFor(t, virtualtest.NewMachine())
+	return startIPMIFor(t, virtualtest.NewVM())
 }
 
 // startIPMIFor is startIPMI for a machine set up beforehand.
-func startIPMIFor(t *testing.T, m *virtualtest.Machine) (*virtualtest.Machine, *virtual.System, string) {
+func startIPMIFor(t *testing.T, m *virtualtest.VM) (*virtualtest.VM, *virtual.System, string) {
 	t.Helper()
 	sys := &virtual.System{Name: "node1", UUID: "8c1f6a3e-1b2d-4e5f-8a9b-0c1d2e3f4a5b", Machine: m}
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -76,15 +76,15 @@ func TestIPMIToolDrivesMachine(t *testing.T) {
 			}
 		}},
 		{"on", []string{"power", "on"}, func(t *testing.T, _ string) {
-			if st, _ := m.PowerState(context.Background()); st != lab.PowerOn {
+			if st, _ := m.PowerState(context.Background()); st != power.On {
 				t.Errorf("machine is %s", st)
 			}
 		}},
 		{"bootdev pxe efi once", []string{"chassis", "bootdev", "pxe", "options=efiboot"}, func(t *testing.T, _ string) {
-			if d, once := m.NextBoot(); d != lab.BootNetwork || !once {
+			if d, once := m.NextBoot(); d != power.BootNetwork || !once {
 				t.Errorf("next boot %s once=%v, want network once", d, once)
 			}
-			if o := sys.Override(); !o.UEFI || !o.Once || o.Device != lab.BootNetwork {
+			if o := sys.Override(); !o.UEFI || !o.Once || o.Device != power.BootNetwork {
 				t.Errorf("override %+v", o)
 			}
 		}},
@@ -97,25 +97,25 @@ func TestIPMIToolDrivesMachine(t *testing.T) {
 		}},
 		{"cycle boots pxe once", []string{"power", "cycle"}, func(t *testing.T, _ string) {
 			b := m.Boots()
-			if len(b) != 2 || b[1] != lab.BootNetwork {
+			if len(b) != 2 || b[1] != power.BootNetwork {
 				t.Errorf("boots %v, want [disk network]", b)
 			}
-			if d, once := m.NextBoot(); d != lab.BootDisk || once {
+			if d, once := m.NextBoot(); d != power.BootDisk || once {
 				t.Errorf("after the once boot, next boot is %s once=%v, want disk", d, once)
 			}
 		}},
 		{"bootdev disk persistent", []string{"chassis", "bootdev", "disk", "options=persistent"}, func(t *testing.T, _ string) {
-			if d, once := m.NextBoot(); d != lab.BootDisk || once {
+			if d, once := m.NextBoot(); d != power.BootDisk || once {
 				t.Errorf("next boot %s once=%v, want disk persistent", d, once)
 			}
 		}},
 		{"reset boots disk", []string{"power", "reset"}, func(t *testing.T, _ string) {
-			if b := m.Boots(); b[len(b)-1] != lab.BootDisk {
+			if b := m.Boots(); b[len(b)-1] != power.BootDisk {
 				t.Errorf("boots %v", b)
 			}
 		}},
 		{"off", []string{"power", "off"}, func(t *testing.T, _ string) {
-			if st, _ := m.PowerState(context.Background()); st != lab.PowerOff {
+			if st, _ := m.PowerState(context.Background()); st != power.Off {
 				t.Errorf("machine is %s", st)
 			}
 		}},
@@ -141,7 +141,7 @@ func TestIPMIToolRefused(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ipmitool succeeded:\n%s", out)
 			}
-			if st, _ := m.PowerState(context.Background()); st != lab.PowerOff {
+			if st, _ := m.PowerState(context.Background()); st != power.Off {
 				t.Errorf("machine was powered %s by a refused session", st)
 			}
 		})

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 func TestRedfishPredefinedRoles(t *testing.T) {
@@ -147,7 +147,7 @@ func TestRedfishAccountPrivileges(t *testing.T) {
 			}
 		})
 	}
-	if boots := b.m.Boots(); len(boots) != 1 || boots[0] != lab.BootNetwork {
+	if boots := b.m.Boots(); len(boots) != 1 || boots[0] != power.BootNetwork {
 		t.Errorf("boots %v, want the operator's one network boot", boots)
 	}
 	// The account list shows a ReadOnly caller only itself.
@@ -235,7 +235,7 @@ func TestRedfishPasswordChangeRequired(t *testing.T) {
 			t.Errorf("GET own account: status %d", r.status)
 		}
 	}
-	if st, _ := b.m.PowerState(context.Background()); st != lab.PowerOff {
+	if st, _ := b.m.PowerState(context.Background()); st != power.Off {
 		t.Errorf("machine powered %s before the password change", st)
 	}
 	r = b.do(t, "PATCH", uri, `{"Password":"Passw0rd-2"}`, token(tok), nil)

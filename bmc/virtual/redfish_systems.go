@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // Redfish values this BMC offers; they are also its @Redfish.AllowableValues.
@@ -16,13 +16,13 @@ var (
 	redfishTargets    = []string{"None", "Pxe", "Hdd"}
 	redfishEnabled    = []string{"Disabled", "Once", "Continuous"}
 	redfishModes      = []string{"Legacy", "UEFI"}
-	redfishResetTypes = map[string]lab.PowerAction{
-		"On":               lab.ActionOn,
-		"ForceOff":         lab.ActionOff,
-		"GracefulShutdown": lab.ActionSoftOff,
+	redfishResetTypes = map[string]power.Action{
+		"On":               power.ActionOn,
+		"ForceOff":         power.ActionOff,
+		"GracefulShutdown": power.ActionSoftOff,
 		// Both restarts are cold, so that a new boot device takes effect.
-		"ForceRestart": lab.ActionCycle,
-		"PowerCycle":   lab.ActionCycle,
+		"ForceRestart": power.ActionCycle,
+		"PowerCycle":   power.ActionCycle,
 	}
 	redfishResetOrder = []string{"On", "ForceOff", "GracefulShutdown", "ForceRestart", "PowerCycle"}
 )
@@ -68,9 +68,9 @@ func systemJSON(ctx context.Context, s *System, id string) (map[string]any, erro
 	o := s.Override()
 	target, enabled, mode := "None", "Disabled", "Legacy"
 	switch o.Device {
-	case lab.BootNetwork:
+	case power.BootNetwork:
 		target = "Pxe"
-	case lab.BootDisk:
+	case power.BootDisk:
 		target = "Hdd"
 	}
 	if o.Device != "" {
@@ -82,16 +82,16 @@ func systemJSON(ctx context.Context, s *System, id string) (map[string]any, erro
 	if o.UEFI {
 		mode = "UEFI"
 	}
-	power := "Off"
-	if st == lab.PowerOn {
-		power = "On"
+	powerState := "Off"
+	if st == power.On {
+		powerState = "On"
 	}
 	self := "/redfish/v1/Systems/" + id
 	return map[string]any{
 		"@odata.type": odataType("ComputerSystem"),
 		"@odata.id":   self,
 		"Id":          id, "Name": s.Name, "UUID": id, "SystemType": "Virtual",
-		"PowerState": power,
+		"PowerState": powerState,
 		"Boot": map[string]any{
 			"BootSourceOverrideTarget":                          target,
 			"BootSourceOverrideTarget@Redfish.AllowableValues":  redfishTargets,
@@ -182,9 +182,9 @@ func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request, c *calle
 	o := prev
 	switch target {
 	case "Pxe":
-		o.Device = lab.BootNetwork
+		o.Device = power.BootNetwork
 	case "Hdd":
-		o.Device = lab.BootDisk
+		o.Device = power.BootDisk
 	case "None":
 		o.Device = ""
 	}
@@ -231,7 +231,7 @@ func (r *redfish) systemReset(w http.ResponseWriter, req *http.Request, _ *calle
 			body.ResetType, "ResetType", "ComputerSystem.Reset")
 		return
 	}
-	if err := s.Power(req.Context(), a); err != nil {
+	if err := s.SetPower(req.Context(), a); err != nil {
 		rfError(w, http.StatusInternalServerError, "InternalError", err.Error())
 		return
 	}

@@ -14,13 +14,13 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 const testUUID = "8c1f6a3e-1b2d-4e5f-8a9b-0c1d2e3f4a5b"
 
 type redfishBMC struct {
-	m      *virtualtest.Machine
+	m      *virtualtest.VM
 	sys    *virtual.System
 	url    string // https://127.0.0.1:port
 	caFile string
@@ -29,7 +29,7 @@ type redfishBMC struct {
 
 func startRedfish(t *testing.T) redfishBMC {
 	t.Helper()
-	m := virtualtest.NewMachine()
+	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "node1", UUID: testUUID, Machine: m}
 	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
 	if err != nil {
@@ -96,7 +96,7 @@ func TestRedfishRefusesWithoutSession(t *testing.T) {
 			}
 		})
 	}
-	if st, _ := b.m.PowerState(context.Background()); st != lab.PowerOff {
+	if st, _ := b.m.PowerState(context.Background()); st != power.Off {
 		t.Errorf("machine powered %s by refused requests", st)
 	}
 }
@@ -118,13 +118,13 @@ func TestRedfishtoolDrivesMachine(t *testing.T) {
 	}
 	t.Run("reset On", func(t *testing.T) {
 		run(t, "reset", "On")
-		if st, _ := b.m.PowerState(context.Background()); st != lab.PowerOn {
+		if st, _ := b.m.PowerState(context.Background()); st != power.On {
 			t.Errorf("machine is %s", st)
 		}
 	})
 	t.Run("setBootOverride Once Pxe", func(t *testing.T) {
 		run(t, "setBootOverride", "Once", "Pxe")
-		if d, once := b.m.NextBoot(); d != lab.BootNetwork || !once {
+		if d, once := b.m.NextBoot(); d != power.BootNetwork || !once {
 			t.Errorf("next boot %s once=%v", d, once)
 		}
 	})
@@ -139,7 +139,7 @@ func TestRedfishtoolDrivesMachine(t *testing.T) {
 	t.Run("reset ForceRestart boots pxe once", func(t *testing.T) {
 		run(t, "reset", "ForceRestart")
 		boots := b.m.Boots()
-		if len(boots) != 2 || boots[1] != lab.BootNetwork {
+		if len(boots) != 2 || boots[1] != power.BootNetwork {
 			t.Errorf("boots %v, want [disk network]", boots)
 		}
 		if o := b.sys.Override(); o.Device != "" {
@@ -148,13 +148,13 @@ func TestRedfishtoolDrivesMachine(t *testing.T) {
 	})
 	t.Run("setBootOverride Continuous Pxe", func(t *testing.T) {
 		run(t, "setBootOverride", "Continuous", "Pxe")
-		if d, once := b.m.NextBoot(); d != lab.BootNetwork || once {
+		if d, once := b.m.NextBoot(); d != power.BootNetwork || once {
 			t.Errorf("next boot %s once=%v", d, once)
 		}
 	})
 	t.Run("reset ForceOff", func(t *testing.T) {
 		run(t, "reset", "ForceOff")
-		if st, _ := b.m.PowerState(context.Background()); st != lab.PowerOff {
+		if st, _ := b.m.PowerState(context.Background()); st != power.Off {
 			t.Errorf("machine is %s", st)
 		}
 	})
@@ -197,12 +197,12 @@ func TestSushyDrivesMachine(t *testing.T) {
 		check func(t *testing.T, out string)
 	}{
 		{"on", func(t *testing.T, out string) {
-			if st, _ := b.m.PowerState(context.Background()); st != lab.PowerOn {
+			if st, _ := b.m.PowerState(context.Background()); st != power.On {
 				t.Errorf("machine is %s", st)
 			}
 		}},
 		{"pxe-once-uefi", func(t *testing.T, out string) {
-			if d, once := b.m.NextBoot(); d != lab.BootNetwork || !once {
+			if d, once := b.m.NextBoot(); d != power.BootNetwork || !once {
 				t.Errorf("next boot %s once=%v", d, once)
 			}
 			if !strings.Contains(out, "target=Pxe enabled=Once mode=UEFI") {
@@ -211,7 +211,7 @@ func TestSushyDrivesMachine(t *testing.T) {
 		}},
 		{"force-restart", func(t *testing.T, out string) {
 			boots := b.m.Boots()
-			if len(boots) != 2 || boots[1] != lab.BootNetwork {
+			if len(boots) != 2 || boots[1] != power.BootNetwork {
 				t.Errorf("boots %v, want [disk network]", boots)
 			}
 			if !strings.Contains(out, "enabled=Disabled mode=UEFI") {
@@ -219,12 +219,12 @@ func TestSushyDrivesMachine(t *testing.T) {
 			}
 		}},
 		{"disk-persistent", func(t *testing.T, out string) {
-			if d, once := b.m.NextBoot(); d != lab.BootDisk || once {
+			if d, once := b.m.NextBoot(); d != power.BootDisk || once {
 				t.Errorf("next boot %s once=%v", d, once)
 			}
 		}},
 		{"off", func(t *testing.T, out string) {
-			if st, _ := b.m.PowerState(context.Background()); st != lab.PowerOff {
+			if st, _ := b.m.PowerState(context.Background()); st != power.Off {
 				t.Errorf("machine is %s", st)
 			}
 		}},

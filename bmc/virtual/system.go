@@ -1,5 +1,6 @@
 // Package virtual serves BMCs for lab VMs: IPMI over LAN (RMCP+) and Redfish
-// over HTTPS, both acting on a machine through the Machine interface.
+// over HTTPS, both acting on a machine through power.Controller. Their
+// protocols' words (chassis control, ResetType) become package power's here.
 package virtual
 
 import (
@@ -7,7 +8,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // What a virtual BMC says it is, over IPMI (Get Device ID) and Redfish (its Manager).
@@ -18,20 +19,10 @@ const (
 	bmcFirmwareVersion = "1.0"
 )
 
-// Machine is what a virtual BMC acts on. A lab provider satisfies it through
-// LabMachine; tests use virtualtest.Machine. once in SetBootDevice means the
-// next boot only, and Power(ActionCycle) must be a cold start so that a new
-// boot device takes effect.
-type Machine interface {
-	PowerState(ctx context.Context) (lab.PowerState, error)
-	Power(ctx context.Context, a lab.PowerAction) error
-	SetBootDevice(ctx context.Context, d lab.BootDevice, once bool) error
-}
-
 // Override is a BMC's boot source override. A zero Device means none:
 // the machine boots in its own order. UEFI (the boot mode) outlives the override.
 type Override struct {
-	Device lab.BootDevice
+	Device power.BootDevice
 	Once   bool
 	UEFI   bool
 }
@@ -39,9 +30,12 @@ type Override struct {
 // System is one managed machine as its BMCs see it. Its IPMI and Redfish
 // faces share it, so both report the same override.
 type System struct {
-	Name    string
-	UUID    string // lower case; Redfish addresses the system by it
-	Machine Machine
+	Name string
+	UUID string // lower case; Redfish addresses the system by it
+	// Machine is what the BMC acts on: a lab machine (lab.MachinePower) or,
+	// in tests, virtualtest.VM. Its cycle and reset must be cold
+	// starts, so that a boot device set just before takes effect.
+	Machine power.Controller
 
 	// act serializes what changes the machine (power, boot device), which
 	// may take long; mu guards the fields, so reading them never waits
@@ -60,23 +54,23 @@ func (s *System) Override() Override {
 }
 
 // PowerState reads the machine's power.
-func (s *System) PowerState(ctx context.Context) (lab.PowerState, error) {
+func (s *System) PowerState(ctx context.Context) (power.State, error) {
 	return s.Machine.PowerState(ctx)
 }
 
-// Power acts on the machine. Reset and cycle are both sent as a cycle (a cold
-// start), so that a boot device set just before takes effect. An action that
-// boots the machine consumes a "once" override, as a BIOS clears the flags.
-func (s *System) Power(ctx context.Context, a lab.PowerAction) error {
-	if a == lab.ActionReset {
-		a = lab.ActionCycle
+// SetPower acts on the machine. Reset and cycle are both sent as a cycle (a
+// cold start), so that a boot device set just before takes effect. An action
+// that boots the machine consumes a "once" override, as a BIOS clears the flags.
+func (s *System) SetPower(ctx context.Context, a power.Action) error {
+	if a == power.ActionReset {
+		a = power.ActionCycle
 	}
 	s.act.Lock()
 	defer s.act.Unlock()
-	if err := s.Machine.Power(ctx, a); err != nil {
+	if err := s.Machine.SetPower(ctx, a); err != nil {
 		return fmt.Errorf("%s: power %s: %w", s.Name, a, err)
 	}
-	if a == lab.ActionOn || a == lab.ActionCycle {
+	if a == power.ActionOn || a == power.ActionCycle {
 		s.mu.Lock()
 		if s.override.Once {
 			s.override = Override{UEFI: s.override.UEFI}
@@ -96,11 +90,11 @@ func (s *System) SetOverride(ctx context.Context, o Override) error {
 	case o.Device == "":
 		// Undo what was set: a pending "once" is replaced by a one-time disk
 		// boot, a persistent override by disk from now on.
-		if err := s.Machine.SetBootDevice(ctx, lab.BootDisk, cur.Once); err != nil {
+		if err := s.Machine.SetBootDevice(ctx, power.BootDisk, power.BootOptions{Persistent: !cur.Once}); err != nil {
 			return fmt.Errorf("%s: clear boot override: %w", s.Name, err)
 		}
 	default:
-		if err := s.Machine.SetBootDevice(ctx, o.Device, o.Once); err != nil {
+		if err := s.Machine.SetBootDevice(ctx, o.Device, power.BootOptions{Persistent: !o.Once, UEFI: o.UEFI}); err != nil {
 			return fmt.Errorf("%s: set boot device %s: %w", s.Name, o.Device, err)
 		}
 	}
@@ -111,28 +105,6 @@ func (s *System) SetOverride(ctx context.Context, o Override) error {
 	s.override = o
 	s.mu.Unlock()
 	return nil
-}
-
-// LabMachine adapts a lab provider to Machine for one of the lab's machines.
-type LabMachine struct {
-	Provider interface {
-		lab.PowerController
-		lab.BootDeviceSetter
-	}
-	Lab  *lab.Lab
-	Name string
-}
-
-func (m LabMachine) PowerState(ctx context.Context) (lab.PowerState, error) {
-	return m.Provider.PowerState(ctx, m.Lab, m.Name)
-}
-
-func (m LabMachine) Power(ctx context.Context, a lab.PowerAction) error {
-	return m.Provider.Power(ctx, m.Lab, m.Name, a)
-}
-
-func (m LabMachine) SetBootDevice(ctx context.Context, d lab.BootDevice, once bool) error {
-	return m.Provider.SetBootDevice(ctx, m.Lab, m.Name, d, once)
 }
 
 // Credentials are the one user a virtual BMC accepts.

@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/power"
 )
 
 // bmcLab is a running pxe-smoke lab (qemu provider) seen from the test:
@@ -23,8 +24,8 @@ import (
 type bmcLab struct {
 	e      *e2eEnv
 	st     *state.State
-	power  lab.PowerController
-	status statusJSON
+	power  lab.PowerDriver
+	status control.Status
 }
 
 func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
@@ -43,11 +44,11 @@ func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, err := labProvider(st)
+	prov, err := control.Provider(st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bmcLab{e: e, st: st, power: prov.(lab.PowerController)}
+	b := &bmcLab{e: e, st: st, power: prov.(lab.PowerDriver)}
 	out, err := e.command(ctx, "status", "pxe-smoke", "--output", "json").Output()
 	if err != nil {
 		t.Fatalf("labctl status: %v", err)
@@ -58,7 +59,7 @@ func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
 	return b
 }
 
-func (b *bmcLab) machine(t *testing.T, name string) (lab.Machine, machineStatus) {
+func (b *bmcLab) machine(t *testing.T, name string) (lab.Machine, control.MachineStatus) {
 	t.Helper()
 	for i, m := range b.st.Lab.Machines {
 		if m.Name == name {
@@ -66,7 +67,7 @@ func (b *bmcLab) machine(t *testing.T, name string) (lab.Machine, machineStatus)
 		}
 	}
 	t.Fatalf("no machine %s", name)
-	return lab.Machine{}, machineStatus{}
+	return lab.Machine{}, control.MachineStatus{}
 }
 
 // ns runs a command inside the lab's namespace.
@@ -77,7 +78,7 @@ func (b *bmcLab) ns(ctx context.Context, env []string, argv ...string) (string, 
 	return string(out), err
 }
 
-func (b *bmcLab) waitPower(t *testing.T, name string, want lab.PowerState, d time.Duration) {
+func (b *bmcLab) waitPower(t *testing.T, name string, want power.State, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -95,21 +96,21 @@ func (b *bmcLab) waitPower(t *testing.T, name string, want lab.PowerState, d tim
 // events returns the machine log's events of m of kind after since. A log
 // that cannot be read fails the test: an empty answer would pass a
 // negative check and time out a positive one.
-func (b *bmcLab) events(t *testing.T, m lab.Machine, kind string, since time.Time) []bootsvc.Event {
+func (b *bmcLab) events(t *testing.T, m lab.Machine, kind string, since time.Time) []bootlog.Event {
 	t.Helper()
 	// curl in the namespace, not netns.Do: a goroutine that enters the
 	// namespace may wedge the test's main thread there, and `labctl down`
 	// kills every process `ip netns pids` lists.
-	raw, err := b.ns(context.Background(), nil, "curl", "-sf", "http://"+labd.BootAddr(b.st.Lab)+"/machines")
+	raw, err := b.ns(context.Background(), nil, "curl", "-sf", "http://"+b.st.Lab.BootAddr()+"/machines")
 	if err != nil {
 		t.Fatalf("machine log: curl /machines: %v\n%s", err, raw)
 	}
-	var ms []bootsvc.Machine
+	var ms []bootlog.Record
 	if err := json.Unmarshal([]byte(raw), &ms); err != nil {
 		t.Fatalf("machine log: %v in %q", err, raw)
 	}
-	var out []bootsvc.Event
-	if rec := bootsvc.FindMachine(ms, m.MAC, m.UUID); rec != nil {
+	var out []bootlog.Event
+	if rec := bootlog.Find(ms, m.MAC, m.UUID); rec != nil {
 		for _, e := range rec.Events {
 			if e.Kind == kind && e.Time.After(since) {
 				out = append(out, e)
@@ -124,20 +125,20 @@ func (b *bmcLab) events(t *testing.T, m lab.Machine, kind string, since time.Tim
 func (b *bmcLab) waitBooted(t *testing.T, m lab.Machine, since time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
-	for len(b.events(t, m, bootsvc.KindReport, since)) == 0 {
+	for len(b.events(t, m, bootlog.KindReport, since)) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: no booted report after %s", m.Name, since.Format(time.RFC3339))
 		}
 		time.Sleep(time.Second)
 	}
-	if len(b.events(t, m, bootsvc.KindIPXE, since)) == 0 {
+	if len(b.events(t, m, bootlog.KindIPXE, since)) == 0 {
 		t.Errorf("%s: reported without fetching /ipxe after %s", m.Name, since.Format(time.RFC3339))
 	}
 }
 
 // firstBootDevice is the device QEMU was started to boot from first, read
 // from the running QEMU process's command line (bootindex=1).
-func (b *bmcLab) firstBootDevice(t *testing.T, m lab.Machine) lab.BootDevice {
+func (b *bmcLab) firstBootDevice(t *testing.T, m lab.Machine) power.BootDevice {
 	t.Helper()
 	st, err := state.Load(b.st.Lab.Dir)
 	if err != nil {
@@ -150,9 +151,9 @@ func (b *bmcLab) firstBootDevice(t *testing.T, m lab.Machine) lab.BootDevice {
 	cmdline := string(raw)
 	switch {
 	case strings.Contains(cmdline, "drive=disk0,bootindex=1"):
-		return lab.BootDisk
+		return power.BootDisk
 	case strings.Contains(cmdline, "mac="+m.MAC.String()+",bootindex=1"):
-		return lab.BootNetwork
+		return power.BootNetwork
 	}
 	t.Fatalf("%s: no bootindex=1 in %q", m.Name, cmdline)
 	return ""
@@ -195,8 +196,8 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 	uefi, uefiBMC := b.machine(t, "uefi1")
 
 	t.Run("status lists the BMCs", func(t *testing.T) {
-		want := &bmcStatus{IPMI: "10.77.0.1:6230", Redfish: "https://10.77.0.1:8443/redfish/v1/Systems/" + bios.UUID, Username: "admin",
-			PasswordFile: labd.BMCPasswordFile(b.st.Lab.Dir), CAFile: labd.BMCCAFile(b.st.Lab.Dir)}
+		want := &control.MachineBMC{IPMI: "10.77.0.1:6230", Redfish: "https://10.77.0.1:8443/redfish/v1/Systems/" + bios.UUID, Username: "admin",
+			PasswordFile: b.st.Lab.BMCPasswordFile(), CAFile: b.st.Lab.BMCCAFile()}
 		if biosBMC.BMC == nil || *biosBMC.BMC != *want {
 			t.Errorf("bios1 bmc %+v, want %+v", biosBMC.BMC, want)
 		}
@@ -207,13 +208,13 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("password file: %v %v, want mode 0600", err, st)
 		}
-		if log, _ := os.ReadFile(labd.ProcessLog(b.st.Lab.Dir)); strings.Contains(string(log), b.password(t)) {
+		if log, _ := os.ReadFile(b.st.Lab.ProcessLog()); strings.Contains(string(log), b.password(t)) {
 			t.Errorf("the lab process log holds the BMC password")
 		}
 	})
 	// The smoke initramfs powers the machines off once they have reported.
-	b.waitPower(t, bios.Name, lab.PowerOff, 2*time.Minute)
-	b.waitPower(t, uefi.Name, lab.PowerOff, 2*time.Minute)
+	b.waitPower(t, bios.Name, power.Off, 2*time.Minute)
+	b.waitPower(t, uefi.Name, power.Off, 2*time.Minute)
 
 	host, port, _ := strings.Cut(biosBMC.BMC.IPMI, ":")
 	ipmitool := func(t *testing.T, args ...string) string {
@@ -243,8 +244,8 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		}
 		ipmitool(t, "chassis", "bootdev", "disk")
 		ipmitool(t, "power", "on")
-		b.waitPower(t, bios.Name, lab.PowerOn, 10*time.Second)
-		if d := b.firstBootDevice(t, bios); d != lab.BootDisk {
+		b.waitPower(t, bios.Name, power.On, 10*time.Second)
+		if d := b.firstBootDevice(t, bios); d != power.BootDisk {
 			t.Errorf("bios1 boots %s first, want disk", d)
 		}
 		if out := ipmitool(t, "power", "status"); !strings.Contains(out, "Chassis Power is on") {
@@ -258,18 +259,18 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		}
 		since := time.Now()
 		freeipmi(t, "ipmi-power", "--cycle")
-		b.waitPower(t, bios.Name, lab.PowerOn, 10*time.Second)
-		if d := b.firstBootDevice(t, bios); d != lab.BootNetwork {
+		b.waitPower(t, bios.Name, power.On, 10*time.Second)
+		if d := b.firstBootDevice(t, bios); d != power.BootNetwork {
 			t.Errorf("bios1 boots %s first, want network", d)
 		}
 		b.waitBooted(t, bios, since)
-		b.waitPower(t, bios.Name, lab.PowerOff, time.Minute)
+		b.waitPower(t, bios.Name, power.Off, time.Minute)
 		if out := freeipmi(t, "ipmi-power", "--stat"); !strings.Contains(out, "off") {
 			t.Errorf("ipmi-power --stat: %s", out)
 		}
 	})
 
-	rf := strings.TrimPrefix(labd.RedfishURL(b.st.Lab), "https://")
+	rf := strings.TrimPrefix(b.st.Lab.RedfishURL(), "https://")
 	// requests lets REQUESTS_CA_BUNDLE override the CA a program passes.
 	caEnv := []string{"REQUESTS_CA_BUNDLE=" + uefiBMC.BMC.CAFile}
 	redfishtool := func(t *testing.T, args ...string) string {
@@ -290,8 +291,8 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		redfishtool(t, "setBootOverride", "Once", "Hdd")
 		off := fileSize(serial)
 		redfishtool(t, "reset", "On")
-		b.waitPower(t, uefi.Name, lab.PowerOn, 10*time.Second)
-		if d := b.firstBootDevice(t, uefi); d != lab.BootDisk {
+		b.waitPower(t, uefi.Name, power.On, 10*time.Second)
+		if d := b.firstBootDevice(t, uefi); d != power.BootDisk {
 			t.Errorf("uefi1 boots %s first, want disk", d)
 		}
 		// OVMF tries the (empty) virtio disk first and says so on the console.
@@ -311,7 +312,7 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		os.WriteFile(script, []byte(sushyLabScript), 0o644)
 		sushy := func(t *testing.T, op string) string {
 			t.Helper()
-			env := []string{"BMC_URL=" + labd.RedfishURL(b.st.Lab), "BMC_PASSWORD_FILE=" + uefiBMC.BMC.PasswordFile, "BMC_CA=" + uefiBMC.BMC.CAFile, "BMC_UUID=" + uefi.UUID}
+			env := []string{"BMC_URL=" + b.st.Lab.RedfishURL(), "BMC_PASSWORD_FILE=" + uefiBMC.BMC.PasswordFile, "BMC_CA=" + uefiBMC.BMC.CAFile, "BMC_UUID=" + uefi.UUID}
 			out, err := b.ns(ctx, append(env, caEnv...), "/usr/bin/python3", script, op)
 			if err != nil {
 				t.Fatalf("sushy %s: %v\n%s", op, err, out)
@@ -323,12 +324,12 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		}
 		since := time.Now()
 		sushy(t, "force-restart")
-		b.waitPower(t, uefi.Name, lab.PowerOn, 10*time.Second)
-		if d := b.firstBootDevice(t, uefi); d != lab.BootNetwork {
+		b.waitPower(t, uefi.Name, power.On, 10*time.Second)
+		if d := b.firstBootDevice(t, uefi); d != power.BootNetwork {
 			t.Errorf("uefi1 boots %s first, want network", d)
 		}
 		b.waitBooted(t, uefi, since)
-		b.waitPower(t, uefi.Name, lab.PowerOff, time.Minute)
+		b.waitPower(t, uefi.Name, power.Off, time.Minute)
 		if out := sushy(t, "status"); !strings.Contains(out, "power=Off") {
 			t.Errorf("sushy sees %s", out)
 		}
@@ -352,7 +353,7 @@ print("power=%s target=%s enabled=%s" % (system.power_state.value, system.boot.t
 
 func (b *bmcLab) password(t *testing.T) string {
 	t.Helper()
-	raw, err := os.ReadFile(labd.BMCPasswordFile(b.st.Lab.Dir))
+	raw, err := os.ReadFile(b.st.Lab.BMCPasswordFile())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +368,7 @@ func TestE2EReprovisionLab(t *testing.T) {
 	defer cancel()
 	b := upBMCLab(t, ctx)
 	for _, name := range []string{"bios1", "uefi1"} {
-		b.waitPower(t, name, lab.PowerOff, 2*time.Minute)
+		b.waitPower(t, name, power.Off, 2*time.Minute)
 	}
 	cases := []struct {
 		machine, protocol, endpoint string
@@ -388,10 +389,10 @@ func TestE2EReprovisionLab(t *testing.T) {
 			if !strings.Contains(out, "all 2 checks passed") {
 				t.Errorf("output lacks the scenario's checks")
 			}
-			b.waitPower(t, tc.machine, lab.PowerOff, time.Minute)
+			b.waitPower(t, tc.machine, power.Off, time.Minute)
 		})
 	}
-	pwFile := labd.BMCPasswordFile(b.st.Lab.Dir)
+	pwFile := b.st.Lab.BMCPasswordFile()
 	good, err := os.ReadFile(pwFile)
 	if err != nil {
 		t.Fatal(err)
@@ -422,7 +423,7 @@ func TestE2EReprovisionLab(t *testing.T) {
 			if after, _ := b.power.PowerState(ctx, b.st.Lab, tc.machine); after != before {
 				t.Errorf("power %s -> %s after a refused reprovision", before, after)
 			}
-			if ev := b.events(t, m, bootsvc.KindIPXE, since); len(ev) != 0 {
+			if ev := b.events(t, m, bootlog.KindIPXE, since); len(ev) != 0 {
 				t.Errorf("machine booted from the network after a refused reprovision: %v", ev)
 			}
 		})

@@ -12,14 +12,14 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 func TestBMCCommands(t *testing.T) {
 	const pw = "Cli-Test-Pw-3"
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "good.pass"), []byte(pw+"\n"), 0o600)
-	m := virtualtest.NewMachine()
+	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "good", UUID: "9e8d7c6b-5a49-4382-b1a0-f9e8d7c6b5a4", Machine: m}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -71,21 +71,21 @@ func TestBMCCommands(t *testing.T) {
 		{"power on, one machine down", []string{"bmc", "power", "on", "--inventory", invPath, "good", "down"}, "1 of 2 machines failed",
 			[]string{"good: power on: ok", "down: FAILED", "redfish https://" + closed, "unreachable"},
 			func(t *testing.T) {
-				if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+				if st, _ := m.PowerState(ctx); st != power.On {
 					t.Errorf("good is %s", st)
 				}
 			}},
 		{"bootdev pxe once uefi", []string{"bmc", "bootdev", "pxe", "--once", "--uefi", "--inventory", invPath, "good"}, "",
 			[]string{"good: boot device pxe (once=true uefi=true): ok"},
 			func(t *testing.T) {
-				if d, once := m.NextBoot(); d != lab.BootNetwork || !once {
+				if d, once := m.NextBoot(); d != power.BootNetwork || !once {
 					t.Errorf("next boot %s once=%v", d, once)
 				}
 			}},
 		{"power status", []string{"bmc", "power", "status", "--inventory", invPath, "good"}, "", []string{"good: on"}, nil},
 		{"unknown machine", []string{"bmc", "power", "off", "--inventory", invPath, "good", "nope"}, "inventory.yaml: no machine named nope", nil,
 			func(t *testing.T) {
-				if st, _ := m.PowerState(ctx); st != lab.PowerOn {
+				if st, _ := m.PowerState(ctx); st != power.On {
 					t.Errorf("good changed to %s although the command was refused", st)
 				}
 			}},

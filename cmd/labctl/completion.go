@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -15,17 +15,17 @@ import (
 // built-in scenario names for the commands that bring a lab up, the labs
 // on this machine for those that act on one, then that lab's machines.
 // cobra's `labctl completion bash|zsh|fish|powershell` makes the shell side.
-func completeArgs(root *cobra.Command) {
+func completeArgs(root *cobra.Command, g *globals) {
 	for _, c := range root.Commands() {
 		switch c.Name() {
 		case "up", "test":
 			c.ValidArgsFunction = completeScenario
 		case "down", "status", "verify":
-			c.ValidArgsFunction = completeLab(0)
+			c.ValidArgsFunction = completeLab(g, 0)
 		case "console", "logs", "ssh":
-			c.ValidArgsFunction = completeLab(1)
+			c.ValidArgsFunction = completeLab(g, 1)
 		case "reprovision":
-			c.ValidArgsFunction = completeLab(-1)
+			c.ValidArgsFunction = completeLab(g, -1)
 		}
 	}
 }
@@ -50,9 +50,9 @@ func completeScenario(_ *cobra.Command, args []string, toComplete string) ([]str
 
 // completeLab completes a lab name, then up to nodes of its machines (-1:
 // any number), each at most once.
-func completeLab(nodes int) cobra.CompletionFunc {
+func completeLab(g *globals, nodes int) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		labs, _ := state.List(state.Root())
+		labs, _ := state.List(g.stateDir)
 		var out []string
 		switch {
 		case len(args) == 0:
@@ -63,7 +63,7 @@ func completeLab(nodes int) cobra.CompletionFunc {
 			if f := cmd.Flags().Lookup("inventory"); f != nil && f.Changed {
 				break // reprovision of real servers: the nodes are the inventory's
 			}
-			name, err := labd.NameOf(args[0])
+			name, err := control.NameOf(args[0])
 			if err != nil {
 				break
 			}

@@ -3,31 +3,28 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/lab/console"
-	"github.com/labctl/labctl/lab/labd"
-	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/lab/control"
 )
 
-func newConsoleCmd() *cobra.Command {
+func newConsoleCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "console SCENARIO NODE",
 		Short: "Attach to a machine's serial console (detach with ^]; ends at the end of input when stdin is not a terminal)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, c, err := machineConsoles(args[0], args[1])
+			f, err := control.MachineFiles(g.stateDir, args[0], args[1])
 			if err != nil {
 				return err
 			}
-			if c == nil {
-				return fmt.Errorf("provider %s has no console socket", st.Provider)
-			}
 			// A unix socket: a file, not part of any network namespace.
-			conn, err := net.Dial("unix", c.ConsoleSocket(st.Lab, args[1]))
+			conn, err := net.Dial("unix", f.Console)
 			if err != nil {
 				return fmt.Errorf("console of %s: %w (is it powered on?)", args[1], err)
 			}
@@ -43,20 +40,23 @@ func newConsoleCmd() *cobra.Command {
 	}
 }
 
-// machineConsoles loads the lab of scenario, checks that it has the machine
-// node, and returns its provider's serial consoles: nil if it has none.
-func machineConsoles(scenario, node string) (*state.State, labd.Consoles, error) {
-	st, err := loadLab(scenario)
-	if err != nil {
-		return nil, nil, err
+func newLogsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "logs SCENARIO NODE",
+		Short: "Print a machine's serial console log",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := control.MachineFiles(g.stateDir, args[0], args[1])
+			if err != nil {
+				return err
+			}
+			log, err := os.Open(f.SerialLog)
+			if err != nil {
+				return fmt.Errorf("serial log of %s: %w", args[1], err)
+			}
+			defer log.Close()
+			_, err = io.Copy(cmd.OutOrStdout(), log)
+			return err
+		},
 	}
-	if _, ok := st.Lab.Machine(node); !ok {
-		return nil, nil, fmt.Errorf("lab %s has no machine %q", st.Lab.Name, node)
-	}
-	prov, err := labProvider(st)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, _ := prov.(labd.Consoles)
-	return st, c, nil
 }

@@ -18,7 +18,8 @@ import (
 	"github.com/labctl/labctl/bootsvc/rpc/rpcpb"
 	pb "github.com/labctl/labctl/bootsvc/rpc/serverpb"
 	"github.com/labctl/labctl/bootsvc/rpc/storagepb"
-	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/netns"
 )
 
@@ -36,7 +37,7 @@ func TestE2ELabAPI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("labctl status: %v", err)
 	}
-	var st statusJSON
+	var st control.Status
 	if err := json.Unmarshal(out, &st); err != nil || st.API == nil {
 		t.Fatalf("status names no API: %v\n%s", err, out)
 	}
@@ -68,7 +69,7 @@ func TestE2ELabAPI(t *testing.T) {
 
 	client := &http.Client{Transport: &http.Transport{DialContext: netns.Dialer(e.netns)}}
 	gateway, _, _ := net.SplitHostPort(st.API.Endpoint) // the boot service shares the gateway
-	resp, err := client.Get("http://" + net.JoinHostPort(gateway, strconv.Itoa(labd.BootPort)) + "/ipxe?mac=52-54-00-77-00-99")
+	resp, err := client.Get("http://" + net.JoinHostPort(gateway, strconv.Itoa(lab.BootPort)) + "/ipxe?mac=52-54-00-77-00-99")
 	if err != nil {
 		t.Fatal(err)
 	}

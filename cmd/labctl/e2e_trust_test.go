@@ -16,11 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/labctl/labctl/lab/console"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/state"
 )
 
-// e2eLimits is each end-to-end test's own time limit (the limits the tests
-// had before this table, none shortened to fit a sum). They add up to more
+// e2eLimits is each end-to-end test's own time limit. They add up to more
 // than CI's budget on purpose: a limit says when one test is hopeless, and
 // the package's -timeout (E2E_TIMEOUT in the Makefile) bounds the whole.
 // e2eContext clamps every test to that -timeout less e2eCleanupTime, because
@@ -28,10 +28,10 @@ import (
 // time fails and takes its lab down itself. Labs of a run killed from outside
 // are taken down by `make test`'s exit trap (scripts/test-suite.sh).
 var e2eLimits = map[string]time.Duration{
-	"TestE2EPXESmoke/qemu":                  6 * time.Minute,
-	"TestE2EPXESmoke/libvirt":               6 * time.Minute,
+	"TestE2EPXESmoke/qemu":                  5 * time.Minute,
+	"TestE2EPXESmoke/libvirt":               5 * time.Minute,
 	"TestE2EDownAfterKill":                  3 * time.Minute,
-	"TestE2EMachineThatCannotBootFailsFast": 8 * time.Minute,
+	"TestE2EMachineThatCannotBootFailsFast": 7 * time.Minute,
 	"TestE2ECrashPaths/qemu":                4 * time.Minute,
 	"TestE2ECrashPaths/libvirt":             4 * time.Minute,
 	"TestE2EForeignNetnsSurvives":           1 * time.Minute,
@@ -39,10 +39,10 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2ESecondLabRefused":               4 * time.Minute,
 	"TestE2EEtcd3":                          14 * time.Minute,
 	"TestE2EEtcdLarge":                      17 * time.Minute,
-	"TestE2EEtcd3Install":                   45 * time.Minute,
-	"TestE2EBrokenScenarioIsDiagnosed":      15 * time.Minute,
-	"TestE2EVirtualBMCTools":                15 * time.Minute,
-	"TestE2EReprovisionLab":                 15 * time.Minute,
+	"TestE2EEtcd3Install":                   25 * time.Minute,
+	"TestE2EBrokenScenarioIsDiagnosed":      9 * time.Minute,
+	"TestE2EVirtualBMCTools":                6 * time.Minute,
+	"TestE2EReprovisionLab":                 6 * time.Minute,
 	"TestE2EConsole":                        4 * time.Minute,
 	"TestE2ELabAPI":                         6 * time.Minute,
 }
@@ -86,8 +86,8 @@ func TestE2EDeadlineLeavesCleanupTime(t *testing.T) {
 }
 
 // status runs `labctl status -o json` and returns what it says.
-func (e *e2eEnv) status(ctx context.Context) (statusJSON, error) {
-	var s statusJSON
+func (e *e2eEnv) status(ctx context.Context) (control.Status, error) {
+	var s control.Status
 	out, err := e.command(ctx, "status", e.scenario, "-o", "json").Output()
 	if err != nil {
 		return s, fmt.Errorf("labctl status: %w", err)
@@ -99,7 +99,7 @@ func (e *e2eEnv) status(ctx context.Context) (statusJSON, error) {
 }
 
 // waitStatus polls status for at most d until ok accepts what it says.
-func (e *e2eEnv) waitStatus(t *testing.T, ctx context.Context, d time.Duration, what string, ok func(statusJSON) bool) statusJSON {
+func (e *e2eEnv) waitStatus(t *testing.T, ctx context.Context, d time.Duration, what string, ok func(control.Status) bool) control.Status {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -162,7 +162,7 @@ func TestE2ECrashPaths(t *testing.T) {
 			}
 			// The CLI only watches; the lab process holds the lab.
 			defer func() { up.Process.Kill(); up.Wait(); t.Logf("labctl up:\n%s", upOut.String()) }()
-			s := e.waitStatus(t, ctx, 2*time.Minute, "running with both machines on", func(s statusJSON) bool {
+			s := e.waitStatus(t, ctx, 2*time.Minute, "running with both machines on", func(s control.Status) bool {
 				return s.Phase == "running" && len(s.Machines) == 2 && s.Machines[0].Power == "on" && s.Machines[1].Power == "on"
 			})
 			if len(s.Missing) > 0 {
@@ -182,22 +182,22 @@ func TestE2ECrashPaths(t *testing.T) {
 
 			kill("QEMU of bios1", findProc(t, "qemu-system", e.labDir()+"/machines/bios1/"))
 			want := map[string]string{"qemu": "machine bios1: QEMU (pid", "libvirt": "machine bios1: libvirt domain crashed"}[provider]
-			e.waitStatus(t, ctx, 30*time.Second, want, func(s statusJSON) bool { return s.Phase == "broken" && contains(s.Missing, want) })
+			e.waitStatus(t, ctx, 30*time.Second, want, func(s control.Status) bool { return s.Phase == "broken" && contains(s.Missing, want) })
 
 			kill("dnsmasq", st.Pids["dnsmasq"])
-			e.waitStatus(t, ctx, 30*time.Second, "dnsmasq's death and restart", func(s statusJSON) bool {
+			e.waitStatus(t, ctx, 30*time.Second, "dnsmasq's death and restart", func(s control.Status) bool {
 				return contains(s.Recovered, "dnsmasq exited unasked: signal: killed")
 			})
 
 			if provider == "libvirt" {
 				kill("private libvirtd", st.Pids["libvirtd"])
 				want := fmt.Sprintf("libvirtd (pid %d) is not running", st.Pids["libvirtd"])
-				e.waitStatus(t, ctx, 30*time.Second, want, func(s statusJSON) bool { return contains(s.Missing, want) })
+				e.waitStatus(t, ctx, 30*time.Second, want, func(s control.Status) bool { return contains(s.Missing, want) })
 			}
 
 			kill("lab process", st.Pids["labd"])
 			want = fmt.Sprintf("lab process (pid %d) is not running", st.Pids["labd"])
-			e.waitStatus(t, ctx, 30*time.Second, want, func(s statusJSON) bool { return contains(s.Missing, want) })
+			e.waitStatus(t, ctx, 30*time.Second, want, func(s control.Status) bool { return contains(s.Missing, want) })
 			text, _ := e.run(ctx, "status", "pxe-smoke")
 			t.Logf("labctl status:\n%s", text)
 			if !strings.Contains(text, "lab pxe-smoke (broken)") || !strings.Contains(text, "missing: "+want) {

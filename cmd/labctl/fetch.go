@@ -7,20 +7,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/images"
-	"github.com/labctl/labctl/images/fcos"
-	"github.com/labctl/labctl/images/fetch"
-	"github.com/labctl/labctl/images/flatcar"
-	"github.com/labctl/labctl/images/verify"
+	"github.com/labctl/labctl/images/registry"
 )
 
 // newImagesFetchCmd is `labctl images fetch flatcar|fcos`: a published
 // image, downloaded and verified into the same cache labos is built in.
-func newImagesFetchCmd() *cobra.Command {
-	var (
-		opts             fetch.Options
-		channel, version string
-		stream, baseURL  string
-	)
+func newImagesFetchCmd(g *globals) *cobra.Command {
+	var opts registry.FetchOptions
 	cmd := &cobra.Command{
 		Use:   "fetch flatcar|fcos",
 		Short: "Download a published image's PXE files, verify their signatures (and sums) and cache them",
@@ -30,7 +23,7 @@ detached OpenPGP signature is checked against the publisher's key built into
 labctl (or --key-file), and Fedora CoreOS files also against the SHA-256 of
 the stream metadata; a file that fails is not cached.`,
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{flatcar.Name, fcos.Name},
+		ValidArgs: registry.Published(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			opts.Progress = func(file string, done, total int64) {
@@ -40,25 +33,8 @@ the stream metadata; a file that fails is not cached.`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "  %s: %.1f MiB\n", file, float64(done)/(1<<20))
 				}
 			}
-			var keys func() (*verify.Keyring, error)
-			switch args[0] {
-			case flatcar.Name:
-				keys = flatcar.Keys
-			case fcos.Name:
-				keys = fcos.Keys
-			default:
-				return fmt.Errorf("no published image %q: the images are %s and %s", args[0], flatcar.Name, fcos.Name)
-			}
-			f, err := fetch.New(opts, keys)
-			if err != nil {
-				return err
-			}
-			var rel fetch.Release
-			if args[0] == flatcar.Name {
-				rel, err = flatcar.Resolve(cmd.Context(), f.Source, flatcar.Options{Channel: channel, Version: version, BaseURL: baseURL})
-			} else {
-				rel, err = fcos.Resolve(cmd.Context(), f.Source, fcos.Options{Stream: stream, BaseURL: baseURL})
-			}
+			opts.CacheDir = g.cacheDir
+			f, rel, err := registry.Release(cmd.Context(), args[0], opts)
 			if err != nil {
 				return err
 			}
@@ -80,11 +56,10 @@ the stream metadata; a file that fails is not cached.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.CacheDir, "cache-dir", images.DefaultCacheDir, "where images are kept")
-	fl.StringVar(&channel, "channel", "stable", "flatcar: release channel (stable, beta, alpha)")
-	fl.StringVar(&version, "version", "current", "flatcar: release version, e.g. 4230.2.3, or current")
-	fl.StringVar(&stream, "stream", "stable", "fcos: stream (stable, testing, next)")
-	fl.StringVar(&baseURL, "base-url", "", "a mirror with the publisher's layout (default: the publisher's own server)")
+	fl.StringVar(&opts.Channel, "channel", "stable", "flatcar: release channel (stable, beta, alpha)")
+	fl.StringVar(&opts.Version, "version", "current", "flatcar: release version, e.g. 4230.2.3, or current")
+	fl.StringVar(&opts.Stream, "stream", "stable", "fcos: stream (stable, testing, next)")
+	fl.StringVar(&opts.BaseURL, "base-url", "", "a mirror with the publisher's layout (default: the publisher's own server)")
 	fl.StringVar(&opts.From, "from", "", "a directory of files downloaded elsewhere (flatcar: version.txt, the files and .sig; fcos: STREAM.json, the files and .sig), verified the same way")
 	fl.StringVar(&opts.KeyFile, "key-file", "", "OpenPGP public keys to trust instead of the publisher's built-in ones")
 	return cmd

@@ -3,15 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/images/fetch/fetchtest"
 	"github.com/labctl/labctl/images/flatcar"
-	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/images/registry"
+	"github.com/labctl/labctl/lab/control"
 )
 
 // A scenario whose published image was never fetched fails before any of
@@ -23,10 +24,9 @@ func TestUpRefusesUnfetchedImage(t *testing.T) {
 	} {
 		t.Run(tt.scenario, func(t *testing.T) {
 			cache, states := t.TempDir(), t.TempDir()
-			t.Setenv("LABCTL_CACHE_DIR", cache)
-			t.Setenv("LABCTL_STATE_DIR", states)
 			var out bytes.Buffer
-			_, err := startLab(context.Background(), &out, tt.scenario, "qemu", "")
+			_, err := control.Up(context.Background(), control.UpOptions{Source: tt.scenario, Provider: "qemu",
+				StateRoot: states, CacheDir: cache, Out: &out})
 			want := "image " + tt.image + ": image " + tt.image + " in " + cache + ": not in the cache: run `labctl images fetch " + tt.image + "` first"
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("error %v\nwant %q", err, want)
@@ -79,9 +79,9 @@ func TestImagesFetchFlatcar(t *testing.T) {
 		t.Fatalf("fetch: %v\n%s", err, out)
 	}
 	// What a scenario naming images: [flatcar] then gets.
-	t.Setenv("LABCTL_CACHE_DIR", cache)
-	if dir, err := labd.BuildImage(context.Background(), "flatcar", slog.Default()); err != nil || !strings.HasPrefix(dir, filepath.Join(cache, "flatcar")+"/") {
-		t.Fatalf("image for a scenario: %q, %v", dir, err)
+	img, err := registry.Image(context.Background(), &images.Cache{Dir: cache}, "flatcar", images.Options{})
+	if err != nil || !strings.HasPrefix(img.Dir, filepath.Join(cache, "flatcar")+"/") {
+		t.Fatalf("image for a scenario: %+v, %v", img, err)
 	}
 	out, err = runLabctl(t, "images", "fetch", "flatcar", "--base-url", m.URL, "--cache-dir", cache, "--key-file", keyFile)
 	if err != nil || !strings.Contains(out, "cached (verified when fetched)") {

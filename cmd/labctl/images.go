@@ -4,36 +4,28 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/images/k8s"
-	"github.com/labctl/labctl/images/labos"
+	"github.com/labctl/labctl/images/registry"
 )
 
-func newImagesCmd() *cobra.Command {
+func newImagesCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "images", Short: "Build the OS images lab machines boot"}
-	var cacheDir, kubeVersion string
+	var opts images.Options
+	var kubeVersion string
 	build := &cobra.Command{
-		Use:   "build labos|k8s|labos-k8s",
+		Use:   "build " + strings.Join(registry.Names(), "|"),
 		Short: "Build an image (cached by a hash of its inputs) and print its directory and sizes",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, log := cmd.Context(), slog.Default()
-			kube := k8s.Options{Version: kubeVersion, CacheDir: cacheDir, Log: log}
-			var img *images.Image
-			var err error
-			switch args[0] {
-			case labos.Name:
-				img, err = labos.Build(ctx, labos.Options{CacheDir: cacheDir, Log: log})
-			case k8s.Name:
-				img, err = k8s.Build(ctx, kube)
-			case k8s.NodeName:
-				img, err = k8s.BuildNode(ctx, k8s.NodeOptions{Kubernetes: kube, Labos: labos.Options{CacheDir: cacheDir}, Log: log})
-			default:
-				return fmt.Errorf("no image %q: the images are %s, %s, %s", args[0], labos.Name, k8s.Name, k8s.NodeName)
+			if kubeVersion != "" {
+				opts.Versions = map[string]string{"kubernetes": kubeVersion}
 			}
+			img, err := registry.Build(cmd.Context(), &images.Cache{Dir: g.cacheDir, Log: slog.Default()}, args[0], opts)
 			if err != nil {
 				return err
 			}
@@ -50,8 +42,8 @@ func newImagesCmd() *cobra.Command {
 			return nil
 		},
 	}
-	build.Flags().StringVar(&cacheDir, "cache-dir", images.DefaultCacheDir, "where built images are kept")
-	build.Flags().StringVar(&kubeVersion, "kubernetes-version", k8s.DefaultVersion, "k8s.io/kubernetes module version of the k8s images")
-	cmd.AddCommand(build, newImagesFetchCmd())
+	build.Flags().StringSliceVar(&opts.Packages, "package", nil, "add a Debian package to the image (repeatable)")
+	build.Flags().StringVar(&kubeVersion, "kubernetes-version", "", "k8s.io/kubernetes module version of the k8s images (default "+k8s.DefaultVersion+")")
+	cmd.AddCommand(build, newImagesFetchCmd(g))
 	return cmd
 }

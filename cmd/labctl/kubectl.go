@@ -10,27 +10,27 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/images/k8s"
-	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/netns"
 )
 
-func newKubectlCmd() *cobra.Command {
+func newKubectlCmd(g *globals) *cobra.Command {
 	var kubeVersion string
 	cmd := &cobra.Command{
 		Use:   "kubectl SCENARIO -- ARGS...",
 		Short: "Run the cluster's kubectl with the lab's admin kubeconfig inside the lab's namespace",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := loadLab(args[0])
+			st, err := control.Load(g.stateDir, args[0])
 			if err != nil {
 				return err
 			}
-			kubeconfig := labd.Kubeconfig(st.Lab.Dir)
+			kubeconfig := st.Lab.Kubeconfig()
 			if _, err := os.Stat(kubeconfig); err != nil {
 				return fmt.Errorf("lab %s has no kubeconfig (is it a Kubernetes scenario?): %w", st.Lab.Name, err)
 			}
 			// The cached build is the kubectl of the cluster's own version.
-			img, err := k8s.Build(cmd.Context(), k8s.Options{Version: kubeVersion, CacheDir: labd.CacheDir()})
+			img, err := k8s.Build(cmd.Context(), k8s.Options{Version: kubeVersion, CacheDir: g.cacheDir})
 			if err != nil {
 				return err
 			}
@@ -39,8 +39,8 @@ func newKubectlCmd() *cobra.Command {
 			c.Stdin, c.Stdout, c.Stderr = os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()
 			err = c.Run()
 			var exit *exec.ExitError
-			if errors.As(err, &exit) {
-				os.Exit(exit.ExitCode()) // kubectl said why; pass its status through
+			if errors.As(err, &exit) { // kubectl said why; pass its status through
+				return &exitError{code: exit.ExitCode(), err: fmt.Errorf("kubectl: exit status %d", exit.ExitCode())}
 			}
 			return err
 		},

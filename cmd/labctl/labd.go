@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/labd"
 )
 
@@ -13,7 +14,7 @@ import (
 func newLabDaemonCmd() *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
-		Use:    labd.DaemonCommand + " --state DIR",
+		Use:    control.DaemonCommand + " --state DIR",
 		Short:  "Run a lab (started by labctl up inside the lab's network namespace)",
 		Hidden: true,
 		Args:   cobra.NoArgs,

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -10,11 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/lab/labd"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/state"
 )
 
-func newLsCmd() *cobra.Command {
+func newLsCmd(g *globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "ls",
@@ -24,17 +23,16 @@ func newLsCmd() *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			labs, err := state.List(state.Root())
+			labs, err := control.List(cmd.Context(), g.stateDir)
 			if err != nil {
 				return err
 			}
-			assessPhases(cmd.Context(), labs)
 			w := cmd.OutOrStdout()
 			if output == "json" {
 				return printJSON(w, labs)
 			}
 			if len(labs) == 0 {
-				fmt.Fprintf(w, "no labs in %s; bring one up with labctl up SCENARIO (labctl scenarios lists them)\n", state.Root())
+				fmt.Fprintf(w, "no labs in %s; bring one up with labctl up SCENARIO (labctl scenarios lists them)\n", g.stateDir)
 				return nil
 			}
 			return printLabs(w, labs, time.Now())
@@ -42,23 +40,6 @@ func newLsCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
 	return cmd
-}
-
-// assessPhases replaces the phase a lab recorded by what labd.Assess finds,
-// so ls says broken where status does.
-func assessPhases(ctx context.Context, labs []state.Summary) {
-	for i, sum := range labs {
-		if sum.Phase != state.Starting && sum.Phase != state.Running {
-			continue
-		}
-		st, err := state.Load(sum.Dir)
-		if err != nil {
-			continue
-		}
-		if prov, err := labProvider(st); err == nil {
-			labs[i].Phase = labd.Assess(ctx, st, prov).Phase
-		}
-	}
 }
 
 func printLabs(w io.Writer, labs []state.Summary, now time.Time) error {

@@ -56,7 +56,7 @@ func (c *cliEnv) upState(t *testing.T, scenario string, phase state.Phase) {
 		t.Fatal(err)
 	}
 	t.Setenv("LABCTL_STATE_DIR", c.stateDir)
-	if err := state.Create(&state.State{Source: scenario, Lab: sc.Lab(state.Dir(sc.Name), "labctl-"+sc.Name), Provider: "qemu", Phase: phase}); err != nil {
+	if err := state.Create(&state.State{Source: scenario, Lab: sc.Lab(state.Dir(c.stateDir, sc.Name), "labctl-"+sc.Name), Provider: "qemu", Phase: phase}); err != nil {
 		t.Fatal(err)
 	}
 }

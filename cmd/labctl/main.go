@@ -1,6 +1,6 @@
 // Command labctl runs network-boot labs, their boot service and their checks.
 // This package only parses flags, prints and sets the exit status; the work
-// is done by the library packages it calls.
+// is done by the library packages it calls (lab/control above all).
 package main
 
 import (
@@ -14,6 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/lab/state"
 )
 
 func main() {
@@ -43,46 +46,55 @@ func exitCode(err error) int {
 	return 1
 }
 
+// globals are the flags every command shares.
+type globals struct {
+	verbose  bool
+	stateDir string // parent of every lab's directory
+	cacheDir string // built images
+}
+
 func newRootCmd() *cobra.Command {
-	var verbose bool
+	g := &globals{}
 	root := &cobra.Command{
 		Use:           "labctl",
 		Short:         "Network-boot labs, a matchbox-compatible boot service, BMCs and end-to-end checks",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			// The environment first, so that LABCTL_VERBOSE counts too.
 			if err := flagsFromEnv(cmd.Flags()); err != nil {
 				return err
 			}
 			level := slog.LevelInfo
-			if verbose {
+			if g.verbose {
 				level = slog.LevelDebug
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 			return nil
 		},
 	}
-	root.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "debug logging")
+	pf := root.PersistentFlags()
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "debug logging")
+	pf.StringVar(&g.stateDir, "state-dir", state.DefaultRoot, "where labs keep their state, disks and logs")
+	pf.StringVar(&g.cacheDir, "cache-dir", images.DefaultCacheDir, "where built images are kept")
 	root.AddCommand(
-		newUpCmd(),
-		newDownCmd(),
-		newStatusCmd(),
-		newConsoleCmd(),
-		newLogsCmd(),
-		newTestCmd(),
-		newVerifyCmd(),
-		newSSHCmd(),
+		newUpCmd(g),
+		newTestCmd(g),
+		newVerifyCmd(g),
+		newDownCmd(g),
+		newStatusCmd(g),
+		newConsoleCmd(g),
+		newLogsCmd(g),
+		newSSHCmd(g),
 		newServeCmd(),
-		newImagesCmd(),
-		newKubectlCmd(),
+		newImagesCmd(g),
+		newKubectlCmd(g),
 		newBMCCmd(),
-		newReprovisionCmd(),
+		newReprovisionCmd(g),
 		newLabDaemonCmd(),
-		newLsCmd(),
+		newLsCmd(g),
 		newScenariosCmd(),
 	)
-	completeArgs(root)
+	completeArgs(root, g)
 	return root
 }
 

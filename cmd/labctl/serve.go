@@ -1,16 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/bootsvc/rpc"
 	"github.com/spf13/cobra"
 )
 
@@ -61,12 +59,12 @@ keeps the last good state. The signing key's passphrase comes from
 				return fmt.Errorf("listen on %s: %w", address, err)
 			}
 			ctx := cmd.Context()
-			go reloadOnHUP(ctx, srv)
+			go srv.ReloadOnHUP(ctx, slog.Default())
 			slog.Info("boot service listening", "address", ln.Addr().String(), "data", cfg.DataDir, "assets", cfg.AssetsDir)
 			if api.address == "" {
 				return srv.Serve(ctx, ln)
 			}
-			return serveWithAPI(ctx, srv, ln, api)
+			return rpc.ServeAlongside(ctx, srv, ln, srv, api.address, api.tls, slog.Default())
 		},
 	}
 	api.flags(cmd)
@@ -79,22 +77,4 @@ keeps the last good state. The signing key's passphrase comes from
 		fmt.Sprintf("machines the /machines log keeps (the one seen longest ago is forgotten first; each keeps its last %d events)", bootsvc.MaxEvents))
 	cmd.MarkFlagRequired("data")
 	return cmd
-}
-
-func reloadOnHUP(ctx context.Context, srv *bootsvc.Server) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			if err := srv.Reload(); err != nil {
-				slog.Error("reload on SIGHUP failed; keeping the last good state", "err", err)
-			} else {
-				slog.Info("reloaded data directory on SIGHUP")
-			}
-		}
-	}
 }

@@ -1,13 +1,8 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 
-	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/rpc"
 	"github.com/spf13/cobra"
 )
@@ -39,26 +34,4 @@ func (a *apiFlags) check() error {
 		}
 	}
 	return nil
-}
-
-// serveWithAPI runs the HTTP boot service and the gRPC API until ctx ends or
-// either fails.
-func serveWithAPI(ctx context.Context, srv *bootsvc.Server, ln net.Listener, a apiFlags) error {
-	api, err := rpc.New(srv, a.tls, slog.Default())
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	rln, err := net.Listen("tcp", a.address)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("listen on %s: %w", a.address, err)
-	}
-	slog.Info("boot service API listening", "address", rln.Addr().String(), "ca", a.tls.CAFile)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ctx, ln); cancel() }()
-	go func() { errc <- api.Serve(ctx, rln); cancel() }()
-	return errors.Join(<-errc, <-errc)
 }

@@ -9,31 +9,17 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
-	"github.com/labctl/labctl/lab/labd"
-	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/scenarios/check"
 )
 
-func newSSHCmd() *cobra.Command {
+func newSSHCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ssh SCENARIO NODE [-- COMMAND...]",
 		Short: "Open a shell on a lab machine, or run a command there (one argument: a shell command line; several: each kept as given) and pass its exit status through",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := loadLab(args[0])
-			if err != nil {
-				return err
-			}
-			m, ok := st.Lab.Machine(args[1])
-			if !ok {
-				return fmt.Errorf("lab %s has no machine %q", st.Lab.Name, args[1])
-			}
-			keys, err := labd.SSHKeys(st.Lab)
-			if err != nil {
-				return err
-			}
-			sh := &check.SSH{Keys: keys, Dial: netns.Dialer(st.Lab.Netns)}
-			client, err := sh.Client(cmd.Context(), m)
+			client, err := control.SSH(cmd.Context(), g.stateDir, args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -51,7 +37,7 @@ func newSSHCmd() *cobra.Command {
 			}
 			var exit *ssh.ExitError
 			if errors.As(err, &exit) {
-				return &exitError{code: exit.ExitStatus(), err: fmt.Errorf("%s: exit status %d", m.Name, exit.ExitStatus())}
+				return &exitError{code: exit.ExitStatus(), err: fmt.Errorf("%s: exit status %d", args[1], exit.ExitStatus())}
 			}
 			return err
 		},

@@ -1,98 +1,114 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/lab/labd"
-	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/scenarios"
 )
 
-func newUpCmd() *cobra.Command {
-	var provider, ns string
+// labFlags are the flags of the commands that bring a lab up.
+type labFlags struct {
+	provider, netns, accel, ipxeDir string
+}
+
+func (f *labFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.provider, "provider", "", "qemu or libvirt (default: libvirt if a system libvirtd answers, else qemu)")
+	cmd.Flags().StringVar(&f.netns, "netns", "", "network namespace for the lab (default labctl-SCENARIO)")
+	cmd.Flags().StringVar(&f.accel, "accel", "", "kvm or tcg (default: probe whether a guest really runs under KVM)")
+	cmd.Flags().StringVar(&f.ipxeDir, "ipxe-dir", "", "directory holding undionly.kpxe, ipxe.efi and snponly.efi (default Debian's)")
+}
+
+// options are the flags as control's options.
+func (f *labFlags) options(g *globals, out io.Writer, source string) control.UpOptions {
+	return control.UpOptions{Source: source, Provider: f.provider, Netns: f.netns, StateRoot: g.stateDir,
+		CacheDir: g.cacheDir, Accel: f.accel, IPXEDir: f.ipxeDir, Self: self(), Out: out}
+}
+
+func newUpCmd(g *globals) *cobra.Command {
+	var f labFlags
 	cmd := &cobra.Command{
 		Use:   "up SCENARIO",
 		Short: "Bring a lab up: network, boot service, dnsmasq and machines, in a network namespace of its own",
 		Args:  scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
 			sc, err := scenarios.Find(args[0])
 			if err != nil {
 				return err
 			}
-			st, err := startLab(cmd.Context(), cmd.OutOrStdout(), args[0], provider, ns)
+			st, err := control.Up(cmd.Context(), f.options(g, out, args[0]))
 			if err != nil {
 				return err
 			}
-			if _, err := converge(cmd.Context(), cmd.OutOrStdout(), st, sc); err != nil {
-				return fmt.Errorf("%w\n(the lab is still up for inspection: labctl logs %s NODE, labctl down %s)", err, st.Lab.Name, st.Lab.Name)
+			l := st.Lab
+			if _, err := control.Converge(cmd.Context(), out, st, sc); err != nil {
+				return fmt.Errorf("%w\n(the lab is still up for inspection: labctl logs %s NODE, labctl down %s)", err, l.Name, l.Name)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "lab %s is up and its %d checks passed (namespace %s)\n", st.Lab.Name, len(sc.Checks), st.Lab.Netns)
-			if len(st.Lab.Machines) > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "  a shell on a node:  labctl ssh %s %s\n", st.Lab.Name, st.Lab.Machines[0].Name)
+			fmt.Fprintf(out, "lab %s is up and its %d checks passed (namespace %s)\n", l.Name, len(sc.Checks), l.Netns)
+			if len(l.Machines) > 0 {
+				fmt.Fprintf(out, "  a shell on a node:  labctl ssh %s %s\n", l.Name, l.Machines[0].Name)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "  status:            labctl status %s\n  take it down:      labctl down %s\n", st.Lab.Name, st.Lab.Name)
+			fmt.Fprintf(out, "  status:            labctl status %s\n  take it down:      labctl down %s\n", l.Name, l.Name)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&provider, "provider", "", "qemu or libvirt (default: libvirt if a system libvirtd answers, else qemu)")
-	cmd.Flags().StringVar(&ns, "netns", "", "network namespace for the lab (default labctl-SCENARIO)")
+	f.add(cmd)
 	return cmd
 }
 
-// defaultProvider is libvirt when a system libvirtd answers on its socket
-// (the lab still gets a private daemon of its own), else the embedded QEMU
-// provider.
-func defaultProvider() string {
-	c, err := net.DialTimeout("unix", "/run/libvirt/libvirt-sock", time.Second)
-	if err != nil {
-		return "qemu"
+func newTestCmd(g *globals) *cobra.Command {
+	var f labFlags
+	var o control.TestOptions
+	cmd := &cobra.Command{
+		Use:   "test SCENARIO",
+		Short: "Bring a lab up, wait for the scenario's checks, collect artifacts, take it down",
+		Args:  scenarioArg,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.UpOptions, o.Errors = f.options(g, cmd.OutOrStdout(), args[0]), cmd.ErrOrStderr()
+			return control.Test(cmd.Context(), o)
+		},
 	}
-	c.Close()
-	return "libvirt"
+	f.add(cmd)
+	cmd.Flags().StringVar(&o.Artifacts, "artifacts", "", "directory for logs and the machine log (default _artifacts/SCENARIO)")
+	cmd.Flags().BoolVar(&o.Keep, "keep", false, "leave the lab up afterwards")
+	return cmd
 }
 
-// startLab starts the lab and, if that fails half-way, takes down what was made.
-func startLab(ctx context.Context, out io.Writer, source, provider, ns string) (*state.State, error) {
-	if provider == "" {
-		provider = defaultProvider()
+func newVerifyCmd(g *globals) *cobra.Command {
+	var junit string
+	cmd := &cobra.Command{
+		Use:   "verify SCENARIO",
+		Short: "Run the scenario's checks against a lab that is up",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := control.Load(g.stateDir, args[0])
+			if err != nil {
+				return err
+			}
+			sc, err := scenarios.Find(st.Source)
+			if err != nil {
+				return err
+			}
+			results, runErr := control.Converge(cmd.Context(), cmd.OutOrStdout(), st, sc)
+			if junit != "" {
+				if err := control.WriteJUnit(junit, sc.Name, results); err != nil {
+					return fmt.Errorf("write %s: %w", junit, err)
+				}
+			}
+			if runErr != nil {
+				return fmt.Errorf("scenario %s: %w", sc.Name, runErr)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "scenario %s: all %d checks passed\n", sc.Name, len(results))
+			return nil
+		},
 	}
-	// Refuse bad flags and names before minutes of image building.
-	if _, err := labd.Check(source, provider, ns); err != nil {
-		return nil, err
-	}
-	// Build images here, where the user sees it, rather than silently in the
-	// lab process: the first labos build takes minutes.
-	sc, err := scenarios.Find(source)
-	if err != nil {
-		return nil, err
-	}
-	for _, name := range sc.Images {
-		start := time.Now()
-		fmt.Fprintf(out, "image %s: ", name)
-		dir, err := labd.BuildImage(ctx, name, slog.Default())
-		if err != nil {
-			fmt.Fprintln(out, "failed")
-			return nil, fmt.Errorf("image %s: %w", name, err)
-		}
-		fmt.Fprintf(out, "%s (%.1fs)\n", dir, time.Since(start).Seconds())
-	}
-	st, err := labd.Start(ctx, source, provider, ns, self())
-	if err != nil {
-		if st != nil {
-			labd.Down(context.Background(), st.Lab.Dir, slog.Default())
-		}
-		return nil, err
-	}
-	fmt.Fprintf(out, "lab %s: provider %s, namespace %s, state %s\n", st.Lab.Name, st.Provider, st.Lab.Netns, st.Lab.Dir)
-	return st, nil
+	cmd.Flags().StringVar(&junit, "junit", "", "also write the results as JUnit XML to this file")
+	return cmd
 }
 
 func self() string {

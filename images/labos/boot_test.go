@@ -25,7 +25,9 @@ import (
 	"github.com/coreos/butane/config/common"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/images/labos"
+	"github.com/labctl/labctl/images/registry"
 	"github.com/labctl/labctl/lab/netns"
 )
 
@@ -58,7 +60,7 @@ func TestBoot(t *testing.T) {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	img, err := labos.Build(ctx, labos.Options{})
+	img, err := registry.Build(ctx, &images.Cache{Dir: images.DefaultCacheDir}, labos.Name, images.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

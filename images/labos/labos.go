@@ -14,10 +14,12 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/tail"
 )
 
 // Name is the image's name, and its folder under the boot service's /assets/.
@@ -47,11 +49,11 @@ var Packages = []string{
 	"gdisk", "e2fsprogs", "dosfstools", "grub-pc-bin", "grub-efi-amd64-bin", "grub2-common",
 }
 
-// Options change where the image comes from and where it is kept.
+// Options qualify a labos build: packages added, a variant, and where a
+// build made outside the registry is kept.
 type Options struct {
-	CacheDir string   // default images.DefaultCacheDir
-	Suite    string   // Debian release, default "bookworm"
-	Sources  []string // apt source files (the mirror); default /etc/apt/sources.list*
+	CacheDir string   // for Build; default images.DefaultCacheDir
+	Packages []string // Debian packages added (still the image labos, another key)
 	Variant  *Variant // nil: plain labos
 	Log      *slog.Logger
 }
@@ -68,6 +70,9 @@ type Variant struct {
 	FilesKey string
 }
 
+// suite is the Debian release labos is built from.
+const suite = "bookworm"
+
 //go:embed build.sh rootfs
 var buildFiles embed.FS
 
@@ -82,18 +87,21 @@ func Build(ctx context.Context, opts Options) (*images.Image, error) {
 	return images.OpenCache(opts.CacheDir, opts.Log).Build(ctx, r)
 }
 
-// NewRecipe is the build of labos as a cache recipe.
-func NewRecipe(opts Options) (images.Recipe, error) {
-	suite := opts.Suite
-	if suite == "" {
-		suite = "bookworm"
+// Recipe is labos in the image registry: images.Options' packages added.
+func Recipe(opts images.Options) (images.Recipe, error) {
+	if len(opts.Versions) > 0 {
+		return images.Recipe{}, fmt.Errorf("image %s pins no versions", Name)
 	}
-	sources := opts.Sources
-	if len(sources) == 0 {
-		var err error
-		if sources, err = SystemSources(); err != nil {
-			return images.Recipe{}, err
-		}
+	return NewRecipe(Options{Packages: opts.Packages})
+}
+
+// NewRecipe is the build of labos as a cache recipe: Debian's minbase from
+// the machine's apt sources (SystemSources), with Packages, opts.Packages
+// and the variant's.
+func NewRecipe(opts Options) (images.Recipe, error) {
+	sources, err := SystemSources()
+	if err != nil {
+		return images.Recipe{}, err
 	}
 	mirror := sha256.New()
 	for _, s := range sources {
@@ -107,17 +115,18 @@ func NewRecipe(opts Options) (images.Recipe, error) {
 	if err != nil {
 		return images.Recipe{}, fmt.Errorf("hash build scripts: %w", err)
 	}
+	packages := append(slices.Clone(Packages), opts.Packages...)
 	r := images.Recipe{
 		Name: Name,
 		Inputs: map[string]any{
 			"builder":  BuilderVersion,
 			"suite":    suite,
-			"packages": Packages,
+			"packages": packages,
 			"scripts":  scripts,
 			"sources":  hex.EncodeToString(mirror.Sum(nil))[:16],
 		},
 		Build: func(ctx context.Context, dir string) error {
-			return build(ctx, dir, suite, sources, opts.Variant, opts.Log)
+			return build(ctx, dir, sources, packages, opts.Variant)
 		},
 	}
 	if v := opts.Variant; v != nil {
@@ -145,7 +154,7 @@ func SystemSources() ([]string, error) {
 	return out, nil
 }
 
-func build(ctx context.Context, dir, suite string, sources []string, v *Variant, log *slog.Logger) error {
+func build(ctx context.Context, dir string, sources, packages []string, v *Variant) error {
 	for _, tool := range []string{"mmdebstrap", "mksquashfs"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is missing (scripts/install-deps.sh installs it): %w", tool, err)
@@ -164,9 +173,8 @@ func build(ctx context.Context, dir, suite string, sources []string, v *Variant,
 		return err
 	}
 	defer logf.Close()
-	packages := Packages
 	if v != nil {
-		packages = append(append([]string(nil), Packages...), v.Packages...)
+		packages = append(slices.Clone(packages), v.Packages...)
 		if err := stageFiles(filepath.Join(work, "rootfs"), v.Files); err != nil {
 			return err
 		}
@@ -175,11 +183,8 @@ func build(ctx context.Context, dir, suite string, sources []string, v *Variant,
 	cmd := exec.CommandContext(ctx, "bash", args...)
 	cmd.Env = append(os.Environ(), "LABOS_PACKAGES="+strings.Join(packages, ","), "LC_ALL=C.UTF-8")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	if log != nil {
-		log.Info("mmdebstrap and dracut running", "log", logf.Name())
-	}
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build.sh (log %s): %w\n%s", logf.Name(), err, tail(logf.Name(), 20))
+		return fmt.Errorf("build.sh (log %s): %w\n%s", logf.Name(), err, tail.File(logf.Name(), 20))
 	}
 	return nil
 }
@@ -230,13 +235,4 @@ func extract(dir string) error {
 		}
 		return os.WriteFile(out, raw, mode)
 	})
-}
-
-func tail(file string, n int) string {
-	raw, _ := os.ReadFile(file)
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -42,7 +42,8 @@ func TestScenarioTemplates(t *testing.T) {
 		}
 		// The online scenarios name labos only for the etcd their Flatcar
 		// or Fedora CoreOS machines run from its root; scenarios/ checks them.
-		if !slices.ContainsFunc(s.Images, func(n string) bool { return strings.HasPrefix(n, labos.Name) }) || slices.Contains(s.Images, flatcar.Name) || slices.Contains(s.Images, fcos.Name) {
+		uses := func(name string) bool { return slices.Contains(s.ImageNames(), name) }
+		if !slices.ContainsFunc(s.ImageNames(), func(n string) bool { return strings.HasPrefix(n, labos.Name) }) || uses(flatcar.Name) || uses(fcos.Name) {
 			continue
 		}
 		n++
@@ -104,13 +105,13 @@ func checkGroup(t *testing.T, data, file string, s *scenarios.Scenario, sec *ssh
 	if p.Boot != nil {
 		args := strings.Join(p.Boot.Args, " ")
 		for _, want := range []string{"initrd=initrd.img", "console=ttyS0", "ignition.firstboot", "ignition.platform.id=metal",
-			"root=live:http://${next-server}:8080/assets/" + s.Images[0] + "/" + labos.Rootfs,
+			"root=live:http://${next-server}:8080/assets/" + s.Images[0].Name + "/" + labos.Rootfs,
 			"ignition.config.url=http://${next-server}:8080/ignition?uuid=${uuid}&mac=${mac:hexhyp}"} {
 			if !strings.Contains(args, want) {
 				t.Errorf("profile %s: args lack %q", g.Profile, want)
 			}
 		}
-		assets := "/assets/" + s.Images[0] + "/"
+		assets := "/assets/" + s.Images[0].Name + "/"
 		if p.Boot.Kernel != assets+labos.Kernel || !slices.Equal(p.Boot.Initrd, []string{assets + labos.Initrd}) {
 			t.Errorf("profile %s: kernel %s initrd %v, want labos's", g.Profile, p.Boot.Kernel, p.Boot.Initrd)
 		}

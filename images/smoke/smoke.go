@@ -12,11 +12,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/labctl/labctl/filecopy"
+	"github.com/labctl/labctl/images"
 )
 
 //go:embed init.sh
@@ -40,14 +42,20 @@ type Inputs struct {
 	Busybox    string // a static busybox
 }
 
-// Build returns a directory in cacheDir holding vmlinuz and initrd.img,
-// building them only when an input changed.
-func Build(ctx context.Context, cacheDir string) (string, error) {
+// Name is the image's name, and its folder under the boot service's /assets/.
+const Name = "smoke"
+
+// Recipe is the smoke image as a cache recipe, built from Debian's kernel,
+// its modules and busybox (DebianInputs). It takes no options.
+func Recipe(opts images.Options) (images.Recipe, error) {
+	if len(opts.Packages) > 0 || len(opts.Versions) > 0 {
+		return images.Recipe{}, fmt.Errorf("image %s takes no packages or versions", Name)
+	}
 	in, err := DebianInputs()
 	if err != nil {
-		return "", err
+		return images.Recipe{}, err
 	}
-	return in.Build(ctx, cacheDir)
+	return in.Recipe()
 }
 
 // DebianInputs finds the newest installed kernel, its modules and busybox.
@@ -61,60 +69,45 @@ func DebianInputs() (Inputs, error) {
 	return Inputs{Kernel: k, ModulesDir: "/lib/modules/" + strings.TrimPrefix(filepath.Base(k), "vmlinuz-"), Busybox: "/bin/busybox"}, nil
 }
 
-// Build builds the image from in; see the package function.
-func (in Inputs) Build(ctx context.Context, cacheDir string) (string, error) {
+// Recipe is the build from in: vmlinuz and initrd.img.
+func (in Inputs) Recipe() (images.Recipe, error) {
 	mods, err := resolveModules(in.ModulesDir, Modules)
 	if err != nil {
-		return "", err
+		return images.Recipe{}, err
 	}
-	key, err := in.hash(mods)
+	files, err := identify(append([]string{in.Kernel, in.Busybox}, modPaths(in.ModulesDir, mods)...))
 	if err != nil {
-		return "", err
+		return images.Recipe{}, err
 	}
-	dir := filepath.Join(cacheDir, "smoke-"+key)
-	if _, err := os.Stat(filepath.Join(dir, "initrd.img")); err == nil {
-		return dir, nil
-	}
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", fmt.Errorf("smoke image cache: %w", err)
-	}
-	tmp, err := os.MkdirTemp(cacheDir, ".smoke-*")
-	if err != nil {
-		return "", fmt.Errorf("smoke image cache: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	if err := copyFile(in.Kernel, filepath.Join(tmp, "vmlinuz")); err != nil {
-		return "", fmt.Errorf("smoke image: kernel: %w", err)
-	}
-	if err := in.writeInitrd(filepath.Join(tmp, "initrd.img"), mods); err != nil {
-		return "", err
-	}
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	// Another build may have won the race; its result is as good as ours.
-	if err := os.Rename(tmp, dir); err != nil && !errors.Is(err, os.ErrExist) {
-		if _, statErr := os.Stat(filepath.Join(dir, "initrd.img")); statErr != nil {
-			return "", fmt.Errorf("smoke image cache: %w", err)
-		}
-	}
-	return dir, nil
+	scripts := sha256.Sum256(append(slices.Clone(initScript), udhcpcScript...))
+	return images.Recipe{
+		Name: Name,
+		Inputs: map[string]any{
+			"builder": "smoke v1",
+			"scripts": hex.EncodeToString(scripts[:])[:16],
+			"files":   files,
+		},
+		Build: func(ctx context.Context, dir string) error {
+			if err := filecopy.Copy(in.Kernel, filepath.Join(dir, "vmlinuz")); err != nil {
+				return fmt.Errorf("smoke image: kernel: %w", err)
+			}
+			return in.writeInitrd(filepath.Join(dir, "initrd.img"), mods)
+		},
+	}, nil
 }
 
-// hash names a build by its inputs: file identities, modules and scripts.
-func (in Inputs) hash(mods []string) (string, error) {
-	h := sha256.New()
-	fmt.Fprintln(h, "smoke v1")
-	h.Write(initScript)
-	h.Write(udhcpcScript)
-	for _, f := range append([]string{in.Kernel, in.Busybox}, modPaths(in.ModulesDir, mods)...) {
+// identify names each input file by path, size and modification time: a
+// changed kernel or busybox makes a new image.
+func identify(paths []string) ([]string, error) {
+	var ids []string
+	for _, f := range paths {
 		st, err := os.Stat(f)
 		if err != nil {
-			return "", fmt.Errorf("smoke image: %w", err)
+			return nil, fmt.Errorf("smoke image: %w", err)
 		}
-		fmt.Fprintln(h, f, st.Size(), st.ModTime().UnixNano())
+		ids = append(ids, fmt.Sprintf("%s %d %d", f, st.Size(), st.ModTime().UnixNano()))
 	}
-	return hex.EncodeToString(h.Sum(nil))[:16], nil
+	return ids, nil
 }
 
 func modPaths(dir string, mods []string) []string {
@@ -220,21 +213,4 @@ func moduleName(path string) string {
 	base := filepath.Base(path)
 	base = base[:strings.Index(base, ".ko")]
 	return strings.ReplaceAll(base, "-", "_")
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

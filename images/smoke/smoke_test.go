@@ -2,24 +2,40 @@ package smoke
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/images"
 )
+
+// build builds the image in the cache dir, as labctl does, and returns its directory.
+func build(ctx context.Context, cacheDir string) (string, error) {
+	r, err := Recipe(images.Options{})
+	if err != nil {
+		return "", err
+	}
+	img, err := (&images.Cache{Dir: cacheDir, Log: slog.New(slog.DiscardHandler)}).Build(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	return img.Dir, nil
+}
 
 func TestBuildContents(t *testing.T) {
 	if _, err := DebianInputs(); err != nil {
 		t.Skip(err)
 	}
 	cache := t.TempDir()
-	dir, err := Build(context.Background(), cache)
+	dir, err := build(context.Background(), cache)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := Build(context.Background(), cache)
+	again, err := build(context.Background(), cache)
 	if err != nil || again != dir {
 		t.Fatalf("second build = %q, %v; want the cached %q", again, err, dir)
 	}
@@ -75,7 +91,7 @@ func TestBootWithoutNetwork(t *testing.T) {
 	if _, err := DebianInputs(); err != nil {
 		t.Skip(err)
 	}
-	dir, err := Build(context.Background(), t.TempDir())
+	dir, err := build(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
-	"net/netip"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,26 +20,10 @@ import (
 	"github.com/labctl/labctl/lab"
 )
 
-// APIPort is where the boot service's gRPC API (matchbox's, mutual TLS)
-// listens on the lab gateway: matchbox's customary port.
-const APIPort = 8081
-
-// The API's TLS files under the lab's directory: a CA made for the lab, the
-// server's certificate and key, and one client certificate and key for the
-// user's bootcmd or terraform.
-func APICAFile(dir string) string         { return filepath.Join(dir, "api-ca.pem") }
-func APIServerCertFile(dir string) string { return filepath.Join(dir, "api-server.pem") }
-func APIServerKeyFile(dir string) string  { return filepath.Join(dir, "api-server-key.pem") }
-func APIClientCertFile(dir string) string { return filepath.Join(dir, "api-client.pem") }
-func APIClientKeyFile(dir string) string  { return filepath.Join(dir, "api-client-key.pem") }
-func APIAddr(l *lab.Lab) string {
-	return netip.AddrPortFrom(l.Network.Gateway, APIPort).String()
-}
-
 // startAPI writes the API's TLS files and serves the gRPC API for srv on
 // the gateway until ctx ends. It must run inside the lab's namespace.
-func startAPI(ctx context.Context, wg *sync.WaitGroup, dir string, l *lab.Lab, srv *bootsvc.Server, log *slog.Logger, fail func(error)) error {
-	tf, err := writeAPICerts(dir, l.Network.Gateway)
+func startAPI(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, srv *bootsvc.Server, log *slog.Logger, fail func(error)) error {
+	tf, err := writeAPICerts(l)
 	if err != nil {
 		return err
 	}
@@ -49,7 +31,7 @@ func startAPI(ctx context.Context, wg *sync.WaitGroup, dir string, l *lab.Lab, s
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", APIAddr(l))
+	ln, err := net.Listen("tcp", l.APIAddr())
 	if err != nil {
 		return fmt.Errorf("boot service API: %w", err)
 	}
@@ -62,9 +44,9 @@ func startAPI(ctx context.Context, wg *sync.WaitGroup, dir string, l *lab.Lab, s
 }
 
 // writeAPICerts makes a CA for the lab, a server certificate for the
-// gateway address and a client certificate, and writes them into dir
-// (keys 0600).
-func writeAPICerts(dir string, gateway netip.Addr) (rpc.TLSFiles, error) {
+// gateway address and a client certificate, and writes them into the lab's
+// directory (keys 0600).
+func writeAPICerts(l *lab.Lab) (rpc.TLSFiles, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return rpc.TLSFiles{}, fmt.Errorf("API CA key: %w", err)
@@ -76,20 +58,20 @@ func writeAPICerts(dir string, gateway netip.Addr) (rpc.TLSFiles, error) {
 		return rpc.TLSFiles{}, fmt.Errorf("API CA: %w", err)
 	}
 	ca, _ := x509.ParseCertificate(caDER)
-	if err := writeFile(APICAFile(dir), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+	if err := writeFile(l.APICAFile(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
 		return rpc.TLSFiles{}, err
 	}
 	server := certTemplate("labctl boot service API")
 	server.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-	server.IPAddresses = []net.IP{gateway.AsSlice()}
+	server.IPAddresses = []net.IP{l.Network.Gateway.AsSlice()}
 	client := certTemplate("labctl lab client")
 	client.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	for _, leaf := range []struct {
 		tmpl              *x509.Certificate
 		certFile, keyFile string
 	}{
-		{server, APIServerCertFile(dir), APIServerKeyFile(dir)},
-		{client, APIClientCertFile(dir), APIClientKeyFile(dir)},
+		{server, l.APIServerCertFile(), l.APIServerKeyFile()},
+		{client, l.APIClientCertFile(), l.APIClientKeyFile()},
 	} {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
@@ -107,7 +89,7 @@ func writeAPICerts(dir string, gateway netip.Addr) (rpc.TLSFiles, error) {
 			return rpc.TLSFiles{}, err
 		}
 	}
-	return rpc.TLSFiles{CAFile: APICAFile(dir), CertFile: APIServerCertFile(dir), KeyFile: APIServerKeyFile(dir)}, nil
+	return rpc.TLSFiles{CAFile: l.APICAFile(), CertFile: l.APIServerCertFile(), KeyFile: l.APIServerKeyFile()}, nil
 }
 
 func certTemplate(cn string) *x509.Certificate {

@@ -19,17 +19,19 @@ import (
 	"github.com/labctl/labctl/bootsvc/rpc/rpcpb"
 	pb "github.com/labctl/labctl/bootsvc/rpc/serverpb"
 	"github.com/labctl/labctl/bootsvc/rpc/storagepb"
+	"github.com/labctl/labctl/lab"
 )
 
 // The files made for a lab work together: a client holding the lab's client
 // certificate writes through an API serving the lab's server certificate.
 func TestAPICerts(t *testing.T) {
 	dir, data := t.TempDir(), t.TempDir()
-	tf, err := writeAPICerts(dir, netip.MustParseAddr("127.0.0.1"))
+	l := &lab.Lab{Dir: dir, Network: lab.Network{Gateway: netip.MustParseAddr("127.0.0.1")}}
+	tf, err := writeAPICerts(l)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(APIClientKeyFile(dir)); err != nil || fi.Mode().Perm() != 0o600 {
+	if fi, err := os.Stat(l.APIClientKeyFile()); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("client key: %v, mode %v; want 0600", err, fi.Mode())
 	}
 	srv, err := bootsvc.New(bootsvc.Config{DataDir: data})
@@ -49,11 +51,11 @@ func TestAPICerts(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- api.Serve(ctx, ln) }()
 
-	cert, err := tls.LoadX509KeyPair(APIClientCertFile(dir), APIClientKeyFile(dir))
+	cert, err := tls.LoadX509KeyPair(l.APIClientCertFile(), l.APIClientKeyFile())
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, _ := os.ReadFile(APICAFile(dir))
+	caPEM, _ := os.ReadFile(l.APICAFile())
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{

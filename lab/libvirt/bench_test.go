@@ -11,6 +11,7 @@ import (
 	golibvirt "libvirt.org/go/libvirt"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
 )
 
 // BenchmarkDaemonStart: from nothing to a private libvirtd (in the lab's
@@ -26,7 +27,7 @@ func BenchmarkDaemonStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		err := p.with(l, func(c *golibvirt.Connect) error {
-			_, err := c.GetDomainCapabilities("", "x86_64", "", accelTCG, 0)
+			_, err := c.GetDomainCapabilities("", "x86_64", "", "qemu", 0)
 			return err
 		})
 		if err != nil {
@@ -52,7 +53,7 @@ func BenchmarkCreateFiveMachines(b *testing.B) {
 	if err := p.CreateNetwork(ctx, l); err != nil {
 		b.Fatal(err)
 	}
-	p.accelerator(ctx, l) // the KVM probe is once per lab, not per machine
+	p.Accel, _ = vm.ProbeAccel(ctx, "qemu-system-x86_64", "") // the lab process probes once per lab, not per machine
 	machines := make([]lab.Machine, 5)
 	for i := range machines {
 		m := l.Machines[i%2]

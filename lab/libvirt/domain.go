@@ -3,7 +3,6 @@ package libvirt
 import (
 	"encoding/xml"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 // metaNS names labctl's element in a domain's <metadata>, where the
@@ -23,27 +23,6 @@ type bootMeta struct {
 	XMLName xml.Name `xml:"https://github.com/labctl/labctl/lab/libvirt boot"`
 	Order   string   `xml:"order,attr"`          // persistent order, comma separated
 	Once    string   `xml:"once,attr,omitempty"` // device for the next start only
-}
-
-// Files of one machine, under the lab's directory.
-func machineDir(l *lab.Lab, name string) string { return filepath.Join(l.Dir, "machines", name) }
-func diskPath(l *lab.Lab, name string) string {
-	return filepath.Join(machineDir(l, name), "disk.qcow2")
-}
-func nvramPath(l *lab.Lab, name string) string {
-	return filepath.Join(machineDir(l, name), "OVMF_VARS.fd")
-}
-
-// SerialLog is the file the machine's serial console is logged to, from its
-// latest start on (each start truncates it).
-func SerialLog(l *lab.Lab, name string) string {
-	return filepath.Join(machineDir(l, name), "serial.log")
-}
-
-// ConsoleSocket is the unix socket of the machine's serial console, for
-// `labctl console`: connect, read and type.
-func ConsoleSocket(l *lab.Lab, name string) string {
-	return filepath.Join(machineDir(l, name), "console.sock")
 }
 
 // networkXML describes the lab bridge: the gateway address on it and nothing
@@ -65,10 +44,15 @@ func networkXML(n lab.Network) (string, error) {
 }
 
 // domainXML describes machine m of lab l. domType is "kvm" or "qemu" (TCG).
+// An empty boot order means network, then disk.
 func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, error) {
-	if err := validate(m); err != nil {
+	if len(m.Boot) == 0 {
+		m.Boot = []power.BootDevice{power.BootNetwork, power.BootDisk}
+	}
+	if err := m.Validate(); err != nil {
 		return nil, err
 	}
+	f := l.MachineFiles(m.Name)
 	port := uint(0)
 	d := &libvirtxml.Domain{
 		Type:   domType,
@@ -96,7 +80,7 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 			Disks: []libvirtxml.DomainDisk{{
 				Device: "disk",
 				Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2"},
-				Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: diskPath(l, m.Name)}},
+				Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: f.Disk}},
 				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
 			}},
 			Interfaces: []libvirtxml.DomainInterface{{
@@ -107,9 +91,9 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 			// A unix socket for `labctl console`, logged to a file whatever
 			// is connected.
 			Serials: []libvirtxml.DomainSerial{{
-				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind", Path: ConsoleSocket(l, m.Name)}},
+				Source: &libvirtxml.DomainChardevSource{UNIX: &libvirtxml.DomainChardevSourceUNIX{Mode: "bind", Path: f.Console}},
 				Target: &libvirtxml.DomainSerialTarget{Port: &port},
-				Log:    &libvirtxml.DomainChardevLog{File: SerialLog(l, m.Name), Append: "off"},
+				Log:    &libvirtxml.DomainChardevLog{File: f.SerialLog, Append: "off"},
 			}},
 		},
 	}
@@ -121,42 +105,12 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 	case lab.UEFI:
 		d.OS.Type.Machine = "q35"
 		d.OS.Loader = &libvirtxml.DomainLoader{Path: firmware.DebianOVMF.Code, Readonly: "yes", Type: "pflash"}
-		d.OS.NVRam = &libvirtxml.DomainNVRam{NVRam: nvramPath(l, m.Name), Template: firmware.DebianOVMF.Vars}
+		d.OS.NVRam = &libvirtxml.DomainNVRam{NVRam: f.NVRAM, Template: firmware.DebianOVMF.Vars}
 	}
-	order := m.Boot
-	if len(order) == 0 {
-		order = []lab.BootDevice{lab.BootNetwork, lab.BootDisk}
-	}
-	if err := setBoot(d, bootMeta{Order: joinBoot(order)}); err != nil {
+	if err := setBoot(d, bootMeta{Order: joinBoot(m.Boot)}); err != nil {
 		return nil, err
 	}
 	return d, nil
-}
-
-// validate rejects a machine the domain cannot be built from, naming the field.
-func validate(m lab.Machine) error {
-	switch {
-	case m.Name == "":
-		return fmt.Errorf("machine: empty name")
-	case len(m.MAC) != 6:
-		return fmt.Errorf("machine %s: mac %q is not a 6-byte MAC address", m.Name, m.MAC)
-	case len(m.UUID) != 36 || strings.ToLower(m.UUID) != m.UUID:
-		return fmt.Errorf("machine %s: uuid %q is not a lower-case UUID", m.Name, m.UUID)
-	case m.MemoryMiB < 64:
-		return fmt.Errorf("machine %s: memory_mib %d is below 64", m.Name, m.MemoryMiB)
-	case m.VCPUs < 1:
-		return fmt.Errorf("machine %s: vcpus %d is below 1", m.Name, m.VCPUs)
-	case m.DiskGiB < 1:
-		return fmt.Errorf("machine %s: disk_gib %d is below 1", m.Name, m.DiskGiB)
-	case m.Firmware != lab.BIOS && m.Firmware != lab.UEFI:
-		return fmt.Errorf("machine %s: firmware %q is neither bios nor uefi", m.Name, m.Firmware)
-	}
-	for _, b := range m.Boot {
-		if b != lab.BootNetwork && b != lab.BootDisk {
-			return fmt.Errorf("machine %s: boot device %q is neither network nor disk", m.Name, b)
-		}
-	}
-	return nil
 }
 
 // setBoot records meta in d's metadata and gives the NIC and disk their
@@ -181,17 +135,17 @@ func setBoot(d *libvirtxml.Domain, meta bootMeta) error {
 	}
 	d.Metadata = &libvirtxml.DomainMetadata{XML: string(raw)}
 	d.OS.BootDevices = nil
-	bootOf := func(dev lab.BootDevice) *libvirtxml.DomainDeviceBoot {
+	bootOf := func(dev power.BootDevice) *libvirtxml.DomainDeviceBoot {
 		if i := slices.Index(order, dev); i >= 0 {
 			return &libvirtxml.DomainDeviceBoot{Order: uint(i + 1)}
 		}
 		return nil
 	}
 	for i := range d.Devices.Interfaces {
-		d.Devices.Interfaces[i].Boot = bootOf(lab.BootNetwork)
+		d.Devices.Interfaces[i].Boot = bootOf(power.BootNetwork)
 	}
 	for i := range d.Devices.Disks {
-		d.Devices.Disks[i].Boot = bootOf(lab.BootDisk)
+		d.Devices.Disks[i].Boot = bootOf(power.BootDisk)
 	}
 	return nil
 }
@@ -216,21 +170,21 @@ func getBoot(d *libvirtxml.Domain) bootMeta {
 	}
 	type dev struct {
 		order uint
-		dev   lab.BootDevice
+		dev   power.BootDevice
 	}
 	var devs []dev
 	for _, i := range d.Devices.Interfaces {
 		if i.Boot != nil {
-			devs = append(devs, dev{i.Boot.Order, lab.BootNetwork})
+			devs = append(devs, dev{i.Boot.Order, power.BootNetwork})
 		}
 	}
 	for _, k := range d.Devices.Disks {
 		if k.Boot != nil {
-			devs = append(devs, dev{k.Boot.Order, lab.BootDisk})
+			devs = append(devs, dev{k.Boot.Order, power.BootDisk})
 		}
 	}
 	slices.SortFunc(devs, func(a, b dev) int { return int(a.order) - int(b.order) })
-	var order []lab.BootDevice
+	var order []power.BootDevice
 	for _, d := range devs {
 		order = append(order, d.dev)
 	}
@@ -238,8 +192,8 @@ func getBoot(d *libvirtxml.Domain) bootMeta {
 }
 
 // first puts dev at the front of order, keeping the rest as they were.
-func first(dev lab.BootDevice, order []lab.BootDevice) []lab.BootDevice {
-	out := []lab.BootDevice{dev}
+func first(dev power.BootDevice, order []power.BootDevice) []power.BootDevice {
+	out := []power.BootDevice{dev}
 	for _, o := range order {
 		if o != dev {
 			out = append(out, o)
@@ -248,7 +202,7 @@ func first(dev lab.BootDevice, order []lab.BootDevice) []lab.BootDevice {
 	return out
 }
 
-func joinBoot(order []lab.BootDevice) string {
+func joinBoot(order []power.BootDevice) string {
 	s := make([]string, len(order))
 	for i, o := range order {
 		s[i] = string(o)
@@ -256,14 +210,14 @@ func joinBoot(order []lab.BootDevice) string {
 	return strings.Join(s, ",")
 }
 
-func parseBoot(s string) ([]lab.BootDevice, error) {
+func parseBoot(s string) ([]power.BootDevice, error) {
 	if s == "" {
 		return nil, nil
 	}
-	var order []lab.BootDevice
+	var order []power.BootDevice
 	for _, f := range strings.Split(s, ",") {
-		dev := lab.BootDevice(f)
-		if dev != lab.BootNetwork && dev != lab.BootDisk {
+		dev := power.BootDevice(f)
+		if dev != power.BootNetwork && dev != power.BootDisk {
 			return nil, fmt.Errorf("boot device %q is neither network nor disk", f)
 		}
 		order = append(order, dev)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 func testLab() *lab.Lab {
@@ -20,30 +21,30 @@ func testLab() *lab.Lab {
 	}
 }
 
-func testMachine(fw lab.Firmware, boot ...lab.BootDevice) lab.Machine {
+func testMachine(fw lab.Firmware, boot ...power.BootDevice) lab.Machine {
 	mac, _ := net.ParseMAC("52:54:00:77:00:11")
 	return lab.Machine{Name: "m1", MAC: mac, UUID: "7d3c0b1e-0b6a-4d51-9c39-000000000011",
 		MemoryMiB: 512, VCPUs: 2, DiskGiB: 1, Firmware: fw, Boot: boot}
 }
 
 // bootOrder returns the devices in per-device boot order, as libvirt reads them.
-func bootOrder(t *testing.T, d *libvirtxml.Domain) []lab.BootDevice {
+func bootOrder(t *testing.T, d *libvirtxml.Domain) []power.BootDevice {
 	t.Helper()
 	if len(d.OS.BootDevices) != 0 {
 		t.Errorf("<os><boot dev> present alongside per-device boot order: %+v", d.OS.BootDevices)
 	}
-	order := map[uint]lab.BootDevice{}
+	order := map[uint]power.BootDevice{}
 	for _, i := range d.Devices.Interfaces {
 		if i.Boot != nil {
-			order[i.Boot.Order] = lab.BootNetwork
+			order[i.Boot.Order] = power.BootNetwork
 		}
 	}
 	for _, k := range d.Devices.Disks {
 		if k.Boot != nil {
-			order[k.Boot.Order] = lab.BootDisk
+			order[k.Boot.Order] = power.BootDisk
 		}
 	}
-	var out []lab.BootDevice
+	var out []power.BootDevice
 	for i := uint(1); i <= uint(len(order)); i++ {
 		dev, ok := order[i]
 		if !ok {
@@ -63,12 +64,12 @@ func TestDomainXML(t *testing.T) {
 		machine  string
 		loader   string
 		nvram    string
-		wantBoot []lab.BootDevice
+		wantBoot []power.BootDevice
 	}{
-		{"bios network", testMachine(lab.BIOS, lab.BootNetwork), "qemu", "pc", "", "", []lab.BootDevice{lab.BootNetwork}},
-		{"bios network then disk", testMachine(lab.BIOS, lab.BootNetwork, lab.BootDisk), "kvm", "pc", "", "", []lab.BootDevice{lab.BootNetwork, lab.BootDisk}},
-		{"bios default order", testMachine(lab.BIOS), "qemu", "pc", "", "", []lab.BootDevice{lab.BootNetwork, lab.BootDisk}},
-		{"uefi disk then network", testMachine(lab.UEFI, lab.BootDisk, lab.BootNetwork), "qemu", "q35", firmware.DebianOVMF.Code, "/srv/labs/t/machines/m1/OVMF_VARS.fd", []lab.BootDevice{lab.BootDisk, lab.BootNetwork}},
+		{"bios network", testMachine(lab.BIOS, power.BootNetwork), "qemu", "pc", "", "", []power.BootDevice{power.BootNetwork}},
+		{"bios network then disk", testMachine(lab.BIOS, power.BootNetwork, power.BootDisk), "kvm", "pc", "", "", []power.BootDevice{power.BootNetwork, power.BootDisk}},
+		{"bios default order", testMachine(lab.BIOS), "qemu", "pc", "", "", []power.BootDevice{power.BootNetwork, power.BootDisk}},
+		{"uefi disk then network", testMachine(lab.UEFI, power.BootDisk, power.BootNetwork), "qemu", "q35", firmware.DebianOVMF.Code, "/srv/labs/t/machines/m1/OVMF_VARS.fd", []power.BootDevice{power.BootDisk, power.BootNetwork}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := domainXML(l, tc.m, tc.domType)
@@ -145,7 +146,7 @@ func TestDomainXMLRejects(t *testing.T) {
 		{"no vcpu", func(m *lab.Machine) { m.VCPUs = 0 }, "vcpus"},
 		{"no disk", func(m *lab.Machine) { m.DiskGiB = 0 }, "disk_gib"},
 		{"odd firmware", func(m *lab.Machine) { m.Firmware = "coreboot" }, "firmware"},
-		{"odd boot device", func(m *lab.Machine) { m.Boot = []lab.BootDevice{"cdrom"} }, "boot device"},
+		{"odd boot device", func(m *lab.Machine) { m.Boot = []power.BootDevice{"cdrom"} }, "boot device"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := testMachine(lab.BIOS)
@@ -161,14 +162,14 @@ func TestDomainXMLRejects(t *testing.T) {
 func TestBootOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		persistent []lab.BootDevice
+		persistent []power.BootDevice
 		meta       bootMeta
-		want       []lab.BootDevice
+		want       []power.BootDevice
 	}{
-		{"once disk over network", []lab.BootDevice{lab.BootNetwork}, bootMeta{Order: "network", Once: "disk"}, []lab.BootDevice{lab.BootDisk, lab.BootNetwork}},
-		{"once network over disk,network", []lab.BootDevice{lab.BootDisk, lab.BootNetwork}, bootMeta{Order: "disk,network", Once: "network"}, []lab.BootDevice{lab.BootNetwork, lab.BootDisk}},
-		{"restored", []lab.BootDevice{lab.BootNetwork}, bootMeta{Order: "network"}, []lab.BootDevice{lab.BootNetwork}},
-		{"persistent disk first", []lab.BootDevice{lab.BootNetwork}, bootMeta{Order: joinBoot(first(lab.BootDisk, []lab.BootDevice{lab.BootNetwork}))}, []lab.BootDevice{lab.BootDisk, lab.BootNetwork}},
+		{"once disk over network", []power.BootDevice{power.BootNetwork}, bootMeta{Order: "network", Once: "disk"}, []power.BootDevice{power.BootDisk, power.BootNetwork}},
+		{"once network over disk,network", []power.BootDevice{power.BootDisk, power.BootNetwork}, bootMeta{Order: "disk,network", Once: "network"}, []power.BootDevice{power.BootNetwork, power.BootDisk}},
+		{"restored", []power.BootDevice{power.BootNetwork}, bootMeta{Order: "network"}, []power.BootDevice{power.BootNetwork}},
+		{"persistent disk first", []power.BootDevice{power.BootNetwork}, bootMeta{Order: joinBoot(first(power.BootDisk, []power.BootDevice{power.BootNetwork}))}, []power.BootDevice{power.BootDisk, power.BootNetwork}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, err := domainXML(testLab(), testMachine(lab.BIOS, tc.persistent...), "qemu")

@@ -9,11 +9,12 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
-// PowerState implements lab.PowerController.
-func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (lab.PowerState, error) {
-	var s lab.PowerState
+// PowerState implements lab.PowerDriver.
+func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (power.State, error) {
+	var s power.State
 	err := p.withDomain(l, machine, func(_ *golibvirt.Connect, d *golibvirt.Domain) (err error) {
 		s, err = powerState(d)
 		return err
@@ -38,31 +39,31 @@ func (p *Provider) MachineFault(ctx context.Context, l *lab.Lab, machine string)
 	return fault, err
 }
 
-func powerState(d *golibvirt.Domain) (lab.PowerState, error) {
+func powerState(d *golibvirt.Domain) (power.State, error) {
 	s, _, err := d.GetState()
 	if err != nil {
 		return "", fmt.Errorf("read power state: %w", err)
 	}
 	switch s {
 	case golibvirt.DOMAIN_SHUTOFF, golibvirt.DOMAIN_CRASHED, golibvirt.DOMAIN_NOSTATE:
-		return lab.PowerOff, nil
+		return power.Off, nil
 	}
 	// Running, paused, blocked, shutting down, suspended: QEMU is there.
-	return lab.PowerOn, nil
+	return power.On, nil
 }
 
-// Power implements lab.PowerController. Off is a hard off; cycle and reset
+// SetPower implements lab.PowerDriver. Off is a hard off; cycle and reset
 // are both cold starts (destroy, then create), the only kind of start in
 // which libvirt applies a new boot order. The power state is read back and
 // checked afterwards; soft-off only asks the guest, so any state is accepted.
-func (p *Provider) Power(ctx context.Context, l *lab.Lab, machine string, a lab.PowerAction) error {
-	var want lab.PowerState
+func (p *Provider) SetPower(ctx context.Context, l *lab.Lab, machine string, a power.Action) error {
+	var want power.State
 	switch a {
-	case lab.ActionOn, lab.ActionCycle, lab.ActionReset:
-		want = lab.PowerOn
-	case lab.ActionOff:
-		want = lab.PowerOff
-	case lab.ActionSoftOff:
+	case power.ActionOn, power.ActionCycle, power.ActionReset:
+		want = power.On
+	case power.ActionOff:
+		want = power.Off
+	case power.ActionSoftOff:
 	default:
 		return fmt.Errorf("machine %s: unknown power action %q", machine, a)
 	}
@@ -73,23 +74,23 @@ func (p *Provider) Power(ctx context.Context, l *lab.Lab, machine string, a lab.
 		}
 		start := false
 		switch {
-		case a == lab.ActionOn:
-			start = before == lab.PowerOff
-		case a == lab.ActionSoftOff && before == lab.PowerOn:
+		case a == power.ActionOn:
+			start = before == power.Off
+		case a == power.ActionSoftOff && before == power.On:
 			if err := d.Shutdown(); err != nil {
 				return fmt.Errorf("machine %s: soft-off: %w", machine, err)
 			}
-		case a == lab.ActionOff || a == lab.ActionCycle || a == lab.ActionReset:
-			if before == lab.PowerOn {
+		case a == power.ActionOff || a == power.ActionCycle || a == power.ActionReset:
+			if before == power.On {
 				if err := d.Destroy(); err != nil && !isCode(err, golibvirt.ERR_OPERATION_INVALID) {
 					return fmt.Errorf("machine %s: %s: power off: %w", machine, a, err)
 				}
 			}
-			start = a != lab.ActionOff
+			start = a != power.ActionOff
 		}
 		if start {
 			if err := d.Create(); err != nil {
-				return fmt.Errorf("machine %s: %s: start: %w%s", machine, a, err, tail(SerialLog(l, machine)))
+				return fmt.Errorf("machine %s: %s: start: %w%s", machine, a, err, serialTail(l.MachineFiles(machine).SerialLog))
 			}
 			if err := p.consumeOnce(c, d); err != nil {
 				return fmt.Errorf("machine %s: %w", machine, err)
@@ -110,12 +111,13 @@ func (p *Provider) Power(ctx context.Context, l *lab.Lab, machine string, a lab.
 	})
 }
 
-// SetBootDevice implements lab.BootDeviceSetter. Persistent: the domain is
+// SetBootDevice implements lab.PowerDriver. Persistent: the domain is
 // redefined with dev first. Once: the definition for the next start puts dev
 // first and remembers the persistent order, which consumeOnce restores as
 // soon as that start has happened. Either takes effect at the next cold start.
-func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string, dev lab.BootDevice, once bool) error {
-	if dev != lab.BootNetwork && dev != lab.BootDisk {
+func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string, dev power.BootDevice, o power.BootOptions) error {
+	once := !o.Persistent
+	if dev != power.BootNetwork && dev != power.BootDisk {
 		return fmt.Errorf("machine %s: boot device %q is neither network nor disk", machine, dev)
 	}
 	return p.withDomain(l, machine, func(c *golibvirt.Connect, d *golibvirt.Domain) error {

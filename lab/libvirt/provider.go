@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	golibvirt "libvirt.org/go/libvirt"
@@ -20,20 +19,26 @@ import (
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/libvirt/libvirtd"
+	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/tail"
 )
 
-// Provider implements lab.Provider, lab.PowerController and
-// lab.BootDeviceSetter with one private libvirtd per lab.
+// Provider implements lab.Provider and lab.PowerDriver with one private
+// libvirtd per lab.
 type Provider struct {
-	log   *slog.Logger
-	mu    sync.Mutex
-	accel string // domain type once probed: "kvm" or "qemu"
+	log *slog.Logger
+	// Accel is the accelerator machines get; empty means TCG (the lab
+	// process probes KVM and sets it).
+	Accel vm.Accel
+	// OnProcess, if set, is told the pid of the lab's libvirtd as role
+	// "libvirtd" when it starts, so the lab's state file can record it.
+	OnProcess func(role string, pid int)
 }
 
 var (
-	_ lab.Provider         = (*Provider)(nil)
-	_ lab.PowerController  = (*Provider)(nil)
-	_ lab.BootDeviceSetter = (*Provider)(nil)
+	_ lab.Provider    = (*Provider)(nil)
+	_ lab.PowerDriver = (*Provider)(nil)
 )
 
 // New returns a libvirt provider logging to log.
@@ -49,13 +54,13 @@ func (p *Provider) Daemon(l *lab.Lab) *libvirtd.Daemon {
 	return libvirtd.New(filepath.Join(l.Dir, "libvirt"), l.Netns, p.log.With("lab", l.Name))
 }
 
-// SerialLog and ConsoleSocket as methods, for callers that hold a Provider.
-func (p *Provider) SerialLog(l *lab.Lab, machine string) string     { return SerialLog(l, machine) }
-func (p *Provider) ConsoleSocket(l *lab.Lab, machine string) string { return ConsoleSocket(l, machine) }
-
-// Accelerator returns the domain type the lab's machines get: "kvm" where
-// a probe guest really runs under KVM, "qemu" (TCG) otherwise.
-func (p *Provider) Accelerator(ctx context.Context, l *lab.Lab) string { return p.accelerator(ctx, l) }
+// domainType is the accelerator as libvirt names it: "kvm", or "qemu" for TCG.
+func (p *Provider) domainType() string {
+	if p.Accel == vm.KVM {
+		return "kvm"
+	}
+	return "qemu"
+}
 
 // CreateNetwork starts the lab's libvirtd if it is not running and brings up
 // the lab bridge. A bridge that is already up is left as it is.
@@ -68,11 +73,14 @@ func (p *Provider) CreateNetwork(ctx context.Context, l *lab.Lab) error {
 	if err := d.Start(ctx); err != nil {
 		return fmt.Errorf("lab %s: %w", l.Name, err)
 	}
+	if p.OnProcess != nil {
+		p.OnProcess("libvirtd", d.Pid())
+	}
 	return p.with(l, func(c *golibvirt.Connect) error {
 		// libvirt probes QEMU at its first use; do it now, once, rather than
 		// inside the first machine's define.
 		start := time.Now()
-		if _, err := c.GetDomainCapabilities("", "x86_64", "", accelTCG, 0); err != nil {
+		if _, err := c.GetDomainCapabilities("", "x86_64", "", "qemu", 0); err != nil {
 			return fmt.Errorf("lab %s: QEMU capabilities: %w", l.Name, err)
 		}
 		d.SaveCapabilities()
@@ -104,10 +112,11 @@ func (p *Provider) CreateNetwork(ctx context.Context, l *lab.Lab) error {
 // starts it. A machine that exists already is destroyed first: this is how a
 // machine is reimaged.
 func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine) error {
-	if len(ConsoleSocket(l, m.Name)) > 107 {
-		return fmt.Errorf("machine %s: console socket path %s is longer than a unix socket allows: use a shorter lab directory", m.Name, ConsoleSocket(l, m.Name))
+	f := l.MachineFiles(m.Name)
+	if len(f.Console) > 107 {
+		return fmt.Errorf("machine %s: console socket path %s is longer than a unix socket allows: use a shorter lab directory", m.Name, f.Console)
 	}
-	dom, err := domainXML(l, m, p.accelerator(ctx, l))
+	dom, err := domainXML(l, m, p.domainType())
 	if err != nil {
 		return fmt.Errorf("lab %s: %w", l.Name, err)
 	}
@@ -119,7 +128,9 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 		if err := removeDomain(c, m.Name); err != nil {
 			return err
 		}
-		if err := prepareFiles(ctx, l, m); err != nil {
+		// A fresh disk and NVRAM: a reimaged machine starts from blank
+		// firmware settings.
+		if err := vm.Prepare(ctx, l, m, firmware.DebianOVMF, true); err != nil {
 			return err
 		}
 		d, err := c.DomainDefineXML(x)
@@ -128,32 +139,12 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 		}
 		defer d.Free()
 		if err := d.Create(); err != nil {
-			return fmt.Errorf("start domain %s: %w%s", m.Name, err, tail(SerialLog(l, m.Name)))
+			return fmt.Errorf("start domain %s: %w%s", m.Name, err, serialTail(f.SerialLog))
 		}
 		p.log.Info("machine started", "lab", l.Name, "machine", m.Name, "firmware", m.Firmware, "domain_type", dom.Type,
-			"boot", joinBoot(m.Boot), "serial_log", SerialLog(l, m.Name))
+			"boot", joinBoot(m.Boot), "serial_log", f.SerialLog)
 		return nil
 	})
-}
-
-// prepareFiles gives m an empty qcow2 disk and, for UEFI, a fresh copy of the
-// OVMF variables: a reimaged machine starts from blank firmware settings.
-func prepareFiles(ctx context.Context, l *lab.Lab, m lab.Machine) error {
-	dir := machineDir(l, m.Name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("machine %s: %w", m.Name, err)
-	}
-	disk := diskPath(l, m.Name)
-	os.Remove(disk)
-	if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", disk, fmt.Sprintf("%dG", m.DiskGiB)).CombinedOutput(); err != nil {
-		return fmt.Errorf("machine %s: create disk %s: %w: %s", m.Name, disk, err, strings.TrimSpace(string(out)))
-	}
-	if m.Firmware == lab.UEFI {
-		if err := firmware.DebianOVMF.NewNVRAM(nvramPath(l, m.Name)); err != nil {
-			return fmt.Errorf("machine %s: NVRAM: %w", m.Name, err)
-		}
-	}
-	return nil
 }
 
 // Destroy removes every domain (with its NVRAM) and network of the lab,
@@ -179,10 +170,10 @@ func (p *Provider) Destroy(ctx context.Context, l *lab.Lab) error {
 			errs = append(errs, fmt.Errorf("delete bridge %s: %w: %s", l.Network.Name, err, strings.TrimSpace(string(out))))
 		}
 	}
-	dirs, _ := filepath.Glob(filepath.Join(l.Dir, "machines", "*"))
-	for _, dir := range dirs {
-		for _, f := range []string{"disk.qcow2", "OVMF_VARS.fd", "console.sock"} {
-			if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, name := range l.MachineNames() {
+		f := l.MachineFiles(name)
+		for _, file := range []string{f.Disk, f.NVRAM, f.Console} {
+			if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
 			}
 		}
@@ -301,22 +292,15 @@ func isCode(err error, code golibvirt.ErrorNumber) bool {
 	return errors.As(err, &lerr) && lerr.Code == code
 }
 
-// tail returns the end of a serial log for error messages: a machine that
+// serialTail is the end of a serial log for error messages: a machine that
 // fails fails with what it printed.
-func tail(file string) string {
-	b, err := os.ReadFile(file)
-	if err != nil || len(b) == 0 {
-		return ""
-	}
-	if len(b) > 1500 {
-		b = b[len(b)-1500:]
-	}
-	return "\nserial log " + file + ":\n" + string(b)
+func serialTail(file string) string {
+	return "\nserial log " + file + ":\n" + tail.File(file, 20)
 }
 
 // waitState polls the domain's power state until it is want or ctx or the
 // timeout ends, and returns the last state read.
-func waitState(ctx context.Context, d *golibvirt.Domain, want lab.PowerState, timeout time.Duration) (lab.PowerState, error) {
+func waitState(ctx context.Context, d *golibvirt.Domain, want power.State, timeout time.Duration) (power.State, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		s, err := powerState(d)

@@ -20,6 +20,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/power"
 	"github.com/labctl/labctl/scenarios"
 )
 
@@ -126,7 +127,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool,
 }
 
 func serial(l *lab.Lab, name string) string {
-	b, _ := os.ReadFile(SerialLog(l, name))
+	b, _ := os.ReadFile(l.MachineFiles(name).SerialLog)
 	return string(b)
 }
 
@@ -198,11 +199,11 @@ func TestProvider(t *testing.T) {
 		}, func() string {
 			return fmt.Sprintf("DHCP requests from %s: %d\nserial log:\n%s", m.MAC, dhcp.count(m.MAC), serial(l, m.Name))
 		})
-		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != lab.PowerOn {
+		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != power.On {
 			t.Fatalf("%s power %s %v, want on", m.Name, st, err)
 		}
 	}
-	t.Logf("domain type (accelerator): %s", p.accel)
+	t.Logf("domain type (accelerator): %s", p.Accel)
 	if got := labQEMUs(t, l); len(got) != 2 {
 		t.Fatalf("%d QEMU processes for the lab, want 2", len(got))
 	}
@@ -211,7 +212,7 @@ func TestProvider(t *testing.T) {
 	}
 	// The UEFI machine has proven what it must; only two guests run at a time
 	// and the power tests need only one.
-	if err := p.Power(ctx, l, uefi.Name, lab.ActionOff); err != nil {
+	if err := p.SetPower(ctx, l, uefi.Name, power.ActionOff); err != nil {
 		t.Fatal(err)
 	}
 	if !t.Run("power", func(t *testing.T) { testPower(t, ctx, p, l, bios) }) {
@@ -274,13 +275,13 @@ func TestProvider(t *testing.T) {
 // testConsole reads the machine's console socket: after a cold start the
 // firmware's output arrives there as well as in the log.
 func testConsole(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab.Machine) {
-	if err := p.Power(ctx, l, m.Name, lab.ActionOff); err != nil {
+	if err := p.SetPower(ctx, l, m.Name, power.ActionOff); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Power(ctx, l, m.Name, lab.ActionOn); err != nil {
+	if err := p.SetPower(ctx, l, m.Name, power.ActionOn); err != nil {
 		t.Fatal(err)
 	}
-	c, err := net.Dial("unix", ConsoleSocket(l, m.Name))
+	c, err := net.Dial("unix", l.MachineFiles(m.Name).Console)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,18 +300,18 @@ func testConsole(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m l
 
 func testPower(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab.Machine) {
 	for _, tc := range []struct {
-		action lab.PowerAction
-		want   lab.PowerState
+		action power.Action
+		want   power.State
 	}{
-		{lab.ActionOff, lab.PowerOff},
-		{lab.ActionOff, lab.PowerOff}, // off when off is not an error
-		{lab.ActionOn, lab.PowerOn},
-		{lab.ActionCycle, lab.PowerOn},
-		{lab.ActionReset, lab.PowerOn},
+		{power.ActionOff, power.Off},
+		{power.ActionOff, power.Off}, // off when off is not an error
+		{power.ActionOn, power.On},
+		{power.ActionCycle, power.On},
+		{power.ActionReset, power.On},
 	} {
 		t.Run(string(tc.action), func(t *testing.T) {
 			pid := qemuPid(t, l, m.Name)
-			if err := p.Power(ctx, l, m.Name, tc.action); err != nil {
+			if err := p.SetPower(ctx, l, m.Name, tc.action); err != nil {
 				t.Fatal(err)
 			}
 			st, err := p.PowerState(ctx, l, m.Name)
@@ -319,16 +320,16 @@ func testPower(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab
 			}
 			after := qemuPid(t, l, m.Name)
 			switch {
-			case tc.want == lab.PowerOff && after != 0:
+			case tc.want == power.Off && after != 0:
 				t.Fatalf("QEMU %d still runs", after)
-			case tc.want == lab.PowerOn && after == 0:
+			case tc.want == power.On && after == 0:
 				t.Fatal("no QEMU runs")
-			case (tc.action == lab.ActionCycle || tc.action == lab.ActionReset) && after == pid:
+			case (tc.action == power.ActionCycle || tc.action == power.ActionReset) && after == pid:
 				t.Fatalf("%s kept QEMU %d: not a cold start", tc.action, pid)
 			}
 		})
 	}
-	if err := p.Power(ctx, l, m.Name, "hibernate"); err == nil {
+	if err := p.SetPower(ctx, l, m.Name, "hibernate"); err == nil {
 		t.Error("unknown action accepted")
 	}
 	if _, err := p.PowerState(ctx, l, "nosuch"); err == nil || !strings.Contains(err.Error(), "nosuch") {
@@ -354,7 +355,7 @@ func testBootDevice(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, 
 	}
 	cycle := func(want string) {
 		t.Helper()
-		if err := p.Power(ctx, l, m.Name, lab.ActionCycle); err != nil {
+		if err := p.SetPower(ctx, l, m.Name, power.ActionCycle); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, m.Name+" to boot from "+want, 2*time.Minute, func() bool { return firstBoot() != "" },
@@ -363,9 +364,9 @@ func testBootDevice(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, 
 			t.Fatalf("first boot attempt from %q, want %q\n%s", got, want, serial(l, m.Name))
 		}
 	}
-	persistentFirst := func() lab.BootDevice {
+	persistentFirst := func() power.BootDevice {
 		t.Helper()
-		var x []lab.BootDevice
+		var x []power.BootDevice
 		err := p.withDomain(l, m.Name, func(_ *golibvirt.Connect, d *golibvirt.Domain) error {
 			def, err := persistentXML(d)
 			if err == nil {
@@ -380,27 +381,27 @@ func testBootDevice(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, 
 	}
 
 	t.Run("once", func(t *testing.T) {
-		if err := p.SetBootDevice(ctx, l, m.Name, lab.BootDisk, true); err != nil {
+		if err := p.SetBootDevice(ctx, l, m.Name, power.BootDisk, power.BootOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		cycle("Hard Disk")
-		if got := persistentFirst(); got != lab.BootNetwork {
+		if got := persistentFirst(); got != power.BootNetwork {
 			t.Fatalf("after the once boot the definition boots %s first, want network", got)
 		}
 		cycle("ROM")
 	})
 	t.Run("persistent", func(t *testing.T) {
-		if err := p.SetBootDevice(ctx, l, m.Name, lab.BootDisk, false); err != nil {
+		if err := p.SetBootDevice(ctx, l, m.Name, power.BootDisk, power.BootOptions{Persistent: true}); err != nil {
 			t.Fatal(err)
 		}
 		cycle("Hard Disk")
 		cycle("Hard Disk")
-		if err := p.SetBootDevice(ctx, l, m.Name, lab.BootNetwork, false); err != nil {
+		if err := p.SetBootDevice(ctx, l, m.Name, power.BootNetwork, power.BootOptions{Persistent: true}); err != nil {
 			t.Fatal(err)
 		}
 		cycle("ROM")
 	})
-	if err := p.SetBootDevice(ctx, l, m.Name, "cdrom", true); err == nil {
+	if err := p.SetBootDevice(ctx, l, m.Name, "cdrom", power.BootOptions{}); err == nil {
 		t.Error("boot device cdrom accepted")
 	}
 }

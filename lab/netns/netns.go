@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -173,6 +175,12 @@ func Dialer(name string) func(ctx context.Context, network, addr string) (net.Co
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return Dial(ctx, name, network, addr)
 	}
+}
+
+// HTTPClient returns an HTTP client whose connections are made inside the
+// named namespace: a lab's boot service is not reachable from outside.
+func HTTPClient(name string, timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: Dialer(name)}}
 }
 
 // Command returns cmd set to run inside the named namespace (through

@@ -7,15 +7,17 @@ import (
 
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/power"
 )
 
-func testMachine(fw lab.Firmware, boot ...lab.BootDevice) lab.Machine {
+func testMachine(fw lab.Firmware, boot ...power.BootDevice) lab.Machine {
 	mac, _ := net.ParseMAC("52:54:00:77:00:11")
 	return lab.Machine{Name: "m1", MAC: mac, UUID: "7d3c0b1e-0b6a-4d51-9c39-000000000011", MemoryMiB: 512, VCPUs: 2, DiskGiB: 1, Firmware: fw, Boot: boot}
 }
 
 func TestArgs(t *testing.T) {
-	f := machineFiles(&lab.Lab{Dir: "/labs/t"}, "m1")
+	f := (&lab.Lab{Dir: "/labs/t"}).MachineFiles("m1")
 	tests := []struct {
 		name    string
 		m       lab.Machine
@@ -23,14 +25,14 @@ func TestArgs(t *testing.T) {
 		want    []string // each must appear as one argument
 		notWant []string // substrings no argument may contain
 	}{
-		{"bios network first", testMachine(lab.BIOS, lab.BootNetwork, lab.BootDisk), "tcg",
+		{"bios network first", testMachine(lab.BIOS, power.BootNetwork, power.BootDisk), "tcg",
 			[]string{"-uuid", "7d3c0b1e-0b6a-4d51-9c39-000000000011", "pc,graphics=off", "tcg", "strict=on",
 				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,bootindex=1", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=2",
 				"tap,id=net0,ifname=" + tapName("m1") + ",script=no,downscript=no",
 				"socket,id=serial0,path=/labs/t/machines/m1/console.sock,server=on,wait=off,logfile=/labs/t/machines/m1/serial.log,logappend=on",
 				"unix:/labs/t/machines/m1/qmp.sock,server=on,wait=off", "/labs/t/machines/m1/qemu.pid"},
 			[]string{"pflash", "kvm"}},
-		{"uefi disk only", testMachine(lab.UEFI, lab.BootDisk), "kvm",
+		{"uefi disk only", testMachine(lab.UEFI, power.BootDisk), "kvm",
 			[]string{"q35", "kvm", "host", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.DebianOVMF.Code,
 				"if=pflash,format=raw,unit=1,file=/labs/t/machines/m1/OVMF_VARS.fd",
 				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=1"},
@@ -38,7 +40,7 @@ func TestArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := args(tt.m, f, tapName(tt.m.Name), tt.accel, tt.m.Boot, firmware.DebianOVMF)
+			got := args(tt.m, f, tapName(tt.m.Name), vm.Accel(tt.accel), tt.m.Boot, firmware.DebianOVMF)
 			have := map[string]bool{}
 			for _, a := range got {
 				have[a] = true
@@ -67,37 +69,5 @@ func TestTapName(t *testing.T) {
 	}
 	if tapName("bios1") == tapName("uefi1") {
 		t.Error("two machines share a tap name")
-	}
-}
-
-func TestValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		modify func(*lab.Machine)
-		field  string
-	}{
-		{"comma in name", func(m *lab.Machine) { m.Name = "a,b" }, "name"},
-		{"multicast mac", func(m *lab.Machine) { m.MAC[0] = 1 }, "mac"},
-		{"short mac", func(m *lab.Machine) { m.MAC = m.MAC[:3] }, "mac"},
-		{"bad uuid", func(m *lab.Machine) { m.UUID = "x" }, "uuid"},
-		{"tiny memory", func(m *lab.Machine) { m.MemoryMiB = 8 }, "memory"},
-		{"no cpus", func(m *lab.Machine) { m.VCPUs = 0 }, "vcpus"},
-		{"no disk", func(m *lab.Machine) { m.DiskGiB = 0 }, "disk"},
-		{"bad firmware", func(m *lab.Machine) { m.Firmware = "coreboot" }, "firmware"},
-		{"no boot order", func(m *lab.Machine) { m.Boot = nil }, "boot"},
-		{"bad boot device", func(m *lab.Machine) { m.Boot = []lab.BootDevice{"cdrom"} }, "boot[0]"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := testMachine(lab.BIOS, lab.BootNetwork)
-			tt.modify(&m)
-			err := validate(m)
-			if err == nil || !strings.Contains(err.Error(), tt.field) {
-				t.Fatalf("err = %v, want one naming %q", err, tt.field)
-			}
-		})
-	}
-	if err := validate(testMachine(lab.UEFI, lab.BootNetwork, lab.BootDisk)); err != nil {
-		t.Errorf("valid machine: %v", err)
 	}
 }

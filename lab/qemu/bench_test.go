@@ -12,6 +12,7 @@ import (
 
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/power"
 )
 
 // BenchmarkCreateFiveMachines is labctl's own overhead to define and start
@@ -37,7 +38,7 @@ func BenchmarkCreateFiveMachines(b *testing.B) {
 			}
 			l.Machines = append(l.Machines, lab.Machine{Name: fmt.Sprintf("m%d", j), MAC: net.HardwareAddr{0x52, 0x54, 0, 0x77, 1, byte(j)},
 				UUID: fmt.Sprintf("7d3c0b1e-0b6a-4d51-9c39-0000000001%02d", j), IP: netip.AddrFrom4([4]byte{10, 77, 0, byte(20 + j)}),
-				MemoryMiB: 256, VCPUs: 1, DiskGiB: 1, Firmware: fw, Boot: []lab.BootDevice{lab.BootNetwork, lab.BootDisk}})
+				MemoryMiB: 256, VCPUs: 1, DiskGiB: 1, Firmware: fw, Boot: []power.BootDevice{power.BootNetwork, power.BootDisk}})
 		}
 		b.StartTimer()
 		err := netns.Do(ns, func() error {

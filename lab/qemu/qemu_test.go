@@ -2,7 +2,6 @@ package qemu
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/power"
 )
 
 // inNetns runs fn on a thread inside ns: the provider's ip and qemu
@@ -52,18 +52,18 @@ func TestProvider(t *testing.T) {
 	p := New(log)
 	p.Accel = "tcg"
 	t.Cleanup(func() { netns.Do(ns, func() error { return p.Destroy(context.Background(), l) }) })
-	m := testMachine(lab.UEFI, lab.BootNetwork, lab.BootDisk)
+	m := testMachine(lab.UEFI, power.BootNetwork, power.BootDisk)
 	inNetns(t, ns, func() error {
 		if err := p.CreateNetwork(ctx, l); err != nil {
 			return err
 		}
 		return p.CreateMachine(ctx, l, m)
 	})
-	f := machineFiles(l, m.Name)
+	f := l.MachineFiles(m.Name)
 	pid := qemuPid(f)
 
 	t.Run("running with its identity", func(t *testing.T) {
-		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != lab.PowerOn {
+		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != power.On {
 			t.Fatalf("power = %v, %v; want on", st, err)
 		}
 		c := cmdline(pid)
@@ -76,7 +76,7 @@ func TestProvider(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), tapName(m.Name)) {
 			t.Errorf("tap %s not on labbr0: %v: %s", tapName(m.Name), err, out)
 		}
-		for _, file := range []string{f.Disk, f.Vars, f.Console, f.QMP} {
+		for _, file := range []string{f.Disk, f.NVRAM, f.Console, f.QMP} {
 			if _, err := os.Stat(file); err != nil {
 				t.Error(err)
 			}
@@ -84,10 +84,10 @@ func TestProvider(t *testing.T) {
 	})
 
 	t.Run("boot device once takes effect on reset, then reverts", func(t *testing.T) {
-		if err := p.SetBootDevice(ctx, l, m.Name, lab.BootDisk, true); err != nil {
+		if err := p.SetBootDevice(ctx, l, m.Name, power.BootDisk, power.BootOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		inNetns(t, ns, func() error { return p.Power(ctx, l, m.Name, lab.ActionReset) })
+		inNetns(t, ns, func() error { return p.SetPower(ctx, l, m.Name, power.ActionReset) })
 		next := qemuPid(f)
 		if next == 0 || next == pid {
 			t.Fatalf("reset: pid %d -> %d, want a new QEMU process", pid, next)
@@ -108,21 +108,21 @@ func TestProvider(t *testing.T) {
 				t.Errorf("bootindex of %s for the next reset = %s, %v; want %s", id, raw, err, want)
 			}
 		}
-		inNetns(t, ns, func() error { return p.Power(ctx, l, m.Name, lab.ActionCycle) })
+		inNetns(t, ns, func() error { return p.SetPower(ctx, l, m.Name, power.ActionCycle) })
 		if c := cmdline(qemuPid(f)); !strings.Contains(c, "mac=52:54:00:77:00:11,bootindex=1") {
 			t.Errorf("second cold start still boots the disk first: %s", c)
 		}
 	})
 
 	t.Run("off and on", func(t *testing.T) {
-		if err := p.Power(ctx, l, m.Name, lab.ActionOff); err != nil {
+		if err := p.SetPower(ctx, l, m.Name, power.ActionOff); err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := p.PowerState(ctx, l, m.Name); st != lab.PowerOff {
+		if st, _ := p.PowerState(ctx, l, m.Name); st != power.Off {
 			t.Fatalf("power = %s after off", st)
 		}
-		inNetns(t, ns, func() error { return p.Power(ctx, l, m.Name, lab.ActionOn) })
-		if st, _ := p.PowerState(ctx, l, m.Name); st != lab.PowerOn {
+		inNetns(t, ns, func() error { return p.SetPower(ctx, l, m.Name, power.ActionOn) })
+		if st, _ := p.PowerState(ctx, l, m.Name); st != power.On {
 			t.Fatalf("power = %s after on", st)
 		}
 	})
@@ -144,62 +144,4 @@ func TestProvider(t *testing.T) {
 			}
 		}
 	})
-}
-
-func TestProbeAccel(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a probe guest")
-	}
-	p := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	cache := filepath.Join(t.TempDir(), "accel.json")
-	accel, why := ProbeAccel(context.Background(), p.Binary, p.ProbeKernel, cache)
-	t.Logf("accel %s: %s", accel, why)
-	if accel != "kvm" && accel != "tcg" {
-		t.Fatalf("accel = %q", accel)
-	}
-	again, why2 := ProbeAccel(context.Background(), p.Binary, p.ProbeKernel, cache)
-	if again != accel || !strings.Contains(why2, "cached") {
-		t.Errorf("second probe = %s (%s), want the cached %s", again, why2, accel)
-	}
-}
-
-// A probe that merely timed out is believed for probeRetry, then probed
-// again; a definite answer is kept.
-func TestProbeAccelRetriesATimeout(t *testing.T) {
-	const binary, kernel = "qemu-system-x86_64", "/boot/vmlinuz"
-	tests := []struct {
-		name      string
-		first     bool // the first probe timed out
-		age       time.Duration
-		wantProbe bool // the second call probes again
-	}{
-		{"timed out, still believed", true, 0, false},
-		{"timed out over an hour ago: probed again", true, probeRetry + time.Minute, true},
-		{"a definite answer is kept", false, 48 * time.Hour, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cache := filepath.Join(t.TempDir(), "accel.json")
-			probes := 0
-			probe := func(context.Context, string, string) (string, string, bool) {
-				probes++
-				return "tcg", "probe guest", tt.first && probes == 1
-			}
-			probeCached(context.Background(), binary, kernel, cache, probe)
-			if tt.age > 0 { // age the cached answer
-				raw, _ := os.ReadFile(cache)
-				var c map[string]any
-				json.Unmarshal(raw, &c)
-				if _, ok := c["Expires"]; ok {
-					c["Expires"] = time.Now().Add(probeRetry - tt.age)
-				}
-				raw, _ = json.Marshal(c)
-				os.WriteFile(cache, raw, 0o644)
-			}
-			_, why := probeCached(context.Background(), binary, kernel, cache, probe)
-			if got := probes == 2; got != tt.wantProbe {
-				t.Errorf("probed again: %v, want %v (why %q)", got, tt.wantProbe, why)
-			}
-		})
-	}
 }

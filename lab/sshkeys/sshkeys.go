@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/labctl/labctl/lab"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -98,4 +99,18 @@ func loadOrCreate(path, comment string) (ssh.Signer, string, error) {
 	}
 	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
 	return signer, pub, nil
+}
+
+// ForLab returns the lab's keys, made on first use and kept in its SSH
+// directory until the lab goes down.
+func ForLab(l *lab.Lab) (*Keys, error) {
+	names := make([]string, len(l.Machines))
+	for i, m := range l.Machines {
+		names[i] = m.Name
+	}
+	keys, err := LoadOrCreate(l.SSHDir(), names)
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: ssh keys: %w", l.Name, err)
+	}
+	return keys, nil
 }

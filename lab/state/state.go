@@ -14,22 +14,16 @@ import (
 	"github.com/labctl/labctl/lab"
 )
 
-// DefaultRoot is where labs live unless LABCTL_STATE_DIR says otherwise.
+// DefaultRoot is where labs live unless the user names another root
+// (labctl --state-dir, LABCTL_STATE_DIR).
 const DefaultRoot = "/var/lib/labctl/labs"
 
 // FileName is the state file inside a lab's directory.
 const FileName = "state.json"
 
-// Root returns the parent directory of all labs' directories.
-func Root() string {
-	if d := os.Getenv("LABCTL_STATE_DIR"); d != "" {
-		return d
-	}
-	return DefaultRoot
-}
-
-// Dir returns the directory of the lab called name.
-func Dir(name string) string { return filepath.Join(Root(), name) }
+// Dir returns the directory of the lab called name under root, the parent
+// of all labs' directories.
+func Dir(root, name string) string { return filepath.Join(root, name) }
 
 // Phase is how far the lab process got.
 type Phase string

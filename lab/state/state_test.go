@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
 func testLab(dir string) *lab.Lab {
@@ -18,7 +19,7 @@ func testLab(dir string) *lab.Lab {
 		Name: "t", Netns: "labctl-t", Dir: dir,
 		Network: lab.Network{Name: "labbr0", Subnet: netip.MustParsePrefix("10.77.0.0/24"), Gateway: netip.MustParseAddr("10.77.0.1"), Domain: "t.lab"},
 		Machines: []lab.Machine{{Name: "m1", MAC: mac, UUID: "7d3c0b1e-0b6a-4d51-9c39-000000000011", IP: netip.MustParseAddr("10.77.0.11"),
-			MemoryMiB: 512, VCPUs: 1, DiskGiB: 1, Firmware: lab.UEFI, Boot: []lab.BootDevice{lab.BootNetwork, lab.BootDisk}}},
+			MemoryMiB: 512, VCPUs: 1, DiskGiB: 1, Firmware: lab.UEFI, Boot: []power.BootDevice{power.BootNetwork, power.BootDisk}}},
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -49,7 +50,7 @@ func TestReportChecksAgainstBootService(t *testing.T) {
 		},
 		Deadline: 3 * time.Second,
 		Interval: 200 * time.Millisecond,
-		BootLog:  BootLogFunc(func(context.Context) ([]bootsvc.Machine, error) { return svc.Machines(), nil }),
+		BootLog:  recordsFunc(func(context.Context) ([]bootlog.Record, error) { return svc.Machines(), nil }),
 	}
 	results, firstErr := r.Run(context.Background())
 	if results[0].Status != Passed {
@@ -66,3 +67,9 @@ func TestReportChecksAgainstBootService(t *testing.T) {
 		t.Fatalf("err = %v, want the installed check to fail naming the reports seen", err)
 	}
 }
+
+// recordsFunc reads the machine log straight from the server, as the
+// runner's other tests need no HTTP in between.
+type recordsFunc func(ctx context.Context) ([]bootlog.Record, error)
+
+func (f recordsFunc) Records(ctx context.Context) ([]bootlog.Record, error) { return f(ctx) }

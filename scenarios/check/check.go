@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/scenarios"
 )
@@ -18,11 +18,6 @@ import (
 // Shell runs a command on a machine (over SSH in a lab).
 type Shell interface {
 	Run(ctx context.Context, m lab.Machine, cmd string) (output string, exitStatus int, err error)
-}
-
-// BootLog is what the boot service recorded of each machine.
-type BootLog interface {
-	Machines(ctx context.Context) ([]bootsvc.Machine, error)
 }
 
 // Status is the outcome of one check on one node.
@@ -46,14 +41,14 @@ type Result struct {
 	Reason   string // why the last attempt failed
 }
 
-// Runner runs checks. Shell is needed for run checks, BootLog for report
-// checks.
+// Runner runs checks. Shell is needed for run checks, BootLog (the boot
+// service's machine log) for report checks.
 type Runner struct {
 	Lab      *lab.Lab
 	Checks   []scenarios.Check
 	Deadline time.Duration // for all checks together
 	Shell    Shell
-	BootLog  BootLog
+	BootLog  bootlog.Reader
 	// Since makes report checks count only the reports a machine (by name)
 	// made from then on: after it is reprovisioned, its old ones prove nothing.
 	Since map[string]time.Time
@@ -204,7 +199,7 @@ func (r *Runner) reported(ctx context.Context, want *scenarios.ReportExpect, m l
 	if r.BootLog == nil {
 		return "", errors.New("no boot service log to read reports from")
 	}
-	machines, err := r.BootLog.Machines(ctx)
+	machines, err := r.BootLog.Records(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -214,7 +209,7 @@ func (r *Runner) reported(ctx context.Context, want *scenarios.ReportExpect, m l
 			continue
 		}
 		for _, e := range rec.Events {
-			if e.Kind != bootsvc.KindReport || e.Time.Before(r.Since[m.Name]) {
+			if e.Kind != bootlog.KindReport || e.Time.Before(r.Since[m.Name]) {
 				continue
 			}
 			seen = append(seen, e.Name+" "+e.Detail)

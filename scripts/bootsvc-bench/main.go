@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/bootsvc/bootlog"
 )
 
 func main() {
@@ -202,7 +203,7 @@ func flood(ctx context.Context, labctl, data string, macs, workers int) error {
 	fmt.Printf("labctl serve (pid %d), %d workers, report bodies of %d bytes\n\n", srv.cmd.Process.Pid, workers, len(body))
 	fmt.Println("| phase | requests | req/s | machines kept | most events of one | peak RSS (VmHWM) | RSS after |")
 	fmt.Println("|---|---|---|---|---|---|---|")
-	phase := func(name string, reqs func(yield func(request) bool)) ([]bootsvc.Machine, error) {
+	phase := func(name string, reqs func(yield func(request) bool)) ([]bootlog.Record, error) {
 		n, took, err := run(ctx, srv.base, workers, reqs)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
@@ -257,13 +258,13 @@ func flood(ctx context.Context, labctl, data string, macs, workers int) error {
 	return err
 }
 
-func machines(base string) ([]bootsvc.Machine, error) {
+func machines(base string) ([]bootlog.Record, error) {
 	resp, err := http.Get(base + "/machines")
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	var ms []bootsvc.Machine
+	var ms []bootlog.Record
 	if err := json.NewDecoder(resp.Body).Decode(&ms); err != nil {
 		return nil, fmt.Errorf("GET /machines: %w", err)
 	}

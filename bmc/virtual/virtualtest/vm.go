@@ -7,54 +7,54 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/power"
 )
 
-// Machine simulates a VM's power and boot device the way the lab providers
+// VM simulates a VM's power and boot device the way the lab providers
 // must behave: a once device is used by the next boot only, and every power
 // on, cycle or reset boots (cold) from the device in force.
-type Machine struct {
+type VM struct {
 	mu          sync.Mutex
 	on          bool
-	persistent  lab.BootDevice
-	once        lab.BootDevice
-	boots       []lab.BootDevice
+	persistent  power.BootDevice
+	once        power.BootDevice
+	boots       []power.BootDevice
 	ignorePower bool
 	// OnBoot, if set before use, is called after each boot with the device booted from.
-	OnBoot func(lab.BootDevice)
+	OnBoot func(power.BootDevice)
 }
 
 // IgnorePower makes power requests succeed without effect, like a BMC that lies.
-func (m *Machine) IgnorePower(ignore bool) {
+func (m *VM) IgnorePower(ignore bool) {
 	m.mu.Lock()
 	m.ignorePower = ignore
 	m.mu.Unlock()
 }
 
-// NewMachine returns a machine that is off and boots from disk.
-func NewMachine() *Machine { return &Machine{persistent: lab.BootDisk} }
+// NewVM returns a VM that is off and boots from disk.
+func NewVM() *VM { return &VM{persistent: power.BootDisk} }
 
-func (m *Machine) PowerState(context.Context) (lab.PowerState, error) {
+func (m *VM) PowerState(context.Context) (power.State, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.on {
-		return lab.PowerOn, nil
+		return power.On, nil
 	}
-	return lab.PowerOff, nil
+	return power.Off, nil
 }
 
-func (m *Machine) Power(_ context.Context, a lab.PowerAction) error {
+func (m *VM) SetPower(_ context.Context, a power.Action) error {
 	m.mu.Lock()
-	var booted lab.BootDevice
+	var booted power.BootDevice
 	switch {
 	case m.ignorePower:
-	case a == lab.ActionOff || a == lab.ActionSoftOff:
+	case a == power.ActionOff || a == power.ActionSoftOff:
 		m.on = false
-	case a == lab.ActionOn:
+	case a == power.ActionOn:
 		if !m.on {
 			booted = m.boot()
 		}
-	case a == lab.ActionCycle || a == lab.ActionReset:
+	case a == power.ActionCycle || a == power.ActionReset:
 		booted = m.boot()
 	default:
 		m.mu.Unlock()
@@ -68,7 +68,7 @@ func (m *Machine) Power(_ context.Context, a lab.PowerAction) error {
 	return nil
 }
 
-func (m *Machine) boot() lab.BootDevice {
+func (m *VM) boot() power.BootDevice {
 	d := m.persistent
 	if m.once != "" {
 		d, m.once = m.once, ""
@@ -78,13 +78,13 @@ func (m *Machine) boot() lab.BootDevice {
 	return d
 }
 
-func (m *Machine) SetBootDevice(_ context.Context, d lab.BootDevice, once bool) error {
-	if d != lab.BootNetwork && d != lab.BootDisk {
+func (m *VM) SetBootDevice(_ context.Context, d power.BootDevice, o power.BootOptions) error {
+	if d != power.BootNetwork && d != power.BootDisk {
 		return fmt.Errorf("boot device %q not supported", d)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if once {
+	if !o.Persistent {
 		m.once = d
 	} else {
 		m.persistent, m.once = d, ""
@@ -93,7 +93,7 @@ func (m *Machine) SetBootDevice(_ context.Context, d lab.BootDevice, once bool) 
 }
 
 // NextBoot returns the device the next boot will use and whether that is a one-time choice.
-func (m *Machine) NextBoot() (lab.BootDevice, bool) {
+func (m *VM) NextBoot() (power.BootDevice, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.once != "" {
@@ -103,14 +103,14 @@ func (m *Machine) NextBoot() (lab.BootDevice, bool) {
 }
 
 // Boots returns the devices booted from, oldest first.
-func (m *Machine) Boots() []lab.BootDevice {
+func (m *VM) Boots() []power.BootDevice {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]lab.BootDevice(nil), m.boots...)
+	return append([]power.BootDevice(nil), m.boots...)
 }
 
 // SetOn sets the power state without booting (the machine was already running).
-func (m *Machine) SetOn(on bool) {
+func (m *VM) SetOn(on bool) {
 	m.mu.Lock()
 	m.on = on
 	m.mu.Unlock()

@@ -1,8 +1,9 @@
-package labd
+package control
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -40,15 +41,15 @@ func assertForeignIntact(t *testing.T, ns string) {
 
 func TestStartRefusesExistingNetns(t *testing.T) {
 	ns := foreignNetns(t)
-	t.Setenv("LABCTL_STATE_DIR", t.TempDir())
-	st, err := Start(context.Background(), "pxe-smoke", "qemu", ns, "/nonexistent/labctl")
+	root := t.TempDir()
+	st, err := Up(context.Background(), UpOptions{Source: "pxe-smoke", Provider: "qemu", Netns: ns, StateRoot: root, Self: "/nonexistent/labctl", Out: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "network namespace "+ns+" already exists") {
 		t.Fatalf("Start(--netns %s) = %v, want a refusal naming the namespace", ns, err)
 	}
 	if st != nil {
 		t.Errorf("Start returned a state to roll back: %+v", st)
 	}
-	if _, err := os.Stat(state.Dir("pxe-smoke")); !os.IsNotExist(err) {
+	if _, err := os.Stat(state.Dir(root, "pxe-smoke")); !os.IsNotExist(err) {
 		t.Errorf("lab directory made for a refused lab: %v", err)
 	}
 	assertForeignIntact(t, ns)
@@ -60,8 +61,7 @@ func TestStartRefusesExistingNetns(t *testing.T) {
 func TestDownLeavesNetnsItDidNotMake(t *testing.T) {
 	ns := foreignNetns(t)
 	root := t.TempDir()
-	t.Setenv("LABCTL_STATE_DIR", root)
-	st, err := Check("pxe-smoke", "qemu", "labctl-trust-unused")
+	st, err := Check(UpOptions{Source: "pxe-smoke", Provider: "qemu", Netns: "labctl-trust-unused", StateRoot: root})
 	if err != nil {
 		t.Fatal(err)
 	}

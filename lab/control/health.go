@@ -1,4 +1,4 @@
-package labd
+package control
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/power"
 )
 
 // Health is a lab as it really is, beside what its state file records.
@@ -23,7 +24,7 @@ type Health struct {
 	Recovered []string
 	// Power is each machine's power as the provider reads it; a machine
 	// whose power cannot be read is absent.
-	Power map[string]lab.PowerState
+	Power map[string]power.State
 }
 
 // Assess checks that the lab process, the namespace, the recorded helper
@@ -31,7 +32,7 @@ type Health struct {
 // a lab is reported running only when it is.
 func Assess(ctx context.Context, st *state.State, prov lab.Provider) Health {
 	l := st.Lab
-	h := Health{Phase: st.Phase, Power: map[string]lab.PowerState{}}
+	h := Health{Phase: st.Phase, Power: map[string]power.State{}}
 	missing := func(format string, args ...any) { h.Missing = append(h.Missing, fmt.Sprintf(format, args...)) }
 	if st.Phase != state.Starting && st.Phase != state.Running {
 		return h // failed (Error says why) or stopping: nothing should be up
@@ -62,11 +63,11 @@ func Assess(ctx context.Context, st *state.State, prov lab.Provider) Health {
 		h.Recovered = append(h.Recovered, role+" "+how)
 	}
 	sort.Strings(h.Recovered)
-	power, _ := prov.(lab.PowerController)
+	driver, _ := prov.(lab.PowerDriver)
 	faults, _ := prov.(lab.FaultReporter)
 	for _, m := range l.Machines {
-		if power != nil {
-			if p, err := power.PowerState(ctx, l, m.Name); err == nil {
+		if driver != nil {
+			if p, err := driver.PowerState(ctx, l, m.Name); err == nil {
 				h.Power[m.Name] = p
 			} else if st.Phase == state.Running {
 				missing("machine %s: %v", m.Name, err)
@@ -82,4 +83,27 @@ func Assess(ctx context.Context, st *state.State, prov lab.Provider) Health {
 		h.Phase = state.Broken
 	}
 	return h
+}
+
+// List lists the labs under root, each lab that recorded starting or
+// running with the phase Assess finds, so that ls says broken where status
+// does.
+func List(ctx context.Context, root string) ([]state.Summary, error) {
+	labs, err := state.List(root)
+	if err != nil {
+		return nil, err
+	}
+	for i, sum := range labs {
+		if sum.Phase != state.Starting && sum.Phase != state.Running {
+			continue
+		}
+		st, err := state.Load(sum.Dir)
+		if err != nil {
+			continue
+		}
+		if prov, err := Provider(st); err == nil {
+			labs[i].Phase = Assess(ctx, st, prov).Phase
+		}
+	}
+	return labs, nil
 }

@@ -1,9 +1,8 @@
-package labd
+package control
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +24,8 @@ func helper(t *testing.T, args ...string) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// Start returns once the child's exec has begun, before the kernel has
-	// set the new command line: wait for it, or Assess races the exec.
-	for i := 0; i < 200 && !proc.Runs(cmd.Process.Pid, args...); i++ {
+	// Under load the new command line may show a moment after Start.
+	for deadline := time.Now().Add(5 * time.Second); !proc.Runs(cmd.Process.Pid, args...) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return cmd.Process.Pid
@@ -43,8 +41,7 @@ func TestAssess(t *testing.T) {
 	}
 	defer netns.Delete(context.Background(), ns)
 	running := func(t *testing.T) *state.State {
-		t.Setenv("LABCTL_STATE_DIR", t.TempDir())
-		st, err := Check("pxe-smoke", "qemu", ns+"-free")
+		st, err := Check(UpOptions{Source: "pxe-smoke", Provider: "qemu", Netns: ns + "-free", StateRoot: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +87,7 @@ func TestAssess(t *testing.T) {
 			if tt.breakIt != nil {
 				tt.breakIt(t, st)
 			}
-			prov, err := Provider(st.Provider, slog.New(slog.DiscardHandler), st.Lab.Dir)
+			prov, err := Provider(st)
 			if err != nil {
 				t.Fatal(err)
 			}

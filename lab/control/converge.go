@@ -1,4 +1,4 @@
-package main
+package control
 
 import (
 	"context"
@@ -8,23 +8,22 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/lab/labd"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
 	"github.com/labctl/labctl/scenarios/check"
 )
 
-// converge prints each machine's progress and runs the scenario's checks
-// until all pass, a machine or the lab process fails (at once, with the log
-// that shows why), or the scenario's deadline passes.
-func converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios.Scenario) ([]check.Result, error) {
+// Converge prints each machine's progress to out and runs the scenario's
+// checks until all pass, a machine or the lab process fails (at once, with
+// the log that shows why), or the scenario's deadline passes.
+func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios.Scenario) ([]check.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(sc.Deadline))
 	defer cancel()
-	r, err := newRunner(st, sc)
+	r, err := Runner(st, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -50,23 +49,20 @@ func converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios
 	return r.Run(ctx)
 }
 
-// newRunner makes a check runner for a lab that is up: SSH and the boot
+// Runner makes a check runner for a lab that is up: SSH and the boot
 // service's machine log, both reached inside the lab's namespace.
-func newRunner(st *state.State, sc *scenarios.Scenario) (*check.Runner, error) {
+func Runner(st *state.State, sc *scenarios.Scenario) (*check.Runner, error) {
 	l := st.Lab
-	keys, err := labd.SSHKeys(l)
+	keys, err := sshkeys.ForLab(l)
 	if err != nil {
 		return nil, err
 	}
-	client := progress.Client(l.Netns)
 	return &check.Runner{
 		Lab:      l,
 		Checks:   sc.Checks,
 		Deadline: time.Duration(sc.Deadline),
 		Shell:    &check.SSH{Keys: keys, Dial: netns.Dialer(l.Netns)},
-		BootLog: check.BootLogFunc(func(ctx context.Context) ([]bootsvc.Machine, error) {
-			return progress.Machines(ctx, client, l)
-		}),
+		BootLog:  progress.BootLog(l),
 	}, nil
 }
 
@@ -75,18 +71,17 @@ func newRunner(st *state.State, sc *scenarios.Scenario) (*check.Runner, error) {
 // on the returned channel, once.
 func watch(ctx context.Context, out io.Writer, st *state.State) <-chan error {
 	failed := make(chan error, 1)
-	prov, err := labProvider(st)
+	prov, err := Provider(st)
 	if err != nil {
 		failed <- err
 		return failed
 	}
-	power, ok := prov.(lab.PowerController)
+	power, ok := prov.(lab.PowerDriver)
 	if !ok {
 		failed <- fmt.Errorf("provider %s cannot report power state", st.Provider)
 		return failed
 	}
-	logs, _ := prov.(labd.Consoles)
-	w := progress.NewWatcher(st.Lab, st.Lab.Dir, power, logs)
+	w := progress.NewWatcher(st.Lab, power)
 	var once sync.Once
 	go func() {
 		accelShown := false

@@ -1,0 +1,55 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/labctl/labctl/filecopy"
+	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/scenarios/check"
+)
+
+// Collect copies the lab's logs, serial consoles, the boot service's
+// machine log and the check results (as JUnit XML) into dst.
+func Collect(ctx context.Context, st *state.State, dst string, results []check.Result) error {
+	l := st.Lab
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	if err := WriteJUnit(filepath.Join(dst, "junit.xml"), l.Name, results); err != nil {
+		return err
+	}
+	logs := []string{l.ProcessLog(), l.BootsvcLog(), l.DnsmasqLog(), l.DnsmasqConfig(), filepath.Join(l.Dir, state.FileName)}
+	machineLogs, _ := filepath.Glob(filepath.Join(l.MachinesDir(), "*", "*.log"))
+	for _, f := range append(logs, machineLogs...) {
+		rel, _ := filepath.Rel(l.Dir, f)
+		if err := filecopy.Copy(f, filepath.Join(dst, rel)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	records, err := progress.BootLog(l).Records(ctx)
+	if err != nil {
+		return err
+	}
+	raw, _ := json.MarshalIndent(records, "", "  ")
+	return os.WriteFile(filepath.Join(dst, "machines.json"), raw, 0o644)
+}
+
+// WriteJUnit writes results as a JUnit XML file.
+func WriteJUnit(path, suite string, results []check.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = check.WriteJUnit(f, suite, results)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

@@ -1,0 +1,110 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/lab/providers"
+	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/lab/vm"
+)
+
+// Down takes the lab in dir down from its state file alone: it asks the lab
+// process to stop, then destroys what the provider left, kills every process
+// the state or the namespace still holds, deletes the namespace and the
+// lab's directory. The namespace and what runs inside it are touched only
+// when the state records that this lab made the namespace. It is
+// idempotent; a lab that is not up is reported by an error matching
+// os.ErrNotExist. log may be nil.
+func Down(ctx context.Context, dir string, log *slog.Logger) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := RequireRoot("take a lab down"); err != nil {
+		return err
+	}
+	st, err := state.Load(dir)
+	if err != nil {
+		return err
+	}
+	l := st.Lab
+	var errs []error
+	// Pids are reused: only this lab's own process is stopped.
+	if pid := st.Pids["labd"]; proc.Runs(pid, DaemonCommand, dir) {
+		syscall.Kill(pid, syscall.SIGTERM)
+		if !proc.WaitGone(ctx, pid, 30*time.Second) {
+			log.Warn("lab process did not stop; killing it", "pid", pid)
+			proc.Kill(pid, 5*time.Second)
+		}
+	}
+	if !st.OwnsNetns() {
+		// up failed before it made anything but this directory.
+		return state.Remove(dir)
+	}
+	// After a crash the provider's own cleanup never ran.
+	if prov, err := providers.New(st.Provider, providers.Config{Log: log, Accel: vm.Accel(st.Accel)}); err == nil && netns.Exists(l.Netns) {
+		if err := netns.Do(l.Netns, func() error { return prov.Destroy(ctx, l) }); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if st, err := state.Load(dir); err == nil {
+		for role, pid := range st.Pids {
+			if role != "labd" && proc.Alive(pid) && inNetns(pid, l.Netns) {
+				proc.Kill(pid, 5*time.Second)
+			}
+		}
+	}
+	if netns.Exists(l.Netns) {
+		pids, _ := netns.Pids(ctx, l.Netns)
+		for _, pid := range pids {
+			if pid == os.Getpid() {
+				continue // never this process, whatever a thread of it did
+			}
+			proc.Kill(pid, 5*time.Second)
+		}
+		if err := netns.Delete(ctx, l.Netns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err // keep the state so that down can be retried
+	}
+	return state.Remove(dir)
+}
+
+// inNetns reports whether pid lives in the named namespace, so that a
+// recorded pid reused by an unrelated process is never killed.
+func inNetns(pid int, ns string) bool {
+	a, err1 := os.Stat(fmt.Sprintf("/proc/%d/ns/net", pid))
+	b, err2 := os.Stat(filepath.Join(netns.Dir, ns))
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
+// DownAll takes down every lab recorded under root, each from its own state
+// alone (see Down), and returns the directories of those it took down. A
+// lab that went meanwhile is not an error, so DownAll is idempotent.
+func DownAll(ctx context.Context, root string, log *slog.Logger) ([]string, error) {
+	labs, err := state.List(root)
+	if err != nil {
+		return nil, err
+	}
+	var down []string
+	var errs []error
+	for _, lab := range labs {
+		switch err := Down(ctx, lab.Dir, log); {
+		case err == nil:
+			down = append(down, lab.Dir)
+		case !errors.Is(err, os.ErrNotExist):
+			errs = append(errs, fmt.Errorf("lab %s: %w", lab.Name, err))
+		}
+	}
+	return down, errors.Join(errs...)
+}

@@ -1,0 +1,99 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/providers"
+	"github.com/labctl/labctl/lab/sshkeys"
+	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/scenarios"
+	"github.com/labctl/labctl/scenarios/check"
+)
+
+// Load reads the state of the lab a SCENARIO argument names, under root,
+// saying so plainly when it is not up.
+func Load(root, arg string) (*state.State, error) {
+	name, err := NameOf(arg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := state.Load(state.Dir(root, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("lab %s is not up", name)
+	}
+	return st, err
+}
+
+// Provider is the provider of a lab that is up, as the CLI drives it:
+// quietly, since the lab process keeps the lab's log.
+func Provider(st *state.State) (lab.Provider, error) {
+	return providers.New(st.Provider, providers.Config{Accel: vm.Accel(st.Accel)})
+}
+
+// MachineFiles are the files of machine node of the lab a SCENARIO
+// argument names (under root): its serial log, its console socket.
+func MachineFiles(root, scenario, node string) (lab.MachineFiles, error) {
+	st, err := Load(root, scenario)
+	if err != nil {
+		return lab.MachineFiles{}, err
+	}
+	if _, _, err := st.Lab.MachineByName(node); err != nil {
+		return lab.MachineFiles{}, err
+	}
+	return st.Lab.MachineFiles(node), nil
+}
+
+// SSH connects to machine node of the lab a SCENARIO argument names (under
+// root) with the lab's key, checking the host key made for it, from inside
+// the lab's namespace.
+func SSH(ctx context.Context, root, scenario, node string) (*ssh.Client, error) {
+	st, err := Load(root, scenario)
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := st.Lab.MachineByName(node)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := sshkeys.ForLab(st.Lab)
+	if err != nil {
+		return nil, err
+	}
+	return (&check.SSH{Keys: keys, Dial: netns.Dialer(st.Lab.Netns)}).Client(ctx, m)
+}
+
+// NameOf is the lab a SCENARIO argument names: a built-in scenario's name
+// as is, a scenario directory by the name in its scenario.yaml. Names that
+// could reach outside the state directory are refused.
+func NameOf(arg string) (string, error) {
+	name := arg
+	if strings.ContainsRune(arg, os.PathSeparator) {
+		sc, err := scenarios.Find(arg)
+		if err != nil {
+			return "", fmt.Errorf("lab %q: not a lab name, nor a scenario directory: %w", arg, err)
+		}
+		name = sc.Name
+	}
+	if err := state.CheckName(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// RequireRoot refuses, saying why, to do what needs root: network
+// namespaces, bridges, taps and the lab's processes in them.
+func RequireRoot(what string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("labctl needs root to %s (network namespaces, bridges, taps): run it as root, e.g. with sudo", what)
+	}
+	return nil
+}

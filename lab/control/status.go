@@ -1,0 +1,113 @@
+package control
+
+import (
+	"context"
+	"os"
+
+	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/state"
+)
+
+// Status is a lab as `labctl status` shows it (and its JSON output).
+type Status struct {
+	Scenario string `json:"scenario"`
+	Netns    string `json:"netns"`
+	Provider string `json:"provider"`
+	Accel    string `json:"accel,omitempty"`
+	Phase    string `json:"phase"`
+	// Kubeconfig is the admin kubeconfig of a Kubernetes lab; use it
+	// inside Netns (or with `labctl kubectl`).
+	Kubeconfig string          `json:"kubeconfig,omitempty"`
+	Missing    []string        `json:"missing,omitempty"`   // why the phase is broken
+	Recovered  []string        `json:"recovered,omitempty"` // processes that died and were restarted
+	Error      string          `json:"-"`                   // why the lab process failed
+	API        *APIAccess      `json:"api,omitempty"`
+	Machines   []MachineStatus `json:"machines"`
+	BMC        *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
+}
+
+// APIAccess is how a user's bootcmd or terraform reaches the lab's boot
+// service API (from inside the lab's namespace).
+type APIAccess struct {
+	Endpoint string `json:"endpoint"` // host:port, gRPC over mutual TLS
+	CAFile   string `json:"ca_file"`
+	CertFile string `json:"cert_file"` // the client's
+	KeyFile  string `json:"key_file"`
+}
+
+// MachineStatus is one machine: its identity, power and what it last asked
+// the boot service.
+type MachineStatus struct {
+	Name      string      `json:"name"`
+	MAC       string      `json:"mac"`
+	UUID      string      `json:"uuid"`
+	IP        string      `json:"ip"`
+	Power     string      `json:"power"`
+	LastEvent string      `json:"last_event"`
+	BMC       *MachineBMC `json:"bmc,omitempty"`
+}
+
+// MachineBMC is how to reach a machine's virtual BMCs from inside the lab's
+// namespace, with the user's own tools.
+type MachineBMC struct {
+	IPMI         string `json:"ipmi"`    // host:port, IPMI v2.0 lanplus
+	Redfish      string `json:"redfish"` // the machine's ComputerSystem
+	Username     string `json:"username"`
+	PasswordFile string `json:"password_file"`
+	CAFile       string `json:"ca_file"` // verifies the Redfish certificate
+}
+
+// BMCAccess is what all of a lab's virtual BMCs share.
+type BMCAccess struct {
+	Redfish, Username, PasswordFile, CAFile string
+}
+
+// LabStatus reads a lab's status as it really is (see Assess): power from
+// its provider, last events from its boot service.
+func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
+	l := st.Lab
+	prov, err := Provider(st)
+	if err != nil {
+		return nil, err
+	}
+	_, hasBMC := prov.(lab.PowerDriver) // what virtual BMCs act through
+	health := Assess(ctx, st, prov)
+	records, _ := progress.BootLog(l).Records(ctx) // none while the boot service is not up
+	s := &Status{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(health.Phase),
+		Missing: health.Missing, Recovered: health.Recovered, Error: st.Error, Machines: []MachineStatus{}}
+	if _, err := os.Stat(l.Kubeconfig()); err == nil {
+		s.Kubeconfig = l.Kubeconfig()
+	}
+	if _, err := os.Stat(l.APICAFile()); err == nil {
+		s.API = &APIAccess{Endpoint: l.APIAddr(), CAFile: l.APICAFile(), CertFile: l.APIClientCertFile(), KeyFile: l.APIClientKeyFile()}
+	}
+	if hasBMC {
+		s.BMC = &BMCAccess{Redfish: l.RedfishURL(), Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile(), CAFile: l.BMCCAFile()}
+	}
+	for i, m := range l.Machines {
+		ms := MachineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: "unknown"}
+		if p, ok := health.Power[m.Name]; ok {
+			ms.Power = string(p)
+		}
+		if hasBMC {
+			ms.BMC = &MachineBMC{IPMI: l.IPMIAddr(i), Redfish: l.RedfishURL() + "/redfish/v1/Systems/" + m.UUID,
+				Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile(), CAFile: l.BMCCAFile()}
+		}
+		ms.LastEvent = lastEvent(bootlog.Find(records, m.MAC, m.UUID))
+		s.Machines = append(s.Machines, ms)
+	}
+	return s, nil
+}
+
+func lastEvent(r *bootlog.Record) string {
+	if r == nil || len(r.Events) == 0 {
+		return ""
+	}
+	e := r.Events[len(r.Events)-1]
+	if e.Name != "" {
+		return e.Kind + " " + e.Name + ": " + e.Detail
+	}
+	return e.Kind + " " + e.Path
+}

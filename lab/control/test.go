@@ -1,0 +1,65 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/labctl/labctl/scenarios"
+)
+
+// TestOptions add to UpOptions what a test run needs.
+type TestOptions struct {
+	UpOptions
+	Artifacts string // logs, the machine log and JUnit; empty: _artifacts/<scenario>
+	Keep      bool   // leave the lab up afterwards
+	Errors    io.Writer
+}
+
+// Test brings a lab up, waits for its scenario's checks, collects its
+// artifacts (also when interrupted) and takes it down unless told to keep
+// it. Its progress lines are also the run's timeline, kept with the
+// artifacts.
+func Test(ctx context.Context, o TestOptions) error {
+	sc, err := scenarios.Find(o.Source)
+	if err != nil {
+		return err
+	}
+	if o.Artifacts == "" {
+		o.Artifacts = filepath.Join("_artifacts", sc.Name)
+	}
+	if err := os.MkdirAll(o.Artifacts, 0o755); err != nil {
+		return err
+	}
+	timeline, err := os.Create(filepath.Join(o.Artifacts, "timeline.txt"))
+	if err != nil {
+		return err
+	}
+	defer timeline.Close()
+	out := io.MultiWriter(o.Out, timeline)
+	o.Out = out
+	st, err := Up(ctx, o.UpOptions)
+	if err != nil {
+		return err
+	}
+	results, runErr := Converge(ctx, out, st, sc)
+	ctx = context.WithoutCancel(ctx)
+	if err := Collect(ctx, st, o.Artifacts, results); err != nil {
+		fmt.Fprintf(o.Errors, "collect artifacts: %v\n", err)
+	} else {
+		fmt.Fprintf(out, "artifacts and JUnit report in %s\n", o.Artifacts)
+	}
+	name := st.Lab.Name
+	if o.Keep {
+		fmt.Fprintf(out, "lab %s kept up (--keep): labctl ssh %s NODE, labctl down %s\n", name, name, name)
+	} else if err := Down(ctx, st.Lab.Dir, nil); err != nil {
+		return fmt.Errorf("down %s: %w", name, err)
+	}
+	if runErr != nil {
+		return fmt.Errorf("scenario %s: %w", sc.Name, runErr)
+	}
+	fmt.Fprintf(out, "scenario %s: all %d checks passed\n", sc.Name, len(results))
+	return nil
+}

@@ -1,0 +1,228 @@
+// Package control is what labctl does to labs, as library functions the CLI
+// calls and prints: bring a lab up from a scenario (writing everything the
+// lab process serves, then starting it), watch it converge, collect its
+// artifacts, report its status, reprovision its machines, take it down.
+package control
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/labctl/labctl/filecopy"
+	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/images/registry"
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/pki"
+	"github.com/labctl/labctl/lab/providers"
+	"github.com/labctl/labctl/lab/sshkeys"
+	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/scenarios"
+)
+
+// DaemonCommand is the hidden labctl subcommand that runs the lab process
+// (labd.Run) inside the lab's namespace.
+const DaemonCommand = "lab-daemon"
+
+// UpOptions say which lab to bring up, and how.
+type UpOptions struct {
+	Source    string // scenario name or directory
+	Provider  string // empty: providers.Default()
+	Netns     string // empty: labctl-<scenario>
+	StateRoot string // parent of every lab's directory
+	CacheDir  string // built images; the accelerator probe's answer sits beside it
+	Accel     string // kvm, tcg, or empty to probe
+	IPXEDir   string // iPXE binaries; empty: Debian's
+	Self      string // the labctl binary, re-run as the lab process
+	Out       io.Writer
+}
+
+// Up builds the scenario's images, records the lab in its state file, writes
+// everything the lab process serves (data directory, assets, TFTP root, SSH
+// keys), and starts the lab process inside a new namespace, detached, so the
+// caller may exit and the lab stays up. If a step fails after the state was
+// written, it takes down what it made.
+func Up(ctx context.Context, o UpOptions) (*state.State, error) {
+	sc, st, accel, err := validate(o)
+	if err != nil {
+		return nil, err
+	}
+	// Images first, where the user sees it: the first labos build takes minutes.
+	imgs, err := buildImages(ctx, sc.Images, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := state.Create(st); err != nil {
+		return nil, err
+	}
+	if err := start(ctx, st, sc, imgs, accel, o); err != nil {
+		Down(context.WithoutCancel(ctx), st.Lab.Dir, nil)
+		return nil, err
+	}
+	fmt.Fprintf(o.Out, "lab %s: provider %s, namespace %s, state %s\n", st.Lab.Name, st.Provider, st.Lab.Netns, st.Lab.Dir)
+	return st, nil
+}
+
+// Check validates what `labctl up` was given, before anything is built or
+// made: root, the scenario, the provider, the accelerator, the namespace
+// name, and that the namespace does not exist yet. It returns the state Up
+// would record.
+func Check(o UpOptions) (*state.State, error) {
+	_, st, _, err := validate(o)
+	return st, err
+}
+
+func validate(o UpOptions) (*scenarios.Scenario, *state.State, vm.Accel, error) {
+	if err := RequireRoot("bring a lab up"); err != nil {
+		return nil, nil, "", err
+	}
+	sc, err := scenarios.Find(o.Source)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if o.Provider == "" {
+		o.Provider = providers.Default()
+	}
+	if _, err := providers.New(o.Provider, providers.Config{}); err != nil {
+		return nil, nil, "", err
+	}
+	accel, err := vm.ParseAccel(o.Accel)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if strings.ContainsRune(o.Source, os.PathSeparator) {
+		if o.Source, err = filepath.Abs(o.Source); err != nil {
+			return nil, nil, "", err
+		}
+	}
+	if o.Netns == "" {
+		o.Netns = "labctl-" + sc.Name
+	}
+	if err := netns.Available(o.Netns); err != nil {
+		return nil, nil, "", err
+	}
+	if err := state.CheckName(sc.Name); err != nil {
+		return nil, nil, "", err
+	}
+	dir := state.Dir(o.StateRoot, sc.Name)
+	return sc, &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting}, accel, nil
+}
+
+// buildImages builds (or finds in the cache) each image the scenario names.
+func buildImages(ctx context.Context, specs []scenarios.Image, o UpOptions) (map[string]string, error) {
+	cache := &images.Cache{Dir: o.CacheDir}
+	dirs := map[string]string{}
+	for _, spec := range specs {
+		name := spec.Name
+		begin := time.Now()
+		fmt.Fprintf(o.Out, "image %s: ", name)
+		img, err := registry.Image(ctx, cache, name, spec.Options)
+		if err != nil {
+			fmt.Fprintln(o.Out, "failed")
+			return nil, fmt.Errorf("image %s: %w", name, err)
+		}
+		fmt.Fprintf(o.Out, "%s (%.1fs)\n", img.Dir, time.Since(begin).Seconds())
+		dirs[name] = img.Dir
+	}
+	return dirs, nil
+}
+
+// start writes the lab's files, chooses its accelerator, makes its
+// namespace and starts the lab process.
+func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs map[string]string, accel vm.Accel, o UpOptions) error {
+	l := st.Lab
+	keys, err := sshkeys.ForLab(l)
+	if err != nil {
+		return err
+	}
+	tls, err := issueCertificates(sc, l)
+	if err != nil {
+		return err
+	}
+	if err := sc.WriteData(l.DataDir(), l, l.BootBaseURL(), keys, tls); err != nil {
+		return fmt.Errorf("write lab data directory: %w", err)
+	}
+	// The boot service confines assets to their root: hard links, not symlinks.
+	for name, dir := range imgs {
+		if err := filecopy.LinkFiles(dir, filepath.Join(l.AssetsDir(), name)); err != nil {
+			return fmt.Errorf("image %s: %w", name, err)
+		}
+	}
+	if err := firmware.CopyTo(o.IPXEDir, l.TFTPDir()); err != nil {
+		return err
+	}
+	if accel == "" {
+		accel, _ = vm.ProbeAccel(ctx, "qemu-system-x86_64", filepath.Join(filepath.Dir(o.CacheDir), "accel.json"))
+	}
+	if err := state.Update(l.Dir, func(s *state.State) { s.Accel = string(accel) }); err != nil {
+		return err
+	}
+	st.Accel = string(accel)
+	if err := netns.Create(ctx, l.Netns); err != nil {
+		return err
+	}
+	// Recorded at once: down touches a namespace only if this lab made it.
+	if err := state.Update(l.Dir, func(s *state.State) { s.MadeNetns = true }); err != nil {
+		netns.Delete(ctx, l.Netns)
+		return err
+	}
+	st.MadeNetns = true
+	return launch(st, o.Self)
+}
+
+// issueCertificates makes the lab CA and the scenario's certificates (and
+// its kubeconfig), for scenarios that declare any.
+func issueCertificates(sc *scenarios.Scenario, l *lab.Lab) (*scenarios.TLS, error) {
+	if len(sc.Certificates) == 0 {
+		return nil, nil
+	}
+	ca, err := pki.LoadOrCreate(l.PKIDir(), l.Name)
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	tls, err := sc.IssueCertificates(ca, l)
+	if err != nil {
+		return nil, err
+	}
+	if sc.Kubeconfig != nil {
+		if err := sc.WriteKubeconfig(l.Kubeconfig(), tls); err != nil {
+			return nil, err
+		}
+	}
+	return tls, nil
+}
+
+// launch starts the lab process (self re-run as DaemonCommand) inside the
+// lab's namespace, in a session of its own so that it survives labctl's
+// exit and ^C, and records its pid.
+func launch(st *state.State, self string) error {
+	l := st.Lab
+	logf, err := os.OpenFile(l.ProcessLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command("ip", "netns", "exec", l.Netns, self, DaemonCommand, "--state", l.Dir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start lab process: %w", err)
+	}
+	// `ip netns exec` execs, so this pid is the lab process itself.
+	pid := cmd.Process.Pid
+	cmd.Process.Release()
+	if err := state.SetPid(l.Dir, "labd", pid); err != nil {
+		return err
+	}
+	st.Pids = map[string]int{"labd": pid}
+	return nil
+}

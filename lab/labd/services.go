@@ -1,0 +1,81 @@
+package labd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/bootsvc/dnsmasq"
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/state"
+)
+
+// serveBoot serves the lab's data directory and assets on the gateway, and
+// its gRPC API, logging requests to the lab's boot service log.
+func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Logger, fail func(error)) error {
+	bootLog, err := os.OpenFile(l.BootsvcLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	// Batched: a write per request costs as much as the request.
+	bootLogw := bootsvc.NewLogWriter(bootLog, 100*time.Millisecond)
+	closeLog := func() { bootLogw.Close(); bootLog.Close() }
+	bootLogger := slog.New(slog.NewTextHandler(bootLogw, nil))
+	srv, err := bootsvc.New(bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), Logger: bootLogger})
+	if err != nil {
+		closeLog()
+		return err
+	}
+	ln, err := net.Listen("tcp", l.BootAddr())
+	if err != nil {
+		closeLog()
+		return fmt.Errorf("boot service: %w", err)
+	}
+	wg.Go(func() {
+		defer closeLog()
+		if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+			fail(fmt.Errorf("boot service: %w", err))
+		}
+	})
+	return startAPI(ctx, wg, l, srv, bootLogger, fail)
+}
+
+// runDnsmasq supervises the lab's dnsmasq until ctx ends.
+func runDnsmasq(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Logger, fail func(error)) {
+	dns := &dnsmasq.Process{
+		Config:     dnsmasqConfig(l),
+		ConfigFile: l.DnsmasqConfig(),
+		Log:        log,
+		OnStart:    func(pid int) { state.SetPid(l.Dir, "dnsmasq", pid) },
+		OnExit: func(err error) {
+			state.SetExit(l.Dir, "dnsmasq", fmt.Sprintf("exited unasked: %v at %s; restarted", err, time.Now().UTC().Format(time.TimeOnly)))
+		},
+	}
+	wg.Go(func() {
+		if err := dns.Run(ctx); err != nil {
+			fail(err)
+		}
+	})
+}
+
+func dnsmasqConfig(l *lab.Lab) dnsmasq.Config {
+	c := dnsmasq.Config{
+		Interface: l.Network.Name,
+		Subnet:    l.Network.Subnet,
+		Gateway:   l.Network.Gateway,
+		Domain:    l.Network.Domain,
+		TFTPRoot:  l.TFTPDir(),
+		BootURL:   l.BootURL(),
+		LogFile:   l.DnsmasqLog(),
+		LeaseFile: l.DnsmasqLeases(),
+	}
+	for _, m := range l.Machines {
+		c.Hosts = append(c.Hosts, dnsmasq.Host{Name: m.Name, MAC: m.MAC, IP: m.IP})
+	}
+	return c
+}

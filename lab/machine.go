@@ -1,0 +1,84 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/labctl/labctl/power"
+)
+
+// MinMemoryMiB is the least memory a machine may have: the cloud kernel and
+// an initramfs in RAM need about this much to boot at all.
+const MinMemoryMiB = 256
+
+var (
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	uuidRE   = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+)
+
+// IsDNSLabel says whether s can name a machine (and a lab): lower-case
+// letters, digits and '-', at most 63.
+func IsDNSLabel(s string) bool { return dnsLabel.MatchString(s) }
+
+// IsUUID accepts lower-case UUIDs only: SMBIOS, iPXE's ${uuid} and the boot
+// service's selectors compare them as strings.
+func IsUUID(s string) bool { return uuidRE.MatchString(s) }
+
+// Problem is one thing wrong with a machine: the field, spelled as in
+// scenario.yaml, and why.
+type Problem struct {
+	Field, Reason string
+}
+
+// Problems lists everything wrong with m, in field order. It is the one
+// validation of a machine: scenarios and both providers use it.
+func (m Machine) Problems() []Problem {
+	var ps []Problem
+	bad := func(field, format string, v ...any) {
+		ps = append(ps, Problem{field, fmt.Sprintf(format, v...)})
+	}
+	if !IsDNSLabel(m.Name) {
+		bad("name", "%q is not a DNS label (lower-case letters, digits, '-')", m.Name)
+	}
+	switch {
+	case len(m.MAC) != 6:
+		bad("mac", "%q is not a 6-byte MAC address", m.MAC)
+	case m.MAC[0]&1 == 1:
+		bad("mac", "%s is a multicast address", m.MAC)
+	}
+	if !IsUUID(m.UUID) {
+		bad("uuid", "%q is not a UUID", m.UUID)
+	}
+	if m.MemoryMiB < MinMemoryMiB {
+		bad("memory_mib", "%d MiB is too little (at least %d)", m.MemoryMiB, MinMemoryMiB)
+	}
+	if m.VCPUs < 1 {
+		bad("vcpus", "must be at least 1")
+	}
+	if m.DiskGiB < 1 {
+		bad("disk_gib", "must be at least 1")
+	}
+	if m.Firmware != BIOS && m.Firmware != UEFI {
+		bad("firmware", "%q is neither bios nor uefi", m.Firmware)
+	}
+	if len(m.Boot) == 0 {
+		bad("boot", "empty boot order")
+	}
+	for i, d := range m.Boot {
+		if d != power.BootNetwork && d != power.BootDisk {
+			bad(fmt.Sprintf("boot[%d]", i), "boot device %q is neither network nor disk", d)
+		}
+	}
+	return ps
+}
+
+// Validate returns m's problems as one error naming the machine and each
+// field, or nil.
+func (m Machine) Validate() error {
+	var errs []error
+	for _, p := range m.Problems() {
+		errs = append(errs, fmt.Errorf("machine %s: %s: %s", m.Name, p.Field, p.Reason))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,110 @@
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/power"
+)
+
+// bootOverride is what SetBootDevice stored: a persistent order and a
+// device for the next cold start only.
+type bootOverride struct {
+	Order []power.BootDevice `json:"order,omitempty"`
+	Once  power.BootDevice   `json:"once,omitempty"`
+}
+
+func readOverride(f lab.MachineFiles) bootOverride {
+	var ov bootOverride
+	if raw, err := os.ReadFile(f.Boot); err == nil {
+		json.Unmarshal(raw, &ov)
+	}
+	return ov
+}
+
+func writeOverride(f lab.MachineFiles, ov bootOverride) error {
+	raw, err := json.Marshal(ov)
+	if err != nil {
+		return err
+	}
+	tmp := f.Boot + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, f.Boot)
+}
+
+// SetBootDevice stores the device for the next cold start or, persistent,
+// for every start; a running machine picks it up on its next power on, cycle or
+// reset.
+func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string, d power.BootDevice, o power.BootOptions) error {
+	if d != power.BootNetwork && d != power.BootDisk {
+		return fmt.Errorf("machine %s: boot device %q is neither network nor disk", machine, d)
+	}
+	m, err := vm.Record(l, machine)
+	if err != nil {
+		return err
+	}
+	f := l.MachineFiles(machine)
+	ov := readOverride(f)
+	if !o.Persistent {
+		ov.Once = d
+	} else {
+		ov.Once = ""
+		ov.Order = []power.BootDevice{d}
+		for _, b := range m.Boot {
+			if b != d {
+				ov.Order = append(ov.Order, b)
+			}
+		}
+	}
+	return writeOverride(f, ov)
+}
+
+// setBootOrder changes the devices' boot indexes of a running machine; QEMU
+// hands the new order to the firmware at the next reset.
+func setBootOrder(f lab.MachineFiles, order []power.BootDevice) error {
+	index := bootIndex(order)
+	// Two devices may not hold one index at once: first move every device
+	// out of the way, then give each its place (-1: not bootable).
+	spare := 100
+	for _, id := range bootDeviceID {
+		spare++
+		if err := setBootIndex(f, id, spare); err != nil {
+			return err
+		}
+	}
+	for d, id := range bootDeviceID {
+		i, ok := index[d]
+		if !ok {
+			i = -1
+		}
+		if err := setBootIndex(f, id, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setBootIndex(f lab.MachineFiles, device string, i int) error {
+	return qmpRun(f, fmt.Sprintf(`{"execute":"qom-set","arguments":{"path":%q,"property":"bootindex","value":%d}}`, device, i))
+}
+
+// bootDeviceID names the QEMU device behind each boot device, so its boot
+// index can be changed over QMP while the machine runs.
+var bootDeviceID = map[power.BootDevice]string{power.BootNetwork: "nic0", power.BootDisk: "disk0dev"}
+
+// bootIndex numbers the devices of a boot order from 1, first mention wins.
+func bootIndex(order []power.BootDevice) map[power.BootDevice]int {
+	index := map[power.BootDevice]int{}
+	for _, d := range order {
+		if _, dup := index[d]; !dup {
+			index[d] = len(index) + 1
+		}
+	}
+	return index
+}

@@ -1,0 +1,40 @@
+package qemu
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/digitalocean/go-qemu/qmp"
+
+	"github.com/labctl/labctl/lab"
+)
+
+func monitor(f lab.MachineFiles) (*qmp.SocketMonitor, error) {
+	mon, err := qmp.NewSocketMonitor("unix", f.QMP, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if err := mon.Connect(); err != nil {
+		return nil, err
+	}
+	return mon, nil
+}
+
+func qmpRun(f lab.MachineFiles, cmd string) error {
+	mon, err := monitor(f)
+	if err != nil {
+		return fmt.Errorf("QMP %s: %w", f.QMP, err)
+	}
+	defer mon.Disconnect()
+	if _, err := mon.Run([]byte(cmd)); err != nil {
+		// quit closes the socket before it answers.
+		if strings.Contains(cmd, `"quit"`) && errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("QMP %s: %s: %w", f.QMP, cmd, err)
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+// Package vm is what both lab providers share about a virtual machine: its
+// files on disk (disk image, NVRAM, the record of the machine as created)
+// and the accelerator guests run under.
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/lab"
+)
+
+// Prepare validates m and gives it its directory, a qcow2 disk, for UEFI an
+// NVRAM copied from fw's template, and its record (see Record). fresh
+// replaces a disk and NVRAM that exist (a reimaged machine starts blank);
+// otherwise they are kept.
+func Prepare(ctx context.Context, l *lab.Lab, m lab.Machine, fw firmware.OVMF, fresh bool) error {
+	if err := m.Validate(); err != nil {
+		return err
+	}
+	f := l.MachineFiles(m.Name)
+	if err := os.MkdirAll(f.Dir, 0o755); err != nil {
+		return fmt.Errorf("machine %s: %w", m.Name, err)
+	}
+	if fresh {
+		os.Remove(f.Disk)
+		os.Remove(f.NVRAM)
+	}
+	if _, err := os.Stat(f.Disk); err != nil {
+		if out, err := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-f", "qcow2", f.Disk, fmt.Sprintf("%dG", m.DiskGiB)).CombinedOutput(); err != nil {
+			return fmt.Errorf("machine %s: create disk %s: %w: %s", m.Name, f.Disk, err, strings.TrimSpace(string(out)))
+		}
+	}
+	if _, err := os.Stat(f.NVRAM); err != nil && m.Firmware == lab.UEFI {
+		if err := fw.NewNVRAM(f.NVRAM); err != nil {
+			return fmt.Errorf("machine %s: NVRAM: %w", m.Name, err)
+		}
+	}
+	raw, _ := json.Marshal(m)
+	if err := os.WriteFile(f.Record, raw, 0o644); err != nil {
+		return fmt.Errorf("machine %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// Record reads the machine as Prepare recorded it, so that power and boot
+// device work in any process (the lab process, a virtual BMC, the CLI).
+func Record(l *lab.Lab, name string) (lab.Machine, error) {
+	raw, err := os.ReadFile(l.MachineFiles(name).Record)
+	if err != nil {
+		return lab.Machine{}, fmt.Errorf("no machine %s in lab %s", name, l.Name)
+	}
+	var m lab.Machine
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return lab.Machine{}, fmt.Errorf("machine %s: %w", name, err)
+	}
+	return m, nil
+}

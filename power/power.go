@@ -1,0 +1,83 @@
+// Package power is the one vocabulary of a machine's power and boot device,
+// shared by lab providers, BMC clients and virtual BMCs, and the one
+// interface for what drives them. Protocols' own words (IPMI chassis
+// control, Redfish ResetType) are translated at their edges only.
+package power
+
+import (
+	"context"
+	"fmt"
+)
+
+// State is a machine's power.
+type State string
+
+const (
+	On  State = "on"
+	Off State = "off"
+)
+
+// Action is what a power request asks for.
+type Action string
+
+const (
+	ActionOn      Action = "on"
+	ActionOff     Action = "off"      // hard off, at once
+	ActionSoftOff Action = "soft-off" // ask the operating system to shut down (ACPI)
+	ActionCycle   Action = "cycle"    // off, then on
+	ActionReset   Action = "reset"    // hard reset: restart at once, without shutting down
+)
+
+// ParseAction accepts the names used on the command line.
+func ParseAction(s string) (Action, error) {
+	switch a := Action(s); a {
+	case ActionOn, ActionOff, ActionSoftOff, ActionCycle, ActionReset:
+		return a, nil
+	}
+	return "", fmt.Errorf("power action %q: want on, off, soft-off, cycle or reset", s)
+}
+
+// Expect is the state a successful action leaves the machine in.
+func (a Action) Expect() State {
+	if a == ActionOff || a == ActionSoftOff {
+		return Off
+	}
+	return On
+}
+
+// BootDevice is a device a machine boots from.
+type BootDevice string
+
+const (
+	BootNetwork BootDevice = "network" // PXE
+	BootDisk    BootDevice = "disk"
+)
+
+// BootOptions qualify a boot device request.
+type BootOptions struct {
+	Persistent bool // false: the next boot only
+	UEFI       bool // false: legacy (BIOS) boot; machines with fixed firmware ignore it
+}
+
+// StateReader reads a machine's power.
+type StateReader interface {
+	PowerState(ctx context.Context) (State, error)
+}
+
+// Setter asks for a power action.
+type Setter interface {
+	SetPower(ctx context.Context, a Action) error
+}
+
+// BootSetter sets the device a machine boots from.
+type BootSetter interface {
+	SetBootDevice(ctx context.Context, d BootDevice, o BootOptions) error
+}
+
+// Controller drives one machine's power and boot device: a BMC client, a
+// lab machine, a virtual BMC's machine.
+type Controller interface {
+	StateReader
+	Setter
+	BootSetter
+}

@@ -1,0 +1,46 @@
+// Package tail gives the last lines of a log, for error messages: a machine
+// or process that fails is reported with what it printed last.
+package tail
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// maxRead bounds how much of a file is read: the end is what explains.
+const maxRead = 64 << 10
+
+// Lines returns the last n lines of s.
+func Lines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// File returns the last n lines of the file at path, each indented with
+// "  | ", or why it could not be read.
+func File(path string, n int) string {
+	s, err := read(path)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	return "  | " + strings.ReplaceAll(Lines(s, n), "\n", "\n  | ")
+}
+
+// read returns up to maxRead bytes from the end of the file.
+func read(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > maxRead {
+		f.Seek(st.Size()-maxRead, io.SeekStart)
+	}
+	raw, err := io.ReadAll(f)
+	return string(raw), err
+}
