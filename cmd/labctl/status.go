@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -17,8 +16,8 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show whether a lab really runs (lab process, namespace, machines) and its machines: power, address, last boot-service request",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "" && output != "json" && output != "text" {
-				return fmt.Errorf("--output: %q is neither text nor json", output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			st, err := control.Load(g.stateDir, args[0])
 			if err != nil {
@@ -30,9 +29,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if output == "json" {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(s)
+				return printJSON(w, s)
 			}
 			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", s.Scenario, s.Phase, s.Provider, s.Accel, s.Netns)
 			for _, m := range s.Missing {
