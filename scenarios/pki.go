@@ -140,8 +140,8 @@ func (s *Scenario) validateCertificates(bad func(field, format string, args ...a
 			bad(f("name"), "missing or duplicate %q", c.Name)
 		}
 		seen[c.Name] = true
-		if c.CommonName == "" {
-			bad(f("cn"), "missing")
+		if c.CommonName == "" && !c.MachineSANs && len(c.DNSNames)+len(c.IPs) == 0 {
+			bad(f("cn"), "missing (a certificate needs a common name or alternative names)")
 		}
 		for _, m := range c.Machines {
 			if !names[m] {

@@ -23,7 +23,7 @@ func TestCertificatesInvalid(t *testing.T) {
 	for _, tc := range []struct{ name, old, new, want string }{
 		{"unknown machine", "machines: [a, b]", "machines: [a, c]", `certificates[0].machines: no machine named "c"`},
 		{"duplicate name", "name: admin", "name: kubelet", `certificates[1].name: missing or duplicate "kubelet"`},
-		{"no cn", "cn: admin, ", "", "certificates[1].cn: missing"},
+		{"no cn", "cn: admin, ", "", "certificates[1].cn: missing (a certificate needs a common name or alternative names)"},
 		{"bad usage", "usages: [client]}", "usages: [peer]}", `certificates[1].usages: "peer" is neither client nor server`},
 		{"no usage", "usages: [client]}", "}", "certificates[1].usages: missing"},
 		{"bad ip", "machine_sans: true,", "ips: [10.9.0.300],", `certificates[0].ips: "10.9.0.300" is not an IP address`},

@@ -145,13 +145,20 @@ func checkGroup(t *testing.T, data, file string, s *scenarios.Scenario, sec *ssh
 		var peers, clients []string
 		for _, member := range []string{"node1", "node2", "node3"} {
 			mip := machineIP(s, member)
-			peers = append(peers, member+"=http://"+mip+":2380")
+			peers = append(peers, member+"=https://"+mip+":2380")
 			clients = append(clients, mip+":2379")
+		}
+		checkEtcdCertificate(t, cfg, name, ip)
+		// Checks and users run etcdctl in SSH commands: sshd's pam_env
+		// gives them these.
+		if env := fileContents(t, cfg, "/etc/environment"); !strings.Contains(env, "ETCDCTL_ENDPOINTS=https://127.0.0.1:2379\nETCDCTL_CACERT=/etc/etcd/pki/ca.crt\nETCDCTL_CERT=/etc/etcd/pki/etcd.crt\n") {
+			t.Errorf("/etc/environment does not point etcdctl at the local member with its certificate:\n%s", env)
 		}
 		if p.IgnitionID == "etcd-member.yaml" {
 			env := fileContents(t, cfg, "/etc/default/etcd")
 			for _, want := range []string{"ETCD_NAME=" + name + "\n", "ETCD_INITIAL_CLUSTER=" + strings.Join(peers, ",") + "\n",
-				"ETCD_LISTEN_PEER_URLS=http://" + ip + ":2380\n", "ETCD_ADVERTISE_CLIENT_URLS=http://" + ip + ":2379\n"} {
+				"ETCD_LISTEN_PEER_URLS=https://" + ip + ":2380\n", "ETCD_ADVERTISE_CLIENT_URLS=https://" + ip + ":2379\n",
+				"ETCD_CLIENT_CERT_AUTH=true\n", "ETCD_PEER_CLIENT_CERT_AUTH=true\n"} {
 				if !strings.Contains(env, want) {
 					t.Errorf("/etc/default/etcd lacks %q:\n%s", want, env)
 				}
@@ -159,7 +166,7 @@ func checkGroup(t *testing.T, data, file string, s *scenarios.Scenario, sec *ssh
 			if !unitEnabled(cfg, "etcd.service") {
 				t.Error("etcd.service is not enabled")
 			}
-			endpoints := "LABOS_ETCD_ENDPOINTS=http://" + strings.Join(clients, ",http://") + "\n"
+			endpoints := "LABOS_ETCD_ENDPOINTS=https://" + strings.Join(clients, ",https://") + "\n"
 			if !strings.Contains(env, endpoints) {
 				t.Errorf("/etc/default/etcd lacks %q:\n%s", endpoints, env)
 			}
@@ -176,6 +183,37 @@ func checkGroup(t *testing.T, data, file string, s *scenarios.Scenario, sec *ssh
 		checkKubernetesNode(t, cfg, s, m, p.IgnitionID == "k8s-worker.yaml")
 	default:
 		t.Fatalf("template %s: this test does not know what it should contain", p.IgnitionID)
+	}
+}
+
+// checkEtcdCertificate checks that an etcd machine receives the lab CA and
+// one certificate of its own, signed by that CA for its address and name,
+// for both client and server use, and no other key.
+func checkEtcdCertificate(t *testing.T, cfg types.Config, name, ip string) {
+	var keys []string
+	for _, f := range cfg.Storage.Files {
+		if strings.HasSuffix(f.Path, ".key") && !strings.HasPrefix(f.Path, "/etc/ssh/") {
+			keys = append(keys, f.Path)
+		}
+	}
+	if !slices.Equal(keys, []string{"/etc/etcd/pki/etcd.key"}) {
+		t.Errorf("%s receives keys %v, want only /etc/etcd/pki/etcd.key", name, keys)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(fileContents(t, cfg, "/etc/etcd/pki/ca.crt"))) {
+		t.Fatal("/etc/etcd/pki/ca.crt holds no certificate")
+	}
+	block, _ := pem.Decode([]byte(fileContents(t, cfg, "/etc/etcd/pki/etcd.crt")))
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{ip, name, "127.0.0.1"} {
+		for _, usage := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+			if _, err := c.Verify(x509.VerifyOptions{DNSName: host, Roots: pool, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
+				t.Errorf("%s's etcd certificate for %s (usage %v): %v", name, host, usage, err)
+			}
+		}
 	}
 }
 

@@ -110,8 +110,10 @@ func (ca *CA) Issue(r Request) (KeyPair, error) {
 	if !nameRE.MatchString(r.Name) {
 		return KeyPair{}, fmt.Errorf("certificate name %q: lower-case letters, digits, '.', '_', '-'", r.Name)
 	}
-	if r.CommonName == "" || len(r.Usages) == 0 {
-		return KeyPair{}, fmt.Errorf("certificate %s: needs a common name and a usage", r.Name)
+	// An empty subject is valid with alternative names (etcd 3.4's gRPC
+	// proxy insists on it).
+	if (r.CommonName == "" && len(r.DNSNames)+len(r.IPs) == 0) || len(r.Usages) == 0 {
+		return KeyPair{}, fmt.Errorf("certificate %s: needs a common name or alternative names, and a usage", r.Name)
 	}
 	tmpl := &x509.Certificate{
 		Subject:  pkix.Name{CommonName: r.CommonName, Organization: r.Organization},

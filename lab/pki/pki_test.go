@@ -82,8 +82,8 @@ func TestIssueRefusesBadRequests(t *testing.T) {
 		want string
 	}{
 		{"path in name", Request{Name: "../x", CommonName: "x", Usages: []Usage{Client}}, `certificate name "../x"`},
-		{"no common name", Request{Name: "x", Usages: []Usage{Client}}, "certificate x: needs a common name and a usage"},
-		{"no usage", Request{Name: "x", CommonName: "x"}, "certificate x: needs a common name and a usage"},
+		{"no common name or alternative name", Request{Name: "x", Usages: []Usage{Client}}, "certificate x: needs a common name or alternative names, and a usage"},
+		{"no usage", Request{Name: "x", CommonName: "x"}, "certificate x: needs a common name or alternative names, and a usage"},
 		{"bad usage", Request{Name: "x", CommonName: "x", Usages: []Usage{"peer"}}, `certificate x: usage "peer" is neither client nor server`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,6 +92,25 @@ func TestIssueRefusesBadRequests(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// etcd 3.4's gRPC proxy refuses a certificate with a common name: an empty
+// subject with alternative names is a valid certificate (RFC 5280 4.2.1.6).
+func TestIssueWithoutCommonName(t *testing.T) {
+	ca, err := LoadOrCreate(t.TempDir(), "etcd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Issue(Request{Name: "proxy", DNSNames: []string{"node4"}, Usages: []Usage{Server, Client}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parseCert(t, pair.Cert)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	if _, err := c.Verify(x509.VerifyOptions{DNSName: "node4", Roots: pool}); err != nil || c.Subject.CommonName != "" {
+		t.Fatalf("certificate with subject %q: %v", c.Subject, err)
 	}
 }
 
