@@ -1,0 +1,215 @@
+package bootsvc
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Write deadlines: configs are small and rendered in memory; a 1 GB image
+// to a slow client takes a while.
+const (
+	configWriteTimeout = time.Minute
+	assetWriteTimeout  = time.Hour
+	maxReportBody      = 64 << 10
+)
+
+// routes maps each endpoint to its handler, wrapped in the per-request
+// instrumentation (request log, metrics, machine log) every endpoint shares.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern, endpoint, kind string, h http.Handler) {
+		mux.Handle(pattern, s.instrument(endpoint, kind, h))
+	}
+	handle("GET /{$}", "root", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "labctl boot service\n")
+	}))
+	configs := []struct {
+		name, kind string
+		h          http.HandlerFunc
+	}{
+		{"boot.ipxe", bootlog.KindBootIPXE, s.serveBootIPXE},
+		{"boot.ipxe.0", bootlog.KindBootIPXE, s.serveBootIPXE}, // dnsmasq's pxe-service appends .0
+		{"ipxe", bootlog.KindIPXE, s.serveIPXE},
+		{"grub", bootlog.KindGRUB, s.serveGRUB},
+		{"ignition", bootlog.KindIgnition, s.serveIgnition},
+		{"cloud", bootlog.KindCloud, s.serveCloud},
+		{"generic", bootlog.KindGeneric, s.serveGeneric},
+		{"metadata", bootlog.KindMetadata, s.serveMetadata},
+	}
+	for _, c := range configs {
+		handle("GET /"+c.name, c.name, c.kind, c.h)
+		handle("GET /"+c.name+".sig", c.name+".sig", c.kind, s.signed(c.h, false))
+		handle("GET /"+c.name+".asc", c.name+".asc", c.kind, s.signed(c.h, true))
+	}
+	if s.assets != nil {
+		handle("GET /assets/", "assets", bootlog.KindAsset, http.StripPrefix("/assets", http.FileServer(rootFS{s.assets})))
+	}
+	handle("GET /pixiecore/v1/boot/{mac}", "pixiecore", bootlog.KindIPXE, http.HandlerFunc(s.servePixiecore))
+	handle("GET /report", "report", bootlog.KindReport, http.HandlerFunc(s.serveReport))
+	handle("POST /report", "report", bootlog.KindReport, http.HandlerFunc(s.serveReport))
+	handle("GET /machines", "machines", "", http.HandlerFunc(s.serveMachines))
+	handle("GET /healthz", "healthz", "", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok\n")
+	}))
+	handle("GET /metrics", "metrics", "", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	handle("GET /", "unknown", "", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path), http.StatusNotFound)
+	}))
+	return mux
+}
+
+// reqInfo is what a handler learned about a request, for the log line, the
+// metrics and the machine's event list.
+type reqInfo struct {
+	labels         map[string]string
+	group, profile string
+	name, detail   string // reports
+	config         string // boot scripts: the config they send the machine to next
+	err            string
+}
+
+type infoKey struct{}
+
+func infoFrom(r *http.Request) *reqInfo {
+	if ri, ok := r.Context().Value(infoKey{}).(*reqInfo); ok {
+		return ri
+	}
+	return &reqInfo{}
+}
+
+// instrument wraps every endpoint: write deadline, metrics, one log line,
+// and the event for the machine that asked. kind "" means no machine event.
+func (s *Server) instrument(endpoint, kind string, next http.Handler) http.Handler {
+	timeout, level := configWriteTimeout, slog.LevelInfo
+	switch kind {
+	case bootlog.KindAsset:
+		timeout = assetWriteTimeout
+	case "":
+		level = slog.LevelDebug // probes and scrapes would drown the boot log
+	}
+	em := s.metrics.endpoint(endpoint)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		http.NewResponseController(w).SetWriteDeadline(start.Add(timeout))
+		rq := &instrumented{statusWriter: statusWriter{ResponseWriter: w}} // one allocation for both
+		sw, ri := &rq.statusWriter, &rq.info
+		ctx := r.Context()
+		next.ServeHTTP(sw, r.WithContext(context.WithValue(ctx, infoKey{}, ri)))
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		end := time.Now()
+		elapsed := end.Sub(start)
+		em.observe(sw.status, elapsed)
+
+		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if kind != "" {
+			labels := ri.labels
+			if kind == bootlog.KindReport {
+				labels = nil // event= and detail= describe the report, not the machine
+			}
+			s.machines.record(sighting{
+				ip: ip, labels: labels, mac: ri.labels["mac"], uuid: ri.labels["uuid"],
+				group: ri.group, profile: ri.profile,
+				event: bootlog.Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: sw.status, Name: ri.name, Detail: cmp.Or(ri.detail, ri.err), Config: ri.config},
+			})
+		}
+		if h := s.log.Handler(); h.Enabled(ctx, level) {
+			// The record is made here, not by Logger.LogAttrs, which walks
+			// the stack for the caller on every call (a source the request
+			// log never shows).
+			rec := slog.NewRecord(end, level, "http request", 0)
+			rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
+				slog.Duration("took", elapsed), slog.String("remote", ip))
+			if ri.labels != nil {
+				rec.AddAttrs(slog.String("labels", labelString(ri.labels)))
+			}
+			if ri.group != "" {
+				rec.AddAttrs(slog.String("group", ri.group), slog.String("profile", ri.profile))
+			}
+			if ri.name != "" {
+				rec.AddAttrs(slog.String("event", ri.name))
+			}
+			if ri.err != "" {
+				rec.AddAttrs(slog.String("err", ri.err))
+			}
+			h.Handle(ctx, rec)
+		}
+	})
+}
+
+// instrumented is what instrument keeps per request.
+type instrumented struct {
+	statusWriter
+	info reqInfo
+}
+
+// statusWriter records the status code. It keeps ReadFrom so that assets
+// still go out with sendfile, and Unwrap for http.ResponseController.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return io.Copy(w.ResponseWriter, r)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// fail answers with an error whose text tells the operator what to fix.
+func fail(w http.ResponseWriter, r *http.Request, code int, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	infoFrom(r).err = msg
+	http.Error(w, msg, code)
+}
+
+// labelString is labels as sorted k=v pairs, for log lines and errors.
+func labelString(labels map[string]string) string {
+	keys := make([]string, 0, len(labels))
+	n := 0
+	for k, v := range labels {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 2
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.Grow(n)
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(labels[k])
+	}
+	return b.String()
+}
