@@ -1,5 +1,6 @@
 // The endpoints: selection of a group and profile, then each kind of
 // answer (boot scripts, templates, metadata, reports).
+
 package bootsvc
 
 import (
