@@ -36,7 +36,7 @@ soak: build
 # The Kubernetes scenarios end to end (k8s-install, and k8s with a wrong
 # node certificate): longer under TCG than `make test`'s budget.
 test-k8s: deps build
-	LABCTL_E2E_K8S=1 $(GO) test -count=1 -timeout 80m -run 'TestE2EK8s' -v ./cmd/labctl/
+	LABCTL_E2E_K8S=1 LABCTL_E2E_ARTIFACTS=$(CURDIR)/_artifacts $(GO) test -count=1 -timeout 80m -run 'TestE2EK8s' -v ./cmd/labctl/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...

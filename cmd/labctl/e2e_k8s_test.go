@@ -20,6 +20,21 @@ func newK8sE2E(t *testing.T, scenario string) *e2eEnv {
 	return newE2E(t, scenario)
 }
 
+// k8sArtifacts is where a Kubernetes test's `labctl test` puts its
+// artifacts: under $LABCTL_E2E_ARTIFACTS when set (they outlive the test: a
+// 20-minute run that fails is diagnosed from them), else a temporary dir.
+func k8sArtifacts(t *testing.T) string {
+	root := os.Getenv("LABCTL_E2E_ARTIFACTS")
+	if root == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(root, t.Name())
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // TestE2EK8sInstall installs labos-k8s on three machines, converges a TLS
 // Kubernetes cluster from disk, verifies it (workload, Service, NodePort,
 // logs, exec, a worker's reboot), then drives it from the host with
@@ -28,7 +43,7 @@ func TestE2EK8sInstall(t *testing.T) {
 	e := newK8sE2E(t, "k8s-install")
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	art := t.TempDir()
+	art := k8sArtifacts(t)
 	out, err := e.run(ctx, "test", "k8s-install", "--provider", "qemu", "--netns", e.netns, "--artifacts", art, "--keep")
 	t.Logf("labctl test k8s-install:\n%s", out)
 	if err != nil {
@@ -76,7 +91,7 @@ func TestE2EK8sWrongNodeCertificate(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	art := t.TempDir()
+	art := k8sArtifacts(t)
 	out, err := e.run(ctx, "test", dir, "--provider", "qemu", "--netns", e.netns, "--artifacts", art)
 	t.Logf("labctl test (k8s, worker2 with worker1's name):\n%s", out)
 	if err == nil {
