@@ -119,8 +119,6 @@ func (c Config) Render() (string, error) {
 		line("dhcp-host=%s,%s,%s", h.MAC, h.IP, h.Name)
 		line("host-record=%s.%s,%s", h.Name, c.Domain, h.IP)
 	}
-	// next-server (siaddr) is the gateway in every case: iPXE scripts use
-	// ${next-server} to reach the boot service.
 	// iPXE waits for ProxyDHCP offers after a DHCP offer (about 3 s) unless
 	// its setting no-pxedhcp (option 175.176) says there are none.
 	line("dhcp-option=tag:ipxe,175,b0:01:01")
@@ -130,6 +128,8 @@ func (c Config) Render() (string, error) {
 		line("dhcp-range=%s,ra-only,64", c.RouterPrefix.Addr())
 		line("ra-param=%s,60,0", c.Interface)
 	}
+	// next-server (siaddr) is the gateway in every case: iPXE scripts use
+	// ${next-server} to reach the boot service.
 	line("dhcp-boot=tag:ipxe,%s,,%s", c.BootURL, gw)
 	line("dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,%s", gw)
 	line("dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,%s", gw)

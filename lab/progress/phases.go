@@ -13,9 +13,10 @@ import (
 
 // phase is one stretch of a machine's boot, named for the step that ends it.
 type phase struct {
-	name string
-	ends func(Step) bool
-	last bool // ends with the last matching step, not the first
+	name  string
+	ends  func(Step) bool
+	last  bool   // ends with the last matching step, not the first
+	after string // ends only once this phase has (the root image comes after Ignition, not the kernel)
 }
 
 // phases in the order a machine goes through them. Each ends with the first
@@ -23,11 +24,11 @@ type phase struct {
 // through (pxe-smoke fetches no Ignition config) is left out for it, and its
 // time counts in the next one.
 var phases = []phase{
-	{name: "dhcp", ends: kinds(KindLease)},                          // the firmware's DHCP lease
-	{name: "ipxe", ends: kinds(bootlog.KindIPXE, bootlog.KindGRUB)}, // its boot script fetched
-	{name: "kernel", ends: kinds(KindLease)},                        // kernel and initramfs fetched and started, asking DHCP again
-	{name: "ignition", ends: kinds(bootlog.KindIgnition)},           // the Ignition config fetched
-	{name: "root", ends: kinds(bootlog.KindAsset)},                  // the root image fetched
+	{name: "dhcp", ends: kinds(KindLease)},                            // the firmware's DHCP lease
+	{name: "ipxe", ends: kinds(bootlog.KindIPXE, bootlog.KindGRUB)},   // its boot script fetched
+	{name: "kernel", ends: kinds(KindLease)},                          // kernel and initramfs fetched and started, asking DHCP again
+	{name: "ignition", ends: kinds(bootlog.KindIgnition)},             // the Ignition config fetched
+	{name: "root", ends: kinds(bootlog.KindAsset), after: "ignition"}, // the root image fetched
 	{name: "booted", ends: report("booted")},
 	{name: "installed", ends: report("installed")},
 	{name: "ready", ends: report("ready")},
@@ -76,7 +77,11 @@ func Summarize(steps []Step) Summary {
 		slices.SortStableFunc(ms, func(a, b Step) int { return cmp.Compare(a.At, b.At) })
 		var end time.Duration
 		next, any := 0, false
+		seen := map[string]bool{}
 		for i, p := range phases {
+			if p.after != "" && !seen[p.after] {
+				continue
+			}
 			at := -1
 			for j := next; j < len(ms); j++ {
 				if p.ends(ms[j]) {
@@ -91,6 +96,7 @@ func Summarize(steps []Step) Summary {
 			}
 			durations[i] = append(durations[i], ms[at].At-end)
 			end, next, any = ms[at].At, at+1, true
+			seen[p.name] = true
 		}
 		if !any {
 			continue

@@ -75,6 +75,17 @@ func TestSummarize(t *testing.T) {
 			line: "phases (median of 3 machines): dhcp 6.0s, ipxe 14.0s, kernel 52.0s, ignition 5.5s (2 of 3), root 10.5s (2 of 3), booted 45.5s (2 of 3), ready 20.0s, checks 18.0s; last done: node3 at 201.0s",
 		},
 		{
+			// Stuck in its initramfs (no second lease): the kernel and
+			// initrd fetched are not a root image, and no phase is made up.
+			name: "stuck before the initramfs's lease",
+			steps: []Step{
+				s("node1", 26.5, KindLease, ""), s("node1", 30.8, bootlog.KindIPXE, ""),
+				s("node1", 86.8, bootlog.KindAsset, ""), s("node1", 131.8, bootlog.KindAsset, ""),
+			},
+			want: Summary{Machines: 1, Last: "node1", LastEnd: sec(30.8), Phases: []PhaseTime{{"dhcp", sec(26.5), 1}, {"ipxe", sec(4.3), 1}}},
+			line: "phases (median of 1 machine): dhcp 26.5s, ipxe 4.3s; last done: node1 at 30.8s",
+		},
+		{
 			// A machine that never got a lease (its firmware gave up) has no
 			// phase and is not counted; TFTP steps end no phase.
 			name: "a machine with no phase",
