@@ -76,7 +76,7 @@ func Summarize(steps []Step) Summary {
 		ms := byMachine[m]
 		slices.SortStableFunc(ms, func(a, b Step) int { return cmp.Compare(a.At, b.At) })
 		var end time.Duration
-		next, any := 0, false
+		next, found := 0, false
 		seen := map[string]bool{}
 		for i, p := range phases {
 			if p.after != "" && !seen[p.after] {
@@ -95,10 +95,10 @@ func Summarize(steps []Step) Summary {
 				continue
 			}
 			durations[i] = append(durations[i], ms[at].At-end)
-			end, next, any = ms[at].At, at+1, true
+			end, next, found = ms[at].At, at+1, true
 			seen[p.name] = true
 		}
-		if !any {
+		if !found {
 			continue
 		}
 		sum.Machines++
