@@ -4,7 +4,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin/labctl
 
-.PHONY: build lab check test test-k8s soak bench bench-bootsvc deps clean proto
+.PHONY: build lab check test test-k8s soak bench bench-bootsvc bench-boot deps clean proto
 
 build:
 	$(GO) build -o $(BIN) ./cmd/labctl
@@ -46,6 +46,11 @@ bench:
 bench-bootsvc: build
 	$(GO) run ./scripts/bootsvc-bench flood
 	$(GO) run ./scripts/bootsvc-bench ipxe
+
+# Time from `labctl up` to verified for pxe-smoke and etcd3, per boot phase,
+# with the accelerator used (root; takes its labs down).
+bench-boot: build
+	./scripts/bench-boot.sh
 
 deps:
 	./scripts/install-deps.sh

@@ -26,6 +26,18 @@ type Network struct {
 	Domain  string       // DNS domain for machine names
 }
 
+// RouterPrefix is the IPv6 /64 on the bridge in which the lab's dnsmasq
+// answers router solicitations (iPXE waits for an answer): a unique local
+// prefix made from Subnet, fd6c:6162:A.B:C.D::/64, reachable only inside
+// the lab's namespace like everything else of the lab.
+func (n Network) RouterPrefix() netip.Prefix {
+	if !n.Subnet.Addr().Is4() {
+		return netip.Prefix{}
+	}
+	a := n.Subnet.Masked().Addr().As4()
+	return netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0x6c, 0x61, 0x62, a[0], a[1], a[2], a[3]}), 64)
+}
+
 // Machine is one VM (or, with an inventory, one server).
 type Machine struct {
 	Name      string

@@ -22,6 +22,27 @@ type Provider interface {
 	Destroy(ctx context.Context, l *Lab) error
 }
 
+// MachinesCreator is a provider that creates several machines at once
+// faster than one after another (lab/libvirt). Like CreateMachine for each
+// of ms; if one fails, it removes the machines it made and names each that
+// failed.
+type MachinesCreator interface {
+	CreateMachines(ctx context.Context, l *Lab, ms []Machine) error
+}
+
+// CreateMachines creates ms through p, all at once if p can.
+func CreateMachines(ctx context.Context, p Provider, l *Lab, ms []Machine) error {
+	if mc, ok := p.(MachinesCreator); ok {
+		return mc.CreateMachines(ctx, l, ms)
+	}
+	for _, m := range ms {
+		if err := p.CreateMachine(ctx, l, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // PowerDriver is a provider that drives its machines' power and boot
 // devices. Everything else acts on one machine at a time, through
 // MachinePower. Providers start a machine cold on reset as on cycle, so that

@@ -24,6 +24,11 @@ type Config struct {
 	// Proxy makes dnsmasq a proxyDHCP server: it hands out boot files only
 	// and leaves addresses to a DHCP server labctl does not own (a rack's).
 	Proxy bool
+	// RouterPrefix, if set, is an IPv6 /64 on Interface that dnsmasq
+	// announces in router advertisements (addresses by SLAAC, no DHCPv6, no
+	// default route). iPXE waits for an answer to its router solicitation
+	// before it fetches anything: about 13 s when nobody answers.
+	RouterPrefix netip.Prefix
 }
 
 // Host is one DHCP reservation.
@@ -52,6 +57,9 @@ func (c Config) Validate() error {
 	}
 	if !c.Proxy && c.Domain == "" {
 		return fmt.Errorf("dnsmasq config: domain: missing")
+	}
+	if c.RouterPrefix.IsValid() && (c.Proxy || !c.RouterPrefix.Addr().Is6() || c.RouterPrefix.Bits() != 64 || c.RouterPrefix != c.RouterPrefix.Masked()) {
+		return fmt.Errorf("dnsmasq config: router prefix: %v is not an IPv6 /64 prefix, or dnsmasq is a proxy (the rack's routers advertise)", c.RouterPrefix)
 	}
 	for i, h := range c.Hosts {
 		if len(h.MAC) != 6 {
@@ -110,6 +118,15 @@ func (c Config) Render() (string, error) {
 	for _, h := range c.Hosts {
 		line("dhcp-host=%s,%s,%s", h.MAC, h.IP, h.Name)
 		line("host-record=%s.%s,%s", h.Name, c.Domain, h.IP)
+	}
+	// iPXE waits for ProxyDHCP offers after a DHCP offer (about 3 s) unless
+	// its setting no-pxedhcp (option 175.176) says there are none.
+	line("dhcp-option=tag:ipxe,175,b0:01:01")
+	if c.RouterPrefix.IsValid() {
+		// Router lifetime 0: the machines get an address, not a route.
+		line("enable-ra")
+		line("dhcp-range=%s,ra-only,64", c.RouterPrefix.Addr())
+		line("ra-param=%s,60,0", c.Interface)
 	}
 	// next-server (siaddr) is the gateway in every case: iPXE scripts use
 	// ${next-server} to reach the boot service.

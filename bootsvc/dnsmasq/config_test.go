@@ -34,12 +34,14 @@ func labConfig() Config {
 		BootURL:   "http://10.77.0.1:8080/boot.ipxe",
 		LogFile:   "/var/lib/labctl/labs/pxe-smoke/dnsmasq.log",
 		LeaseFile: "/var/lib/labctl/labs/pxe-smoke/dnsmasq.leases",
+
+		RouterPrefix: netip.MustParsePrefix("fd6c:6162:a4d::/64"),
 	}
 }
 
 func TestRenderGolden(t *testing.T) {
 	proxy := labConfig()
-	proxy.Proxy, proxy.Domain, proxy.Hosts = true, "", nil
+	proxy.Proxy, proxy.Domain, proxy.Hosts, proxy.RouterPrefix = true, "", nil, netip.Prefix{}
 	tests := []struct {
 		name   string
 		config Config
@@ -72,7 +74,9 @@ func TestRenderGolden(t *testing.T) {
 
 func TestRenderLines(t *testing.T) {
 	proxy := labConfig()
-	proxy.Proxy = true
+	proxy.Proxy, proxy.RouterPrefix = true, netip.Prefix{}
+	noRA := labConfig()
+	noRA.RouterPrefix = netip.Prefix{}
 	tests := []struct {
 		name    string
 		config  Config
@@ -87,7 +91,10 @@ func TestRenderLines(t *testing.T) {
 			"dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,10.77.0.1",
 			"dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,10.77.0.1",
 		}, nil},
-		{"proxy hands out no addresses", proxy, []string{"dhcp-range=10.77.0.0,proxy,255.255.255.0", "port=0"}, []string{"dhcp-host=", "static", "dhcp-authoritative"}},
+		{"iPXE told not to wait for ProxyDHCP", labConfig(), []string{"dhcp-option=tag:ipxe,175,b0:01:01"}, nil},
+		{"router advertisements: prefix, no default route", labConfig(), []string{"enable-ra", "dhcp-range=fd6c:6162:a4d::,ra-only,64", "ra-param=labbr0,60,0"}, nil},
+		{"no router advertisements without a prefix", noRA, nil, []string{"enable-ra", "ra-only", "ra-param"}},
+		{"proxy hands out no addresses", proxy, []string{"dhcp-range=10.77.0.0,proxy,255.255.255.0", "port=0"}, []string{"dhcp-host=", "static", "dhcp-authoritative", "175,b0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +134,10 @@ func TestValidate(t *testing.T) {
 		{"not http", func(c *Config) { c.BootURL = "tftp://x/boot.ipxe" }, "boot url"},
 		{"no tftp root", func(c *Config) { c.TFTPRoot = "" }, "tftp root"},
 		{"no domain", func(c *Config) { c.Domain = "" }, "domain"},
+		{"router prefix not IPv6", func(c *Config) { c.RouterPrefix = netip.MustParsePrefix("10.78.0.0/24") }, "router prefix"},
+		{"router prefix not a /64", func(c *Config) { c.RouterPrefix = netip.MustParsePrefix("fd6c:6162:a4d::/48") }, "router prefix"},
+		{"router prefix with host bits", func(c *Config) { c.RouterPrefix = netip.MustParsePrefix("fd6c:6162:a4d::1/64") }, "router prefix"},
+		{"router prefix on a proxy", func(c *Config) { c.Proxy = true }, "router prefix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +47,7 @@ func TestRealDnsmasq(t *testing.T) {
 	for _, argv := range [][]string{
 		{"ip", "-n", server, "link", "add", "labbr0", "type", "bridge"},
 		{"ip", "-n", server, "addr", "add", "10.77.0.1/24", "dev", "labbr0"},
+		{"ip", "-n", server, "-6", "addr", "add", "fd6c:6162:a4d::1/64", "dev", "labbr0", "nodad"},
 		{"ip", "-n", server, "link", "set", "labbr0", "up"},
 		{"ip", "-n", server, "link", "add", "veth-s", "type", "veth", "peer", "name", "eth0", "netns", client},
 		{"ip", "-n", server, "link", "set", "veth-s", "master", "labbr0", "up"},
@@ -121,6 +123,28 @@ func TestRealDnsmasq(t *testing.T) {
 		}
 	})
 
+	t.Run("router advertisement", func(t *testing.T) {
+		// The client's kernel solicits a router when its link comes up and
+		// takes an address from the advertised prefix, but no default route
+		// (router lifetime 0).
+		if out, err := netns.Command(ctx, client, "sh", "-c", "ip link set eth0 down && ip link set eth0 up").CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		var addrs []byte
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			addrs, _ = netns.Command(ctx, client, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "global").CombinedOutput()
+			if strings.Contains(string(addrs), "fd6c:6162:a4d:0:") {
+				break
+			}
+		}
+		if !strings.Contains(string(addrs), "fd6c:6162:a4d:0:") {
+			t.Fatalf("no address from the advertised prefix on the client:\n%s", addrs)
+		}
+		if out, _ := netns.Command(ctx, client, "ip", "-6", "route", "show", "default").CombinedOutput(); len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("the client got a default route: %s", out)
+		}
+	})
+
 	t.Run("restarts after a crash", func(t *testing.T) {
 		// The wrapper execs, so the recorded pid is dnsmasq itself.
 		if err := exec.Command("kill", "-9", fmt.Sprint(first)).Run(); err != nil {
@@ -150,7 +174,7 @@ func TestProxyConfigAccepted(t *testing.T) {
 		t.Skip("runs dnsmasq")
 	}
 	c := labConfig()
-	c.Proxy = true
+	c.Proxy, c.RouterPrefix = true, netip.Prefix{}
 	text, err := c.Render()
 	if err != nil {
 		t.Fatal(err)

@@ -112,6 +112,9 @@ func TestE2EEtcd3(t *testing.T) {
 	if !strings.Contains(out, "lab etcd3 is up and its ") {
 		t.Errorf("up does not say the lab is up")
 	}
+	if !strings.Contains(out, "phases (median of 3 machines): dhcp ") {
+		t.Errorf("up does not say where the time went")
+	}
 	out, err = e.run(ctx, "verify", "etcd3")
 	t.Logf("labctl verify etcd3:\n%s", out)
 	if err != nil || !strings.Contains(out, "scenario etcd3: all ") {

@@ -119,7 +119,8 @@ func TestE2EPXESmoke(t *testing.T) {
 			if err != nil {
 				t.Fatalf("labctl test pxe-smoke --provider %s: %v", provider, err)
 			}
-			wants := []string{"accelerator: ", "bios1      check booted-bios-profile passed", "uefi1      check booted-uefi-profile passed", "all 2 checks passed"}
+			wants := []string{"accelerator: ", "bios1      check booted-bios-profile passed", "uefi1      check booted-uefi-profile passed", "all 2 checks passed",
+				"phases (median of 2 machines): dhcp ", ", ipxe ", ", kernel ", ", booted ", ", checks "}
 			for _, want := range wants {
 				if !strings.Contains(out, want) {
 					t.Errorf("output lacks %q", want)
@@ -129,6 +130,9 @@ func TestE2EPXESmoke(t *testing.T) {
 				if st, err := os.Stat(filepath.Join(art, f)); err != nil || st.Size() == 0 {
 					t.Errorf("artifact %s: %v", f, err)
 				}
+			}
+			if timeline, _ := os.ReadFile(filepath.Join(art, "timeline.txt")); !strings.Contains(string(timeline), "phases (median of 2 machines): ") {
+				t.Errorf("timeline.txt lacks the phases:\n%s", timeline)
 			}
 			junit, _ := os.ReadFile(filepath.Join(art, "junit.xml"))
 			if !strings.Contains(string(junit), `tests="2" failures="0" skipped="0"`) {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/lab/control"
+	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/scenarios"
 )
 
@@ -46,7 +47,9 @@ func newUpCmd(g *globals) *cobra.Command {
 				return err
 			}
 			l := st.Lab
-			if _, err := control.Converge(cmd.Context(), out, st, sc); err != nil {
+			run, err := control.Converge(cmd.Context(), out, st, sc)
+			printPhases(out, run.Phases)
+			if err != nil {
 				return fmt.Errorf("%w\n(the lab is still up for inspection: labctl logs %s NODE, labctl down %s)", err, l.Name, l.Name)
 			}
 			fmt.Fprintf(out, "lab %s is up and its %d checks passed (namespace %s)\n", l.Name, len(sc.Checks), l.Netns)
@@ -70,7 +73,9 @@ func newTestCmd(g *globals) *cobra.Command {
 		Args:  scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.UpOptions, o.Errors = f.options(g, cmd.OutOrStdout(), args[0]), cmd.ErrOrStderr()
-			return control.Test(cmd.Context(), o)
+			phases, err := control.Test(cmd.Context(), o)
+			printPhases(cmd.OutOrStdout(), phases)
+			return err
 		},
 	}
 	f.add(cmd)
@@ -94,7 +99,8 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			results, runErr := control.Converge(cmd.Context(), cmd.OutOrStdout(), st, sc)
+			run, runErr := control.Converge(cmd.Context(), cmd.OutOrStdout(), st, sc)
+			results := run.Results
 			if junit != "" {
 				if err := control.WriteJUnit(junit, sc.Name, results); err != nil {
 					return fmt.Errorf("write %s: %w", junit, err)
@@ -109,6 +115,13 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&junit, "junit", "", "also write the results as JUnit XML to this file")
 	return cmd
+}
+
+// printPhases shows where the boot's time went, if anything was seen.
+func printPhases(out io.Writer, s progress.Summary) {
+	if line := s.String(); line != "" {
+		fmt.Fprintln(out, line)
+	}
 }
 
 func self() string {

@@ -17,17 +17,25 @@ import (
 	"github.com/labctl/labctl/scenarios/check"
 )
 
+// Convergence is what one Converge saw.
+type Convergence struct {
+	Results []check.Result
+	Phases  progress.Summary // where each machine's time went, up to its last check
+}
+
 // Converge prints each machine's progress to out and runs the scenario's
 // checks until all pass, a machine or the lab process fails (at once, with
-// the log that shows why), or the scenario's deadline passes.
-func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios.Scenario) ([]check.Result, error) {
+// the log that shows why), or the scenario's deadline passes. It returns
+// the phases seen also when it fails.
+func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios.Scenario) (Convergence, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(sc.Deadline))
 	defer cancel()
 	r, err := Runner(st, sc)
 	if err != nil {
-		return nil, err
+		return Convergence{}, err
 	}
-	failed := watch(ctx, out, st)
+	var timeline progress.Timeline
+	clock, failed := watch(ctx, out, st, &timeline)
 	var failure error
 	r.Alive = func(context.Context) error {
 		select {
@@ -37,16 +45,18 @@ func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios
 		}
 		return failure
 	}
-	start := time.Now()
 	r.Progress = func(res check.Result) {
+		at := clock()
 		switch res.Status {
 		case check.Passed:
-			fmt.Fprintf(out, "  %6.1fs  %-10s check %s passed\n", time.Since(start).Seconds(), res.Node, res.Check)
+			fmt.Fprintf(out, "  %6.1fs  %-10s check %s passed\n", at.Seconds(), res.Node, res.Check)
+			timeline.Add(progress.Step{Machine: res.Node, At: at, Kind: progress.KindCheck, Name: res.Check})
 		case check.Failed:
-			fmt.Fprintf(out, "  %6.1fs  %-10s check %s FAILED: %s\n", time.Since(start).Seconds(), res.Node, res.Check, res.Reason)
+			fmt.Fprintf(out, "  %6.1fs  %-10s check %s FAILED: %s\n", at.Seconds(), res.Node, res.Check, res.Reason)
 		}
 	}
-	return r.Run(ctx)
+	results, err := r.Run(ctx)
+	return Convergence{Results: results, Phases: timeline.Summary()}, err
 }
 
 // Runner makes a check runner for a lab that is up: SSH and the boot
@@ -66,20 +76,23 @@ func Runner(st *state.State, sc *scenarios.Scenario) (*check.Runner, error) {
 	}, nil
 }
 
-// watch prints the lab's progress until ctx ends. The first failure it sees
-// (a machine's firmware gave up, a VM died, the lab process failed) is sent
-// on the returned channel, once.
-func watch(ctx context.Context, out io.Writer, st *state.State) <-chan error {
-	failed := make(chan error, 1)
+// watch prints the lab's progress until ctx ends and adds each step to
+// timeline. The first failure it sees (a machine's firmware gave up, a VM
+// died, the lab process failed) is sent on the returned channel, once. The
+// clock it returns is the steps' clock.
+func watch(ctx context.Context, out io.Writer, st *state.State, timeline *progress.Timeline) (clock func() time.Duration, failed <-chan error) {
+	start := time.Now()
+	unwatched := func() time.Duration { return time.Since(start) }
+	fail := make(chan error, 1)
 	prov, err := Provider(st)
 	if err != nil {
-		failed <- err
-		return failed
+		fail <- err
+		return unwatched, fail
 	}
 	power, ok := prov.(lab.PowerDriver)
 	if !ok {
-		failed <- fmt.Errorf("provider %s cannot report power state", st.Provider)
-		return failed
+		fail <- fmt.Errorf("provider %s cannot report power state", st.Provider)
+		return unwatched, fail
 	}
 	w := progress.NewWatcher(st.Lab, power)
 	var once sync.Once
@@ -98,8 +111,9 @@ func watch(ctx context.Context, out io.Writer, st *state.State) <-chan error {
 			for _, s := range snap.Steps {
 				fmt.Fprintf(out, "  %6.1fs  %-10s %s\n", s.At.Seconds(), s.Machine, s.Text)
 			}
+			timeline.Add(snap.Steps...)
 			if len(snap.Failures) > 0 {
-				once.Do(func() { failed <- errors.Join(snap.Failures...) })
+				once.Do(func() { fail <- errors.Join(snap.Failures...) })
 			}
 			select {
 			case <-ctx.Done():
@@ -108,5 +122,5 @@ func watch(ctx context.Context, out io.Writer, st *state.State) <-chan error {
 			}
 		}
 	}()
-	return failed
+	return w.Elapsed, fail
 }

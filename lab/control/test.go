@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/scenarios"
 )
 
@@ -21,30 +22,35 @@ type TestOptions struct {
 // Test brings a lab up, waits for its scenario's checks, collects its
 // artifacts (also when interrupted) and takes it down unless told to keep
 // it. Its progress lines are also the run's timeline, kept with the
-// artifacts.
-func Test(ctx context.Context, o TestOptions) error {
+// artifacts, and end with the phases' summary, which it also returns (empty
+// if the lab never came up) for the caller to show.
+func Test(ctx context.Context, o TestOptions) (progress.Summary, error) {
 	sc, err := scenarios.Find(o.Source)
 	if err != nil {
-		return err
+		return progress.Summary{}, err
 	}
 	if o.Artifacts == "" {
 		o.Artifacts = filepath.Join("_artifacts", sc.Name)
 	}
 	if err := os.MkdirAll(o.Artifacts, 0o755); err != nil {
-		return err
+		return progress.Summary{}, err
 	}
 	timeline, err := os.Create(filepath.Join(o.Artifacts, "timeline.txt"))
 	if err != nil {
-		return err
+		return progress.Summary{}, err
 	}
 	defer timeline.Close()
 	out := io.MultiWriter(o.Out, timeline)
 	o.Out = out
 	st, err := Up(ctx, o.UpOptions)
 	if err != nil {
-		return err
+		return progress.Summary{}, err
 	}
-	results, runErr := Converge(ctx, out, st, sc)
+	run, runErr := Converge(ctx, out, st, sc)
+	if line := run.Phases.String(); line != "" {
+		fmt.Fprintln(timeline, line)
+	}
+	results := run.Results
 	ctx = context.WithoutCancel(ctx)
 	if err := Collect(ctx, st, o.Artifacts, results); err != nil {
 		fmt.Fprintf(o.Errors, "collect artifacts: %v\n", err)
@@ -55,11 +61,11 @@ func Test(ctx context.Context, o TestOptions) error {
 	if o.Keep {
 		fmt.Fprintf(out, "lab %s kept up (--keep): labctl ssh %s NODE, labctl down %s\n", name, name, name)
 	} else if err := Down(ctx, st.Lab.Dir, nil); err != nil {
-		return fmt.Errorf("down %s: %w", name, err)
+		return run.Phases, fmt.Errorf("down %s: %w", name, err)
 	}
 	if runErr != nil {
-		return fmt.Errorf("scenario %s: %w", sc.Name, runErr)
+		return run.Phases, fmt.Errorf("scenario %s: %w", sc.Name, runErr)
 	}
 	fmt.Fprintf(out, "scenario %s: all %d checks passed\n", sc.Name, len(results))
-	return nil
+	return run.Phases, nil
 }

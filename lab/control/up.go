@@ -161,7 +161,9 @@ func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs ma
 		return err
 	}
 	if accel == "" {
-		accel, _ = vm.ProbeAccel(ctx, "qemu-system-x86_64", filepath.Join(filepath.Dir(o.CacheDir), "accel.json"))
+		var why string
+		accel, why = vm.ProbeAccel(ctx, "qemu-system-x86_64", filepath.Join(filepath.Dir(o.CacheDir), "accel.json"))
+		fmt.Fprintf(o.Out, "accelerator probe: %s: %s\n", accel, why)
 	}
 	if err := state.Update(l.Dir, func(s *state.State) { s.Accel = string(accel) }); err != nil {
 		return err

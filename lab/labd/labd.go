@@ -59,10 +59,8 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 	if err := startServices(ctx, &wg, l, prov, log, stop); err != nil {
 		return err
 	}
-	for _, m := range l.Machines {
-		if err := prov.CreateMachine(ctx, l, m); err != nil {
-			return err
-		}
+	if err := lab.CreateMachines(ctx, prov, l, l.Machines); err != nil {
+		return err
 	}
 	state.Update(dir, func(s *state.State) { s.Phase = state.Running })
 	log.Info("lab up", "lab", l.Name, "provider", prov.Name(), "boot", l.BootURL())

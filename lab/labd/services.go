@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +50,14 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 
 // runDnsmasq supervises the lab's dnsmasq until ctx ends.
 func runDnsmasq(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Logger, fail func(error)) {
+	conf := dnsmasqConfig(l)
+	if err := addRouterAddress(ctx, l); err != nil {
+		// The lab works without; its machines' iPXE waits longer.
+		log.Warn("no IPv6 router advertisements on the lab bridge", "err", err)
+		conf.RouterPrefix = netip.Prefix{}
+	}
 	dns := &dnsmasq.Process{
-		Config:     dnsmasqConfig(l),
+		Config:     conf,
 		ConfigFile: l.DnsmasqConfig(),
 		Log:        log,
 		OnStart:    func(pid int) { state.SetPid(l.Dir, "dnsmasq", pid) },
@@ -63,16 +72,37 @@ func runDnsmasq(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.L
 	})
 }
 
+// addRouterAddress puts the bridge's address in the router prefix (::1),
+// without which dnsmasq advertises nothing; nodad, as nothing else on the
+// lab's link can hold it, so that it is usable at once. libvirt disables
+// IPv6 on a bridge whose network has no IPv6 address (and one in its XML
+// would start libvirt's own dnsmasq), so it is enabled here first.
+func addRouterAddress(ctx context.Context, l *lab.Lab) error {
+	// /proc/sys/net is the namespace's own: the lab process runs inside it.
+	sysctl := "/proc/sys/net/ipv6/conf/" + l.Network.Name + "/disable_ipv6"
+	if err := os.WriteFile(sysctl, []byte("0"), 0o644); err != nil {
+		return fmt.Errorf("enable IPv6 on bridge %s: %w", l.Network.Name, err)
+	}
+	p := l.Network.RouterPrefix()
+	addr := netip.PrefixFrom(p.Addr().Next(), p.Bits())
+	out, err := exec.CommandContext(ctx, "ip", "-6", "addr", "replace", addr.String(), "dev", l.Network.Name, "nodad").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip -6 addr replace %s dev %s: %w: %s", addr, l.Network.Name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
 func dnsmasqConfig(l *lab.Lab) dnsmasq.Config {
 	c := dnsmasq.Config{
-		Interface: l.Network.Name,
-		Subnet:    l.Network.Subnet,
-		Gateway:   l.Network.Gateway,
-		Domain:    l.Network.Domain,
-		TFTPRoot:  l.TFTPDir(),
-		BootURL:   l.BootURL(),
-		LogFile:   l.DnsmasqLog(),
-		LeaseFile: l.DnsmasqLeases(),
+		Interface:    l.Network.Name,
+		Subnet:       l.Network.Subnet,
+		Gateway:      l.Network.Gateway,
+		Domain:       l.Network.Domain,
+		TFTPRoot:     l.TFTPDir(),
+		BootURL:      l.BootURL(),
+		LogFile:      l.DnsmasqLog(),
+		LeaseFile:    l.DnsmasqLeases(),
+		RouterPrefix: l.Network.RouterPrefix(),
 	}
 	for _, m := range l.Machines {
 		c.Hosts = append(c.Hosts, dnsmasq.Host{Name: m.Name, MAC: m.MAC, IP: m.IP})

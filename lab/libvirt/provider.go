@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	golibvirt "libvirt.org/go/libvirt"
@@ -37,8 +38,9 @@ type Provider struct {
 }
 
 var (
-	_ lab.Provider    = (*Provider)(nil)
-	_ lab.PowerDriver = (*Provider)(nil)
+	_ lab.Provider        = (*Provider)(nil)
+	_ lab.PowerDriver     = (*Provider)(nil)
+	_ lab.MachinesCreator = (*Provider)(nil)
 )
 
 // New returns a libvirt provider logging to log.
@@ -110,26 +112,62 @@ func (p *Provider) CreateNetwork(ctx context.Context, l *lab.Lab) error {
 
 // CreateMachine defines m with a fresh disk (and, for UEFI, fresh NVRAM) and
 // starts it. A machine that exists already is destroyed first: this is how a
-// machine is reimaged.
+// machine is reimaged. If it fails, what it made is removed again.
 func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine) error {
+	return p.CreateMachines(ctx, l, []lab.Machine{m})
+}
+
+// CreateMachines creates each of ms as CreateMachine does, all at once:
+// libvirt spends about half a second per machine starting QEMU and talking
+// QMP to it, mostly waiting, so side by side those waits overlap. If any
+// fails, every machine this call made (files and domain) is removed again,
+// and the error names each machine that failed.
+func (p *Provider) CreateMachines(ctx context.Context, l *lab.Lab, ms []lab.Machine) error {
+	made := make([]bool, len(ms))
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Go(func() { made[i], errs[i] = p.createMachine(ctx, l, m) })
+	}
+	wg.Wait()
+	err := errors.Join(errs...)
+	if err == nil {
+		return nil
+	}
+	var undo []error
+	for i, m := range ms {
+		if made[i] {
+			undo = append(undo, p.removeMachine(l, m.Name))
+		}
+	}
+	if uerr := errors.Join(undo...); uerr != nil {
+		return errors.Join(err, fmt.Errorf("lab %s: removing the machines made: %w", l.Name, uerr))
+	}
+	return err
+}
+
+// createMachine creates one machine; made says whether it changed anything
+// (files or domain) that a rollback must remove.
+func (p *Provider) createMachine(ctx context.Context, l *lab.Lab, m lab.Machine) (made bool, err error) {
 	f := l.MachineFiles(m.Name)
 	if len(f.Console) > 107 {
-		return fmt.Errorf("machine %s: console socket path %s is longer than a unix socket allows: use a shorter lab directory", m.Name, f.Console)
+		return false, fmt.Errorf("machine %s: console socket path %s is longer than a unix socket allows: use a shorter lab directory", m.Name, f.Console)
 	}
 	dom, err := domainXML(l, m, p.domainType())
 	if err != nil {
-		return fmt.Errorf("lab %s: %w", l.Name, err)
+		return false, fmt.Errorf("lab %s: %w", l.Name, err)
 	}
 	x, err := dom.Marshal()
 	if err != nil {
-		return fmt.Errorf("machine %s: domain XML: %w", m.Name, err)
+		return false, fmt.Errorf("machine %s: domain XML: %w", m.Name, err)
 	}
-	return p.with(l, func(c *golibvirt.Connect) error {
+	err = p.with(l, func(c *golibvirt.Connect) error {
 		if err := removeDomain(c, m.Name); err != nil {
 			return err
 		}
 		// A fresh disk and NVRAM: a reimaged machine starts from blank
 		// firmware settings.
+		made = true
 		if err := vm.Prepare(ctx, l, m, firmware.DebianOVMF, true); err != nil {
 			return err
 		}
@@ -145,6 +183,21 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 			"boot", joinBoot(m.Boot), "serial_log", f.SerialLog)
 		return nil
 	})
+	return made, err
+}
+
+// removeMachine removes a machine's domain (with its NVRAM), its disk and
+// its console socket; its serial log and record stay, as after Destroy.
+func (p *Provider) removeMachine(l *lab.Lab, name string) error {
+	err := p.with(l, func(c *golibvirt.Connect) error { return removeDomain(c, name) })
+	f := l.MachineFiles(name)
+	errs := []error{err}
+	for _, file := range []string{f.Disk, f.NVRAM, f.Console} {
+		if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Destroy removes every domain (with its NVRAM) and network of the lab,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -188,10 +189,8 @@ func TestProvider(t *testing.T) {
 	}
 
 	dhcp := watchDHCP(t, l.Netns)
-	for _, m := range l.Machines {
-		if err := p.CreateMachine(ctx, l, m); err != nil {
-			t.Fatal(err)
-		}
+	if err := p.CreateMachines(ctx, l, l.Machines); err != nil {
+		t.Fatal(err)
 	}
 	for _, m := range l.Machines {
 		waitFor(t, m.Name+" to reach iPXE and send DHCP", 3*time.Minute, func() bool {
@@ -269,6 +268,62 @@ func TestProvider(t *testing.T) {
 	}
 	if _, err := os.Stat("/run/libvirt"); (err == nil) != (sysRunErr == nil) {
 		t.Errorf("the system's /run/libvirt changed: before %v, after %v", sysRunErr, err)
+	}
+}
+
+// TestCreateMachinesRollback: when one of the machines made at once fails
+// to start, CreateMachines names it and removes what it made (the other
+// machine's domain and disk), and only that: a machine made before stays.
+func TestCreateMachinesRollback(t *testing.T) {
+	l := newTestLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	p := New(testLogger(t))
+	if err := p.CreateNetwork(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	keep, good, bad := l.Machines[0], l.Machines[1], l.Machines[0]
+	bad.Name, bad.MAC, bad.UUID = "bad", slices.Clone(bad.MAC), bad.UUID[:34]+"99"
+	bad.MAC[5] = 0x99
+	if err := p.CreateMachine(ctx, l, keep); err != nil {
+		t.Fatal(err)
+	}
+	// QEMU cannot open bad's serial log: libvirt defines it, starting fails.
+	if err := os.MkdirAll(l.MachineFiles(bad.Name).SerialLog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := p.CreateMachines(ctx, l, []lab.Machine{good, bad})
+	if err == nil || !strings.Contains(err.Error(), "start domain bad: ") || strings.Contains(err.Error(), "domain "+good.Name) {
+		t.Fatalf("CreateMachines = %v, want the failure to start bad alone", err)
+	}
+	var domains []string
+	if err := p.with(l, func(c *golibvirt.Connect) error {
+		doms, err := c.ListAllDomains(0)
+		for i := range doms {
+			name, _ := doms[i].GetName()
+			domains = append(domains, name)
+			doms[i].Free()
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(domains, []string{keep.Name}) {
+		t.Errorf("domains after the failure: %v, want only %s", domains, keep.Name)
+	}
+	if st, err := p.PowerState(ctx, l, keep.Name); err != nil || st != power.On {
+		t.Errorf("%s: power %s %v, want on", keep.Name, st, err)
+	}
+	for _, m := range []string{good.Name, bad.Name} {
+		f := l.MachineFiles(m)
+		for _, file := range []string{f.Disk, f.NVRAM} {
+			if _, err := os.Stat(file); err == nil {
+				t.Errorf("%s left after the rollback", file)
+			}
+		}
+	}
+	if _, err := os.Stat(l.MachineFiles(keep.Name).Disk); err != nil {
+		t.Errorf("%s's disk: %v", keep.Name, err)
 	}
 }
 

@@ -30,7 +30,16 @@ type Step struct {
 	Machine string
 	At      time.Duration // since the watcher started
 	Text    string
+	Kind    string // KindLease, KindTFTP, KindCheck or a machine-log event kind (bootlog.KindIPXE, ...)
+	Name    string // a report's event name, a check's name
 }
+
+// Kinds of steps besides the machine log's event kinds.
+const (
+	KindLease = "lease" // dnsmasq acknowledged a DHCP lease
+	KindTFTP  = "tftp"  // dnsmasq sent a file over TFTP
+	KindCheck = "check" // a scenario check passed on the machine
+)
 
 // firmwareGaveUp are what SeaBIOS, iPXE and OVMF print when no boot device
 // worked; seeing one fails the machine at once.
@@ -51,6 +60,9 @@ type Watcher struct {
 func NewWatcher(l *lab.Lab, power lab.PowerDriver) *Watcher {
 	return &Watcher{Lab: l, BootLog: BootLog(l), Power: power, start: time.Now(), eventSeen: map[string]int{}}
 }
+
+// Elapsed is the time since the watcher started: the clock of its steps.
+func (w *Watcher) Elapsed() time.Duration { return time.Since(w.start) }
 
 // Snapshot is the lab as one poll saw it.
 type Snapshot struct {
@@ -88,7 +100,7 @@ func (w *Watcher) Poll(ctx context.Context) Snapshot {
 		snap.Boot[m.Name] = b
 		if b != nil {
 			for _, e := range b.Events[w.eventSeen[m.Name]:] {
-				snap.Steps = append(snap.Steps, Step{m.Name, at, describe(e)})
+				snap.Steps = append(snap.Steps, Step{Machine: m.Name, At: at, Text: describe(e), Kind: e.Kind, Name: e.Name})
 			}
 			w.eventSeen[m.Name] = len(b.Events)
 		}
@@ -152,10 +164,10 @@ func (w *Watcher) dnsmasqSteps(at time.Duration) []Step {
 			mac, ip := m.MAC.String(), m.IP.String()
 			switch {
 			case strings.Contains(line, "DHCPACK(") && strings.Contains(line, " "+mac):
-				steps = append(steps, Step{m.Name, at, "DHCP lease " + ip})
+				steps = append(steps, Step{Machine: m.Name, At: at, Text: "DHCP lease " + ip, Kind: KindLease})
 			case strings.Contains(line, "dnsmasq-tftp") && strings.Contains(line, "sent ") && strings.HasSuffix(line, " to "+ip):
 				file := strings.Fields(line[strings.Index(line, "sent ")+5:])[0]
-				steps = append(steps, Step{m.Name, at, "TFTP " + file})
+				steps = append(steps, Step{Machine: m.Name, At: at, Text: "TFTP " + file, Kind: KindTFTP})
 			}
 		}
 	}
