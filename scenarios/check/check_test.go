@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,44 @@ func TestMatch(t *testing.T) {
 			err := Match(tt.expect, tt.out, tt.status)
 			if tt.want == "" && err != nil {
 				t.Fatalf("unexpected error: %v", err)
+			}
+			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("err = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestBuiltinExpectations matches the built-in scenarios' expectations
+// against outputs recorded from real runs of their commands, so that a
+// pattern that can never match (a trailing newline against `$`, which in Go
+// is the end of the text) fails here and not after a lab's deadline.
+func TestBuiltinExpectations(t *testing.T) {
+	tests := []struct {
+		scenario, check string
+		out             string
+		status          int
+		want            string // substring of the error; "" means pass
+	}{
+		{"k8s-install", "nodes-ready", "v1.34.4 True", 0, ""},
+		{"k8s-install", "deployment-available", "available 2\nlabhello-c4ff9999f-64gk2 worker2 Running\nlabhello-c4ff9999f-f8b8k worker1 Running\n", 0, ""},
+		{"k8s-install", "worker-survives-reboot", "/dev/vda3\nactive\nTrue", 0, ""},
+		{"k8s-install", "worker-survives-reboot", "/dev/vda3\nactive\nFalse", 0, "does not match"},
+		{"k8s-install", "worker-survives-reboot", "/dev/vda3\nactivating", 3, "exit status 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.scenario+"/"+tt.check, func(t *testing.T) {
+			s, err := scenarios.Find(tt.scenario)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(s.Checks, func(c scenarios.Check) bool { return c.Name == tt.check })
+			if i < 0 {
+				t.Fatalf("scenario %s has no check %q", tt.scenario, tt.check)
+			}
+			err = Match(s.Checks[i].Expect, tt.out, tt.status)
+			if tt.want == "" && err != nil {
+				t.Fatalf("recorded output refused: %v", err)
 			}
 			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.want)
