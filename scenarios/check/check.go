@@ -120,12 +120,17 @@ func (r *Runner) runOne(ctx context.Context, c scenarios.Check, m lab.Machine) R
 	for {
 		res.Attempts++
 		out, err := r.attempt(ctx, c, m)
-		res.Output = out
 		if err == nil {
-			res.Reason = ""
+			res.Output, res.Reason = out, ""
 			return finish(Passed)
 		}
-		res.Reason = err.Error()
+		// An attempt the deadline cut short says less than the last one
+		// that ran to its end (what the output was, not "i/o timeout").
+		if ctx.Err() != nil && res.Reason != "" {
+			res.Reason = fmt.Sprintf("%s (the attempt after it was cut short: %v)", res.Reason, err)
+		} else {
+			res.Output, res.Reason = out, err.Error()
+		}
 		if r.Alive != nil {
 			if err := r.Alive(ctx); err != nil {
 				res.Reason = err.Error()

@@ -212,6 +212,39 @@ func TestRunnerOverSSH(t *testing.T) {
 	}
 }
 
+// When the deadline cuts an attempt short, the failure still says what the
+// last complete attempt saw, not only the cut attempt's timeout.
+func TestRunnerDeadlineKeepsLastCompleteAttempt(t *testing.T) {
+	keys, err := sshkeys.LoadOrCreate(t.TempDir(), []string{"m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := startSSHD(t, keys, "m1")
+	flag := filepath.Join(t.TempDir(), "flag")
+	r := &Runner{
+		Lab: &lab.Lab{Name: "t", Machines: []lab.Machine{{Name: "m1", IP: netip.MustParseAddr("127.0.0.1")}}},
+		Checks: []scenarios.Check{{
+			Name: "slow", Run: "test -e " + flag + " && sleep 60; touch " + flag + "; echo not-yet; false",
+		}},
+		Deadline: 5 * time.Second, // room for the first attempt's handshake under load
+		Interval: 100 * time.Millisecond,
+		Shell:    &SSH{Keys: keys, Dial: (&net.Dialer{}).DialContext, Port: port},
+	}
+	results, err := r.Run(context.Background())
+	if err == nil {
+		t.Fatal("the check passed")
+	}
+	got := results[0].Reason
+	for _, want := range []string{"deadline passed; last attempt: exit status 1, want 0; output: not-yet", "the attempt after it was cut short"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("reason = %q, want it to contain %q", got, want)
+		}
+	}
+	if results[0].Output != "not-yet\n" {
+		t.Errorf("output = %q, want the last complete attempt's", results[0].Output)
+	}
+}
+
 func TestSSHRunPassesExitStatus(t *testing.T) {
 	keys, err := sshkeys.LoadOrCreate(t.TempDir(), []string{"m1"})
 	if err != nil {
