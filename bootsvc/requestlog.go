@@ -1,0 +1,151 @@
+package bootsvc
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// NewLogger returns a logger that writes slog's text format to w, which must
+// take concurrent writes (a LogWriter does). The boot service writes its
+// request lines to w itself, in the same format: through slog's generic
+// record and attribute handling they cost a third of answering /ipxe. Other
+// loggers get the same lines through slog.
+func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
+	h := &logHandler{Handler: slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}), w: w}
+	h.bufs.New = func() any { return new([]byte) }
+	return slog.New(h)
+}
+
+// logHandler is slog's text handler plus the writer under it. With
+// attributes or a group it becomes slog's own handler (WithAttrs and
+// WithGroup are not overridden), whose lines the request log could not
+// reproduce.
+type logHandler struct {
+	slog.Handler
+	w    io.Writer
+	bufs sync.Pool // of *[]byte, one line each
+}
+
+// requestLog is what the log line of one request says.
+type requestLog struct {
+	time         time.Time
+	level        slog.Level
+	method, path string
+	status       int
+	took         time.Duration
+	remote       string
+	info         *reqInfo
+}
+
+const requestMsg = "http request"
+
+// write logs l through h: formatted here when h is a logHandler, else as a
+// slog record.
+func (l *requestLog) write(ctx context.Context, h slog.Handler) {
+	if lh, ok := h.(*logHandler); ok {
+		b := lh.bufs.Get().(*[]byte)
+		*b = l.appendText((*b)[:0])
+		lh.w.Write(*b)
+		lh.bufs.Put(b)
+		return
+	}
+	h.Handle(ctx, l.record())
+}
+
+// record is l as a slog record. It is made here, not by Logger.LogAttrs,
+// which walks the stack for the caller on every call (a source the request
+// log never shows).
+func (l *requestLog) record() slog.Record {
+	rec := slog.NewRecord(l.time, l.level, requestMsg, 0)
+	rec.AddAttrs(slog.String("method", l.method), slog.String("path", l.path), slog.Int("status", l.status),
+		slog.Duration("took", l.took), slog.String("remote", l.remote))
+	ri := l.info
+	if ri.labels != nil {
+		rec.AddAttrs(slog.String("labels", labelString(ri.labels)))
+	}
+	if ri.group != "" {
+		rec.AddAttrs(slog.String("group", ri.group), slog.String("profile", ri.profile))
+	}
+	if ri.name != "" {
+		rec.AddAttrs(slog.String("event", ri.name))
+	}
+	if ri.err != "" {
+		rec.AddAttrs(slog.String("err", ri.err))
+	}
+	return rec
+}
+
+// appendText appends the line slog.TextHandler prints for l.record()
+// (TestRequestLogText holds it to that).
+func (l *requestLog) appendText(b []byte) []byte {
+	b = append(b, "time="...)
+	b = l.time.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00") // slog's: RFC 3339 in milliseconds
+	b = append(b, " level="...)
+	b = append(b, l.level.String()...)
+	b = append(b, ` msg="`+requestMsg+`" method=`...)
+	b = appendTextString(b, l.method)
+	b = append(b, " path="...)
+	b = appendTextString(b, l.path)
+	b = append(b, " status="...)
+	b = strconv.AppendInt(b, int64(l.status), 10)
+	b = append(b, " took="...)
+	b = append(b, l.took.String()...)
+	b = append(b, " remote="...)
+	b = appendTextString(b, l.remote)
+	ri := l.info
+	if ri.labels != nil {
+		b = append(b, " labels="...)
+		b = appendTextString(b, labelString(ri.labels))
+	}
+	if ri.group != "" {
+		b = append(b, " group="...)
+		b = appendTextString(b, ri.group)
+		b = append(b, " profile="...)
+		b = appendTextString(b, ri.profile)
+	}
+	if ri.name != "" {
+		b = append(b, " event="...)
+		b = appendTextString(b, ri.name)
+	}
+	if ri.err != "" {
+		b = append(b, " err="...)
+		b = appendTextString(b, ri.err)
+	}
+	return append(b, '\n')
+}
+
+// appendTextString appends s as slog's text handler writes a string value:
+// as it is, unless it is empty or holds a space, '=', '"', a control
+// character or a non-printable or invalid rune; then quoted, as by
+// strconv.Quote.
+func appendTextString(b []byte, s string) []byte {
+	quote, plain := s == "", true // plain: printable ASCII that Quote leaves as is
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			quote = quote || c < ' ' || c == ' ' || c == '=' || c == '"'
+			plain = plain && ' ' <= c && c <= '~' && c != '"' && c != '\\'
+			i++
+			continue
+		}
+		plain = false
+		r, size := utf8.DecodeRuneInString(s[i:])
+		quote = quote || r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r)
+		i += size
+	}
+	switch {
+	case !quote:
+		return append(b, s...)
+	case plain:
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	return strconv.AppendQuote(b, s)
+}
