@@ -85,7 +85,7 @@ func (l *requestLog) record() slog.Record {
 // (TestRequestLogText holds it to that).
 func (l *requestLog) appendText(b []byte) []byte {
 	b = append(b, "time="...)
-	b = l.time.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00") // slog's: RFC 3339 in milliseconds
+	b = appendMillis(b, l.time)
 	b = append(b, " level="...)
 	b = append(b, l.level.String()...)
 	b = append(b, ` msg="`+requestMsg+`" method=`...)
@@ -100,8 +100,16 @@ func (l *requestLog) appendText(b []byte) []byte {
 	b = appendTextString(b, l.remote)
 	ri := l.info
 	if ri.labels != nil {
-		b = append(b, " labels="...)
-		b = appendTextString(b, labelString(ri.labels))
+		// Always quoted (every pair holds a '='), so written in place
+		// between quotes unless a character needs escaping.
+		b = append(b, ` labels="`...)
+		start := len(b)
+		b = appendLabels(b, ri.labels)
+		if plainText(b[start:]) {
+			b = append(b, '"')
+		} else {
+			b = strconv.AppendQuote(b[:start-1], string(b[start:]))
+		}
 	}
 	if ri.group != "" {
 		b = append(b, " group="...)
@@ -120,21 +128,30 @@ func (l *requestLog) appendText(b []byte) []byte {
 	return append(b, '\n')
 }
 
+// appendMillis appends t in RFC 3339 with milliseconds, as slog does:
+// through time.RFC3339Nano, the layout Go formats fastest, with 1/10 ms
+// added to the truncated time so that there are always four fractional
+// digits, the fourth then dropped.
+func appendMillis(b []byte, t time.Time) []byte {
+	const prefix = len("2006-01-02T15:04:05.000")
+	n := len(b)
+	b = t.Truncate(time.Millisecond).Add(time.Millisecond/10).AppendFormat(b, time.RFC3339Nano)
+	return append(b[:n+prefix], b[n+prefix+1:]...)
+}
+
 // appendTextString appends s as slog's text handler writes a string value:
 // as it is, unless it is empty or holds a space, '=', '"', a control
 // character or a non-printable or invalid rune; then quoted, as by
 // strconv.Quote.
 func appendTextString(b []byte, s string) []byte {
-	quote, plain := s == "", true // plain: printable ASCII that Quote leaves as is
+	quote := s == ""
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			quote = quote || c < ' ' || c == ' ' || c == '=' || c == '"'
-			plain = plain && ' ' <= c && c <= '~' && c != '"' && c != '\\'
+			quote = quote || c <= ' ' || c == '=' || c == '"'
 			i++
 			continue
 		}
-		plain = false
 		r, size := utf8.DecodeRuneInString(s[i:])
 		quote = quote || r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r)
 		i += size
@@ -142,10 +159,21 @@ func appendTextString(b []byte, s string) []byte {
 	switch {
 	case !quote:
 		return append(b, s...)
-	case plain:
+	case plainText(s):
 		b = append(b, '"')
 		b = append(b, s...)
 		return append(b, '"')
 	}
 	return strconv.AppendQuote(b, s)
+}
+
+// plainText reports whether strconv.Quote would leave text as it is
+// between its quotes: printable ASCII, no '"' and no '\\'.
+func plainText[T string | []byte](text T) bool {
+	for i := range len(text) {
+		if c := text[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
@@ -176,25 +175,26 @@ func fail(w http.ResponseWriter, code int, format string, args ...any) {
 	http.Error(w, msg, code)
 }
 
-// labelString is labels as sorted k=v pairs, for log lines and errors.
+// labelString is labels as sorted k=v pairs, for errors.
 func labelString(labels map[string]string) string {
+	return string(appendLabels(nil, labels))
+}
+
+// appendLabels appends labels as sorted k=v pairs, separated by commas.
+func appendLabels(b []byte, labels map[string]string) []byte {
 	var room [16]string // iPXE sends six labels: the keys stay on the stack
 	keys := room[:0]
-	n := 0
-	for k, v := range labels {
+	for k := range labels {
 		keys = append(keys, k)
-		n += len(k) + len(v) + 2
 	}
 	slices.Sort(keys)
-	var b strings.Builder
-	b.Grow(n)
 	for i, k := range keys {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(labels[k])
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, labels[k]...)
 	}
-	return b.String()
+	return b
 }
