@@ -175,7 +175,8 @@ func fail(w http.ResponseWriter, code int, format string, args ...any) {
 	http.Error(w, msg, code)
 }
 
-// labelString is labels as sorted k=v pairs, for errors.
+// labelString is labels as sorted k=v pairs, for errors and the request
+// line of a Logger not made by NewLogger.
 func labelString(labels map[string]string) string {
 	return string(appendLabels(nil, labels))
 }
