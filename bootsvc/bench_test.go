@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -224,4 +226,46 @@ func peakRSS(b *testing.B) int64 {
 	}
 	b.Fatal("no VmHWM in /proc/self/status")
 	return 0
+}
+
+// discardWriter is the least a ResponseWriter can be, so that a benchmark
+// of a handler measures the handler. It takes write deadlines (as net/http's
+// does, at the cost of a timer) so that they do not fail through fmt.Errorf.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header              { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error)      { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)                  {}
+func (w *discardWriter) SetWriteDeadline(time.Time) error { return nil }
+
+// BenchmarkIPXEHandler is /ipxe's per-request work without the network:
+// selection, script and the instrumentation (request log as labctl serve
+// writes it, metrics, machine log), beside a handler writing the same
+// bytes. The whole-process comparison is scripts/bootsvc-bench.
+func BenchmarkIPXEHandler(b *testing.B) {
+	s, err := New(Config{DataDir: "examples", Logger: NewLogger(io.Discard, slog.LevelInfo)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const target = "/ipxe?uuid=0d5a8c0e-0000-4000-8000-000000000001&mac=52-54-00-a1-9c-ae&domain=&hostname=node1&serial="
+	_, script := get(b, s.Handler(), target)
+	bare := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, script)
+	})
+	for _, h := range []struct {
+		name string
+		h    http.Handler
+	}{{"bare", bare}, {"ipxe", s.Handler()}} {
+		b.Run(h.name, func(b *testing.B) {
+			req := httptest.NewRequest(http.MethodGet, target, nil)
+			req.RemoteAddr = "127.0.0.1:40000"
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				h.h.ServeHTTP(w, req)
+			}
+		})
+	}
 }

@@ -19,17 +19,17 @@ import (
 // selectGroup parses the labels and picks the group; on failure it has
 // answered (400 for bad labels, 404 for no match).
 func (s *Server) selectGroup(w http.ResponseWriter, r *http.Request) (*state, *Group, bool) {
-	ri := infoFrom(r)
+	ri := infoFrom(w)
 	labels, err := parseLabels(r.URL.RawQuery)
 	if err != nil {
-		fail(w, r, http.StatusBadRequest, "bad labels: %v", err)
+		fail(w, http.StatusBadRequest, "bad labels: %v", err)
 		return nil, nil, false
 	}
 	ri.labels = labels
 	st := s.state.Load()
 	g, ok := st.index.selectGroup(labels)
 	if !ok {
-		fail(w, r, http.StatusNotFound, "no group matches labels {%s}", labelString(labels))
+		fail(w, http.StatusNotFound, "no group matches labels {%s}", labelString(labels))
 		return nil, nil, false
 	}
 	ri.group, ri.profile = g.ID, g.Profile
@@ -45,10 +45,10 @@ func (s *Server) selectProfile(w http.ResponseWriter, r *http.Request) (*state, 
 	}
 	p := st.profiles[g.Profile]
 	if p == nil {
-		fail(w, r, http.StatusInternalServerError, "group %s (%s) names profile %q, which does not exist", g.ID, g.file, g.Profile)
+		fail(w, http.StatusInternalServerError, "group %s (%s) names profile %q, which does not exist", g.ID, g.file, g.Profile)
 		return nil, nil, nil, false
 	}
-	infoFrom(r).profile = p.ID
+	infoFrom(w).profile = p.ID
 	return st, g, p, true
 }
 
@@ -58,10 +58,10 @@ func (s *Server) serveBootIPXE(w http.ResponseWriter, r *http.Request) {
 		// they tell which machine this is.
 		labels, err := parseLabels(r.URL.RawQuery)
 		if err != nil {
-			fail(w, r, http.StatusBadRequest, "bad labels: %v", err)
+			fail(w, http.StatusBadRequest, "bad labels: %v", err)
 			return
 		}
-		infoFrom(r).labels = labels
+		infoFrom(w).labels = labels
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, bootstrapIPXE)
@@ -81,11 +81,11 @@ func (s *Server) serveBoot(w http.ResponseWriter, r *http.Request, render func(*
 		return
 	}
 	if p.Boot.Kernel == "" {
-		fail(w, r, http.StatusInternalServerError, "profile %s (%s) has no boot.kernel", p.ID, p.file)
+		fail(w, http.StatusInternalServerError, "profile %s (%s) has no boot.kernel", p.ID, p.file)
 		return
 	}
 	if p.IgnitionID != "" {
-		infoFrom(r).config = bootlog.KindIgnition
+		infoFrom(w).config = bootlog.KindIgnition
 	}
 	buf := s.bufs.Get().(*bytes.Buffer)
 	defer s.bufs.Put(buf)
@@ -114,7 +114,7 @@ func (s *Server) serveIgnition(w http.ResponseWriter, r *http.Request) {
 		s.renderFailed(w, r, key, fmt.Errorf("profile %s (%s) names %s, which does not exist", p.ID, p.file, key))
 		return
 	}
-	rendered, err := execTemplate(t, templateData(g, infoFrom(r).labels, r.URL.RawQuery))
+	rendered, err := execTemplate(t, templateData(g, infoFrom(w).labels, r.URL.RawQuery))
 	if err != nil {
 		s.renderFailed(w, r, key, err)
 		return
@@ -153,7 +153,7 @@ func (s *Server) serveTemplate(w http.ResponseWriter, r *http.Request, kind stri
 		s.renderFailed(w, r, key, fmt.Errorf("profile %s (%s) names %s, which does not exist", p.ID, p.file, key))
 		return
 	}
-	out, err := execTemplate(t, templateData(g, infoFrom(r).labels, r.URL.RawQuery))
+	out, err := execTemplate(t, templateData(g, infoFrom(w).labels, r.URL.RawQuery))
 	if err != nil {
 		s.renderFailed(w, r, key, err)
 		return
@@ -169,7 +169,7 @@ func (s *Server) serveTemplate(w http.ResponseWriter, r *http.Request, kind stri
 // templateKey is "kind/id", or a 404 when the profile has no such config.
 func templateKey(w http.ResponseWriter, r *http.Request, p *Profile, kind, id string) (string, bool) {
 	if id == "" {
-		fail(w, r, http.StatusNotFound, "profile %s (%s) has no %s_id", p.ID, p.file, kind)
+		fail(w, http.StatusNotFound, "profile %s (%s) has no %s_id", p.ID, p.file, kind)
 		return "", false
 	}
 	return kind + "/" + id, true
@@ -177,7 +177,7 @@ func templateKey(w http.ResponseWriter, r *http.Request, p *Profile, kind, id st
 
 func (s *Server) renderFailed(w http.ResponseWriter, r *http.Request, key string, err error) {
 	s.metrics.renderErrors.WithLabelValues(strings.TrimPrefix(r.URL.Path, "/"), key).Inc()
-	fail(w, r, http.StatusInternalServerError, "%v", err)
+	fail(w, http.StatusInternalServerError, "%v", err)
 }
 
 func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +186,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	renderEnv(&buf, templateData(g, infoFrom(r).labels, r.URL.RawQuery))
+	renderEnv(&buf, templateData(g, infoFrom(w).labels, r.URL.RawQuery))
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write(buf.Bytes())
 }
@@ -194,25 +194,25 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 // serveReport records a machine's call home: GET or POST
 // /report?mac=..&event=NAME[&detail=TEXT]; a POST body is the detail.
 func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
-	ri := infoFrom(r)
+	ri := infoFrom(w)
 	labels, err := parseLabels(r.URL.RawQuery)
 	if err != nil {
-		fail(w, r, http.StatusBadRequest, "bad labels: %v", err)
+		fail(w, http.StatusBadRequest, "bad labels: %v", err)
 		return
 	}
 	ri.name, ri.detail = labels["event"], labels["detail"]
 	if ri.name == "" {
-		fail(w, r, http.StatusBadRequest, "report has no event= (for example event=booted)")
+		fail(w, http.StatusBadRequest, "report has no event= (for example event=booted)")
 		return
 	}
 	if r.Method == http.MethodPost {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxReportBody))
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			fail(w, r, http.StatusRequestEntityTooLarge, "report body is larger than %d bytes", maxReportBody)
+			fail(w, http.StatusRequestEntityTooLarge, "report body is larger than %d bytes", maxReportBody)
 			return
 		} else if err != nil {
-			fail(w, r, http.StatusBadRequest, "read report body: %v", err)
+			fail(w, http.StatusBadRequest, "read report body: %v", err)
 			return
 		}
 		if len(body) > 0 {
@@ -222,7 +222,7 @@ func (s *Server) serveReport(w http.ResponseWriter, r *http.Request) {
 	ri.labels = labels
 	ip, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if labels["mac"] == "" && labels["uuid"] == "" && !s.machines.knowsIP(ip) {
-		fail(w, r, http.StatusNotFound, "no machine is known at %s: pass mac= or uuid=", ip)
+		fail(w, http.StatusNotFound, "no machine is known at %s: pass mac= or uuid=", ip)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -75,11 +75,40 @@ func parseLabels(rawQuery string) (map[string]string, error) {
 // normalizeMAC accepts every form net.ParseMAC does (52-54-00-..,
 // 52:54:00:.., 5254.00..) and returns lower-case colon form.
 func normalizeMAC(s string) (string, error) {
+	if mac, ok := normalizeMAC48(s); ok {
+		return mac, nil
+	}
 	hw, err := net.ParseMAC(s)
 	if err != nil {
 		return "", fmt.Errorf("invalid MAC %q", s)
 	}
 	return hw.String(), nil
+}
+
+// normalizeMAC48 is normalizeMAC for the form iPXE sends (52-54-00-..)
+// and the colon form, with one allocation where net.ParseMAC and
+// HardwareAddr.String make two; ok is false for any other input.
+func normalizeMAC48(s string) (mac string, ok bool) {
+	if len(s) != len("52:54:00:a1:9c:ae") || s[2] != ':' && s[2] != '-' {
+		return "", false
+	}
+	var out [len("52:54:00:a1:9c:ae")]byte
+	for i := range len(s) {
+		c := s[i]
+		switch {
+		case i%3 == 2:
+			if c != s[2] {
+				return "", false
+			}
+			c = ':'
+		case 'A' <= c && c <= 'F':
+			c += 'a' - 'A'
+		case !('0' <= c && c <= '9' || 'a' <= c && c <= 'f'):
+			return "", false
+		}
+		out[i] = c
+	}
+	return string(out[:]), true
 }
 
 func isUUID(s string) bool {

@@ -2,6 +2,7 @@ package bootsvc
 
 import (
 	"maps"
+	"net"
 	"net/url"
 	"strings"
 	"testing"
@@ -124,6 +125,24 @@ func FuzzParseLabels(f *testing.F) {
 					t.Fatalf("label %s=%q is not normalised (again %q, %v)", k, v, again, err)
 				}
 			}
+		}
+	})
+}
+
+// FuzzNormalizeMAC48 holds the short path to net.ParseMAC and
+// HardwareAddr.String: the same MAC where it answers.
+func FuzzNormalizeMAC48(f *testing.F) {
+	for _, s := range []string{"52-54-00-A1-9C-AE", "52:54:00:a1:9c:ae", "52-54:00-a1-9c-ae", "52.54.00.a1.9c.ae", "5254.00a1.9cae", "52-54-00-a1-9c-ag", "52-54-00-a1-9c-a\xe9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		mac, ok := normalizeMAC48(s)
+		if !ok {
+			return
+		}
+		hw, err := net.ParseMAC(s)
+		if err != nil || hw.String() != mac {
+			t.Fatalf("normalizeMAC48(%q) = %q; net.ParseMAC: %v, %v", s, mac, hw, err)
 		}
 	})
 }

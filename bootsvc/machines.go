@@ -243,7 +243,7 @@ func (s *Server) serveMachines(w http.ResponseWriter, r *http.Request) {
 	if q.Has("mac") || q.Has("uuid") {
 		mac, err := net.ParseMAC(q.Get("mac"))
 		if err != nil && q.Get("mac") != "" {
-			fail(w, r, http.StatusBadRequest, "mac: %v", err)
+			fail(w, http.StatusBadRequest, "mac: %v", err)
 			return
 		}
 		uuid := q.Get("uuid")

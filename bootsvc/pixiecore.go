@@ -20,7 +20,7 @@ type pixiecoreBoot struct {
 func (s *Server) servePixiecore(w http.ResponseWriter, r *http.Request) {
 	mac, err := normalizeMAC(r.PathValue("mac"))
 	if err != nil {
-		fail(w, r, http.StatusBadRequest, "pixiecore: %v", err)
+		fail(w, http.StatusBadRequest, "pixiecore: %v", err)
 		return
 	}
 	// Selected exactly as /ipxe?mac=MAC, with its log line and machine event.
@@ -33,7 +33,7 @@ func (s *Server) servePixiecore(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Boot.Kernel == "" {
-		fail(w, r, http.StatusInternalServerError, "profile %s (%s) has no boot.kernel", p.ID, p.file)
+		fail(w, http.StatusInternalServerError, "profile %s (%s) has no boot.kernel", p.ID, p.file)
 		return
 	}
 	scheme := "http"

@@ -2,14 +2,12 @@ package bootsvc
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
@@ -79,13 +77,14 @@ type reqInfo struct {
 	err            string
 }
 
-type infoKey struct{}
-
-func infoFrom(r *http.Request) *reqInfo {
-	if ri, ok := r.Context().Value(infoKey{}).(*reqInfo); ok {
-		return ri
+// infoFrom returns the reqInfo that instrument keeps for the request w
+// answers. Handlers reach it through their writer, not the request's
+// context: a context value costs a copy of the request.
+func infoFrom(w http.ResponseWriter) *reqInfo {
+	if c, ok := w.(interface{ requestInfo() *reqInfo }); ok {
+		return c.requestInfo()
 	}
-	return &reqInfo{}
+	return &reqInfo{} // not under instrument: nobody reads it
 }
 
 // instrument wraps every endpoint: write deadline, metrics, one log line,
@@ -103,16 +102,15 @@ func (s *Server) instrument(endpoint, kind string, next http.Handler) http.Handl
 		start := time.Now()
 		http.NewResponseController(w).SetWriteDeadline(start.Add(timeout))
 		rq := &instrumented{statusWriter: statusWriter{ResponseWriter: w}} // one allocation for both
-		sw, ri := &rq.statusWriter, &rq.info
-		ctx := r.Context()
-		next.ServeHTTP(sw, r.WithContext(context.WithValue(ctx, infoKey{}, ri)))
-		if sw.status == 0 {
-			sw.status = http.StatusOK
+		next.ServeHTTP(rq, r)
+		if rq.status == 0 {
+			rq.status = http.StatusOK
 		}
 		end := time.Now()
 		elapsed := end.Sub(start)
-		em.observe(sw.status, elapsed)
+		em.observe(rq.status, elapsed)
 
+		ri := &rq.info
 		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
 		if kind != "" {
 			labels := ri.labels
@@ -122,29 +120,12 @@ func (s *Server) instrument(endpoint, kind string, next http.Handler) http.Handl
 			s.machines.record(sighting{
 				ip: ip, labels: labels, mac: ri.labels["mac"], uuid: ri.labels["uuid"],
 				group: ri.group, profile: ri.profile,
-				event: bootlog.Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: sw.status, Name: ri.name, Detail: cmp.Or(ri.detail, ri.err), Config: ri.config},
+				event: bootlog.Event{Time: start.UTC(), Kind: kind, Path: r.URL.Path, Status: rq.status, Name: ri.name, Detail: cmp.Or(ri.detail, ri.err), Config: ri.config},
 			})
 		}
-		if h := s.log.Handler(); h.Enabled(ctx, level) {
-			// The record is made here, not by Logger.LogAttrs, which walks
-			// the stack for the caller on every call (a source the request
-			// log never shows).
-			rec := slog.NewRecord(end, level, "http request", 0)
-			rec.AddAttrs(slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", sw.status),
-				slog.Duration("took", elapsed), slog.String("remote", ip))
-			if ri.labels != nil {
-				rec.AddAttrs(slog.String("labels", labelString(ri.labels)))
-			}
-			if ri.group != "" {
-				rec.AddAttrs(slog.String("group", ri.group), slog.String("profile", ri.profile))
-			}
-			if ri.name != "" {
-				rec.AddAttrs(slog.String("event", ri.name))
-			}
-			if ri.err != "" {
-				rec.AddAttrs(slog.String("err", ri.err))
-			}
-			h.Handle(ctx, rec)
+		if h := s.log.Handler(); h.Enabled(r.Context(), level) {
+			l := requestLog{time: end, level: level, method: r.Method, path: r.URL.Path, status: rq.status, took: elapsed, remote: ip, info: ri}
+			l.write(r.Context(), h)
 		}
 	})
 }
@@ -154,6 +135,8 @@ type instrumented struct {
 	statusWriter
 	info reqInfo
 }
+
+func (w *instrumented) requestInfo() *reqInfo { return &w.info }
 
 // statusWriter records the status code. It keeps ReadFrom so that assets
 // still go out with sendfile, and Unwrap for http.ResponseController.
@@ -186,30 +169,33 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // fail answers with an error whose text tells the operator what to fix.
-func fail(w http.ResponseWriter, r *http.Request, code int, format string, args ...any) {
+func fail(w http.ResponseWriter, code int, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	infoFrom(r).err = msg
+	infoFrom(w).err = msg
 	http.Error(w, msg, code)
 }
 
-// labelString is labels as sorted k=v pairs, for log lines and errors.
+// labelString is labels as sorted k=v pairs, for errors and the request
+// line of a Logger not made by NewLogger.
 func labelString(labels map[string]string) string {
-	keys := make([]string, 0, len(labels))
-	n := 0
-	for k, v := range labels {
+	return string(appendLabels(nil, labels))
+}
+
+// appendLabels appends labels as sorted k=v pairs, separated by commas.
+func appendLabels(b []byte, labels map[string]string) []byte {
+	var room [16]string // iPXE sends six labels: the keys stay on the stack
+	keys := room[:0]
+	for k := range labels {
 		keys = append(keys, k)
-		n += len(k) + len(v) + 2
 	}
 	slices.Sort(keys)
-	var b strings.Builder
-	b.Grow(n)
 	for i, k := range keys {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(labels[k])
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, labels[k]...)
 	}
-	return b.String()
+	return b
 }

@@ -81,7 +81,7 @@ func (s *Server) signed(next http.Handler, armored bool) http.Handler {
 		for _, h := range []string{"Range", "If-Range", "If-Modified-Since", "If-None-Match"} {
 			r2.Header.Del(h)
 		}
-		rec := &bufferedResponse{header: http.Header{}}
+		rec := &bufferedResponse{header: http.Header{}, info: infoFrom(w)}
 		next.ServeHTTP(rec, r2)
 		if rec.status == 0 {
 			rec.status = http.StatusOK // wrote nothing: an empty body
@@ -113,7 +113,10 @@ type bufferedResponse struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+	info   *reqInfo // the signed request's, for the handler that renders the body
 }
+
+func (b *bufferedResponse) requestInfo() *reqInfo { return b.info }
 
 func (b *bufferedResponse) Header() http.Header { return b.header }
 

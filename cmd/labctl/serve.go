@@ -42,14 +42,15 @@ keeps the last good state. The signing key's passphrase comes from
 				return fmt.Errorf("--max-machines: %d is not a positive number", cfg.MaxMachines)
 			}
 			// The request log is batched (bootsvc.LogWriter): a write per
-			// request would cost as much as answering it.
+			// request would cost as much as answering it; bootsvc.NewLogger
+			// formats its lines without slog's generic machinery.
 			level := slog.LevelInfo
 			if slog.Default().Enabled(cmd.Context(), slog.LevelDebug) {
 				level = slog.LevelDebug
 			}
 			logw := bootsvc.NewLogWriter(os.Stderr, 100*time.Millisecond)
 			defer logw.Close()
-			cfg.Logger = slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: level}))
+			cfg.Logger = bootsvc.NewLogger(logw, level)
 			srv, err := bootsvc.New(cfg)
 			if err != nil {
 				return err

@@ -28,7 +28,7 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 	// Batched: a write per request costs as much as the request.
 	bootLogw := bootsvc.NewLogWriter(bootLog, 100*time.Millisecond)
 	closeLog := func() { bootLogw.Close(); bootLog.Close() }
-	bootLogger := slog.New(slog.NewTextHandler(bootLogw, nil))
+	bootLogger := bootsvc.NewLogger(bootLogw, slog.LevelInfo)
 	srv, err := bootsvc.New(bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), Logger: bootLogger})
 	if err != nil {
 		closeLog()
