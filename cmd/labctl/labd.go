@@ -19,6 +19,7 @@ func newLabDaemonCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			serverGC()
 			return labd.Run(cmd.Context(), dir, slog.Default())
 		},
 	}
