@@ -69,6 +69,7 @@ func TestCLIListings(t *testing.T) {
 	t.Run("ls", c.testList)
 	t.Run("scenarios", c.testScenarios)
 	t.Run("up without scenario", c.testUpWithoutScenario)
+	t.Run("lab command without lab", c.testLabCommandWithoutLab)
 	t.Run("completion", c.testCompletion)
 }
 
@@ -164,6 +165,26 @@ func (c *cliEnv) testUpWithoutScenario(t *testing.T) {
 	}
 	if _, errOut, code := c.run(t, "up", "no-such"); code != 1 || !strings.Contains(errOut, `no scenario "no-such": built-in scenarios are `) {
 		t.Errorf("up no-such: exit %d, stderr %q", code, errOut)
+	}
+}
+
+func (c *cliEnv) testLabCommandWithoutLab(t *testing.T) {
+	for _, cmd := range []string{"status", "ssh", "console", "logs", "kubectl", "down"} {
+		out, errOut, code := c.run(t, cmd)
+		if code != 1 || out != "" {
+			t.Errorf("%s: exit %d, stdout %q; want 1 and nothing", cmd, code, out)
+		}
+		for _, want := range []string{
+			"labctl: labctl " + cmd + " needs the SCENARIO of a lab that is up: labctl ls lists them",
+			"Usage:\n  labctl " + cmd + " SCENARIO",
+		} {
+			if !strings.Contains(errOut, want) {
+				t.Errorf("%s: stderr lacks %q:\n%s", cmd, want, errOut)
+			}
+		}
+	}
+	if _, errOut, code := c.run(t, "status", "a", "b"); code != 1 || !strings.Contains(errOut, "accepts 1 arg(s), received 2") {
+		t.Errorf("status a b: exit %d, stderr %q", code, errOut)
 	}
 }
 
