@@ -229,7 +229,9 @@ func buildBinaries(ctx context.Context, mod, dir string, opts Options) error {
 	for _, b := range Binaries {
 		pkgs = append(pkgs, "k8s.io/kubernetes/cmd/"+b)
 	}
-	list := goCmd(ctx, mod, opts, append([]string{"list", "-deps", "-tags", Tags, "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}"}, pkgs...)...)
+	// Standard packages count too: `go build -v` names them when it
+	// compiles them (an empty build cache).
+	list := goCmd(ctx, mod, opts, append([]string{"list", "-deps", "-tags", Tags, "-f", "{{.ImportPath}}"}, pkgs...)...)
 	out, err := list.Output()
 	if err != nil {
 		return fmt.Errorf("go list the Kubernetes packages: %w", stderrOf(err))
