@@ -258,3 +258,30 @@ func TestSSHRunPassesExitStatus(t *testing.T) {
 		t.Fatalf("Run = %q, %d, %v; want output, status 7", out, status, err)
 	}
 }
+
+// timerNotYetFired is a context whose deadline has passed but whose timer
+// has not yet marked it done: the moment a connection deadline can beat it.
+type timerNotYetFired struct{ context.Context }
+
+func (timerNotYetFired) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+func TestCutShort(t *testing.T) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	future, cancelFuture := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelFuture()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want bool
+	}{
+		{"no deadline", context.Background(), false},
+		{"deadline ahead", future, false},
+		{"done", done, true},
+		{"deadline passed, timer not fired", timerNotYetFired{context.Background()}, true},
+	} {
+		if got := cutShort(tc.ctx); got != tc.want {
+			t.Errorf("%s: cutShort = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
