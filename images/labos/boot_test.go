@@ -73,6 +73,14 @@ func TestBoot(t *testing.T) {
 	}
 }
 
+// keptLease shows that the root took the initramfs's address and did not ask
+// DHCP again: networkd configured the handed-over file, and its journal has
+// no DHCPv4 lease.
+const (
+	keptLease     = "ls /run/systemd/network/ | grep -c '^10-initramfs-lease-'; journalctl -b -u systemd-networkd | grep -c 'DHCPv4 address' || true"
+	keptLeaseWant = "1\n0\n"
+)
+
 func bootInstall(t *testing.T, assets, fw string) {
 	l := newLab(t, assets)
 	l.install = fw == "uefi"
@@ -83,8 +91,8 @@ func bootInstall(t *testing.T, assets, fw string) {
 	if !l.install {
 		l.wait(t, vm, "ready", "root=LiveOS", 5*time.Minute)
 		t.Logf("phase live: ready (sshd up) %s", time.Since(t0).Round(time.Second))
-		out := l.ssh(t, "cat /etc/labos-proof; hostname; findmnt -no FSTYPE /; systemctl is-enabled labos-install.service || true")
-		if want := "live " + l.nonce + "\nlabos-proof\noverlay\ndisabled\n"; out != want {
+		out := l.ssh(t, "cat /etc/labos-proof; hostname; findmnt -no FSTYPE /; systemctl is-enabled labos-install.service || true; "+keptLease)
+		if want := "live " + l.nonce + "\nlabos-proof\noverlay\ndisabled\n" + keptLeaseWant; out != want {
 			t.Fatalf("on the live machine: %q, want %q", out, want)
 		}
 		if l.reported("install-started") {
@@ -103,8 +111,8 @@ func bootInstall(t *testing.T, assets, fw string) {
 	t.Logf("phase disk: ignition os=installed %s", time.Since(t1).Round(time.Second))
 	l.wait(t, vm, "ready", "root=/dev/vda", 5*time.Minute)
 	t.Logf("phase disk: ready %s (power-on to ready from disk %s)", time.Since(t1).Round(time.Second), time.Since(t0).Round(time.Second))
-	out := l.ssh(t, "cat /etc/labos-proof; findmnt -no SOURCE /; test -e /boot/ignition.firstboot && echo armed || echo disarmed; systemctl is-enabled labos-install.service || true")
-	if want := "installed " + l.nonce + "\n/dev/vda3\ndisarmed\ndisabled\n"; out != want {
+	out := l.ssh(t, "cat /etc/labos-proof; findmnt -no SOURCE /; test -e /boot/ignition.firstboot && echo armed || echo disarmed; systemctl is-enabled labos-install.service || true; "+keptLease)
+	if want := "installed " + l.nonce + "\n/dev/vda3\ndisarmed\ndisabled\n" + keptLeaseWant; out != want {
 		t.Fatalf("on the installed machine: %q, want %q", out, want)
 	}
 }

@@ -4,7 +4,11 @@
 #   "network" choose a handler: dracut walks modules.d in order, Ignition's is
 #   30, and it would otherwise pick systemd-networkd, which needs dbus;
 # - creates the overlay's upper and work directories, which the generated
-#   sysroot.mount needs and which this dracut only makes in a later hook.
+#   sysroot.mount needs and which this dracut only makes in a later hook;
+# - hands the initramfs's DHCP lease to the root's systemd-networkd.
 check() { return 255; }
 depends() { echo network-legacy; }
-install() { inst_hook pre-trigger 50 "$moddir/labos-overlay-dirs.sh"; }
+install() {
+    inst_hook pre-trigger 50 "$moddir/labos-overlay-dirs.sh"
+    inst_hook pre-pivot 50 "$moddir/labos-keep-lease.sh"
+}
