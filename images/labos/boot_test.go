@@ -74,11 +74,13 @@ func TestBoot(t *testing.T) {
 }
 
 // keptLease shows that the root took the initramfs's address and did not ask
-// DHCP again: networkd configured the handed-over file, and its journal has
-// no DHCPv4 lease.
+// DHCP again (networkd configured the handed-over file, and its journal has
+// no DHCPv4 lease) and that 20-wired.network's drop-ins still apply (the
+// route Ignition wrote, as k8s's pod routes are).
 const (
-	keptLease     = "ls /run/systemd/network/ | grep -c '^10-initramfs-lease-'; journalctl -b -u systemd-networkd | grep -c 'DHCPv4 address' || true"
-	keptLeaseWant = "1\n0\n"
+	proofRoute    = "10.98.0.0/24"
+	keptLease     = "ls /run/systemd/network/ | grep -c '^10-initramfs-lease-.*network$'; journalctl -b -u systemd-networkd | grep -c 'DHCPv4 address' || true; ip -4 route show " + proofRoute + " | cut -d' ' -f1-3"
+	keptLeaseWant = "1\n0\n" + proofRoute + " via " + gateway + "\n"
 )
 
 func bootInstall(t *testing.T, assets, fw string) {
@@ -244,6 +246,9 @@ storage:
       mode: 0600
       overwrite: true
       contents: {inline: {{printf "%q" .host_key}}}
+    - path: /etc/systemd/network/20-wired.network.d/proof-route.conf
+      mode: 0644
+      contents: {inline: "[Route]\nDestination=` + proofRoute + `\nGateway=` + gateway + `\n"}
 {{if .install}}systemd:
   units:
     - name: labos-install.service
