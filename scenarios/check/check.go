@@ -1,5 +1,6 @@
 // Package check runs a scenario's convergence checks against a running lab:
-// named conditions polled in order under one deadline, reported as they pass.
+// named conditions polled in order under one deadline, reported as they pass;
+// a check's nodes are polled side by side.
 package check
 
 import (
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
@@ -59,6 +61,8 @@ type Runner struct {
 	// Alive, if set, is asked between attempts and fails the run at once
 	// when it returns an error (a machine's VM died): no blind waiting.
 	Alive func(ctx context.Context) error
+
+	mu sync.Mutex // one call at a time to Progress and Alive
 }
 
 // Run runs every check in order and returns one result per check and node.
@@ -69,19 +73,47 @@ func (r *Runner) Run(ctx context.Context) ([]Result, error) {
 	var results []Result
 	var failure error
 	for _, c := range r.Checks {
-		for _, node := range r.nodes(c) {
-			res := Result{Check: c.Name, Node: node.Name, Status: NotRun}
-			if failure == nil {
-				res = r.runOne(ctx, c, node)
-				if res.Status != Passed {
-					failure = fmt.Errorf("check %q on %s failed after %d attempts in %s: %s",
-						c.Name, node.Name, res.Attempts, res.Duration.Round(time.Second), res.Reason)
-				}
+		var rs []Result
+		if failure == nil {
+			rs = r.runCheck(ctx, c)
+		} else {
+			for _, node := range r.nodes(c) {
+				rs = append(rs, Result{Check: c.Name, Node: node.Name, Status: NotRun})
 			}
-			results = append(results, res)
 		}
+		for _, res := range rs {
+			if failure == nil && res.Status == Failed {
+				failure = fmt.Errorf("check %q on %s failed after %d attempts in %s: %s",
+					c.Name, res.Node, res.Attempts, res.Duration.Round(time.Second), res.Reason)
+			}
+		}
+		results = append(results, rs...)
 	}
 	return results, failure
+}
+
+// runCheck runs c on each of its nodes. Each node answers for itself, so
+// they are polled side by side (under TCG each attempt takes seconds); a
+// reboot check takes its nodes down one at a time, stopping at a failure.
+func (r *Runner) runCheck(ctx context.Context, c scenarios.Check) []Result {
+	nodes := r.nodes(c)
+	results := make([]Result, len(nodes))
+	if c.Reboot {
+		for i, m := range nodes {
+			if i > 0 && results[i-1].Status != Passed {
+				results[i] = Result{Check: c.Name, Node: m.Name, Status: NotRun}
+				continue
+			}
+			results[i] = r.runOne(ctx, c, m)
+		}
+		return results
+	}
+	var wg sync.WaitGroup
+	for i, m := range nodes {
+		wg.Go(func() { results[i] = r.runOne(ctx, c, m) })
+	}
+	wg.Wait()
+	return results
 }
 
 func (r *Runner) nodes(c scenarios.Check) []lab.Machine {
@@ -131,11 +163,9 @@ func (r *Runner) runOne(ctx context.Context, c scenarios.Check, m lab.Machine) R
 		} else {
 			res.Output, res.Reason = out, err.Error()
 		}
-		if r.Alive != nil {
-			if err := r.Alive(ctx); err != nil {
-				res.Reason = err.Error()
-				return finish(Failed)
-			}
+		if err := r.alive(ctx); err != nil {
+			res.Reason = err.Error()
+			return finish(Failed)
 		}
 		select {
 		case <-ctx.Done():
@@ -255,10 +285,8 @@ func (r *Runner) reboot(ctx context.Context, m lab.Machine) error {
 			return fmt.Errorf("%s did not come back from reboot", m.Name)
 		case <-time.After(3 * time.Second):
 		}
-		if r.Alive != nil {
-			if err := r.Alive(ctx); err != nil {
-				return err
-			}
+		if err := r.alive(ctx); err != nil {
+			return err
 		}
 		after, _, err := r.Shell.Run(ctx, m, bootID)
 		if err == nil && strings.TrimSpace(after) != strings.TrimSpace(before) {
@@ -269,8 +297,19 @@ func (r *Runner) reboot(ctx context.Context, m lab.Machine) error {
 
 func (r *Runner) report(res Result) {
 	if r.Progress != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.Progress(res)
 	}
+}
+
+func (r *Runner) alive(ctx context.Context) error {
+	if r.Alive == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.Alive(ctx)
 }
 
 // tail keeps error messages short: the end of the output is what explains.

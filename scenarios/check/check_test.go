@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,9 +90,10 @@ func TestBuiltinExpectations(t *testing.T) {
 	}
 }
 
-// startSSHD runs a real OpenSSH server on loopback that presents the host
-// key made for machine and accepts the lab's key.
-func startSSHD(t *testing.T, keys *sshkeys.Keys, machine string) int {
+// startSSHD runs a real OpenSSH server on a loopback address that presents
+// the host key made for machine and accepts the lab's key. Port 0 picks a
+// free port; the port is returned.
+func startSSHD(t *testing.T, keys *sshkeys.Keys, machine, addr string, port int) int {
 	t.Helper()
 	sshd, err := exec.LookPath("/usr/sbin/sshd")
 	if err != nil {
@@ -108,16 +110,18 @@ func startSSHD(t *testing.T, keys *sshkeys.Keys, machine string) int {
 		}
 		return p
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if port == 0 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	hostKey := write("host_key", keys.Hosts[machine].Private, 0o600)
 	auth := write("authorized_keys", keys.AuthorizedKey+"\n", 0o600)
 	cfg := write("sshd_config", fmt.Sprintf(`Port %d
-ListenAddress 127.0.0.1
+ListenAddress %s
 HostKey %s
 AuthorizedKeysFile %s
 PermitRootLogin prohibit-password
@@ -126,7 +130,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 PidFile %s/sshd.pid
-`, port, hostKey, auth, dir), 0o600)
+`, port, addr, hostKey, auth, dir), 0o600)
 	os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
 	cmd := exec.Command(sshd, "-D", "-e", "-f", cfg)
 	var log bytes.Buffer
@@ -142,7 +146,7 @@ PidFile %s/sshd.pid
 		}
 	})
 	for i := 0; i < 50; i++ {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+		if c, err := net.Dial("tcp", net.JoinHostPort(addr, strconv.Itoa(port))); err == nil {
 			c.Close()
 			return port
 		}
@@ -157,7 +161,7 @@ func TestRunnerOverSSH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := startSSHD(t, keys, "m1")
+	port := startSSHD(t, keys, "m1", "127.0.0.1", 0)
 	// The condition becomes true only after the first attempt, so the
 	// runner must poll (a timer raced a slow SSH handshake under load).
 	flag := filepath.Join(t.TempDir(), "flag")
@@ -212,6 +216,48 @@ func TestRunnerOverSSH(t *testing.T) {
 	}
 }
 
+// A check's nodes are polled side by side: here each node's command passes
+// only while the other's runs too, which one node after the other never
+// does. A node that fails does not stop its sibling from passing.
+func TestRunnerPollsNodesSideBySide(t *testing.T) {
+	keys, err := sshkeys.LoadOrCreate(t.TempDir(), []string{"m1", "m2", "impostor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := startSSHD(t, keys, "m1", "127.0.0.1", 0)
+	startSSHD(t, keys, "m2", "127.0.0.2", port)
+	dir := t.TempDir()
+	// SSH_CONNECTION's third field is the server's address: the node's name here.
+	meet := fmt.Sprintf(`set -- $SSH_CONNECTION; touch %[1]s/$3
+for i in $(seq 50); do [ -e %[1]s/127.0.0.1 ] && [ -e %[1]s/127.0.0.2 ] && { echo met; exit 0; }; sleep 0.1; done
+rm -f %[1]s/$3; echo alone; exit 1`, dir)
+	l := &lab.Lab{Name: "t", Machines: []lab.Machine{
+		{Name: "m1", IP: netip.MustParseAddr("127.0.0.1")},
+		{Name: "m2", IP: netip.MustParseAddr("127.0.0.2")},
+		{Name: "impostor", IP: netip.MustParseAddr("127.0.0.2")}, // m2's host key, not its own
+	}}
+	r := &Runner{
+		Lab: l,
+		Checks: []scenarios.Check{
+			{Name: "meet", Nodes: []string{"m1", "m2"}, Run: meet, Expect: scenarios.Expect{OutputContains: []string{"met"}}},
+			{Name: "host-key", Nodes: []string{"impostor", "m1"}, Run: "echo ok", Expect: scenarios.Expect{OutputContains: []string{"ok"}}},
+		},
+		Deadline: 15 * time.Second, // one node after the other: m1 waits alone until the deadline
+		Interval: 300 * time.Millisecond,
+		Shell:    &SSH{Keys: keys, Dial: (&net.Dialer{}).DialContext, Port: port},
+	}
+	results, err := r.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `check "host-key" on impostor failed`) {
+		t.Fatalf("err = %v, want the host-key check to fail on impostor", err)
+	}
+	want := []Status{Passed, Passed, Failed, Passed}
+	for i, res := range results {
+		if res.Status != want[i] {
+			t.Errorf("result %d (%s/%s) = %s, want %s (%s; output %q)", i, res.Check, res.Node, res.Status, want[i], res.Reason, res.Output)
+		}
+	}
+}
+
 // When the deadline cuts an attempt short, the failure still says what the
 // last complete attempt saw, not only the cut attempt's timeout.
 func TestRunnerDeadlineKeepsLastCompleteAttempt(t *testing.T) {
@@ -219,7 +265,7 @@ func TestRunnerDeadlineKeepsLastCompleteAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := startSSHD(t, keys, "m1")
+	port := startSSHD(t, keys, "m1", "127.0.0.1", 0)
 	flag := filepath.Join(t.TempDir(), "flag")
 	r := &Runner{
 		Lab: &lab.Lab{Name: "t", Machines: []lab.Machine{{Name: "m1", IP: netip.MustParseAddr("127.0.0.1")}}},
@@ -250,7 +296,7 @@ func TestSSHRunPassesExitStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := startSSHD(t, keys, "m1")
+	port := startSSHD(t, keys, "m1", "127.0.0.1", 0)
 	sh := &SSH{Keys: keys, Dial: (&net.Dialer{}).DialContext, Port: port}
 	m := lab.Machine{Name: "m1", IP: netip.MustParseAddr("127.0.0.1")}
 	out, status, err := sh.Run(context.Background(), m, "echo out; echo err >&2; exit 7")
