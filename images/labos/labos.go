@@ -43,8 +43,9 @@ var Packages = []string{
 	// procps: pgrep, which dracut's network-legacy module requires.
 	"procps",
 	// Ignition in the initramfs: dracut, network and live-root modules;
-	// setfiles and a policy because Debian's Ignition relabels what it wrote.
-	"ignition", "dracut", "dracut-network", "dracut-live", "policycoreutils", "selinux-policy-default",
+	// setfiles because Debian's Ignition relabels what it wrote (against
+	// labos's one-line file_contexts, not a policy: SELinux stays off).
+	"ignition", "dracut", "dracut-network", "dracut-live", "policycoreutils",
 	// The installer: partitions, file systems, GRUB for BIOS and UEFI.
 	"gdisk", "e2fsprogs", "dosfstools", "grub-pc-bin", "grub-efi-amd64-bin", "grub2-common",
 }
