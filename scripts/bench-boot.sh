@@ -25,7 +25,7 @@ host() {
 	s=$(date +%s%N)
 	head -c 536870912 /dev/zero | sha256sum >/dev/null
 	e=$(date +%s%N)
-	echo "$(( (e - s) / 10000000 / 100 )).$(( (e - s) / 10000000 % 100 / 10 ))$(( (e - s) / 10000000 % 10 ))"
+	awk -v ns=$((e - s)) 'BEGIN { printf "%.2f", ns / 1e9 }'
 }
 
 echo "bench-boot: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), niceness $(nice), provider $provider"
