@@ -109,7 +109,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			if runErr != nil {
 				return fmt.Errorf("scenario %s: %w", sc.Name, runErr)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "scenario %s: all %d checks passed\n", sc.Name, len(results))
+			fmt.Fprintf(cmd.OutOrStdout(), "scenario %s: all %d checks passed (%d on their nodes)\n", sc.Name, len(sc.Checks), len(results))
 			return nil
 		},
 	}

@@ -66,6 +66,6 @@ func Test(ctx context.Context, o TestOptions) (progress.Summary, error) {
 	if runErr != nil {
 		return run.Phases, fmt.Errorf("scenario %s: %w", sc.Name, runErr)
 	}
-	fmt.Fprintf(out, "scenario %s: all %d checks passed\n", sc.Name, len(results))
+	fmt.Fprintf(out, "scenario %s: all %d checks passed (%d on their nodes)\n", sc.Name, len(sc.Checks), len(results))
 	return run.Phases, nil
 }
