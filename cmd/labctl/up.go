@@ -10,6 +10,7 @@ import (
 	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/scenarios"
+	"github.com/labctl/labctl/scenarios/check"
 )
 
 // labFlags are the flags of the commands that bring a lab up.
@@ -109,7 +110,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			if runErr != nil {
 				return fmt.Errorf("scenario %s: %w", sc.Name, runErr)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "scenario %s: all %d checks passed (%d on their nodes)\n", sc.Name, len(sc.Checks), len(results))
+			fmt.Fprintln(cmd.OutOrStdout(), check.AllPassed(sc.Name, len(sc.Checks), results))
 			return nil
 		},
 	}

@@ -60,10 +60,11 @@ func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []st
 			fmt.Fprintf(out, "check %s on %s: %s after %.1fs\n", res.Check, res.Node, res.Status, res.Duration.Seconds())
 		}
 	}
-	if _, err := r.Run(ctx); err != nil {
+	checked, err := r.Run(ctx)
+	if err != nil {
 		return fmt.Errorf("scenario %s after reprovisioning: %w", sc.Name, err)
 	}
-	fmt.Fprintf(out, "scenario %s: all %d checks passed\n", sc.Name, len(sc.Checks))
+	fmt.Fprintln(out, check.AllPassed(sc.Name, len(sc.Checks), checked))
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/scenarios"
+	"github.com/labctl/labctl/scenarios/check"
 )
 
 // TestOptions add to UpOptions what a test run needs.
@@ -66,6 +67,6 @@ func Test(ctx context.Context, o TestOptions) (progress.Summary, error) {
 	if runErr != nil {
 		return run.Phases, fmt.Errorf("scenario %s: %w", sc.Name, runErr)
 	}
-	fmt.Fprintf(out, "scenario %s: all %d checks passed (%d on their nodes)\n", sc.Name, len(sc.Checks), len(results))
+	fmt.Fprintln(out, check.AllPassed(sc.Name, len(sc.Checks), results))
 	return run.Phases, nil
 }

@@ -312,6 +312,11 @@ func (r *Runner) alive(ctx context.Context) error {
 	return r.Alive(ctx)
 }
 
+// AllPassed is the line that ends a run in which every check passed.
+func AllPassed(scenario string, checks int, results []Result) string {
+	return fmt.Sprintf("scenario %s: all %d checks passed (%d on their nodes)", scenario, checks, len(results))
+}
+
 // tail keeps error messages short: the end of the output is what explains.
 func tail(s string) string {
 	s = strings.TrimSpace(s)
