@@ -6,11 +6,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 )
 
 // maxRead bounds how much of a file is read: the end is what explains.
 const maxRead = 64 << 10
+
+// maxLine bounds a line shown: firmware menus redraw a screen in one line.
+const maxLine = 200
+
+// terminal matches what a serial console prints for a screen rather than a
+// reader: escape sequences (GRUB's and OVMF's cursor moves and colours) and
+// control characters other than tab and newline.
+var terminal = regexp.MustCompile(`\x1b\[[0-9;?=]*[A-Za-z]|\x1b[()][0-9A-Za-z]|\x1b[^\[()]|[\x00-\x08\x0b-\x1f\x7f]`)
 
 // Lines returns the last n lines of s.
 func Lines(s string, n int) string {
@@ -21,14 +30,22 @@ func Lines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// File returns the last n lines of the file at path, each indented with
-// "  | ", or why it could not be read.
+// File returns the last n lines of the file at path, without terminal
+// escapes, each indented with "  | ", or why it could not be read.
 func File(path string, n int) string {
 	s, err := read(path)
 	if err != nil {
 		return fmt.Sprintf("(%v)", err)
 	}
-	return "  | " + strings.ReplaceAll(Lines(s, n), "\n", "\n  | ")
+	var lines []string
+	for _, l := range strings.Split(terminal.ReplaceAllString(s, ""), "\n") {
+		l = strings.TrimRight(l, " ")
+		if len(l) > maxLine {
+			l = l[:maxLine] + " …"
+		}
+		lines = append(lines, l)
+	}
+	return "  | " + strings.ReplaceAll(Lines(strings.Join(lines, "\n"), n), "\n", "\n  | ")
 }
 
 // read returns up to maxRead bytes from the end of the file.

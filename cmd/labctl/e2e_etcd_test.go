@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -89,6 +90,10 @@ func TestE2EBrokenScenarioIsDiagnosed(t *testing.T) {
 	}
 	if want := `check "members-started" on node1 failed`; !strings.Contains(out, want) {
 		t.Errorf("output lacks the diagnosis %q", want)
+	}
+	// The failing machine's console end, as a run in CI shows nothing else.
+	if !regexp.MustCompile(`serial log \S+/machines/node1/serial\.log, last lines:\n  \| \S`).MatchString(out) {
+		t.Errorf("output lacks the end of node1's serial log")
 	}
 	junit, _ := os.ReadFile(filepath.Join(art, "junit.xml"))
 	if !strings.Contains(string(junit), `<testcase name="members-started/node1"`) || !strings.Contains(string(junit), "<failure") {

@@ -15,6 +15,7 @@ import (
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
 	"github.com/labctl/labctl/scenarios/check"
+	"github.com/labctl/labctl/tail"
 )
 
 // Convergence is what one Converge saw.
@@ -56,7 +57,23 @@ func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios
 		}
 	}
 	results, err := r.Run(ctx)
+	if err != nil {
+		err = withSerialTail(err, st.Lab, results)
+	}
 	return Convergence{Results: results, Phases: timeline.Summary()}, err
+}
+
+// withSerialTail adds to a failed run the end of the failing machine's
+// serial console: a machine that never came back (hung in firmware, boot
+// loader or kernel) says where only there, and CI keeps no lab to look at.
+func withSerialTail(err error, l *lab.Lab, results []check.Result) error {
+	for _, res := range results {
+		if res.Status == check.Failed {
+			serial := l.MachineFiles(res.Node).SerialLog
+			return fmt.Errorf("%w\nserial log %s, last lines:\n%s", err, serial, tail.File(serial, 25))
+		}
+	}
+	return err
 }
 
 // Runner makes a check runner for a lab that is up: SSH and the boot
