@@ -162,7 +162,13 @@ func TestE2ECrashPaths(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The CLI only watches; the lab process holds the lab.
-			defer func() { up.Process.Kill(); up.Wait(); t.Logf("labctl up:\n%s", upOut.String()) }()
+			upDone := make(chan error, 1)
+			go func() { upDone <- up.Wait() }()
+			defer func() {
+				up.Process.Kill()
+				<-upDone
+				t.Logf("labctl up:\n%s", upOut.String())
+			}()
 			s := e.waitStatus(t, ctx, 2*time.Minute, "running with both machines on", func(s control.Status) bool {
 				return s.Phase == "running" && len(s.Machines) == 2 && s.Machines[0].Power == "on" && s.Machines[1].Power == "on"
 			})
@@ -184,6 +190,16 @@ func TestE2ECrashPaths(t *testing.T) {
 			kill("QEMU of bios1", findProc(t, "qemu-system", e.labDir()+"/machines/bios1/"))
 			want := map[string]string{"qemu": "machine bios1: QEMU (pid", "libvirt": "machine bios1: libvirt domain crashed"}[provider]
 			e.waitStatus(t, ctx, 30*time.Second, want, func(s control.Status) bool { return s.Phase == "broken" && contains(s.Missing, want) })
+			// up, watching the boot, fails at once with the same words.
+			select {
+			case err := <-upDone:
+				upDone <- err
+				if err == nil || !strings.Contains(upOut.String(), want) {
+					t.Errorf("labctl up ended (%v) without saying %q", err, want)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("labctl up still waits 30 s after bios1's VM died")
+			}
 
 			kill("dnsmasq", st.Pids["dnsmasq"])
 			e.waitStatus(t, ctx, 30*time.Second, "dnsmasq's death and restart", func(s control.Status) bool {

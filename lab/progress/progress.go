@@ -114,8 +114,10 @@ func (w *Watcher) Poll(ctx context.Context) Snapshot {
 	return snap
 }
 
-// machineFailed says why m failed to boot, if it did: its firmware gave up,
-// or it is off without having reported to the boot service.
+// machineFailed says why m failed, if it did: its firmware gave up, its VM
+// died unasked (at any point: a crash after the machine reported would
+// otherwise leave the checks waiting for their deadline), or it is off
+// without having reported to the boot service.
 func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.Record) error {
 	serial := w.Lab.MachineFiles(m.Name).SerialLog
 	if raw, err := os.ReadFile(serial); err == nil {
@@ -125,13 +127,20 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 			}
 		}
 	}
-	if b.Reported() {
+	if p, err := w.Power.PowerState(ctx, w.Lab, m.Name); err != nil || p != power.Off {
 		return nil
 	}
-	if p, err := w.Power.PowerState(ctx, w.Lab, m.Name); err == nil && p == power.Off {
-		return fmt.Errorf("machine %s: powered off before it reported to the boot service; serial log %s:\n%s", m.Name, serial, tail.File(serial, 20))
+	// Asked once the machine is seen off: libvirt's shutoff reason and the
+	// QEMU provider's fault file are final by then.
+	if faults, ok := w.Power.(lab.FaultReporter); ok {
+		if f, err := faults.MachineFault(ctx, w.Lab, m.Name); err == nil && f != "" {
+			return fmt.Errorf("machine %s: %s; serial log %s:\n%s", m.Name, f, serial, tail.File(serial, 20))
+		}
 	}
-	return nil
+	if b.Reported() {
+		return nil // it powered itself off after reporting (pxe-smoke's machines do)
+	}
+	return fmt.Errorf("machine %s: powered off before it reported to the boot service; serial log %s:\n%s", m.Name, serial, tail.File(serial, 20))
 }
 
 func describe(e bootlog.Event) string {
