@@ -40,8 +40,8 @@ func File(path string, n int) string {
 	var lines []string
 	for _, l := range strings.Split(terminal.ReplaceAllString(s, ""), "\n") {
 		l = strings.TrimRight(l, " ")
-		if len(l) > maxLine {
-			l = l[:maxLine] + " …"
+		if r := []rune(l); len(r) > maxLine {
+			l = string(r[:maxLine]) + " …"
 		}
 		lines = append(lines, l)
 	}

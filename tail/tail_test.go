@@ -32,7 +32,7 @@ func TestFileSerialConsole(t *testing.T) {
 		"\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01HBdsDxe: loading Boot0001 \"UEFI Misc Device\" from PciRoot(0x0)/Pci(0x2,0x0)\r\n" +
 		"\x1b[0m\x1b[30m\x1b[47mWelcome to GRUB!\r\n" +
 		"\x1b[48;01H   The highlighted entry will be executed automatically in 0s.                 \x1b[05;78H" + strings.Repeat("\x1b[06;03H   ", 80) + "\r\n" +
-		strings.Repeat("\x1b[0m=", 300) + "\r\n"
+		strings.Repeat("\x1b[0m…", 300) + "\r\n"
 	os.WriteFile(p, []byte(raw), 0o644)
 	got := File(p, 6)
 	want := "  | [  OK  ] Started systemd-networkd.service - Network Configuration.\n" +
@@ -40,7 +40,7 @@ func TestFileSerialConsole(t *testing.T) {
 		"  | BdsDxe: loading Boot0001 \"UEFI Misc Device\" from PciRoot(0x0)/Pci(0x2,0x0)\n" +
 		"  | Welcome to GRUB!\n" +
 		"  |    The highlighted entry will be executed automatically in 0s.\n" +
-		"  | " + strings.Repeat("=", 200) + " …"
+		"  | " + strings.Repeat("…", 200) + " …"
 	if got != want {
 		t.Errorf("File = %q\nwant %q", got, want)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,12 +67,17 @@ func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios
 // withSerialTail adds to a failed run the end of the failing machine's
 // serial console: a machine that never came back (hung in firmware, boot
 // loader or kernel) says where only there, and CI keeps no lab to look at.
+// A machine that died already failed the run with its log.
 func withSerialTail(err error, l *lab.Lab, results []check.Result) error {
 	for _, res := range results {
-		if res.Status == check.Failed {
-			serial := l.MachineFiles(res.Node).SerialLog
-			return fmt.Errorf("%w\nserial log %s, last lines:\n%s", err, serial, tail.File(serial, 25))
+		if res.Status != check.Failed {
+			continue
 		}
+		serial := l.MachineFiles(res.Node).SerialLog
+		if strings.Contains(err.Error(), serial) {
+			return err
+		}
+		return fmt.Errorf("%w\nserial log %s, last lines:\n%s", err, serial, tail.File(serial, 25))
 	}
 	return err
 }
