@@ -193,7 +193,7 @@ func TestE2ECrashPaths(t *testing.T) {
 			// up, watching the boot, fails at once with the same words.
 			select {
 			case err := <-upDone:
-				upDone <- err
+				upDone <- err // for the deferred wait
 				if err == nil || !strings.Contains(upOut.String(), want) {
 					t.Errorf("labctl up ended (%v) without saying %q", err, want)
 				}

@@ -120,10 +120,13 @@ func (w *Watcher) Poll(ctx context.Context) Snapshot {
 // without having reported to the boot service.
 func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.Record) error {
 	serial := w.Lab.MachineFiles(m.Name).SerialLog
+	failed := func(why string) error {
+		return fmt.Errorf("machine %s: %s; serial log %s:\n%s", m.Name, why, serial, tail.File(serial, 20))
+	}
 	if raw, err := os.ReadFile(serial); err == nil {
 		for _, s := range firmwareGaveUp {
 			if strings.Contains(string(raw), s) {
-				return fmt.Errorf("machine %s: firmware gave up (%q); serial log %s:\n%s", m.Name, s, serial, tail.File(serial, 20))
+				return failed(fmt.Sprintf("firmware gave up (%q)", s))
 			}
 		}
 	}
@@ -134,13 +137,13 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 	// QEMU provider's fault file are final by then.
 	if faults, ok := w.Power.(lab.FaultReporter); ok {
 		if f, err := faults.MachineFault(ctx, w.Lab, m.Name); err == nil && f != "" {
-			return fmt.Errorf("machine %s: %s; serial log %s:\n%s", m.Name, f, serial, tail.File(serial, 20))
+			return failed(f)
 		}
 	}
 	if b.Reported() {
 		return nil // it powered itself off after reporting (pxe-smoke's machines do)
 	}
-	return fmt.Errorf("machine %s: powered off before it reported to the boot service; serial log %s:\n%s", m.Name, serial, tail.File(serial, 20))
+	return failed("powered off before it reported to the boot service")
 }
 
 func describe(e bootlog.Event) string {
