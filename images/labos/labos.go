@@ -34,6 +34,8 @@ const (
 	Kernel = "vmlinuz"
 	Initrd = "initrd.img"
 	Rootfs = "rootfs.squashfs"
+	// RootImage is the same root as an ext4 image (zstd), for the installer.
+	RootImage = "root.ext4.zst"
 )
 
 // Packages go into the image on top of Debian's minbase variant.
@@ -78,7 +80,7 @@ const suite = "bookworm"
 var buildFiles embed.FS
 
 // Build returns the labos image directory (vmlinuz, initrd.img,
-// rootfs.squashfs, manifest.json), building it only when the cache has no
+// rootfs.squashfs, root.ext4.zst, manifest.json), building it only when the cache has no
 // image for the same inputs.
 func Build(ctx context.Context, opts Options) (*images.Image, error) {
 	r, err := NewRecipe(opts)
@@ -156,7 +158,7 @@ func SystemSources() ([]string, error) {
 }
 
 func build(ctx context.Context, dir string, sources, packages []string, v *Variant) error {
-	for _, tool := range []string{"mmdebstrap", "mksquashfs"} {
+	for _, tool := range []string{"mmdebstrap", "mksquashfs", "mke2fs", "zstd"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s is missing (scripts/install-deps.sh installs it): %w", tool, err)
 		}
