@@ -48,6 +48,12 @@ func File(path string, n int) string {
 	return "  | " + strings.ReplaceAll(Lines(strings.Join(lines, "\n"), n), "\n", "\n  | ")
 }
 
+// Serial introduces and gives the last n lines of a machine's serial log,
+// for the error that machine failed with.
+func Serial(path string, n int) string {
+	return "serial log " + path + ", last lines:\n" + File(path, n)
+}
+
 // read returns up to maxRead bytes from the end of the file.
 func read(path string) (string, error) {
 	f, err := os.Open(path)

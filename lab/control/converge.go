@@ -54,7 +54,10 @@ func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios
 			fmt.Fprintf(out, "  %6.1fs  %-10s check %s passed\n", at.Seconds(), res.Node, res.Check)
 			timeline.Add(progress.Step{Machine: res.Node, At: at, Kind: progress.KindCheck, Name: res.Check})
 		case check.Failed:
-			fmt.Fprintf(out, "  %6.1fs  %-10s check %s FAILED: %s\n", at.Seconds(), res.Node, res.Check, res.Reason)
+			// One line: the run's error that follows has the whole reason
+			// (a dead machine's console end, a command's output).
+			first, _, _ := strings.Cut(res.Reason, "\n")
+			fmt.Fprintf(out, "  %6.1fs  %-10s check %s FAILED: %s\n", at.Seconds(), res.Node, res.Check, first)
 		}
 	}
 	results, err := r.Run(ctx)
@@ -77,7 +80,7 @@ func withSerialTail(err error, l *lab.Lab, results []check.Result) error {
 		if strings.Contains(err.Error(), serial) {
 			return err
 		}
-		return fmt.Errorf("%w\nserial log %s, last lines:\n%s", err, serial, tail.File(serial, 25))
+		return fmt.Errorf("%w\n%s", err, tail.Serial(serial, 25))
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/tail"
 )
 
 // PowerState implements lab.PowerDriver.
@@ -90,7 +91,7 @@ func (p *Provider) SetPower(ctx context.Context, l *lab.Lab, machine string, a p
 		}
 		if start {
 			if err := d.Create(); err != nil {
-				return fmt.Errorf("machine %s: %s: start: %w%s", machine, a, err, serialTail(l.MachineFiles(machine).SerialLog))
+				return fmt.Errorf("machine %s: %s: start: %w\n%s", machine, a, err, tail.Serial(l.MachineFiles(machine).SerialLog, 20))
 			}
 			if err := p.consumeOnce(c, d); err != nil {
 				return fmt.Errorf("machine %s: %w", machine, err)

@@ -177,7 +177,7 @@ func (p *Provider) createMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 		}
 		defer d.Free()
 		if err := d.Create(); err != nil {
-			return fmt.Errorf("start domain %s: %w%s", m.Name, err, serialTail(f.SerialLog))
+			return fmt.Errorf("start domain %s: %w\n%s", m.Name, err, tail.Serial(f.SerialLog, 20))
 		}
 		p.log.Info("machine started", "lab", l.Name, "machine", m.Name, "firmware", m.Firmware, "domain_type", dom.Type,
 			"boot", joinBoot(m.Boot), "serial_log", f.SerialLog)
@@ -343,12 +343,6 @@ func ipCommand(ctx context.Context, l *lab.Lab, args ...string) *exec.Cmd {
 func isCode(err error, code golibvirt.ErrorNumber) bool {
 	var lerr golibvirt.Error
 	return errors.As(err, &lerr) && lerr.Code == code
-}
-
-// serialTail is the end of a serial log for error messages: a machine that
-// fails fails with what it printed.
-func serialTail(file string) string {
-	return "\nserial log " + file + ":\n" + tail.File(file, 20)
 }
 
 // waitState polls the domain's power state until it is want or ctx or the

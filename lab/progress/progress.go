@@ -121,7 +121,7 @@ func (w *Watcher) Poll(ctx context.Context) Snapshot {
 func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.Record) error {
 	serial := w.Lab.MachineFiles(m.Name).SerialLog
 	failed := func(why string) error {
-		return fmt.Errorf("machine %s: %s; serial log %s:\n%s", m.Name, why, serial, tail.File(serial, 20))
+		return fmt.Errorf("machine %s: %s\n%s", m.Name, why, tail.Serial(serial, 20))
 	}
 	if raw, err := os.ReadFile(serial); err == nil {
 		for _, s := range firmwareGaveUp {
