@@ -34,8 +34,6 @@ const (
 	Kernel = "vmlinuz"
 	Initrd = "initrd.img"
 	Rootfs = "rootfs.squashfs"
-	// RootImage is the same root as an ext4 image (zstd), for the installer.
-	RootImage = "root.ext4.zst"
 )
 
 // Packages go into the image on top of Debian's minbase variant.
@@ -80,8 +78,8 @@ const suite = "bookworm"
 var buildFiles embed.FS
 
 // Build returns the labos image directory (vmlinuz, initrd.img,
-// rootfs.squashfs, root.ext4.zst, manifest.json), building it only when the cache has no
-// image for the same inputs.
+// rootfs.squashfs, root.ext4.zst for the installer, manifest.json), building
+// it only when the cache has no image for the same inputs.
 func Build(ctx context.Context, opts Options) (*images.Image, error) {
 	r, err := NewRecipe(opts)
 	if err != nil {
