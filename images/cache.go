@@ -131,21 +131,28 @@ func (c *Cache) Build(ctx context.Context, r Recipe) (*Image, error) {
 		img.CacheHit = true
 		return img, nil
 	}
+	log := c.Log
+	if log == nil {
+		log = slog.Default()
+	}
 	// Leftovers of interrupted builds: we hold the lock, so nobody uses them.
-	if stale, _ := filepath.Glob(filepath.Join(base, ".tmp-*")); len(stale) > 0 {
-		for _, s := range stale {
-			os.RemoveAll(s)
+	stale, _ := filepath.Glob(filepath.Join(base, ".tmp-*"))
+	for _, s := range stale {
+		if err := removeBuildDir(s); err != nil {
+			log.Warn("interrupted build left in place", "dir", s, "err", err)
 		}
 	}
 	tmp, err := os.MkdirTemp(base, ".tmp-"+key+"-")
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", r.Name, err)
 	}
-	defer os.RemoveAll(tmp) // a no-op after the rename
-	log := c.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	defer func() {
+		if _, err := os.Stat(tmp); err == nil { // gone after the rename
+			if err := removeBuildDir(tmp); err != nil {
+				log.Warn("failed build left in place", "dir", tmp, "err", err)
+			}
+		}
+	}()
 	log.Info("building image", "image", r.Name, "key", key, "dir", final)
 	start := time.Now()
 	if err := r.Build(ctx, tmp); err != nil {
@@ -167,6 +174,46 @@ func (c *Cache) Build(ctx context.Context, r Recipe) (*Image, error) {
 	}
 	log.Info("built image", "image", r.Name, "dir", final, "took", time.Duration(m.BuildTime))
 	return &Image{Dir: final, Manifest: m}, nil
+}
+
+// removeBuildDir removes a build's directory. A build killed mid-way (its
+// chroot's tool killed before it cleaned up) can leave proc, sys, dev/pts or
+// dev/shm mounted inside it: those are detached first, and a directory that
+// still holds a mount is refused, since removing through a mount removes
+// the host's own files.
+func removeBuildDir(dir string) error {
+	mounts, err := mountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	for _, m := range mounts { // deepest first
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+			return fmt.Errorf("unmount %s: %w", m, err)
+		}
+	}
+	if mounts, err = mountsUnder(dir); err != nil || len(mounts) > 0 {
+		return fmt.Errorf("%s still has mounts %v (%v)", dir, mounts, err)
+	}
+	return os.RemoveAll(dir)
+}
+
+// mountsUnder lists the mount points at or below dir in this mount
+// namespace, deepest first.
+func mountsUnder(dir string) ([]string, error) {
+	raw, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var mounts []string
+	for _, line := range strings.Split(string(raw), "\n") {
+		// Field 5 is the mount point, with space, tab, newline and
+		// backslash octal-escaped; a build directory has none of those.
+		if f := strings.Fields(line); len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
+			mounts = append(mounts, f[4])
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
+	return mounts, nil
 }
 
 // ErrNotCached is returned by Newest when the cache holds no such image.

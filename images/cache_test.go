@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -58,6 +59,55 @@ func TestCacheBuild(t *testing.T) {
 			}
 		}
 	})
+	// A chroot's tool killed mid-way leaves its mounts in the build's
+	// directory; one of them may be a bind of the host's own files (here
+	// "host", standing for /dev/shm). Removal detaches, never recurses through.
+	bindHost := func(t *testing.T, at string) (sentinel string) {
+		host := t.TempDir()
+		sentinel = filepath.Join(host, "host-file")
+		if err := os.WriteFile(sentinel, []byte("keep"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(at, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mount(host, at, "", syscall.MS_BIND, ""); err != nil {
+			t.Fatalf("bind %s (the test needs root): %v", at, err)
+		}
+		t.Cleanup(func() { syscall.Unmount(at, syscall.MNT_DETACH) })
+		return sentinel
+	}
+	for _, tc := range []struct {
+		name  string
+		stale bool // mounts left by an earlier build, or by this failing one
+	}{{"interrupted build's mounts", true}, {"failed build's mounts", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Cache{Dir: t.TempDir()}
+			var sentinel string
+			if tc.stale {
+				sentinel = bindHost(t, filepath.Join(c.Dir, "test", ".tmp-0123-4", ".root", "dev", "shm"))
+			}
+			_, err := c.Build(ctx, Recipe{Name: "test", Build: func(ctx context.Context, dir string) error {
+				if !tc.stale {
+					sentinel = bindHost(t, filepath.Join(dir, ".root", "dev", "shm"))
+					return errors.New("killed")
+				}
+				return nil
+			}})
+			if tc.stale != (err == nil) {
+				t.Fatalf("build: %v", err)
+			}
+			if raw, err := os.ReadFile(sentinel); err != nil || string(raw) != "keep" {
+				t.Fatalf("the host's file behind the mount: %q, %v", raw, err)
+			}
+			if mounts, _ := mountsUnder(c.Dir); len(mounts) > 0 {
+				t.Errorf("still mounted: %v", mounts)
+			}
+			if tmp, _ := filepath.Glob(filepath.Join(c.Dir, "test", ".tmp-*")); len(tmp) > 0 {
+				t.Errorf("build directories left: %v", tmp)
+			}
+		})
+	}
 	t.Run("concurrent builds build once", func(t *testing.T) {
 		c := &Cache{Dir: t.TempDir()}
 		var n atomic.Int32

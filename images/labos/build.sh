@@ -8,7 +8,9 @@ set -euo pipefail
 out=$1 overlay=$2 suite=$3
 shift 3
 root="$out/.root"
-trap 'rm -rf "$root"' EXIT
+# --one-file-system: were mmdebstrap stopped before it unmounted, its chroot
+# would still hold proc, sys, dev/pts and the host's own /dev/shm (a bind).
+trap 'rm -rf --one-file-system "$root"' EXIT
 
 # Lean: no documentation, manual pages, locales or lintian overrides.
 nodoc=()

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/tail"
@@ -183,20 +185,35 @@ func build(ctx context.Context, dir string, sources, packages []string, v *Varia
 	args := append([]string{filepath.Join(work, "build.sh"), dir, filepath.Join(work, "rootfs"), suite}, sources...)
 	cmd := exec.CommandContext(ctx, "bash", args...)
 	cmd.Env = append(os.Environ(), "LABOS_PACKAGES="+strings.Join(packages, ","), "LC_ALL=C.UTF-8")
+	// Cancelled, the whole script is asked to stop, so that mmdebstrap
+	// unmounts its chroot (killing bash alone would leave it running).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = time.Minute
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("build.sh stopped: %w", ctx.Err())
+		}
 		return fmt.Errorf("build.sh (log %s): %w\n%s", logf.Name(), err, tail.File(logf.Name(), 20))
 	}
 	return nil
 }
 
 // stageFiles adds a variant's files to the overlay copied into the root,
-// hard-linked when they can be (the Kubernetes binaries are large).
+// hard-linked when they can be (the Kubernetes binary is large). A symbolic
+// link stays one, with its target as it is.
 func stageFiles(overlay string, files map[string]string) error {
 	for dst, src := range files {
 		out := filepath.Join(overlay, filepath.FromSlash(path.Clean("/"+dst)))
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 			return err
+		}
+		if target, err := os.Readlink(src); err == nil {
+			if err := os.Symlink(target, out); err != nil {
+				return fmt.Errorf("variant file %s: %w", dst, err)
+			}
+			continue
 		}
 		if err := os.Link(src, out); err == nil {
 			continue
