@@ -1,7 +1,8 @@
 // Package k8s builds the Kubernetes node payload labctl's Kubernetes
-// scenarios boot: the six server binaries at one pinned version, compiled
-// from the k8s.io/kubernetes module in one `go build`, and the pause and test
-// workload images as OCI archives, cached by version and build inputs.
+// scenarios boot: the six Kubernetes commands at one pinned version, compiled
+// from the k8s.io/kubernetes module into one multi-call binary, and the pause
+// and test workload images as OCI archives, cached by version and build
+// inputs.
 package k8s
 
 import (
@@ -33,10 +34,14 @@ const DefaultVersion = "v1.34.4"
 
 // BuilderVersion changes whenever the build changes in a way its other
 // inputs do not show.
-const BuilderVersion = "1"
+const BuilderVersion = "2"
 
-// Binaries are the commands built, all under k8s.io/kubernetes/cmd/.
-var Binaries = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl"}
+// Binary is the one file holding all of Commands (kube/main.go).
+const Binary = "kube"
+
+// Commands are the names Binary answers to, each a symbolic link to it in
+// the image directory and in a node's root.
+var Commands = []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl"}
 
 // Tags are Kubernetes' own release build tags: no test code, no gRPC
 // tracing, SELinux support compiled in.
@@ -62,13 +67,15 @@ type Options struct {
 	Log      *slog.Logger
 }
 
-//go:embed pause/main.go labhello/main.go
-var workloads embed.FS
+// The Go sources built: Binary's main and the two workloads'.
+//
+//go:embed kube/main.go pause/main.go labhello/main.go
+var sources embed.FS
 
 var versionRE = regexp.MustCompile(`^v1\.(\d+)\.(\d+)$`)
 
-// Build returns the Kubernetes image directory (the six binaries, the two
-// OCI archives, manifest.json), building it only when the cache has none
+// Build returns the Kubernetes image directory (Binary and its links, the
+// two OCI archives, manifest.json), building it only when the cache has none
 // for the same inputs.
 func Build(ctx context.Context, opts Options) (*images.Image, error) {
 	r, err := NewRecipe(opts)
@@ -96,19 +103,19 @@ func NewRecipe(opts Options) (images.Recipe, error) {
 	if err != nil {
 		return images.Recipe{}, fmt.Errorf("go toolchain %s: %w", opts.Go, err)
 	}
-	src, err := images.HashFS(workloads)
+	src, err := images.HashFS(sources)
 	if err != nil {
 		return images.Recipe{}, err
 	}
 	return images.Recipe{
 		Name: Name,
 		Inputs: map[string]any{
-			"builder":   BuilderVersion,
-			"version":   opts.Version,
-			"go":        strings.TrimSpace(string(goVersion)),
-			"tags":      Tags,
-			"binaries":  Binaries,
-			"workloads": src,
+			"builder":  BuilderVersion,
+			"version":  opts.Version,
+			"go":       strings.TrimSpace(string(goVersion)),
+			"tags":     Tags,
+			"commands": Commands,
+			"sources":  src,
 		},
 		Build: func(ctx context.Context, dir string) error { return build(ctx, dir, opts) },
 	}, nil
@@ -130,7 +137,7 @@ func build(ctx context.Context, dir string, opts Options) error {
 	if err := writeBuildModule(ctx, mod, opts); err != nil {
 		return err
 	}
-	if err := buildBinaries(ctx, mod, dir, opts); err != nil {
+	if err := buildBinary(ctx, mod, dir, opts); err != nil {
 		return err
 	}
 	return buildImages(ctx, mod, dir, opts)
@@ -138,7 +145,8 @@ func build(ctx context.Context, dir string, opts Options) error {
 
 // writeBuildModule writes a module that requires k8s.io/kubernetes and
 // repeats its replace lines for the staging modules (Go ignores a
-// dependency's replace and godebug lines), then resolves go.sum.
+// dependency's replace and godebug lines), with kube/main.go as its main
+// package, then resolves go.sum.
 func writeBuildModule(ctx context.Context, mod string, opts Options) error {
 	out, err := goCmd(ctx, mod, opts, "mod", "download", "-json", "k8s.io/kubernetes@"+opts.Version).Output()
 	if err != nil {
@@ -156,16 +164,13 @@ func writeBuildModule(ctx context.Context, mod string, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("k8s.io/kubernetes@%s go.mod: %w", opts.Version, err)
 	}
-	var tools bytes.Buffer
-	tools.WriteString("//go:build tools\n\n// Package k8sbuild lists the commands labctl builds, for go mod tidy.\npackage k8sbuild\n\nimport (\n")
-	for _, b := range Binaries {
-		fmt.Fprintf(&tools, "\t_ %q\n", "k8s.io/kubernetes/cmd/"+b)
-	}
-	tools.WriteString(")\n")
 	if err := os.WriteFile(filepath.Join(mod, "go.mod"), gomod, 0o644); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(mod, "tools.go"), tools.Bytes(), 0o644); err != nil {
+	// Without its "ignore" constraint, which only keeps it out of labctl.
+	kubeMain, _ := sources.ReadFile("kube/main.go")
+	main := bytes.Replace(kubeMain, []byte("//go:build ignore\n"), nil, 1)
+	if err := os.WriteFile(filepath.Join(mod, "main.go"), main, 0o644); err != nil {
 		return err
 	}
 	opts.Log.Info("resolving the Kubernetes build module", "version", opts.Version)
@@ -222,30 +227,25 @@ func LDFlags(version string, built time.Time) string {
 	return strings.Join(flags, " ")
 }
 
-// buildBinaries runs one `go build` of all six commands (they share most of
-// their packages), logging how many packages are compiled as it goes.
-func buildBinaries(ctx context.Context, mod, dir string, opts Options) error {
-	var pkgs []string
-	for _, b := range Binaries {
-		pkgs = append(pkgs, "k8s.io/kubernetes/cmd/"+b)
-	}
+// buildBinary builds Binary and links Commands to it, logging how many
+// packages are compiled as it goes.
+func buildBinary(ctx context.Context, mod, dir string, opts Options) error {
 	// Standard packages count too: `go build -v` names them when it
 	// compiles them (an empty build cache).
-	list := goCmd(ctx, mod, opts, append([]string{"list", "-deps", "-tags", Tags, "-f", "{{.ImportPath}}"}, pkgs...)...)
+	list := goCmd(ctx, mod, opts, "list", "-deps", "-tags", Tags, "-f", "{{.ImportPath}}", ".")
 	out, err := list.Output()
 	if err != nil {
 		return fmt.Errorf("go list the Kubernetes packages: %w", stderrOf(err))
 	}
 	total := strings.Count(string(out), "\n")
 	// A fixed build date keeps the binaries identical for identical inputs.
-	args := append([]string{"build", "-v", "-trimpath", "-tags", Tags, "-ldflags", LDFlags(opts.Version, time.Unix(0, 0)), "-o", dir + "/"}, pkgs...)
-	cmd := goCmd(ctx, mod, opts, args...)
+	cmd := goCmd(ctx, mod, opts, "build", "-v", "-trimpath", "-tags", Tags, "-ldflags", LDFlags(opts.Version, time.Unix(0, 0)), "-o", filepath.Join(dir, Binary), ".")
 	cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err
 	}
-	opts.Log.Info("building Kubernetes", "version", opts.Version, "binaries", strings.Join(Binaries, ","), "packages", total)
+	opts.Log.Info("building Kubernetes", "version", opts.Version, "commands", strings.Join(Commands, ","), "packages", total)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -282,6 +282,11 @@ func buildBinaries(ctx context.Context, mod, dir string, opts Options) error {
 		return fmt.Errorf("go build Kubernetes %s: %w\n%s", opts.Version, err, strings.Join(tail, "\n"))
 	}
 	opts.Log.Info("built Kubernetes", "compiled", compiled.Load(), "took", time.Since(start).Round(time.Second))
+	for _, c := range Commands {
+		if err := os.Symlink(Binary, filepath.Join(dir, c)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -300,7 +305,7 @@ func buildImages(ctx context.Context, mod, dir string, opts Options) error {
 		if err := os.MkdirAll(work, 0o755); err != nil {
 			return err
 		}
-		raw, _ := workloads.ReadFile(w.src)
+		raw, _ := sources.ReadFile(w.src)
 		if err := os.WriteFile(filepath.Join(work, "main.go"), raw, 0o644); err != nil {
 			return err
 		}

@@ -1,6 +1,8 @@
 package k8s
 
 import (
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +69,25 @@ func TestNewRecipeRefusesBadVersion(t *testing.T) {
 	_, err := NewRecipe(Options{Version: "1.34.4"})
 	if err == nil || !strings.Contains(err.Error(), `kubernetes version "1.34.4": want a release such as v1.34.4`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// kube/main.go stays out of labctl's module by its "ignore" constraint (the
+// build removes that line) and answers to exactly the names the image links.
+func TestKubeMainAnswersToEveryCommand(t *testing.T) {
+	raw, err := sources.ReadFile("kube/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(raw), "//go:build ignore\n") {
+		t.Errorf("kube/main.go does not start with the line writeBuildModule removes")
+	}
+	names := regexp.MustCompile(`(?m)^\t"([a-z-]+)":\s+func\(\) int`).FindAllStringSubmatch(string(raw), -1)
+	var got []string
+	for _, n := range names {
+		got = append(got, n[1])
+	}
+	if !slices.Equal(got, Commands) {
+		t.Errorf("kube/main.go's commands %v, want Commands %v (same order)", got, Commands)
 	}
 }

@@ -51,7 +51,7 @@ func BuildNode(ctx context.Context, opts NodeOptions) (*images.Image, error) {
 		packages = NodePackages
 	}
 	files := map[string]string{}
-	for _, b := range Binaries {
+	for _, b := range append([]string{Binary}, Commands...) { // the links stay links
 		files[BinDir+"/"+b] = filepath.Join(kube.Dir, b)
 	}
 	for _, a := range []string{PauseArchive, HelloArchive} {
