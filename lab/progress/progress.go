@@ -4,9 +4,12 @@ package progress
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,20 +48,25 @@ const (
 // worked; seeing one fails the machine at once.
 var firmwareGaveUp = []string{"No bootable device", "No more network devices", "BdsDxe: No bootable option", "Boot Failed."}
 
+var longestGiveUp = len(slices.MaxFunc(firmwareGaveUp, func(a, b string) int { return len(a) - len(b) }))
+
 // Watcher polls a lab. Not safe for concurrent use.
 type Watcher struct {
 	Lab     *lab.Lab
 	BootLog bootlog.Reader
 	Power   lab.PowerDriver
 
-	start     time.Time
-	dnsSeen   int
-	eventSeen map[string]int
+	start      time.Time
+	dnsSeen    int
+	eventSeen  map[string]int
+	serialSeen map[string]int64  // bytes of each machine's serial log scanned
+	gaveUp     map[string]string // the give-up words seen, by machine
 }
 
 // NewWatcher starts the clock for a lab's steps.
 func NewWatcher(l *lab.Lab, power lab.PowerDriver) *Watcher {
-	return &Watcher{Lab: l, BootLog: BootLog(l), Power: power, start: time.Now(), eventSeen: map[string]int{}}
+	return &Watcher{Lab: l, BootLog: BootLog(l), Power: power, start: time.Now(),
+		eventSeen: map[string]int{}, serialSeen: map[string]int64{}, gaveUp: map[string]string{}}
 }
 
 // Elapsed is the time since the watcher started: the clock of its steps.
@@ -123,12 +131,8 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 	failed := func(why string) error {
 		return fmt.Errorf("machine %s: %s\n%s", m.Name, why, tail.Serial(serial, 20))
 	}
-	if raw, err := os.ReadFile(serial); err == nil {
-		for _, s := range firmwareGaveUp {
-			if strings.Contains(string(raw), s) {
-				return failed(fmt.Sprintf("firmware gave up (%q)", s))
-			}
-		}
+	if s := w.firmwareGaveUp(m.Name, serial); s != "" {
+		return failed(fmt.Sprintf("firmware gave up (%q)", s))
 	}
 	if p, err := w.Power.PowerState(ctx, w.Lab, m.Name); err != nil || p != power.Off {
 		return nil
@@ -144,6 +148,43 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 		return nil // it powered itself off after reporting (pxe-smoke's machines do)
 	}
 	return failed("powered off before it reported to the boot service")
+}
+
+// firmwareGaveUp returns the give-up words machine's serial log holds, if
+// any. Each poll reads only what the log gained since the one before (a
+// node's console grows to some 200 KB over k8s-install, all of it read on
+// every poll before), from a little before it so that words written
+// across two polls are found too.
+func (w *Watcher) firmwareGaveUp(machine, serial string) string {
+	if s := w.gaveUp[machine]; s != "" {
+		return s
+	}
+	f, err := os.Open(serial)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	seen := w.serialSeen[machine]
+	if st.Size() < seen { // a new log
+		seen = 0
+	}
+	from := max(seen-int64(longestGiveUp-1), 0)
+	raw, err := io.ReadAll(io.NewSectionReader(f, from, st.Size()-from))
+	if err != nil {
+		return ""
+	}
+	w.serialSeen[machine] = from + int64(len(raw))
+	for _, s := range firmwareGaveUp {
+		if bytes.Contains(raw, []byte(s)) {
+			w.gaveUp[machine] = s
+			return s
+		}
+	}
+	return ""
 }
 
 func describe(e bootlog.Event) string {
