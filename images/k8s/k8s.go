@@ -238,7 +238,7 @@ func buildBinary(ctx context.Context, mod, dir string, opts Options) error {
 		return fmt.Errorf("go list the Kubernetes packages: %w", stderrOf(err))
 	}
 	total := strings.Count(string(out), "\n")
-	// A fixed build date keeps the binaries identical for identical inputs.
+	// A fixed build date keeps the binary identical for identical inputs.
 	cmd := goCmd(ctx, mod, opts, "build", "-v", "-trimpath", "-tags", Tags, "-ldflags", LDFlags(opts.Version, time.Unix(0, 0)), "-o", filepath.Join(dir, Binary), ".")
 	cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
 	stderr, err := cmd.StderrPipe()
