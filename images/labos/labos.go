@@ -66,7 +66,8 @@ type Options struct {
 type Variant struct {
 	Name     string
 	Packages []string
-	// Files copies host files into the root: root path -> host path.
+	// Files copies host files into the root: root path -> host path (a
+	// symbolic link arrives as the same link).
 	Files map[string]string
 	// FilesKey identifies the content of Files (e.g. the hash of the image
 	// they come from), so that new files make a new image.
@@ -185,8 +186,9 @@ func build(ctx context.Context, dir string, sources, packages []string, v *Varia
 	args := append([]string{filepath.Join(work, "build.sh"), dir, filepath.Join(work, "rootfs"), suite}, sources...)
 	cmd := exec.CommandContext(ctx, "bash", args...)
 	cmd.Env = append(os.Environ(), "LABOS_PACKAGES="+strings.Join(packages, ","), "LC_ALL=C.UTF-8")
-	// Cancelled, the whole script is asked to stop, so that mmdebstrap
-	// unmounts its chroot (killing bash alone would leave it running).
+	// Cancelled, the whole script is asked to stop: killing bash alone left
+	// mmdebstrap running. What mmdebstrap still leaves mounted (proc, seen
+	// after a SIGTERM) the image cache detaches before it removes the build.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = time.Minute
