@@ -146,11 +146,9 @@ func (c *Cache) Build(ctx context.Context, r Recipe) (*Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", r.Name, err)
 	}
-	defer func() {
-		if _, err := os.Stat(tmp); err == nil { // gone after the rename
-			if err := removeBuildDir(tmp); err != nil {
-				log.Warn("failed build left in place", "dir", tmp, "err", err)
-			}
+	defer func() { // nothing to remove after the rename
+		if err := removeBuildDir(tmp); err != nil {
+			log.Warn("failed build left in place", "dir", tmp, "err", err)
 		}
 	}()
 	log.Info("building image", "image", r.Name, "key", key, "dir", final)
@@ -182,7 +180,7 @@ func (c *Cache) Build(ctx context.Context, r Recipe) (*Image, error) {
 // still holds a mount is refused, since removing through a mount removes
 // the host's own files.
 func removeBuildDir(dir string) error {
-	mounts, err := mountsUnder(dir)
+	mounts, err := MountsUnder(dir)
 	if err != nil {
 		return err
 	}
@@ -191,15 +189,15 @@ func removeBuildDir(dir string) error {
 			return fmt.Errorf("unmount %s: %w", m, err)
 		}
 	}
-	if mounts, err = mountsUnder(dir); err != nil || len(mounts) > 0 {
+	if mounts, err = MountsUnder(dir); err != nil || len(mounts) > 0 {
 		return fmt.Errorf("%s still has mounts %v (%v)", dir, mounts, err)
 	}
 	return os.RemoveAll(dir)
 }
 
-// mountsUnder lists the mount points at or below dir in this mount
+// MountsUnder lists the mount points at or below dir in this mount
 // namespace, deepest first.
-func mountsUnder(dir string) ([]string, error) {
+func MountsUnder(dir string) ([]string, error) {
 	raw, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err

@@ -100,7 +100,7 @@ func TestCacheBuild(t *testing.T) {
 			if raw, err := os.ReadFile(sentinel); err != nil || string(raw) != "keep" {
 				t.Fatalf("the host's file behind the mount: %q, %v", raw, err)
 			}
-			if mounts, _ := mountsUnder(c.Dir); len(mounts) > 0 {
+			if mounts, _ := MountsUnder(c.Dir); len(mounts) > 0 {
 				t.Errorf("still mounted: %v", mounts)
 			}
 			if tmp, _ := filepath.Glob(filepath.Join(c.Dir, "test", ".tmp-*")); len(tmp) > 0 {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/images"
 )
 
 // TestInstallGoOnFreshDebian runs `install-deps.sh --go-only` in a Debian
@@ -184,15 +186,13 @@ func writeFile(t *testing.T, file, content string) {
 // none should be): removing it through a mount of /dev would remove the
 // machine's own device nodes.
 func removeRoot(t *testing.T, root string) {
-	raw, err := os.ReadFile("/proc/self/mountinfo")
+	mounts, err := images.MountsUnder(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(line); len(f) > 4 && (f[4] == root || strings.HasPrefix(f[4], root+"/")) {
-			t.Errorf("%s is mounted; not removing %s", f[4], root)
-			return
-		}
+	if len(mounts) > 0 {
+		t.Errorf("%v mounted; not removing %s", mounts, root)
+		return
 	}
 	if err := os.RemoveAll(root); err != nil {
 		t.Error(err)
