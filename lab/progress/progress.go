@@ -3,7 +3,6 @@
 package progress
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -57,7 +56,7 @@ type Watcher struct {
 	Power   lab.PowerDriver
 
 	start      time.Time
-	dnsSeen    int
+	dnsSeen    int64 // bytes of dnsmasq's log read, whole lines only
 	eventSeen  map[string]int
 	serialSeen map[string]int64  // bytes of each machine's serial log scanned
 	gaveUp     map[string]string // the give-up words seen, by machine
@@ -197,22 +196,31 @@ func describe(e bootlog.Event) string {
 	return fmt.Sprintf("%s script %s (%d)", e.Kind, e.Path, e.Status)
 }
 
-// dnsmasqSteps turns new DHCPACK and TFTP lines of dnsmasq's log into steps.
+// dnsmasqSteps turns new DHCPACK and TFTP lines of dnsmasq's log into
+// steps. Each poll reads from the end of the last whole line it read: a line
+// dnsmasq is still writing is left for the next poll, whole.
 func (w *Watcher) dnsmasqSteps(at time.Duration) []Step {
 	f, err := os.Open(w.Lab.DnsmasqLog())
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	if st.Size() < w.dnsSeen { // a new log
+		w.dnsSeen = 0
+	}
+	raw, err := io.ReadAll(io.NewSectionReader(f, w.dnsSeen, st.Size()-w.dnsSeen))
+	if err != nil {
+		return nil
+	}
+	whole := raw[:bytes.LastIndexByte(raw, '\n')+1]
+	w.dnsSeen += int64(len(whole))
 	var steps []Step
-	sc := bufio.NewScanner(f)
-	n := 0
-	for sc.Scan() {
-		n++
-		if n <= w.dnsSeen {
-			continue
-		}
-		line := sc.Text()
+	for line := range strings.Lines(string(whole)) {
+		line = strings.TrimSuffix(line, "\n")
 		for _, m := range w.Lab.Machines {
 			mac, ip := m.MAC.String(), m.IP.String()
 			switch {
@@ -224,6 +232,5 @@ func (w *Watcher) dnsmasqSteps(at time.Duration) []Step {
 			}
 		}
 	}
-	w.dnsSeen = n
 	return steps
 }
