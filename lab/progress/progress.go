@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -41,13 +40,17 @@ const (
 	KindLease = "lease" // dnsmasq acknowledged a DHCP lease
 	KindTFTP  = "tftp"  // dnsmasq sent a file over TFTP
 	KindCheck = "check" // a scenario check passed on the machine
+	KindStall = "stall" // the machine's kernel reported a CPU stuck (soft lockup, RCU stall)
 )
 
 // firmwareGaveUp are what SeaBIOS, iPXE and OVMF print when no boot device
 // worked; seeing one fails the machine at once.
 var firmwareGaveUp = []string{"No bootable device", "No more network devices", "BdsDxe: No bootable option", "Boot Failed."}
 
-var longestGiveUp = len(slices.MaxFunc(firmwareGaveUp, func(a, b string) int { return len(a) - len(b) }))
+// kernelStalled mark the lines a guest kernel prints when a CPU made no
+// progress for many seconds: under TCG they show where a slow boot lost its
+// time.
+var kernelStalled = []string{"soft lockup - CPU#", "detected stall"}
 
 // Watcher polls a lab. Not safe for concurrent use.
 type Watcher struct {
@@ -58,7 +61,7 @@ type Watcher struct {
 	start      time.Time
 	dnsSeen    int64 // bytes of dnsmasq's log read, whole lines only
 	eventSeen  map[string]int
-	serialSeen map[string]int64  // bytes of each machine's serial log scanned
+	serialSeen map[string]int64  // bytes of each machine's serial log read, whole lines only
 	gaveUp     map[string]string // the give-up words seen, by machine
 }
 
@@ -111,6 +114,7 @@ func (w *Watcher) Poll(ctx context.Context) Snapshot {
 			}
 			w.eventSeen[m.Name] = len(b.Events)
 		}
+		snap.Steps = append(snap.Steps, w.serialSteps(m.Name, at)...)
 		if !snap.Running {
 			continue
 		}
@@ -130,7 +134,7 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 	failed := func(why string) error {
 		return fmt.Errorf("machine %s: %s\n%s", m.Name, why, tail.Serial(serial, 20))
 	}
-	if s := w.firmwareGaveUp(m.Name, serial); s != "" {
+	if s := w.gaveUp[m.Name]; s != "" {
 		return failed(fmt.Sprintf("firmware gave up (%q)", s))
 	}
 	if p, err := w.Power.PowerState(ctx, w.Lab, m.Name); err != nil || p != power.Off {
@@ -149,41 +153,68 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 	return failed("powered off before it reported to the boot service")
 }
 
-// firmwareGaveUp returns the give-up words machine's serial log holds, if
-// any. Each poll reads only what the log gained since the one before (a
-// node's console grows to some 200 KB over k8s-install, all of it read on
-// every poll before), from a little before it so that words written
-// across two polls are found too.
-func (w *Watcher) firmwareGaveUp(machine, serial string) string {
-	if s := w.gaveUp[machine]; s != "" {
-		return s
+// serialSteps reads what machine's serial log gained since the last poll
+// (a node's console grows to some 200 KB over k8s-install): the kernel's
+// stall reports become steps, and the firmware's give-up words, once seen,
+// are kept for machineFailed. The words are looked for in the line still
+// being written too, which the next poll reads again.
+func (w *Watcher) serialSteps(machine string, at time.Duration) []Step {
+	seen := w.serialSeen[machine]
+	whole, partial := newLines(w.Lab.MachineFiles(machine).SerialLog, &seen)
+	w.serialSeen[machine] = seen
+	if w.gaveUp[machine] == "" {
+		for _, s := range firmwareGaveUp {
+			if bytes.Contains(whole, []byte(s)) || bytes.Contains(partial, []byte(s)) {
+				w.gaveUp[machine] = s
+			}
+		}
 	}
-	f, err := os.Open(serial)
+	var steps []Step
+	for line := range strings.Lines(string(whole)) {
+		for _, mark := range kernelStalled {
+			if i := strings.Index(line, mark); i >= 0 {
+				// From the kernel's subsystem on, without its timestamp.
+				text := strings.TrimSpace(line[strings.LastIndex(line[:i], "] ")+2:])
+				steps = append(steps, Step{Machine: machine, At: at, Text: "kernel: " + text, Kind: KindStall})
+				break
+			}
+		}
+	}
+	return steps
+}
+
+// maxPartial bounds the line still being written that newLines leaves for
+// the next read: a console that never ends its line is not read again and
+// again.
+const maxPartial = 64 << 10
+
+// newLines reads what the file at path gained since *seen (a byte offset,
+// moved past what it returns as whole): the whole lines, and the line still
+// being written, which the next call reads again. A file shorter than *seen
+// is a new one, read from its start.
+func newLines(path string, seen *int64) (whole, partial []byte) {
+	f, err := os.Open(path)
 	if err != nil {
-		return ""
+		return nil, nil
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return ""
+		return nil, nil
 	}
-	seen := w.serialSeen[machine]
-	if st.Size() < seen { // a new log
-		seen = 0
+	if st.Size() < *seen {
+		*seen = 0
 	}
-	from := max(seen-int64(longestGiveUp-1), 0)
-	raw, err := io.ReadAll(io.NewSectionReader(f, from, st.Size()-from))
+	raw, err := io.ReadAll(io.NewSectionReader(f, *seen, st.Size()-*seen))
 	if err != nil {
-		return ""
+		return nil, nil
 	}
-	w.serialSeen[machine] = from + int64(len(raw))
-	for _, s := range firmwareGaveUp {
-		if bytes.Contains(raw, []byte(s)) {
-			w.gaveUp[machine] = s
-			return s
-		}
+	n := bytes.LastIndexByte(raw, '\n') + 1
+	if len(raw)-n > maxPartial {
+		n = len(raw)
 	}
-	return ""
+	*seen += int64(n)
+	return raw[:n], raw[n:]
 }
 
 func describe(e bootlog.Event) string {
@@ -197,27 +228,9 @@ func describe(e bootlog.Event) string {
 }
 
 // dnsmasqSteps turns new DHCPACK and TFTP lines of dnsmasq's log into
-// steps. Each poll reads from the end of the last whole line it read: a line
-// dnsmasq is still writing is left for the next poll, whole.
+// steps, each line once and whole.
 func (w *Watcher) dnsmasqSteps(at time.Duration) []Step {
-	f, err := os.Open(w.Lab.DnsmasqLog())
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil
-	}
-	if st.Size() < w.dnsSeen { // a new log
-		w.dnsSeen = 0
-	}
-	raw, err := io.ReadAll(io.NewSectionReader(f, w.dnsSeen, st.Size()-w.dnsSeen))
-	if err != nil {
-		return nil
-	}
-	whole := raw[:bytes.LastIndexByte(raw, '\n')+1]
-	w.dnsSeen += int64(len(whole))
+	whole, _ := newLines(w.Lab.DnsmasqLog(), &w.dnsSeen)
 	var steps []Step
 	for line := range strings.Lines(string(whole)) {
 		line = strings.TrimSuffix(line, "\n")

@@ -12,39 +12,83 @@ import (
 	"github.com/labctl/labctl/lab"
 )
 
-// The firmware's give-up words are found however the console's output is
-// cut into polls, while each poll reads only what the log gained.
-func TestFirmwareGaveUpScansWhatIsNew(t *testing.T) {
+// writeLog appends chunk to path, or replaces path's content when chunk
+// starts with "!".
+func writeLog(t *testing.T, path, chunk string) {
+	t.Helper()
+	flag := os.O_APPEND
+	if strings.HasPrefix(chunk, "!") {
+		chunk, flag = chunk[1:], os.O_TRUNC
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|flag, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(chunk); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The firmware's give-up words and the kernel's stall reports are found
+// however the console's output is cut into polls, each report once, while
+// each poll reads only what the log gained since its last whole line.
+func TestSerialStepsReadWhatIsNew(t *testing.T) {
+	const (
+		lockup = "[  240.882516] watchdog: BUG: soft lockup - CPU#0 stuck for 43s! [(udev-worker):734]\n"
+		rcu    = "[  102.029186] rcu: INFO: rcu_preempt self-detected stall on CPU\n"
+	)
 	for _, tc := range []struct {
 		name   string
-		writes []string // what is written before each poll ("!": the log replaced)
-		want   []string // the words found at each poll
+		writes []string   // what is written before each poll ("!": the log replaced)
+		gaveUp []string   // the give-up words known after each poll
+		stalls [][]string // the stall steps' texts at each poll
 	}{
-		{"in one poll", []string{"iPXE 1.21\nNo more network devices\n"}, []string{"No more network devices"}},
-		{"split across two polls", []string{"SeaBIOS\nNo boota", "ble device.\n"}, []string{"", "No bootable device"}},
-		{"seen once, kept after more output", []string{"BdsDxe: No bootable option\n", strings.Repeat("later output\n", 1000)}, []string{"BdsDxe: No bootable option", "BdsDxe: No bootable option"}},
-		{"never", []string{"Linux version 6.1\n", strings.Repeat("systemd[1]: Started\n", 1000)}, []string{"", ""}},
-		{"a new, shorter log", []string{strings.Repeat("x", 100), "!Boot Failed."}, []string{"", "Boot Failed."}},
+		{"in one poll", []string{"iPXE 1.21\nNo more network devices\n"}, []string{"No more network devices"}, [][]string{nil}},
+		{"split across two polls, no newline after", []string{"SeaBIOS\nNo boota", "ble device."}, []string{"", "No bootable device"}, [][]string{nil, nil}},
+		{"seen once, kept after more output", []string{"BdsDxe: No bootable option\n", strings.Repeat("later output\n", 1000)}, []string{"BdsDxe: No bootable option", "BdsDxe: No bootable option"}, [][]string{nil, nil}},
+		{"never", []string{"Linux version 6.1\n", strings.Repeat("systemd[1]: Started\n", 1000)}, []string{"", ""}, [][]string{nil, nil}},
+		{"a new, shorter log", []string{strings.Repeat("x", 100) + "\n", "!Boot Failed."}, []string{"", "Boot Failed."}, [][]string{nil, nil}},
+		{"a soft lockup and an RCU stall", []string{"Linux\n" + lockup + rcu}, []string{""}, [][]string{{"kernel: watchdog: BUG: soft lockup - CPU#0 stuck for 43s! [(udev-worker):734]", "kernel: rcu: INFO: rcu_preempt self-detected stall on CPU"}}},
+		{"a lockup line cut by a poll, reported once", []string{lockup[:50], lockup[50:], "later\n"}, []string{"", "", ""}, [][]string{nil, {"kernel: watchdog: BUG: soft lockup - CPU#0 stuck for 43s! [(udev-worker):734]"}, nil}},
+		{"a line that never ends is not read again", []string{strings.Repeat("=", maxPartial+1), "No more network devices"}, []string{"", "No more network devices"}, [][]string{nil, nil}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			serial := filepath.Join(t.TempDir(), "serial.log")
-			w := &Watcher{serialSeen: map[string]int64{}, gaveUp: map[string]string{}}
+			l := &lab.Lab{Dir: t.TempDir()}
+			serial := l.MachineFiles("m").SerialLog
+			w := &Watcher{Lab: l, serialSeen: map[string]int64{}, gaveUp: map[string]string{}}
+			read := 0
 			for i, chunk := range tc.writes {
-				flag := os.O_APPEND
-				if strings.HasPrefix(chunk, "!") {
-					chunk, flag = chunk[1:], os.O_TRUNC
+				writeLog(t, serial, chunk)
+				var stalls []string
+				for _, s := range w.serialSteps("m", 0) {
+					if s.Kind != KindStall || s.Machine != "m" {
+						t.Errorf("poll %d: step %+v", i+1, s)
+					}
+					stalls = append(stalls, s.Text)
 				}
-				f, err := os.OpenFile(serial, os.O_CREATE|os.O_WRONLY|flag, 0o644)
-				if err != nil {
-					t.Fatal(err)
+				if !slices.Equal(stalls, tc.stalls[i]) {
+					t.Errorf("poll %d: stall steps %q, want %q", i+1, stalls, tc.stalls[i])
 				}
-				f.WriteString(chunk)
-				f.Close()
-				if got := w.firmwareGaveUp("m", serial); got != tc.want[i] {
-					t.Errorf("poll %d: %q, want %q", i+1, got, tc.want[i])
+				if got := w.gaveUp["m"]; got != tc.gaveUp[i] {
+					t.Errorf("poll %d: gave up %q, want %q", i+1, got, tc.gaveUp[i])
 				}
-				if st, _ := os.Stat(serial); tc.want[i] == "" && w.serialSeen["m"] != st.Size() {
-					t.Errorf("poll %d: scanned to %d of %d bytes", i+1, w.serialSeen["m"], st.Size())
+				// Read to the end of the last whole line, or past a
+				// line longer than maxPartial.
+				raw, _ := os.ReadFile(serial)
+				if len(raw) < read {
+					read = 0
+				}
+				unread := raw[read:]
+				n := strings.LastIndexByte(string(unread), '\n') + 1
+				if len(unread)-n > maxPartial {
+					n = len(unread)
+				}
+				if read += n; w.serialSeen["m"] != int64(read) {
+					t.Errorf("poll %d: read to byte %d, want %d", i+1, w.serialSeen["m"], read)
 				}
 			}
 		})
@@ -75,16 +119,7 @@ func TestDnsmasqStepsReadsWholeNewLines(t *testing.T) {
 			l := &lab.Lab{Dir: dir, Machines: []lab.Machine{{Name: "bios1", MAC: net.HardwareAddr{0x52, 0x54, 0, 0x77, 0, 0x11}, IP: netip.MustParseAddr("10.77.0.11")}}}
 			w := &Watcher{Lab: l}
 			for i, chunk := range tc.writes {
-				flag := os.O_APPEND
-				if strings.HasPrefix(chunk, "!") {
-					chunk, flag = chunk[1:], os.O_TRUNC
-				}
-				f, err := os.OpenFile(l.DnsmasqLog(), os.O_CREATE|os.O_WRONLY|flag, 0o644)
-				if err != nil {
-					t.Fatal(err)
-				}
-				f.WriteString(chunk)
-				f.Close()
+				writeLog(t, l.DnsmasqLog(), chunk)
 				var got []string
 				for _, s := range w.dnsmasqSteps(0) {
 					if s.Machine != "bios1" {
