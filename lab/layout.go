@@ -106,10 +106,12 @@ type MachineFiles struct {
 	Console   string // unix socket of the serial console
 	Record    string // the machine as created (machine.json)
 	QMP       string // QEMU's monitor socket
+	Events    string // a second QMP socket, held by the lab process for events
 	Pid       string // QEMU's pid file
 	Boot      string // boot order overrides (boot.json)
 	Stdio     string // QEMU's own output
 	Fault     string // how QEMU died unasked, if it did
+	Restart   string // there while QEMU is started again after a reset
 }
 
 // MachineFiles returns the files of the machine called name.
@@ -123,10 +125,12 @@ func (l *Lab) MachineFiles(name string) MachineFiles {
 		Console:   filepath.Join(d, "console.sock"),
 		Record:    filepath.Join(d, "machine.json"),
 		QMP:       filepath.Join(d, "qmp.sock"),
+		Events:    filepath.Join(d, "events.sock"),
 		Pid:       filepath.Join(d, "qemu.pid"),
 		Boot:      filepath.Join(d, "boot.json"),
 		Stdio:     filepath.Join(d, "qemu.log"),
 		Fault:     filepath.Join(d, "fault"),
+		Restart:   filepath.Join(d, "restarting"),
 	}
 }
 

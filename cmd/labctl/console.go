@@ -31,8 +31,13 @@ func newConsoleCmd(g *globals) *cobra.Command {
 			defer conn.Close()
 			fmt.Fprintf(cmd.ErrOrStderr(), "connected to the serial console of %s (detach with ^])\n", args[1])
 			err = console.Attach(cmd.Context(), conn, os.Stdin, cmd.OutOrStdout())
-			if errors.Is(err, console.ErrDetached) {
+			switch {
+			case errors.Is(err, console.ErrDetached):
 				fmt.Fprintf(cmd.ErrOrStderr(), "\r\ndetached from %s\n", args[1])
+				return nil
+			case errors.Is(err, console.ErrClosed):
+				// The QEMU provider restarts a machine as a new process on reset.
+				fmt.Fprintf(cmd.ErrOrStderr(), "\r\nthe console of %s closed: it powered off or restarted (labctl console %s %s follows it again)\n", args[1], args[0], args[1])
 				return nil
 			}
 			return err

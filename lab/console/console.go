@@ -17,12 +17,16 @@ import (
 // Escape is the byte that detaches: ^], as in virsh and telnet.
 const Escape = 0x1d
 
-// ErrDetached is returned when the user typed Escape.
-var ErrDetached = errors.New("detached")
+// ErrDetached is returned when the user typed Escape; ErrClosed when the
+// console closed (the machine powered off, or restarted as a new process).
+var (
+	ErrDetached = errors.New("detached")
+	ErrClosed   = errors.New("console closed")
+)
 
 // Attach copies in to conn and conn to out until the user types Escape
 // (ErrDetached), in ends (nil: stdin that is not a terminal, such as a
-// pipe), the console closes (nil), or ctx ends (its error: SIGTERM). When in
+// pipe), the console closes (ErrClosed), or ctx ends (its error: SIGTERM). When in
 // is a terminal it is put in raw mode, so ^C and ^D reach the machine, and
 // restored before Attach returns.
 func Attach(ctx context.Context, conn net.Conn, in *os.File, out io.Writer) error {
@@ -38,8 +42,10 @@ func Attach(ctx context.Context, conn net.Conn, in *os.File, out io.Writer) erro
 	go func() { done <- copyInput(conn, in) }()
 	go func() {
 		_, err := io.Copy(out, conn)
-		if errors.Is(err, net.ErrClosed) {
-			err = nil
+		if err == nil {
+			err = ErrClosed // the other end closed
+		} else if errors.Is(err, net.ErrClosed) {
+			err = nil // closed here, on the way out
 		}
 		done <- err
 	}()

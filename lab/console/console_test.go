@@ -58,11 +58,12 @@ func readFull(t *testing.T, r io.Reader, n int) string {
 func TestAttachTerminal(t *testing.T) {
 	tests := []struct {
 		name string
-		end  func(master *os.File, cancel context.CancelFunc)
+		end  func(master *os.File, machine net.Conn, cancel context.CancelFunc)
 		want error
 	}{
-		{"detach on ^]", func(m *os.File, _ context.CancelFunc) { m.Write([]byte{'x', Escape, 'y'}) }, ErrDetached},
-		{"SIGTERM (ctx ends)", func(_ *os.File, cancel context.CancelFunc) { cancel() }, context.Canceled},
+		{"detach on ^]", func(m *os.File, _ net.Conn, _ context.CancelFunc) { m.Write([]byte{'x', Escape, 'y'}) }, ErrDetached},
+		{"SIGTERM (ctx ends)", func(_ *os.File, _ net.Conn, cancel context.CancelFunc) { cancel() }, context.Canceled},
+		{"the machine's end closes", func(_ *os.File, machine net.Conn, _ context.CancelFunc) { machine.Close() }, ErrClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,7 +95,7 @@ func TestAttachTerminal(t *testing.T) {
 			if got := readFull(t, master, 7); got != "login: " {
 				t.Errorf("terminal got %q, want the machine's output", got)
 			}
-			tt.end(master, cancel)
+			tt.end(master, machine, cancel)
 			select {
 			case err := <-done:
 				if !errors.Is(err, tt.want) {

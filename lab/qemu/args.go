@@ -11,7 +11,13 @@ import (
 
 // args is QEMU's command line for m: a fixed MAC and SMBIOS UUID, one tap on
 // the lab bridge, boot order as bootindex per device (strict, so an unlisted
-// device is never booted), serial console to a log and a socket, and QMP.
+// device is never booted), serial console to a log and a socket, QMP, and a
+// second QMP socket for events.
+//
+// A reset ends QEMU (-no-reboot) and the provider starts the machine again,
+// cold: under TCG, OVMF sometimes spins in its timer interrupt after a warm
+// reset and never boots, however often it is reset warm again, while a cold
+// start of the same machine boots at once (docs/architecture.md).
 func args(m lab.Machine, f lab.MachineFiles, tap string, accel vm.Accel, boot []power.BootDevice, fw firmware.OVMF) []string {
 	a := []string{
 		"-name", "guest=" + m.Name + ",debug-threads=off",
@@ -48,6 +54,9 @@ func args(m lab.Machine, f lab.MachineFiles, tap string, accel vm.Accel, boot []
 		"-chardev", "socket,id=serial0,path="+f.Console+",server=on,wait=off,logfile="+f.SerialLog+",logappend=on",
 		"-serial", "chardev:serial0",
 		"-qmp", "unix:"+f.QMP+",server=on,wait=off",
+		"-chardev", "socket,id=events,path="+f.Events+",server=on,wait=off",
+		"-mon", "chardev=events,mode=control",
+		"-no-reboot",
 		"-pidfile", f.Pid,
 	)
 	return a

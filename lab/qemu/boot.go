@@ -40,7 +40,7 @@ func writeOverride(f lab.MachineFiles, ov bootOverride) error {
 
 // SetBootDevice stores the device for the next cold start or, persistent,
 // for every start; a running machine picks it up on its next power on, cycle or
-// reset.
+// reset, its own reboot included (a reset is a cold start, see args).
 func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string, d power.BootDevice, o power.BootOptions) error {
 	if d != power.BootNetwork && d != power.BootDisk {
 		return fmt.Errorf("machine %s: boot device %q is neither network nor disk", machine, d)
@@ -65,37 +65,7 @@ func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string
 	return writeOverride(f, ov)
 }
 
-// setBootOrder changes the devices' boot indexes of a running machine; QEMU
-// hands the new order to the firmware at the next reset.
-func setBootOrder(f lab.MachineFiles, order []power.BootDevice) error {
-	index := bootIndex(order)
-	// Two devices may not hold one index at once: first move every device
-	// out of the way, then give each its place (-1: not bootable).
-	spare := 100
-	for _, id := range bootDeviceID {
-		spare++
-		if err := setBootIndex(f, id, spare); err != nil {
-			return err
-		}
-	}
-	for d, id := range bootDeviceID {
-		i, ok := index[d]
-		if !ok {
-			i = -1
-		}
-		if err := setBootIndex(f, id, i); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func setBootIndex(f lab.MachineFiles, device string, i int) error {
-	return qmpRun(f, fmt.Sprintf(`{"execute":"qom-set","arguments":{"path":%q,"property":"bootindex","value":%d}}`, device, i))
-}
-
-// bootDeviceID names the QEMU device behind each boot device, so its boot
-// index can be changed over QMP while the machine runs.
+// bootDeviceID names the QEMU device behind each boot device.
 var bootDeviceID = map[power.BootDevice]string{power.BootNetwork: "nic0", power.BootDisk: "disk0dev"}
 
 // bootIndex numbers the devices of a boot order from 1, first mention wins.

@@ -10,14 +10,17 @@ import (
 	"github.com/labctl/labctl/power"
 )
 
-// PowerState is on while the machine's QEMU process runs.
+// PowerState is on while the machine's QEMU process runs or is being
+// started again after a reset.
 func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (power.State, error) {
 	f := l.MachineFiles(machine)
 	if _, err := os.Stat(f.Dir); err != nil {
 		return "", fmt.Errorf("no machine %s in lab %s", machine, l.Name)
 	}
 	if qemuPid(f) == 0 {
-		return power.Off, nil
+		if _, err := os.Stat(f.Restart); err != nil {
+			return power.Off, nil
+		}
 	}
 	return power.On, nil
 }
@@ -49,7 +52,7 @@ func (p *Provider) SetPower(ctx context.Context, l *lab.Lab, machine string, a p
 		if qemuPid(f) != 0 {
 			return nil
 		}
-		return p.start(ctx, l, m)
+		return p.start(ctx, l, m, nil)
 	case power.ActionOff:
 		return p.stop(ctx, f, machine)
 	case power.ActionSoftOff:
@@ -61,7 +64,7 @@ func (p *Provider) SetPower(ctx context.Context, l *lab.Lab, machine string, a p
 		if err := p.stop(ctx, f, machine); err != nil {
 			return err
 		}
-		return p.start(ctx, l, m)
+		return p.start(ctx, l, m, nil)
 	}
 	return fmt.Errorf("machine %s: unknown power action %q", machine, a)
 }

@@ -2,11 +2,14 @@ package qemu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/digitalocean/go-qemu/qmp"
 
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/proc"
@@ -15,9 +18,14 @@ import (
 	"github.com/labctl/labctl/tail"
 )
 
+// errStopped: the machine was stopped while it was being started again
+// after a reset, or the new process ended before it answered.
+var errStopped = errors.New("stopped meanwhile")
+
 // start runs m's QEMU process, booting from a pending one-time device if
 // there is one, else in the persistent order, and returns once QMP answers.
-func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
+// prev is the process that a reset ended, if this is its cold start.
+func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine, prev *exec.Cmd) error {
 	f := l.MachineFiles(m.Name)
 	ov := readOverride(f)
 	persistent := m.Boot
@@ -29,7 +37,7 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 		boot = append([]power.BootDevice{ov.Once}, persistent...)
 	}
 	accel := p.accel()
-	pid, err := p.spawn(m, f, accel, boot)
+	pid, err := p.spawn(l, m, f, accel, boot, prev)
 	if err != nil {
 		return err
 	}
@@ -41,23 +49,18 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine) error {
 	if err := waitQMP(ctx, m.Name, f, pid); err != nil {
 		return err
 	}
-	if ov.Once != "" {
-		// The firmware has read its boot order for this boot; from the next
-		// reset on (the installer's reboot, say) the persistent order holds.
-		if err := setBootOrder(f, persistent); err != nil {
-			return fmt.Errorf("machine %s: restore boot order after one-time %s boot: %w", m.Name, ov.Once, err)
-		}
-	}
 	p.log.Info("machine started", "machine", m.Name, "pid", pid, "accel", accel, "firmware", m.Firmware, "boot", boot)
 	return nil
 }
 
 // spawn starts QEMU in a session of its own (a ^C to labctl must not kill
-// the lab's machines) and reaps it when it exits.
-func (p *Provider) spawn(m lab.Machine, f lab.MachineFiles, accel vm.Accel, boot []power.BootDevice) (int, error) {
+// the lab's machines), reaps it when it exits, and starts it again when it
+// exited for a reset (see args).
+func (p *Provider) spawn(l *lab.Lab, m lab.Machine, f lab.MachineFiles, accel vm.Accel, boot []power.BootDevice, prev *exec.Cmd) (int, error) {
 	// Stale sockets from a crash would make QEMU fail to listen.
 	os.Remove(f.Console)
 	os.Remove(f.QMP)
+	os.Remove(f.Events)
 	os.Remove(f.Pid)
 	os.Remove(f.Fault)
 	stdio, err := os.OpenFile(f.Stdio, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -68,33 +71,108 @@ func (p *Provider) spawn(m lab.Machine, f lab.MachineFiles, accel vm.Accel, boot
 	cmd := exec.Command(p.Binary, args(m, f, tapName(m.Name), accel, boot, p.Firmware)...)
 	cmd.Stdout, cmd.Stderr = stdio, stdio
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	// Started and recorded under the lock: stop, which takes the record
+	// first, either prevents a cold start after a reset or finds its QEMU.
+	p.mu.Lock()
+	if prev != nil && p.procs[m.Name] != prev {
+		p.mu.Unlock()
+		return 0, errStopped
+	}
 	if err := cmd.Start(); err != nil {
+		p.mu.Unlock()
 		return 0, fmt.Errorf("machine %s: start %s: %w", m.Name, p.Binary, err)
 	}
 	pid := cmd.Process.Pid
-	p.mu.Lock()
 	p.procs[m.Name] = cmd
 	p.mu.Unlock()
 	p.notify(m.Name, pid)
+	shutdown := make(chan string, 1)
+	go func() { shutdown <- shutdownReason(f, pid) }()
 	go func() {
 		err := cmd.Wait()
-		p.log.Info("qemu exited", "machine", m.Name, "pid", pid, "status", exitStatus(err))
+		reason := <-shutdown
+		p.log.Info("qemu exited", "machine", m.Name, "pid", pid, "status", exitStatus(err), "reason", reason)
+		reset := err == nil && isReset(reason)
 		p.mu.Lock()
 		current := p.procs[m.Name] == cmd
-		if current {
+		if current && !reset {
 			delete(p.procs, m.Name)
 		}
 		p.mu.Unlock()
-		if current {
-			// Not stopped through this provider: a crash unless the guest
-			// powered itself off (QEMU then exits with status 0).
-			if err != nil {
-				os.WriteFile(f.Fault, fmt.Appendf(nil, "QEMU (pid %d) exited unasked: %s at %s", pid, exitStatus(err), time.Now().UTC().Format(time.TimeOnly)), 0o644)
-			}
-			p.notify(m.Name, 0)
+		if !current {
+			return // stopped through this provider
 		}
+		if reset {
+			err = p.restart(l, m, cmd)
+			if err == nil || errors.Is(err, errStopped) {
+				return
+			}
+			os.WriteFile(f.Fault, fmt.Appendf(nil, "cold start after a reset (%s) failed: %v at %s", reason, err, time.Now().UTC().Format(time.TimeOnly)), 0o644)
+		} else if err != nil {
+			// A crash: a guest that powered itself off makes QEMU exit 0.
+			os.WriteFile(f.Fault, fmt.Appendf(nil, "QEMU (pid %d) exited unasked: %s at %s", pid, exitStatus(err), time.Now().UTC().Format(time.TimeOnly)), 0o644)
+		}
+		p.notify(m.Name, 0)
 	}()
 	return pid, nil
+}
+
+// restart starts m again after a reset ended its QEMU process prev. Until
+// it runs, the restart file keeps PowerState on: the machine is rebooting,
+// not off.
+func (p *Provider) restart(l *lab.Lab, m lab.Machine, prev *exec.Cmd) error {
+	f := l.MachineFiles(m.Name)
+	os.WriteFile(f.Restart, nil, 0o644)
+	defer os.Remove(f.Restart)
+	p.log.Info("machine reset: starting it cold", "machine", m.Name)
+	err := p.start(context.Background(), l, m, prev)
+	if err == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.procs[m.Name] != prev {
+		// Stopped meanwhile, or started and then gone: that process's own
+		// wait goroutine tells how it ended.
+		return errStopped
+	}
+	delete(p.procs, m.Name)
+	return err
+}
+
+// shutdownReason reads QEMU's events until it exits and returns the reason
+// of its SHUTDOWN event ("guest-shutdown", "guest-reset", ...), or "" if it
+// sent none or the event socket never answered.
+func shutdownReason(f lab.MachineFiles, pid int) string {
+	var mon *qmp.SocketMonitor
+	for {
+		m, err := qmp.NewSocketMonitor("unix", f.Events, time.Second)
+		if err == nil {
+			if err = m.Connect(); err == nil {
+				mon = m
+				break
+			}
+		}
+		if !proc.Alive(pid) {
+			return ""
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	defer mon.Disconnect()
+	events, _ := mon.Events(context.Background())
+	reason := ""
+	for e := range events { // closed when QEMU closes the socket on exit
+		if e.Event == "SHUTDOWN" {
+			reason, _ = e.Data["reason"].(string)
+		}
+	}
+	return reason
+}
+
+// isReset says whether QEMU exited for a reset that -no-reboot turned into
+// an exit: the guest's own reboot or a system_reset over QMP.
+func isReset(reason string) bool {
+	return reason == "guest-reset" || reason == "host-qmp-system-reset"
 }
 
 // waitQMP returns once QEMU's QMP socket answers; a bad argument or a
@@ -123,14 +201,19 @@ func waitQMP(ctx context.Context, machine string, f lab.MachineFiles, pid int) e
 
 // stop quits QEMU over QMP and kills it if it does not go.
 func (p *Provider) stop(ctx context.Context, f lab.MachineFiles, machine string) error {
+	// Asked to stop: its wait goroutine must not take the exit for a crash
+	// or a reset.
+	p.mu.Lock()
+	cmd := p.procs[machine]
+	delete(p.procs, machine)
+	p.mu.Unlock()
 	pid := qemuPid(f)
+	if pid == 0 && cmd != nil && proc.Runs(cmd.Process.Pid, f.Pid) {
+		pid = cmd.Process.Pid // started after a reset, its pid file not yet written
+	}
 	if pid == 0 {
 		return nil
 	}
-	// Asked to stop: its wait goroutine must not take the exit for a crash.
-	p.mu.Lock()
-	delete(p.procs, machine)
-	p.mu.Unlock()
 	qmpRun(f, `{"execute":"quit"}`)
 	if !proc.WaitGone(ctx, pid, 2*time.Second) {
 		if err := proc.Kill(pid, 2*time.Second); err != nil {

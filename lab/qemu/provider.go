@@ -66,7 +66,7 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 	if err := addTap(ctx, l, m.Name); err != nil {
 		return err
 	}
-	return p.start(ctx, l, m)
+	return p.start(ctx, l, m, nil)
 }
 
 // Reimage gives m a blank disk and fresh NVRAM; it must be off.
