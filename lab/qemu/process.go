@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/digitalocean/go-qemu/qmp"
-
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/vm"
@@ -144,19 +142,13 @@ func (p *Provider) restart(l *lab.Lab, m lab.Machine, prev *exec.Cmd) error {
 // of its SHUTDOWN event ("guest-shutdown", "guest-reset", ...), or "" if it
 // sent none or the event socket never answered.
 func shutdownReason(f lab.MachineFiles, pid int) string {
-	var mon *qmp.SocketMonitor
-	for {
-		m, err := qmp.NewSocketMonitor("unix", f.Events, time.Second)
-		if err == nil {
-			if err = m.Connect(); err == nil {
-				mon = m
-				break
-			}
-		}
+	mon, err := monitor(f.Events)
+	for err != nil {
 		if !proc.Alive(pid) {
 			return ""
 		}
 		time.Sleep(20 * time.Millisecond)
+		mon, err = monitor(f.Events)
 	}
 	defer mon.Disconnect()
 	events, _ := mon.Events(context.Background())
@@ -180,7 +172,7 @@ func isReset(reason string) bool {
 func waitQMP(ctx context.Context, machine string, f lab.MachineFiles, pid int) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if mon, err := monitor(f); err == nil {
+		if mon, err := monitor(f.QMP); err == nil {
 			mon.Disconnect()
 			return nil
 		}

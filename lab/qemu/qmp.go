@@ -12,8 +12,9 @@ import (
 	"github.com/labctl/labctl/lab"
 )
 
-func monitor(f lab.MachineFiles) (*qmp.SocketMonitor, error) {
-	mon, err := qmp.NewSocketMonitor("unix", f.QMP, time.Second)
+// monitor connects to one of a machine's QMP sockets (f.QMP, f.Events).
+func monitor(socket string) (*qmp.SocketMonitor, error) {
+	mon, err := qmp.NewSocketMonitor("unix", socket, time.Second)
 	if err != nil {
 		return nil, err
 	}
@@ -24,7 +25,7 @@ func monitor(f lab.MachineFiles) (*qmp.SocketMonitor, error) {
 }
 
 func qmpRun(f lab.MachineFiles, cmd string) error {
-	mon, err := monitor(f)
+	mon, err := monitor(f.QMP)
 	if err != nil {
 		return fmt.Errorf("QMP %s: %w", f.QMP, err)
 	}
