@@ -74,8 +74,10 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 		},
 		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
 		OnPoweroff: "destroy",
-		OnReboot:   "restart",
-		OnCrash:    "destroy",
+		// libvirt resets the domain in place and says so; the lab process
+		// then starts it again cold (reset.go).
+		OnReboot: "restart",
+		OnCrash:  "destroy",
 		Devices: &libvirtxml.DomainDeviceList{
 			Disks: []libvirtxml.DomainDisk{{
 				Device: "disk",

@@ -58,58 +58,67 @@ func powerState(d *golibvirt.Domain) (power.State, error) {
 // which libvirt applies a new boot order. The power state is read back and
 // checked afterwards; soft-off only asks the guest, so any state is accepted.
 func (p *Provider) SetPower(ctx context.Context, l *lab.Lab, machine string, a power.Action) error {
+	switch a {
+	case power.ActionOn, power.ActionCycle, power.ActionReset, power.ActionOff, power.ActionSoftOff:
+	default:
+		return fmt.Errorf("machine %s: unknown power action %q", machine, a)
+	}
+	unlock := p.lockMachine(machine)
+	defer unlock()
+	return p.withDomain(l, machine, func(c *golibvirt.Connect, d *golibvirt.Domain) error {
+		return p.setPower(ctx, l, c, d, machine, a)
+	})
+}
+
+// setPower does SetPower's work on domain d with the machine's lock held.
+func (p *Provider) setPower(ctx context.Context, l *lab.Lab, c *golibvirt.Connect, d *golibvirt.Domain, machine string, a power.Action) error {
 	var want power.State
 	switch a {
 	case power.ActionOn, power.ActionCycle, power.ActionReset:
 		want = power.On
 	case power.ActionOff:
 		want = power.Off
-	case power.ActionSoftOff:
-	default:
-		return fmt.Errorf("machine %s: unknown power action %q", machine, a)
 	}
-	return p.withDomain(l, machine, func(c *golibvirt.Connect, d *golibvirt.Domain) error {
-		before, err := powerState(d)
-		if err != nil {
+	before, err := powerState(d)
+	if err != nil {
+		return fmt.Errorf("machine %s: %w", machine, err)
+	}
+	start := false
+	switch {
+	case a == power.ActionOn:
+		start = before == power.Off
+	case a == power.ActionSoftOff && before == power.On:
+		if err := d.Shutdown(); err != nil {
+			return fmt.Errorf("machine %s: soft-off: %w", machine, err)
+		}
+	case a == power.ActionOff || a == power.ActionCycle || a == power.ActionReset:
+		if before == power.On {
+			if err := d.Destroy(); err != nil && !isCode(err, golibvirt.ERR_OPERATION_INVALID) {
+				return fmt.Errorf("machine %s: %s: power off: %w", machine, a, err)
+			}
+		}
+		start = a != power.ActionOff
+	}
+	if start {
+		if err := d.Create(); err != nil {
+			return fmt.Errorf("machine %s: %s: start: %w\n%s", machine, a, err, tail.Serial(l.MachineFiles(machine).SerialLog, 20))
+		}
+		if err := p.consumeOnce(c, d); err != nil {
 			return fmt.Errorf("machine %s: %w", machine, err)
 		}
-		start := false
-		switch {
-		case a == power.ActionOn:
-			start = before == power.Off
-		case a == power.ActionSoftOff && before == power.On:
-			if err := d.Shutdown(); err != nil {
-				return fmt.Errorf("machine %s: soft-off: %w", machine, err)
-			}
-		case a == power.ActionOff || a == power.ActionCycle || a == power.ActionReset:
-			if before == power.On {
-				if err := d.Destroy(); err != nil && !isCode(err, golibvirt.ERR_OPERATION_INVALID) {
-					return fmt.Errorf("machine %s: %s: power off: %w", machine, a, err)
-				}
-			}
-			start = a != power.ActionOff
-		}
-		if start {
-			if err := d.Create(); err != nil {
-				return fmt.Errorf("machine %s: %s: start: %w\n%s", machine, a, err, tail.Serial(l.MachineFiles(machine).SerialLog, 20))
-			}
-			if err := p.consumeOnce(c, d); err != nil {
-				return fmt.Errorf("machine %s: %w", machine, err)
-			}
-		}
-		after, err := powerState(d)
-		if want != "" && after != want {
-			after, err = waitState(ctx, d, want, 5*time.Second)
-		}
-		if err != nil {
-			return fmt.Errorf("machine %s: %s: %w", machine, a, err)
-		}
-		p.log.Info("power", "lab", l.Name, "machine", machine, "action", a, "before", before, "after", after)
-		if want != "" && after != want {
-			return fmt.Errorf("machine %s: %s: power is %s afterwards, want %s", machine, a, after, want)
-		}
-		return nil
-	})
+	}
+	after, err := powerState(d)
+	if want != "" && after != want {
+		after, err = waitState(ctx, d, want, 5*time.Second)
+	}
+	if err != nil {
+		return fmt.Errorf("machine %s: %s: %w", machine, a, err)
+	}
+	p.log.Info("power", "lab", l.Name, "machine", machine, "action", a, "before", before, "after", after)
+	if want != "" && after != want {
+		return fmt.Errorf("machine %s: %s: power is %s afterwards, want %s", machine, a, after, want)
+	}
+	return nil
 }
 
 // SetBootDevice implements lab.PowerDriver. Persistent: the domain is

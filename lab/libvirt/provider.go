@@ -35,6 +35,10 @@ type Provider struct {
 	// OnProcess, if set, is told the pid of the lab's libvirtd as role
 	// "libvirtd" when it starts, so the lab's state file can record it.
 	OnProcess func(role string, pid int)
+
+	mu           sync.Mutex
+	watches      map[string]*resetWatch // by lab directory
+	machineLocks map[string]*sync.Mutex // by machine name
 }
 
 var (
@@ -45,7 +49,11 @@ var (
 
 // New returns a libvirt provider logging to log.
 func New(log *slog.Logger) *Provider {
-	return &Provider{log: log.With("provider", "libvirt")}
+	// Before any connection: libvirt's event loop must precede them (an
+	// error here is returned where events are first needed, watchResets).
+	eventLoop()
+	return &Provider{log: log.With("provider", "libvirt"),
+		watches: map[string]*resetWatch{}, machineLocks: map[string]*sync.Mutex{}}
 }
 
 // Name implements lab.Provider.
@@ -64,8 +72,9 @@ func (p *Provider) domainType() string {
 	return "qemu"
 }
 
-// CreateNetwork starts the lab's libvirtd if it is not running and brings up
-// the lab bridge. A bridge that is already up is left as it is.
+// CreateNetwork starts the lab's libvirtd if it is not running, watches its
+// machines' resets and brings up the lab bridge. A bridge that is already up
+// is left as it is.
 func (p *Provider) CreateNetwork(ctx context.Context, l *lab.Lab) error {
 	x, err := networkXML(l.Network)
 	if err != nil {
@@ -77,6 +86,9 @@ func (p *Provider) CreateNetwork(ctx context.Context, l *lab.Lab) error {
 	}
 	if p.OnProcess != nil {
 		p.OnProcess("libvirtd", d.Pid())
+	}
+	if err := p.watchResets(l); err != nil {
+		return err
 	}
 	return p.with(l, func(c *golibvirt.Connect) error {
 		// libvirt probes QEMU at its first use; do it now, once, rather than
@@ -206,6 +218,7 @@ func (p *Provider) removeMachine(l *lab.Lab, name string) error {
 // only l.Dir and l.Netns: after a crash it restarts the daemon so that
 // libvirt itself tears down what it knows about, then sweeps what is left.
 func (p *Provider) Destroy(ctx context.Context, l *lab.Lab) error {
+	p.stopWatching(l)
 	d := p.Daemon(l)
 	if _, err := os.Stat(filepath.Join(d.Dir, "etc")); err == nil && d.Pid() == 0 {
 		if err := d.Start(ctx); err != nil {

@@ -220,6 +220,9 @@ func TestProvider(t *testing.T) {
 	if !t.Run("boot device", func(t *testing.T) { testBootDevice(t, ctx, p, l, bios) }) {
 		return
 	}
+	if !t.Run("reset is a cold start", func(t *testing.T) { testResetColdStart(t, ctx, p, l, bios) }) {
+		return
+	}
 
 	// A crash: libvirtd dies with a guest running. A provider that knows
 	// nothing but l.Dir and l.Netns must still clean up.
@@ -392,22 +395,26 @@ func testPower(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab
 	}
 }
 
+// firstBoot is the device SeaBIOS tried first in the machine's serial log
+// ("Hard Disk", "ROM"), empty before it tried one.
+func firstBoot(l *lab.Lab, name string) string {
+	s := serial(l, name)
+	i := strings.Index(s, "Booting from ")
+	if i < 0 {
+		return ""
+	}
+	rest := s[i+len("Booting from "):]
+	if j := strings.Index(rest, "..."); j >= 0 {
+		return rest[:j]
+	}
+	return ""
+}
+
 // testBootDevice checks once and persistent boot devices through what
 // SeaBIOS prints: "Booting from Hard Disk..." (the blank disk fails) or
 // "Booting from ROM..." (the NIC's iPXE) first.
 func testBootDevice(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab.Machine) {
-	firstBoot := func() string {
-		s := serial(l, m.Name)
-		i := strings.Index(s, "Booting from ")
-		if i < 0 {
-			return ""
-		}
-		rest := s[i+len("Booting from "):]
-		if j := strings.Index(rest, "..."); j >= 0 {
-			return rest[:j]
-		}
-		return ""
-	}
+	firstBoot := func() string { return firstBoot(l, m.Name) }
 	cycle := func(want string) {
 		t.Helper()
 		if err := p.SetPower(ctx, l, m.Name, power.ActionCycle); err != nil {
@@ -459,6 +466,44 @@ func testBootDevice(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, 
 	if err := p.SetBootDevice(ctx, l, m.Name, "cdrom", power.BootOptions{}); err == nil {
 		t.Error("boot device cdrom accepted")
 	}
+}
+
+// testResetColdStart resets the machine as its guest's reboot does (a QMP
+// system_reset, through libvirt) and checks that the lab's watch started it
+// again as a new QEMU process: with a pending one-time device first, then
+// in its persistent order.
+func testResetColdStart(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab.Machine) {
+	reset := func(want string) {
+		t.Helper()
+		before := qemuPid(t, l, m.Name)
+		if before == 0 {
+			t.Fatal("no QEMU runs before the reset")
+		}
+		err := p.withDomain(l, m.Name, func(_ *golibvirt.Connect, d *golibvirt.Domain) error { return d.Reset(0) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, m.Name+" to start again as a new QEMU", time.Minute, func() bool {
+			pid := qemuPid(t, l, m.Name)
+			return pid != 0 && pid != before
+		}, func() string { return fmt.Sprintf("QEMU %d before the reset, %d now", before, qemuPid(t, l, m.Name)) })
+		waitFor(t, m.Name+" to boot from "+want, 2*time.Minute, func() bool { return firstBoot(l, m.Name) != "" },
+			func() string { return serial(l, m.Name) })
+		if got := firstBoot(l, m.Name); got != want {
+			t.Fatalf("first boot attempt from %q, want %q\n%s", got, want, serial(l, m.Name))
+		}
+		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != power.On {
+			t.Fatalf("power %s %v after the reset, want on", st, err)
+		}
+		if fault, err := p.MachineFault(ctx, l, m.Name); err != nil || fault != "" {
+			t.Fatalf("fault %q %v after the reset, want none", fault, err)
+		}
+	}
+	if err := p.SetBootDevice(ctx, l, m.Name, power.BootDisk, power.BootOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reset("Hard Disk")
+	reset("ROM")
 }
 
 // qemuPid is the pid of the machine's QEMU process, 0 if none runs.
