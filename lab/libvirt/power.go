@@ -63,7 +63,7 @@ func (p *Provider) SetPower(ctx context.Context, l *lab.Lab, machine string, a p
 	default:
 		return fmt.Errorf("machine %s: unknown power action %q", machine, a)
 	}
-	unlock := p.lockMachine(machine)
+	unlock := p.lockMachine(l, machine)
 	defer unlock()
 	return p.withDomain(l, machine, func(c *golibvirt.Connect, d *golibvirt.Domain) error {
 		return p.setPower(ctx, l, c, d, machine, a)

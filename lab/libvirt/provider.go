@@ -38,7 +38,7 @@ type Provider struct {
 
 	mu           sync.Mutex
 	watches      map[string]*resetWatch // by lab directory
-	machineLocks map[string]*sync.Mutex // by machine name
+	machineLocks map[string]*sync.Mutex // by lab directory and machine name
 }
 
 var (

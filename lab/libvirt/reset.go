@@ -38,19 +38,22 @@ var eventLoop = sync.OnceValue(func() error {
 })
 
 // resetWatch is a lab's connection for reboot events and the restarts it
-// has under way.
+// has under way. stopped (under Provider.mu) turns away events that arrive
+// while the watch ends.
 type resetWatch struct {
 	conn     *golibvirt.Connect
 	callback int
 	running  sync.WaitGroup
+	stopped  bool
 }
 
 // watchResets starts watching lab l's reboot events; a lab already watched
 // is left as it is.
 func (p *Provider) watchResets(l *lab.Lab) error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.watches[l.Dir] != nil {
+	watched := p.watches[l.Dir] != nil
+	p.mu.Unlock()
+	if watched {
 		return nil
 	}
 	if err := eventLoop(); err != nil {
@@ -67,6 +70,11 @@ func (p *Provider) watchResets(l *lab.Lab) error {
 			p.log.Error("reboot event for a domain without a name", "lab", l.Name, "err", err)
 			return
 		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if w.stopped {
+			return
+		}
 		// Not on the event loop's goroutine: the restart waits on libvirtd.
 		w.running.Go(func() { p.restart(l, name) })
 	})
@@ -74,7 +82,9 @@ func (p *Provider) watchResets(l *lab.Lab) error {
 		c.Close()
 		return fmt.Errorf("lab %s: watch reboot events: %w", l.Name, err)
 	}
+	p.mu.Lock()
 	p.watches[l.Dir] = w
+	p.mu.Unlock()
 	return nil
 }
 
@@ -84,6 +94,9 @@ func (p *Provider) stopWatching(l *lab.Lab) {
 	p.mu.Lock()
 	w := p.watches[l.Dir]
 	delete(p.watches, l.Dir)
+	if w != nil {
+		w.stopped = true
+	}
 	p.mu.Unlock()
 	if w == nil {
 		return
@@ -100,7 +113,7 @@ func (p *Provider) stopWatching(l *lab.Lab) {
 func (p *Provider) restart(l *lab.Lab, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	unlock := p.lockMachine(name)
+	unlock := p.lockMachine(l, name)
 	defer unlock()
 	err := p.withDomain(l, name, func(c *golibvirt.Connect, d *golibvirt.Domain) error {
 		if s, err := powerState(d); err != nil || s != power.On {
@@ -116,12 +129,13 @@ func (p *Provider) restart(l *lab.Lab, name string) {
 
 // lockMachine serialises what changes machine name's power: a restart after
 // a reset and a BMC's request must not interleave.
-func (p *Provider) lockMachine(name string) (unlock func()) {
+func (p *Provider) lockMachine(l *lab.Lab, name string) (unlock func()) {
+	key := l.Dir + "\x00" + name
 	p.mu.Lock()
-	m := p.machineLocks[name]
+	m := p.machineLocks[key]
 	if m == nil {
 		m = new(sync.Mutex)
-		p.machineLocks[name] = m
+		p.machineLocks[key] = m
 	}
 	p.mu.Unlock()
 	m.Lock()
