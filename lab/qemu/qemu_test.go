@@ -136,7 +136,15 @@ func TestProvider(t *testing.T) {
 		if !proc.WaitGone(ctx, last, 5*time.Second) {
 			t.Fatalf("qemu %d still runs after quit", last)
 		}
-		time.Sleep(time.Second) // time in which a wrong restart would happen
+		// The wait goroutine drops the record once it has decided not to
+		// start the machine again; a restart would keep it.
+		deadline := time.Now().Add(5 * time.Second)
+		for p.recorded(m.Name) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if p.recorded(m.Name) {
+			t.Fatalf("the provider still holds a QEMU for %s after quit (started again: pid %d)", m.Name, qemuPid(f))
+		}
 		if st, _ := p.PowerState(ctx, l, m.Name); st != power.Off {
 			t.Fatalf("power = %s after quit, want off (started again: pid %d)", st, qemuPid(f))
 		}
@@ -175,4 +183,11 @@ func TestProvider(t *testing.T) {
 			}
 		}
 	})
+}
+
+// recorded says whether the provider holds a QEMU process for the machine.
+func (p *Provider) recorded(machine string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.procs[machine] != nil
 }
