@@ -395,36 +395,40 @@ func testPower(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab
 	}
 }
 
-// firstBoot is the device SeaBIOS tried first in the machine's serial log
-// ("Hard Disk", "ROM"), empty before it tried one.
-func firstBoot(l *lab.Lab, name string) string {
-	s := serial(l, name)
-	i := strings.Index(s, "Booting from ")
-	if i < 0 {
+// waitFirstBoot waits for SeaBIOS's first boot attempt in the machine's
+// serial log ("Booting from Hard Disk...", "Booting from ROM...") and
+// checks that it is from want.
+func waitFirstBoot(t *testing.T, l *lab.Lab, name, want string) {
+	t.Helper()
+	first := func() string {
+		s := serial(l, name)
+		i := strings.Index(s, "Booting from ")
+		if i < 0 {
+			return ""
+		}
+		rest := s[i+len("Booting from "):]
+		if j := strings.Index(rest, "..."); j >= 0 {
+			return rest[:j]
+		}
 		return ""
 	}
-	rest := s[i+len("Booting from "):]
-	if j := strings.Index(rest, "..."); j >= 0 {
-		return rest[:j]
+	waitFor(t, name+" to boot from "+want, 2*time.Minute, func() bool { return first() != "" },
+		func() string { return serial(l, name) })
+	if got := first(); got != want {
+		t.Fatalf("first boot attempt from %q, want %q\n%s", got, want, serial(l, name))
 	}
-	return ""
 }
 
 // testBootDevice checks once and persistent boot devices through what
 // SeaBIOS prints: "Booting from Hard Disk..." (the blank disk fails) or
 // "Booting from ROM..." (the NIC's iPXE) first.
 func testBootDevice(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab.Machine) {
-	firstBoot := func() string { return firstBoot(l, m.Name) }
 	cycle := func(want string) {
 		t.Helper()
 		if err := p.SetPower(ctx, l, m.Name, power.ActionCycle); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, m.Name+" to boot from "+want, 2*time.Minute, func() bool { return firstBoot() != "" },
-			func() string { return serial(l, m.Name) })
-		if got := firstBoot(); got != want {
-			t.Fatalf("first boot attempt from %q, want %q\n%s", got, want, serial(l, m.Name))
-		}
+		waitFirstBoot(t, l, m.Name, want)
 	}
 	persistentFirst := func() power.BootDevice {
 		t.Helper()
@@ -487,11 +491,7 @@ func testResetColdStart(t *testing.T, ctx context.Context, p *Provider, l *lab.L
 			pid := qemuPid(t, l, m.Name)
 			return pid != 0 && pid != before
 		}, func() string { return fmt.Sprintf("QEMU %d before the reset, %d now", before, qemuPid(t, l, m.Name)) })
-		waitFor(t, m.Name+" to boot from "+want, 2*time.Minute, func() bool { return firstBoot(l, m.Name) != "" },
-			func() string { return serial(l, m.Name) })
-		if got := firstBoot(l, m.Name); got != want {
-			t.Fatalf("first boot attempt from %q, want %q\n%s", got, want, serial(l, m.Name))
-		}
+		waitFirstBoot(t, l, m.Name, want)
 		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != power.On {
 			t.Fatalf("power %s %v after the reset, want on", st, err)
 		}
