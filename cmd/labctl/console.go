@@ -36,8 +36,8 @@ func newConsoleCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "\r\ndetached from %s\n", args[1])
 				return nil
 			case errors.Is(err, console.ErrClosed):
-				// The QEMU provider restarts a machine as a new process on reset.
-				fmt.Fprintf(cmd.ErrOrStderr(), "\r\nthe console of %s closed: it powered off or restarted (labctl console %s %s follows it again)\n", args[1], args[0], args[1])
+				// Both providers restart a machine as a new process on reset.
+				fmt.Fprintf(cmd.ErrOrStderr(), "\r\nthe console of %s closed: it powered off or restarted (%s console %s %[1]s follows it again)\n", args[1], g.self, args[0])
 				return nil
 			}
 			return err

@@ -32,7 +32,7 @@ func newLsCmd(g *globals) *cobra.Command {
 				return printJSON(w, labs)
 			}
 			if len(labs) == 0 {
-				fmt.Fprintf(w, "no labs in %s; bring one up with labctl up SCENARIO (labctl scenarios lists them)\n", g.stateDir)
+				fmt.Fprintf(w, "no labs in %s; bring one up with %s up SCENARIO (%[2]s scenarios lists them)\n", g.stateDir, g.self)
 				return nil
 			}
 			return printLabs(w, labs, time.Now())

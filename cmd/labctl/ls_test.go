@@ -79,6 +79,11 @@ func (c *cliEnv) testList(t *testing.T) {
 	if want := "no labs in " + c.stateDir + ";"; code != 0 || !strings.HasPrefix(out, want) {
 		t.Errorf("ls with no labs: exit %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
 	}
+	// The command it suggests runs as printed: by the path it was run by,
+	// which PATH does not find here.
+	if want := "bring one up with " + c.bin + " up SCENARIO"; !strings.Contains(out, want) {
+		t.Errorf("ls with no labs suggests %q; want %q", out, want)
+	}
 	if out, _, code := c.run(t, "ls", "-o", "json"); code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("ls -o json with no labs: exit %d, %q; want []", code, out)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -51,10 +52,34 @@ type globals struct {
 	verbose  bool
 	stateDir string // parent of every lab's directory
 	cacheDir string // built images
+	self     string // labctl as the user can run it again, for the commands it suggests
+}
+
+// invokedAs is how to run this labctl again: "labctl" when PATH finds it,
+// else the path it was started by (bin/labctl after `make lab`), so that a
+// suggested command works as printed.
+func invokedAs(arg0 string) string {
+	if !strings.Contains(arg0, "/") {
+		return "labctl"
+	}
+	onPath, err := exec.LookPath("labctl")
+	if err == nil && sameFile(onPath, arg0) {
+		return "labctl"
+	}
+	return arg0
+}
+
+func sameFile(a, b string) bool {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	fb, err := os.Stat(b)
+	return err == nil && os.SameFile(fa, fb)
 }
 
 func newRootCmd() *cobra.Command {
-	g := &globals{}
+	g := &globals{self: invokedAs(os.Args[0])}
 	root := &cobra.Command{
 		Use:           "labctl",
 		Short:         "Network-boot labs, a matchbox-compatible boot service, BMCs and end-to-end checks",

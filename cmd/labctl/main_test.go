@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -123,6 +124,31 @@ func TestUpChecksBeforeBuilding(t *testing.T) {
 			}
 			if strings.Contains(out.String(), "image ") {
 				t.Errorf("an image was built before the refusal:\n%s", out.String())
+			}
+		})
+	}
+}
+
+func TestInvokedAs(t *testing.T) {
+	dir, other, empty := t.TempDir(), t.TempDir(), t.TempDir()
+	bin := filepath.Join(dir, "labctl")
+	for _, f := range []string{bin, filepath.Join(other, "labctl")} {
+		if err := os.WriteFile(f, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, arg0, path, want string
+	}{
+		{"found on PATH by name", "labctl", dir, "labctl"},
+		{"run by a path that PATH also finds", bin, dir, "labctl"},
+		{"run by a path that PATH does not find", bin, empty, bin},
+		{"another labctl first on PATH", bin, other + string(filepath.ListSeparator) + dir, bin},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("PATH", tc.path)
+			if got := invokedAs(tc.arg0); got != tc.want {
+				t.Errorf("invokedAs(%q) with PATH=%s = %q, want %q", tc.arg0, tc.path, got, tc.want)
 			}
 		})
 	}

@@ -42,7 +42,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "  error: %s\n", s.Error)
 			}
 			if s.Kubeconfig != "" {
-				fmt.Fprintf(w, "  kubeconfig %s (labctl kubectl %s -- ARGS)\n", s.Kubeconfig, args[0])
+				fmt.Fprintf(w, "  kubeconfig %s (%s kubectl %s -- ARGS)\n", s.Kubeconfig, g.self, args[0])
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tIPMI\tLAST EVENT")

@@ -51,13 +51,13 @@ func newUpCmd(g *globals) *cobra.Command {
 			run, err := control.Converge(cmd.Context(), out, st, sc)
 			printPhases(out, run.Phases)
 			if err != nil {
-				return fmt.Errorf("%w\n(the lab is still up for inspection: labctl logs %s NODE, labctl down %s)", err, l.Name, l.Name)
+				return fmt.Errorf("%w\n(the lab is still up for inspection: %s logs %s NODE, %[2]s down %[3]s)", err, g.self, l.Name)
 			}
 			fmt.Fprintf(out, "lab %s is up and its %d checks passed (namespace %s)\n", l.Name, len(sc.Checks), l.Netns)
 			if len(l.Machines) > 0 {
-				fmt.Fprintf(out, "  a shell on a node:  labctl ssh %s %s\n", l.Name, l.Machines[0].Name)
+				fmt.Fprintf(out, "  a shell on a node:  %s ssh %s %s\n", g.self, l.Name, l.Machines[0].Name)
 			}
-			fmt.Fprintf(out, "  status:            labctl status %s\n  take it down:      labctl down %s\n", l.Name, l.Name)
+			fmt.Fprintf(out, "  status:            %[1]s status %[2]s\n  take it down:      %[1]s down %[2]s\n", g.self, l.Name)
 			return nil
 		},
 	}
