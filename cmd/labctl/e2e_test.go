@@ -114,10 +114,28 @@ func TestE2EPXESmoke(t *testing.T) {
 			ctx, cancel := e2eContext(t)
 			defer cancel()
 			art := t.TempDir()
-			out, err := e.run(ctx, "test", "pxe-smoke", "--provider", provider, "--netns", e.netns, "--artifacts", art)
+			args := []string{"test", "pxe-smoke", "--provider", provider, "--netns", e.netns, "--artifacts", art}
+			// One of the two keeps its lab up, which the user then takes down.
+			keep := provider == "qemu"
+			if keep {
+				args = append(args, "--keep")
+			}
+			out, err := e.run(ctx, args...)
 			t.Logf("labctl test:\n%s", out)
 			if err != nil {
-				t.Fatalf("labctl test pxe-smoke --provider %s: %v", provider, err)
+				t.Fatalf("labctl %s: %v", strings.Join(args, " "), err)
+			}
+			if keep {
+				// The commands it suggests name the binary as it was run.
+				if want := fmt.Sprintf("lab pxe-smoke kept up (--keep): %s ssh pxe-smoke NODE, %[1]s down pxe-smoke", e.bin); !strings.Contains(out, want) {
+					t.Errorf("output lacks %q", want)
+				}
+				if st, err := e.run(ctx, "status", "pxe-smoke"); err != nil || !strings.Contains(st, "lab pxe-smoke (running)") {
+					t.Fatalf("status after test --keep: %v\n%s", err, st)
+				}
+				if down, err := e.run(ctx, "down", "pxe-smoke"); err != nil {
+					t.Fatalf("down after test --keep: %v\n%s", err, down)
+				}
 			}
 			wants := []string{"accelerator: ", "bios1      check booted-bios-profile passed", "uefi1      check booted-uefi-profile passed", "all 2 checks passed",
 				"phases (median of 2 machines): dhcp ", ", ipxe ", ", kernel ", ", booted ", ", checks "}

@@ -73,7 +73,7 @@ func newTestCmd(g *globals) *cobra.Command {
 		Short: "Bring a lab up, wait for the scenario's checks, collect artifacts, take it down",
 		Args:  scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.UpOptions, o.Errors = f.options(g, cmd.OutOrStdout(), args[0]), cmd.ErrOrStderr()
+			o.UpOptions, o.Errors, o.Command = f.options(g, cmd.OutOrStdout(), args[0]), cmd.ErrOrStderr(), g.self
 			phases, err := control.Test(cmd.Context(), o)
 			printPhases(cmd.OutOrStdout(), phases)
 			return err

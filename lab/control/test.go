@@ -17,6 +17,7 @@ type TestOptions struct {
 	UpOptions
 	Artifacts string // logs, the machine log and JUnit; empty: _artifacts/<scenario>
 	Keep      bool   // leave the lab up afterwards
+	Command   string // labctl as the user runs it, for the commands --keep suggests; empty: labctl
 	Errors    io.Writer
 }
 
@@ -60,7 +61,11 @@ func Test(ctx context.Context, o TestOptions) (progress.Summary, error) {
 	}
 	name := st.Lab.Name
 	if o.Keep {
-		fmt.Fprintf(out, "lab %s kept up (--keep): labctl ssh %s NODE, labctl down %s\n", name, name, name)
+		cmd := o.Command
+		if cmd == "" {
+			cmd = "labctl"
+		}
+		fmt.Fprintf(out, "lab %s kept up (--keep): %s ssh %[1]s NODE, %[2]s down %[1]s\n", name, cmd)
 	} else if err := Down(ctx, st.Lab.Dir, nil); err != nil {
 		return run.Phases, fmt.Errorf("down %s: %w", name, err)
 	}
