@@ -58,11 +58,6 @@ func powerState(d *golibvirt.Domain) (power.State, error) {
 // which libvirt applies a new boot order. The power state is read back and
 // checked afterwards; soft-off only asks the guest, so any state is accepted.
 func (p *Provider) SetPower(ctx context.Context, l *lab.Lab, machine string, a power.Action) error {
-	switch a {
-	case power.ActionOn, power.ActionCycle, power.ActionReset, power.ActionOff, power.ActionSoftOff:
-	default:
-		return fmt.Errorf("machine %s: unknown power action %q", machine, a)
-	}
 	unlock := p.lockMachine(l, machine)
 	defer unlock()
 	return p.withDomain(l, machine, func(c *golibvirt.Connect, d *golibvirt.Domain) error {
@@ -78,6 +73,9 @@ func (p *Provider) setPower(ctx context.Context, l *lab.Lab, c *golibvirt.Connec
 		want = power.On
 	case power.ActionOff:
 		want = power.Off
+	case power.ActionSoftOff:
+	default:
+		return fmt.Errorf("machine %s: unknown power action %q", machine, a)
 	}
 	before, err := powerState(d)
 	if err != nil {
