@@ -72,7 +72,10 @@ func TestImagesRunUnderDebianContainerd(t *testing.T) {
 		}
 	}
 	name := fmt.Sprintf("labhello-%d", os.Getpid())
-	if o, err := ctr("run", "-d", "--snapshotter", "native", HelloRef, name); err != nil {
+	// The container's own cgroup path, which runc removes with it: by
+	// default it would sit under one named for the namespace, which
+	// nothing removes.
+	if o, err := ctr("run", "-d", "--snapshotter", "native", "--cgroup", "/"+name, HelloRef, name); err != nil {
 		t.Fatalf("run labhello: %v\n%s", err, o)
 	}
 	t.Cleanup(func() {
@@ -85,6 +88,13 @@ func TestImagesRunUnderDebianContainerd(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		ctr("containers", "rm", name)
+		left, _ := filepath.Glob("/sys/fs/cgroup/*/" + name)
+		if _, err := os.Stat("/sys/fs/cgroup/" + name); err == nil {
+			left = append(left, "/sys/fs/cgroup/"+name)
+		}
+		if len(left) > 0 {
+			t.Errorf("the container's cgroups outlived it: %v", left)
+		}
 	})
 	// A second labhello in the container cannot bind the port the first
 	// holds: both ran, as user 65534, inside the container's namespaces.
