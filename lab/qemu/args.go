@@ -20,7 +20,8 @@ import (
 // start of the same machine boots at once (docs/architecture.md).
 func args(m lab.Machine, f lab.MachineFiles, tap string, accel vm.Accel, boot []power.BootDevice, fw firmware.OVMF) []string {
 	a := []string{
-		"-name", "guest=" + m.Name + ",debug-threads=off",
+		// Named threads ("CPU 0/TCG"): top -H and perf tell the vCPUs apart.
+		"-name", "guest=" + m.Name + ",debug-threads=on",
 		"-uuid", m.UUID,
 		"-m", fmt.Sprint(m.MemoryMiB),
 		"-smp", fmt.Sprint(m.VCPUs),
