@@ -17,7 +17,7 @@ func newConsoleCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "console SCENARIO NODE",
 		Short: "Attach to a machine's serial console (detach with ^]; ends at the end of input when stdin is not a terminal)",
-		Args:  labArgs(cobra.ExactArgs(2)),
+		Args:  labArgs(g, cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := control.MachineFiles(g.stateDir, args[0], args[1])
 			if err != nil {
@@ -49,7 +49,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "logs SCENARIO NODE",
 		Short: "Print a machine's serial console log",
-		Args:  labArgs(cobra.ExactArgs(2)),
+		Args:  labArgs(g, cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := control.MachineFiles(g.stateDir, args[0], args[1])
 			if err != nil {

@@ -21,7 +21,7 @@ func newDownCmd(g *globals) *cobra.Command {
 			if all {
 				return cobra.NoArgs(cmd, args)
 			}
-			return labArgs(cobra.ExactArgs(1))(cmd, args)
+			return labArgs(g, cobra.ExactArgs(1))(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()

@@ -19,7 +19,7 @@ func newKubectlCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kubectl SCENARIO -- ARGS...",
 		Short: "Run the cluster's kubectl with the lab's admin kubeconfig inside the lab's namespace",
-		Args:  labArgs(cobra.MinimumNArgs(1)),
+		Args:  labArgs(g, cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := control.Load(g.stateDir, args[0])
 			if err != nil {

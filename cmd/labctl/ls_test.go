@@ -67,6 +67,7 @@ func TestCLIListings(t *testing.T) {
 	c := newCLI(t)
 	// In this order: completion needs the lab that ls brought up.
 	t.Run("ls", c.testList)
+	t.Run("up of a lab that is up", c.testUpOfLabThatIsUp)
 	t.Run("scenarios", c.testScenarios)
 	t.Run("up without scenario", c.testUpWithoutScenario)
 	t.Run("lab command without lab", c.testLabCommandWithoutLab)
@@ -173,6 +174,27 @@ func (c *cliEnv) testUpWithoutScenario(t *testing.T) {
 	}
 }
 
+// testUpOfLabThatIsUp brings up pxe-smoke, which testList recorded as
+// running: refused before any image is looked at, naming the state and
+// the command that takes it down, and the state left as it was.
+func (c *cliEnv) testUpOfLabThatIsUp(t *testing.T) {
+	file := filepath.Join(c.stateDir, "pxe-smoke", state.FileName)
+	before, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "labctl: lab pxe-smoke is already up (state in " + filepath.Dir(file) + "); take it down first: " + c.bin + " down pxe-smoke"
+	for _, cmd := range []string{"up", "test"} {
+		out, errOut, code := c.run(t, cmd, "pxe-smoke", "--provider", "qemu")
+		if code != 1 || strings.TrimSpace(errOut) != want || strings.Contains(out, "image") {
+			t.Errorf("%s pxe-smoke: exit %d, stdout %q, stderr %q; want 1 and only %q", cmd, code, out, errOut, want)
+		}
+	}
+	if after, _ := os.ReadFile(file); string(after) != string(before) {
+		t.Errorf("the refused up changed %s:\n%s\nwas:\n%s", file, after, before)
+	}
+}
+
 func (c *cliEnv) testLabCommandWithoutLab(t *testing.T) {
 	for _, cmd := range []string{"status", "ssh", "console", "logs", "kubectl", "down"} {
 		out, errOut, code := c.run(t, cmd)
@@ -180,7 +202,7 @@ func (c *cliEnv) testLabCommandWithoutLab(t *testing.T) {
 			t.Errorf("%s: exit %d, stdout %q; want 1 and nothing", cmd, code, out)
 		}
 		for _, want := range []string{
-			"labctl: labctl " + cmd + " needs the SCENARIO of a lab that is up: labctl ls lists them",
+			"labctl: labctl " + cmd + " needs the SCENARIO of a lab that is up: " + c.bin + " ls lists them",
 			"Usage:\n  labctl " + cmd + " SCENARIO",
 		} {
 			if !strings.Contains(errOut, want) {

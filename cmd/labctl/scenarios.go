@@ -65,11 +65,11 @@ func scenarioArg(cmd *cobra.Command, args []string) error {
 
 // labArgs is check, except that a command given nothing is told which
 // argument it needs and where to find one, not only cobra's count.
-func labArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+func labArgs(g *globals, check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) == 0 {
-			return fmt.Errorf("%s needs the SCENARIO of a lab that is up: labctl ls lists them\n\n%s",
-				cmd.CommandPath(), strings.TrimRight(cmd.UsageString(), "\n"))
+			return fmt.Errorf("%s needs the SCENARIO of a lab that is up: %s ls lists them\n\n%s",
+				cmd.CommandPath(), g.self, strings.TrimRight(cmd.UsageString(), "\n"))
 		}
 		return check(cmd, args)
 	}

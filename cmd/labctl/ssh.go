@@ -17,7 +17,7 @@ func newSSHCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "ssh SCENARIO NODE [-- COMMAND...]",
 		Short: "Open a shell on a lab machine, or run a command there (one argument: a shell command line; several: each kept as given) and pass its exit status through",
-		Args:  labArgs(cobra.MinimumNArgs(2)),
+		Args:  labArgs(g, cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, err := control.SSH(cmd.Context(), g.stateDir, args[0], args[1])
 			if err != nil {

@@ -14,7 +14,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status SCENARIO",
 		Short: "Show whether a lab really runs (lab process, namespace, machines) and its machines: power, address, last boot-service request",
-		Args:  labArgs(cobra.ExactArgs(1)),
+		Args:  labArgs(g, cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/scenarios"
 	"github.com/labctl/labctl/scenarios/check"
 )
@@ -45,7 +47,7 @@ func newUpCmd(g *globals) *cobra.Command {
 			}
 			st, err := control.Up(cmd.Context(), f.options(g, out, args[0]))
 			if err != nil {
-				return err
+				return g.downFirst(err)
 			}
 			l := st.Lab
 			run, err := control.Converge(cmd.Context(), out, st, sc)
@@ -65,6 +67,16 @@ func newUpCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
+// downFirst adds to a refusal of a lab that is up the command that takes
+// it down.
+func (g *globals) downFirst(err error) error {
+	var up *state.UpError
+	if errors.As(err, &up) {
+		return fmt.Errorf("%w; take it down first: %s down %s", err, g.self, up.Name)
+	}
+	return err
+}
+
 func newTestCmd(g *globals) *cobra.Command {
 	var f labFlags
 	var o control.TestOptions
@@ -76,7 +88,7 @@ func newTestCmd(g *globals) *cobra.Command {
 			o.UpOptions, o.Errors, o.Command = f.options(g, cmd.OutOrStdout(), args[0]), cmd.ErrOrStderr(), g.self
 			phases, err := control.Test(cmd.Context(), o)
 			printPhases(cmd.OutOrStdout(), phases)
-			return err
+			return g.downFirst(err)
 		},
 	}
 	f.add(cmd)

@@ -107,13 +107,18 @@ func validate(o UpOptions) (*scenarios.Scenario, *state.State, vm.Accel, error) 
 	if o.Netns == "" {
 		o.Netns = "labctl-" + sc.Name
 	}
-	if err := netns.Available(o.Netns); err != nil {
-		return nil, nil, "", err
-	}
 	if err := state.CheckName(sc.Name); err != nil {
 		return nil, nil, "", err
 	}
+	// Before the namespace: a lab that is up holds its namespace too, and
+	// "already up" is the diagnosis the user needs.
 	dir := state.Dir(o.StateRoot, sc.Name)
+	if err := state.CheckNotUp(dir, sc.Name); err != nil {
+		return nil, nil, "", err
+	}
+	if err := netns.Available(o.Netns); err != nil {
+		return nil, nil, "", err
+	}
 	return sc, &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting}, accel, nil
 }
 

@@ -77,16 +77,33 @@ func Load(dir string) (*State, error) {
 	return s, nil
 }
 
-// Create writes a fresh state file for s.Lab in s.Lab.Dir. It fails if one
-// exists already: that lab is up (or crashed and needs `labctl down`).
+// UpError refuses a lab whose state file exists: it is up (or crashed and
+// needs taking down).
+type UpError struct{ Name, Dir string }
+
+func (e *UpError) Error() string {
+	return fmt.Sprintf("lab %s is already up (state in %s)", e.Name, e.Dir)
+}
+
+// CheckNotUp returns an *UpError if the lab called name has a state file
+// in dir.
+func CheckNotUp(dir, name string) error {
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err == nil {
+		return &UpError{Name: name, Dir: dir}
+	}
+	return nil
+}
+
+// Create writes a fresh state file for s.Lab in s.Lab.Dir. It fails with
+// an *UpError if one exists already.
 func Create(s *State) error {
 	dir := s.Lab.Dir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create lab directory: %w", err)
 	}
 	return withLock(dir, func() error {
-		if _, err := os.Stat(filepath.Join(dir, FileName)); err == nil {
-			return fmt.Errorf("lab %s is already up (state in %s); run `labctl down %s` first", s.Lab.Name, dir, s.Lab.Name)
+		if err := CheckNotUp(dir, s.Lab.Name); err != nil {
+			return err
 		}
 		s.Created = time.Now().UTC()
 		return save(dir, s)

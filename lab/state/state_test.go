@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/labctl/labctl/lab"
@@ -72,8 +73,10 @@ func TestCreateTwiceFails(t *testing.T) {
 	if err := Create(&State{Lab: testLab(dir)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Create(&State{Lab: testLab(dir)}); err == nil {
-		t.Fatal("second Create succeeded; want an error saying the lab is up")
+	err := Create(&State{Lab: testLab(dir)})
+	var up *UpError
+	if !errors.As(err, &up) || up.Dir != dir || !strings.Contains(err.Error(), "is already up (state in "+dir+")") {
+		t.Fatalf("second Create = %v; want an UpError naming %s", err, dir)
 	}
 }
 
