@@ -196,7 +196,7 @@ func (c *cliEnv) testUpOfLabThatIsUp(t *testing.T) {
 }
 
 func (c *cliEnv) testLabCommandWithoutLab(t *testing.T) {
-	for _, cmd := range []string{"status", "ssh", "console", "logs", "kubectl", "down"} {
+	for _, cmd := range []string{"status", "ssh", "console", "logs", "kubectl", "verify", "down"} {
 		out, errOut, code := c.run(t, cmd)
 		if code != 1 || out != "" {
 			t.Errorf("%s: exit %d, stdout %q; want 1 and nothing", cmd, code, out)

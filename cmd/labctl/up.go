@@ -102,7 +102,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify SCENARIO",
 		Short: "Run the scenario's checks against a lab that is up",
-		Args:  cobra.ExactArgs(1),
+		Args:  labArgs(g, cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := control.Load(g.stateDir, args[0])
 			if err != nil {
