@@ -193,6 +193,11 @@ func (c *cliEnv) testUpOfLabThatIsUp(t *testing.T) {
 	if after, _ := os.ReadFile(file); string(after) != string(before) {
 		t.Errorf("the refused up changed %s:\n%s\nwas:\n%s", file, after, before)
 	}
+	// test's default artifacts directory, under the directory it ran in.
+	if _, err := os.Stat(filepath.Join("_artifacts", "pxe-smoke")); err == nil {
+		os.RemoveAll("_artifacts")
+		t.Errorf("the refused test created _artifacts/pxe-smoke")
+	}
 }
 
 func (c *cliEnv) testLabCommandWithoutLab(t *testing.T) {

@@ -31,6 +31,11 @@ func Test(ctx context.Context, o TestOptions) (progress.Summary, error) {
 	if err != nil {
 		return progress.Summary{}, err
 	}
+	// Refused input writes nothing, not even an artifacts directory (Up
+	// validates again, cheaply, once the timeline exists for its output).
+	if _, _, _, err := validate(o.UpOptions); err != nil {
+		return progress.Summary{}, err
+	}
 	if o.Artifacts == "" {
 		o.Artifacts = filepath.Join("_artifacts", sc.Name)
 	}
