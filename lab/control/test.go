@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 
 	"github.com/labctl/labctl/lab/progress"
-	"github.com/labctl/labctl/scenarios"
 	"github.com/labctl/labctl/scenarios/check"
 )
 
@@ -27,13 +26,9 @@ type TestOptions struct {
 // artifacts, and end with the phases' summary, which it also returns (empty
 // if the lab never came up) for the caller to show.
 func Test(ctx context.Context, o TestOptions) (progress.Summary, error) {
-	sc, err := scenarios.Find(o.Source)
+	// Refused input writes nothing, not even an artifacts directory.
+	sc, st, accel, err := validate(o.UpOptions)
 	if err != nil {
-		return progress.Summary{}, err
-	}
-	// Refused input writes nothing, not even an artifacts directory (Up
-	// validates again, cheaply, once the timeline exists for its output).
-	if _, _, _, err := validate(o.UpOptions); err != nil {
 		return progress.Summary{}, err
 	}
 	if o.Artifacts == "" {
@@ -49,8 +44,7 @@ func Test(ctx context.Context, o TestOptions) (progress.Summary, error) {
 	defer timeline.Close()
 	out := io.MultiWriter(o.Out, timeline)
 	o.Out = out
-	st, err := Up(ctx, o.UpOptions)
-	if err != nil {
+	if st, err = up(ctx, o.UpOptions, sc, st, accel); err != nil {
 		return progress.Summary{}, err
 	}
 	run, runErr := Converge(ctx, out, st, sc)

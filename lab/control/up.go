@@ -56,6 +56,11 @@ func Up(ctx context.Context, o UpOptions) (*state.State, error) {
 	if err != nil {
 		return nil, err
 	}
+	return up(ctx, o, sc, st, accel)
+}
+
+// up is Up once validate has accepted o and made sc, st and accel of it.
+func up(ctx context.Context, o UpOptions, sc *scenarios.Scenario, st *state.State, accel vm.Accel) (*state.State, error) {
 	// Images first, where the user sees it: the first labos build takes minutes.
 	imgs, err := buildImages(ctx, sc.Images, o)
 	if err != nil {
