@@ -83,6 +83,14 @@ const (
 	keptLeaseWant = "1\n0\n" + proofRoute + " via " + gateway + "\n"
 )
 
+// fixedLayout shows labos-emulated.service at work under TCG: systemd sees
+// QEMU's emulation, randomization is off, and two processes map libc at the
+// same address (so they share QEMU's translations of it).
+const (
+	fixedLayout     = "systemd-detect-virt; cat /proc/sys/kernel/randomize_va_space; a=$(grep -m1 libc /proc/self/maps | cut -d- -f1); b=$(grep -m1 libc /proc/self/maps | cut -d- -f1); [ -n \"$a\" ] && [ \"$a\" = \"$b\" ] && echo libc at one address"
+	fixedLayoutWant = "qemu\n0\nlibc at one address\n"
+)
+
 func bootInstall(t *testing.T, assets, fw string) {
 	l := newLab(t, assets)
 	l.install = fw == "uefi"
@@ -93,8 +101,8 @@ func bootInstall(t *testing.T, assets, fw string) {
 	if !l.install {
 		l.wait(t, vm, "ready", "root=LiveOS", 5*time.Minute)
 		t.Logf("phase live: ready (sshd up) %s", time.Since(t0).Round(time.Second))
-		out := l.ssh(t, "cat /etc/labos-proof; hostname; findmnt -no FSTYPE /; systemctl is-enabled labos-install.service || true; "+keptLease)
-		if want := "live " + l.nonce + "\nlabos-proof\noverlay\ndisabled\n" + keptLeaseWant; out != want {
+		out := l.ssh(t, "cat /etc/labos-proof; hostname; findmnt -no FSTYPE /; systemctl is-enabled labos-install.service || true; "+keptLease+"; "+fixedLayout)
+		if want := "live " + l.nonce + "\nlabos-proof\noverlay\ndisabled\n" + keptLeaseWant + fixedLayoutWant; out != want {
 			t.Fatalf("on the live machine: %q, want %q", out, want)
 		}
 		if l.reported("install-started") {
@@ -113,8 +121,8 @@ func bootInstall(t *testing.T, assets, fw string) {
 	t.Logf("phase disk: ignition os=installed %s", time.Since(t1).Round(time.Second))
 	l.wait(t, vm, "ready", "root=/dev/vda", 5*time.Minute)
 	t.Logf("phase disk: ready %s (power-on to ready from disk %s)", time.Since(t1).Round(time.Second), time.Since(t0).Round(time.Second))
-	out := l.ssh(t, "cat /etc/labos-proof; findmnt -no SOURCE /; test -e /boot/ignition.firstboot && echo armed || echo disarmed; systemctl is-enabled labos-install.service || true; "+keptLease)
-	if want := "installed " + l.nonce + "\n/dev/vda3\ndisarmed\ndisabled\n" + keptLeaseWant; out != want {
+	out := l.ssh(t, "cat /etc/labos-proof; findmnt -no SOURCE /; test -e /boot/ignition.firstboot && echo armed || echo disarmed; systemctl is-enabled labos-install.service || true; "+keptLease+"; "+fixedLayout)
+	if want := "installed " + l.nonce + "\n/dev/vda3\ndisarmed\ndisabled\n" + keptLeaseWant + fixedLayoutWant; out != want {
 		t.Fatalf("on the installed machine: %q, want %q", out, want)
 	}
 }

@@ -17,7 +17,7 @@ printf 'SELINUX=disabled\nSELINUXTYPE=default\n' >/etc/selinux/config
 rm -f /etc/ssh/ssh_host_*
 
 chmod 0755 /usr/local/sbin/* /usr/local/lib/labos/*.sh
-systemctl enable systemd-networkd.service labos-booted.service labos-ready.service labos-firstboot-done.service
+systemctl enable systemd-networkd.service labos-booted.service labos-ready.service labos-firstboot-done.service labos-emulated.service
 systemctl disable apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer 2>/dev/null || true
 systemctl mask getty@tty1.service
 # Headless, no LVM and SELinux off: consoles on virtual terminals, e2scrub's
