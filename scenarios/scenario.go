@@ -128,6 +128,10 @@ type Expect struct {
 	OutputContains []string `yaml:"output_contains"`
 	OutputMatches  string   `yaml:"output_matches"` // a regular expression
 	OutputLines    int      `yaml:"output_lines"`   // exact count of non-empty lines; 0 means any
+	// FailMatches, a regular expression, names an output that will not get
+	// better with time (a refusal, not a wait): the check fails at once
+	// instead of polling until the scenario's deadline.
+	FailMatches string `yaml:"fail_matches"`
 }
 
 // Duration is a time.Duration written as "90s" or "5m" in YAML.
@@ -340,9 +344,11 @@ func (s *Scenario) validateChecks(p *problems) {
 				p.bad(f("nodes"), "no machine named %q", n)
 			}
 		}
-		if c.Expect.OutputMatches != "" {
-			if _, err := regexp.Compile(c.Expect.OutputMatches); err != nil {
-				p.bad(f("expect.output_matches"), "%v", err)
+		for _, re := range []struct{ field, expr string }{
+			{"output_matches", c.Expect.OutputMatches}, {"fail_matches", c.Expect.FailMatches},
+		} {
+			if _, err := regexp.Compile(re.expr); re.expr != "" && err != nil {
+				p.bad(f("expect."+re.field), "%v", err)
 			}
 		}
 	}

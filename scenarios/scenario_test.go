@@ -17,6 +17,8 @@ network: {subnet: 10.9.0.0/24, gateway: 10.9.0.1, domain: t.lab}
 machines:
   - {name: a, mac: "52:54:00:00:00:01", uuid: 00000000-0000-0000-0000-000000000001, ip: 10.9.0.11}
   - {name: b, mac: "52:54:00:00:00:02", uuid: 00000000-0000-0000-0000-000000000002, ip: 10.9.0.12, firmware: uefi}
+checks:
+  - {name: c, run: "true", expect: {output_matches: '^ok$', fail_matches: 'forbidden'}}
 `
 
 func load(t *testing.T, y string) (*Scenario, error) {
@@ -62,6 +64,8 @@ func TestLoadInvalid(t *testing.T) {
 		{"bad subnet", `10.9.0.0/24`, `10.9.0.0/33`, "network.subnet"},
 		{"no description", "description: A test. More about it.\n", "", "description: missing"},
 		{"blank description", "A test. More about it.", `" "`, "description: missing"},
+		{"bad output_matches", `output_matches: '^ok$'`, `output_matches: '(ok'`, "checks[0].expect.output_matches: error parsing regexp"},
+		{"bad fail_matches", `fail_matches: 'forbidden'`, `fail_matches: '[x'`, "checks[0].expect.fail_matches: error parsing regexp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

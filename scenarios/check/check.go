@@ -163,6 +163,9 @@ func (r *Runner) runOne(ctx context.Context, c scenarios.Check, m lab.Machine) R
 		} else {
 			res.Output, res.Reason = out, err.Error()
 		}
+		if errors.Is(err, ErrHopeless) {
+			return finish(Failed)
+		}
 		if err := r.alive(ctx); err != nil {
 			res.Reason = err.Error()
 			return finish(Failed)
@@ -206,8 +209,21 @@ func (r *Runner) attempt(ctx context.Context, c scenarios.Check, m lab.Machine) 
 	return out, Match(c.Expect, out, status)
 }
 
+// ErrHopeless marks a result that polling will not change: the output
+// matched the check's fail_matches.
+var ErrHopeless = errors.New("output matches fail_matches")
+
 // Match says whether a command's output and exit status are what e expects.
 func Match(e scenarios.Expect, out string, status int) error {
+	if e.FailMatches != "" {
+		re, err := regexp.Compile(e.FailMatches)
+		if err != nil {
+			return err
+		}
+		if m := re.FindString(out); m != "" {
+			return fmt.Errorf("%w /%s/ (%s), no use waiting: %s", ErrHopeless, e.FailMatches, m, tail(out))
+		}
+	}
 	if status != e.ExitStatus {
 		return fmt.Errorf("exit status %d, want %d; output: %s", status, e.ExitStatus, tail(out))
 	}

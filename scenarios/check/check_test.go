@@ -38,6 +38,9 @@ func TestMatch(t *testing.T) {
 		{"no match", scenarios.Expect{OutputMatches: `^ok$`}, "not ok", 0, "does not match"},
 		{"lines", scenarios.Expect{OutputLines: 3}, "a\n\nb\nc\n", 0, ""},
 		{"too few lines", scenarios.Expect{OutputLines: 3}, "a\nb\n", 0, "2 output lines, want 3"},
+		{"hopeless", scenarios.Expect{OutputMatches: `^ok$`, FailMatches: `forbidden`}, "x is forbidden", 0, "output matches fail_matches /forbidden/ (forbidden), no use waiting"},
+		{"hopeless whatever the status", scenarios.Expect{FailMatches: `forbidden`}, "forbidden", 1, "fail_matches"},
+		{"fail_matches not met", scenarios.Expect{OutputMatches: `^ok$`, FailMatches: `forbidden`}, "ok", 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,6 +67,8 @@ func TestBuiltinExpectations(t *testing.T) {
 		want            string // substring of the error; "" means pass
 	}{
 		{"k8s-install", "nodes-ready", "v1.34.4 True", 0, ""},
+		{"k8s", "nodes-ready", `"Unable to register node with API server" err="nodes \"worker2\" is forbidden: node \"worker1\" is not allowed to modify node \"worker2\"" node="worker2"` + "\n", 0, "fail_matches"},
+		{"k8s", "nodes-ready", "v1.34.4 False", 0, "does not match"},
 		{"k8s-install", "deployment-available", "available 2\nlabhello-c4ff9999f-64gk2 worker2 Running\nlabhello-c4ff9999f-f8b8k worker1 Running\n", 0, ""},
 		{"k8s-install", "worker-survives-reboot", "/dev/vda3\nactive\nTrue", 0, ""},
 		{"k8s-install", "worker-survives-reboot", "/dev/vda3\nactive\nFalse", 0, "does not match"},
@@ -288,6 +293,37 @@ func TestRunnerDeadlineKeepsLastCompleteAttempt(t *testing.T) {
 	}
 	if results[0].Output != "not-yet\n" {
 		t.Errorf("output = %q, want the last complete attempt's", results[0].Output)
+	}
+}
+
+// An output matching fail_matches ends the check at its first attempt, long
+// before the deadline, and the check after it does not run.
+func TestRunnerFailMatchesStopsPolling(t *testing.T) {
+	keys, err := sshkeys.LoadOrCreate(t.TempDir(), []string{"m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := startSSHD(t, keys, "m1", "127.0.0.1", 0)
+	r := &Runner{
+		Lab: &lab.Lab{Name: "t", Machines: []lab.Machine{{Name: "m1", IP: netip.MustParseAddr("127.0.0.1")}}},
+		Checks: []scenarios.Check{
+			{Name: "registered", Run: `echo 'nodes "m1" is forbidden: node "m0" is not allowed to modify node "m1"'; false`,
+				Expect: scenarios.Expect{OutputMatches: `^ok$`, FailMatches: `is not allowed to modify node`}},
+			{Name: "after", Run: "true"},
+		},
+		Deadline: time.Hour, // were it polled, the test would time out first
+		Interval: 100 * time.Millisecond,
+		Shell:    &SSH{Keys: keys, Dial: (&net.Dialer{}).DialContext, Port: port},
+	}
+	results, err := r.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `check "registered" on m1 failed`) {
+		t.Fatalf("err = %v, want the registered check to fail on m1", err)
+	}
+	if got := results[0]; got.Status != Failed || got.Attempts != 1 || !strings.Contains(got.Reason, "fail_matches /is not allowed to modify node/") {
+		t.Errorf("registered = %+v, want failed at its first attempt naming fail_matches", got)
+	}
+	if results[1].Status != NotRun {
+		t.Errorf("after = %+v, want not run", results[1])
 	}
 }
 
