@@ -31,7 +31,8 @@ func (l *Lab) AssetsDir() string { return filepath.Join(l.Dir, "assets") }
 // TFTPDir is dnsmasq's TFTP root (the iPXE binaries).
 func (l *Lab) TFTPDir() string { return filepath.Join(l.Dir, "tftp") }
 
-// PKIDir holds the lab CA (its key never leaves the host); Kubeconfig is a
+// PKIDir holds the lab CA (its key never leaves the host) and every
+// certificate it issued: the lab's services' and the scenario's; Kubeconfig is a
 // Kubernetes lab's admin kubeconfig.
 func (l *Lab) PKIDir() string     { return filepath.Join(l.Dir, "pki") }
 func (l *Lab) Kubeconfig() string { return filepath.Join(l.Dir, "kubeconfig") }
@@ -50,21 +51,10 @@ func (l *Lab) DnsmasqConfig() string { return filepath.Join(l.Dir, "dnsmasq.conf
 func (l *Lab) DnsmasqLog() string    { return filepath.Join(l.Dir, "dnsmasq.log") }
 func (l *Lab) DnsmasqLeases() string { return filepath.Join(l.Dir, "dnsmasq.leases") }
 
-// BMCPasswordFile (random per lab, mode 0600), BMCCAFile (what Redfish
-// clients verify with) and BMCCertFile (the Redfish server's chain) are the
-// virtual BMCs' files.
+// BMCPasswordFile is the virtual BMCs' password (random per lab, mode
+// 0600). Their certificate, like the boot service API's, comes from the lab
+// CA in PKIDir (lab/pki names the files there).
 func (l *Lab) BMCPasswordFile() string { return filepath.Join(l.Dir, "bmc-password") }
-func (l *Lab) BMCCAFile() string       { return filepath.Join(l.Dir, "bmc-ca.pem") }
-func (l *Lab) BMCCertFile() string     { return filepath.Join(l.Dir, "bmc-cert.pem") }
-
-// The boot service API's TLS files: a CA made for the lab, the server's
-// certificate and key, and one client certificate and key for the user's
-// bootcmd or terraform.
-func (l *Lab) APICAFile() string         { return filepath.Join(l.Dir, "api-ca.pem") }
-func (l *Lab) APIServerCertFile() string { return filepath.Join(l.Dir, "api-server.pem") }
-func (l *Lab) APIServerKeyFile() string  { return filepath.Join(l.Dir, "api-server-key.pem") }
-func (l *Lab) APIClientCertFile() string { return filepath.Join(l.Dir, "api-client.pem") }
-func (l *Lab) APIClientKeyFile() string  { return filepath.Join(l.Dir, "api-client-key.pem") }
 
 // APIAddr is the boot service API's host:port.
 func (l *Lab) APIAddr() string {

@@ -139,6 +139,9 @@ func (s *Scenario) validateCertificates(bad func(field, format string, args ...a
 		if c.Name == "" || seen[c.Name] {
 			bad(f("name"), "missing or duplicate %q", c.Name)
 		}
+		if why := pki.Reserved(c.Name); why != "" {
+			bad(f("name"), "%s", why)
+		}
 		seen[c.Name] = true
 		if c.CommonName == "" && !c.MachineSANs && len(c.DNSNames)+len(c.IPs) == 0 {
 			bad(f("cn"), "missing (a certificate needs a common name or alternative names)")

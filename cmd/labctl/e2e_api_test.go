@@ -46,7 +46,7 @@ func TestE2ELabAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, _ := os.ReadFile(st.API.CAFile)
+	caPEM, _ := os.ReadFile(st.CAFile)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	conn, err := grpc.NewClient(st.API.Endpoint,

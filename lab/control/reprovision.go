@@ -15,6 +15,7 @@ import (
 	"github.com/labctl/labctl/bmc/reprovision"
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
@@ -136,7 +137,7 @@ func BMCInventory(l *lab.Lab, protocols ...bmc.Protocol) []inventory.Machine {
 			case bmc.IPMI:
 				ep.Address = l.IPMIAddr(i)
 			case bmc.Redfish:
-				ep.Address, ep.CAFile, ep.SystemUUID = l.RedfishURL(), l.BMCCAFile(), m.UUID
+				ep.Address, ep.CAFile, ep.SystemUUID = l.RedfishURL(), pki.CAFile(l.PKIDir()), m.UUID
 			}
 			ms[i].BMC = append(ms[i].BMC, ep)
 		}

@@ -191,15 +191,19 @@ func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs ma
 	return launch(st, o.Self)
 }
 
-// issueCertificates makes the lab CA and the scenario's certificates (and
-// its kubeconfig), for scenarios that declare any.
+// issueCertificates makes the lab CA, the certificates of the lab's own
+// services (boot service API, virtual BMCs) and the scenario's (and its
+// kubeconfig). The lab process only reads them: one CA for the lab's life.
 func issueCertificates(sc *scenarios.Scenario, l *lab.Lab) (*scenarios.TLS, error) {
-	if len(sc.Certificates) == 0 {
-		return nil, nil
-	}
 	ca, err := pki.LoadOrCreate(l.PKIDir(), l.Name)
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	if err := ca.IssueOwn(l.Network.Gateway); err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	if len(sc.Certificates) == 0 {
+		return nil, nil
 	}
 	tls, err := sc.IssueCertificates(ca, l)
 	if err != nil {
