@@ -23,19 +23,19 @@ type Status struct {
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	// CAFile is the lab CA: every service of the lab (boot service API,
 	// virtual BMCs, the scenario's) presents a certificate it issued.
-	CAFile     string          `json:"ca_file,omitempty"`
-	Missing    []string        `json:"missing,omitempty"`   // why the phase is broken
-	Recovered  []string        `json:"recovered,omitempty"` // processes that died and were restarted
-	Error      string          `json:"-"`                   // why the lab process failed
-	API        *APIAccess      `json:"api,omitempty"`
-	Machines   []MachineStatus `json:"machines"`
-	BMC        *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
+	CAFile    string          `json:"ca_file,omitempty"`
+	Missing   []string        `json:"missing,omitempty"`   // why the phase is broken
+	Recovered []string        `json:"recovered,omitempty"` // processes that died and were restarted
+	Error     string          `json:"-"`                   // why the lab process failed
+	API       *APIAccess      `json:"api,omitempty"`
+	Machines  []MachineStatus `json:"machines"`
+	BMC       *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
 }
 
 // APIAccess is how a user's bootcmd or terraform reaches the lab's boot
 // service API (from inside the lab's namespace).
 type APIAccess struct {
-	Endpoint string `json:"endpoint"` // host:port, gRPC over mutual TLS
+	Endpoint string `json:"endpoint"`  // host:port, gRPC over mutual TLS
 	CertFile string `json:"cert_file"` // the client's
 	KeyFile  string `json:"key_file"`
 }
