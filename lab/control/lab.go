@@ -10,13 +10,13 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/providers"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/scenarios"
-	"github.com/labctl/labctl/scenarios/check"
 )
 
 // Load reads the state of the lab a SCENARIO argument names, under root,
@@ -77,7 +77,7 @@ func SSH(ctx context.Context, root, scenario, node string) (*ssh.Client, error) 
 func NameOf(arg string) (string, error) {
 	name := arg
 	if strings.ContainsRune(arg, os.PathSeparator) {
-		sc, err := scenarios.Find(arg)
+		sc, err := scenario.Find(arg)
 		if err != nil {
 			return "", fmt.Errorf("lab %q: not a lab name, nor a scenario directory: %w", arg, err)
 		}

@@ -15,12 +15,12 @@ import (
 	"github.com/labctl/labctl/bmc/reprovision"
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/scenarios"
-	"github.com/labctl/labctl/scenarios/check"
 )
 
 // Reprovision reprovisions a running lab's machines through their virtual
@@ -30,7 +30,7 @@ import (
 // checks, it then runs them, printing each result.
 func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []string, protos []bmc.Protocol) error {
 	l := st.Lab
-	sc, err := scenarios.Find(st.Source)
+	sc, err := scenario.Find(st.Source)
 	if err != nil {
 		return err
 	}

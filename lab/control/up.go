@@ -23,10 +23,10 @@ import (
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/providers"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/scenarios"
 )
 
 // DaemonCommand is the hidden labctl subcommand that runs the lab process
@@ -60,7 +60,7 @@ func Up(ctx context.Context, o UpOptions) (*state.State, error) {
 }
 
 // up is Up once validate has accepted o and made sc, st and accel of it.
-func up(ctx context.Context, o UpOptions, sc *scenarios.Scenario, st *state.State, accel vm.Accel) (*state.State, error) {
+func up(ctx context.Context, o UpOptions, sc *scenario.Scenario, st *state.State, accel vm.Accel) (*state.State, error) {
 	// Images first, where the user sees it: the first labos build takes minutes.
 	imgs, err := buildImages(ctx, sc.Images, o)
 	if err != nil {
@@ -86,11 +86,11 @@ func Check(o UpOptions) (*state.State, error) {
 	return st, err
 }
 
-func validate(o UpOptions) (*scenarios.Scenario, *state.State, vm.Accel, error) {
+func validate(o UpOptions) (*scenario.Scenario, *state.State, vm.Accel, error) {
 	if err := RequireRoot("bring a lab up"); err != nil {
 		return nil, nil, "", err
 	}
-	sc, err := scenarios.Find(o.Source)
+	sc, err := scenario.Find(o.Source)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -128,7 +128,7 @@ func validate(o UpOptions) (*scenarios.Scenario, *state.State, vm.Accel, error) 
 }
 
 // buildImages builds (or finds in the cache) each image the scenario names.
-func buildImages(ctx context.Context, specs []scenarios.Image, o UpOptions) (map[string]string, error) {
+func buildImages(ctx context.Context, specs []scenario.Image, o UpOptions) (map[string]string, error) {
 	cache := &images.Cache{Dir: o.CacheDir}
 	dirs := map[string]string{}
 	for _, spec := range specs {
@@ -148,7 +148,7 @@ func buildImages(ctx context.Context, specs []scenarios.Image, o UpOptions) (map
 
 // start writes the lab's files, chooses its accelerator, makes its
 // namespace and starts the lab process.
-func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs map[string]string, accel vm.Accel, o UpOptions) error {
+func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map[string]string, accel vm.Accel, o UpOptions) error {
 	l := st.Lab
 	keys, err := sshkeys.ForLab(l)
 	if err != nil {
@@ -194,7 +194,7 @@ func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs ma
 // issueCertificates makes the lab CA, the certificates of the lab's own
 // services (boot service API, virtual BMCs) and the scenario's (and its
 // kubeconfig). The lab process only reads them: one CA for the lab's life.
-func issueCertificates(sc *scenarios.Scenario, l *lab.Lab) (*scenarios.TLS, error) {
+func issueCertificates(sc *scenario.Scenario, l *lab.Lab) (*scenario.TLS, error) {
 	ca, err := pki.LoadOrCreate(l.PKIDir(), l.Name)
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
