@@ -29,7 +29,7 @@ var layer = map[string]int{
 	"lab": model, "tail": model, "filecopy": model, "images": model, "bmc": model,
 	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,
 	"images/verify": model, "images/oci": model, // need nothing of ours: tools for the image parts
-	"scenarios": model, // the built-in scenarios as data (embedded files)
+	"scenarios":       model,                   // the built-in scenarios as data (embedded files)
 	"internal/layers": model, "scripts": model, // no code; the scripts' doc
 	"": model, // the repository's own tests (workflows_test.go)
 
