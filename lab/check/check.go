@@ -122,7 +122,7 @@ func (r *Runner) nodes(c scenario.Check) []lab.Machine {
 	}
 	var ms []lab.Machine
 	for _, n := range c.Nodes {
-		if m, ok := r.Lab.Machine(n); ok {
+		if m, _, err := r.Lab.Machine(n); err == nil { // the scenario's validation names a missing one
 			ms = append(ms, m)
 		}
 	}

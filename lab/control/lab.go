@@ -46,7 +46,7 @@ func MachineFiles(root, scenario, node string) (lab.MachineFiles, error) {
 	if err != nil {
 		return lab.MachineFiles{}, err
 	}
-	if _, _, err := st.Lab.MachineByName(node); err != nil {
+	if _, _, err := st.Lab.Machine(node); err != nil {
 		return lab.MachineFiles{}, err
 	}
 	return st.Lab.MachineFiles(node), nil
@@ -60,7 +60,7 @@ func SSH(ctx context.Context, root, scenario, node string) (*ssh.Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	m, _, err := st.Lab.MachineByName(node)
+	m, _, err := st.Lab.Machine(node)
 	if err != nil {
 		return nil, err
 	}

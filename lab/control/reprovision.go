@@ -39,7 +39,7 @@ func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []st
 	var targets []reprovision.Target
 	since := map[string]time.Time{}
 	for _, name := range names {
-		m, i, err := l.MachineByName(name)
+		m, i, err := l.Machine(name)
 		if err != nil {
 			return err
 		}
