@@ -124,3 +124,10 @@ func (l *Lab) MachineNames() []string {
 	}
 	return names
 }
+
+// AccelFile is where the host's answer to the KVM probe is kept (lab/vm's
+// ProbeAccel): a property of the host, not of a lab, so beside the image
+// cache in cacheDir, shared by every lab and both providers.
+func AccelFile(cacheDir string) string {
+	return filepath.Join(filepath.Dir(filepath.Clean(cacheDir)), "accel.json")
+}

@@ -60,18 +60,3 @@ func TestMachineLookup(t *testing.T) {
 		t.Errorf("Machine(node4) = %d, %v; want -1, %q", i, err, want)
 	}
 }
-
-// A provider's own files live in the machine's directory, beside the files
-// both providers keep.
-func TestMachineFiles(t *testing.T) {
-	l := &Lab{Dir: "/labs/t"}
-	f := l.MachineFiles("m1")
-	if f.Dir != l.MachineDir("m1") || f.Dir != "/labs/t/machines/m1" {
-		t.Errorf("machine directory %s, MachineDir %s; want /labs/t/machines/m1", f.Dir, l.MachineDir("m1"))
-	}
-	for _, p := range []string{f.Disk, f.NVRAM, f.SerialLog, f.Console, f.Record} {
-		if !strings.HasPrefix(p, f.Dir+"/") {
-			t.Errorf("%s is not in %s", p, f.Dir)
-		}
-	}
-}

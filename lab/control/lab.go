@@ -20,7 +20,7 @@ import (
 )
 
 // Load reads the state of the lab a SCENARIO argument names, under root,
-// saying so plainly when it is not up.
+// saying so plainly when it is not up (a *NotUpError).
 func Load(root, arg string) (*state.State, error) {
 	name, err := NameOf(arg)
 	if err != nil {
@@ -28,10 +28,21 @@ func Load(root, arg string) (*state.State, error) {
 	}
 	st, err := state.Load(state.Dir(root, name))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("lab %s is not up", name)
+		return nil, &NotUpError{Name: name, Root: root}
 	}
 	return st, err
 }
+
+// NotUpError is a lab with no state where labs were looked for (Root); it
+// matches os.ErrNotExist.
+type NotUpError struct {
+	Name, Root string
+}
+
+func (e *NotUpError) Error() string {
+	return fmt.Sprintf("lab %s is not up (labs are looked for in %s)", e.Name, e.Root)
+}
+func (e *NotUpError) Unwrap() error { return os.ErrNotExist }
 
 // Provider is the provider of a lab that is up, as the CLI drives it:
 // quietly, since the lab process keeps the lab's log.

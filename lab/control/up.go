@@ -124,12 +124,23 @@ func validate(o UpOptions) (*scenario.Scenario, *state.State, vm.Accel, error) {
 	if err := netns.Available(o.Netns); err != nil {
 		return nil, nil, "", err
 	}
-	return sc, &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting}, accel, nil
+	return sc, &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting,
+		Kubernetes: kubernetesVersion(sc)}, accel, nil
+}
+
+// kubernetesVersion is the Kubernetes version the scenario's images hold, or "".
+func kubernetesVersion(sc *scenario.Scenario) string {
+	for _, img := range sc.Images {
+		if v := registry.Kubernetes(img.Name, img.Options); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // buildImages builds (or finds in the cache) each image the scenario names.
 func buildImages(ctx context.Context, specs []scenario.Image, o UpOptions) (map[string]string, error) {
-	cache := &images.Cache{Dir: o.CacheDir}
+	cache := images.OpenCache(o.CacheDir, nil)
 	dirs := map[string]string{}
 	for _, spec := range specs {
 		name := spec.Name
@@ -172,7 +183,7 @@ func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map
 	}
 	if accel == "" {
 		var why string
-		accel, why = vm.ProbeAccel(ctx, "qemu-system-x86_64", filepath.Join(filepath.Dir(o.CacheDir), "accel.json"))
+		accel, why = vm.ProbeAccel(ctx, "qemu-system-x86_64", lab.AccelFile(o.CacheDir))
 		fmt.Fprintf(o.Out, "accelerator probe: %s: %s\n", accel, why)
 	}
 	if err := state.Update(l.Dir, func(s *state.State) { s.Accel = string(accel) }); err != nil {
