@@ -27,7 +27,7 @@ func BenchmarkPowerStatus(b *testing.B) {
 		b.Fatal(err)
 	}
 	go virtual.ServeIPMI(ctx, pc, sys, cred)
-	cert, caPEM, _ := virtual.NewCertificate("127.0.0.1")
+	cert, caPEM, _ := virtualtest.NewCertificate("127.0.0.1")
 	ca := filepath.Join(b.TempDir(), "ca.pem")
 	os.WriteFile(ca, caPEM, 0o644)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

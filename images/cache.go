@@ -96,7 +96,8 @@ type Cache struct {
 	Log *slog.Logger
 }
 
-// OpenCache is the cache in dir, or in DefaultCacheDir when dir is empty.
+// OpenCache is the cache in dir, or in DefaultCacheDir when dir is empty:
+// the one way to make a Cache (a nil log logs to slog.Default).
 func OpenCache(dir string, log *slog.Logger) *Cache {
 	if dir == "" {
 		dir = DefaultCacheDir

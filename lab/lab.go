@@ -3,8 +3,10 @@
 package lab
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/labctl/labctl/power"
 )
@@ -60,12 +62,15 @@ type Lab struct {
 	Machines []Machine
 }
 
-// Machine returns the machine called name.
-func (l *Lab) Machine(name string) (Machine, bool) {
-	for _, m := range l.Machines {
+// Machine returns the machine called name and its index in Machines (which
+// places its IPMI port), or an error naming the lab's machines.
+func (l *Lab) Machine(name string) (Machine, int, error) {
+	var known []string
+	for i, m := range l.Machines {
 		if m.Name == name {
-			return m, true
+			return m, i, nil
 		}
+		known = append(known, m.Name)
 	}
-	return Machine{}, false
+	return Machine{}, -1, fmt.Errorf("lab %s has no machine %q (its machines: %s)", l.Name, name, strings.Join(known, ", "))
 }

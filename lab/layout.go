@@ -1,10 +1,8 @@
 package lab
 
 import (
-	"fmt"
 	"net/netip"
 	"path/filepath"
-	"strings"
 )
 
 // Where a lab's services listen on its gateway, inside its namespace: the
@@ -19,8 +17,9 @@ const (
 	BMCUsername  = "admin"
 )
 
-// The layout of a lab's directory. Every file of a lab is named here, so no
-// package derives a path of its own.
+// The layout of a lab's directory. Every file of a lab is named here, or by
+// the package that owns a directory named here (lab/pki in PKIDir, a
+// provider in a MachineDir), so no other package derives a path.
 
 // DataDir is the boot service's matchbox-layout data directory.
 func (l *Lab) DataDir() string { return filepath.Join(l.Dir, "data") }
@@ -31,7 +30,8 @@ func (l *Lab) AssetsDir() string { return filepath.Join(l.Dir, "assets") }
 // TFTPDir is dnsmasq's TFTP root (the iPXE binaries).
 func (l *Lab) TFTPDir() string { return filepath.Join(l.Dir, "tftp") }
 
-// PKIDir holds the lab CA (its key never leaves the host); Kubeconfig is a
+// PKIDir holds the lab CA (its key never leaves the host) and every
+// certificate it issued: the lab's services' and the scenario's; Kubeconfig is a
 // Kubernetes lab's admin kubeconfig.
 func (l *Lab) PKIDir() string     { return filepath.Join(l.Dir, "pki") }
 func (l *Lab) Kubeconfig() string { return filepath.Join(l.Dir, "kubeconfig") }
@@ -50,21 +50,10 @@ func (l *Lab) DnsmasqConfig() string { return filepath.Join(l.Dir, "dnsmasq.conf
 func (l *Lab) DnsmasqLog() string    { return filepath.Join(l.Dir, "dnsmasq.log") }
 func (l *Lab) DnsmasqLeases() string { return filepath.Join(l.Dir, "dnsmasq.leases") }
 
-// BMCPasswordFile (random per lab, mode 0600), BMCCAFile (what Redfish
-// clients verify with) and BMCCertFile (the Redfish server's chain) are the
-// virtual BMCs' files.
+// BMCPasswordFile is the virtual BMCs' password (random per lab, mode
+// 0600). Their certificate, like the boot service API's, comes from the lab
+// CA in PKIDir (lab/pki names the files there).
 func (l *Lab) BMCPasswordFile() string { return filepath.Join(l.Dir, "bmc-password") }
-func (l *Lab) BMCCAFile() string       { return filepath.Join(l.Dir, "bmc-ca.pem") }
-func (l *Lab) BMCCertFile() string     { return filepath.Join(l.Dir, "bmc-cert.pem") }
-
-// The boot service API's TLS files: a CA made for the lab, the server's
-// certificate and key, and one client certificate and key for the user's
-// bootcmd or terraform.
-func (l *Lab) APICAFile() string         { return filepath.Join(l.Dir, "api-ca.pem") }
-func (l *Lab) APIServerCertFile() string { return filepath.Join(l.Dir, "api-server.pem") }
-func (l *Lab) APIServerKeyFile() string  { return filepath.Join(l.Dir, "api-server-key.pem") }
-func (l *Lab) APIClientCertFile() string { return filepath.Join(l.Dir, "api-client.pem") }
-func (l *Lab) APIClientKeyFile() string  { return filepath.Join(l.Dir, "api-client-key.pem") }
 
 // APIAddr is the boot service API's host:port.
 func (l *Lab) APIAddr() string {
@@ -95,9 +84,14 @@ func (l *Lab) RedfishAddr() string {
 }
 func (l *Lab) RedfishURL() string { return "https://" + l.RedfishAddr() }
 
-// MachineFiles are one machine's files, all under <lab dir>/machines/<name>/.
-// Both providers keep a machine's disk, NVRAM and serial console here; the
-// rest are the QEMU provider's own.
+// MachineDir is where everything of the machine called name is kept: the
+// files below, and a provider's own files, which it names itself (the QEMU
+// provider's monitor sockets, pid file and markers are lab/qemu's).
+func (l *Lab) MachineDir(name string) string { return filepath.Join(l.MachinesDir(), name) }
+
+// MachineFiles are the files of a machine that both providers keep and
+// that others read (progress and checks the serial log, `labctl console`
+// the console socket), all in its MachineDir.
 type MachineFiles struct {
 	Dir       string
 	Disk      string // qcow2
@@ -105,18 +99,11 @@ type MachineFiles struct {
 	SerialLog string // the serial console's log
 	Console   string // unix socket of the serial console
 	Record    string // the machine as created (machine.json)
-	QMP       string // QEMU's monitor socket
-	Events    string // a second QMP socket, held by the lab process for events
-	Pid       string // QEMU's pid file
-	Boot      string // boot order overrides (boot.json)
-	Stdio     string // QEMU's own output
-	Fault     string // how QEMU died unasked, if it did
-	Restart   string // there while QEMU is started again after a reset
 }
 
 // MachineFiles returns the files of the machine called name.
 func (l *Lab) MachineFiles(name string) MachineFiles {
-	d := filepath.Join(l.MachinesDir(), name)
+	d := l.MachineDir(name)
 	return MachineFiles{
 		Dir:       d,
 		Disk:      filepath.Join(d, "disk.qcow2"),
@@ -124,13 +111,6 @@ func (l *Lab) MachineFiles(name string) MachineFiles {
 		SerialLog: filepath.Join(d, "serial.log"),
 		Console:   filepath.Join(d, "console.sock"),
 		Record:    filepath.Join(d, "machine.json"),
-		QMP:       filepath.Join(d, "qmp.sock"),
-		Events:    filepath.Join(d, "events.sock"),
-		Pid:       filepath.Join(d, "qemu.pid"),
-		Boot:      filepath.Join(d, "boot.json"),
-		Stdio:     filepath.Join(d, "qemu.log"),
-		Fault:     filepath.Join(d, "fault"),
-		Restart:   filepath.Join(d, "restarting"),
 	}
 }
 
@@ -145,15 +125,9 @@ func (l *Lab) MachineNames() []string {
 	return names
 }
 
-// MachineByName returns the machine called name, or an error naming the
-// lab's machines.
-func (l *Lab) MachineByName(name string) (Machine, int, error) {
-	var known []string
-	for i, m := range l.Machines {
-		if m.Name == name {
-			return m, i, nil
-		}
-		known = append(known, m.Name)
-	}
-	return Machine{}, -1, fmt.Errorf("lab %s has no machine %q (machines: %s)", l.Name, name, strings.Join(known, ", "))
+// AccelFile is where the host's answer to the KVM probe is kept (lab/vm's
+// ProbeAccel): a property of the host, not of a lab, so beside the image
+// cache in cacheDir, shared by every lab and both providers.
+func AccelFile(cacheDir string) string {
+	return filepath.Join(filepath.Dir(filepath.Clean(cacheDir)), "accel.json")
 }

@@ -45,3 +45,18 @@ func TestValidate(t *testing.T) {
 		t.Errorf("valid machine: %v", err)
 	}
 }
+
+// One lookup: a known machine comes with its index; an unknown one is an
+// error naming the lab and listing its machines.
+func TestMachineLookup(t *testing.T) {
+	l := &Lab{Name: "etcd3", Machines: []Machine{{Name: "node1"}, {Name: "node2"}, {Name: "node3"}}}
+	m, i, err := l.Machine("node2")
+	if err != nil || m.Name != "node2" || i != 1 {
+		t.Errorf("Machine(node2) = %q, %d, %v; want node2, 1", m.Name, i, err)
+	}
+	_, i, err = l.Machine("node4")
+	want := `lab etcd3 has no machine "node4" (its machines: node1, node2, node3)`
+	if err == nil || err.Error() != want || i != -1 {
+		t.Errorf("Machine(node4) = %d, %v; want -1, %q", i, err, want)
+	}
+}

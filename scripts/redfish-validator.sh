@@ -61,5 +61,5 @@ password=$(<"$(field '.machines[0].bmc.password_file')")
 echo "validating $url in namespace $netns"
 ip netns exec "$netns" env PYTHONPATH="$shim" /usr/bin/python3 "$rpv/rf_protocol_validator.py" \
 	--user "$(field '.machines[0].bmc.username')" --password "$password" \
-	--rhost "$url" --ca-bundle "$(field '.machines[0].bmc.ca_file')" \
+	--rhost "$url" --ca-bundle "$(field '.ca_file')" \
 	--report-dir "$reports" --report-type tsv

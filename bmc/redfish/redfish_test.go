@@ -26,7 +26,7 @@ func start(t *testing.T) (*virtualtest.VM, string, string) {
 	t.Helper()
 	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "node1", UUID: uuid, Machine: m}
-	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
+	cert, caPEM, err := virtualtest.NewCertificate("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,7 +170,7 @@ func TestRun(t *testing.T) {
 		targets = append(targets, reprovision.Target{Name: n.name, MAC: mac, UUID: n.uuid,
 			BMC: &bmc.Client{Server: bmc.Server{Name: n.name, Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers()}})
 	}
-	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
+	cert, caPEM, err := virtualtest.NewCertificate("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ func startRedfish(t *testing.T) redfishBMC {
 	t.Helper()
 	m := virtualtest.NewVM()
 	sys := &virtual.System{Name: "node1", UUID: testUUID, Machine: m}
-	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
+	cert, caPEM, err := virtualtest.NewCertificate("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestProtocolValidator(t *testing.T) {
 	}
 	t.Cleanup(func() { netns.Delete(context.Background(), ns) })
 
-	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
+	cert, caPEM, err := virtualtest.NewCertificate("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

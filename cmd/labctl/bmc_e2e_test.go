@@ -197,9 +197,13 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 
 	t.Run("status lists the BMCs", func(t *testing.T) {
 		want := &control.MachineBMC{IPMI: "10.77.0.1:6230", Redfish: "https://10.77.0.1:8443/redfish/v1/Systems/" + bios.UUID, Username: "admin",
-			PasswordFile: b.st.Lab.BMCPasswordFile(), CAFile: b.st.Lab.BMCCAFile()}
+			PasswordFile: b.st.Lab.BMCPasswordFile()}
 		if biosBMC.BMC == nil || *biosBMC.BMC != *want {
 			t.Errorf("bios1 bmc %+v, want %+v", biosBMC.BMC, want)
+		}
+		// One CA for the lab: the Redfish certificate verifies against it.
+		if want := filepath.Join(b.st.Lab.Dir, "pki", "ca.crt"); b.status.CAFile != want {
+			t.Errorf("status names CA %q, want the lab CA %s", b.status.CAFile, want)
 		}
 		if uefiBMC.BMC == nil || uefiBMC.BMC.IPMI != "10.77.0.1:6231" {
 			t.Errorf("uefi1 bmc %+v", uefiBMC.BMC)
@@ -272,7 +276,7 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 
 	rf := strings.TrimPrefix(b.st.Lab.RedfishURL(), "https://")
 	// requests lets REQUESTS_CA_BUNDLE override the CA a program passes.
-	caEnv := []string{"REQUESTS_CA_BUNDLE=" + uefiBMC.BMC.CAFile}
+	caEnv := []string{"REQUESTS_CA_BUNDLE=" + b.status.CAFile}
 	redfishtool := func(t *testing.T, args ...string) string {
 		t.Helper()
 		full := append([]string{"redfishtool", "-r", rf, "-u", "admin", "-p", b.password(t), "-A", "Session", "-S", "Always", "Systems", "-I", uefi.UUID}, args...)
@@ -312,7 +316,7 @@ func TestE2EVirtualBMCTools(t *testing.T) {
 		os.WriteFile(script, []byte(sushyLabScript), 0o644)
 		sushy := func(t *testing.T, op string) string {
 			t.Helper()
-			env := []string{"BMC_URL=" + b.st.Lab.RedfishURL(), "BMC_PASSWORD_FILE=" + uefiBMC.BMC.PasswordFile, "BMC_CA=" + uefiBMC.BMC.CAFile, "BMC_UUID=" + uefi.UUID}
+			env := []string{"BMC_URL=" + b.st.Lab.RedfishURL(), "BMC_PASSWORD_FILE=" + uefiBMC.BMC.PasswordFile, "BMC_CA=" + b.status.CAFile, "BMC_UUID=" + uefi.UUID}
 			out, err := b.ns(ctx, append(env, caEnv...), "/usr/bin/python3", script, op)
 			if err != nil {
 				t.Fatalf("sushy %s: %v\n%s", op, err, out)

@@ -7,8 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/lab/control"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/scenarios"
 )
 
 // completeArgs tells the shell what each command's arguments can be:
@@ -40,7 +40,7 @@ func completeScenario(_ *cobra.Command, args []string, toComplete string) ([]str
 	if strings.ContainsAny(toComplete, "./~") {
 		return nil, cobra.ShellCompDirectiveFilterDirs
 	}
-	list, _ := scenarios.List() // complete what loads
+	list, _ := scenario.List() // complete what loads
 	var out []string
 	for _, s := range list {
 		out = append(out, s.Name+"\t"+s.Description)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -46,7 +47,7 @@ func TestE2ELabAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, _ := os.ReadFile(st.API.CAFile)
+	caPEM, _ := os.ReadFile(st.CAFile)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	conn, err := grpc.NewClient(st.API.Endpoint,
@@ -78,6 +79,30 @@ func TestE2ELabAPI(t *testing.T) {
 	if want := "#!ipxe\nkernel /assets/api-kernel from=api\nboot\n"; string(body) != want {
 		t.Errorf("lab's /ipxe = %d %q, want %q", resp.StatusCode, body, want)
 	}
+
+	// The virtual BMCs' Redfish certificate comes from the same lab CA:
+	// status names one CA file, and it verifies the BMC too.
+	m := st.Machines[0]
+	if m.BMC == nil {
+		t.Fatalf("status names no BMC for %s", m.Name)
+	}
+	pw, err := os.ReadFile(m.BMC.PasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf := &http.Client{Transport: &http.Transport{DialContext: netns.Dialer(e.netns), TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, m.BMC.Redfish, nil)
+	req.SetBasicAuth(m.BMC.Username, strings.TrimSpace(string(pw)))
+	resp, err = rf.Do(req)
+	if err != nil {
+		t.Fatalf("Redfish %s verified with the lab CA %s: %v", m.BMC.Redfish, st.CAFile, err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), m.UUID) {
+		t.Errorf("Redfish %s = %d %s, want 200 naming %s", m.BMC.Redfish, resp.StatusCode, body, m.UUID)
+	}
+
 	if out, err := e.run(ctx, "down", "pxe-smoke"); err != nil {
 		t.Fatalf("labctl down: %v\n%s", err, out)
 	}

@@ -79,7 +79,7 @@ func TestImagesFetchFlatcar(t *testing.T) {
 		t.Fatalf("fetch: %v\n%s", err, out)
 	}
 	// What a scenario naming images: [flatcar] then gets.
-	img, err := registry.Image(context.Background(), &images.Cache{Dir: cache}, "flatcar", images.Options{})
+	img, err := registry.Image(context.Background(), images.OpenCache(cache, nil), "flatcar", images.Options{})
 	if err != nil || !strings.HasPrefix(img.Dir, filepath.Join(cache, "flatcar")+"/") {
 		t.Fatalf("image for a scenario: %+v, %v", img, err)
 	}

@@ -25,7 +25,7 @@ func newImagesCmd(g *globals) *cobra.Command {
 			if kubeVersion != "" {
 				opts.Versions = map[string]string{"kubernetes": kubeVersion}
 			}
-			img, err := registry.Build(cmd.Context(), &images.Cache{Dir: g.cacheDir, Log: slog.Default()}, args[0], opts)
+			img, err := registry.Build(cmd.Context(), images.OpenCache(g.cacheDir, slog.Default()), args[0], opts)
 			if err != nil {
 				return err
 			}

@@ -29,8 +29,16 @@ func newKubectlCmd(g *globals) *cobra.Command {
 			if _, err := os.Stat(kubeconfig); err != nil {
 				return fmt.Errorf("lab %s has no kubeconfig (is it a Kubernetes scenario?): %w", st.Lab.Name, err)
 			}
-			// The cached build is the kubectl of the cluster's own version.
-			img, err := k8s.Build(cmd.Context(), k8s.Options{Version: kubeVersion, CacheDir: g.cacheDir})
+			// The cached build is the kubectl of the cluster's own version,
+			// which up recorded from the scenario.
+			version := kubeVersion
+			if version == "" {
+				version = st.Kubernetes
+			}
+			if version == "" {
+				return fmt.Errorf("lab %s records no Kubernetes version: give --kubernetes-version", st.Lab.Name)
+			}
+			img, err := k8s.Build(cmd.Context(), k8s.Options{Version: version, CacheDir: g.cacheDir})
 			if err != nil {
 				return err
 			}
@@ -45,6 +53,6 @@ func newKubectlCmd(g *globals) *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&kubeVersion, "kubernetes-version", k8s.DefaultVersion, "version of the kubectl to run (the cluster's)")
+	cmd.Flags().StringVar(&kubeVersion, "kubernetes-version", "", "version of the kubectl to run (default: the cluster's, as the lab recorded it)")
 	return cmd
 }

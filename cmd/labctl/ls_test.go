@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/scenarios"
 )
 
 // cliEnv is the built labctl with a state directory of its own.
@@ -49,14 +49,14 @@ func (c *cliEnv) run(t *testing.T, args ...string) (string, string, int) {
 }
 
 // upState records a lab the way `labctl up` does, with the real state package.
-func (c *cliEnv) upState(t *testing.T, scenario string, phase state.Phase) {
+func (c *cliEnv) upState(t *testing.T, name string, phase state.Phase) {
 	t.Helper()
-	sc, err := scenarios.Find(scenario)
+	sc, err := scenario.Find(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("LABCTL_STATE_DIR", c.stateDir)
-	if err := state.Create(&state.State{Source: scenario, Lab: sc.Lab(state.Dir(c.stateDir, sc.Name), "labctl-"+sc.Name), Provider: "qemu", Phase: phase}); err != nil {
+	if err := state.Create(&state.State{Source: name, Lab: sc.Lab(state.Dir(c.stateDir, sc.Name), "labctl-"+sc.Name), Provider: "qemu", Phase: phase}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -133,8 +133,8 @@ func (c *cliEnv) testScenarios(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "SCENARIO ") {
 		t.Fatalf("scenarios: exit %d:\n%s", code, out)
 	}
-	for _, name := range scenarios.Names() {
-		sc, _ := scenarios.Find(name)
+	for _, name := range scenario.Names() {
+		sc, _ := scenario.Find(name)
 		if !strings.Contains(out, "\n"+name+" ") || !strings.Contains(out, sc.Headline()+"\n") {
 			t.Errorf("scenarios lacks %s (%q):\n%s", name, sc.Headline(), out)
 		}
@@ -144,8 +144,8 @@ func (c *cliEnv) testScenarios(t *testing.T) {
 	}
 
 	out, _, code = c.run(t, "scenarios", "-o", "json")
-	var list []scenarios.Summary
-	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list) != len(scenarios.Names()) {
+	var list []scenario.Summary
+	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || len(list) != len(scenario.Names()) {
 		t.Errorf("scenarios -o json: exit %d, %v, %d scenarios:\n%s", code, err, len(list), out)
 	}
 }
@@ -221,7 +221,7 @@ func (c *cliEnv) testLabCommandWithoutLab(t *testing.T) {
 }
 
 func (c *cliEnv) testCompletion(t *testing.T) {
-	all := scenarios.Names()
+	all := scenario.Names()
 	tests := []struct {
 		args      []string
 		want      []string // candidates, without their descriptions

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -120,7 +122,28 @@ func newRootCmd() *cobra.Command {
 		newScenariosCmd(),
 	)
 	completeArgs(root, g)
+	explainErrors(root, g)
 	return root
+}
+
+// explainErrors has every command's error explained by explain.
+func explainErrors(c *cobra.Command, g *globals) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error { return explain(run(cmd, args), g) }
+	}
+	for _, sub := range c.Commands() {
+		explainErrors(sub, g)
+	}
+}
+
+// explain adds to an error what only the CLI can say: for a lab that is not
+// up, the flag that names where labs are looked for and how to list them.
+func explain(err error, g *globals) error {
+	var notUp *control.NotUpError
+	if errors.As(err, &notUp) {
+		return fmt.Errorf("%w: --state-dir (or LABCTL_STATE_DIR) names another place; %s ls lists the labs there", err, g.self)
+	}
+	return err
 }
 
 // flagsFromEnv sets every flag the user did not give from LABCTL_<NAME>

@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/labctl/labctl/lab/scenario"
+	"github.com/labctl/labctl/lab/state"
 )
 
 func TestFlagsFromEnv(t *testing.T) {
@@ -151,5 +154,50 @@ func TestInvokedAs(t *testing.T) {
 				t.Errorf("invokedAs(%q) with PATH=%s = %q, want %q", tc.arg0, tc.path, got, tc.want)
 			}
 		})
+	}
+}
+
+// A lab that is not up: the error says where labs were looked for, the flag
+// that names another place, and how to list what is up. Every command that
+// takes a lab says it the same way.
+func TestLabNotUpSaysWhere(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv("LABCTL_STATE_DIR", root)
+	for _, args := range [][]string{{"status", "etcd3"}, {"kubectl", "etcd3", "--", "get", "nodes"}, {"ssh", "etcd3", "node1"}, {"console", "etcd3", "node1"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			cmd := newRootCmd()
+			cmd.SetArgs(args)
+			cmd.SetOut(io.Discard)
+			err := cmd.Execute()
+			want := "lab etcd3 is not up (labs are looked for in " + root + "): --state-dir (or LABCTL_STATE_DIR) names another place; "
+			if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), " ls lists the labs there") {
+				t.Fatalf("labctl %v: %v\nwant %q... ls lists the labs there", args, err, want)
+			}
+		})
+	}
+}
+
+// kubectl runs the kubectl of the version the lab recorded; a lab that
+// recorded none (made before labs recorded it) is refused naming the flag.
+func TestKubectlNeedsTheLabsVersion(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv("LABCTL_STATE_DIR", root)
+	sc, err := scenario.Find("pxe-smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &state.State{Source: "pxe-smoke", Lab: sc.Lab(state.Dir(root, sc.Name), "labctl-pxe-smoke"), Provider: "qemu", Phase: state.Running}
+	if err := state.Create(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(st.Lab.Kubeconfig(), []byte("apiVersion: v1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"kubectl", "pxe-smoke", "--", "get", "nodes"})
+	cmd.SetOut(io.Discard)
+	err = cmd.Execute()
+	if want := "lab pxe-smoke records no Kubernetes version: give --kubernetes-version"; err == nil || err.Error() != want {
+		t.Fatalf("kubectl: %v, want %q", err, want)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/scenarios"
+	"github.com/labctl/labctl/lab/scenario"
 )
 
 func newScenariosCmd() *cobra.Command {
@@ -22,7 +22,7 @@ func newScenariosCmd() *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			list, err := scenarios.List()
+			list, err := scenario.List()
 			if err != nil {
 				return err
 			}
@@ -36,7 +36,7 @@ func newScenariosCmd() *cobra.Command {
 	return cmd
 }
 
-func printScenarios(w io.Writer, list []scenarios.Summary) error {
+func printScenarios(w io.Writer, list []scenario.Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tMACHINES\tIMAGES\tDESCRIPTION")
 	for _, s := range list {
@@ -54,7 +54,7 @@ func scenarioArg(cmd *cobra.Command, args []string) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s needs a SCENARIO: a built-in one or a directory holding scenario.yaml\n\n", cmd.CommandPath())
-	if list, err := scenarios.List(); err != nil {
+	if list, err := scenario.List(); err != nil {
 		fmt.Fprintf(&b, "(the built-in scenarios do not load: %v)\n", err)
 	} else {
 		printScenarios(&b, list)

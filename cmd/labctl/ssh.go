@@ -9,8 +9,8 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/term"
 
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/control"
-	"github.com/labctl/labctl/scenarios/check"
 )
 
 func newSSHCmd(g *globals) *cobra.Command {

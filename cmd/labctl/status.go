@@ -56,13 +56,16 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			if s.CAFile != "" {
+				fmt.Fprintf(w, "lab CA (verifies the API, the BMCs and the scenario's services): %s\n", s.CAFile)
+			}
 			if a := s.API; a != nil {
-				fmt.Fprintf(w, "boot service API (inside namespace %s): %s, CA %s, client certificate %s, key %s\n",
-					s.Netns, a.Endpoint, a.CAFile, a.CertFile, a.KeyFile)
+				fmt.Fprintf(w, "boot service API (inside namespace %s): %s, client certificate %s, key %s\n",
+					s.Netns, a.Endpoint, a.CertFile, a.KeyFile)
 			}
 			if b := s.BMC; b != nil {
-				fmt.Fprintf(w, "BMCs (inside namespace %s): redfish %s, user %s, password file %s, CA %s\n",
-					s.Netns, b.Redfish, b.Username, b.PasswordFile, b.CAFile)
+				fmt.Fprintf(w, "BMCs (inside namespace %s): redfish %s, user %s, password file %s\n",
+					s.Netns, b.Redfish, b.Username, b.PasswordFile)
 			}
 			return nil
 		},

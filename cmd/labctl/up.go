@@ -8,11 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/scenarios"
-	"github.com/labctl/labctl/scenarios/check"
 )
 
 // labFlags are the flags of the commands that bring a lab up.
@@ -41,7 +41,7 @@ func newUpCmd(g *globals) *cobra.Command {
 		Args:  scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
-			sc, err := scenarios.Find(args[0])
+			sc, err := scenario.Find(args[0])
 			if err != nil {
 				return err
 			}
@@ -108,7 +108,7 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sc, err := scenarios.Find(st.Source)
+			sc, err := scenario.Find(st.Source)
 			if err != nil {
 				return err
 			}

@@ -136,7 +136,7 @@ func TestResolveFromMirror(t *testing.T) {
 		t.Fatalf("release %+v", rel)
 	}
 	keys, _ := verify.ParseKeyring(key.Public(t), "test")
-	f := &fetch.Fetcher{Cache: &images.Cache{Dir: t.TempDir()}, Source: &fetch.HTTP{}, Keys: keys}
+	f := &fetch.Fetcher{Cache: images.OpenCache(t.TempDir(), nil), Source: &fetch.HTTP{}, Keys: keys}
 	img, err := f.Fetch(ctx, rel)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +148,7 @@ func TestResolveFromMirror(t *testing.T) {
 	}
 	// Fedora's real keys do not trust the test key's signatures.
 	fedora, _ := Keys()
-	f = &fetch.Fetcher{Cache: &images.Cache{Dir: t.TempDir()}, Source: &fetch.HTTP{}, Keys: fedora}
+	f = &fetch.Fetcher{Cache: images.OpenCache(t.TempDir(), nil), Source: &fetch.HTTP{}, Keys: fedora}
 	if _, err := f.Fetch(ctx, rel); err == nil || !strings.Contains(err.Error(), Kernel+": signature: signed by a key labctl does not trust") {
 		t.Fatalf("fetch with Fedora's keys: %v", err)
 	}

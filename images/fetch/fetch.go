@@ -112,10 +112,7 @@ type Options struct {
 
 // New makes a Fetcher from opts; builtin gives the publisher's own keys.
 func New(opts Options, builtin func() (*verify.Keyring, error)) (*Fetcher, error) {
-	f := &Fetcher{Cache: &images.Cache{Dir: opts.CacheDir}, Source: &HTTP{}, Progress: opts.Progress}
-	if f.Cache.Dir == "" {
-		f.Cache.Dir = images.DefaultCacheDir
-	}
+	f := &Fetcher{Cache: images.OpenCache(opts.CacheDir, nil), Source: &HTTP{}, Progress: opts.Progress}
 	if opts.From != "" {
 		if st, err := os.Stat(opts.From); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("--from %s: not a directory", opts.From)

@@ -38,7 +38,7 @@ func setup(t *testing.T, signer, trusted *fetchtest.Key) (*fetchtest.Mirror, *fe
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fetch.Fetcher{Cache: &images.Cache{Dir: t.TempDir()}, Source: &fetch.HTTP{}, Keys: keys}
+	f := &fetch.Fetcher{Cache: images.OpenCache(t.TempDir(), nil), Source: &fetch.HTTP{}, Keys: keys}
 	rel := fetch.Release{Image: "os", Inputs: map[string]any{"version": "1"}}
 	for _, a := range []struct {
 		name string

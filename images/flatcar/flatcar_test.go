@@ -76,7 +76,7 @@ func TestResolveFromMirror(t *testing.T) {
 		t.Fatalf("release %+v", rel)
 	}
 	keys, _ := verify.ParseKeyring(key.Public(t), "test")
-	img, err := (&fetch.Fetcher{Cache: &images.Cache{Dir: t.TempDir()}, Source: &fetch.HTTP{}, Keys: keys}).Fetch(ctx, rel)
+	img, err := (&fetch.Fetcher{Cache: images.OpenCache(t.TempDir(), nil), Source: &fetch.HTTP{}, Keys: keys}).Fetch(ctx, rel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestResolveFromMirror(t *testing.T) {
 	}
 	// Flatcar's real key does not trust the test key's signatures.
 	flatcarKey, _ := Keys()
-	_, err = (&fetch.Fetcher{Cache: &images.Cache{Dir: t.TempDir()}, Source: &fetch.HTTP{}, Keys: flatcarKey}).Fetch(ctx, rel)
+	_, err = (&fetch.Fetcher{Cache: images.OpenCache(t.TempDir(), nil), Source: &fetch.HTTP{}, Keys: flatcarKey}).Fetch(ctx, rel)
 	if err == nil || !strings.Contains(err.Error(), Kernel+": signature: signed by a key labctl does not trust (keys: Flatcar's image-signing key (built in))") {
 		t.Fatalf("fetch with Flatcar's key: %v", err)
 	}

@@ -60,7 +60,7 @@ func TestBoot(t *testing.T) {
 	}
 	ctx := context.Background()
 	start := time.Now()
-	img, err := registry.Build(ctx, &images.Cache{Dir: images.DefaultCacheDir}, labos.Name, images.Options{})
+	img, err := registry.Build(ctx, images.OpenCache(images.DefaultCacheDir, nil), labos.Name, images.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

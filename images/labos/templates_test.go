@@ -25,8 +25,8 @@ import (
 	"github.com/labctl/labctl/images/flatcar"
 	"github.com/labctl/labctl/images/labos"
 	"github.com/labctl/labctl/lab/pki"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
-	"github.com/labctl/labctl/scenarios"
 )
 
 // TestScenarioTemplates renders the Butane template of every group of every
@@ -35,8 +35,8 @@ import (
 // accepts, then checks what each machine would receive.
 func TestScenarioTemplates(t *testing.T) {
 	n := 0
-	for _, name := range scenarios.Names() {
-		s, err := scenarios.Find(name)
+	for _, name := range scenario.Names() {
+		s, err := scenario.Find(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func TestScenarioTemplates(t *testing.T) {
 			sec := sampleSecrets(t, s)
 			data := filepath.Join(dir, "data")
 			bootURL := "http://" + s.Network.Gateway + ":8080"
-			var tls *scenarios.TLS
+			var tls *scenario.TLS
 			if len(s.Certificates) > 0 {
 				ca, err := pki.LoadOrCreate(filepath.Join(dir, "pki"), s.Name)
 				if err != nil {
@@ -97,7 +97,7 @@ type profile struct {
 	IgnitionID string `json:"ignition_id"`
 }
 
-func checkGroup(t *testing.T, data, file string, s *scenarios.Scenario, sec *sshkeys.Keys) {
+func checkGroup(t *testing.T, data, file string, s *scenario.Scenario, sec *sshkeys.Keys) {
 	var g group
 	readJSON(t, file, &g)
 	var p profile
@@ -220,7 +220,7 @@ func checkEtcdCertificate(t *testing.T, cfg types.Config, name, ip string) {
 // checkKubernetesNode checks that a Kubernetes machine receives exactly the
 // certificates the scenario issues to it (a worker's kubelet certificate
 // names that worker), never a CA key, and its units.
-func checkKubernetesNode(t *testing.T, cfg types.Config, s *scenarios.Scenario, m map[string]any, worker bool) {
+func checkKubernetesNode(t *testing.T, cfg types.Config, s *scenario.Scenario, m map[string]any, worker bool) {
 	name := m["name"].(string)
 	var want []string
 	for _, c := range s.Certificates {
@@ -359,7 +359,7 @@ func unitContents(cfg types.Config, name string) string {
 	return ""
 }
 
-func machineIP(s *scenarios.Scenario, name string) string {
+func machineIP(s *scenario.Scenario, name string) string {
 	for _, m := range s.Machines {
 		if m.Name == name {
 			return m.IP
@@ -380,7 +380,7 @@ func readJSON(t *testing.T, file string, v any) {
 }
 
 // sampleSecrets makes real keys, as labctl does for every lab.
-func sampleSecrets(t *testing.T, s *scenarios.Scenario) *sshkeys.Keys {
+func sampleSecrets(t *testing.T, s *scenario.Scenario) *sshkeys.Keys {
 	t.Helper()
 	var names []string
 	for _, m := range s.Machines {

@@ -45,6 +45,19 @@ func kubernetes(opts images.Options) (images.Recipe, error) {
 	return k8s.NewRecipe(k8s.Options{Version: opts.Versions["kubernetes"]})
 }
 
+// Kubernetes is the version of Kubernetes the image called name holds when
+// built with opts, or "" for an image without Kubernetes: what a lab records
+// so that `labctl kubectl` runs the kubectl of its cluster.
+func Kubernetes(name string, opts images.Options) string {
+	if name != k8s.Name && name != k8s.NodeName {
+		return ""
+	}
+	if v := opts.Versions["kubernetes"]; v != "" {
+		return v
+	}
+	return k8s.DefaultVersion
+}
+
 // kubernetesNode is labos with the Kubernetes binaries (built first) and
 // the node packages plus opts.Packages.
 func kubernetesNode(ctx context.Context, c *images.Cache, opts images.Options) (*images.Image, error) {

@@ -19,7 +19,7 @@ func build(ctx context.Context, cacheDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	img, err := (&images.Cache{Dir: cacheDir, Log: slog.New(slog.DiscardHandler)}).Build(ctx, r)
+	img, err := images.OpenCache(cacheDir, slog.New(slog.DiscardHandler)).Build(ctx, r)
 	if err != nil {
 		return "", err
 	}

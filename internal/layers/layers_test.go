@@ -1,6 +1,7 @@
 package layers
 
 import (
+	"fmt"
 	"os/exec"
 	"slices"
 	"strings"
@@ -9,39 +10,58 @@ import (
 
 const module = "github.com/labctl/labctl/"
 
-// The layers of docs/architecture.md, lowest first. A package may import
-// packages of lower layers; only parts may import other parts.
+// The layers of docs/architecture.md, lowest first. A package imports only
+// packages of lower layers (the generated protobuf packages aside).
 const (
 	vocabulary = iota + 1 // package power: words every layer shares
-	model                 // the model and small tools every layer may use
-	parts                 // providers, services, images, checks, BMC clients
+	model                 // the model, data and small tools every layer may use
+	parts                 // parts that stand alone: services, image recipes, BMC clients, the lab's files
+	assemblies            // parts made of parts: the VM layer, the API over the boot service, scenarios, progress
+	runners               // what runs machines (providers) and checks against them
 	registries            // the one place that lists providers, the one that lists images
 	roots                 // composition: the lab process, and what labctl does to labs
 	cli
 )
 
 var layer = map[string]int{
+	"power": vocabulary,
+
 	"lab": model, "tail": model, "filecopy": model, "images": model, "bmc": model,
 	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,
-	"internal/layers": model, "power": vocabulary, "images/verify": model,
-	"bootsvc/rpc/rpcpb": parts, "bootsvc/rpc/serverpb": parts, "bootsvc/rpc/storagepb": parts, // generated
+	"images/verify": model, "images/oci": model, // need nothing of ours: tools for the image parts
+	"scenarios":       model,                   // the built-in scenarios as data (embedded files)
+	"internal/layers": model, "scripts": model, // no code; the scripts' doc
 	"": model, // the repository's own tests (workflows_test.go)
 
-	"firmware": parts, "lab/console": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/vm": parts, "lab/progress": parts,
-	"lab/qemu": parts, "lab/libvirt": parts, "lab/libvirt/libvirtd": parts,
-	"bootsvc": parts, "bootsvc/rpc": parts, "images/labos": parts,
-	"images/k8s": parts, "images/oci": model, "lab/pki": parts,
-	"images/k8s/labhello": cli, "images/k8s/pause": cli, "scripts": model, // workload programs; the scripts' doc
-	"images/fetch": parts, "images/fetch/fetchtest": parts, "images/flatcar": parts, "images/fcos": parts, "images/smoke": parts, "scenarios": parts, "scenarios/check": parts,
-	"bmc/ipmi": parts, "bmc/redfish": parts, "bmc/protocols": parts, "bmc/inventory": parts,
-	"bmc/reprovision": parts, "bmc/virtual": parts, "bmc/virtual/virtualtest": parts,
+	"firmware": parts, "bootsvc": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/pki": parts,
+	"lab/console": parts, "lab/libvirt/libvirtd": parts,
+	"images/labos": parts, "images/smoke": parts, "images/fetch": parts, "images/fetch/fetchtest": parts,
+	"bmc/ipmi": parts, "bmc/redfish": parts, "bmc/inventory": parts, "bmc/reprovision": parts,
+	"bmc/virtual": parts, "bmc/virtual/virtualtest": parts,
+	"bootsvc/rpc/rpcpb": parts, "bootsvc/rpc/serverpb": parts, "bootsvc/rpc/storagepb": parts, // generated
+
+	"lab/vm": assemblies, "bootsvc/rpc": assemblies, "bmc/protocols": assemblies,
+	"images/k8s": assemblies, "images/flatcar": assemblies, "images/fcos": assemblies,
+	"lab/progress": assemblies, // follows what lab/state records
+	"lab/scenario": assemblies, // issues through lab/pki, keys from lab/sshkeys
+
+	"lab/qemu": runners, "lab/libvirt": runners, "lab/check": runners,
 
 	"lab/providers": registries, "images/registry": registries,
 
 	"lab/labd": roots, "lab/control": roots,
 
 	"cmd/labctl": cli, "scripts/bootsvc-bench": cli,
+	"images/k8s/labhello": cli, "images/k8s/pause": cli, // workload programs
 }
+
+// generated packages import each other as protoc made them.
+var generated = []string{"bootsvc/rpc/rpcpb", "bootsvc/rpc/serverpb", "bootsvc/rpc/storagepb"}
+
+// folders are the top-level folders, lowest first: a folder imports only
+// folders before it (and itself). The lab/ folder is last but the CLI's: it
+// holds the model and what composes everything else.
+var folders = []string{"", "power", "tail", "filecopy", "internal", "scenarios", "firmware", "images", "bootsvc", "bmc", "lab", "scripts", "cmd"}
 
 // only lists packages that just the named importers may import (tests aside).
 var only = map[string][]string{
@@ -60,7 +80,7 @@ var only = map[string][]string{
 // never lists what a package must not import: the lab process composes what
 // `labctl up` prepared and needs neither scenarios nor images.
 var never = map[string][]string{
-	"lab/labd": {"scenarios", "scenarios/check", "images", "images/registry", "images/labos", "images/smoke"},
+	"lab/labd": {"scenarios", "lab/scenario", "lab/check", "images", "images/registry", "images/labos", "images/smoke"},
 }
 
 func TestImportRules(t *testing.T) {
@@ -68,12 +88,38 @@ func TestImportRules(t *testing.T) {
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	for _, p := range violations(strings.Split(strings.TrimSpace(string(out)), "\n")) {
+		t.Error(p)
+	}
+}
+
+// The rules catch what they are for: each import below breaks one.
+func TestViolations(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"lab/scenario " + module + "lab/control", "lab/scenario imports lab/control: an import runs upward or sideways (layer 4 imports layer 7)"},
+		{"lab/state " + module + "lab/progress", "lab/state imports lab/progress: an import runs upward or sideways (layer 3 imports layer 4)"},
+		{"lab/progress " + module + "lab/scenario", "lab/progress imports lab/scenario: an import runs upward or sideways (layer 4 imports layer 4)"},
+		{"images/labos " + module + "lab", "images/labos imports lab: folder images/ imports lab/, which sits above it"},
+		{"lab/vm " + module + "lab/qemu", "lab/vm imports lab/qemu: an import runs upward or sideways (layer 4 imports layer 5)"},
+		{"lab/control " + module + "lab/qemu", "lab/control imports lab/qemu, which only lab/providers may import"},
+		{"lab/labd " + module + "lab/scenario", "lab/labd imports lab/scenario, which it must not"},
+		{"lab/newpart", "package lab/newpart has no layer: add it to docs/architecture.md and to this test"},
+	} {
+		if got := violations([]string{module + tc.line}); len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.line, got, tc.want)
+		}
+	}
+}
+
+// violations checks lines of `go list` (a package, then its imports).
+func violations(lines []string) []string {
+	var bad []string
+	for _, line := range lines {
 		f := strings.Fields(line)
 		pkg := strings.TrimPrefix(strings.TrimPrefix(f[0], strings.TrimSuffix(module, "/")), "/")
 		lp, ok := layer[pkg]
 		if !ok {
-			t.Errorf("package %s has no layer: add it to docs/architecture.md and to this test", pkg)
+			bad = append(bad, fmt.Sprintf("package %s has no layer: add it to docs/architecture.md and to this test", pkg))
 			continue
 		}
 		for _, imp := range f[1:] {
@@ -81,17 +127,30 @@ func TestImportRules(t *testing.T) {
 				continue
 			}
 			dep := strings.TrimPrefix(imp, module)
+			if fp, fd := slices.Index(folders, folder(pkg)), slices.Index(folders, folder(dep)); fp < 0 || fd < 0 {
+				bad = append(bad, fmt.Sprintf("%s imports %s: a top-level folder is missing from folders", pkg, dep))
+			} else if fd > fp {
+				bad = append(bad, fmt.Sprintf("%s imports %s: folder %s/ imports %s/, which sits above it", pkg, dep, folder(pkg), folder(dep)))
+				continue
+			}
 			ld, ok := layer[dep]
 			switch {
 			case !ok:
 				continue // reported as a package of its own
-			case ld > lp || (ld == lp && lp != parts):
-				t.Errorf("%s imports %s: an import runs upward (layer %d imports layer %d)", pkg, dep, lp, ld)
+			case ld > lp || (ld == lp && !(slices.Contains(generated, pkg) && slices.Contains(generated, dep))):
+				bad = append(bad, fmt.Sprintf("%s imports %s: an import runs upward or sideways (layer %d imports layer %d)", pkg, dep, lp, ld))
 			case only[dep] != nil && !slices.Contains(only[dep], pkg):
-				t.Errorf("%s imports %s, which only %s may import", pkg, dep, strings.Join(only[dep], ", "))
+				bad = append(bad, fmt.Sprintf("%s imports %s, which only %s may import", pkg, dep, strings.Join(only[dep], ", ")))
 			case slices.Contains(never[pkg], dep):
-				t.Errorf("%s imports %s, which it must not", pkg, dep)
+				bad = append(bad, fmt.Sprintf("%s imports %s, which it must not", pkg, dep))
 			}
 		}
 	}
+	return bad
+}
+
+// folder is the top-level folder of a package ("" for the repository's root).
+func folder(pkg string) string {
+	top, _, _ := strings.Cut(pkg, "/")
+	return top
 }

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/filecopy"
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/scenarios/check"
 )
 
 // Collect copies the lab's logs, serial consoles, the boot service's

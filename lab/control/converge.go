@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/scenarios"
-	"github.com/labctl/labctl/scenarios/check"
 	"github.com/labctl/labctl/tail"
 )
 
@@ -29,7 +29,7 @@ type Convergence struct {
 // checks until all pass, a machine or the lab process fails (at once, with
 // the log that shows why), or the scenario's deadline passes. It returns
 // the phases seen also when it fails.
-func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios.Scenario) (Convergence, error) {
+func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenario.Scenario) (Convergence, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(sc.Deadline))
 	defer cancel()
 	r, err := Runner(st, sc)
@@ -87,7 +87,7 @@ func withSerialTail(err error, l *lab.Lab, results []check.Result) error {
 
 // Runner makes a check runner for a lab that is up: SSH and the boot
 // service's machine log, both reached inside the lab's namespace.
-func Runner(st *state.State, sc *scenarios.Scenario) (*check.Runner, error) {
+func Runner(st *state.State, sc *scenario.Scenario) (*check.Runner, error) {
 	l := st.Lab
 	keys, err := sshkeys.ForLab(l)
 	if err != nil {

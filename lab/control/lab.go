@@ -10,17 +10,17 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/providers"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/scenarios"
-	"github.com/labctl/labctl/scenarios/check"
 )
 
 // Load reads the state of the lab a SCENARIO argument names, under root,
-// saying so plainly when it is not up.
+// saying so plainly when it is not up (a *NotUpError).
 func Load(root, arg string) (*state.State, error) {
 	name, err := NameOf(arg)
 	if err != nil {
@@ -28,10 +28,21 @@ func Load(root, arg string) (*state.State, error) {
 	}
 	st, err := state.Load(state.Dir(root, name))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("lab %s is not up", name)
+		return nil, &NotUpError{Name: name, Root: root}
 	}
 	return st, err
 }
+
+// NotUpError is a lab with no state where labs were looked for (Root); it
+// matches os.ErrNotExist.
+type NotUpError struct {
+	Name, Root string
+}
+
+func (e *NotUpError) Error() string {
+	return fmt.Sprintf("lab %s is not up (labs are looked for in %s)", e.Name, e.Root)
+}
+func (e *NotUpError) Unwrap() error { return os.ErrNotExist }
 
 // Provider is the provider of a lab that is up, as the CLI drives it:
 // quietly, since the lab process keeps the lab's log.
@@ -46,7 +57,7 @@ func MachineFiles(root, scenario, node string) (lab.MachineFiles, error) {
 	if err != nil {
 		return lab.MachineFiles{}, err
 	}
-	if _, _, err := st.Lab.MachineByName(node); err != nil {
+	if _, _, err := st.Lab.Machine(node); err != nil {
 		return lab.MachineFiles{}, err
 	}
 	return st.Lab.MachineFiles(node), nil
@@ -60,7 +71,7 @@ func SSH(ctx context.Context, root, scenario, node string) (*ssh.Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	m, _, err := st.Lab.MachineByName(node)
+	m, _, err := st.Lab.Machine(node)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +88,7 @@ func SSH(ctx context.Context, root, scenario, node string) (*ssh.Client, error) 
 func NameOf(arg string) (string, error) {
 	name := arg
 	if strings.ContainsRune(arg, os.PathSeparator) {
-		sc, err := scenarios.Find(arg)
+		sc, err := scenario.Find(arg)
 		if err != nil {
 			return "", fmt.Errorf("lab %q: not a lab name, nor a scenario directory: %w", arg, err)
 		}

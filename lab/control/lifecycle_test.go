@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/images/k8s"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -109,5 +112,38 @@ func TestNameOf(t *testing.T) {
 				t.Fatalf("NameOf(%q) = %q, %v; want %q", tt.arg, got, err, tt.want)
 			}
 		})
+	}
+}
+
+// The Kubernetes version a lab records is the one its scenario's images
+// hold: pinned in scenario.yaml, or the default a k8s image is built with.
+func TestKubernetesVersion(t *testing.T) {
+	pinned := t.TempDir()
+	if err := os.CopyFS(pinned, os.DirFS("../../scenarios/k8s")); err != nil {
+		t.Fatal(err)
+	}
+	y := filepath.Join(pinned, "scenario.yaml")
+	raw, _ := os.ReadFile(y)
+	raw = []byte(strings.Replace(string(raw), "images: [labos-k8s]", "images: [{name: labos-k8s, versions: {kubernetes: v1.33.7}}]", 1))
+	if err := os.WriteFile(y, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]string{"k8s": k8s.DefaultVersion, pinned: "v1.33.7", "pxe-smoke": ""} {
+		sc, err := scenario.Find(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := kubernetesVersion(sc); got != want {
+			t.Errorf("%s: Kubernetes %q, want %q", src, got, want)
+		}
+	}
+}
+
+// A lab that is not up is an error saying where labs were looked for.
+func TestLoadNotUp(t *testing.T) {
+	root := t.TempDir()
+	_, err := Load(root, "etcd3")
+	if want := "lab etcd3 is not up (labs are looked for in " + root + ")"; err == nil || err.Error() != want || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load: %v, want %q matching os.ErrNotExist", err, want)
 	}
 }

@@ -15,11 +15,12 @@ import (
 	"github.com/labctl/labctl/bmc/reprovision"
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/scenarios"
-	"github.com/labctl/labctl/scenarios/check"
 )
 
 // Reprovision reprovisions a running lab's machines through their virtual
@@ -29,7 +30,7 @@ import (
 // checks, it then runs them, printing each result.
 func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []string, protos []bmc.Protocol) error {
 	l := st.Lab
-	sc, err := scenarios.Find(st.Source)
+	sc, err := scenario.Find(st.Source)
 	if err != nil {
 		return err
 	}
@@ -38,7 +39,7 @@ func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []st
 	var targets []reprovision.Target
 	since := map[string]time.Time{}
 	for _, name := range names {
-		m, i, err := l.MachineByName(name)
+		m, i, err := l.Machine(name)
 		if err != nil {
 			return err
 		}
@@ -136,7 +137,7 @@ func BMCInventory(l *lab.Lab, protocols ...bmc.Protocol) []inventory.Machine {
 			case bmc.IPMI:
 				ep.Address = l.IPMIAddr(i)
 			case bmc.Redfish:
-				ep.Address, ep.CAFile, ep.SystemUUID = l.RedfishURL(), l.BMCCAFile(), m.UUID
+				ep.Address, ep.CAFile, ep.SystemUUID = l.RedfishURL(), pki.CAFile(l.PKIDir()), m.UUID
 			}
 			ms[i].BMC = append(ms[i].BMC, ep)
 		}

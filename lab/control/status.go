@@ -6,6 +6,7 @@ import (
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
 )
@@ -19,20 +20,22 @@ type Status struct {
 	Phase    string `json:"phase"`
 	// Kubeconfig is the admin kubeconfig of a Kubernetes lab; use it
 	// inside Netns (or with `labctl kubectl`).
-	Kubeconfig string          `json:"kubeconfig,omitempty"`
-	Missing    []string        `json:"missing,omitempty"`   // why the phase is broken
-	Recovered  []string        `json:"recovered,omitempty"` // processes that died and were restarted
-	Error      string          `json:"-"`                   // why the lab process failed
-	API        *APIAccess      `json:"api,omitempty"`
-	Machines   []MachineStatus `json:"machines"`
-	BMC        *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
+	Kubeconfig string `json:"kubeconfig,omitempty"`
+	// CAFile is the lab CA: every service of the lab (boot service API,
+	// virtual BMCs, the scenario's) presents a certificate it issued.
+	CAFile    string          `json:"ca_file,omitempty"`
+	Missing   []string        `json:"missing,omitempty"`   // why the phase is broken
+	Recovered []string        `json:"recovered,omitempty"` // processes that died and were restarted
+	Error     string          `json:"-"`                   // why the lab process failed
+	API       *APIAccess      `json:"api,omitempty"`
+	Machines  []MachineStatus `json:"machines"`
+	BMC       *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
 }
 
 // APIAccess is how a user's bootcmd or terraform reaches the lab's boot
 // service API (from inside the lab's namespace).
 type APIAccess struct {
-	Endpoint string `json:"endpoint"` // host:port, gRPC over mutual TLS
-	CAFile   string `json:"ca_file"`
+	Endpoint string `json:"endpoint"`  // host:port, gRPC over mutual TLS
 	CertFile string `json:"cert_file"` // the client's
 	KeyFile  string `json:"key_file"`
 }
@@ -56,12 +59,11 @@ type MachineBMC struct {
 	Redfish      string `json:"redfish"` // the machine's ComputerSystem
 	Username     string `json:"username"`
 	PasswordFile string `json:"password_file"`
-	CAFile       string `json:"ca_file"` // verifies the Redfish certificate
 }
 
 // BMCAccess is what all of a lab's virtual BMCs share.
 type BMCAccess struct {
-	Redfish, Username, PasswordFile, CAFile string
+	Redfish, Username, PasswordFile string
 }
 
 // LabStatus reads a lab's status as it really is (see Assess): power from
@@ -77,14 +79,17 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 	records, _ := progress.BootLog(l).Records(ctx) // none while the boot service is not up
 	s := &Status{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(health.Phase),
 		Missing: health.Missing, Recovered: health.Recovered, Error: st.Error, Machines: []MachineStatus{}}
-	if _, err := os.Stat(l.Kubeconfig()); err == nil {
+	if exists(l.Kubeconfig()) {
 		s.Kubeconfig = l.Kubeconfig()
 	}
-	if _, err := os.Stat(l.APICAFile()); err == nil {
-		s.API = &APIAccess{Endpoint: l.APIAddr(), CAFile: l.APICAFile(), CertFile: l.APIClientCertFile(), KeyFile: l.APIClientKeyFile()}
+	if dir := l.PKIDir(); exists(pki.CAFile(dir)) {
+		s.CAFile = pki.CAFile(dir)
+		if exists(pki.CertFile(dir, pki.APIClient)) {
+			s.API = &APIAccess{Endpoint: l.APIAddr(), CertFile: pki.CertFile(dir, pki.APIClient), KeyFile: pki.KeyFile(dir, pki.APIClient)}
+		}
 	}
 	if hasBMC {
-		s.BMC = &BMCAccess{Redfish: l.RedfishURL(), Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile(), CAFile: l.BMCCAFile()}
+		s.BMC = &BMCAccess{Redfish: l.RedfishURL(), Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile()}
 	}
 	for i, m := range l.Machines {
 		ms := MachineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: "unknown"}
@@ -93,12 +98,17 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 		}
 		if hasBMC {
 			ms.BMC = &MachineBMC{IPMI: l.IPMIAddr(i), Redfish: l.RedfishURL() + "/redfish/v1/Systems/" + m.UUID,
-				Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile(), CAFile: l.BMCCAFile()}
+				Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile()}
 		}
 		ms.LastEvent = lastEvent(bootlog.Find(records, m.MAC, m.UUID))
 		s.Machines = append(s.Machines, ms)
 	}
 	return s, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func lastEvent(r *bootlog.Record) string {

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/progress"
-	"github.com/labctl/labctl/scenarios/check"
 )
 
 // TestOptions add to UpOptions what a test run needs.

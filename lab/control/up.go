@@ -23,10 +23,10 @@ import (
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/providers"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/scenarios"
 )
 
 // DaemonCommand is the hidden labctl subcommand that runs the lab process
@@ -60,7 +60,7 @@ func Up(ctx context.Context, o UpOptions) (*state.State, error) {
 }
 
 // up is Up once validate has accepted o and made sc, st and accel of it.
-func up(ctx context.Context, o UpOptions, sc *scenarios.Scenario, st *state.State, accel vm.Accel) (*state.State, error) {
+func up(ctx context.Context, o UpOptions, sc *scenario.Scenario, st *state.State, accel vm.Accel) (*state.State, error) {
 	// Images first, where the user sees it: the first labos build takes minutes.
 	imgs, err := buildImages(ctx, sc.Images, o)
 	if err != nil {
@@ -86,11 +86,11 @@ func Check(o UpOptions) (*state.State, error) {
 	return st, err
 }
 
-func validate(o UpOptions) (*scenarios.Scenario, *state.State, vm.Accel, error) {
+func validate(o UpOptions) (*scenario.Scenario, *state.State, vm.Accel, error) {
 	if err := RequireRoot("bring a lab up"); err != nil {
 		return nil, nil, "", err
 	}
-	sc, err := scenarios.Find(o.Source)
+	sc, err := scenario.Find(o.Source)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -124,12 +124,23 @@ func validate(o UpOptions) (*scenarios.Scenario, *state.State, vm.Accel, error) 
 	if err := netns.Available(o.Netns); err != nil {
 		return nil, nil, "", err
 	}
-	return sc, &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting}, accel, nil
+	return sc, &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting,
+		Kubernetes: kubernetesVersion(sc)}, accel, nil
+}
+
+// kubernetesVersion is the Kubernetes version the scenario's images hold, or "".
+func kubernetesVersion(sc *scenario.Scenario) string {
+	for _, img := range sc.Images {
+		if v := registry.Kubernetes(img.Name, img.Options); v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // buildImages builds (or finds in the cache) each image the scenario names.
-func buildImages(ctx context.Context, specs []scenarios.Image, o UpOptions) (map[string]string, error) {
-	cache := &images.Cache{Dir: o.CacheDir}
+func buildImages(ctx context.Context, specs []scenario.Image, o UpOptions) (map[string]string, error) {
+	cache := images.OpenCache(o.CacheDir, nil)
 	dirs := map[string]string{}
 	for _, spec := range specs {
 		name := spec.Name
@@ -148,7 +159,7 @@ func buildImages(ctx context.Context, specs []scenarios.Image, o UpOptions) (map
 
 // start writes the lab's files, chooses its accelerator, makes its
 // namespace and starts the lab process.
-func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs map[string]string, accel vm.Accel, o UpOptions) error {
+func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map[string]string, accel vm.Accel, o UpOptions) error {
 	l := st.Lab
 	keys, err := sshkeys.ForLab(l)
 	if err != nil {
@@ -172,7 +183,7 @@ func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs ma
 	}
 	if accel == "" {
 		var why string
-		accel, why = vm.ProbeAccel(ctx, "qemu-system-x86_64", filepath.Join(filepath.Dir(o.CacheDir), "accel.json"))
+		accel, why = vm.ProbeAccel(ctx, "qemu-system-x86_64", lab.AccelFile(o.CacheDir))
 		fmt.Fprintf(o.Out, "accelerator probe: %s: %s\n", accel, why)
 	}
 	if err := state.Update(l.Dir, func(s *state.State) { s.Accel = string(accel) }); err != nil {
@@ -191,15 +202,19 @@ func start(ctx context.Context, st *state.State, sc *scenarios.Scenario, imgs ma
 	return launch(st, o.Self)
 }
 
-// issueCertificates makes the lab CA and the scenario's certificates (and
-// its kubeconfig), for scenarios that declare any.
-func issueCertificates(sc *scenarios.Scenario, l *lab.Lab) (*scenarios.TLS, error) {
-	if len(sc.Certificates) == 0 {
-		return nil, nil
-	}
+// issueCertificates makes the lab CA, the certificates of the lab's own
+// services (boot service API, virtual BMCs) and the scenario's (and its
+// kubeconfig). The lab process only reads them: one CA for the lab's life.
+func issueCertificates(sc *scenario.Scenario, l *lab.Lab) (*scenario.TLS, error) {
 	ca, err := pki.LoadOrCreate(l.PKIDir(), l.Name)
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	if err := ca.IssueOwn(l.Network.Gateway); err != nil {
+		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	if len(sc.Certificates) == 0 {
+		return nil, nil
 	}
 	tls, err := sc.IssueCertificates(ca, l)
 	if err != nil {

@@ -20,20 +20,23 @@ import (
 	pb "github.com/labctl/labctl/bootsvc/rpc/serverpb"
 	"github.com/labctl/labctl/bootsvc/rpc/storagepb"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/pki"
 )
 
-// The files made for a lab work together: a client holding the lab's client
-// certificate writes through an API serving the lab's server certificate.
+// The lab CA's certificates work together: a client holding the lab's
+// client certificate writes through an API serving the lab's server
+// certificate, both issued by the one lab CA that `labctl up` made.
 func TestAPICerts(t *testing.T) {
 	dir, data := t.TempDir(), t.TempDir()
 	l := &lab.Lab{Dir: dir, Network: lab.Network{Gateway: netip.MustParseAddr("127.0.0.1")}}
-	tf, err := writeAPICerts(l)
+	ca, err := pki.LoadOrCreate(l.PKIDir(), "api")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi, err := os.Stat(l.APIClientKeyFile()); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("client key: %v, mode %v; want 0600", err, fi.Mode())
+	if err := ca.IssueOwn(l.Network.Gateway); err != nil {
+		t.Fatal(err)
 	}
+	tf := apiTLS(l)
 	srv, err := bootsvc.New(bootsvc.Config{DataDir: data})
 	if err != nil {
 		t.Fatal(err)
@@ -51,11 +54,11 @@ func TestAPICerts(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- api.Serve(ctx, ln) }()
 
-	cert, err := tls.LoadX509KeyPair(l.APIClientCertFile(), l.APIClientKeyFile())
+	cert, err := tls.LoadX509KeyPair(pki.CertFile(l.PKIDir(), pki.APIClient), pki.KeyFile(l.PKIDir(), pki.APIClient))
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, _ := os.ReadFile(l.APICAFile())
+	caPEM, _ := os.ReadFile(pki.CAFile(l.PKIDir()))
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,9 +13,10 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/pki"
 )
 
-// startBMCs writes the BMC password and certificates into the lab directory and serves
+// startBMCs writes the BMC password into the lab directory and serves
 // every machine's virtual BMCs until ctx ends; wg waits for the servers. It
 // must run inside the lab's namespace: that is where the sockets are made.
 // A server that fails later is reported through fail.
@@ -51,13 +51,13 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 		}
 	})
 	log.Info("virtual BMCs up", "ipmi_ports", fmt.Sprintf("%d-%d", lab.IPMIBasePort, lab.IPMIBasePort+len(l.Machines)-1),
-		"redfish", l.RedfishURL(), "username", cred.Username, "password_file", l.BMCPasswordFile(), "ca_file", l.BMCCAFile())
+		"redfish", l.RedfishURL(), "username", cred.Username, "password_file", l.BMCPasswordFile(), "ca_file", pki.CAFile(l.PKIDir()))
 	return nil
 }
 
-// writeBMCSecrets makes a fresh random password and a certificate for the
-// gateway address, and writes the password (0600), the CA and the server's
-// certificate chain into the lab directory. The server key stays in the lab process.
+// writeBMCSecrets makes a fresh random password, writes it into the lab
+// directory (0600) and loads the Redfish server's certificate, which `labctl
+// up` had the lab CA issue for the gateway address.
 func writeBMCSecrets(l *lab.Lab) (virtual.Credentials, tls.Certificate, error) {
 	raw := make([]byte, 15)
 	if _, err := rand.Read(raw); err != nil {
@@ -68,19 +68,10 @@ func writeBMCSecrets(l *lab.Lab) (virtual.Credentials, tls.Certificate, error) {
 	if err := writeFile(l.BMCPasswordFile(), []byte(pw+"\n"), 0o600); err != nil {
 		return virtual.Credentials{}, tls.Certificate{}, err
 	}
-	cert, caPEM, err := virtual.NewCertificate(l.Network.Gateway.String())
+	certFile, keyFile := pki.CertFile(l.PKIDir(), pki.BMC), pki.KeyFile(l.PKIDir(), pki.BMC)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return virtual.Credentials{}, tls.Certificate{}, fmt.Errorf("BMC certificate: %w", err)
-	}
-	var chain []byte
-	for _, der := range cert.Certificate {
-		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
-	}
-	if err := writeFile(l.BMCCAFile(), caPEM, 0o644); err != nil {
-		return virtual.Credentials{}, tls.Certificate{}, err
-	}
-	if err := writeFile(l.BMCCertFile(), chain, 0o644); err != nil {
-		return virtual.Credentials{}, tls.Certificate{}, err
 	}
 	return virtual.Credentials{Username: lab.BMCUsername, Password: pw}, cert, nil
 }

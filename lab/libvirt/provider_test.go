@@ -21,8 +21,8 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/power"
-	"github.com/labctl/labctl/scenarios"
 )
 
 // newTestLab creates a namespace of the test's own and the pxe-smoke lab in
@@ -35,7 +35,7 @@ func newTestLab(t testing.TB) *lab.Lab {
 	if os.Geteuid() != 0 {
 		t.Fatal("the libvirt provider test needs root (namespaces, libvirtd, bridges)")
 	}
-	s, err := scenarios.Find("pxe-smoke")
+	s, err := scenario.Find("pxe-smoke")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"time"
@@ -69,7 +68,7 @@ func LoadOrCreate(dir, labName string) (*CA, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("pki directory: %w", err)
 	}
-	certFile, keyFile := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
+	certFile, keyFile := CertFile(dir, caName), KeyFile(dir, caName)
 	if _, err := os.Stat(certFile); errors.Is(err, fs.ErrNotExist) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
@@ -105,8 +104,16 @@ func LoadOrCreate(dir, labName string) (*CA, error) {
 }
 
 // Issue returns the key pair for r, signing a new one unless Dir already
-// holds one with the same subject, names and usages signed by this CA.
+// holds one with the same subject, names and usages signed by this CA. It
+// refuses the names of the CA and of the lab's own services (Reserved).
 func (ca *CA) Issue(r Request) (KeyPair, error) {
+	if why := Reserved(r.Name); why != "" {
+		return KeyPair{}, fmt.Errorf("certificate name %s", why)
+	}
+	return ca.issue(r)
+}
+
+func (ca *CA) issue(r Request) (KeyPair, error) {
 	if !nameRE.MatchString(r.Name) {
 		return KeyPair{}, fmt.Errorf("certificate name %q: lower-case letters, digits, '.', '_', '-'", r.Name)
 	}
@@ -133,7 +140,7 @@ func (ca *CA) Issue(r Request) (KeyPair, error) {
 			return KeyPair{}, fmt.Errorf("certificate %s: usage %q is neither client nor server", r.Name, u)
 		}
 	}
-	certFile, keyFile := filepath.Join(ca.Dir, r.Name+".crt"), filepath.Join(ca.Dir, r.Name+".key")
+	certFile, keyFile := CertFile(ca.Dir, r.Name), KeyFile(ca.Dir, r.Name)
 	if pair, err := readPair(certFile, keyFile); err == nil {
 		if cert, _, err := parse(pair); err == nil && same(cert, tmpl) && cert.CheckSignatureFrom(ca.Cert) == nil {
 			return pair, nil

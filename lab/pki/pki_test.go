@@ -85,6 +85,8 @@ func TestIssueRefusesBadRequests(t *testing.T) {
 		{"no common name or alternative name", Request{Name: "x", Usages: []Usage{Client}}, "certificate x: needs a common name or alternative names, and a usage"},
 		{"no usage", Request{Name: "x", CommonName: "x"}, "certificate x: needs a common name or alternative names, and a usage"},
 		{"bad usage", Request{Name: "x", CommonName: "x", Usages: []Usage{"peer"}}, `certificate x: usage "peer" is neither client nor server`},
+		{"the CA's name", Request{Name: "ca", CommonName: "x", Usages: []Usage{Client}}, `certificate name "ca" is the lab CA's own file`},
+		{"a service's name", Request{Name: "labctl-bmc", CommonName: "x", Usages: []Usage{Server}}, `certificate name "labctl-bmc": names beginning "labctl-" are the lab's own services'`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ca.Issue(tc.req)
@@ -121,5 +123,65 @@ func TestCorruptCAIsAnError(t *testing.T) {
 	_, err := LoadOrCreate(dir, "k8s")
 	if err == nil || !strings.Contains(err.Error(), "ca.crt: not PEM") {
 		t.Fatalf("err = %v, want ca.crt: not PEM", err)
+	}
+}
+
+// The lab's own services hold certificates from the one lab CA: the API's
+// and the BMCs' servers for the gateway address, the API's client for client
+// authentication; a second call keeps them (a restarted lab process serves
+// the same certificates, and clients keep trusting the same CA file).
+func TestIssueOwn(t *testing.T) {
+	dir := t.TempDir()
+	gw := netip.MustParseAddr("10.77.3.1")
+	ca, err := LoadOrCreate(dir, "pxe-smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.IssueOwn(gw); err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(CAFile(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	first := map[string][]byte{}
+	for _, tc := range []struct {
+		name  string
+		usage x509.ExtKeyUsage
+		host  string
+	}{
+		{APIServer, x509.ExtKeyUsageServerAuth, "10.77.3.1"},
+		{BMC, x509.ExtKeyUsageServerAuth, "10.77.3.1"},
+		{APIClient, x509.ExtKeyUsageClientAuth, ""},
+	} {
+		pair, err := tls.LoadX509KeyPair(CertFile(dir, tc.name), KeyFile(dir, tc.name))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		c, _ := x509.ParseCertificate(pair.Certificate[0])
+		if _, err := c.Verify(x509.VerifyOptions{Roots: roots, DNSName: tc.host, KeyUsages: []x509.ExtKeyUsage{tc.usage}}); err != nil {
+			t.Errorf("%s does not verify against %s: %v", tc.name, CAFile(dir), err)
+		}
+		if st, err := os.Stat(KeyFile(dir, tc.name)); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s key: %v, mode %v; want 0600", tc.name, err, st.Mode())
+		}
+		first[tc.name], _ = os.ReadFile(CertFile(dir, tc.name))
+	}
+	ca2, err := LoadOrCreate(dir, "pxe-smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca2.IssueOwn(gw); err != nil {
+		t.Fatal(err)
+	}
+	for name, was := range first {
+		if now, _ := os.ReadFile(CertFile(dir, name)); string(now) != string(was) {
+			t.Errorf("%s was issued again; want it kept", name)
+		}
+	}
+	if now, _ := os.ReadFile(CAFile(dir)); string(now) != string(caPEM) {
+		t.Error("the lab CA was made again; want one CA for the lab's life")
 	}
 }

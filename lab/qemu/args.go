@@ -18,7 +18,7 @@ import (
 // cold: under TCG, OVMF sometimes spins in its timer interrupt after a warm
 // reset and never boots, however often it is reset warm again, while a cold
 // start of the same machine boots at once (docs/architecture.md).
-func args(m lab.Machine, f lab.MachineFiles, tap string, accel vm.Accel, boot []power.BootDevice, fw firmware.OVMF) []string {
+func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootDevice, fw firmware.OVMF) []string {
 	a := []string{
 		// Named threads ("CPU 0/TCG"): top -H and perf tell the vCPUs apart.
 		"-name", "guest=" + m.Name + ",debug-threads=on",

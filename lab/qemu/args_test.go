@@ -17,7 +17,7 @@ func testMachine(fw lab.Firmware, boot ...power.BootDevice) lab.Machine {
 }
 
 func TestArgs(t *testing.T) {
-	f := (&lab.Lab{Dir: "/labs/t"}).MachineFiles("m1")
+	f := machineFiles(&lab.Lab{Dir: "/labs/t"}, "m1")
 	tests := []struct {
 		name    string
 		m       lab.Machine

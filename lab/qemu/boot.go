@@ -18,7 +18,7 @@ type bootOverride struct {
 	Once  power.BootDevice   `json:"once,omitempty"`
 }
 
-func readOverride(f lab.MachineFiles) bootOverride {
+func readOverride(f files) bootOverride {
 	var ov bootOverride
 	if raw, err := os.ReadFile(f.Boot); err == nil {
 		json.Unmarshal(raw, &ov)
@@ -26,7 +26,7 @@ func readOverride(f lab.MachineFiles) bootOverride {
 	return ov
 }
 
-func writeOverride(f lab.MachineFiles, ov bootOverride) error {
+func writeOverride(f files, ov bootOverride) error {
 	raw, err := json.Marshal(ov)
 	if err != nil {
 		return err
@@ -49,7 +49,7 @@ func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string
 	if err != nil {
 		return err
 	}
-	f := l.MachineFiles(machine)
+	f := machineFiles(l, machine)
 	ov := readOverride(f)
 	if !o.Persistent {
 		ov.Once = d

@@ -13,7 +13,7 @@ import (
 // PowerState is on while the machine's QEMU process runs or is being
 // started again after a reset.
 func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (power.State, error) {
-	f := l.MachineFiles(machine)
+	f := machineFiles(l, machine)
 	if _, err := os.Stat(f.Dir); err != nil {
 		return "", fmt.Errorf("no machine %s in lab %s", machine, l.Name)
 	}
@@ -28,7 +28,7 @@ func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (
 // MachineFault implements lab.FaultReporter from the fault file the
 // machine's wait goroutine writes when QEMU exits unasked.
 func (p *Provider) MachineFault(ctx context.Context, l *lab.Lab, machine string) (string, error) {
-	f := l.MachineFiles(machine)
+	f := machineFiles(l, machine)
 	if qemuPid(f) != 0 {
 		return "", nil
 	}
@@ -46,7 +46,7 @@ func (p *Provider) SetPower(ctx context.Context, l *lab.Lab, machine string, a p
 	if err != nil {
 		return err
 	}
-	f := l.MachineFiles(machine)
+	f := machineFiles(l, machine)
 	switch a {
 	case power.ActionOn:
 		if qemuPid(f) != 0 {

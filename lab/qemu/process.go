@@ -24,7 +24,7 @@ var errStopped = errors.New("stopped meanwhile")
 // there is one, else in the persistent order, and returns once QMP answers.
 // prev is the process that a reset ended, if this is its cold start.
 func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine, prev *exec.Cmd) error {
-	f := l.MachineFiles(m.Name)
+	f := machineFiles(l, m.Name)
 	ov := readOverride(f)
 	persistent := m.Boot
 	if len(ov.Order) > 0 {
@@ -54,7 +54,7 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine, prev *e
 // spawn starts QEMU in a session of its own (a ^C to labctl must not kill
 // the lab's machines), reaps it when it exits, and starts it again when it
 // exited for a reset (see args).
-func (p *Provider) spawn(l *lab.Lab, m lab.Machine, f lab.MachineFiles, accel vm.Accel, boot []power.BootDevice, prev *exec.Cmd) (int, error) {
+func (p *Provider) spawn(l *lab.Lab, m lab.Machine, f files, accel vm.Accel, boot []power.BootDevice, prev *exec.Cmd) (int, error) {
 	// Stale sockets from a crash would make QEMU fail to listen.
 	os.Remove(f.Console)
 	os.Remove(f.QMP)
@@ -119,7 +119,7 @@ func (p *Provider) spawn(l *lab.Lab, m lab.Machine, f lab.MachineFiles, accel vm
 // it runs, the restart file keeps PowerState on: the machine is rebooting,
 // not off.
 func (p *Provider) restart(l *lab.Lab, m lab.Machine, prev *exec.Cmd) error {
-	f := l.MachineFiles(m.Name)
+	f := machineFiles(l, m.Name)
 	os.WriteFile(f.Restart, nil, 0o644)
 	defer os.Remove(f.Restart)
 	p.log.Info("machine reset: starting it cold", "machine", m.Name)
@@ -141,7 +141,7 @@ func (p *Provider) restart(l *lab.Lab, m lab.Machine, prev *exec.Cmd) error {
 // shutdownReason reads QEMU's events until it exits and returns the reason
 // of its SHUTDOWN event ("guest-shutdown", "guest-reset", ...), or "" if it
 // sent none or the event socket never answered.
-func shutdownReason(f lab.MachineFiles, pid int) string {
+func shutdownReason(f files, pid int) string {
 	mon, err := monitor(f.Events)
 	for err != nil {
 		if !proc.Alive(pid) {
@@ -169,7 +169,7 @@ func isReset(reason string) bool {
 
 // waitQMP returns once QEMU's QMP socket answers; a bad argument or a
 // missing tap makes QEMU exit at once, and then it says why.
-func waitQMP(ctx context.Context, machine string, f lab.MachineFiles, pid int) error {
+func waitQMP(ctx context.Context, machine string, f files, pid int) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if mon, err := monitor(f.QMP); err == nil {
@@ -192,7 +192,7 @@ func waitQMP(ctx context.Context, machine string, f lab.MachineFiles, pid int) e
 }
 
 // stop quits QEMU over QMP and kills it if it does not go.
-func (p *Provider) stop(ctx context.Context, f lab.MachineFiles, machine string) error {
+func (p *Provider) stop(ctx context.Context, f files, machine string) error {
 	// Asked to stop: its wait goroutine must not take the exit for a crash
 	// or a reset.
 	p.mu.Lock()
@@ -219,7 +219,7 @@ func (p *Provider) stop(ctx context.Context, f lab.MachineFiles, machine string)
 
 // qemuPid returns the pid in the machine's pid file if that process is a
 // live QEMU of this machine (pids are reused), else 0.
-func qemuPid(f lab.MachineFiles) int {
+func qemuPid(f files) int {
 	if pid := proc.ReadPidFile(f.Pid); proc.Runs(pid, f.Pid) {
 		return pid
 	}

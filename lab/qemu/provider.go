@@ -85,7 +85,7 @@ func (p *Provider) Reimage(ctx context.Context, l *lab.Lab, m lab.Machine) error
 func (p *Provider) Destroy(ctx context.Context, l *lab.Lab) error {
 	var errs []error
 	for _, name := range l.MachineNames() {
-		f := l.MachineFiles(name)
+		f := machineFiles(l, name)
 		if err := p.stop(ctx, f, name); err != nil {
 			errs = append(errs, err)
 			continue

@@ -30,7 +30,7 @@ func inNetns(t *testing.T, ns string, fn func() error) {
 
 // waitNewPid waits until the machine's QEMU is a process other than old,
 // started and answering (the provider's restart is over).
-func waitNewPid(t *testing.T, f lab.MachineFiles, old int) int {
+func waitNewPid(t *testing.T, f files, old int) int {
 	t.Helper()
 	for range 100 {
 		_, err := os.Stat(f.Restart)
@@ -74,7 +74,7 @@ func TestProvider(t *testing.T) {
 		}
 		return p.CreateMachine(ctx, l, m)
 	})
-	f := l.MachineFiles(m.Name)
+	f := machineFiles(l, m.Name)
 	pid := qemuPid(f)
 
 	t.Run("running with its identity", func(t *testing.T) {

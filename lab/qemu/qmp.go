@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
-
-	"github.com/labctl/labctl/lab"
 )
 
 // monitor connects to one of a machine's QMP sockets (f.QMP, f.Events).
@@ -24,7 +22,7 @@ func monitor(socket string) (*qmp.SocketMonitor, error) {
 	return mon, nil
 }
 
-func qmpRun(f lab.MachineFiles, cmd string) error {
+func qmpRun(f files, cmd string) error {
 	mon, err := monitor(f.QMP)
 	if err != nil {
 		return fmt.Errorf("QMP %s: %w", f.QMP, err)

@@ -41,13 +41,16 @@ const (
 // State is what a lab's state file holds. Pids are keyed by role: "labd",
 // "dnsmasq", "libvirtd", "qemu/<machine>".
 type State struct {
-	Source   string         `json:"source"` // scenario name or directory, as given to `labctl up`
-	Lab      *lab.Lab       `json:"lab"`
-	Provider string         `json:"provider"`
-	Accel    string         `json:"accel,omitempty"` // kvm or tcg, once the provider chose
-	Phase    Phase          `json:"phase"`
-	Error    string         `json:"error,omitempty"`
-	Pids     map[string]int `json:"pids,omitempty"`
+	Source   string   `json:"source"` // scenario name or directory, as given to `labctl up`
+	Lab      *lab.Lab `json:"lab"`
+	Provider string   `json:"provider"`
+	Accel    string   `json:"accel,omitempty"` // kvm or tcg, once the provider chose
+	// Kubernetes is the version of the cluster's Kubernetes (the one the
+	// scenario's images pin), for `labctl kubectl`; "" without Kubernetes.
+	Kubernetes string         `json:"kubernetes,omitempty"`
+	Phase      Phase          `json:"phase"`
+	Error      string         `json:"error,omitempty"`
+	Pids       map[string]int `json:"pids,omitempty"`
 	// MadeNetns records that this lab created Lab.Netns: only then does
 	// `down` (or a failed `up`) touch the namespace and what is inside it.
 	MadeNetns bool `json:"made_netns,omitempty"`

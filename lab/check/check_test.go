@@ -17,30 +17,30 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
-	"github.com/labctl/labctl/scenarios"
 )
 
 func TestMatch(t *testing.T) {
 	tests := []struct {
 		name   string
-		expect scenarios.Expect
+		expect scenario.Expect
 		out    string
 		status int
 		want   string // substring of the error; "" means pass
 	}{
-		{"exit 0", scenarios.Expect{}, "x", 0, ""},
-		{"exit 1", scenarios.Expect{}, "boom", 1, "exit status 1, want 0; output: boom"},
-		{"expected failure", scenarios.Expect{ExitStatus: 1}, "", 1, ""},
-		{"contains", scenarios.Expect{OutputContains: []string{"started", "node2"}}, "a, started, node2", 0, ""},
-		{"lacks", scenarios.Expect{OutputContains: []string{"node3"}}, "node1\nnode2", 0, `output lacks "node3"`},
-		{"matches", scenarios.Expect{OutputMatches: `is healthy`}, "http://x is healthy: ok", 0, ""},
-		{"no match", scenarios.Expect{OutputMatches: `^ok$`}, "not ok", 0, "does not match"},
-		{"lines", scenarios.Expect{OutputLines: 3}, "a\n\nb\nc\n", 0, ""},
-		{"too few lines", scenarios.Expect{OutputLines: 3}, "a\nb\n", 0, "2 output lines, want 3"},
-		{"hopeless", scenarios.Expect{OutputMatches: `^ok$`, FailMatches: `forbidden`}, "x is forbidden", 0, "output matches fail_matches /forbidden/ (forbidden), no use waiting"},
-		{"hopeless whatever the status", scenarios.Expect{FailMatches: `forbidden`}, "forbidden", 1, "fail_matches"},
-		{"fail_matches not met", scenarios.Expect{OutputMatches: `^ok$`, FailMatches: `forbidden`}, "ok", 0, ""},
+		{"exit 0", scenario.Expect{}, "x", 0, ""},
+		{"exit 1", scenario.Expect{}, "boom", 1, "exit status 1, want 0; output: boom"},
+		{"expected failure", scenario.Expect{ExitStatus: 1}, "", 1, ""},
+		{"contains", scenario.Expect{OutputContains: []string{"started", "node2"}}, "a, started, node2", 0, ""},
+		{"lacks", scenario.Expect{OutputContains: []string{"node3"}}, "node1\nnode2", 0, `output lacks "node3"`},
+		{"matches", scenario.Expect{OutputMatches: `is healthy`}, "http://x is healthy: ok", 0, ""},
+		{"no match", scenario.Expect{OutputMatches: `^ok$`}, "not ok", 0, "does not match"},
+		{"lines", scenario.Expect{OutputLines: 3}, "a\n\nb\nc\n", 0, ""},
+		{"too few lines", scenario.Expect{OutputLines: 3}, "a\nb\n", 0, "2 output lines, want 3"},
+		{"hopeless", scenario.Expect{OutputMatches: `^ok$`, FailMatches: `forbidden`}, "x is forbidden", 0, "output matches fail_matches /forbidden/ (forbidden), no use waiting"},
+		{"hopeless whatever the status", scenario.Expect{FailMatches: `forbidden`}, "forbidden", 1, "fail_matches"},
+		{"fail_matches not met", scenario.Expect{OutputMatches: `^ok$`, FailMatches: `forbidden`}, "ok", 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,11 +76,11 @@ func TestBuiltinExpectations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario+"/"+tt.check, func(t *testing.T) {
-			s, err := scenarios.Find(tt.scenario)
+			s, err := scenario.Find(tt.scenario)
 			if err != nil {
 				t.Fatal(err)
 			}
-			i := slices.IndexFunc(s.Checks, func(c scenarios.Check) bool { return c.Name == tt.check })
+			i := slices.IndexFunc(s.Checks, func(c scenario.Check) bool { return c.Name == tt.check })
 			if i < 0 {
 				t.Fatalf("scenario %s has no check %q", tt.scenario, tt.check)
 			}
@@ -180,8 +180,8 @@ func TestRunnerOverSSH(t *testing.T) {
 	var progress []string
 	r := &Runner{
 		Lab: l,
-		Checks: []scenarios.Check{
-			{Name: "flag-ready", Nodes: []string{"m1"}, Run: "cat " + flag + " 2>/dev/null || { echo ready >" + flag + "; false; }", Expect: scenarios.Expect{OutputContains: []string{"ready"}}},
+		Checks: []scenario.Check{
+			{Name: "flag-ready", Nodes: []string{"m1"}, Run: "cat " + flag + " 2>/dev/null || { echo ready >" + flag + "; false; }", Expect: scenario.Expect{OutputContains: []string{"ready"}}},
 			{Name: "host-key", Nodes: []string{"impostor"}, Run: "true"},
 			{Name: "after-failure", Nodes: []string{"m1"}, Run: "true"},
 		},
@@ -243,9 +243,9 @@ rm -f %[1]s/$3; echo alone; exit 1`, dir)
 	}}
 	r := &Runner{
 		Lab: l,
-		Checks: []scenarios.Check{
-			{Name: "meet", Nodes: []string{"m1", "m2"}, Run: meet, Expect: scenarios.Expect{OutputContains: []string{"met"}}},
-			{Name: "host-key", Nodes: []string{"impostor", "m1"}, Run: "echo ok", Expect: scenarios.Expect{OutputContains: []string{"ok"}}},
+		Checks: []scenario.Check{
+			{Name: "meet", Nodes: []string{"m1", "m2"}, Run: meet, Expect: scenario.Expect{OutputContains: []string{"met"}}},
+			{Name: "host-key", Nodes: []string{"impostor", "m1"}, Run: "echo ok", Expect: scenario.Expect{OutputContains: []string{"ok"}}},
 		},
 		Deadline: 15 * time.Second, // one node after the other: m1 waits alone until the deadline
 		Interval: 300 * time.Millisecond,
@@ -274,7 +274,7 @@ func TestRunnerDeadlineKeepsLastCompleteAttempt(t *testing.T) {
 	flag := filepath.Join(t.TempDir(), "flag")
 	r := &Runner{
 		Lab: &lab.Lab{Name: "t", Machines: []lab.Machine{{Name: "m1", IP: netip.MustParseAddr("127.0.0.1")}}},
-		Checks: []scenarios.Check{{
+		Checks: []scenario.Check{{
 			Name: "slow", Run: "test -e " + flag + " && sleep 60; touch " + flag + "; echo not-yet; false",
 		}},
 		Deadline: 5 * time.Second, // room for the first attempt's handshake under load
@@ -306,9 +306,9 @@ func TestRunnerFailMatchesStopsPolling(t *testing.T) {
 	port := startSSHD(t, keys, "m1", "127.0.0.1", 0)
 	r := &Runner{
 		Lab: &lab.Lab{Name: "t", Machines: []lab.Machine{{Name: "m1", IP: netip.MustParseAddr("127.0.0.1")}}},
-		Checks: []scenarios.Check{
+		Checks: []scenario.Check{
 			{Name: "registered", Run: `echo 'nodes "m1" is forbidden: node "m0" is not allowed to modify node "m1"'; false`,
-				Expect: scenarios.Expect{OutputMatches: `^ok$`, FailMatches: `is not allowed to modify node`}},
+				Expect: scenario.Expect{OutputMatches: `^ok$`, FailMatches: `is not allowed to modify node`}},
 			{Name: "after", Run: "true"},
 		},
 		Deadline: time.Hour, // were it polled, the test would time out first

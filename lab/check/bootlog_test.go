@@ -15,7 +15,7 @@ import (
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/scenarios"
+	"github.com/labctl/labctl/lab/scenario"
 )
 
 func TestReportChecksAgainstBootService(t *testing.T) {
@@ -44,9 +44,9 @@ func TestReportChecksAgainstBootService(t *testing.T) {
 	})
 	r := &Runner{
 		Lab: &lab.Lab{Machines: []lab.Machine{m}},
-		Checks: []scenarios.Check{
-			{Name: "booted", Report: &scenarios.ReportExpect{Event: "booted", DetailContains: "profile=smoke-bios"}},
-			{Name: "installed", Report: &scenarios.ReportExpect{Event: "installed"}},
+		Checks: []scenario.Check{
+			{Name: "booted", Report: &scenario.ReportExpect{Event: "booted", DetailContains: "profile=smoke-bios"}},
+			{Name: "installed", Report: &scenario.ReportExpect{Event: "installed"}},
 		},
 		Deadline: 3 * time.Second,
 		Interval: 200 * time.Millisecond,

@@ -1,4 +1,4 @@
-package scenarios
+package scenario
 
 import (
 	"crypto/x509"
@@ -23,6 +23,8 @@ func TestCertificatesInvalid(t *testing.T) {
 	for _, tc := range []struct{ name, old, new, want string }{
 		{"unknown machine", "machines: [a, b]", "machines: [a, c]", `certificates[0].machines: no machine named "c"`},
 		{"duplicate name", "name: admin", "name: kubelet", `certificates[1].name: missing or duplicate "kubelet"`},
+		{"the lab's own name", "name: admin", "name: labctl-api-client", `certificates[1].name: "labctl-api-client": names beginning "labctl-" are the lab's own services'`},
+		{"the CA's name", "name: admin", "name: ca", `certificates[1].name: "ca" is the lab CA's own file`},
 		{"no cn", "cn: admin, ", "", "certificates[1].cn: missing (a certificate needs a common name or alternative names)"},
 		{"bad usage", "usages: [client]}", "usages: [peer]}", `certificates[1].usages: "peer" is neither client nor server`},
 		{"no usage", "usages: [client]}", "}", "certificates[1].usages: missing"},

@@ -1,4 +1,4 @@
-package scenarios
+package scenario
 
 import (
 	"encoding/base64"
@@ -138,6 +138,9 @@ func (s *Scenario) validateCertificates(bad func(field, format string, args ...a
 		f := func(name string) string { return fmt.Sprintf("certificates[%d].%s", i, name) }
 		if c.Name == "" || seen[c.Name] {
 			bad(f("name"), "missing or duplicate %q", c.Name)
+		}
+		if why := pki.Reserved(c.Name); why != "" {
+			bad(f("name"), "%s", why)
 		}
 		seen[c.Name] = true
 		if c.CommonName == "" && !c.MachineSANs && len(c.DNSNames)+len(c.IPs) == 0 {

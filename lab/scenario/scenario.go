@@ -1,10 +1,10 @@
-// Package scenarios holds labctl's lab scenarios as data (scenario.yaml plus a
-// matchbox-layout data directory each) and loads and validates them.
-package scenarios
+// Package scenario reads and validates scenarios (scenario.yaml plus a
+// matchbox-layout data directory each: the built-in ones in package
+// scenarios, or the user's own) and turns them into the lab model.
+package scenario
 
 import (
 	"bytes"
-	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,12 +22,8 @@ import (
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/scenarios"
 )
-
-// builtin holds the scenarios that ship inside the binary.
-//
-//go:embed all:*/scenario.yaml all:*/data
-var builtin embed.FS
 
 // FileName is the scenario file inside a scenario directory.
 const FileName = "scenario.yaml"
@@ -148,7 +144,7 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // Names lists the built-in scenarios.
 func Names() []string {
-	entries, _ := fs.ReadDir(builtin, ".")
+	entries, _ := fs.ReadDir(scenarios.FS, ".")
 	var names []string
 	for _, e := range entries {
 		if e.IsDir() {
@@ -168,10 +164,10 @@ func Find(nameOrPath string) (*Scenario, error) {
 		}
 		return Load(os.DirFS(abs), ".", filepath.Join(abs, FileName))
 	}
-	if _, err := fs.Stat(builtin, path.Join(nameOrPath, FileName)); err != nil {
+	if _, err := fs.Stat(scenarios.FS, path.Join(nameOrPath, FileName)); err != nil {
 		return nil, fmt.Errorf("no scenario %q: built-in scenarios are %s (or give a directory path)", nameOrPath, strings.Join(Names(), ", "))
 	}
-	return Load(builtin, nameOrPath, "scenarios/"+nameOrPath+"/"+FileName)
+	return Load(scenarios.FS, nameOrPath, "scenarios/"+nameOrPath+"/"+FileName)
 }
 
 // Load reads dir/scenario.yaml from fsys and validates it. source names the

@@ -1,4 +1,4 @@
-package virtual
+package virtualtest
 
 import (
 	"crypto/ecdsa"
@@ -15,9 +15,11 @@ import (
 )
 
 // NewCertificate makes a throwaway CA and a server certificate it signs for
-// hosts (IP addresses or names). It returns the server certificate and the
-// CA's PEM, which clients use as their CA file. A separate CA, rather than a
-// self-signed leaf, is what OpenSSL-based clients (sushy, redfishtool) accept.
+// hosts (IP addresses or names), for tests that serve a virtual BMC without a
+// lab (a lab's BMCs present a certificate from the lab CA, lab/pki). It
+// returns the server certificate and the CA's PEM, which clients use as their
+// CA file. A separate CA, rather than a self-signed leaf, is what
+// OpenSSL-based clients (sushy, redfishtool) accept.
 func NewCertificate(hosts ...string) (tls.Certificate, []byte, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

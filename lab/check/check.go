@@ -14,7 +14,7 @@ import (
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/scenarios"
+	"github.com/labctl/labctl/lab/scenario"
 )
 
 // Shell runs a command on a machine (over SSH in a lab).
@@ -47,7 +47,7 @@ type Result struct {
 // service's machine log) for report checks.
 type Runner struct {
 	Lab      *lab.Lab
-	Checks   []scenarios.Check
+	Checks   []scenario.Check
 	Deadline time.Duration // for all checks together
 	Shell    Shell
 	BootLog  bootlog.Reader
@@ -95,7 +95,7 @@ func (r *Runner) Run(ctx context.Context) ([]Result, error) {
 // runCheck runs c on each of its nodes. Each node answers for itself, so
 // they are polled side by side (under TCG each attempt takes seconds); a
 // reboot check takes its nodes down one at a time, stopping at a failure.
-func (r *Runner) runCheck(ctx context.Context, c scenarios.Check) []Result {
+func (r *Runner) runCheck(ctx context.Context, c scenario.Check) []Result {
 	nodes := r.nodes(c)
 	results := make([]Result, len(nodes))
 	if c.Reboot {
@@ -116,13 +116,13 @@ func (r *Runner) runCheck(ctx context.Context, c scenarios.Check) []Result {
 	return results
 }
 
-func (r *Runner) nodes(c scenarios.Check) []lab.Machine {
+func (r *Runner) nodes(c scenario.Check) []lab.Machine {
 	if len(c.Nodes) == 0 {
 		return r.Lab.Machines
 	}
 	var ms []lab.Machine
 	for _, n := range c.Nodes {
-		if m, ok := r.Lab.Machine(n); ok {
+		if m, _, err := r.Lab.Machine(n); err == nil { // the scenario's validation names a missing one
 			ms = append(ms, m)
 		}
 	}
@@ -130,7 +130,7 @@ func (r *Runner) nodes(c scenarios.Check) []lab.Machine {
 }
 
 // runOne polls one check on one node until it passes or ctx ends.
-func (r *Runner) runOne(ctx context.Context, c scenarios.Check, m lab.Machine) Result {
+func (r *Runner) runOne(ctx context.Context, c scenario.Check, m lab.Machine) Result {
 	start := time.Now()
 	res := Result{Check: c.Name, Node: m.Name, Status: Running}
 	r.report(res)
@@ -190,7 +190,7 @@ func cutShort(ctx context.Context) bool {
 	return ok && !time.Now().Before(dl)
 }
 
-func (r *Runner) attempt(ctx context.Context, c scenarios.Check, m lab.Machine) (string, error) {
+func (r *Runner) attempt(ctx context.Context, c scenario.Check, m lab.Machine) (string, error) {
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(c.Timeout))
@@ -214,7 +214,7 @@ func (r *Runner) attempt(ctx context.Context, c scenarios.Check, m lab.Machine) 
 var ErrHopeless = errors.New("output matches fail_matches")
 
 // Match says whether a command's output and exit status are what e expects.
-func Match(e scenarios.Expect, out string, status int) error {
+func Match(e scenario.Expect, out string, status int) error {
 	if e.FailMatches != "" {
 		re, err := regexp.Compile(e.FailMatches)
 		if err != nil {
@@ -257,7 +257,7 @@ func Match(e scenarios.Expect, out string, status int) error {
 
 // reported passes when the boot service holds a report event from m that
 // matches want.
-func (r *Runner) reported(ctx context.Context, want *scenarios.ReportExpect, m lab.Machine) (string, error) {
+func (r *Runner) reported(ctx context.Context, want *scenario.ReportExpect, m lab.Machine) (string, error) {
 	if r.BootLog == nil {
 		return "", errors.New("no boot service log to read reports from")
 	}

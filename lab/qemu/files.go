@@ -1,0 +1,36 @@
+package qemu
+
+import (
+	"path/filepath"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// files are a machine's files as the QEMU provider keeps them: the ones
+// every provider keeps (lab.MachineFiles) and QEMU's own, all in the
+// machine's directory.
+type files struct {
+	lab.MachineFiles
+	QMP     string // QEMU's monitor socket
+	Events  string // a second QMP socket, held by the lab process for events
+	Pid     string // QEMU's pid file
+	Boot    string // boot order overrides (boot.json)
+	Stdio   string // QEMU's own output
+	Fault   string // how QEMU died unasked, if it did
+	Restart string // there while QEMU is started again after a reset
+}
+
+// machineFiles returns the files of the machine called name.
+func machineFiles(l *lab.Lab, name string) files {
+	d := l.MachineDir(name)
+	return files{
+		MachineFiles: l.MachineFiles(name),
+		QMP:          filepath.Join(d, "qmp.sock"),
+		Events:       filepath.Join(d, "events.sock"),
+		Pid:          filepath.Join(d, "qemu.pid"),
+		Boot:         filepath.Join(d, "boot.json"),
+		Stdio:        filepath.Join(d, "qemu.log"),
+		Fault:        filepath.Join(d, "fault"),
+		Restart:      filepath.Join(d, "restarting"),
+	}
+}
