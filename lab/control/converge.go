@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -25,11 +24,13 @@ type Convergence struct {
 	Phases  progress.Summary // where each machine's time went, up to its last check
 }
 
-// Converge prints each machine's progress to out and runs the scenario's
-// checks until all pass, a machine or the lab process fails (at once, with
-// the log that shows why), or the scenario's deadline passes. It returns
-// the phases seen also when it fails.
-func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios.Scenario) (Convergence, error) {
+// Converge runs the scenario's checks until all pass, a machine or the lab
+// process fails (at once, with the log that shows why), or the scenario's
+// deadline passes, telling the reporter each machine's steps and each
+// check's result as they come. It returns the phases seen also when it
+// fails; its error names the scenario.
+func (lb *Lab) Converge(ctx context.Context) (Convergence, error) {
+	st, sc := lb.State, lb.Scenario
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(sc.Deadline))
 	defer cancel()
 	r, err := Runner(st, sc)
@@ -37,7 +38,7 @@ func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios
 		return Convergence{}, err
 	}
 	var timeline progress.Timeline
-	clock, failed := watch(ctx, out, st, &timeline)
+	clock, failed := watch(ctx, lb.report, st, &timeline)
 	var failure error
 	r.Alive = func(context.Context) error {
 		select {
@@ -48,21 +49,18 @@ func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenarios
 		return failure
 	}
 	r.Progress = func(res check.Result) {
+		if res.Status != check.Passed && res.Status != check.Failed {
+			return
+		}
 		at := clock()
-		switch res.Status {
-		case check.Passed:
-			fmt.Fprintf(out, "  %6.1fs  %-10s check %s passed\n", at.Seconds(), res.Node, res.Check)
+		lb.report.CheckResult(at, res)
+		if res.Status == check.Passed {
 			timeline.Add(progress.Step{Machine: res.Node, At: at, Kind: progress.KindCheck, Name: res.Check})
-		case check.Failed:
-			// One line: the run's error that follows has the whole reason
-			// (a dead machine's console end, a command's output).
-			first, _, _ := strings.Cut(res.Reason, "\n")
-			fmt.Fprintf(out, "  %6.1fs  %-10s check %s FAILED: %s\n", at.Seconds(), res.Node, res.Check, first)
 		}
 	}
 	results, err := r.Run(ctx)
 	if err != nil {
-		err = withSerialTail(err, st.Lab, results)
+		err = fmt.Errorf("scenario %s: %w", sc.Name, withSerialTail(err, st.Lab, results))
 	}
 	return Convergence{Results: results, Phases: timeline.Summary()}, err
 }
@@ -102,11 +100,11 @@ func Runner(st *state.State, sc *scenarios.Scenario) (*check.Runner, error) {
 	}, nil
 }
 
-// watch prints the lab's progress until ctx ends and adds each step to
+// watch reports the lab's progress until ctx ends and adds each step to
 // timeline. The first failure it sees (a machine's firmware gave up, a VM
 // died, the lab process failed) is sent on the returned channel, once. The
 // clock it returns is the steps' clock.
-func watch(ctx context.Context, out io.Writer, st *state.State, timeline *progress.Timeline) (clock func() time.Duration, failed <-chan error) {
+func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progress.Timeline) (clock func() time.Duration, failed <-chan error) {
 	start := time.Now()
 	unwatched := func() time.Duration { return time.Since(start) }
 	fail := make(chan error, 1)
@@ -130,12 +128,12 @@ func watch(ctx context.Context, out io.Writer, st *state.State, timeline *progre
 			snap := w.Poll(ctx)
 			if !accelShown {
 				if s, err := state.Load(st.Lab.Dir); err == nil && s.Accel != "" {
-					fmt.Fprintf(out, "accelerator: %s\n", s.Accel)
+					rep.Accelerator(s.Accel)
 					accelShown = true
 				}
 			}
 			for _, s := range snap.Steps {
-				fmt.Fprintf(out, "  %6.1fs  %-10s %s\n", s.At.Seconds(), s.Machine, s.Text)
+				rep.MachineStep(s)
 			}
 			timeline.Add(snap.Steps...)
 			if len(snap.Failures) > 0 {
