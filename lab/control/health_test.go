@@ -60,7 +60,9 @@ func TestLabStatus(t *testing.T) {
 				st.Exits = map[string]string{"dnsmasq": "exited unasked: signal: killed at 20:00:00; restarted"}
 			}},
 		{name: "failed lab is reported as failed, not broken", phase: state.Failed,
-			breakIt: func(t *testing.T, st *state.State) { st.Phase, st.Error, st.Pids["labd"] = state.Failed, "dnsmasq: bind: address in use", 1 }},
+			breakIt: func(t *testing.T, st *state.State) {
+				st.Phase, st.Error, st.Pids["labd"] = state.Failed, "dnsmasq: bind: address in use", 1
+			}},
 	}
 	var ns string
 	parent := t

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bmc/reprovision"
-	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
 	"github.com/labctl/labctl/scenarios"

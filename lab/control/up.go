@@ -35,14 +35,14 @@ const DaemonCommand = "lab-daemon"
 
 // UpOptions say which lab to bring up, and how.
 type UpOptions struct {
-	Source    string // scenario name or directory
-	Provider  string // empty: providers.Default()
-	Netns     string // empty: labctl-<scenario>
-	StateRoot string // parent of every lab's directory
-	CacheDir  string // built images; the accelerator probe's answer sits beside it
-	Accel     string // kvm, tcg, or empty to probe
-	IPXEDir   string // iPXE binaries; empty: Debian's
-	Self      string // the labctl binary, re-run as the lab process
+	Source    string   // scenario name or directory
+	Provider  string   // empty: providers.Default()
+	Netns     string   // empty: labctl-<scenario>
+	StateRoot string   // parent of every lab's directory
+	CacheDir  string   // built images; the accelerator probe's answer sits beside it
+	Accel     string   // kvm, tcg, or empty to probe
+	IPXEDir   string   // iPXE binaries; empty: Debian's
+	Self      string   // the labctl binary, re-run as the lab process
 	Report    Reporter // told each image, the accelerator, the lab's start; nil: nothing
 }
 
