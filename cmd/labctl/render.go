@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labctl/labctl/bmc/reprovision"
@@ -19,6 +20,7 @@ import (
 // printer renders what lab/control reports, and the hints that follow, as
 // labctl's output: the one place where a lab command's progress becomes text.
 type printer struct {
+	mu   sync.Mutex // one line at a time: steps and checks come from several goroutines
 	out  io.Writer
 	log  *slog.Logger
 	self string // labctl as the user runs it, in the commands hints suggest
@@ -30,48 +32,54 @@ func (g *globals) printer(out io.Writer) *printer {
 
 var _ control.Reporter = (*printer)(nil)
 
-func (p *printer) ImageBuilding(name string) { fmt.Fprintf(p.out, "image %s: ", name) }
+func (p *printer) printf(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.out, format, args...)
+}
+
+func (p *printer) ImageBuilding(name string) { p.printf("image %s: ", name) }
 
 func (p *printer) ImageBuilt(_, dir string, took time.Duration, err error) {
 	if err != nil {
-		fmt.Fprintln(p.out, "failed") // the error follows, from the command
+		p.printf("failed\n") // the error follows, from the command
 		return
 	}
-	fmt.Fprintf(p.out, "%s (%.1fs)\n", dir, took.Seconds())
+	p.printf("%s (%.1fs)\n", dir, took.Seconds())
 }
 
 func (p *printer) AccelProbed(accel vm.Accel, why string) {
-	fmt.Fprintf(p.out, "accelerator probe: %s: %s\n", accel, why)
+	p.printf("accelerator probe: %s: %s\n", accel, why)
 }
 
 func (p *printer) LabStarted(st *state.State) {
-	fmt.Fprintf(p.out, "lab %s: provider %s, namespace %s, state %s\n", st.Lab.Name, st.Provider, st.Lab.Netns, st.Lab.Dir)
+	p.printf("lab %s: provider %s, namespace %s, state %s\n", st.Lab.Name, st.Provider, st.Lab.Netns, st.Lab.Dir)
 }
 
-func (p *printer) Accelerator(accel string) { fmt.Fprintf(p.out, "accelerator: %s\n", accel) }
+func (p *printer) Accelerator(accel string) { p.printf("accelerator: %s\n", accel) }
 
 func (p *printer) MachineStep(s progress.Step) {
-	fmt.Fprintf(p.out, "  %6.1fs  %-10s %s\n", s.At.Seconds(), s.Machine, s.Text)
+	p.printf("  %6.1fs  %-10s %s\n", s.At.Seconds(), s.Machine, s.Text)
 }
 
 func (p *printer) CheckResult(at time.Duration, res check.Result) {
 	switch res.Status {
 	case check.Passed:
-		fmt.Fprintf(p.out, "  %6.1fs  %-10s check %s passed\n", at.Seconds(), res.Node, res.Check)
+		p.printf("  %6.1fs  %-10s check %s passed\n", at.Seconds(), res.Node, res.Check)
 	case check.Failed:
 		// One line: the run's error that follows has the whole reason (a
 		// dead machine's console end, a command's output).
 		first, _, _ := strings.Cut(res.Reason, "\n")
-		fmt.Fprintf(p.out, "  %6.1fs  %-10s check %s FAILED: %s\n", at.Seconds(), res.Node, res.Check, first)
+		p.printf("  %6.1fs  %-10s check %s FAILED: %s\n", at.Seconds(), res.Node, res.Check, first)
 	}
 }
 
 func (p *printer) Reprovisioned(r reprovision.Result) {
 	if r.Err != nil {
-		fmt.Fprintf(p.out, "%s: FAILED after %s: %v\n", r.Name, r.Duration.Round(time.Second), r.Err)
+		p.printf("%s: FAILED after %s: %v\n", r.Name, r.Duration.Round(time.Second), r.Err)
 		return
 	}
-	fmt.Fprintf(p.out, "%s: fetched its config after %s\n", r.Name, r.Duration.Round(time.Second))
+	p.printf("%s: fetched its config after %s\n", r.Name, r.Duration.Round(time.Second))
 }
 
 func (p *printer) Log() *slog.Logger { return p.log }
@@ -81,34 +89,34 @@ func (p *printer) Log() *slog.Logger { return p.log }
 type reprovisionPrinter struct{ *printer }
 
 func (p reprovisionPrinter) CheckResult(at time.Duration, res check.Result) {
-	fmt.Fprintf(p.out, "check %s on %s: %s after %.1fs\n", res.Check, res.Node, res.Status, at.Seconds())
+	p.printf("check %s on %s: %s after %.1fs\n", res.Check, res.Node, res.Status, at.Seconds())
 }
 
 // phases shows where the boot's time went, if anything was seen.
 func (p *printer) phases(s progress.Summary) {
 	if line := s.String(); line != "" {
-		fmt.Fprintln(p.out, line)
+		p.printf("%s\n", line)
 	}
 }
 
 // allPassed ends a run in which every check passed.
 func (p *printer) allPassed(l *control.Lab, results []check.Result) {
-	fmt.Fprintln(p.out, check.AllPassed(l.Scenario.Name, len(l.Scenario.Checks), results))
+	p.printf("%s\n", check.AllPassed(l.Scenario.Name, len(l.Scenario.Checks), results))
 }
 
 // upHints end a successful `up`: what to do with the lab now.
 func (p *printer) upHints(l *control.Lab) {
 	ml := l.State.Lab
-	fmt.Fprintf(p.out, "lab %s is up and its %d checks passed (namespace %s)\n", ml.Name, len(l.Scenario.Checks), ml.Netns)
+	p.printf("lab %s is up and its %d checks passed (namespace %s)\n", ml.Name, len(l.Scenario.Checks), ml.Netns)
 	if len(ml.Machines) > 0 {
-		fmt.Fprintf(p.out, "  a shell on a node:  %s ssh %s %s\n", p.self, ml.Name, ml.Machines[0].Name)
+		p.printf("  a shell on a node:  %s ssh %s %s\n", p.self, ml.Name, ml.Machines[0].Name)
 	}
-	fmt.Fprintf(p.out, "  status:            %[1]s status %[2]s\n  take it down:      %[1]s down %[2]s\n", p.self, ml.Name)
+	p.printf("  status:            %[1]s status %[2]s\n  take it down:      %[1]s down %[2]s\n", p.self, ml.Name)
 }
 
 // keptHint ends `test --keep`: the lab stays up, and how to use it.
 func (p *printer) keptHint(l *control.Lab) {
-	fmt.Fprintf(p.out, "lab %s kept up (--keep): %s ssh %[1]s NODE, %[2]s down %[1]s\n", l.Name(), p.self)
+	p.printf("lab %s kept up (--keep): %s ssh %[1]s NODE, %[2]s down %[1]s\n", l.Name(), p.self)
 }
 
 // stillUp adds to a failed `up` that the lab stays up, and how to look at it.
@@ -123,10 +131,10 @@ func (p *printer) outcomes(done []control.Outcome) error {
 	for _, o := range done {
 		if o.Err != nil {
 			failed++
-			fmt.Fprintf(p.out, "%s: FAILED: %v\n", o.Machine, o.Err)
+			p.printf("%s: FAILED: %v\n", o.Machine, o.Err)
 			continue
 		}
-		fmt.Fprintf(p.out, "%s: %s\n", o.Machine, o.Message)
+		p.printf("%s: %s\n", o.Machine, o.Message)
 	}
 	if failed > 0 {
 		return fmt.Errorf("%d of %d machines failed", failed, len(done))

@@ -105,7 +105,7 @@ func newTestCmd(g *globals) *cobra.Command {
 			if err := l.Collect(ctx, artifacts, run.Results); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "collect artifacts: %v\n", err)
 			} else {
-				fmt.Fprintf(p.out, "artifacts and JUnit report in %s\n", artifacts)
+				p.printf("artifacts and JUnit report in %s\n", artifacts)
 			}
 			if keep {
 				p.keptHint(l)

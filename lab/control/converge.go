@@ -38,7 +38,9 @@ func (lb *Lab) Converge(ctx context.Context) (Convergence, error) {
 		return Convergence{}, err
 	}
 	var timeline progress.Timeline
-	clock, failed := watch(ctx, lb.report, st, &timeline)
+	clock, failed, stopped := watch(ctx, lb.report, st, &timeline)
+	// Nothing is reported once Converge has returned.
+	defer func() { cancel(); <-stopped }()
 	var failure error
 	r.Alive = func(context.Context) error {
 		select {
@@ -103,24 +105,28 @@ func Runner(st *state.State, sc *scenarios.Scenario) (*check.Runner, error) {
 // watch reports the lab's progress until ctx ends and adds each step to
 // timeline. The first failure it sees (a machine's firmware gave up, a VM
 // died, the lab process failed) is sent on the returned channel, once. The
-// clock it returns is the steps' clock.
-func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progress.Timeline) (clock func() time.Duration, failed <-chan error) {
+// clock it returns is the steps' clock; stopped closes when it has stopped.
+func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progress.Timeline) (clock func() time.Duration, failed <-chan error, stopped <-chan struct{}) {
 	start := time.Now()
 	unwatched := func() time.Duration { return time.Since(start) }
 	fail := make(chan error, 1)
+	done := make(chan struct{})
 	prov, err := Provider(st)
 	if err != nil {
 		fail <- err
-		return unwatched, fail
+		close(done)
+		return unwatched, fail, done
 	}
 	power, ok := prov.(lab.PowerDriver)
 	if !ok {
 		fail <- fmt.Errorf("provider %s cannot report power state", st.Provider)
-		return unwatched, fail
+		close(done)
+		return unwatched, fail, done
 	}
 	w := progress.NewWatcher(st.Lab, power)
 	var once sync.Once
 	go func() {
+		defer close(done)
 		accelShown := false
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
@@ -146,5 +152,5 @@ func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progres
 			}
 		}
 	}()
-	return w.Elapsed, fail
+	return w.Elapsed, fail, done
 }

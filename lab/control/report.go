@@ -13,7 +13,8 @@ import (
 
 // Reporter is told what control does as it happens, one method per kind of
 // event; control prints nothing itself. The CLI renders the events (kind's
-// libraries log through an interface the same way).
+// libraries log through an interface the same way). Its methods may be
+// called from several goroutines at once.
 type Reporter interface {
 	// ImageBuilding: an image is being built, or looked up in the cache
 	// (the first labos build takes minutes).
