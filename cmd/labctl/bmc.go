@@ -13,7 +13,7 @@ import (
 
 // newBMCCmd is `labctl bmc power|bootdev`. Credentials come only from the
 // inventory's password_env / password_file: there is no flag for them.
-func newBMCCmd() *cobra.Command {
+func newBMCCmd(g *globals) *cobra.Command {
 	var invPath string
 	cmd := &cobra.Command{
 		Use:   "bmc",
@@ -28,21 +28,22 @@ func newBMCCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			clients, err := control.BMCClients(invPath, args[1:])
 			if err != nil {
-				return err
+				return missingFlag(err)
 			}
+			p := g.printer(cmd.OutOrStdout())
 			if args[0] == "status" {
-				return control.OnEach(cmd.Context(), cmd.OutOrStdout(), clients, func(ctx context.Context, c *bmc.Client) (string, error) {
+				return p.outcomes(control.OnEach(cmd.Context(), clients, func(ctx context.Context, c *bmc.Client) (string, error) {
 					st, err := c.PowerState(ctx)
 					return string(st), err
-				})
+				}))
 			}
 			a, err := power.ParseAction(args[0])
 			if err != nil {
 				return err
 			}
-			return control.OnEach(cmd.Context(), cmd.OutOrStdout(), clients, func(ctx context.Context, c *bmc.Client) (string, error) {
+			return p.outcomes(control.OnEach(cmd.Context(), clients, func(ctx context.Context, c *bmc.Client) (string, error) {
 				return "power " + string(a) + ": ok", c.SetPower(ctx, a)
-			})
+			}))
 		},
 	}
 
@@ -58,12 +59,13 @@ func newBMCCmd() *cobra.Command {
 			}
 			clients, err := control.BMCClients(invPath, args[1:])
 			if err != nil {
-				return err
+				return missingFlag(err)
 			}
+			p := g.printer(cmd.OutOrStdout())
 			o := power.BootOptions{Persistent: !once, UEFI: uefi}
-			return control.OnEach(cmd.Context(), cmd.OutOrStdout(), clients, func(ctx context.Context, c *bmc.Client) (string, error) {
+			return p.outcomes(control.OnEach(cmd.Context(), clients, func(ctx context.Context, c *bmc.Client) (string, error) {
 				return fmt.Sprintf("boot device %s (once=%v uefi=%v): ok", args[0], once, uefi), c.SetBootDevice(ctx, d, o)
-			})
+			}))
 		},
 	}
 	bootdev.Flags().BoolVar(&once, "once", false, "for the next boot only")

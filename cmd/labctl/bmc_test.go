@@ -89,6 +89,7 @@ func TestBMCCommands(t *testing.T) {
 					t.Errorf("good changed to %s although the command was refused", st)
 				}
 			}},
+		{"no inventory", []string{"bmc", "power", "status", "good"}, "--inventory: required", nil, nil},
 		{"bad boot device", []string{"bmc", "bootdev", "cdrom", "--inventory", invPath, "good"}, `boot device "cdrom": want pxe or disk: not supported by the BMC`, nil, nil},
 	}
 	for _, tc := range cases {

@@ -26,7 +26,7 @@ func newDownCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			if all {
-				down, err := control.DownAll(cmd.Context(), g.stateDir, nil)
+				down, err := control.DownAll(cmd.Context(), g.stateDir, g.printer(out))
 				for _, dir := range down {
 					fmt.Fprintf(out, "lab %s is down\n", filepath.Base(dir))
 				}
@@ -42,7 +42,7 @@ func newDownCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			err = control.Down(cmd.Context(), state.Dir(g.stateDir, name), nil)
+			err = control.Down(cmd.Context(), state.Dir(g.stateDir, name), g.printer(out))
 			if errors.Is(err, os.ErrNotExist) {
 				fmt.Fprintf(out, "lab %s is not up; nothing to do\n", name)
 				return nil

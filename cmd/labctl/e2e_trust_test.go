@@ -338,15 +338,25 @@ func TestE2ESecondLabRefused(t *testing.T) {
 	e := newE2E(t, "pxe-smoke")
 	ctx, cancel := e2eContext(t)
 	defer cancel()
-	if out, err := e.run(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns); err != nil {
+	out, err := e.run(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns)
+	t.Logf("labctl up pxe-smoke:\n%s", out)
+	if err != nil {
 		t.Fatalf("labctl up pxe-smoke: %v: %s", err, out)
 	}
-	out, err := e.run(ctx, "up", "etcd3", "--provider", "qemu", "--netns", e.netns)
+	// up's progress, phases and hints, as its printer renders them.
+	for _, want := range []string{"image smoke: ", "lab pxe-smoke: provider qemu, namespace " + e.netns + ", state ", "accelerator: ",
+		"bios1      check booted-bios-profile passed", "phases (median of 2 machines): dhcp ",
+		"lab pxe-smoke is up and its 2 checks passed (namespace " + e.netns + ")", "take it down:      " + e.bin + " down pxe-smoke"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("labctl up: output lacks %q", want)
+		}
+	}
+	out, err = e.run(ctx, "up", "etcd3", "--provider", "qemu", "--netns", e.netns)
 	if want := "network namespace " + e.netns + " already exists"; err == nil || !strings.Contains(out, want) || strings.Contains(out, "image ") {
 		t.Errorf("a second lab in pxe-smoke's namespace: %v: %s; want only a refusal containing %q", err, out, want)
 	}
 	out, err = e.run(ctx, "verify", "pxe-smoke")
-	if err != nil || !strings.Contains(out, "scenario pxe-smoke: all 2 checks passed") {
+	if err != nil || !strings.Contains(out, "scenario pxe-smoke: all 2 checks passed") || !strings.Contains(out, "uefi1      check booted-uefi-profile passed") {
 		t.Errorf("labctl verify pxe-smoke after the refused lab: %v: %s", err, out)
 	}
 	if out, err := e.run(ctx, "down", "pxe-smoke"); err != nil {

@@ -26,7 +26,7 @@ func TestUpRefusesUnfetchedImage(t *testing.T) {
 			cache, states := t.TempDir(), t.TempDir()
 			var out bytes.Buffer
 			_, err := control.Up(context.Background(), control.UpOptions{Source: tt.scenario, Provider: "qemu",
-				StateRoot: states, CacheDir: cache, Out: &out})
+				StateRoot: states, CacheDir: cache, Report: (&globals{}).printer(&out)})
 			want := "image " + tt.image + ": image " + tt.image + " in " + cache + ": not in the cache: run `labctl images fetch " + tt.image + "` first"
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Fatalf("error %v\nwant %q", err, want)

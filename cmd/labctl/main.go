@@ -55,6 +55,15 @@ type globals struct {
 	stateDir string // parent of every lab's directory
 	cacheDir string // built images
 	self     string // labctl as the user can run it again, for the commands it suggests
+	log      *slog.Logger
+}
+
+// logger is the log of what the libraries labctl drives do, on stderr.
+func (g *globals) logger() *slog.Logger {
+	if g.log == nil {
+		return slog.Default()
+	}
+	return g.log
 }
 
 // invokedAs is how to run this labctl again: "labctl" when PATH finds it,
@@ -95,7 +104,8 @@ func newRootCmd() *cobra.Command {
 			if g.verbose {
 				level = slog.LevelDebug
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+			g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			slog.SetDefault(g.log)
 			return nil
 		},
 	}
@@ -115,7 +125,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(),
 		newImagesCmd(g),
 		newKubectlCmd(g),
-		newBMCCmd(),
+		newBMCCmd(g),
 		newReprovisionCmd(g),
 		newLabDaemonCmd(),
 		newLsCmd(g),

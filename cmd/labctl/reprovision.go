@@ -35,22 +35,27 @@ func newReprovisionCmd(g *globals) *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			out := cmd.OutOrStdout()
+			p := g.printer(cmd.OutOrStdout())
 			if rack.Inventory != "" {
 				if rack.BootURL == "" {
 					return errors.New("--bootsvc: required with --inventory (the boot service whose /machines log shows the fetch)")
 				}
 				rack.Protocols = protos
-				return control.ReprovisionRack(ctx, out, rack, args)
+				return control.ReprovisionRack(ctx, p, rack, args)
 			}
 			if len(args) < 2 {
 				return errors.New("want SCENARIO NODE... (or --inventory FILE NODE...)")
 			}
-			st, err := control.Load(g.stateDir, args[0])
+			l, err := control.Open(g.stateDir, args[0], reprovisionPrinter{p})
 			if err != nil {
 				return err
 			}
-			return control.Reprovision(ctx, out, st, args[1:], protos)
+			results, err := l.Reprovision(ctx, args[1:], protos)
+			if err != nil || len(results) == 0 {
+				return err
+			}
+			p.allPassed(l, results)
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&rack.Inventory, "inventory", "", "inventory file (YAML, see docs/inventory.md); without it the first argument is a running lab's scenario")

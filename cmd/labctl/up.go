@@ -1,17 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
-	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/control"
-	"github.com/labctl/labctl/lab/progress"
-	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -28,10 +27,13 @@ func (f *labFlags) add(cmd *cobra.Command) {
 }
 
 // options are the flags as control's options.
-func (f *labFlags) options(g *globals, out io.Writer, source string) control.UpOptions {
+func (f *labFlags) options(g *globals, p *printer, source string) control.UpOptions {
 	return control.UpOptions{Source: source, Provider: f.provider, Netns: f.netns, StateRoot: g.stateDir,
-		CacheDir: g.cacheDir, Accel: f.accel, IPXEDir: f.ipxeDir, Self: self(), Out: out}
+		CacheDir: g.cacheDir, Accel: f.accel, IPXEDir: f.ipxeDir, Self: self(), Report: p}
 }
+
+// up, verify and test chain the same calls on a control.Lab: Up (or Open),
+// Converge, then for test Collect and Down.
 
 func newUpCmd(g *globals) *cobra.Command {
 	var f labFlags
@@ -40,26 +42,17 @@ func newUpCmd(g *globals) *cobra.Command {
 		Short: "Bring a lab up: network, boot service, dnsmasq and machines, in a network namespace of its own",
 		Args:  scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			out := cmd.OutOrStdout()
-			sc, err := scenario.Find(args[0])
-			if err != nil {
-				return err
-			}
-			st, err := control.Up(cmd.Context(), f.options(g, out, args[0]))
+			p := g.printer(cmd.OutOrStdout())
+			l, err := control.Up(cmd.Context(), f.options(g, p, args[0]))
 			if err != nil {
 				return g.downFirst(err)
 			}
-			l := st.Lab
-			run, err := control.Converge(cmd.Context(), out, st, sc)
-			printPhases(out, run.Phases)
+			run, err := l.Converge(cmd.Context())
+			p.phases(run.Phases)
 			if err != nil {
-				return fmt.Errorf("%w\n(the lab is still up for inspection: %s logs %s NODE, %[2]s down %[3]s)", err, g.self, l.Name)
+				return p.stillUp(err, l)
 			}
-			fmt.Fprintf(out, "lab %s is up and its %d checks passed (namespace %s)\n", l.Name, len(sc.Checks), l.Netns)
-			if len(l.Machines) > 0 {
-				fmt.Fprintf(out, "  a shell on a node:  %s ssh %s %s\n", g.self, l.Name, l.Machines[0].Name)
-			}
-			fmt.Fprintf(out, "  status:            %[1]s status %[2]s\n  take it down:      %[1]s down %[2]s\n", g.self, l.Name)
+			p.upHints(l)
 			return nil
 		},
 	}
@@ -79,22 +72,65 @@ func (g *globals) downFirst(err error) error {
 
 func newTestCmd(g *globals) *cobra.Command {
 	var f labFlags
-	var o control.TestOptions
+	var artifacts string
+	var keep bool
 	cmd := &cobra.Command{
 		Use:   "test SCENARIO",
 		Short: "Bring a lab up, wait for the scenario's checks, collect artifacts, take it down",
 		Args:  scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.UpOptions, o.Errors, o.Command = f.options(g, cmd.OutOrStdout(), args[0]), cmd.ErrOrStderr(), g.self
-			phases, err := control.Test(cmd.Context(), o)
-			printPhases(cmd.OutOrStdout(), phases)
-			return g.downFirst(err)
+			p := g.printer(cmd.OutOrStdout())
+			// Refused input writes nothing, not even an artifacts directory.
+			plan, err := control.Check(f.options(g, p, args[0]))
+			if err != nil {
+				return g.downFirst(err)
+			}
+			if artifacts == "" {
+				artifacts = filepath.Join("_artifacts", plan.Scenario.Name)
+			}
+			// The run's output is also its timeline, kept with the artifacts.
+			timeline, err := createTimeline(artifacts)
+			if err != nil {
+				return err
+			}
+			defer timeline.Close()
+			p.out = io.MultiWriter(p.out, timeline)
+			l, err := plan.Up(cmd.Context())
+			if err != nil {
+				return err
+			}
+			run, runErr := l.Converge(cmd.Context())
+			p.phases(run.Phases)
+			ctx := context.WithoutCancel(cmd.Context()) // collect and clean up also when interrupted
+			if err := l.Collect(ctx, artifacts, run.Results); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "collect artifacts: %v\n", err)
+			} else {
+				p.printf("artifacts and JUnit report in %s\n", artifacts)
+			}
+			if keep {
+				p.keptHint(l)
+			} else if err := l.Down(ctx); err != nil {
+				return fmt.Errorf("down %s: %w", l.Name(), err)
+			}
+			if runErr != nil {
+				return runErr
+			}
+			p.allPassed(l, run.Results)
+			return nil
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().StringVar(&o.Artifacts, "artifacts", "", "directory for logs and the machine log (default _artifacts/SCENARIO)")
-	cmd.Flags().BoolVar(&o.Keep, "keep", false, "leave the lab up afterwards")
+	cmd.Flags().StringVar(&artifacts, "artifacts", "", "directory for logs and the machine log (default _artifacts/SCENARIO)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "leave the lab up afterwards")
 	return cmd
+}
+
+// createTimeline creates dir and the timeline file in it.
+func createTimeline(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return os.Create(filepath.Join(dir, "timeline.txt"))
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -104,37 +140,26 @@ func newVerifyCmd(g *globals) *cobra.Command {
 		Short: "Run the scenario's checks against a lab that is up",
 		Args:  labArgs(g, cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := control.Load(g.stateDir, args[0])
+			p := g.printer(cmd.OutOrStdout())
+			l, err := control.Open(g.stateDir, args[0], p)
 			if err != nil {
 				return err
 			}
-			sc, err := scenario.Find(st.Source)
-			if err != nil {
-				return err
-			}
-			run, runErr := control.Converge(cmd.Context(), cmd.OutOrStdout(), st, sc)
-			results := run.Results
+			run, runErr := l.Converge(cmd.Context())
 			if junit != "" {
-				if err := control.WriteJUnit(junit, sc.Name, results); err != nil {
+				if err := control.WriteJUnit(junit, l.Scenario.Name, run.Results); err != nil {
 					return fmt.Errorf("write %s: %w", junit, err)
 				}
 			}
 			if runErr != nil {
-				return fmt.Errorf("scenario %s: %w", sc.Name, runErr)
+				return runErr
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), check.AllPassed(sc.Name, len(sc.Checks), results))
+			p.allPassed(l, run.Results)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&junit, "junit", "", "also write the results as JUnit XML to this file")
 	return cmd
-}
-
-// printPhases shows where the boot's time went, if anything was seen.
-func printPhases(out io.Writer, s progress.Summary) {
-	if line := s.String(); line != "" {
-		fmt.Fprintln(out, line)
-	}
 }
 
 func self() string {

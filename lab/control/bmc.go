@@ -2,9 +2,6 @@ package control
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"sync"
 
 	"github.com/labctl/labctl/bmc"
@@ -15,7 +12,7 @@ import (
 // BMCClients are BMC clients for the named machines of an inventory.
 func BMCClients(invPath string, names []string) ([]*bmc.Client, error) {
 	if invPath == "" {
-		return nil, errors.New("--inventory: required")
+		return nil, &MissingError{Field: "inventory"}
 	}
 	inv, err := inventory.Load(invPath)
 	if err != nil {
@@ -32,31 +29,27 @@ func BMCClients(invPath string, names []string) ([]*bmc.Client, error) {
 	return clients, nil
 }
 
-// OnEach runs fn for every machine concurrently, prints one line per
-// machine in the order given, and fails if any machine failed.
-func OnEach(ctx context.Context, out io.Writer, clients []*bmc.Client, fn func(context.Context, *bmc.Client) (string, error)) error {
-	msgs := make([]string, len(clients))
-	errs := make([]error, len(clients))
+// Outcome is what was done to one machine: Message when it worked, Err
+// when not.
+type Outcome struct {
+	Machine string
+	Message string
+	Err     error
+}
+
+// OnEach runs fn for every machine concurrently and returns one outcome per
+// machine, in the order given.
+func OnEach(ctx context.Context, clients []*bmc.Client, fn func(context.Context, *bmc.Client) (string, error)) []Outcome {
+	outcomes := make([]Outcome, len(clients))
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			msgs[i], errs[i] = fn(ctx, c)
+			msg, err := fn(ctx, c)
+			outcomes[i] = Outcome{Machine: c.Server.Name, Message: msg, Err: err}
 		}()
 	}
 	wg.Wait()
-	failed := 0
-	for i, c := range clients {
-		if errs[i] != nil {
-			failed++
-			fmt.Fprintf(out, "%s: FAILED: %v\n", c.Server.Name, errs[i])
-			continue
-		}
-		fmt.Fprintf(out, "%s: %s\n", c.Server.Name, msgs[i])
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d machines failed", failed, len(clients))
-	}
-	return nil
+	return outcomes
 }

@@ -15,8 +15,8 @@ import (
 
 // Collect copies the lab's logs, serial consoles, the boot service's
 // machine log and the check results (as JUnit XML) into dst.
-func Collect(ctx context.Context, st *state.State, dst string, results []check.Result) error {
-	l := st.Lab
+func (lb *Lab) Collect(ctx context.Context, dst string, results []check.Result) error {
+	l := lb.State.Lab
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -25,11 +24,13 @@ type Convergence struct {
 	Phases  progress.Summary // where each machine's time went, up to its last check
 }
 
-// Converge prints each machine's progress to out and runs the scenario's
-// checks until all pass, a machine or the lab process fails (at once, with
-// the log that shows why), or the scenario's deadline passes. It returns
-// the phases seen also when it fails.
-func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenario.Scenario) (Convergence, error) {
+// Converge runs the scenario's checks until all pass, a machine or the lab
+// process fails (at once, with the log that shows why), or the scenario's
+// deadline passes, telling the reporter each machine's steps and each
+// check's result as they come. It returns the phases seen also when it
+// fails; its error names the scenario.
+func (lb *Lab) Converge(ctx context.Context) (Convergence, error) {
+	st, sc := lb.State, lb.Scenario
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(sc.Deadline))
 	defer cancel()
 	r, err := Runner(st, sc)
@@ -37,7 +38,9 @@ func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenario.
 		return Convergence{}, err
 	}
 	var timeline progress.Timeline
-	clock, failed := watch(ctx, out, st, &timeline)
+	clock, failed, stopped := watch(ctx, lb.report, st, &timeline)
+	// Nothing is reported once Converge has returned.
+	defer func() { cancel(); <-stopped }()
 	var failure error
 	r.Alive = func(context.Context) error {
 		select {
@@ -48,21 +51,18 @@ func Converge(ctx context.Context, out io.Writer, st *state.State, sc *scenario.
 		return failure
 	}
 	r.Progress = func(res check.Result) {
+		if res.Status != check.Passed && res.Status != check.Failed {
+			return
+		}
 		at := clock()
-		switch res.Status {
-		case check.Passed:
-			fmt.Fprintf(out, "  %6.1fs  %-10s check %s passed\n", at.Seconds(), res.Node, res.Check)
+		lb.report.CheckResult(at, res)
+		if res.Status == check.Passed {
 			timeline.Add(progress.Step{Machine: res.Node, At: at, Kind: progress.KindCheck, Name: res.Check})
-		case check.Failed:
-			// One line: the run's error that follows has the whole reason
-			// (a dead machine's console end, a command's output).
-			first, _, _ := strings.Cut(res.Reason, "\n")
-			fmt.Fprintf(out, "  %6.1fs  %-10s check %s FAILED: %s\n", at.Seconds(), res.Node, res.Check, first)
 		}
 	}
 	results, err := r.Run(ctx)
 	if err != nil {
-		err = withSerialTail(err, st.Lab, results)
+		err = fmt.Errorf("scenario %s: %w", sc.Name, withSerialTail(err, st.Lab, results))
 	}
 	return Convergence{Results: results, Phases: timeline.Summary()}, err
 }
@@ -102,27 +102,31 @@ func Runner(st *state.State, sc *scenario.Scenario) (*check.Runner, error) {
 	}, nil
 }
 
-// watch prints the lab's progress until ctx ends and adds each step to
+// watch reports the lab's progress until ctx ends and adds each step to
 // timeline. The first failure it sees (a machine's firmware gave up, a VM
 // died, the lab process failed) is sent on the returned channel, once. The
-// clock it returns is the steps' clock.
-func watch(ctx context.Context, out io.Writer, st *state.State, timeline *progress.Timeline) (clock func() time.Duration, failed <-chan error) {
+// clock it returns is the steps' clock; stopped closes when it has stopped.
+func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progress.Timeline) (clock func() time.Duration, failed <-chan error, stopped <-chan struct{}) {
 	start := time.Now()
 	unwatched := func() time.Duration { return time.Since(start) }
 	fail := make(chan error, 1)
+	done := make(chan struct{})
 	prov, err := Provider(st)
 	if err != nil {
 		fail <- err
-		return unwatched, fail
+		close(done)
+		return unwatched, fail, done
 	}
 	power, ok := prov.(lab.PowerDriver)
 	if !ok {
 		fail <- fmt.Errorf("provider %s cannot report power state", st.Provider)
-		return unwatched, fail
+		close(done)
+		return unwatched, fail, done
 	}
 	w := progress.NewWatcher(st.Lab, power)
 	var once sync.Once
 	go func() {
+		defer close(done)
 		accelShown := false
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
@@ -130,12 +134,12 @@ func watch(ctx context.Context, out io.Writer, st *state.State, timeline *progre
 			snap := w.Poll(ctx)
 			if !accelShown {
 				if s, err := state.Load(st.Lab.Dir); err == nil && s.Accel != "" {
-					fmt.Fprintf(out, "accelerator: %s\n", s.Accel)
+					rep.Accelerator(s.Accel)
 					accelShown = true
 				}
 			}
 			for _, s := range snap.Steps {
-				fmt.Fprintf(out, "  %6.1fs  %-10s %s\n", s.At.Seconds(), s.Machine, s.Text)
+				rep.MachineStep(s)
 			}
 			timeline.Add(snap.Steps...)
 			if len(snap.Failures) > 0 {
@@ -148,5 +152,5 @@ func watch(ctx context.Context, out io.Writer, st *state.State, timeline *progre
 			}
 		}
 	}()
-	return w.Elapsed, fail
+	return w.Elapsed, fail, done
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -23,11 +22,9 @@ import (
 // lab's directory. The namespace and what runs inside it are touched only
 // when the state records that this lab made the namespace. It is
 // idempotent; a lab that is not up is reported by an error matching
-// os.ErrNotExist. log may be nil.
-func Down(ctx context.Context, dir string, log *slog.Logger) error {
-	if log == nil {
-		log = slog.Default()
-	}
+// os.ErrNotExist. rep is told what Down works around; it may be nil.
+func Down(ctx context.Context, dir string, rep Reporter) error {
+	log := reporter(rep).Log()
 	if err := RequireRoot("take a lab down"); err != nil {
 		return err
 	}
@@ -91,7 +88,7 @@ func inNetns(pid int, ns string) bool {
 // DownAll takes down every lab recorded under root, each from its own state
 // alone (see Down), and returns the directories of those it took down. A
 // lab that went meanwhile is not an error, so DownAll is idempotent.
-func DownAll(ctx context.Context, root string, log *slog.Logger) ([]string, error) {
+func DownAll(ctx context.Context, root string, rep Reporter) ([]string, error) {
 	labs, err := state.List(root)
 	if err != nil {
 		return nil, err
@@ -99,7 +96,7 @@ func DownAll(ctx context.Context, root string, log *slog.Logger) ([]string, erro
 	var down []string
 	var errs []error
 	for _, lab := range labs {
-		switch err := Down(ctx, lab.Dir, log); {
+		switch err := Down(ctx, lab.Dir, rep); {
 		case err == nil:
 			down = append(down, lab.Dir)
 		case !errors.Is(err, os.ErrNotExist):

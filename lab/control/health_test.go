@@ -4,110 +4,109 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/labctl/labctl/lab/netns"
-	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
 )
 
-// helper starts a process whose command line names args, as labd, dnsmasq
-// and QEMU name the lab's directory, and stops it when the test ends.
-func helper(t *testing.T, args ...string) int {
-	t.Helper()
-	cmd := exec.Command("sh", append([]string{"-c", "sleep 600; :"}, args...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	// Under load the new command line may show a moment after Start.
-	for deadline := time.Now().Add(5 * time.Second); !proc.Runs(cmd.Process.Pid, args...) && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return cmd.Process.Pid
-}
-
-func TestAssess(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
-	ns := fmt.Sprintf("trust-assess-%d", os.Getpid())
-	if err := netns.Create(context.Background(), ns); err != nil {
-		t.Fatal(err)
-	}
-	defer netns.Delete(context.Background(), ns)
-	running := func(t *testing.T) *state.State {
-		st, err := Check(UpOptions{Source: "pxe-smoke", Provider: "qemu", Netns: ns + "-free", StateRoot: t.TempDir()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st.Lab.Netns, st.MadeNetns = ns, true
+// TestLabStatus breaks a running lab one part at a time and asks status
+// what it sees: running only when every part is really there, broken
+// naming what is missing otherwise.
+func TestLabStatus(t *testing.T) {
+	// running is a pxe-smoke lab recorded as running, its lab process and
+	// dnsmasq stood in for by helpers, in namespace ns.
+	running := func(t *testing.T, ns string) *state.State {
+		st, _ := pxeSmoke(t, t.TempDir(), ns)
 		dir := st.Lab.Dir
 		for _, m := range st.Lab.Machines {
-			os.MkdirAll(filepath.Join(dir, "machines", m.Name), 0o755)
+			if err := os.MkdirAll(filepath.Join(dir, "machines", m.Name), 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
-		st.Phase = state.Running
-		st.Pids = map[string]int{"labd": helper(t, DaemonCommand, dir), "dnsmasq": helper(t, "--conf-file="+dir+"/dnsmasq.conf")}
+		st.Phase, st.MadeNetns = state.Running, true
+		st.Pids = map[string]int{"labd": helper(t, nil, DaemonCommand, dir), "dnsmasq": helper(t, nil, "--conf-file="+dir+"/dnsmasq.conf")}
 		return st
 	}
+	const gone = "labctl-trust-never-made"
 	tests := []struct {
 		name      string
+		netns     bool // the lab's namespace exists (a privileged row)
 		breakIt   func(t *testing.T, st *state.State)
 		phase     state.Phase
-		missing   []string
-		recovered string
+		missing   []string // each the start of a line
+		recovered []string
+		power     string // bios1's
 	}{
-		{name: "all there", phase: state.Running},
-		{name: "lab process gone", phase: state.Broken, missing: []string{"lab process (pid 1) is not running"},
+		{name: "all there", netns: true, phase: state.Running, power: "off"},
+		{name: "namespace gone", phase: state.Broken, missing: []string{"network namespace " + gone + " does not exist"}, power: "off"},
+		{name: "lab process gone", netns: true, phase: state.Broken, missing: []string{"lab process (pid 1) is not running"},
 			breakIt: func(t *testing.T, st *state.State) { st.Pids["labd"] = 1 }},
-		{name: "namespace gone", phase: state.Broken, missing: []string{"network namespace labctl-trust-never-made does not exist"},
-			breakIt: func(t *testing.T, st *state.State) { st.Lab.Netns = "labctl-trust-never-made" }},
-		{name: "dnsmasq gone", phase: state.Broken, missing: []string{"dnsmasq (pid 1) is not running"},
+		{name: "dnsmasq gone", netns: true, phase: state.Broken, missing: []string{"dnsmasq (pid 1) is not running"},
 			breakIt: func(t *testing.T, st *state.State) { st.Pids["dnsmasq"] = 1 }},
-		{name: "pid reused by another process", phase: state.Broken, missing: []string{"qemu/bios1 (pid "},
-			breakIt: func(t *testing.T, st *state.State) { st.Pids["qemu/bios1"] = helper(t, "not-this-lab") }},
-		{name: "qemu died", phase: state.Broken, missing: []string{"machine uefi1: QEMU (pid 7) exited unasked: signal: killed"},
+		{name: "dnsmasq never recorded", netns: true, phase: state.Broken, missing: []string{"dnsmasq is not running"},
+			breakIt: func(t *testing.T, st *state.State) { delete(st.Pids, "dnsmasq") }},
+		{name: "pid reused by another process", netns: true, phase: state.Broken, missing: []string{"qemu/bios1 (pid "},
+			breakIt: func(t *testing.T, st *state.State) { st.Pids["qemu/bios1"] = helper(t, nil, "not-this-lab") }},
+		{name: "qemu died", netns: true, phase: state.Broken, missing: []string{"machine uefi1: QEMU (pid 7) exited unasked: signal: killed"},
 			breakIt: func(t *testing.T, st *state.State) {
 				os.WriteFile(filepath.Join(st.Lab.Dir, "machines", "uefi1", "fault"), []byte("QEMU (pid 7) exited unasked: signal: killed at 20:00:00"), 0o644)
 			}},
-		{name: "dnsmasq restarted", phase: state.Running, recovered: "dnsmasq exited unasked: signal: killed",
+		{name: "dnsmasq restarted", netns: true, phase: state.Running, recovered: []string{"dnsmasq exited unasked: signal: killed at 20:00:00; restarted"},
 			breakIt: func(t *testing.T, st *state.State) {
 				st.Exits = map[string]string{"dnsmasq": "exited unasked: signal: killed at 20:00:00; restarted"}
 			}},
-		{name: "failed lab is reported as failed", phase: state.Failed,
-			breakIt: func(t *testing.T, st *state.State) { st.Phase, st.Pids["labd"] = state.Failed, 1 }},
+		{name: "failed lab is reported as failed, not broken", phase: state.Failed,
+			breakIt: func(t *testing.T, st *state.State) {
+				st.Phase, st.Error, st.Pids["labd"] = state.Failed, "dnsmasq: bind: address in use", 1
+			}},
 	}
+	var ns string
+	parent := t
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := running(t)
+			lns := gone
+			if tt.netns {
+				needNamespaces(t)
+				if ns == "" {
+					ns = fmt.Sprintf("trust-status-%d", os.Getpid())
+					if err := netns.Create(context.Background(), ns); err != nil {
+						t.Fatal(err)
+					}
+					parent.Cleanup(func() { netns.Delete(context.Background(), ns) })
+				}
+				lns = ns
+			}
+			st := running(t, lns)
 			if tt.breakIt != nil {
 				tt.breakIt(t, st)
 			}
-			prov, err := Provider(st)
+			s, err := LabStatus(context.Background(), st)
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := Assess(context.Background(), st, prov)
-			if h.Phase != tt.phase {
-				t.Errorf("phase %s, want %s (missing %q)", h.Phase, tt.phase, h.Missing)
+			if state.Phase(s.Phase) != tt.phase {
+				t.Errorf("phase %s, want %s (missing %q)", s.Phase, tt.phase, s.Missing)
 			}
-			if len(h.Missing) != len(tt.missing) {
-				t.Fatalf("missing %q, want %q", h.Missing, tt.missing)
+			if len(s.Missing) != len(tt.missing) {
+				t.Fatalf("missing %q, want %q", s.Missing, tt.missing)
 			}
 			for i, want := range tt.missing {
-				if !strings.Contains(h.Missing[i], want) {
-					t.Errorf("missing[%d] = %q, want it to contain %q", i, h.Missing[i], want)
+				if !strings.HasPrefix(s.Missing[i], want) {
+					t.Errorf("missing[%d] = %q, want it to start with %q", i, s.Missing[i], want)
 				}
 			}
-			if got := strings.Join(h.Recovered, "\n"); !strings.Contains(got, tt.recovered) {
-				t.Errorf("recovered %q, want %q", got, tt.recovered)
+			if !slices.Equal(s.Recovered, tt.recovered) {
+				t.Errorf("recovered %q, want %q", s.Recovered, tt.recovered)
 			}
-			if tt.phase == state.Running && h.Power["bios1"] != "off" {
-				t.Errorf("power %v, want bios1 off", h.Power)
+			if s.Error != st.Error {
+				t.Errorf("error %q, want the recorded %q", s.Error, st.Error)
+			}
+			if tt.power != "" && s.Machines[0].Power != tt.power {
+				t.Errorf("%s power %s, want %s", s.Machines[0].Name, s.Machines[0].Power, tt.power)
 			}
 		})
 	}

@@ -43,6 +43,34 @@ func (e *NotUpError) Error() string {
 	return fmt.Sprintf("lab %s is not up (labs are looked for in %s)", e.Name, e.Root)
 }
 func (e *NotUpError) Unwrap() error { return os.ErrNotExist }
+// Lab is a lab that is up, as the commands chain on it: `up` and `test` get
+// one from Up, `verify` from Open; each then runs Converge, `test` also
+// Collect and (unless kept) Down.
+type Lab struct {
+	State    *state.State
+	Scenario *scenario.Scenario
+	report   Reporter
+}
+
+// Open is the lab a SCENARIO argument names (under root), with the scenario
+// it was brought up from; its events go to rep (nil: nowhere).
+func Open(root, arg string, rep Reporter) (*Lab, error) {
+	st, err := Load(root, arg)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := scenario.Find(st.Source)
+	if err != nil {
+		return nil, err
+	}
+	return &Lab{State: st, Scenario: sc, report: reporter(rep)}, nil
+}
+
+// Name is the lab's name, its scenario's.
+func (lb *Lab) Name() string { return lb.State.Lab.Name }
+
+// Down takes the lab down (see the package's Down).
+func (lb *Lab) Down(ctx context.Context) error { return Down(ctx, lb.State.Lab.Dir, lb.report) }
 
 // Provider is the provider of a lab that is up, as the CLI drives it:
 // quietly, since the lab process keeps the lab's log.

@@ -4,17 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/labctl/labctl/images/k8s"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/scenario"
+	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -22,9 +22,7 @@ import (
 // lab would, outside labctl.
 func foreignNetns(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
+	needNamespaces(t)
 	name := fmt.Sprintf("trust-foreign-%d", os.Getpid())
 	for _, argv := range [][]string{{"netns", "add", name}, {"-n", name, "link", "add", "userbr0", "type", "bridge"}} {
 		if out, err := exec.Command("ip", argv...).CombinedOutput(); err != nil {
@@ -42,51 +40,166 @@ func assertForeignIntact(t *testing.T, ns string) {
 	}
 }
 
-func TestStartRefusesExistingNetns(t *testing.T) {
-	ns := foreignNetns(t)
-	root := t.TempDir()
-	st, err := Up(context.Background(), UpOptions{Source: "pxe-smoke", Provider: "qemu", Netns: ns, StateRoot: root, Self: "/nonexistent/labctl", Out: io.Discard})
-	if err == nil || !strings.Contains(err.Error(), "network namespace "+ns+" already exists") {
-		t.Fatalf("Start(--netns %s) = %v, want a refusal naming the namespace", ns, err)
-	}
-	if st != nil {
-		t.Errorf("Start returned a state to roll back: %+v", st)
-	}
-	if _, err := os.Stat(state.Dir(root, "pxe-smoke")); !os.IsNotExist(err) {
-		t.Errorf("lab directory made for a refused lab: %v", err)
-	}
-	assertForeignIntact(t, ns)
+// listing is every path under root.
+func listing(t *testing.T, root string) []string {
+	t.Helper()
+	var paths []string
+	filepath.WalkDir(root, func(p string, _ os.DirEntry, err error) error {
+		paths = append(paths, p)
+		return err
+	})
+	return paths
 }
 
-// A state that does not record making its namespace (an up that failed at
-// that step, or a lab pointed at another's namespace) must be rolled back
-// without touching the namespace or anything in it.
-func TestDownLeavesNetnsItDidNotMake(t *testing.T) {
-	ns := foreignNetns(t)
-	root := t.TempDir()
-	st, err := Check(UpOptions{Source: "pxe-smoke", Provider: "qemu", Netns: "labctl-trust-unused", StateRoot: root})
-	if err != nil {
-		t.Fatal(err)
+// TestUpRefuses gives Up what it must refuse: each refusal names what is
+// wrong, and comes before any image is built or anything is written.
+func TestUpRefuses(t *testing.T) {
+	needRoot(t)
+	tests := []struct {
+		name  string
+		o     UpOptions
+		setup func(t *testing.T, o *UpOptions) // before Up, in o.StateRoot
+		want  string
+	}{
+		{name: "unknown scenario", o: UpOptions{Source: "no-such-scenario", Provider: "qemu"}, want: `no scenario "no-such-scenario"`},
+		{name: "unknown provider", o: UpOptions{Source: "pxe-smoke", Provider: "bogus"}, want: `unknown provider "bogus"`},
+		{name: "unknown accelerator", o: UpOptions{Source: "pxe-smoke", Provider: "qemu", Accel: "hvf"}, want: `accelerator "hvf" is neither kvm nor tcg`},
+		{name: "namespace name with a path separator", o: UpOptions{Source: "pxe-smoke", Provider: "qemu", Netns: "../x"},
+			want: `network namespace name "../x" contains a path separator`},
+		{name: "lab already up", o: UpOptions{Source: "pxe-smoke", Provider: "qemu", Netns: "labctl-trust-unused"},
+			setup: func(t *testing.T, o *UpOptions) {
+				st, _ := pxeSmoke(t, o.StateRoot, "labctl-trust-other")
+				if err := state.Create(st); err != nil {
+					t.Fatal(err)
+				}
+			}, want: "lab pxe-smoke is already up"},
+		{name: "namespace exists", o: UpOptions{Source: "pxe-smoke", Provider: "qemu"},
+			setup: func(t *testing.T, o *UpOptions) { o.Netns = foreignNetns(t) }, want: " already exists"},
 	}
-	st.Lab.Netns = ns // as if another up had raced it in before ours
-	if err := state.Create(st); err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.o
+			o.StateRoot, o.CacheDir, o.Self = t.TempDir(), t.TempDir(), "/nonexistent/labctl"
+			var ev events
+			o.Report = &ev
+			if tt.setup != nil {
+				tt.setup(t, &o)
+			}
+			before := listing(t, o.StateRoot)
+			l, err := Up(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Up = %v, want an error containing %q", err, tt.want)
+			}
+			if l != nil {
+				t.Errorf("Up returned a lab for a refusal: %+v", l.State)
+			}
+			if got := ev.all(); len(got) > 0 {
+				t.Errorf("reported before refusing: %q", got)
+			}
+			if after := listing(t, o.StateRoot); !slices.Equal(after, before) {
+				t.Errorf("state root changed by a refusal: %q, was %q", after, before)
+			}
+			if left, _ := os.ReadDir(o.CacheDir); len(left) > 0 {
+				t.Errorf("cache written by a refusal: %v", left)
+			}
+			if o.Netns != "" && netns.Exists(o.Netns) && tt.name == "namespace exists" {
+				assertForeignIntact(t, o.Netns)
+			}
+		})
 	}
-	for range 2 { // DownAll is idempotent
-		down, err := DownAll(context.Background(), root, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(down) > 1 {
-			t.Errorf("down %v", down)
-		}
+}
+
+// TestDown takes labs down from state files alone: it removes what the
+// state records this lab made, and nothing else.
+func TestDown(t *testing.T) {
+	needRoot(t)
+	type lab struct {
+		st     *state.State
+		others []int // processes that are not this lab's: they must survive
+		ours   []int // this lab's processes: they must be gone
 	}
-	if _, err := os.Stat(filepath.Join(root, "pxe-smoke")); !os.IsNotExist(err) {
-		t.Errorf("lab directory left: %v", err)
+	tests := []struct {
+		name    string
+		netns   bool // the test makes network namespaces
+		prepare func(t *testing.T, st *state.State) lab
+	}{
+		{name: "up failed before it made anything", prepare: func(t *testing.T, st *state.State) lab {
+			return lab{st: st}
+		}},
+		{name: "its own lab process is stopped", prepare: func(t *testing.T, st *state.State) lab {
+			st.Pids = map[string]int{"labd": helper(t, nil, DaemonCommand, st.Lab.Dir)}
+			return lab{st: st, ours: []int{st.Pids["labd"]}}
+		}},
+		{name: "recorded pids now held by other processes are left", prepare: func(t *testing.T, st *state.State) lab {
+			st.MadeNetns = true
+			st.Pids = map[string]int{"labd": helper(t, nil, "not-this-lab"), "dnsmasq": helper(t, nil, "not-this-lab-either")}
+			return lab{st: st, others: []int{st.Pids["labd"], st.Pids["dnsmasq"]}}
+		}},
+		{name: "a helper outside the lab's namespace is left", prepare: func(t *testing.T, st *state.State) lab {
+			// Its command line names the lab, but it lives in the root
+			// namespace: not something this lab started.
+			st.MadeNetns = true
+			st.Pids = map[string]int{"dnsmasq": helper(t, nil, "--conf-file="+st.Lab.Dir+"/dnsmasq.conf")}
+			return lab{st: st, others: []int{st.Pids["dnsmasq"]}}
+		}},
+		{name: "a namespace it did not make is left", netns: true, prepare: func(t *testing.T, st *state.State) lab {
+			st.Lab.Netns = foreignNetns(t) // as if another up had raced it in before ours
+			t.Cleanup(func() { assertForeignIntact(t, st.Lab.Netns) })
+			return lab{st: st}
+		}},
+		{name: "the namespace it made goes, with what runs in it", netns: true, prepare: func(t *testing.T, st *state.State) lab {
+			if err := netns.Create(context.Background(), st.Lab.Netns); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { netns.Delete(context.Background(), st.Lab.Netns) })
+			st.MadeNetns = true
+			inside := []string{"ip", "netns", "exec", st.Lab.Netns}
+			st.Pids = map[string]int{"dnsmasq": helper(t, inside, "--conf-file="+st.Lab.Dir+"/dnsmasq.conf")}
+			unrecorded := helper(t, inside, "started-by-the-lab")
+			t.Cleanup(func() {
+				if netns.Exists(st.Lab.Netns) {
+					t.Errorf("namespace %s is left", st.Lab.Netns)
+				}
+			})
+			return lab{st: st, ours: []int{st.Pids["dnsmasq"], unrecorded}}
+		}},
 	}
-	assertForeignIntact(t, ns)
-	if !netns.Exists(ns) {
-		t.Fatal("namespace gone")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.netns {
+				needNamespaces(t)
+			}
+			root := t.TempDir()
+			st, _ := pxeSmoke(t, root, fmt.Sprintf("trust-down-%d", os.Getpid()))
+			l := tt.prepare(t, st)
+			if err := state.Create(l.st); err != nil {
+				t.Fatal(err)
+			}
+			var ev events
+			if err := Down(context.Background(), l.st.Lab.Dir, &ev); err != nil {
+				t.Fatalf("Down: %v", err)
+			}
+			if _, err := os.Stat(l.st.Lab.Dir); !os.IsNotExist(err) {
+				t.Errorf("lab directory left: %v", err)
+			}
+			for _, pid := range l.others {
+				if !proc.Alive(pid) {
+					t.Errorf("pid %d, not this lab's, was killed", pid)
+				}
+			}
+			for _, pid := range l.ours {
+				if proc.Alive(pid) {
+					t.Errorf("pid %d, this lab's, still runs", pid)
+				}
+			}
+			// Down is idempotent: a second finds the lab not up.
+			if err := Down(context.Background(), l.st.Lab.Dir, &ev); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("second Down = %v, want one matching os.ErrNotExist", err)
+			}
+			if down, err := DownAll(context.Background(), root, &ev); err != nil || len(down) > 0 {
+				t.Errorf("DownAll after Down = %v, %v; want nothing to do", down, err)
+			}
+		})
 	}
 }
 
@@ -145,5 +258,15 @@ func TestLoadNotUp(t *testing.T) {
 	_, err := Load(root, "etcd3")
 	if want := "lab etcd3 is not up (labs are looked for in " + root + ")"; err == nil || err.Error() != want || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Load: %v, want %q matching os.ErrNotExist", err, want)
+	}
+}
+
+// A missing inventory is an error that carries the field, for the CLI to
+// name its flag; control names no flag.
+func TestBMCClientsWithoutInventory(t *testing.T) {
+	_, err := BMCClients("", []string{"node1"})
+	var m *MissingError
+	if !errors.As(err, &m) || m.Field != "inventory" {
+		t.Fatalf("BMCClients without an inventory = %v, want a MissingError for inventory", err)
 	}
 }

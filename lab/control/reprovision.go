@@ -3,8 +3,6 @@ package control
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -19,21 +17,16 @@ import (
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/progress"
-	"github.com/labctl/labctl/lab/scenario"
-	"github.com/labctl/labctl/lab/state"
 )
 
-// Reprovision reprovisions a running lab's machines through their virtual
+// Reprovision reprovisions the lab's machines through their virtual
 // BMCs, every connection made inside the lab's namespace (protos picks the
-// BMC protocols; none: every endpoint in order), and prints one line per
-// machine to out. When all fetched their config and the scenario has
-// checks, it then runs them, printing each result.
-func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []string, protos []bmc.Protocol) error {
+// BMC protocols; none: every endpoint in order), reporting each machine's
+// result. When all fetched their config and the scenario has checks,
+// it then runs them, reporting each result, and returns them.
+func (lb *Lab) Reprovision(ctx context.Context, names []string, protos []bmc.Protocol) ([]check.Result, error) {
+	rep, st, sc := lb.report, lb.State, lb.Scenario
 	l := st.Lab
-	sc, err := scenario.Find(st.Source)
-	if err != nil {
-		return err
-	}
 	inv := BMCInventory(l, protos...)
 	dial := netns.Dialer(l.Netns)
 	var targets []reprovision.Target
@@ -41,32 +34,31 @@ func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []st
 	for _, name := range names {
 		m, i, err := l.Machine(name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, UEFI: m.Firmware == lab.UEFI,
 			BMC: &bmc.Client{Server: inv[i].BMCServer(), Dialers: protocols.DialersVia(dial)}})
 		since[name] = time.Now()
 	}
-	results := reprovision.Run(ctx, targets, &reprovision.FetchWaiter{Log: progress.BootLog(l)}, slog.Default())
-	if err := printResults(out, results); err != nil || len(sc.Checks) == 0 {
-		return err
+	results := reprovision.Run(ctx, targets, &reprovision.FetchWaiter{Log: progress.BootLog(l)}, rep.Log())
+	if err := reportResults(rep, results); err != nil || len(sc.Checks) == 0 {
+		return nil, err
 	}
 	r, err := Runner(st, sc)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r.Since = since
 	r.Progress = func(res check.Result) {
 		if res.Status == check.Passed || res.Status == check.Failed {
-			fmt.Fprintf(out, "check %s on %s: %s after %.1fs\n", res.Check, res.Node, res.Status, res.Duration.Seconds())
+			rep.CheckResult(res.Duration, res)
 		}
 	}
 	checked, err := r.Run(ctx)
 	if err != nil {
-		return fmt.Errorf("scenario %s after reprovisioning: %w", sc.Name, err)
+		return checked, fmt.Errorf("scenario %s after reprovisioning: %w", sc.Name, err)
 	}
-	fmt.Fprintln(out, check.AllPassed(sc.Name, len(sc.Checks), checked))
-	return nil
+	return checked, nil
 }
 
 // RackOptions say which of a rack's machines to reprovision, and how.
@@ -77,9 +69,10 @@ type RackOptions struct {
 	UEFI      bool           // network boot in UEFI mode
 }
 
-// ReprovisionRack reprovisions machines of an inventory through their BMCs
-// and prints one line per machine to out.
-func ReprovisionRack(ctx context.Context, out io.Writer, o RackOptions, names []string) error {
+// ReprovisionRack reprovisions machines of an inventory through their BMCs,
+// reporting each machine's result to rep.
+func ReprovisionRack(ctx context.Context, rep Reporter, o RackOptions, names []string) error {
+	rep = reporter(rep)
 	inv, err := inventory.Load(o.Inventory)
 	if err != nil {
 		return err
@@ -101,19 +94,17 @@ func ReprovisionRack(ctx context.Context, out io.Writer, o RackOptions, names []
 			BMC: &bmc.Client{Server: bm, Dialers: protocols.Dialers()}})
 	}
 	log := &bootlog.Client{URL: o.BootURL, HTTP: &http.Client{Timeout: 10 * time.Second}}
-	return printResults(out, reprovision.Run(ctx, targets, &reprovision.FetchWaiter{Log: log}, slog.Default()))
+	return reportResults(rep, reprovision.Run(ctx, targets, &reprovision.FetchWaiter{Log: log}, rep.Log()))
 }
 
-// printResults prints one line per machine and fails if any machine failed.
-func printResults(out io.Writer, results []reprovision.Result) error {
+// reportResults reports each machine's result and fails if any failed.
+func reportResults(rep Reporter, results []reprovision.Result) error {
 	failed := 0
 	for _, r := range results {
+		rep.Reprovisioned(r)
 		if r.Err != nil {
 			failed++
-			fmt.Fprintf(out, "%s: FAILED after %s: %v\n", r.Name, r.Duration.Round(time.Second), r.Err)
-			continue
 		}
-		fmt.Fprintf(out, "%s: fetched its config after %s\n", r.Name, r.Duration.Round(time.Second))
 	}
 	if failed > 0 {
 		return fmt.Errorf("reprovision: %d of %d machines failed", failed, len(results))

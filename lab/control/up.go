@@ -1,13 +1,13 @@
 // Package control is what labctl does to labs, as library functions the CLI
-// calls and prints: bring a lab up from a scenario (writing everything the
-// lab process serves, then starting it), watch it converge, collect its
-// artifacts, report its status, reprovision its machines, take it down.
+// calls: bring a lab up from a scenario (writing everything the lab process
+// serves, then starting it), watch it converge, collect its artifacts,
+// report its status, reprovision its machines, take it down. It prints
+// nothing: what happens is told to a Reporter, which the CLI renders.
 package control
 
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,32 +35,87 @@ const DaemonCommand = "lab-daemon"
 
 // UpOptions say which lab to bring up, and how.
 type UpOptions struct {
-	Source    string // scenario name or directory
-	Provider  string // empty: providers.Default()
-	Netns     string // empty: labctl-<scenario>
-	StateRoot string // parent of every lab's directory
-	CacheDir  string // built images; the accelerator probe's answer sits beside it
-	Accel     string // kvm, tcg, or empty to probe
-	IPXEDir   string // iPXE binaries; empty: Debian's
-	Self      string // the labctl binary, re-run as the lab process
-	Out       io.Writer
+	Source    string   // scenario name or directory
+	Provider  string   // empty: providers.Default()
+	Netns     string   // empty: labctl-<scenario>
+	StateRoot string   // parent of every lab's directory
+	CacheDir  string   // built images; the accelerator probe's answer sits beside it
+	Accel     string   // kvm, tcg, or empty to probe
+	IPXEDir   string   // iPXE binaries; empty: Debian's
+	Self      string   // the labctl binary, re-run as the lab process
+	Report    Reporter // told each image, the accelerator, the lab's start; nil: nothing
 }
 
-// Up builds the scenario's images, records the lab in its state file, writes
-// everything the lab process serves (data directory, assets, TFTP root, SSH
-// keys), and starts the lab process inside a new namespace, detached, so the
-// caller may exit and the lab stays up. If a step fails after the state was
-// written, it takes down what it made.
-func Up(ctx context.Context, o UpOptions) (*state.State, error) {
-	sc, st, accel, err := validate(o)
+// Up checks o (see Check), builds the scenario's images, records the lab in
+// its state file, writes everything the lab process serves (data directory,
+// assets, TFTP root, SSH keys), and starts the lab process inside a new
+// namespace, detached, so the caller may exit and the lab stays up. If a
+// step fails after the state was written, it takes down what it made.
+func Up(ctx context.Context, o UpOptions) (*Lab, error) {
+	p, err := Check(o)
 	if err != nil {
 		return nil, err
 	}
-	return up(ctx, o, sc, st, accel)
+	return p.Up(ctx)
 }
 
-// up is Up once validate has accepted o and made sc, st and accel of it.
-func up(ctx context.Context, o UpOptions, sc *scenario.Scenario, st *state.State, accel vm.Accel) (*state.State, error) {
+// Plan is a lab that Check accepted and Up has not made yet.
+type Plan struct {
+	State    *state.State        // what Up will record
+	Scenario *scenario.Scenario // parsed once, here
+	o        UpOptions
+	accel    vm.Accel // empty: probe
+}
+
+// Check validates what `labctl up` was given, before anything is built or
+// made: root, the scenario, the provider, the accelerator, the namespace
+// name, that the lab is not up and that the namespace does not exist yet.
+func Check(o UpOptions) (*Plan, error) {
+	if err := RequireRoot("bring a lab up"); err != nil {
+		return nil, err
+	}
+	sc, err := scenario.Find(o.Source)
+	if err != nil {
+		return nil, err
+	}
+	if o.Provider == "" {
+		o.Provider = providers.Default()
+	}
+	if _, err := providers.New(o.Provider, providers.Config{}); err != nil {
+		return nil, err
+	}
+	accel, err := vm.ParseAccel(o.Accel)
+	if err != nil {
+		return nil, err
+	}
+	if strings.ContainsRune(o.Source, os.PathSeparator) {
+		if o.Source, err = filepath.Abs(o.Source); err != nil {
+			return nil, err
+		}
+	}
+	if o.Netns == "" {
+		o.Netns = "labctl-" + sc.Name
+	}
+	if err := state.CheckName(sc.Name); err != nil {
+		return nil, err
+	}
+	// Before the namespace: a lab that is up holds its namespace too, and
+	// "already up" is the diagnosis the user needs.
+	dir := state.Dir(o.StateRoot, sc.Name)
+	if err := state.CheckNotUp(dir, sc.Name); err != nil {
+		return nil, err
+	}
+	if err := netns.Available(o.Netns); err != nil {
+		return nil, err
+	}
+	o.Report = reporter(o.Report)
+	st := &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting, Kubernetes: kubernetesVersion(sc)}
+	return &Plan{State: st, Scenario: sc, o: o, accel: accel}, nil
+}
+
+// Up makes the lab p planned (see the package's Up).
+func (p *Plan) Up(ctx context.Context) (*Lab, error) {
+	o, sc, st := p.o, p.Scenario, p.State
 	// Images first, where the user sees it: the first labos build takes minutes.
 	imgs, err := buildImages(ctx, sc.Images, o)
 	if err != nil {
@@ -69,73 +124,12 @@ func up(ctx context.Context, o UpOptions, sc *scenario.Scenario, st *state.State
 	if err := state.Create(st); err != nil {
 		return nil, err
 	}
-	if err := start(ctx, st, sc, imgs, accel, o); err != nil {
-		Down(context.WithoutCancel(ctx), st.Lab.Dir, nil)
+	if err := start(ctx, st, sc, imgs, p.accel, o); err != nil {
+		Down(context.WithoutCancel(ctx), st.Lab.Dir, o.Report)
 		return nil, err
 	}
-	fmt.Fprintf(o.Out, "lab %s: provider %s, namespace %s, state %s\n", st.Lab.Name, st.Provider, st.Lab.Netns, st.Lab.Dir)
-	return st, nil
-}
-
-// Check validates what `labctl up` was given, before anything is built or
-// made: root, the scenario, the provider, the accelerator, the namespace
-// name, and that the namespace does not exist yet. It returns the state Up
-// would record.
-func Check(o UpOptions) (*state.State, error) {
-	_, st, _, err := validate(o)
-	return st, err
-}
-
-func validate(o UpOptions) (*scenario.Scenario, *state.State, vm.Accel, error) {
-	if err := RequireRoot("bring a lab up"); err != nil {
-		return nil, nil, "", err
-	}
-	sc, err := scenario.Find(o.Source)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	if o.Provider == "" {
-		o.Provider = providers.Default()
-	}
-	if _, err := providers.New(o.Provider, providers.Config{}); err != nil {
-		return nil, nil, "", err
-	}
-	accel, err := vm.ParseAccel(o.Accel)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	if strings.ContainsRune(o.Source, os.PathSeparator) {
-		if o.Source, err = filepath.Abs(o.Source); err != nil {
-			return nil, nil, "", err
-		}
-	}
-	if o.Netns == "" {
-		o.Netns = "labctl-" + sc.Name
-	}
-	if err := state.CheckName(sc.Name); err != nil {
-		return nil, nil, "", err
-	}
-	// Before the namespace: a lab that is up holds its namespace too, and
-	// "already up" is the diagnosis the user needs.
-	dir := state.Dir(o.StateRoot, sc.Name)
-	if err := state.CheckNotUp(dir, sc.Name); err != nil {
-		return nil, nil, "", err
-	}
-	if err := netns.Available(o.Netns); err != nil {
-		return nil, nil, "", err
-	}
-	return sc, &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting,
-		Kubernetes: kubernetesVersion(sc)}, accel, nil
-}
-
-// kubernetesVersion is the Kubernetes version the scenario's images hold, or "".
-func kubernetesVersion(sc *scenario.Scenario) string {
-	for _, img := range sc.Images {
-		if v := registry.Kubernetes(img.Name, img.Options); v != "" {
-			return v
-		}
-	}
-	return ""
+	o.Report.LabStarted(st)
+	return &Lab{State: st, Scenario: sc, report: o.Report}, nil
 }
 
 // buildImages builds (or finds in the cache) each image the scenario names.
@@ -145,13 +139,13 @@ func buildImages(ctx context.Context, specs []scenario.Image, o UpOptions) (map[
 	for _, spec := range specs {
 		name := spec.Name
 		begin := time.Now()
-		fmt.Fprintf(o.Out, "image %s: ", name)
+		o.Report.ImageBuilding(name)
 		img, err := registry.Image(ctx, cache, name, spec.Options)
 		if err != nil {
-			fmt.Fprintln(o.Out, "failed")
+			o.Report.ImageBuilt(name, "", time.Since(begin), err)
 			return nil, fmt.Errorf("image %s: %w", name, err)
 		}
-		fmt.Fprintf(o.Out, "%s (%.1fs)\n", img.Dir, time.Since(begin).Seconds())
+		o.Report.ImageBuilt(name, img.Dir, time.Since(begin), nil)
 		dirs[name] = img.Dir
 	}
 	return dirs, nil
@@ -184,7 +178,7 @@ func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map
 	if accel == "" {
 		var why string
 		accel, why = vm.ProbeAccel(ctx, "qemu-system-x86_64", lab.AccelFile(o.CacheDir))
-		fmt.Fprintf(o.Out, "accelerator probe: %s: %s\n", accel, why)
+		o.Report.AccelProbed(accel, why)
 	}
 	if err := state.Update(l.Dir, func(s *state.State) { s.Accel = string(accel) }); err != nil {
 		return err
@@ -252,4 +246,14 @@ func launch(st *state.State, self string) error {
 	}
 	st.Pids = map[string]int{"labd": pid}
 	return nil
+}
+
+// kubernetesVersion is the Kubernetes version the scenario's images hold, or "".
+func kubernetesVersion(sc *scenario.Scenario) string {
+	for _, img := range sc.Images {
+		if v := registry.Kubernetes(img.Name, img.Options); v != "" {
+			return v
+		}
+	}
+	return ""
 }

@@ -1,0 +1,80 @@
+package control
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/lab/scenario"
+	"github.com/labctl/labctl/lab/check"
+)
+
+// TestConvergeReportsFailingCheck runs pxe-smoke's checks against labs
+// whose machines never report: each run fails on its first check, says so
+// as an event and in its error (with what shows why), and never runs the
+// checks after it.
+func TestConvergeReportsFailingCheck(t *testing.T) {
+	const console = "SeaBIOS (version 1.16.2-debian-1.16.2-1)\nBooting from Hard Disk...\nBoot failed: not a bootable disk\n"
+	tests := []struct {
+		name     string
+		deadline time.Duration
+		breakIt  func(t *testing.T, st *state.State)
+		want     []string // in the error
+	}{
+		{name: "no report before the deadline", deadline: 3 * time.Second,
+			want: []string{`scenario pxe-smoke: check "booted-bios-profile" on bios1 failed`, "Boot failed: not a bootable disk"}},
+		// Failing fast: the scenario's own deadline (5 minutes) is never reached.
+		{name: "lab process failed", breakIt: func(t *testing.T, st *state.State) {
+			st.Phase, st.Error = state.Failed, "dnsmasq: failed to bind DHCP server socket"
+			os.WriteFile(st.Lab.ProcessLog(), []byte("level=ERROR msg=\"dnsmasq exited\" why=bind\n"), 0o644)
+		}, want: []string{`check "booted-bios-profile" on bios1 failed`, "lab process failed: dnsmasq: failed to bind DHCP server socket", `msg="dnsmasq exited"`}},
+		{name: "lab process died", breakIt: func(t *testing.T, st *state.State) {
+			st.Phase, st.Pids = state.Running, map[string]int{"labd": deadPid(t)}
+			os.WriteFile(st.Lab.ProcessLog(), []byte("panic: the lab process broke\n"), 0o644)
+		}, want: []string{`check "booted-bios-profile" on bios1 failed`, "lab process ", " died:", "panic: the lab process broke"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, sc := pxeSmoke(t, t.TempDir(), "labctl-trust-never-made")
+			if tt.deadline != 0 {
+				sc.Deadline = scenario.Duration(tt.deadline)
+			}
+			serial := st.Lab.MachineFiles("bios1").SerialLog
+			if err := os.MkdirAll(filepath.Dir(serial), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(serial, []byte(console), 0o644)
+			if tt.breakIt != nil {
+				tt.breakIt(t, st)
+			}
+			if err := state.Create(st); err != nil {
+				t.Fatal(err)
+			}
+			var ev events
+			run, err := (&Lab{State: st, Scenario: sc, report: &ev}).Converge(context.Background())
+			if err == nil {
+				t.Fatal("Converge passed with machines that never reported")
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q:\n%v", want, err)
+				}
+			}
+			if got, want := ev.all(), "check booted-bios-profile on bios1 failed"; !slices.Contains(got, want) {
+				t.Errorf("events %q lack %q", got, want)
+			}
+			var statuses []string
+			for _, r := range run.Results {
+				statuses = append(statuses, r.Node+" "+string(r.Status))
+			}
+			if want := []string{"bios1 " + string(check.Failed), "uefi1 " + string(check.NotRun)}; !slices.Equal(statuses, want) {
+				t.Errorf("results %q, want %q", statuses, want)
+			}
+		})
+	}
+}
