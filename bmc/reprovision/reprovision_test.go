@@ -190,7 +190,7 @@ func TestRun(t *testing.T) {
 
 	wctx, wcancel := context.WithTimeout(ctx, 8*time.Second)
 	defer wcancel()
-	results := reprovision.Run(wctx, targets, &reprovision.FetchWaiter{Log: &bootlog.Client{URL: base}, Interval: 100 * time.Millisecond}, nil)
+	results := reprovision.Run(wctx, targets, &reprovision.FetchWaiter{Log: &bootlog.Client{URL: base}, Interval: 100 * time.Millisecond}, reprovision.Options{})
 	for i, n := range nodes {
 		t.Run(n.name, func(t *testing.T) {
 			t.Log(results[i].Err)
