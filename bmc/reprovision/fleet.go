@@ -67,7 +67,7 @@ type Plan struct {
 
 // Report is a fleet's verdicts, in the targets' order, and the check runs.
 type Report struct {
-	Verdicts []Verdict `json:"machines"`
+	Verdicts []Verdict  `json:"machines"`
 	Checks   []CheckRun `json:"checks,omitempty"`
 	// Stopped says why a rolling run stopped early, naming the machine and,
 	// when they failed, the check and node.

@@ -327,4 +327,3 @@ func TestReportOutputs(t *testing.T) {
 		t.Errorf("checks suite %+v", c)
 	}
 }
-
