@@ -73,6 +73,9 @@ fails. The exit status is non-zero when any machine did not pass.`,
 				if err := nodesOrAll(args, all); err != nil {
 					return err
 				}
+				if plan.Rolling {
+					return errors.New("--rolling: needs a lab (SCENARIO), whose checks must pass between machines; --bootsvc reprovisions a rack without checks")
+				}
 				rack.Protocols, rack.Plan = protos, plan
 				r, err := control.ReprovisionRack(ctx, rack, args)
 				if err != nil {

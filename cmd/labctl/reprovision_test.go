@@ -61,6 +61,7 @@ func TestReprovisionFlagsRefused(t *testing.T) {
 		{[]string{"reprovision", "etcd3", "node1", "--all"}, "--all: not with machines named (node1)"},
 		{[]string{"reprovision", "--bootsvc", "http://127.0.0.1:8080", "--all"}, "--bootsvc: needs --inventory"},
 		{[]string{"reprovision", "--all"}, "want SCENARIO (NODE... | --all)"},
+		{[]string{"reprovision", "--inventory", "rack.yaml", "--bootsvc", "http://127.0.0.1:8080", "--all", "--rolling"}, "--rolling: needs a lab (SCENARIO)"},
 		{[]string{"reprovision", "etcd3", "node1", "--protocol", "snmp"}, `--protocol: "snmp" is neither ipmi nor redfish`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -84,7 +84,7 @@ func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []st
 		}
 		plan.Verify = checkVerifier{r}
 	} else if plan.Rolling {
-		return reprovision.Report{}, fmt.Errorf("--rolling: scenario %s has no checks to pass between machines", sc.Name)
+		return reprovision.Report{}, fmt.Errorf("a rolling run: scenario %s has no checks to pass between machines", sc.Name)
 	}
 	if plan.Log == nil {
 		plan.Log = slog.Default()
@@ -163,7 +163,7 @@ func ReprovisionRack(ctx context.Context, o RackOptions, names []string) (reprov
 			BMC: &bmc.Client{Server: bm, Dialers: protocols.Dialers()}})
 	}
 	if o.Plan.Rolling {
-		return reprovision.Report{}, errors.New("--rolling: a rack without a lab has no scenario checks to pass between machines")
+		return reprovision.Report{}, errors.New("a rolling run needs a scenario's checks to pass between machines; a rack without a lab has none")
 	}
 	plan := o.Plan
 	if plan.Log == nil {
