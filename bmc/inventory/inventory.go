@@ -31,7 +31,11 @@ type Machine struct {
 	Name string
 	MAC  net.HardwareAddr
 	UUID string // lower case
-	BMC  []bmc.Endpoint
+	// Address is the IPv4 address the site reserves for the machine's MAC,
+	// if the inventory gives one (nil otherwise): what a scenario that needs
+	// members' addresses before boot takes.
+	Address net.IP
+	BMC     []bmc.Endpoint
 }
 
 // BMCServer is the machine as the bmc client sees it.
@@ -44,10 +48,11 @@ type fileFormat struct {
 }
 
 type machineYAML struct {
-	Name string         `yaml:"name"`
-	MAC  string         `yaml:"mac"`
-	UUID string         `yaml:"uuid"`
-	BMC  []endpointYAML `yaml:"bmc"`
+	Name    string         `yaml:"name"`
+	MAC     string         `yaml:"mac"`
+	UUID    string         `yaml:"uuid"`
+	Address string         `yaml:"address"`
+	BMC     []endpointYAML `yaml:"bmc"`
 }
 
 type endpointYAML struct {
@@ -88,7 +93,16 @@ func Parse(path string, data []byte) (*Inventory, error) {
 		return nil, fmt.Errorf("%s: machines: no machines listed", path)
 	}
 	inv := &Inventory{Path: path}
-	seen := map[string]bool{}
+	// Each value a machine must hold alone, with the field that first held it.
+	taken := map[string]string{}
+	claim := func(field, kind, value string) error {
+		key := kind + " " + value
+		if first, ok := taken[key]; ok {
+			return fmt.Errorf("%s: %s.%s: %s is also %s's", path, field, kind, value, first)
+		}
+		taken[key] = field
+		return nil
+	}
 	dir := filepath.Dir(path)
 	for i, my := range f.Machines {
 		field := fmt.Sprintf("machines[%d]", i)
@@ -96,23 +110,43 @@ func Parse(path string, data []byte) (*Inventory, error) {
 			return nil, fmt.Errorf("%s: %s.name: required", path, field)
 		}
 		field = fmt.Sprintf("machines[%d] (%s)", i, my.Name)
-		if seen[my.Name] {
-			return nil, fmt.Errorf("%s: %s.name: duplicate machine name", path, field)
+		if err := claim(field, "name", my.Name); err != nil {
+			return nil, err
 		}
-		seen[my.Name] = true
 		m := Machine{Name: my.Name, UUID: strings.ToLower(my.UUID)}
-		if my.MAC != "" {
-			mac, err := net.ParseMAC(my.MAC)
-			if err != nil || len(mac) != 6 {
-				return nil, fmt.Errorf("%s: %s.mac: %q is not a MAC address", path, field, my.MAC)
+		// The MAC is how DHCP and the boot service know the machine when it
+		// boots from the network: without it nothing can serve it.
+		if my.MAC == "" {
+			return nil, fmt.Errorf("%s: %s.mac: required (the MAC of the NIC the machine boots from)", path, field)
+		}
+		mac, err := net.ParseMAC(my.MAC)
+		if err != nil || len(mac) != 6 {
+			return nil, fmt.Errorf("%s: %s.mac: %q is not a MAC address", path, field, my.MAC)
+		}
+		m.MAC = mac
+		if err := claim(field, "mac", mac.String()); err != nil {
+			return nil, err
+		}
+		if m.UUID != "" {
+			if !uuidRE.MatchString(m.UUID) {
+				return nil, fmt.Errorf("%s: %s.uuid: %q is not a UUID", path, field, my.UUID)
 			}
-			m.MAC = mac
+			if err := claim(field, "uuid", m.UUID); err != nil {
+				return nil, err
+			}
 		}
-		if m.UUID != "" && !uuidRE.MatchString(m.UUID) {
-			return nil, fmt.Errorf("%s: %s.uuid: %q is not a UUID", path, field, my.UUID)
-		}
-		if m.MAC == nil && m.UUID == "" {
-			return nil, fmt.Errorf("%s: %s: give mac or uuid (or both) so the machine can be recognised when it boots", path, field)
+		if my.Address != "" {
+			ip := net.ParseIP(my.Address)
+			if ip == nil || ip.To4() == nil || strings.Contains(my.Address, ":") {
+				return nil, fmt.Errorf("%s: %s.address: %q is not an IPv4 address", path, field, my.Address)
+			}
+			if ip.IsUnspecified() || ip.IsLoopback() || ip.IsMulticast() || ip.Equal(net.IPv4bcast) {
+				return nil, fmt.Errorf("%s: %s.address: %s cannot be a machine's address", path, field, my.Address)
+			}
+			m.Address = ip.To4()
+			if err := claim(field, "address", m.Address.String()); err != nil {
+				return nil, err
+			}
 		}
 		if len(my.BMC) == 0 {
 			return nil, fmt.Errorf("%s: %s.bmc: no BMC endpoints", path, field)

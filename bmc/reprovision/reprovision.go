@@ -30,44 +30,85 @@ type Waiter interface {
 	WaitFetched(ctx context.Context, t Target, mark uint64) error
 }
 
-// Result is what happened to one machine. Err names the step that failed.
+// Phase is how far a machine's reprovisioning got.
+type Phase string
+
+const (
+	PhaseQueued     Phase = "queued"      // not begun (the run ended first)
+	PhaseBootDevice Phase = "boot-device" // setting the next boot to the network
+	PhasePower      Phase = "power"       // reading the power state, power-cycling
+	PhaseFetch      Phase = "fetch"       // waiting for the config fetch
+	PhaseChecks     Phase = "checks"      // the scenario's checks, run again
+	PhaseDone       Phase = "done"
+)
+
+// DefaultParallel is how many machines are reprovisioned at once unless
+// told otherwise: enough to keep a rack moving, few enough that a boot
+// service, its DHCP and the machines' first boots do not all peak at once.
+const DefaultParallel = 4
+
+// Result is what happened to one machine. Err names the machine and the
+// step that failed; Phase is that step (PhaseDone on success).
 type Result struct {
 	Name     string
 	Err      error
+	Phase    Phase
+	Start    time.Time // when its first step began
 	Duration time.Duration
 }
 
-// Run reprovisions every target concurrently and returns one result per
-// target, in order. A machine whose step fails is left as that step left it;
-// the others go on.
-func Run(ctx context.Context, targets []Target, w Waiter, log *slog.Logger) []Result {
+// Options say how Run goes about it.
+type Options struct {
+	Parallel int // at most this many machines at once; 0 means DefaultParallel
+	Log      *slog.Logger
+}
+
+// Run reprovisions the targets, at most o.Parallel at a time, taken in
+// order, and returns one result per target, in order. A machine whose step
+// fails is left as that step left it; the others go on.
+func Run(ctx context.Context, targets []Target, w Waiter, o Options) []Result {
+	log := o.Log
 	if log == nil {
 		log = slog.Default()
 	}
-	results := make([]Result, len(targets))
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			err := one(ctx, t, w, log)
-			results[i] = Result{Name: t.Name, Err: err, Duration: time.Since(start)}
-		}()
+	parallel := o.Parallel
+	if parallel <= 0 {
+		parallel = DefaultParallel
 	}
+	results := make([]Result, len(targets))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(parallel, len(targets)) {
+		wg.Go(func() {
+			for i := range next {
+				t := targets[i]
+				start := time.Now()
+				phase, err := one(ctx, t, w, log)
+				results[i] = Result{Name: t.Name, Err: err, Phase: phase, Start: start, Duration: time.Since(start)}
+			}
+		})
+	}
+	for i, t := range targets {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			results[i] = Result{Name: t.Name, Phase: PhaseQueued, Err: fmt.Errorf("%s: not begun: %w", t.Name, context.Cause(ctx))}
+		}
+	}
+	close(next)
 	wg.Wait()
 	return results
 }
 
-func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) error {
+func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) (Phase, error) {
 	log = log.With("machine", t.Name)
 	if err := t.BMC.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{UEFI: t.UEFI}); err != nil {
-		return fmt.Errorf("%s: set boot device pxe once: %w", t.Name, err)
+		return PhaseBootDevice, fmt.Errorf("%s: set boot device pxe once: %w", t.Name, err)
 	}
 	log.Info("boot device set", "device", "pxe", "once", true)
 	st, err := t.BMC.PowerState(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: power status: %w", t.Name, err)
+		return PhasePower, fmt.Errorf("%s: power status: %w", t.Name, err)
 	}
 	action := power.ActionCycle
 	if st == power.Off {
@@ -75,15 +116,15 @@ func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) error {
 	}
 	mark, err := w.Mark(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: read the boot service's log: %w", t.Name, err)
+		return PhasePower, fmt.Errorf("%s: read the boot service's log: %w", t.Name, err)
 	}
 	if err := t.BMC.SetPower(ctx, action); err != nil {
-		return fmt.Errorf("%s: power %s: %w", t.Name, action, err)
+		return PhasePower, fmt.Errorf("%s: power %s: %w", t.Name, action, err)
 	}
 	log.Info("power", "action", action, "after_event", mark)
 	if err := w.WaitFetched(ctx, t, mark); err != nil {
-		return fmt.Errorf("%s: wait for the machine to fetch its config: %w", t.Name, err)
+		return PhaseFetch, fmt.Errorf("%s: wait for the machine to fetch its config: %w", t.Name, err)
 	}
 	log.Info("config fetched")
-	return nil
+	return PhaseDone, nil
 }

@@ -39,6 +39,9 @@ var bootData = map[string]string{
 	"groups/n3.json":       `{"id": "n3", "profile": "good", "selector": {"mac": "52:54:00:00:00:03"}}`,
 	"groups/n4.json":       `{"id": "n4", "profile": "broken", "selector": {"mac": "52:54:00:00:00:04"}}`,
 	"groups/n5.json":       `{"id": "n5", "profile": "good", "selector": {"mac": "52:54:00:00:00:05"}}`,
+	"groups/n6.json":       `{"id": "n6", "profile": "good", "selector": {"mac": "52:54:00:00:00:06"}}`,
+	"groups/n7.json":       `{"id": "n7", "profile": "good", "selector": {"mac": "52:54:00:00:00:07"}}`,
+	"groups/n8.json":       `{"id": "n8", "profile": "good", "selector": {"mac": "52:54:00:00:00:08"}}`,
 }
 
 // bootService runs the real boot service on loopback.
@@ -190,7 +193,7 @@ func TestRun(t *testing.T) {
 
 	wctx, wcancel := context.WithTimeout(ctx, 8*time.Second)
 	defer wcancel()
-	results := reprovision.Run(wctx, targets, &reprovision.FetchWaiter{Log: &bootlog.Client{URL: base}, Interval: 100 * time.Millisecond}, nil)
+	results := reprovision.Run(wctx, targets, &reprovision.FetchWaiter{Log: &bootlog.Client{URL: base}, Interval: 100 * time.Millisecond}, reprovision.Options{})
 	for i, n := range nodes {
 		t.Run(n.name, func(t *testing.T) {
 			t.Log(results[i].Err)

@@ -60,7 +60,7 @@ func completeLab(g *globals, nodes int) cobra.CompletionFunc {
 				out = append(out, l.Name+"\t"+string(l.Phase)+" "+l.Scenario)
 			}
 		case nodes < 0 || len(args) <= nodes:
-			if f := cmd.Flags().Lookup("inventory"); f != nil && f.Changed {
+			if f := cmd.Flags().Lookup("bootsvc"); f != nil && f.Changed {
 				break // reprovision of real servers: the nodes are the inventory's
 			}
 			name, err := control.NameOf(args[0])

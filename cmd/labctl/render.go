@@ -9,12 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labctl/labctl/bmc/reprovision"
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/lab/check"
 )
 
 // printer renders what lab/control reports, and the hints that follow, as
@@ -72,14 +71,6 @@ func (p *printer) CheckResult(at time.Duration, res check.Result) {
 		first, _, _ := strings.Cut(res.Reason, "\n")
 		p.printf("  %6.1fs  %-10s check %s FAILED: %s\n", at.Seconds(), res.Node, res.Check, first)
 	}
-}
-
-func (p *printer) Reprovisioned(r reprovision.Result) {
-	if r.Err != nil {
-		p.printf("%s: FAILED after %s: %v\n", r.Name, r.Duration.Round(time.Second), r.Err)
-		return
-	}
-	p.printf("%s: fetched its config after %s\n", r.Name, r.Duration.Round(time.Second))
 }
 
 func (p *printer) Log() *slog.Logger { return p.log }

@@ -211,7 +211,17 @@ func TestRunnerOverSSH(t *testing.T) {
 	if err := WriteJUnit(&buf, "t", results); err != nil {
 		t.Fatal(err)
 	}
-	var parsed junitSuites
+	var parsed struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Skipped  int `xml:"skipped,attr"`
+			Cases    []struct {
+				Name    string    `xml:"name,attr"`
+				Failure *struct{} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
 	if err := xml.Unmarshal(buf.Bytes(), &parsed); err != nil {
 		t.Fatalf("JUnit output does not parse: %v\n%s", err, buf.String())
 	}

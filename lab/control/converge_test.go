@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/check"
+	"github.com/labctl/labctl/lab/scenario"
+	"github.com/labctl/labctl/lab/state"
 )
 
 // TestConvergeReportsFailingCheck runs pxe-smoke's checks against labs

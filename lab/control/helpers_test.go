@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bmc/reprovision"
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/lab/scenario"
-	"github.com/labctl/labctl/lab/check"
 )
 
 // helperCommand, as this test binary's first argument, makes it stand in

@@ -43,6 +43,7 @@ func (e *NotUpError) Error() string {
 	return fmt.Sprintf("lab %s is not up (labs are looked for in %s)", e.Name, e.Root)
 }
 func (e *NotUpError) Unwrap() error { return os.ErrNotExist }
+
 // Lab is a lab that is up, as the commands chain on it: `up` and `test` get
 // one from Up, `verify` from Open; each then runs Converge, `test` also
 // Collect and (unless kept) Down.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/labctl/labctl/images/k8s"
 	"github.com/labctl/labctl/lab/netns"
-	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
 )
 

@@ -4,11 +4,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/labctl/labctl/bmc/reprovision"
+	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/lab/check"
 )
 
 // Reporter is told what control does as it happens, one method per kind of
@@ -33,8 +32,6 @@ type Reporter interface {
 	// CheckResult: a check passed or failed on a node; at is the time since
 	// Converge began, or since the checks began after reprovisioning.
 	CheckResult(at time.Duration, res check.Result)
-	// Reprovisioned: one machine's reprovisioning ended.
-	Reprovisioned(res reprovision.Result)
 	// Log is the logger of what control drives beneath it (providers, BMC
 	// reprovisioning), and of what control works around.
 	Log() *slog.Logger
@@ -57,7 +54,6 @@ func (quiet) LabStarted(*state.State)                         {}
 func (quiet) Accelerator(string)                              {}
 func (quiet) MachineStep(progress.Step)                       {}
 func (quiet) CheckResult(time.Duration, check.Result)         {}
-func (quiet) Reprovisioned(reprovision.Result)                {}
 func (quiet) Log() *slog.Logger                               { return slog.New(slog.DiscardHandler) }
 
 // MissingError says that a required input was not given. Field is its name

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -19,46 +20,109 @@ import (
 	"github.com/labctl/labctl/lab/progress"
 )
 
-// Reprovision reprovisions the lab's machines through their virtual
-// BMCs, every connection made inside the lab's namespace (protos picks the
-// BMC protocols; none: every endpoint in order), reporting each machine's
-// result. When all fetched their config and the scenario has checks,
-// it then runs them, reporting each result, and returns them.
-func (lb *Lab) Reprovision(ctx context.Context, names []string, protos []bmc.Protocol) ([]check.Result, error) {
+// ReprovisionOptions say how a lab's machines are reprovisioned.
+type ReprovisionOptions struct {
+	Protocols []bmc.Protocol // at most one: use only this protocol's endpoints
+	// Inventory, if set, gives the machines' BMC endpoints (by machine
+	// name, the MACs agreeing) instead of the lab's own virtual BMCs'.
+	Inventory string
+	Plan      reprovision.Plan // Parallel, Rolling, Batch; Verify is the scenario's checks
+}
+
+// Reprovision reprovisions the lab's machines through their BMCs (names
+// empty: every machine), every connection made inside the lab's namespace,
+// and then (for a scenario with checks) runs its checks again, reporting
+// each check's result as it comes. Its error is bad input, refused before
+// anything is touched; how the machines fared is in the report.
+func (lb *Lab) Reprovision(ctx context.Context, names []string, o ReprovisionOptions) (reprovision.Report, error) {
 	rep, st, sc := lb.report, lb.State, lb.Scenario
 	l := st.Lab
-	inv := BMCInventory(l, protos...)
+	inv := BMCInventory(l, o.Protocols...)
+	var rack *inventory.Inventory
+	if o.Inventory != "" {
+		var err error
+		if rack, err = inventory.Load(o.Inventory); err != nil {
+			return reprovision.Report{}, err
+		}
+	}
+	if len(names) == 0 {
+		for _, m := range l.Machines {
+			names = append(names, m.Name)
+		}
+	}
 	dial := netns.Dialer(l.Netns)
 	var targets []reprovision.Target
-	since := map[string]time.Time{}
 	for _, name := range names {
 		m, i, err := l.Machine(name)
 		if err != nil {
-			return nil, err
+			return reprovision.Report{}, err
+		}
+		server := inv[i].BMCServer()
+		if rack != nil {
+			if server, err = rackServer(rack, m, o.Protocols); err != nil {
+				return reprovision.Report{}, err
+			}
 		}
 		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, UEFI: m.Firmware == lab.UEFI,
-			BMC: &bmc.Client{Server: inv[i].BMCServer(), Dialers: protocols.DialersVia(dial)}})
-		since[name] = time.Now()
+			BMC: &bmc.Client{Server: server, Dialers: protocols.DialersVia(dial)}})
 	}
-	results := reprovision.Run(ctx, targets, &reprovision.FetchWaiter{Log: progress.BootLog(l)}, rep.Log())
-	if err := reportResults(rep, results); err != nil || len(sc.Checks) == 0 {
-		return nil, err
+	plan := o.Plan
+	if len(sc.Checks) > 0 {
+		r, err := Runner(st, sc)
+		if err != nil {
+			return reprovision.Report{}, err
+		}
+		r.Progress = func(res check.Result) {
+			if res.Status == check.Passed || res.Status == check.Failed {
+				rep.CheckResult(res.Duration, res)
+			}
+		}
+		plan.Verify = checkVerifier{r}
+	} else if plan.Rolling {
+		return reprovision.Report{}, fmt.Errorf("a rolling run: scenario %s has no checks to pass between machines", sc.Name)
 	}
-	r, err := Runner(st, sc)
+	if plan.Log == nil {
+		plan.Log = rep.Log()
+	}
+	return reprovision.Fleet(ctx, targets, &reprovision.FetchWaiter{Log: progress.BootLog(l)}, plan), nil
+}
+
+// rackServer is the lab machine m's BMC as the inventory lists it.
+func rackServer(inv *inventory.Inventory, m lab.Machine, protos []bmc.Protocol) (bmc.Server, error) {
+	ms, err := inv.Select([]string{m.Name})
 	if err != nil {
-		return nil, err
+		return bmc.Server{}, err
 	}
-	r.Since = since
-	r.Progress = func(res check.Result) {
-		if res.Status == check.Passed || res.Status == check.Failed {
-			rep.CheckResult(res.Duration, res)
+	if ms[0].MAC.String() != m.MAC.String() {
+		return bmc.Server{}, fmt.Errorf("%s: machine %s: mac %s is not the lab's %s", inv.Path, m.Name, ms[0].MAC, m.MAC)
+	}
+	return endpointsOf(inv.Path, ms[0], protos)
+}
+
+// endpointsOf is m's BMC, keeping only the endpoints of protos[0] if given.
+func endpointsOf(path string, m inventory.Machine, protos []bmc.Protocol) (bmc.Server, error) {
+	bm := m.BMCServer()
+	if len(protos) > 0 {
+		bm.Endpoints = slices.DeleteFunc(slices.Clone(bm.Endpoints), func(ep bmc.Endpoint) bool { return ep.Protocol != protos[0] })
+		if len(bm.Endpoints) == 0 {
+			return bm, fmt.Errorf("%s: machine %s has no %s BMC endpoint", path, m.Name, protos[0])
 		}
 	}
-	checked, err := r.Run(ctx)
-	if err != nil {
-		return checked, fmt.Errorf("scenario %s after reprovisioning: %w", sc.Name, err)
+	return bm, nil
+}
+
+// checkVerifier runs a scenario's checks with the check runner.
+type checkVerifier struct{ r *check.Runner }
+
+func (v checkVerifier) Verify(ctx context.Context, since map[string]time.Time) ([]reprovision.CheckOutcome, error) {
+	v.r.Since = since
+	results, err := v.r.Run(ctx)
+	outcomes := make([]reprovision.CheckOutcome, len(results))
+	for i, res := range results {
+		outcomes[i] = reprovision.CheckOutcome{Check: res.Check, Node: res.Node, Status: string(res.Status),
+			Reason: res.Reason, Output: res.Output, Duration: res.Duration, Seconds: res.Duration.Seconds()}
 	}
-	return checked, nil
+	return outcomes, err
 }
 
 // RackOptions say which of a rack's machines to reprovision, and how.
@@ -67,49 +131,41 @@ type RackOptions struct {
 	BootURL   string         // the boot service whose machine log shows the fetch
 	Protocols []bmc.Protocol // at most one: use only this protocol's endpoints
 	UEFI      bool           // network boot in UEFI mode
+	Plan      reprovision.Plan
 }
 
-// ReprovisionRack reprovisions machines of an inventory through their BMCs,
-// reporting each machine's result to rep.
-func ReprovisionRack(ctx context.Context, rep Reporter, o RackOptions, names []string) error {
-	rep = reporter(rep)
+// ReprovisionRack reprovisions machines of an inventory through their BMCs
+// (every machine when names is empty). Its error is bad input, refused
+// before anything is touched; how the machines fared is in the report.
+func ReprovisionRack(ctx context.Context, rep Reporter, o RackOptions, names []string) (reprovision.Report, error) {
 	inv, err := inventory.Load(o.Inventory)
 	if err != nil {
-		return err
+		return reprovision.Report{}, err
 	}
-	machines, err := inv.Select(names)
-	if err != nil {
-		return err
+	machines := inv.Machines
+	if len(names) > 0 {
+		if machines, err = inv.Select(names); err != nil {
+			return reprovision.Report{}, err
+		}
 	}
 	var targets []reprovision.Target
 	for _, m := range machines {
-		bm := m.BMCServer()
-		if len(o.Protocols) > 0 {
-			bm.Endpoints = slices.DeleteFunc(slices.Clone(bm.Endpoints), func(ep bmc.Endpoint) bool { return ep.Protocol != o.Protocols[0] })
-			if len(bm.Endpoints) == 0 {
-				return fmt.Errorf("%s: machine %s has no %s BMC endpoint", o.Inventory, m.Name, o.Protocols[0])
-			}
+		bm, err := endpointsOf(o.Inventory, m, o.Protocols)
+		if err != nil {
+			return reprovision.Report{}, err
 		}
 		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, UEFI: o.UEFI,
 			BMC: &bmc.Client{Server: bm, Dialers: protocols.Dialers()}})
 	}
+	if o.Plan.Rolling {
+		return reprovision.Report{}, errors.New("a rolling run needs a scenario's checks to pass between machines; a rack without a lab has none")
+	}
+	plan := o.Plan
+	if plan.Log == nil {
+		plan.Log = reporter(rep).Log()
+	}
 	log := &bootlog.Client{URL: o.BootURL, HTTP: &http.Client{Timeout: 10 * time.Second}}
-	return reportResults(rep, reprovision.Run(ctx, targets, &reprovision.FetchWaiter{Log: log}, rep.Log()))
-}
-
-// reportResults reports each machine's result and fails if any failed.
-func reportResults(rep Reporter, results []reprovision.Result) error {
-	failed := 0
-	for _, r := range results {
-		rep.Reprovisioned(r)
-		if r.Err != nil {
-			failed++
-		}
-	}
-	if failed > 0 {
-		return fmt.Errorf("reprovision: %d of %d machines failed", failed, len(results))
-	}
-	return nil
+	return reprovision.Fleet(ctx, targets, &reprovision.FetchWaiter{Log: log}, plan), nil
 }
 
 // BMCInventory is the lab's machines with their virtual BMC endpoints, as

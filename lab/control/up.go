@@ -61,7 +61,7 @@ func Up(ctx context.Context, o UpOptions) (*Lab, error) {
 
 // Plan is a lab that Check accepted and Up has not made yet.
 type Plan struct {
-	State    *state.State        // what Up will record
+	State    *state.State       // what Up will record
 	Scenario *scenario.Scenario // parsed once, here
 	o        UpOptions
 	accel    vm.Accel // empty: probe
