@@ -74,7 +74,7 @@ func TestAgainstVirtualBMC(t *testing.T) {
 						t.Errorf("machine is %s", st)
 					}
 				}},
-				{"pxe once", func() error { return c.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{UEFI: true}) }, func(t *testing.T) {
+				{"pxe once", func() error { return c.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{Mode: power.BootModeUEFI}) }, func(t *testing.T) {
 					if d, once := m.NextBoot(); d != power.BootNetwork || !once {
 						t.Errorf("next boot %s once=%v", d, once)
 					}
@@ -118,7 +118,7 @@ func TestRefusals(t *testing.T) {
 		text []string // wanted in the message: the service's own refusal
 	}{
 		{"wrong password", bmc.Endpoint{Address: url, CAFile: ca}, "wrong-rf-password", bmc.ErrAuth,
-			[]string{"log in: BMC refused the credentials: 401", "Base.1.16.NoValidSession", "wrong user name or password"}},
+			[]string{"log in: BMC refused the credentials: POST /redfish/v1/SessionService/Sessions: 401 Unauthorized", "Base.1.16.NoValidSession", "wrong user name or password"}},
 		{"wrong password basic", bmc.Endpoint{Address: url, CAFile: ca, Auth: bmc.AuthBasic}, "wrong-rf-password", bmc.ErrAuth,
 			[]string{"list systems: BMC refused the credentials", "401", "Base.1.16.NoValidSession"}},
 		{"untrusted certificate", bmc.Endpoint{Address: url}, password, nil,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labctl/labctl/bmc"
 	"github.com/labctl/labctl/lab/control"
+	"github.com/labctl/labctl/power"
 )
 
 // newReprovisionCmd is `labctl reprovision SCENARIO NODE...` for a lab's
@@ -17,6 +18,7 @@ import (
 // FILE --bootsvc URL NODE...` for a rack.
 func newReprovisionCmd(g *globals) *cobra.Command {
 	var rack control.RackOptions
+	var uefi bool
 	var protocol string
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -41,6 +43,9 @@ func newReprovisionCmd(g *globals) *cobra.Command {
 					return errors.New("--bootsvc: required with --inventory (the boot service whose /machines log shows the fetch)")
 				}
 				rack.Protocols = protos
+				if uefi {
+					rack.Mode = power.BootModeUEFI
+				}
 				return control.ReprovisionRack(ctx, out, rack, args)
 			}
 			if len(args) < 2 {
@@ -57,6 +62,6 @@ func newReprovisionCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&rack.BootURL, "bootsvc", "", "with --inventory: boot service base URL (its GET /machines log is watched)")
 	cmd.Flags().StringVar(&protocol, "protocol", "", "use only this BMC protocol: ipmi or redfish (default: every endpoint, in order)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Minute, "give up on machines that have not fetched their config by then")
-	cmd.Flags().BoolVar(&rack.UEFI, "uefi", false, "with --inventory: network boot in UEFI mode (a lab knows each machine's firmware)")
+	cmd.Flags().BoolVar(&uefi, "uefi", false, "with --inventory: also switch the boot mode to UEFI (default: leave it; a lab knows each machine's firmware)")
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/power"
 	"github.com/labctl/labctl/scenarios"
 	"github.com/labctl/labctl/scenarios/check"
 )
@@ -42,7 +43,7 @@ func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []st
 		if err != nil {
 			return err
 		}
-		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, UEFI: m.Firmware == lab.UEFI,
+		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, Mode: bootMode(m.Firmware == lab.UEFI),
 			BMC: &bmc.Client{Server: inv[i].BMCServer(), Dialers: protocols.DialersVia(dial)}})
 		since[name] = time.Now()
 	}
@@ -73,7 +74,16 @@ type RackOptions struct {
 	Inventory string         // the inventory file
 	BootURL   string         // the boot service whose machine log shows the fetch
 	Protocols []bmc.Protocol // at most one: use only this protocol's endpoints
-	UEFI      bool           // network boot in UEFI mode
+	Mode      power.BootMode // the network boot's firmware mode ("": as it is)
+}
+
+// bootMode is a lab machine's firmware mode: the lab knows it, and a BMC
+// already in that mode is not asked to change it.
+func bootMode(uefi bool) power.BootMode {
+	if uefi {
+		return power.BootModeUEFI
+	}
+	return power.BootModeLegacy
 }
 
 // ReprovisionRack reprovisions machines of an inventory through their BMCs
@@ -96,7 +106,7 @@ func ReprovisionRack(ctx context.Context, out io.Writer, o RackOptions, names []
 				return fmt.Errorf("%s: machine %s has no %s BMC endpoint", o.Inventory, m.Name, o.Protocols[0])
 			}
 		}
-		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, UEFI: o.UEFI,
+		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, Mode: o.Mode,
 			BMC: &bmc.Client{Server: bm, Dialers: protocols.Dialers()}})
 	}
 	log := &bootlog.Client{URL: o.BootURL, HTTP: &http.Client{Timeout: 10 * time.Second}}
