@@ -15,7 +15,7 @@ import (
 // Retry bounds: a busy BMC (503, or 500 from a service still starting) is
 // asked again after a growing pause, within the endpoint's timeout.
 const (
-	maxAttempts  = 8
+	maxAttempts  = 6
 	firstBackoff = 100 * time.Millisecond
 	maxBackoff   = 2 * time.Second
 )

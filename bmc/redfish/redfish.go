@@ -179,7 +179,7 @@ func classify(ctx context.Context, op string, err error) error {
 	var certErr *tls.CertificateVerificationError
 	switch {
 	case ctx.Err() != nil:
-		return fmt.Errorf("%s: %w: %w", op, bmc.ErrTimeout, err)
+		return fmt.Errorf("%s: %w", op, err) // bmc.Client names the time-out and its budget
 	case errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden):
 		return fmt.Errorf("%s: %w: %w", op, bmc.ErrAuth, err)
 	case errors.As(err, &certErr):

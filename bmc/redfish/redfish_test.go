@@ -25,7 +25,14 @@ const (
 func start(t *testing.T) (*virtualtest.VM, string, string) {
 	t.Helper()
 	m := virtualtest.NewVM()
-	sys := &virtual.System{Name: "node1", UUID: uuid, Machine: m}
+	url, ca := serve(t, &virtual.System{Name: "node1", UUID: uuid, Machine: m})
+	return m, url, ca
+}
+
+// serve runs the real virtual BMC's Redfish service for sys on loopback
+// and returns its URL and CA file.
+func serve(t *testing.T, sys *virtual.System) (string, string) {
+	t.Helper()
 	cert, caPEM, err := virtual.NewCertificate("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +50,7 @@ func start(t *testing.T) (*virtualtest.VM, string, string) {
 		close(done)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return m, "https://" + ln.Addr().String(), ca
+	return "https://" + ln.Addr().String(), ca
 }
 
 func client(t *testing.T, ep bmc.Endpoint, pass string) *bmc.Client {

@@ -186,21 +186,13 @@ func (c *Conn) ApplyBoot(ctx context.Context, d power.BootDevice, o power.BootOp
 		}
 		boot["BootSourceOverrideMode"] = mode
 	}
-	var header map[string]string
-	if s.ETag != "" {
-		header = map[string]string{"If-Match": s.ETag}
-	}
-	// Setting the same override twice is the same as once: retried when busy.
-	if _, err := c.do(ctx, http.MethodPatch, c.systemID, map[string]any{"Boot": boot}, header, true); err != nil {
+	got, err := c.patchBoot(ctx, s.ETag, boot)
+	if err != nil {
 		var se *statusError
 		if errors.As(err, &se) && se.Status == http.StatusBadRequest {
 			return o, fmt.Errorf("boot device %s: %w: %w", d, bmc.ErrUnsupported, err)
 		}
 		return o, classify(ctx, "set boot override", err)
-	}
-	got, err := c.system(ctx)
-	if err != nil {
-		return o, err
 	}
 	gb := got.Boot
 	switch {
@@ -215,4 +207,39 @@ func (c *Conn) ApplyBoot(ctx context.Context, d power.BootDevice, o power.BootOp
 		return o, fmt.Errorf("boot mode %s: BMC reports BootSourceOverrideMode %s: %w", o.Mode, gb.Mode, bmc.ErrNoEffect)
 	}
 	return o, nil
+}
+
+// patchBoot sends boot with If-Match etag and reads the system back.
+// Setting the same override twice is the same as once, so a busy answer is
+// followed by another try, with the ETag read again: a failed PATCH may
+// have changed the system (sushy-tools sets the device, then fails on the mode).
+func (c *Conn) patchBoot(ctx context.Context, etag string, boot map[string]string) (*system, error) {
+	for attempt := 1; ; attempt++ {
+		var header map[string]string
+		if etag != "" {
+			header = map[string]string{"If-Match": etag}
+		}
+		_, err := c.do(ctx, http.MethodPatch, c.systemID, map[string]any{"Boot": boot}, header, false)
+		var se *statusError
+		if err != nil && (!errors.As(err, &se) || !busy(se.Status) || attempt == maxAttempts) {
+			if se != nil {
+				se.Attempts = attempt
+			}
+			return nil, err
+		}
+		if err != nil {
+			if sleep(ctx, backoff(attempt)) != nil {
+				se.Attempts = attempt
+				return nil, err
+			}
+		}
+		s, rerr := c.system(ctx)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if err == nil {
+			return s, nil
+		}
+		etag = s.ETag
+	}
 }
