@@ -95,6 +95,18 @@ func (l *Lab) RedfishAddr() string {
 }
 func (l *Lab) RedfishURL() string { return "https://" + l.RedfishAddr() }
 
+// MachineRedfishAddr is the Redfish service of the lab's i-th machine: the
+// lab's, or, for a machine whose BMC has a quirk profile, one of its own
+// on RedfishPort+1+i (a real rack has a BMC per machine, and a quirk such
+// as "no sessions" is the whole service's). MachineRedfishURL is its base URL.
+func (l *Lab) MachineRedfishAddr(i int) string {
+	if l.Machines[i].BMCProfile == "" {
+		return l.RedfishAddr()
+	}
+	return netip.AddrPortFrom(l.Network.Gateway, uint16(RedfishPort+1+i)).String()
+}
+func (l *Lab) MachineRedfishURL(i int) string { return "https://" + l.MachineRedfishAddr(i) }
+
 // MachineFiles are one machine's files, all under <lab dir>/machines/<name>/.
 // Both providers keep a machine's disk, NVRAM and serial console here; the
 // rest are the QEMU provider's own.

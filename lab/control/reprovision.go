@@ -146,7 +146,7 @@ func BMCInventory(l *lab.Lab, protocols ...bmc.Protocol) []inventory.Machine {
 			case bmc.IPMI:
 				ep.Address = l.IPMIAddr(i)
 			case bmc.Redfish:
-				ep.Address, ep.CAFile, ep.SystemUUID = l.RedfishURL(), l.BMCCAFile(), m.UUID
+				ep.Address, ep.CAFile, ep.SystemUUID = l.MachineRedfishURL(i), l.BMCCAFile(), m.UUID
 			}
 			ms[i].BMC = append(ms[i].BMC, ep)
 		}
