@@ -61,8 +61,8 @@ type redfish struct {
 	busyLeft   int                   // requests still to answer busy
 	resetsLeft int                   // resets still to answer busy
 	accounts   map[string]*rfAccount // by Id
-	lastID   int                   // of the newest account
-	sessions map[string]*rfSession // by id
+	lastID     int                   // of the newest account
+	sessions   map[string]*rfSession // by id
 }
 
 // NewRedfishHandler returns the Redfish service as an http.Handler (without

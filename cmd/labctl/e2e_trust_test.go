@@ -44,6 +44,7 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2EBrokenScenarioIsDiagnosed":      15 * time.Minute,
 	"TestE2EVirtualBMCTools":                15 * time.Minute,
 	"TestE2EReprovisionLab":                 15 * time.Minute,
+	"TestE2EReprovisionWithoutOnce":         10 * time.Minute,
 	"TestE2EConsole":                        4 * time.Minute,
 	"TestE2ELabAPI":                         6 * time.Minute,
 }

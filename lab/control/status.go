@@ -4,8 +4,8 @@ import (
 	"context"
 	"os"
 
-	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/bmc/virtual"
+	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
