@@ -44,6 +44,7 @@ const (
 type Auth string
 
 const (
+	AuthAuto    Auth = "auto"    // session when the service root links a SessionService, else basic
 	AuthSession Auth = "session" // POST to SessionService, then X-Auth-Token
 	AuthBasic   Auth = "basic"
 )
@@ -52,13 +53,13 @@ const (
 // Password reads it from PasswordEnv or PasswordFile when it is needed.
 type Endpoint struct {
 	Protocol     Protocol
-	Address      string // ipmi: host:port; redfish: https://host[:port]
+	Address      string // ipmi: host:port; redfish: https://host[:port] (or http://)
 	Username     string
 	PasswordEnv  string
 	PasswordFile string
 	CAFile       string // redfish: PEM bundle to verify the BMC's certificate
 	Insecure     bool   // redfish: skip TLS verification
-	Auth         Auth   // redfish: session (default) or basic
+	Auth         Auth   // redfish: auto (default, also ""), session or basic
 	Timeout      time.Duration
 	SystemUUID   string // redfish: the system to drive (the machine's UUID)
 }

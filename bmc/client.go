@@ -110,14 +110,41 @@ func (c *Client) waitPower(ctx context.Context, pr power.StateReader, a power.Ac
 
 // SetBootDevice sets the device the machine boots from.
 func (c *Client) SetBootDevice(ctx context.Context, d power.BootDevice, o power.BootOptions) error {
-	return c.try(ctx, "boot device "+string(d), func(ctx context.Context, conn Conn) error {
+	_, err := c.SetBoot(ctx, d, o)
+	return err
+}
+
+// bootApplier is a connection that may apply a boot device differently
+// from what was asked (persistently, on a BMC without one-time boot) and
+// says so.
+type bootApplier interface {
+	ApplyBoot(ctx context.Context, d power.BootDevice, o power.BootOptions) (power.BootOptions, error)
+}
+
+// SetBoot sets the device the machine boots from and returns the options
+// in force: Persistent although o asked for the next boot only when the
+// BMC has no one-time boot (a warning names the machine).
+func (c *Client) SetBoot(ctx context.Context, d power.BootDevice, o power.BootOptions) (power.BootOptions, error) {
+	applied := o
+	err := c.try(ctx, "boot device "+string(d), func(ctx context.Context, conn Conn) error {
+		if ba, ok := conn.(bootApplier); ok {
+			var err error
+			applied, err = ba.ApplyBoot(ctx, d, o)
+			return err
+		}
 		bs, ok := conn.(power.BootSetter)
 		if !ok {
 			return fmt.Errorf("boot device: %w", ErrUnsupported)
 		}
+		applied = o
 		return bs.SetBootDevice(ctx, d, o)
 	})
+	return applied, err
 }
+
+// warner is a connection that reports what it did differently from what
+// was asked, or risks it took.
+type warner interface{ Warnings() []string }
 
 // try runs op against each endpoint in order, each under its own timeout,
 // until one succeeds. A failure that is the machine's answer rather than the
@@ -166,7 +193,13 @@ func (c *Client) attempt(ctx context.Context, ep Endpoint, fn func(context.Conte
 			return err
 		}
 		defer conn.Close(context.WithoutCancel(ctx))
-		return fn(ctx, conn)
+		err = fn(ctx, conn)
+		if w, ok := conn.(warner); ok {
+			for _, msg := range w.Warnings() {
+				c.log().Warn(c.Server.Name+": "+msg, "machine", c.Server.Name, "endpoint", ep.String())
+			}
+		}
+		return err
 	}()
 	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, ErrTimeout) {
 		err = fmt.Errorf("%w after %s: %w", ErrTimeout, timeout, err)

@@ -51,6 +51,9 @@ type Machine struct {
 	DiskGiB   int
 	Firmware  Firmware
 	Boot      []power.BootDevice // boot order, first entry first
+	// BMCProfile names the quirk profile of the machine's virtual Redfish
+	// BMC (bmc/virtual's profiles.yaml); "" is the standard one.
+	BMCProfile string
 }
 
 // Lab is a network and its machines, as loaded from a scenario.

@@ -89,6 +89,18 @@ func (l *Lab) RedfishURL() string { return "https://" + l.RedfishAddr() }
 // provider's monitor sockets, pid file and markers are lab/qemu's).
 func (l *Lab) MachineDir(name string) string { return filepath.Join(l.MachinesDir(), name) }
 
+// MachineRedfishAddr is the Redfish service of the lab's i-th machine: the
+// lab's, or, for a machine whose BMC has a quirk profile, one of its own
+// on RedfishPort+1+i (a real rack has a BMC per machine, and a quirk such
+// as "no sessions" is the whole service's). MachineRedfishURL is its base URL.
+func (l *Lab) MachineRedfishAddr(i int) string {
+	if l.Machines[i].BMCProfile == "" {
+		return l.RedfishAddr()
+	}
+	return netip.AddrPortFrom(l.Network.Gateway, uint16(RedfishPort+1+i)).String()
+}
+func (l *Lab) MachineRedfishURL(i int) string { return "https://" + l.MachineRedfishAddr(i) }
+
 // MachineFiles are the files of a machine that both providers keep and
 // that others read (progress and checks the serial log, `labctl console`
 // the console socket), all in its MachineDir.

@@ -53,10 +53,22 @@ const (
 	BootDisk    BootDevice = "disk"
 )
 
+// BootMode is the firmware mode a boot override asks for.
+type BootMode string
+
+const (
+	// BootModeUnchanged leaves the machine's mode alone: a device change
+	// must not carry a mode change nobody asked for (some BMCs refuse it,
+	// some rewrite the machine's firmware).
+	BootModeUnchanged BootMode = ""
+	BootModeLegacy    BootMode = "legacy" // BIOS
+	BootModeUEFI      BootMode = "uefi"
+)
+
 // BootOptions qualify a boot device request.
 type BootOptions struct {
-	Persistent bool // false: the next boot only
-	UEFI       bool // false: legacy (BIOS) boot; machines with fixed firmware ignore it
+	Persistent bool     // false: the next boot only
+	Mode       BootMode // machines with fixed firmware ignore it
 }
 
 // StateReader reads a machine's power.

@@ -31,6 +31,10 @@ packages=(
 	umoci containerd runc
 	# BMC peers
 	openipmi ipmitool freeipmi-tools redfishtool python3-sushy
+	# DMTF's Redfish Protocol Validator (scripts/redfish-validator.sh)
+	python3-pyasn1 python3-pyasn1-modules python3-colorama
+	# sushy-tools and virtualbmc from their own sources (docs/racks.md, BMC interoperability)
+	python3-flask python3-libvirt python3-pyghmi python3-cliff python3-zmq python3-tenacity python3-webob python3-bcrypt
 	# the boot service's gRPC code (make proto) and its independent Python client test
 	protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
 	# misc

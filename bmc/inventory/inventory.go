@@ -189,13 +189,13 @@ func (ey endpointYAML) endpoint(dir, uuid string) (bmc.Endpoint, error) {
 	case bmc.Redfish:
 		u, err := url.Parse(ep.Address)
 		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-			return ep, fmt.Errorf("address: %q: want https://host[:port]", ep.Address)
+			return ep, fmt.Errorf("address: %q: want https://host[:port] (or http://host[:port], which sends the password unencrypted)", ep.Address)
 		}
 		if ep.Auth == "" {
-			ep.Auth = bmc.AuthSession
+			ep.Auth = bmc.AuthAuto
 		}
-		if ep.Auth != bmc.AuthSession && ep.Auth != bmc.AuthBasic {
-			return ep, fmt.Errorf("auth: %q: want session or basic", ey.Auth)
+		if ep.Auth != bmc.AuthAuto && ep.Auth != bmc.AuthSession && ep.Auth != bmc.AuthBasic {
+			return ep, fmt.Errorf("auth: %q: want auto, session or basic", ey.Auth)
 		}
 		if ep.Insecure && ep.CAFile != "" {
 			return ep, errors.New("insecure: cannot be combined with ca_file")

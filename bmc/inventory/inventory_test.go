@@ -49,7 +49,7 @@ func TestParseGood(t *testing.T) {
 		t.Errorf("machine %+v", m)
 	}
 	rf, ip := m.BMC[0], m.BMC[1]
-	if rf.PasswordFile != "/etc/labctl/secrets/node1" || rf.Auth != bmc.AuthSession || rf.Timeout.Seconds() != 5 || rf.SystemUUID != m.UUID {
+	if rf.PasswordFile != "/etc/labctl/secrets/node1" || rf.Auth != bmc.AuthAuto || rf.Timeout.Seconds() != 5 || rf.SystemUUID != m.UUID {
 		t.Errorf("redfish endpoint %+v", rf)
 	}
 	if ip.Protocol != bmc.IPMI || ip.PasswordEnv != "NODE1_BMC_PASSWORD" {
@@ -66,6 +66,8 @@ func TestParseBad(t *testing.T) {
 		{"bad protocol", "protocol: ipmi", "protocol: snmp", "bmc[1].protocol: \"snmp\""},
 		{"ipmi without port", "address: 10.0.0.5:623", "address: 10.0.0.5", "bmc[1].address"},
 		{"redfish not a URL", "address: https://10.0.0.5", "address: 10.0.0.5", "bmc[0].address"},
+		{"redfish scheme", "address: https://10.0.0.5", "address: ftp://10.0.0.5", `bmc[0].address: "ftp://10.0.0.5": want https://host[:port] (or http://host[:port]`},
+		{"bad auth", "timeout: 5s", "timeout: 5s\n        auth: token", `bmc[0].auth: "token": want auto, session or basic`},
 		{"bad mac", "mac: 52:54:00:AA:BB:01", "mac: 52:54:00", "machines[0] (node1).mac"},
 		{"bad uuid", "uuid: 5E2C9B1A-8E61-4A47-9F0E-7D2C9B1A8E61", "uuid: 1234", "machines[0] (node1).uuid"},
 		{"unknown field", "username: admin\n        password_file", "usr: admin\n        password_file", "field usr not found"},

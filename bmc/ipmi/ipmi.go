@@ -139,7 +139,17 @@ func (c *Conn) SetBootDevice(ctx context.Context, d power.BootDevice, o power.Bo
 	flags := &types.BootOptionParam_BootFlags{
 		BootFlagsValid: true,
 		Persist:        o.Persistent,
-		BIOSBootType:   types.BIOSBootType(o.UEFI),
+		BIOSBootType:   types.BIOSBootTypeLegacy,
+	}
+	switch o.Mode {
+	case power.BootModeUEFI:
+		flags.BIOSBootType = types.BIOSBootTypeEFI
+	case power.BootModeUnchanged:
+		// The flags carry a mode either way: keep the one the BMC holds.
+		cur := &types.BootOptionParam_BootFlags{}
+		if err := c.c.GetSystemBootOptionsParamFor(ctx, cur); err == nil {
+			flags.BIOSBootType = cur.BIOSBootType
+		}
 	}
 	switch d {
 	case power.BootNetwork:

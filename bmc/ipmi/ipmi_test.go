@@ -57,7 +57,9 @@ func TestAgainstVirtualBMC(t *testing.T) {
 				t.Errorf("machine is %s", st)
 			}
 		}},
-		{"pxe once uefi", func() error { return c.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{UEFI: true}) }, func(t *testing.T) {
+		{"pxe once uefi", func() error {
+			return c.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{Mode: power.BootModeUEFI})
+		}, func(t *testing.T) {
 			if d, once := m.NextBoot(); d != power.BootNetwork || !once {
 				t.Errorf("next boot %s once=%v", d, once)
 			}

@@ -1,5 +1,7 @@
-// Package redfish is a BMC client over Redfish, built on
-// github.com/stmcginnis/gofish: session auth by default, TLS verified by default.
+// Package redfish is a BMC client over Redfish: sessions where the service
+// has them (basic auth where it does not), TLS verified by default, busy
+// answers retried for idempotent requests, boot overrides checked against
+// what the service allows.
 package redfish
 
 import (
@@ -10,12 +12,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
-
-	"github.com/stmcginnis/gofish"
-	"github.com/stmcginnis/gofish/common"
-	rf "github.com/stmcginnis/gofish/redfish"
+	"time"
 
 	"github.com/labctl/labctl/bmc"
 	"github.com/labctl/labctl/power"
@@ -23,8 +23,15 @@ import (
 
 // Conn is a logged-in Redfish client bound to one ComputerSystem.
 type Conn struct {
-	api      *gofish.APIClient
+	hc       *http.Client
+	base     string // scheme://host[:port]
+	user     string
+	password string
+	basic    bool   // basic auth on every request
+	token    string // X-Auth-Token of the session
+	session  string // the session's URI, deleted on Close
 	systemID string // @odata.id of the system
+	warnings []string
 }
 
 var (
@@ -47,7 +54,26 @@ func DialVia(dial func(ctx context.Context, network, addr string) (net.Conn, err
 	}
 }
 
+// serviceRoot is what the client reads of /redfish/v1.
+type serviceRoot struct {
+	Systems        odataRef
+	SessionService odataRef
+	Links          struct{ Sessions odataRef }
+}
+
+type odataRef struct {
+	ID string `json:"@odata.id"`
+}
+
 func dialConn(ctx context.Context, ep bmc.Endpoint, password string, via func(ctx context.Context, network, addr string) (net.Conn, error)) (bmc.Conn, error) {
+	u, err := url.Parse(ep.Address)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return nil, fmt.Errorf("address %q: want https://host[:port] (or http://host[:port])", ep.Address)
+	}
+	c := &Conn{base: u.Scheme + "://" + u.Host, user: ep.Username, password: password}
+	if u.Scheme == "http" && ep.Username != "" {
+		c.warn("plain HTTP: the BMC password crosses the network unencrypted (use an https:// address)")
+	}
 	tlsCfg := &tls.Config{InsecureSkipVerify: ep.Insecure, MinVersion: tls.VersionTLS12}
 	if ep.CAFile != "" {
 		pem, err := os.ReadFile(ep.CAFile)
@@ -60,175 +86,124 @@ func dialConn(ctx context.Context, ep bmc.Endpoint, password string, via func(ct
 		}
 		tlsCfg.RootCAs = pool
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: nil, DialContext: via}}
-	api, err := gofish.ConnectContext(ctx, gofish.ClientConfig{
-		Endpoint:   strings.TrimSuffix(ep.Address, "/"),
-		Username:   ep.Username,
-		Password:   password,
-		BasicAuth:  ep.Auth == bmc.AuthBasic,
-		HTTPClient: hc,
-	})
-	if err != nil {
-		return nil, classify(ctx, "log in", err)
+	c.hc = &http.Client{
+		Transport: &http.Transport{TLSClientConfig: tlsCfg, Proxy: nil, DialContext: via},
+		// A redirect would send the credentials somewhere else.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	c := &Conn{api: api}
-	systems, err := api.Service.Systems()
-	if err != nil {
+
+	var root serviceRoot
+	if _, err := c.get(ctx, "/redfish/v1/", &root); err != nil {
+		return nil, classify(ctx, "read the service root", err)
+	}
+	if err := c.logIn(ctx, ep.Auth, root); err != nil {
+		return nil, err
+	}
+	if err := c.findSystem(ctx, root, ep.SystemUUID); err != nil {
 		c.Close(ctx)
-		return nil, classify(ctx, "list systems", err)
-	}
-	for _, s := range systems {
-		if ep.SystemUUID != "" && strings.EqualFold(s.UUID, ep.SystemUUID) {
-			c.systemID = s.ODataID
-		}
-	}
-	if c.systemID == "" && len(systems) == 1 && ep.SystemUUID == "" {
-		c.systemID = systems[0].ODataID
-	}
-	if c.systemID == "" {
-		c.Close(ctx)
-		return nil, fmt.Errorf("no system with UUID %q among %d systems", ep.SystemUUID, len(systems))
+		return nil, err
 	}
 	return c, nil
 }
 
+// logIn opens a session, or settles for basic auth: with auth auto (the
+// default), sessions when the service root links a SessionService.
+func (c *Conn) logIn(ctx context.Context, auth bmc.Auth, root serviceRoot) error {
+	sessions := root.Links.Sessions.ID
+	if sessions == "" && root.SessionService.ID != "" {
+		sessions = strings.TrimSuffix(root.SessionService.ID, "/") + "/Sessions"
+	}
+	switch {
+	case auth == bmc.AuthBasic:
+		c.basic = true
+		return nil
+	case sessions == "" && auth == bmc.AuthSession:
+		return fmt.Errorf("log in: the service root links no SessionService, so this BMC has no sessions: set auth: basic (or auto) for this endpoint: %w", bmc.ErrUnsupported)
+	case sessions == "":
+		c.basic = true
+		return nil
+	}
+	// A busy answer to a login created no session; a duplicate one, should a
+	// lost answer hide the first, expires on the BMC.
+	rep, err := c.do(ctx, http.MethodPost, sessions, map[string]string{"UserName": c.user, "Password": c.password}, nil, true)
+	if err != nil {
+		return classify(ctx, "log in", err)
+	}
+	c.token = rep.header.Get("X-Auth-Token")
+	if c.token == "" {
+		return fmt.Errorf("log in: POST %s answered without an X-Auth-Token header: set auth: basic for this endpoint", sessions)
+	}
+	if loc := rep.header.Get("Location"); loc != "" {
+		if lu, err := url.Parse(loc); err == nil {
+			c.session = lu.Path
+		}
+	}
+	return nil
+}
+
+// findSystem binds c to the system whose UUID is uuid, or to the only one.
+func (c *Conn) findSystem(ctx context.Context, root serviceRoot, uuid string) error {
+	if root.Systems.ID == "" {
+		return fmt.Errorf("list systems: the service root links no Systems collection: %w", bmc.ErrUnsupported)
+	}
+	var coll struct{ Members []odataRef }
+	if _, err := c.get(ctx, root.Systems.ID, &coll); err != nil {
+		return classify(ctx, "list systems", err)
+	}
+	var seen []string
+	for _, m := range coll.Members {
+		var s struct{ UUID string }
+		if _, err := c.get(ctx, m.ID, &s); err != nil {
+			return classify(ctx, "read system "+m.ID, err)
+		}
+		if uuid != "" && strings.EqualFold(s.UUID, uuid) {
+			c.systemID = m.ID
+			return nil
+		}
+		seen = append(seen, m.ID+" (UUID "+s.UUID+")")
+	}
+	if uuid == "" && len(coll.Members) == 1 {
+		c.systemID = coll.Members[0].ID
+		return nil
+	}
+	return fmt.Errorf("no system with UUID %q among %d systems: %s", uuid, len(coll.Members), strings.Join(seen, ", "))
+}
+
 // classify wraps err with the bmc error kind it shows.
 func classify(ctx context.Context, op string, err error) error {
-	var kind error
-	var rfErr *common.Error
+	if err == nil {
+		return nil
+	}
+	var se *statusError
 	var netErr net.Error
 	var certErr *tls.CertificateVerificationError
 	switch {
 	case ctx.Err() != nil:
-		kind = bmc.ErrTimeout
-	case errors.As(err, &rfErr) && (rfErr.HTTPReturnedStatusCode == http.StatusUnauthorized || rfErr.HTTPReturnedStatusCode == http.StatusForbidden),
-		// gofish reports a collection's failures as text only.
-		strings.Contains(err.Error(), `"error":"401:`), strings.Contains(err.Error(), `"error":"403:`):
-		kind = bmc.ErrAuth
+		return fmt.Errorf("%s: %w", op, err) // bmc.Client names the time-out and its budget
+	case errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden):
+		return fmt.Errorf("%s: %w: %w", op, bmc.ErrAuth, err)
 	case errors.As(err, &certErr):
 		return fmt.Errorf("%s: TLS certificate not trusted (give ca_file, or insecure: true): %w", op, err)
 	case errors.As(err, &netErr):
-		kind = bmc.ErrUnreachable
+		return fmt.Errorf("%s: %w: %w", op, bmc.ErrUnreachable, err)
 	}
-	if kind == nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return fmt.Errorf("%s: %w: %w", op, kind, err)
+	return fmt.Errorf("%s: %w", op, err)
 }
 
-// Close logs out.
-func (c *Conn) Close(context.Context) error {
-	c.api.Logout()
-	return nil
-}
+func (c *Conn) warn(msg string) { c.warnings = append(c.warnings, msg) }
 
-func (c *Conn) system(ctx context.Context) (*rf.ComputerSystem, error) {
-	s, err := rf.GetComputerSystem(c.api, c.systemID)
-	if err != nil {
-		return nil, classify(ctx, "get "+c.systemID, err)
-	}
-	return s, nil
-}
+// Warnings are what the client did differently from what was asked, or
+// risks it took (plain HTTP); bmc.Client logs them with the machine's name.
+func (c *Conn) Warnings() []string { return c.warnings }
 
-// PowerState reads the system's PowerState.
-func (c *Conn) PowerState(ctx context.Context) (power.State, error) {
-	s, err := c.system(ctx)
-	if err != nil {
-		return "", err
+// Close logs out (a session is deleted; basic auth has nothing to end).
+func (c *Conn) Close(ctx context.Context) error {
+	if c.session == "" {
+		return nil
 	}
-	switch s.PowerState {
-	case rf.OnPowerState, rf.PoweringOffPowerState:
-		return power.On, nil
-	case rf.OffPowerState, rf.PoweringOnPowerState:
-		return power.Off, nil
-	}
-	return "", fmt.Errorf("%s: unknown PowerState %q", c.systemID, s.PowerState)
-}
-
-// SetPower posts ComputerSystem.Reset with the matching ResetType.
-func (c *Conn) SetPower(ctx context.Context, a power.Action) error {
-	s, err := c.system(ctx)
-	if err != nil {
-		return err
-	}
-	var want []rf.ResetType
-	switch a {
-	case power.ActionOn:
-		want = []rf.ResetType{rf.OnResetType, rf.ForceOnResetType}
-	case power.ActionOff:
-		want = []rf.ResetType{rf.ForceOffResetType}
-	case power.ActionSoftOff:
-		want = []rf.ResetType{rf.GracefulShutdownResetType}
-	case power.ActionCycle:
-		want = []rf.ResetType{rf.PowerCycleResetType, rf.ForceRestartResetType}
-	case power.ActionReset:
-		want = []rf.ResetType{rf.ForceRestartResetType}
-	}
-	rt, ok := pick(want, s.SupportedResetTypes)
-	if !ok {
-		return fmt.Errorf("power %s: ResetType %v not among %v: %w", a, want, s.SupportedResetTypes, bmc.ErrUnsupported)
-	}
-	if err := s.Reset(rt); err != nil {
-		return classify(ctx, "reset "+string(rt), err)
-	}
-	return nil
-}
-
-// pick returns the first of want that allowed lists (or want[0] when the
-// service lists nothing).
-func pick(want, allowed []rf.ResetType) (rf.ResetType, bool) {
-	if len(want) == 0 {
-		return "", false
-	}
-	if len(allowed) == 0 {
-		return want[0], true
-	}
-	for _, w := range want {
-		for _, a := range allowed {
-			if w == a {
-				return w, true
-			}
-		}
-	}
-	return "", false
-}
-
-// SetBootDevice patches Boot.BootSourceOverride* (with the system's ETag)
-// and reads the system back to check the override took.
-func (c *Conn) SetBootDevice(ctx context.Context, d power.BootDevice, o power.BootOptions) error {
-	s, err := c.system(ctx)
-	if err != nil {
-		return err
-	}
-	b := rf.Boot{BootSourceOverrideEnabled: rf.OnceBootSourceOverrideEnabled, BootSourceOverrideMode: rf.LegacyBootSourceOverrideMode}
-	if o.Persistent {
-		b.BootSourceOverrideEnabled = rf.ContinuousBootSourceOverrideEnabled
-	}
-	if o.UEFI {
-		b.BootSourceOverrideMode = rf.UEFIBootSourceOverrideMode
-	}
-	switch d {
-	case power.BootNetwork:
-		b.BootSourceOverrideTarget = rf.PxeBootSourceOverrideTarget
-	case power.BootDisk:
-		b.BootSourceOverrideTarget = rf.HddBootSourceOverrideTarget
-	default:
-		return fmt.Errorf("boot device %q: %w", d, bmc.ErrUnsupported)
-	}
-	if err := s.SetBoot(b); err != nil {
-		var rfErr *common.Error
-		if errors.As(err, &rfErr) && rfErr.HTTPReturnedStatusCode == http.StatusBadRequest {
-			return fmt.Errorf("boot device %s: %w: %w", d, bmc.ErrUnsupported, err)
-		}
-		return classify(ctx, "set boot override", err)
-	}
-	got, err := c.system(ctx)
-	if err != nil {
-		return err
-	}
-	if got.Boot.BootSourceOverrideTarget != b.BootSourceOverrideTarget || got.Boot.BootSourceOverrideEnabled != b.BootSourceOverrideEnabled {
-		return fmt.Errorf("boot device %s: BMC reports %s/%s: %w", d,
-			got.Boot.BootSourceOverrideTarget, got.Boot.BootSourceOverrideEnabled, bmc.ErrNoEffect)
-	}
-	return nil
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a logout is not worth waiting long for
+	defer cancel()
+	_, err := c.do(ctx, http.MethodDelete, c.session, nil, nil, false)
+	c.session, c.token = "", ""
+	return err
 }

@@ -25,7 +25,14 @@ const (
 func start(t *testing.T) (*virtualtest.VM, string, string) {
 	t.Helper()
 	m := virtualtest.NewVM()
-	sys := &virtual.System{Name: "node1", UUID: uuid, Machine: m}
+	url, ca := serve(t, &virtual.System{Name: "node1", UUID: uuid, Machine: m})
+	return m, url, ca
+}
+
+// serve runs the real virtual BMC's Redfish service for sys on loopback
+// and returns its URL and CA file.
+func serve(t *testing.T, sys *virtual.System) (string, string) {
+	t.Helper()
 	cert, caPEM, err := virtualtest.NewCertificate("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +50,7 @@ func start(t *testing.T) (*virtualtest.VM, string, string) {
 		close(done)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return m, "https://" + ln.Addr().String(), ca
+	return "https://" + ln.Addr().String(), ca
 }
 
 func client(t *testing.T, ep bmc.Endpoint, pass string) *bmc.Client {
@@ -74,7 +81,9 @@ func TestAgainstVirtualBMC(t *testing.T) {
 						t.Errorf("machine is %s", st)
 					}
 				}},
-				{"pxe once", func() error { return c.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{UEFI: true}) }, func(t *testing.T) {
+				{"pxe once", func() error {
+					return c.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{Mode: power.BootModeUEFI})
+				}, func(t *testing.T) {
 					if d, once := m.NextBoot(); d != power.BootNetwork || !once {
 						t.Errorf("next boot %s once=%v", d, once)
 					}
@@ -118,7 +127,7 @@ func TestRefusals(t *testing.T) {
 		text []string // wanted in the message: the service's own refusal
 	}{
 		{"wrong password", bmc.Endpoint{Address: url, CAFile: ca}, "wrong-rf-password", bmc.ErrAuth,
-			[]string{"log in: BMC refused the credentials: 401", "Base.1.16.NoValidSession", "wrong user name or password"}},
+			[]string{"log in: BMC refused the credentials: POST /redfish/v1/SessionService/Sessions: 401 Unauthorized", "Base.1.16.NoValidSession", "wrong user name or password"}},
 		{"wrong password basic", bmc.Endpoint{Address: url, CAFile: ca, Auth: bmc.AuthBasic}, "wrong-rf-password", bmc.ErrAuth,
 			[]string{"list systems: BMC refused the credentials", "401", "Base.1.16.NoValidSession"}},
 		{"untrusted certificate", bmc.Endpoint{Address: url}, password, nil,

@@ -19,7 +19,13 @@ type Target struct {
 	MAC  net.HardwareAddr
 	UUID string
 	BMC  power.Controller // a *bmc.Client
-	UEFI bool             // boot the network in UEFI mode
+	Mode power.BootMode   // the firmware mode to boot the network in ("": as it is)
+}
+
+// bootSetter is a BMC client that says how it set the boot device: a
+// *bmc.Client. Persistent comes back true from a BMC without one-time boot.
+type bootSetter interface {
+	SetBoot(ctx context.Context, d power.BootDevice, o power.BootOptions) (power.BootOptions, error)
 }
 
 // Waiter waits until a machine has fetched its config. Mark is taken before
@@ -34,12 +40,13 @@ type Waiter interface {
 type Phase string
 
 const (
-	PhaseQueued     Phase = "queued"      // not begun (the run ended first)
-	PhaseBootDevice Phase = "boot-device" // setting the next boot to the network
-	PhasePower      Phase = "power"       // reading the power state, power-cycling
-	PhaseFetch      Phase = "fetch"       // waiting for the config fetch
-	PhaseChecks     Phase = "checks"      // the scenario's checks, run again
-	PhaseDone       Phase = "done"
+	PhaseQueued      Phase = "queued"       // not begun (the run ended first)
+	PhaseBootDevice  Phase = "boot-device"  // setting the next boot to the network
+	PhasePower       Phase = "power"        // reading the power state, power-cycling
+	PhaseFetch       Phase = "fetch"        // waiting for the config fetch
+	PhaseRestoreDisk Phase = "restore-disk" // a BMC without one-time boot: the disk first again
+	PhaseChecks      Phase = "checks"       // the scenario's checks, run again
+	PhaseDone        Phase = "done"
 )
 
 // DefaultParallel is how many machines are reprovisioned at once unless
@@ -102,10 +109,18 @@ func Run(ctx context.Context, targets []Target, w Waiter, o Options) []Result {
 
 func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) (Phase, error) {
 	log = log.With("machine", t.Name)
-	if err := t.BMC.SetBootDevice(ctx, power.BootNetwork, power.BootOptions{UEFI: t.UEFI}); err != nil {
+	want := power.BootOptions{Mode: t.Mode}
+	applied := want
+	var err error
+	if bs, ok := t.BMC.(bootSetter); ok {
+		applied, err = bs.SetBoot(ctx, power.BootNetwork, want)
+	} else {
+		err = t.BMC.SetBootDevice(ctx, power.BootNetwork, want)
+	}
+	if err != nil {
 		return PhaseBootDevice, fmt.Errorf("%s: set boot device pxe once: %w", t.Name, err)
 	}
-	log.Info("boot device set", "device", "pxe", "once", true)
+	log.Info("boot device set", "device", "pxe", "once", !applied.Persistent)
 	st, err := t.BMC.PowerState(ctx)
 	if err != nil {
 		return PhasePower, fmt.Errorf("%s: power status: %w", t.Name, err)
@@ -126,5 +141,14 @@ func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) (Phase, erro
 		return PhaseFetch, fmt.Errorf("%s: wait for the machine to fetch its config: %w", t.Name, err)
 	}
 	log.Info("config fetched")
+	if applied.Persistent {
+		// The BMC has no one-time boot: put the disk first again before the
+		// installer reboots, or the machine would install forever (Ironic
+		// manages persistent boot devices the same way).
+		if err := t.BMC.SetBootDevice(ctx, power.BootDisk, power.BootOptions{Persistent: true}); err != nil {
+			return PhaseRestoreDisk, fmt.Errorf("%s: restore disk as the first boot device after the config fetch (the BMC has no one-time boot, so the machine will boot its installer again): %w", t.Name, err)
+		}
+		log.Info("boot device restored", "device", "disk", "persistent", true)
+	}
 	return PhaseDone, nil
 }

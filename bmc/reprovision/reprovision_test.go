@@ -93,6 +93,7 @@ func TestRun(t *testing.T) {
 	type node struct {
 		name, mac, uuid string
 		redfish         bool
+		profile         string // the virtual BMC's quirk profile (redfish only)
 		passwordEnv     string
 		setup           func(t *testing.T, n *node) // before reprovisioning
 		check           func(t *testing.T, n *node, err error)
@@ -112,6 +113,10 @@ func TestRun(t *testing.T) {
 	nodes := []*node{
 		{name: "ipmi-node", mac: "52:54:00:00:00:01", check: bootedOnce},
 		{name: "redfish-node", mac: "52:54:00:00:00:02", redfish: true, check: bootedOnce},
+		// sushy-tools has no one-time boot: the client sets PXE persistently,
+		// and the disk must be first again once the config was fetched, or
+		// the machine would boot its installer forever.
+		{name: "no-once-bmc", mac: "52:54:00:00:00:06", redfish: true, profile: "sushy-tools", check: bootedOnce},
 		{name: "bad-password", mac: "52:54:00:00:00:03", passwordEnv: "RP_BAD_PW", check: func(t *testing.T, n *node, err error) {
 			if !errors.Is(err, bmc.ErrAuth) || !strings.Contains(err.Error(), "bad-password") {
 				t.Errorf("got %v, want an auth error naming the machine", err)
@@ -142,7 +147,7 @@ func TestRun(t *testing.T) {
 				}
 			}},
 	}
-	var redfishSystems []*virtual.System
+	redfishSystems := map[string][]*virtual.System{} // by quirk profile: one service each
 	var targets []reprovision.Target
 	for i, n := range nodes {
 		n.uuid = fmt.Sprintf("11111111-2222-4333-8444-5555555555%02d", i+1)
@@ -156,10 +161,14 @@ func TestRun(t *testing.T) {
 		if n.setup != nil {
 			n.setup(t, n)
 		}
-		sys := &virtual.System{Name: n.name, UUID: n.uuid, Machine: n.m}
+		q, err := virtual.Profile(n.profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := &virtual.System{Name: n.name, UUID: n.uuid, Machine: n.m, Quirks: q}
 		ep := bmc.Endpoint{Protocol: bmc.IPMI, Username: "admin", PasswordEnv: cmp.Or(n.passwordEnv, "RP_PW"), Timeout: 10 * time.Second}
 		if n.redfish {
-			redfishSystems = append(redfishSystems, sys)
+			redfishSystems[n.profile] = append(redfishSystems[n.profile], sys)
 			ep.Protocol, ep.SystemUUID = bmc.Redfish, n.uuid
 		} else {
 			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -179,15 +188,19 @@ func TestRun(t *testing.T) {
 	}
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	os.WriteFile(ca, caPEM, 0o644)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	urls := map[string]string{}
+	for profile, systems := range redfishSystems {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go virtual.ServeRedfish(ctx, ln, cert, systems, cred)
+		urls[profile] = "https://" + ln.Addr().String()
 	}
-	go virtual.ServeRedfish(ctx, ln, cert, redfishSystems, cred)
 	for i, n := range nodes {
 		if n.redfish {
 			ep := &targets[i].BMC.(*bmc.Client).Server.Endpoints[0]
-			ep.Address, ep.CAFile = "https://"+ln.Addr().String(), ca
+			ep.Address, ep.CAFile = urls[n.profile], ca
 		}
 	}
 

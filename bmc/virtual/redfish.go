@@ -55,10 +55,14 @@ type redfish struct {
 	order   []string
 	mux     *http.ServeMux // its resources, behind protocol
 
-	mu       sync.Mutex
-	accounts map[string]*rfAccount // by Id
-	lastID   int                   // of the newest account
-	sessions map[string]*rfSession // by id
+	quirks Quirks // the service's own: sessions, busy answers, delay
+
+	mu         sync.Mutex
+	busyLeft   int                   // requests still to answer busy
+	resetsLeft int                   // resets still to answer busy
+	accounts   map[string]*rfAccount // by Id
+	lastID     int                   // of the newest account
+	sessions   map[string]*rfSession // by id
 }
 
 // NewRedfishHandler returns the Redfish service as an http.Handler (without
@@ -73,17 +77,27 @@ func NewRedfishHandler(systems []*System, cred Credentials) (http.Handler, error
 		accounts: map[string]*rfAccount{},
 		sessions: map[string]*rfSession{},
 	}
-	for _, s := range systems {
-		id := strings.ToLower(s.UUID)
-		if id == "" {
+	for i, s := range systems {
+		if s.UUID == "" {
 			return nil, fmt.Errorf("redfish: system %s has no UUID", s.Name)
 		}
+		if err := s.Quirks.check(); err != nil {
+			return nil, fmt.Errorf("redfish: system %s: quirks: %w", s.Name, err)
+		}
+		if i == 0 {
+			r.quirks = s.Quirks.service()
+		} else if q := s.Quirks.service(); q.sessions() != r.quirks.sessions() || q.BusyRequests != r.quirks.BusyRequests ||
+			q.BusyResets != r.quirks.BusyResets || q.busyStatus() != r.quirks.busyStatus() || q.Delay != r.quirks.Delay {
+			return nil, fmt.Errorf("redfish: system %s: its service quirks differ from %s's; serve them apart", s.Name, systems[0].Name)
+		}
+		id := strings.ToLower(s.id())
 		if _, dup := r.systems[id]; dup {
-			return nil, fmt.Errorf("redfish: systems share UUID %s", id)
+			return nil, fmt.Errorf("redfish: systems share the Id %s", s.id())
 		}
 		r.systems[id] = s
-		r.order = append(r.order, id)
+		r.order = append(r.order, s.id())
 	}
+	r.busyLeft, r.resetsLeft = r.quirks.BusyRequests, r.quirks.BusyResets
 	r.lastID = 1
 	r.accounts["1"] = &rfAccount{id: "1", user: cred.Username, password: cred.Password, role: "Administrator", enabled: true, lab: true}
 
@@ -92,14 +106,48 @@ func NewRedfishHandler(systems []*System, cred Credentials) (http.Handler, error
 	r.handle("/redfish/v1", methods{"GET": public(r.root)})
 	r.handle("/redfish/v1/odata", methods{"GET": public(r.serviceDocument)})
 	r.handle("/redfish/v1/$metadata", methods{"GET": public(metadata)})
-	r.sessionRoutes()
+	if r.quirks.sessions() {
+		r.sessionRoutes()
+	}
 	r.accountRoutes()
 	r.systemRoutes()
 	r.managerRoutes()
 	r.mux.Handle("/", r.authenticated(privLogin, func(w http.ResponseWriter, req *http.Request, _ *caller) {
 		rfError(w, http.StatusNotFound, "ResourceMissingAtURI", "no resource at "+req.URL.Path, req.URL.Path)
 	}))
-	return protocol(r.mux), nil
+	return r.quirky(protocol(r.mux)), nil
+}
+
+// quirky applies the service's quirks before next: an answer held back by
+// Delay, and the first BusyRequests requests answered busy.
+func (r *redfish) quirky(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if d := time.Duration(r.quirks.Delay); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-req.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		r.mu.Lock()
+		busy := r.busyLeft > 0
+		if busy {
+			r.busyLeft--
+		}
+		r.mu.Unlock()
+		if busy {
+			r.busy(w)
+			return
+		}
+		next.ServeHTTP(w, req)
+	})
+}
+
+// busy answers as a BMC that cannot take the request now.
+func (r *redfish) busy(w http.ResponseWriter) {
+	rfError(w, r.quirks.busyStatus(), "ServiceTemporarilyUnavailable", "the service is busy; retry later")
 }
 
 // op is what a resource does for one method: fn, run for a caller that
@@ -323,6 +371,15 @@ var rootLinks = []struct{ name, uri string }{
 	{"AccountService", "/redfish/v1/AccountService"},
 }
 
+// rootLinks are the service root's links: all, or all but the
+// SessionService on a service without one.
+func (r *redfish) rootLinks() []struct{ name, uri string } {
+	if r.quirks.sessions() {
+		return rootLinks
+	}
+	return slices.DeleteFunc(slices.Clone(rootLinks), func(l struct{ name, uri string }) bool { return l.name == "SessionService" })
+}
+
 func (r *redfish) root(w http.ResponseWriter, _ *http.Request, _ *caller) {
 	v := map[string]any{
 		"@odata.type":    odataType("ServiceRoot"),
@@ -338,8 +395,11 @@ func (r *redfish) root(w http.ResponseWriter, _ *http.Request, _ *caller) {
 			"FilterQuery": false, "SelectQuery": false, "OnlyMemberQuery": true, "ExcerptQuery": false,
 		},
 	}
-	for _, l := range rootLinks {
+	for _, l := range r.rootLinks() {
 		v[l.name] = odata(l.uri)
+	}
+	if !r.quirks.sessions() {
+		delete(v, "Links")
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -348,7 +408,7 @@ func (r *redfish) root(w http.ResponseWriter, _ *http.Request, _ *caller) {
 // direct children.
 func (r *redfish) serviceDocument(w http.ResponseWriter, _ *http.Request, _ *caller) {
 	value := []map[string]string{{"name": "Service", "kind": "Singleton", "url": "/redfish/v1/"}}
-	for _, l := range rootLinks {
+	for _, l := range r.rootLinks() {
 		value = append(value, map[string]string{"name": l.name, "kind": "Singleton", "url": l.uri})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"@odata.context": "/redfish/v1/$metadata", "value": value})

@@ -51,12 +51,28 @@ func (r *redfish) systemList(w http.ResponseWriter, req *http.Request, _ *caller
 }
 
 func (r *redfish) system(w http.ResponseWriter, req *http.Request) (*System, string, bool) {
-	id := strings.ToLower(req.PathValue("id"))
-	s, ok := r.systems[id]
+	s, ok := r.systems[strings.ToLower(req.PathValue("id"))]
 	if !ok {
 		rfError(w, http.StatusNotFound, "ResourceNotFound", "no system "+req.PathValue("id"), "ComputerSystem", req.PathValue("id"))
+		return nil, "", false
 	}
-	return s, id, ok
+	return s, s.id(), ok
+}
+
+// allowedEnabled are the BootSourceOverrideEnabled values s takes.
+func allowedEnabled(q Quirks) []string {
+	if q.Once == "unsupported" {
+		return []string{"Disabled", "Continuous"}
+	}
+	return redfishEnabled
+}
+
+// allowedModes are the BootSourceOverrideMode values s takes now.
+func allowedModes(q Quirks, cur string) []string {
+	if q.BootMode == "fixed" {
+		return []string{cur}
+	}
+	return redfishModes
 }
 
 // systemJSON renders a system as it is now.
@@ -87,19 +103,27 @@ func systemJSON(ctx context.Context, s *System, id string) (map[string]any, erro
 		powerState = "On"
 	}
 	self := "/redfish/v1/Systems/" + id
+	boot := map[string]any{
+		"BootSourceOverrideTarget":                          target,
+		"BootSourceOverrideTarget@Redfish.AllowableValues":  redfishTargets,
+		"BootSourceOverrideEnabled":                         enabled,
+		"BootSourceOverrideEnabled@Redfish.AllowableValues": allowedEnabled(s.Quirks),
+		"BootSourceOverrideMode":                            mode,
+		"BootSourceOverrideMode@Redfish.AllowableValues":    allowedModes(s.Quirks, mode),
+	}
+	// sushy-tools lists no allowed values for what it does not honour.
+	if s.Quirks.Once == "ignored" {
+		delete(boot, "BootSourceOverrideEnabled@Redfish.AllowableValues")
+	}
+	if s.Quirks.BootMode == "fails" {
+		delete(boot, "BootSourceOverrideMode@Redfish.AllowableValues")
+	}
 	return map[string]any{
 		"@odata.type": odataType("ComputerSystem"),
 		"@odata.id":   self,
-		"Id":          id, "Name": s.Name, "UUID": id, "SystemType": "Virtual",
+		"Id":          id, "Name": s.Name, "UUID": strings.ToLower(s.UUID), "SystemType": "Virtual",
 		"PowerState": powerState,
-		"Boot": map[string]any{
-			"BootSourceOverrideTarget":                          target,
-			"BootSourceOverrideTarget@Redfish.AllowableValues":  redfishTargets,
-			"BootSourceOverrideEnabled":                         enabled,
-			"BootSourceOverrideEnabled@Redfish.AllowableValues": redfishEnabled,
-			"BootSourceOverrideMode":                            mode,
-			"BootSourceOverrideMode@Redfish.AllowableValues":    redfishModes,
-		},
+		"Boot":       boot,
 		"Actions": map[string]any{"#ComputerSystem.Reset": map[string]any{
 			"target":                            self + "/Actions/ComputerSystem.Reset",
 			"ResetType@Redfish.AllowableValues": redfishResetOrder,
@@ -165,9 +189,9 @@ func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request, c *calle
 		case "BootSourceOverrideTarget":
 			target, allowed = v, redfishTargets
 		case "BootSourceOverrideEnabled":
-			enabled, allowed = v, redfishEnabled
+			enabled, allowed = v, allowedEnabled(s.Quirks)
 		case "BootSourceOverrideMode":
-			mode, allowed = v, redfishModes
+			mode, allowed = v, allowedModes(s.Quirks, cur["Boot"].(map[string]any)["BootSourceOverrideMode"].(string))
 		default:
 			rfError(w, http.StatusBadRequest, "PropertyNotWritable", "property Boot/"+k+" is not writable", "Boot/"+k)
 			return
@@ -188,6 +212,9 @@ func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request, c *calle
 	case "None":
 		o.Device = ""
 	}
+	if enabled == "Once" && s.Quirks.Once == "ignored" {
+		enabled = "Continuous"
+	}
 	switch enabled {
 	case "Disabled":
 		o.Device = ""
@@ -206,11 +233,19 @@ func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request, c *calle
 	case "Legacy":
 		o.UEFI = false
 	}
+	if mode != "" && s.Quirks.BootMode == "fails" {
+		o.UEFI = prev.UEFI // the device is set; the mode is where it fails
+	}
 	if o != prev {
 		if err := s.SetOverride(req.Context(), o); err != nil {
 			rfError(w, http.StatusInternalServerError, "InternalError", err.Error())
 			return
 		}
+	}
+	if mode != "" && s.Quirks.BootMode == "fails" {
+		rfError(w, http.StatusInternalServerError, "InternalError",
+			"Boot/BootSourceOverrideMode: cannot change the firmware: no loader path specified and firmware auto selection disabled")
+		return
 	}
 	r.systemGet(w, req, c)
 }
@@ -225,6 +260,16 @@ func (r *redfish) systemReset(w http.ResponseWriter, req *http.Request, _ *calle
 		return
 	}
 	a, ok := redfishResetTypes[body.ResetType]
+	r.mu.Lock()
+	busy := ok && r.resetsLeft > 0
+	if busy {
+		r.resetsLeft--
+	}
+	r.mu.Unlock()
+	if busy {
+		r.busy(w)
+		return
+	}
 	if !ok {
 		rfError(w, http.StatusBadRequest, "ActionParameterValueNotInList",
 			fmt.Sprintf("ResetType %q is not one of %s", body.ResetType, strings.Join(redfishResetOrder, ", ")),

@@ -6,6 +6,7 @@ package virtual
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/labctl/labctl/power"
@@ -36,6 +37,11 @@ type System struct {
 	// in tests, virtualtest.VM. Its cycle and reset must be cold
 	// starts, so that a boot device set just before takes effect.
 	Machine power.Controller
+	// Quirks make its Redfish face behave like a real BMC's (zero: standard).
+	Quirks Quirks
+	// UEFI is the boot mode reported before any override sets one: the
+	// machine's firmware.
+	UEFI bool
 
 	// act serializes what changes the machine (power, boot device), which
 	// may take long; mu guards the fields, so reading them never waits
@@ -43,13 +49,25 @@ type System struct {
 	act      sync.Mutex
 	mu       sync.Mutex
 	override Override
+	modeSet  bool // override.UEFI was set by a request, not taken from UEFI
 	ipmi     ipmiBootParams
+}
+
+// id is the system's Redfish Id: its UUID, or a vendor's fixed Id.
+func (s *System) id() string {
+	if s.Quirks.SystemID != "" {
+		return s.Quirks.SystemID
+	}
+	return strings.ToLower(s.UUID)
 }
 
 // Override returns the boot source override in force.
 func (s *System) Override() Override {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.modeSet {
+		s.override.UEFI = s.UEFI
+	}
 	return s.override
 }
 
@@ -94,7 +112,7 @@ func (s *System) SetOverride(ctx context.Context, o Override) error {
 			return fmt.Errorf("%s: clear boot override: %w", s.Name, err)
 		}
 	default:
-		if err := s.Machine.SetBootDevice(ctx, o.Device, power.BootOptions{Persistent: !o.Once, UEFI: o.UEFI}); err != nil {
+		if err := s.Machine.SetBootDevice(ctx, o.Device, power.BootOptions{Persistent: !o.Once, Mode: o.mode()}); err != nil {
 			return fmt.Errorf("%s: set boot device %s: %w", s.Name, o.Device, err)
 		}
 	}
@@ -102,9 +120,17 @@ func (s *System) SetOverride(ctx context.Context, o Override) error {
 		o = Override{UEFI: o.UEFI}
 	}
 	s.mu.Lock()
-	s.override = o
+	s.override, s.modeSet = o, true
 	s.mu.Unlock()
 	return nil
+}
+
+// mode is the override's boot mode in package power's words.
+func (o Override) mode() power.BootMode {
+	if o.UEFI {
+		return power.BootModeUEFI
+	}
+	return power.BootModeLegacy
 }
 
 // Credentials are the one user a virtual BMC accepts.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -47,9 +48,9 @@ func newBMCCmd(g *globals) *cobra.Command {
 		},
 	}
 
-	var once, uefi bool
+	var once, uefi, legacy bool
 	bootdev := &cobra.Command{
-		Use:   "bootdev pxe|disk [--once] [--uefi] NODE...",
+		Use:   "bootdev pxe|disk [--once] [--uefi|--legacy] NODE...",
 		Short: "Set the device machines boot from (persistent unless --once)",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,14 +63,24 @@ func newBMCCmd(g *globals) *cobra.Command {
 				return missingFlag(err)
 			}
 			p := g.printer(cmd.OutOrStdout())
-			o := power.BootOptions{Persistent: !once, UEFI: uefi}
+			o := power.BootOptions{Persistent: !once}
+			switch {
+			case uefi && legacy:
+				return fmt.Errorf("--uefi and --legacy exclude each other")
+			case uefi:
+				o.Mode = power.BootModeUEFI
+			case legacy:
+				o.Mode = power.BootModeLegacy
+			}
 			return p.outcomes(control.OnEach(cmd.Context(), clients, func(ctx context.Context, c *bmc.Client) (string, error) {
-				return fmt.Sprintf("boot device %s (once=%v uefi=%v): ok", args[0], once, uefi), c.SetBootDevice(ctx, d, o)
+				applied, err := c.SetBoot(ctx, d, o)
+				return fmt.Sprintf("boot device %s (once=%v mode=%s): ok", args[0], !applied.Persistent, cmp.Or(string(o.Mode), "unchanged")), err
 			}))
 		},
 	}
 	bootdev.Flags().BoolVar(&once, "once", false, "for the next boot only")
-	bootdev.Flags().BoolVar(&uefi, "uefi", false, "UEFI boot (default legacy BIOS)")
+	bootdev.Flags().BoolVar(&uefi, "uefi", false, "also switch the boot mode to UEFI (default: leave the mode alone)")
+	bootdev.Flags().BoolVar(&legacy, "legacy", false, "also switch the boot mode to legacy BIOS")
 	cmd.AddCommand(powerCmd, bootdev)
 	return cmd
 }

@@ -30,8 +30,15 @@ type bmcLab struct {
 
 func upBMCLab(t *testing.T, ctx context.Context) *bmcLab {
 	t.Helper()
+	return upBMCLabFrom(t, ctx, "pxe-smoke")
+}
+
+// upBMCLabFrom runs the pxe-smoke lab from source: the built-in scenario
+// or a directory holding a variant of it.
+func upBMCLabFrom(t *testing.T, ctx context.Context, source string) *bmcLab {
+	t.Helper()
 	e := newE2E(t, "pxe-smoke")
-	if out, err := e.run(ctx, "up", "pxe-smoke", "--provider", "qemu", "--netns", e.netns); err != nil {
+	if out, err := e.run(ctx, "up", source, "--provider", "qemu", "--netns", e.netns); err != nil {
 		t.Fatalf("labctl up: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
@@ -431,5 +438,55 @@ func TestE2EReprovisionLab(t *testing.T) {
 				t.Errorf("machine booted from the network after a refused reprovision: %v", ev)
 			}
 		})
+	}
+}
+
+// TestE2EReprovisionWithoutOnce reprovisions a lab machine whose virtual
+// BMC behaves like sushy-tools (no sessions, Once reported as Continuous,
+// busy first answers): labctl warns, sets PXE persistently, and puts the
+// disk first again after the config fetch, so the next start boots the disk.
+func TestE2EReprovisionWithoutOnce(t *testing.T) {
+	ctx, cancel := e2eContext(t)
+	defer cancel()
+	src := filepath.Join(t.TempDir(), "pxe-smoke")
+	if err := os.CopyFS(src, os.DirFS("../../scenarios/pxe-smoke")); err != nil {
+		t.Fatal(err)
+	}
+	yml := filepath.Join(src, "scenario.yaml")
+	raw, err := os.ReadFile(yml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quirky := strings.Replace(string(raw), "    firmware: uefi\n", "    firmware: uefi\n    bmc_profile: sushy-tools\n", 1)
+	if quirky == string(raw) {
+		t.Fatal("scenarios/pxe-smoke has no uefi machine to give the profile")
+	}
+	if err := os.WriteFile(yml, []byte(quirky), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := upBMCLabFrom(t, ctx, src)
+	m, ms := b.machine(t, "uefi1")
+	if want := "https://10.77.0.1:8445/redfish/v1/Systems/" + m.UUID; ms.BMC == nil || ms.BMC.Redfish != want {
+		t.Errorf("status shows uefi1's BMC as %+v, want its own service %s", ms.BMC, want)
+	}
+	b.waitPower(t, "uefi1", power.Off, 2*time.Minute)
+
+	since := time.Now()
+	out, err := b.e.run(ctx, "reprovision", "pxe-smoke", "uefi1", "--protocol", "redfish", "--timeout", "4m")
+	t.Logf("labctl reprovision:\n%s", out)
+	if err != nil {
+		t.Fatalf("labctl reprovision: %v", err)
+	}
+	b.waitBooted(t, m, since)
+	if !strings.Contains(out, "uefi1: BMC reports BootSourceOverrideEnabled Continuous after a Once request") {
+		t.Errorf("no warning that the BMC has no one-time boot")
+	}
+	b.waitPower(t, "uefi1", power.Off, time.Minute)
+	// The real effect: the next start boots the disk, not the installer.
+	if err := b.power.SetPower(ctx, b.st.Lab, "uefi1", power.ActionOn); err != nil {
+		t.Fatal(err)
+	}
+	if d := b.firstBootDevice(t, m); d != power.BootDisk {
+		t.Errorf("after reprovisioning, uefi1 starts from %s, want disk", d)
 	}
 }

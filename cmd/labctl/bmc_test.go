@@ -76,12 +76,20 @@ func TestBMCCommands(t *testing.T) {
 				}
 			}},
 		{"bootdev pxe once uefi", []string{"bmc", "bootdev", "pxe", "--once", "--uefi", "--inventory", invPath, "good"}, "",
-			[]string{"good: boot device pxe (once=true uefi=true): ok"},
+			[]string{"good: boot device pxe (once=true mode=uefi): ok"},
 			func(t *testing.T) {
-				if d, once := m.NextBoot(); d != power.BootNetwork || !once {
-					t.Errorf("next boot %s once=%v", d, once)
+				if d, once := m.NextBoot(); d != power.BootNetwork || !once || !sys.Override().UEFI {
+					t.Errorf("next boot %s once=%v, override %+v", d, once, sys.Override())
 				}
 			}},
+		{"bootdev disk, mode unchanged", []string{"bmc", "bootdev", "disk", "--inventory", invPath, "good"}, "",
+			[]string{"good: boot device disk (once=false mode=unchanged): ok"},
+			func(t *testing.T) {
+				if d, once := m.NextBoot(); d != power.BootDisk || once || !sys.Override().UEFI {
+					t.Errorf("next boot %s once=%v, override %+v: want disk, persistent, still UEFI", d, once, sys.Override())
+				}
+			}},
+		{"uefi and legacy", []string{"bmc", "bootdev", "pxe", "--uefi", "--legacy", "--inventory", invPath, "good"}, "--uefi and --legacy exclude each other", nil, nil},
 		{"power status", []string{"bmc", "power", "status", "--inventory", invPath, "good"}, "", []string{"good: on"}, nil},
 		{"unknown machine", []string{"bmc", "power", "off", "--inventory", invPath, "good", "nope"}, "inventory.yaml: no machine named nope", nil,
 			func(t *testing.T) {

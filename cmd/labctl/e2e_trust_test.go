@@ -46,6 +46,7 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2EReprovisionLab":                 15 * time.Minute,
 	"TestE2EReprovisionFleet":               10 * time.Minute,
 	"TestE2EReprovisionRolling":             35 * time.Minute,
+	"TestE2EReprovisionWithoutOnce":         10 * time.Minute,
 	"TestE2EConsole":                        4 * time.Minute,
 	"TestE2ELabAPI":                         6 * time.Minute,
 	"TestE2EK8sInstall":                     40 * time.Minute,

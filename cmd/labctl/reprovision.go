@@ -14,6 +14,7 @@ import (
 	"github.com/labctl/labctl/bmc"
 	"github.com/labctl/labctl/bmc/reprovision"
 	"github.com/labctl/labctl/lab/control"
+	"github.com/labctl/labctl/power"
 )
 
 // newReprovisionCmd is `labctl reprovision SCENARIO NODE...` for a lab's
@@ -29,6 +30,7 @@ func newReprovisionCmd(g *globals) *cobra.Command {
 		output   string
 		junit    string
 		plan     reprovision.Plan
+		uefi     bool
 	)
 	cmd := &cobra.Command{
 		Use: "reprovision (SCENARIO | --inventory FILE --bootsvc URL) (NODE... | --all)",
@@ -77,6 +79,9 @@ fails. The exit status is non-zero when any machine did not pass.`,
 					return errors.New("--rolling: needs a lab (SCENARIO), whose checks must pass between machines; --bootsvc reprovisions a rack without checks")
 				}
 				rack.Protocols, rack.Plan = protos, plan
+				if uefi {
+					rack.Mode = power.BootModeUEFI
+				}
 				r, err := control.ReprovisionRack(ctx, g.printer(cmd.ErrOrStderr()), rack, args)
 				if err != nil {
 					return err
@@ -124,7 +129,7 @@ fails. The exit status is non-zero when any machine did not pass.`,
 	cmd.Flags().StringVar(&rack.BootURL, "bootsvc", "", "a rack's boot service base URL (its GET /machines log is watched); needs --inventory")
 	cmd.Flags().StringVar(&protocol, "protocol", "", "use only this BMC protocol: ipmi or redfish (default: every endpoint, in order)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Minute, "give up on machines that have not fetched their config (and passed the checks) by then")
-	cmd.Flags().BoolVar(&rack.UEFI, "uefi", false, "with --bootsvc: network boot in UEFI mode (a lab knows each machine's firmware)")
+	cmd.Flags().BoolVar(&uefi, "uefi", false, "with --bootsvc: also switch the boot mode to UEFI (default: leave it; a lab knows each machine's firmware)")
 	cmd.Flags().BoolVar(&all, "all", false, "every machine of the lab or inventory")
 	cmd.Flags().IntVar(&plan.Parallel, "parallel", reprovision.DefaultParallel, "machines reprovisioned at once")
 	cmd.Flags().BoolVar(&plan.Rolling, "rolling", false, "one batch at a time; the scenario's checks must pass again before the next; stop at the first failure")

@@ -18,6 +18,7 @@ import (
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/power"
 )
 
 // ReprovisionOptions say how a lab's machines are reprovisioned.
@@ -63,7 +64,7 @@ func (lb *Lab) Reprovision(ctx context.Context, names []string, o ReprovisionOpt
 				return reprovision.Report{}, err
 			}
 		}
-		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, UEFI: m.Firmware == lab.UEFI,
+		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, Mode: bootMode(m.Firmware == lab.UEFI),
 			BMC: &bmc.Client{Server: server, Dialers: protocols.DialersVia(dial)}})
 	}
 	plan := o.Plan
@@ -130,8 +131,17 @@ type RackOptions struct {
 	Inventory string         // the inventory file
 	BootURL   string         // the boot service whose machine log shows the fetch
 	Protocols []bmc.Protocol // at most one: use only this protocol's endpoints
-	UEFI      bool           // network boot in UEFI mode
+	Mode      power.BootMode // the network boot's firmware mode ("": as it is)
 	Plan      reprovision.Plan
+}
+
+// bootMode is a lab machine's firmware mode: the lab knows it, and a BMC
+// already in that mode is not asked to change it.
+func bootMode(uefi bool) power.BootMode {
+	if uefi {
+		return power.BootModeUEFI
+	}
+	return power.BootModeLegacy
 }
 
 // ReprovisionRack reprovisions machines of an inventory through their BMCs
@@ -154,7 +164,7 @@ func ReprovisionRack(ctx context.Context, rep Reporter, o RackOptions, names []s
 		if err != nil {
 			return reprovision.Report{}, err
 		}
-		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, UEFI: o.UEFI,
+		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, Mode: o.Mode,
 			BMC: &bmc.Client{Server: bm, Dialers: protocols.Dialers()}})
 	}
 	if o.Plan.Rolling {
@@ -184,7 +194,7 @@ func BMCInventory(l *lab.Lab, protocols ...bmc.Protocol) []inventory.Machine {
 			case bmc.IPMI:
 				ep.Address = l.IPMIAddr(i)
 			case bmc.Redfish:
-				ep.Address, ep.CAFile, ep.SystemUUID = l.RedfishURL(), pki.CAFile(l.PKIDir()), m.UUID
+				ep.Address, ep.CAFile, ep.SystemUUID = l.MachineRedfishURL(i), pki.CAFile(l.PKIDir()), m.UUID
 			}
 			ms[i].BMC = append(ms[i].BMC, ep)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/pki"
@@ -97,7 +98,7 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 			ms.Power = string(p)
 		}
 		if hasBMC {
-			ms.BMC = &MachineBMC{IPMI: l.IPMIAddr(i), Redfish: l.RedfishURL() + "/redfish/v1/Systems/" + m.UUID,
+			ms.BMC = &MachineBMC{IPMI: l.IPMIAddr(i), Redfish: l.MachineRedfishURL(i) + "/redfish/v1/Systems/" + redfishSystemID(m),
 				Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile()}
 		}
 		ms.LastEvent = lastEvent(bootlog.Find(records, m.MAC, m.UUID))
@@ -120,4 +121,13 @@ func lastEvent(r *bootlog.Record) string {
 		return e.Kind + " " + e.Name + ": " + e.Detail
 	}
 	return e.Kind + " " + e.Path
+}
+
+// redfishSystemID is the Id of m's system on its virtual BMC: its UUID, or
+// the vendor's fixed Id its quirk profile gives.
+func redfishSystemID(m lab.Machine) string {
+	if q, err := virtual.Profile(m.BMCProfile); err == nil && q.SystemID != "" {
+		return q.SystemID
+	}
+	return m.UUID
 }

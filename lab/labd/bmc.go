@@ -25,10 +25,18 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 	if err != nil {
 		return err
 	}
-	systems := make([]*virtual.System, len(l.Machines))
+	// The lab's Redfish service serves the machines with a standard BMC; a
+	// machine whose BMC has a quirk profile gets a service of its own.
+	services := map[string][]*virtual.System{}
 	for i, m := range l.Machines {
-		sys := &virtual.System{Name: m.Name, UUID: m.UUID, Machine: lab.MachinePower(prov, l, m.Name)}
-		systems[i] = sys
+		q, err := virtual.Profile(m.BMCProfile)
+		if err != nil {
+			return fmt.Errorf("virtual BMC of %s: %w", m.Name, err)
+		}
+		sys := &virtual.System{Name: m.Name, UUID: m.UUID, Machine: lab.MachinePower(prov, l, m.Name),
+			Quirks: q, UEFI: m.Firmware == lab.UEFI}
+		raddr := l.MachineRedfishAddr(i)
+		services[raddr] = append(services[raddr], sys)
 		addr := l.IPMIAddr(i)
 		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {
@@ -40,16 +48,17 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 			}
 		})
 	}
-	addr := l.RedfishAddr()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("virtual BMCs: redfish on %s: %w", addr, err)
-	}
-	wg.Go(func() {
-		if err := virtual.ServeRedfish(ctx, ln, cert, systems, cred); err != nil && ctx.Err() == nil {
-			fail(fmt.Errorf("virtual BMCs: redfish on %s: %w", addr, err))
+	for addr, systems := range services {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("virtual BMCs: redfish on %s: %w", addr, err)
 		}
-	})
+		wg.Go(func() {
+			if err := virtual.ServeRedfish(ctx, ln, cert, systems, cred); err != nil && ctx.Err() == nil {
+				fail(fmt.Errorf("virtual BMCs: redfish on %s: %w", addr, err))
+			}
+		})
+	}
 	log.Info("virtual BMCs up", "ipmi_ports", fmt.Sprintf("%d-%d", lab.IPMIBasePort, lab.IPMIBasePort+len(l.Machines)-1),
 		"redfish", l.RedfishURL(), "username", cred.Username, "password_file", l.BMCPasswordFile(), "ca_file", pki.CAFile(l.PKIDir()))
 	return nil

@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/power"
@@ -96,6 +97,10 @@ type MachineSpec struct {
 	DiskGiB   int      `yaml:"disk_gib"`
 	Firmware  string   `yaml:"firmware"`
 	Boot      []string `yaml:"boot"`
+	// BMCProfile makes the machine's virtual Redfish BMC behave like a
+	// real one (a profile of bmc/virtual/profiles.yaml: sushy-tools, idrac,
+	// ilo, no-once, busy, slow); empty: the standard one.
+	BMCProfile string `yaml:"bmc_profile"`
 }
 
 // Check is one named convergence condition, polled until it holds.
@@ -212,6 +217,9 @@ func (s *Scenario) applyDefaults() {
 			if len(m.Boot) == 0 {
 				m.Boot = src.Boot
 			}
+			if m.BMCProfile == "" {
+				m.BMCProfile = src.BMCProfile
+			}
 		}
 	}
 	if s.Deadline == 0 {
@@ -298,6 +306,9 @@ func (s *Scenario) validateMachines(p *problems, subnet netip.Prefix) {
 		} else {
 			p.unique(f("ip"), "ip", ip.String())
 		}
+		if _, err := virtual.Profile(spec.BMCProfile); err != nil {
+			p.bad(f("bmc_profile"), "%v", err)
+		}
 		for _, pr := range m.Problems() {
 			if !reported[pr.Field] {
 				p.bad(f(pr.Field), "%s", pr.Reason)
@@ -359,7 +370,7 @@ func (m MachineSpec) machine() lab.Machine {
 		boot[i] = power.BootDevice(b)
 	}
 	return lab.Machine{Name: m.Name, MAC: mac, UUID: m.UUID, IP: ip, MemoryMiB: m.MemoryMiB,
-		VCPUs: m.VCPUs, DiskGiB: m.DiskGiB, Firmware: lab.Firmware(m.Firmware), Boot: boot}
+		VCPUs: m.VCPUs, DiskGiB: m.DiskGiB, Firmware: lab.Firmware(m.Firmware), Boot: boot, BMCProfile: m.BMCProfile}
 }
 
 // Lab turns the scenario into the lab model. dir is the lab's state

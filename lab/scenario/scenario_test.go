@@ -16,7 +16,7 @@ description: A test. More about it.
 network: {subnet: 10.9.0.0/24, gateway: 10.9.0.1, domain: t.lab}
 machines:
   - {name: a, mac: "52:54:00:00:00:01", uuid: 00000000-0000-0000-0000-000000000001, ip: 10.9.0.11}
-  - {name: b, mac: "52:54:00:00:00:02", uuid: 00000000-0000-0000-0000-000000000002, ip: 10.9.0.12, firmware: uefi}
+  - {name: b, mac: "52:54:00:00:00:02", uuid: 00000000-0000-0000-0000-000000000002, ip: 10.9.0.12, firmware: uefi, bmc_profile: sushy-tools}
 checks:
   - {name: c, run: "true", expect: {output_matches: '^ok$', fail_matches: 'forbidden'}}
 `
@@ -41,7 +41,7 @@ func TestLoadValid(t *testing.T) {
 		t.Errorf("defaults not applied: %+v", got)
 	}
 	l := s.Lab("/tmp/x", "ns")
-	if l.Machines[1].Firmware != "uefi" || l.Network.Gateway.String() != "10.9.0.1" {
+	if l.Machines[1].Firmware != "uefi" || l.Machines[1].BMCProfile != "sushy-tools" || l.Machines[0].BMCProfile != "" || l.Network.Gateway.String() != "10.9.0.1" {
 		t.Errorf("lab = %+v", l)
 	}
 }
@@ -57,9 +57,10 @@ func TestLoadInvalid(t *testing.T) {
 		{"duplicate ip", `10.9.0.12`, `10.9.0.11`, "machines[1].ip: duplicate ip 10.9.0.11"},
 		{"ip is gateway", `10.9.0.12`, `10.9.0.1`, "machines[1].ip: duplicate ip 10.9.0.1 (also network.gateway)"},
 		{"ip outside subnet", `10.9.0.12`, `10.10.0.12`, "machines[1].ip: 10.10.0.12 is outside the lab subnet"},
-		{"too little memory", `firmware: uefi}`, `firmware: uefi, memory_mib: 64}`, "machines[1].memory_mib: 64 MiB is too little"},
+		{"too little memory", `firmware: uefi,`, `firmware: uefi, memory_mib: 64,`, "machines[1].memory_mib: 64 MiB is too little"},
 		{"bad firmware", `firmware: uefi`, `firmware: coreboot`, `machines[1].firmware: "coreboot" is neither`},
 		{"unknown field", `firmware: uefi`, `firmwre: uefi`, "field firmwre not found"},
+		{"bad bmc profile", `bmc_profile: sushy-tools`, `bmc_profile: supermicro`, `machines[1].bmc_profile: "supermicro" is not a virtual BMC profile (one of busy, idrac, ilo, no-once, slow, standard, sushy-tools)`},
 		{"bad uuid", `00000000-0000-0000-0000-000000000002`, `not-a-uuid`, `machines[1].uuid: "not-a-uuid" is not a UUID`},
 		{"bad subnet", `10.9.0.0/24`, `10.9.0.0/33`, "network.subnet"},
 		{"no description", "description: A test. More about it.\n", "", "description: missing"},
