@@ -29,7 +29,7 @@ var layer = map[string]int{
 
 	"firmware": parts, "lab/console": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/vm": parts, "lab/progress": parts,
 	"lab/qemu": parts, "lab/libvirt": parts, "lab/libvirt/libvirtd": parts,
-	"bootsvc": parts, "bootsvc/rpc": parts, "images/labos": parts,
+	"bootsvc": parts, "bootsvc/rpc": parts, "bootsvc/serve": parts, "bootsvc/dhcp": parts, "images/labos": parts,
 	"images/k8s": parts, "images/oci": model, "lab/pki": parts,
 	"images/k8s/labhello": cli, "images/k8s/pause": cli, "scripts": model, // workload programs; the scripts' doc
 	"images/fetch": parts, "images/fetch/fetchtest": parts, "images/flatcar": parts, "images/fcos": parts, "images/smoke": parts, "scenarios": parts, "scenarios/check": parts,
@@ -52,7 +52,7 @@ var only = map[string][]string{
 	"images/flatcar": {"images/registry"},
 	"images/fcos":    {"images/registry"},
 	"images/k8s":     {"images/registry", "cmd/labctl"},                                  // kubectl runs the cached build
-	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc", "scripts/bootsvc-bench"}, // readers of its log use bootsvc/bootlog
+	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc", "bootsvc/serve", "scripts/bootsvc-bench"}, // readers of its log use bootsvc/bootlog
 	"lab/labd":       {"cmd/labctl"},
 	"lab/control":    {"cmd/labctl"},
 }

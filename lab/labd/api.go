@@ -1,7 +1,6 @@
 package labd
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,38 +8,23 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"net"
-	"sync"
 	"time"
 
-	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/rpc"
+	"github.com/labctl/labctl/bootsvc/serve"
 	"github.com/labctl/labctl/lab"
 )
 
-// startAPI writes the API's TLS files and serves the gRPC API for srv on
-// the gateway until ctx ends. It must run inside the lab's namespace.
-func startAPI(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, srv *bootsvc.Server, log *slog.Logger, fail func(error)) error {
+// apiOptions writes the API's TLS files and says where the API serves: on
+// the gateway, inside the lab's namespace.
+func apiOptions(l *lab.Lab) (*serve.API, error) {
 	tf, err := writeAPICerts(l)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	api, err := rpc.New(srv, tf, log)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", l.APIAddr())
-	if err != nil {
-		return fmt.Errorf("boot service API: %w", err)
-	}
-	wg.Go(func() {
-		if err := api.Serve(ctx, ln); err != nil && ctx.Err() == nil {
-			fail(err)
-		}
-	})
-	return nil
+	return &serve.API{Address: l.APIAddr(), TLS: tf}, nil
 }
 
 // writeAPICerts makes a CA for the lab, a server certificate for the
