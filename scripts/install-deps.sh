@@ -21,6 +21,8 @@ packages=(
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
 	# network boot
 	dnsmasq-base iproute2
+	# an independent site DHCP server for the simulated rack (labctl serve --dhcp proxy tests)
+	kea-dhcp4-server
 	# images: the offline OS and the smoke initramfs
 	mmdebstrap squashfs-tools busybox-static linux-image-cloud-amd64 cpio gzip zstd
 	dracut dracut-network dracut-live ignition
@@ -33,8 +35,8 @@ packages=(
 	openipmi ipmitool freeipmi-tools redfishtool python3-sushy
 	# the boot service's gRPC code (make proto) and its independent Python client test
 	protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
-	# misc
-	git make ca-certificates openssl curl
+	# misc (systemd-analyze checks the serve unit)
+	git make ca-certificates openssl curl systemd
 )
 
 policy_made="" tmp=""

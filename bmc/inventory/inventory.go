@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,6 +33,9 @@ type Machine struct {
 	MAC  net.HardwareAddr
 	UUID string // lower case
 	BMC  []bmc.Endpoint
+	// Address is the IPv4 address the rack reserves for the machine's MAC
+	// (optional): `labctl serve --dhcp full` hands it out.
+	Address netip.Addr
 }
 
 // BMCServer is the machine as the bmc client sees it.
@@ -44,10 +48,11 @@ type fileFormat struct {
 }
 
 type machineYAML struct {
-	Name string         `yaml:"name"`
-	MAC  string         `yaml:"mac"`
-	UUID string         `yaml:"uuid"`
-	BMC  []endpointYAML `yaml:"bmc"`
+	Name    string         `yaml:"name"`
+	MAC     string         `yaml:"mac"`
+	UUID    string         `yaml:"uuid"`
+	BMC     []endpointYAML `yaml:"bmc"`
+	Address string         `yaml:"address"`
 }
 
 type endpointYAML struct {
@@ -107,6 +112,13 @@ func Parse(path string, data []byte) (*Inventory, error) {
 				return nil, fmt.Errorf("%s: %s.mac: %q is not a MAC address", path, field, my.MAC)
 			}
 			m.MAC = mac
+		}
+		if my.Address != "" {
+			a, err := netip.ParseAddr(my.Address)
+			if err != nil || !a.Is4() {
+				return nil, fmt.Errorf("%s: %s.address: %q is not an IPv4 address", path, field, my.Address)
+			}
+			m.Address = a
 		}
 		if m.UUID != "" && !uuidRE.MatchString(m.UUID) {
 			return nil, fmt.Errorf("%s: %s.uuid: %q is not a UUID", path, field, my.UUID)
