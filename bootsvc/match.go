@@ -132,7 +132,9 @@ func (ix *index) without(g *Group) *index {
 	if o, _ := ix.ids.get(g.ID); o == g {
 		n.ids = ix.ids.without(g.ID)
 	}
-	drop := func(l []*Group) []*Group { return slices.DeleteFunc(slices.Clone(l), func(o *Group) bool { return o == g }) }
+	drop := func(l []*Group) []*Group {
+		return slices.DeleteFunc(slices.Clone(l), func(o *Group) bool { return o == g })
+	}
 	if len(g.Selector) == 0 {
 		n.defaults = drop(ix.defaults)
 		return &n
