@@ -113,6 +113,27 @@ func checkAgainstLinear(t *testing.T, groups []*Group, labels map[string]string)
 	if gok != wok || got != want {
 		t.Fatalf("labels %v over %d groups: index chose %v, linear %v", labels, len(groups), got, want)
 	}
+	// The same groups added one at a time, after a detour through a
+	// removal, as writes build the index: the same choice, and the
+	// index the writes started from still chooses as it did.
+	base := newIndex(groups[:len(groups)/2], quietLogger())
+	baseGot, _ := base.selectGroup(labels)
+	ix := base
+	for _, g := range groups[len(groups)/2:] {
+		ix = ix.with(g, quietLogger())
+	}
+	if len(groups) > 0 {
+		ix = ix.without(groups[0]).with(groups[0], quietLogger())
+	}
+	if got, ok := ix.selectGroup(labels); ok != wok || got != want {
+		t.Fatalf("labels %v over %d groups: index built by writes chose %v, linear %v", labels, len(groups), got, want)
+	}
+	if again, _ := base.selectGroup(labels); again != baseGot {
+		t.Fatalf("writes changed the index they started from: %v, was %v", again, baseGot)
+	}
+	if ix.files.len() != len(groups) {
+		t.Fatalf("%d groups filed, want %d", ix.files.len(), len(groups))
+	}
 }
 
 // FuzzSelectGroup checks the index against the plain linear scan.

@@ -51,7 +51,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) setLoaded(st *state) {
-	m.groups.Set(float64(len(st.index.groups)))
+	m.groups.Set(float64(st.index.files.len()))
 	m.profiles.Set(float64(len(st.profiles)))
 }
 

@@ -42,6 +42,7 @@ type Server struct {
 
 	reloadMu       sync.Mutex
 	failedFP       uint64 // fingerprint of the last load that failed, to log it once
+	lastErr        error  // why the last reload failed; nil after a good one. Writes wait for a good one.
 	unreadable     bool   // the data directory could not be walked at the last poll
 	reloadInterval time.Duration
 }
@@ -103,12 +104,13 @@ func (s *Server) reloadLocked() error {
 	st, err := loadState(s.cfg.DataDir, s.log)
 	if err != nil {
 		s.metrics.reloads.WithLabelValues("error").Inc()
-		return fmt.Errorf("reload %s: %w", s.cfg.DataDir, err)
+		s.lastErr = fmt.Errorf("reload %s: %w", s.cfg.DataDir, err)
+		return s.lastErr
 	}
 	s.state.Store(st)
 	s.metrics.setLoaded(st)
 	s.metrics.reloads.WithLabelValues("ok").Inc()
-	s.failedFP = 0
+	s.failedFP, s.lastErr = 0, nil
 	return nil
 }
 
@@ -124,8 +126,10 @@ func (s *Server) watch(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		fp, err := fingerprint(s.cfg.DataDir)
+		// Under the lock: a write between the walk and the comparison
+		// would look like an edit by hand and cost a whole reload.
 		s.reloadMu.Lock()
+		fp, err := fingerprint(s.cfg.DataDir)
 		if err == nil {
 			s.unreadable = false
 		}

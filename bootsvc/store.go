@@ -24,7 +24,9 @@ type Group struct {
 	Selector map[string]string `json:"selector"`
 	Metadata map[string]any    `json:"metadata"`
 
-	file string // relative to the data directory, for messages
+	file   string // relative to the data directory, for messages
+	sel    string // selectorString(Selector), matchbox's tie-breaker
+	anchor pair   // the selector pair the index files it under
 }
 
 // Profile says what a machine boots and which configs it gets
@@ -101,73 +103,107 @@ func loadFS(fsys fs.FS, log *slog.Logger) (*state, error) {
 		}
 	}
 	for _, g := range groups {
-		if _, ok := st.profiles[g.Profile]; !ok {
-			log.Warn("group names a profile that does not exist", "file", g.file, "profile", g.Profile)
-		}
+		st.warnProfile(g, log)
 	}
 	for _, p := range st.profiles {
-		for kind, id := range map[string]string{kindIgnition: p.IgnitionID, kindCloud: p.CloudID, kindGeneric: p.GenericID} {
-			if id != "" && st.templates[kind+"/"+id] == nil && st.rawIgnition[kind+"/"+id] == nil {
-				log.Warn("profile names a template that does not exist", "file", p.file, "field", kind+"_id", "template", kind+"/"+id)
-			}
-		}
+		st.warnTemplates(p, log)
 	}
 	st.index = newIndex(groups, log)
 	return st, nil
+}
+
+// warnProfile and warnTemplates warn of what matchbox tolerates: a group
+// naming a missing profile, a profile naming a missing template.
+func (st *state) warnProfile(g *Group, log *slog.Logger) {
+	if _, ok := st.profiles[g.Profile]; !ok {
+		log.Warn("group names a profile that does not exist", "file", g.file, "profile", g.Profile)
+	}
+}
+
+func (st *state) warnTemplates(p *Profile, log *slog.Logger) {
+	for kind, id := range map[string]string{kindIgnition: p.IgnitionID, kindCloud: p.CloudID, kindGeneric: p.GenericID} {
+		if id != "" && st.templates[kind+"/"+id] == nil && st.rawIgnition[kind+"/"+id] == nil {
+			log.Warn("profile names a template that does not exist", "file", p.file, "field", kind+"_id", "template", kind+"/"+id)
+		}
+	}
 }
 
 func loadGroups(fsys fs.FS, log *slog.Logger) ([]*Group, error) {
 	var groups []*Group
 	byID := map[string]string{}
 	err := eachJSON(fsys, "groups", log, func(rel string, data []byte) error {
-		g := &Group{file: rel}
-		if err := decodeJSON(data, g, rel, log); err != nil {
+		g, err := parseGroup(rel, data, log)
+		if err != nil {
 			return err
 		}
-		stem := strings.TrimSuffix(filepath.Base(rel), ".json")
-		if g.ID == "" {
-			g.ID = stem // matchbox allows an empty id on disk; the file name is the next best name
-		} else if g.ID != stem {
-			log.Warn("group id differs from its file name", "file", rel, "id", g.ID)
-		}
-		if g.Profile == "" {
-			return fmt.Errorf("%s: field profile is empty", rel)
-		}
 		if other, dup := byID[g.ID]; dup {
-			return fmt.Errorf("group id %q is defined twice: %s and %s", g.ID, other, rel)
+			return duplicate("group", g.ID, other, rel)
 		}
 		byID[g.ID] = rel
-		sel, err := normalizeSelector(g.Selector)
-		if err != nil {
-			return fmt.Errorf("%s: %w", rel, err)
-		}
-		g.Selector = sel
 		groups = append(groups, g)
 		return nil
 	})
 	return groups, err
 }
 
+// parseGroup reads one group file; errors name it.
+func parseGroup(rel string, data []byte, log *slog.Logger) (*Group, error) {
+	g := &Group{file: rel}
+	if err := decodeJSON(data, g, rel, log); err != nil {
+		return nil, err
+	}
+	stem := strings.TrimSuffix(filepath.Base(rel), ".json")
+	if g.ID == "" {
+		g.ID = stem // matchbox allows an empty id on disk; the file name is the next best name
+	} else if g.ID != stem {
+		log.Warn("group id differs from its file name", "file", rel, "id", g.ID)
+	}
+	if g.Profile == "" {
+		return nil, fmt.Errorf("%s: field profile is empty", rel)
+	}
+	sel, err := normalizeSelector(g.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rel, err)
+	}
+	g.Selector = sel
+	return g, nil
+}
+
+// duplicate is the error for two files defining one id, named in file order.
+func duplicate(what, id, a, b string) error {
+	if b < a {
+		a, b = b, a
+	}
+	return fmt.Errorf("%s id %q is defined twice: %s and %s", what, id, a, b)
+}
+
 func (st *state) loadProfiles(fsys fs.FS, log *slog.Logger) error {
-	files := map[string]string{}
 	return eachJSON(fsys, "profiles", log, func(rel string, data []byte) error {
-		p := &Profile{file: rel}
-		if err := decodeJSON(data, p, rel, log); err != nil {
+		p, err := parseProfile(rel, data, log)
+		if err != nil {
 			return err
 		}
-		if p.ID == "" {
-			return fmt.Errorf("%s: field id is empty", rel)
+		if other := st.profiles[p.ID]; other != nil {
+			return duplicate("profile", p.ID, other.file, rel)
 		}
-		if stem := strings.TrimSuffix(filepath.Base(rel), ".json"); p.ID != stem {
-			log.Warn("profile id differs from its file name", "file", rel, "id", p.ID)
-		}
-		if other, dup := files[p.ID]; dup {
-			return fmt.Errorf("profile id %q is defined twice: %s and %s", p.ID, other, rel)
-		}
-		files[p.ID] = rel
 		st.profiles[p.ID] = p
 		return nil
 	})
+}
+
+// parseProfile reads one profile file; errors name it.
+func parseProfile(rel string, data []byte, log *slog.Logger) (*Profile, error) {
+	p := &Profile{file: rel}
+	if err := decodeJSON(data, p, rel, log); err != nil {
+		return nil, err
+	}
+	if p.ID == "" {
+		return nil, fmt.Errorf("%s: field id is empty", rel)
+	}
+	if stem := strings.TrimSuffix(filepath.Base(rel), ".json"); p.ID != stem {
+		log.Warn("profile id differs from its file name", "file", rel, "id", p.ID)
+	}
+	return p, nil
 }
 
 // eachJSON calls fn for every *.json file directly in sub, in name order.
@@ -248,24 +284,44 @@ func (st *state) loadTemplates(fsys fs.FS, kind string) error {
 		if err != nil {
 			return err
 		}
-		if kind == kindIgnition && isRawIgnition(key) {
-			if err := validateIgnition(data); err != nil {
-				return fmt.Errorf("%s: %w", key, err)
-			}
-			st.rawIgnition[key] = data
-			return nil
-		}
-		t, err := template.New(key).Option("missingkey=error").Parse(string(data))
+		t, raw, err := parseTemplate(key, data)
 		if err != nil {
-			return err // text/template's message names the file and line
+			return err
 		}
-		st.templates[key] = t
+		st.setTemplate(key, t, raw)
 		return nil
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	return err
+}
+
+// parseTemplate reads one template file (key: kind/name): raw Ignition
+// (*.ign, *.ignition) is validated, anything else is a Go template.
+func parseTemplate(key string, data []byte) (*template.Template, []byte, error) {
+	if strings.HasPrefix(key, kindIgnition+"/") && isRawIgnition(key) {
+		if err := validateIgnition(data); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", key, err)
+		}
+		return nil, data, nil
+	}
+	t, err := template.New(key).Option("missingkey=error").Parse(string(data))
+	if err != nil {
+		return nil, nil, err // text/template's message names the file and line
+	}
+	return t, nil, nil
+}
+
+// setTemplate files a parsed template under key, replacing one of either kind.
+func (st *state) setTemplate(key string, t *template.Template, raw []byte) {
+	delete(st.templates, key)
+	delete(st.rawIgnition, key)
+	if raw != nil {
+		st.rawIgnition[key] = raw
+	} else {
+		st.templates[key] = t
+	}
 }
 
 func isRawIgnition(name string) bool {
@@ -279,14 +335,16 @@ func ignoredName(name string) bool {
 }
 
 // fingerprint summarises names, sizes and modification times of every file
-// the store reads, so that a poll can tell cheaply whether to reload.
+// the store reads, so that a poll can tell cheaply whether to reload. It is
+// a sum of one hash per file, so that a write updates it from the one file
+// it changed (fileHash before and after) without walking the directory.
 func fingerprint(dir string) (uint64, error) {
 	if fi, err := os.Stat(dir); err != nil {
 		return 0, fmt.Errorf("data directory: %w", err)
 	} else if !fi.IsDir() {
 		return 0, fmt.Errorf("data directory %s is not a directory", dir)
 	}
-	h := fnv.New64a()
+	var sum uint64
 	for _, sub := range []string{"groups", "profiles", kindIgnition, kindCloud, kindGeneric} {
 		err := filepath.WalkDir(filepath.Join(dir, sub), func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
@@ -295,18 +353,31 @@ func fingerprint(dir string) (uint64, error) {
 				}
 				return err
 			}
+			if d.IsDir() || ignoredName(d.Name()) {
+				return nil
+			}
 			info, err := d.Info()
 			if err != nil {
 				return nil // removed while walking; the next poll sees the result
 			}
-			fmt.Fprintf(h, "%s\x00%d\x00%d\x00%v\n", path, info.Size(), info.ModTime().UnixNano(), info.Mode())
+			sum += fileHash(path, info)
 			return nil
 		})
 		if err != nil {
 			return 0, err
 		}
 	}
-	return h.Sum64(), nil
+	return sum, nil
+}
+
+// fileHash is one file's part of fingerprint; 0 for a file that is not there.
+func fileHash(path string, info fs.FileInfo) uint64 {
+	if info == nil {
+		return 0
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%v\n", path, info.Size(), info.ModTime().UnixNano(), info.Mode())
+	return h.Sum64()
 }
 
 // selectorString is matchbox's tie-breaker: the sorted k=v pairs, joined.

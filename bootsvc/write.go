@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"net/url"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -43,20 +43,16 @@ func invalid(format string, args ...any) error {
 // Groups returns the groups being served, by id.
 func (s *Server) Groups() []Group {
 	st := s.state.Load()
-	out := make([]Group, len(st.index.groups))
-	for i, g := range st.index.groups {
-		out[i] = *g
-	}
+	out := make([]Group, 0, st.index.files.len())
+	st.index.files.each(func(_ string, g *Group) { out = append(out, *g) })
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
 // Group returns the group being served with this id.
 func (s *Server) Group(id string) (Group, error) {
-	for _, g := range s.state.Load().index.groups {
-		if g.ID == id {
-			return *g, nil
-		}
+	if g, ok := s.state.Load().index.ids.get(id); ok {
+		return *g, nil
 	}
 	return Group{}, fmt.Errorf("group %q: %w", id, ErrNotFound)
 }
@@ -199,10 +195,8 @@ func (s *Server) PutTemplate(kind, name string, data []byte) error {
 // DeleteGroup removes the file that defines the group with this id.
 func (s *Server) DeleteGroup(id string) error {
 	return s.deleteObject("group", id, func(st *state) string {
-		for _, g := range st.index.groups {
-			if g.ID == id {
-				return g.file
-			}
+		if g, ok := st.index.ids.get(id); ok {
+			return g.file
 		}
 		return ""
 	})
@@ -231,16 +225,11 @@ func (s *Server) deleteObject(what, id string, file func(*state) string) error {
 	if err := checkID(what, id); err != nil {
 		return err
 	}
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	if err := s.currentLocked(); err != nil {
-		return err
-	}
-	rel := file(s.state.Load())
+	rel := file(s.state.Load()) // change judges again, under the lock
 	if rel == "" {
 		return fmt.Errorf("%s %q: %w", what, id, ErrNotFound)
 	}
-	return s.changeLocked(rel, nil)
+	return s.change(rel, nil)
 }
 
 func (s *Server) putJSON(rel string, v any) error {
@@ -252,84 +241,86 @@ func (s *Server) putJSON(rel string, v any) error {
 }
 
 // change makes one write (data) or delete (nil) in the data directory, if
-// the directory with it still loads, and serves the result before it returns.
-// Writes, reloads and the watcher take turns under reloadMu, so concurrent
-// writers never lose a write and the watcher never sees a write half made.
+// the data being served with it would still load, and serves the result
+// before it returns. A new file's bytes are written and synced before the
+// lock, and the directory after it, so that concurrent writers overlap
+// their waits on the disk; under reloadMu, writes, reloads and the watcher
+// take turns, so no write is lost and the watcher never sees one half made.
 func (s *Server) change(rel string, data []byte) error {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	if err := s.currentLocked(); err != nil {
-		return err
-	}
-	return s.changeLocked(rel, data)
-}
-
-// currentLocked reloads first when the directory changed since the last good
-// load (an edit by hand the watcher has not picked up yet), so that a write
-// is judged against what is there, and a bad file elsewhere is not blamed on
-// the write.
-func (s *Server) currentLocked() error {
-	fp, err := fingerprint(s.cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	if fp == s.state.Load().fingerprint {
-		return nil
-	}
-	if err := s.reloadLocked(); err != nil {
-		s.failedFP = fp
-		return reasonError{ErrDataDir, err}
-	}
-	return nil
-}
-
-func (s *Server) changeLocked(rel string, data []byte) error {
-	if data == nil {
-		if _, err := fs.Stat(os.DirFS(s.cfg.DataDir), rel); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: %w", rel, ErrNotFound)
-		}
-	}
-	quiet := slog.New(slog.DiscardHandler) // the real reload below warns once
-	if _, err := loadFS(overlayFS{base: os.DirFS(s.cfg.DataDir), name: rel, data: data}, quiet); err != nil {
-		return reasonError{ErrInvalid, err}
-	}
 	root, err := os.OpenRoot(s.cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	defer root.Close()
-	if data == nil {
-		err = root.Remove(rel)
-	} else {
-		err = writeAtomic(root, rel, data)
+	tmp := ""
+	if data != nil {
+		if tmp, err = writeTemp(root, rel, data); err != nil {
+			return err
+		}
+		defer root.Remove(tmp) // renamed into place, unless the write was refused
 	}
+	if err := s.swap(root, rel, data, tmp); err != nil {
+		return err
+	}
+	return syncDir(root, path.Dir(rel))
+}
+
+// swap judges the one changed file against the state in memory
+// (state.with), puts it in place (tmp renamed to rel, or rel removed) and
+// swaps in the new state, its fingerprint updated from that file alone: a
+// write costs one file, not the directory. Edits by hand reach the state
+// through the watcher, SIGHUP or Reload; while the last of those failed (a
+// bad file by hand), writes are refused, naming it.
+func (s *Server) swap(root *os.Root, rel string, data []byte, tmp string) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.lastErr != nil {
+		return reasonError{ErrDataDir, s.lastErr}
+	}
+	old := s.state.Load()
+	next, err := old.with(rel, data, s.log)
 	if err != nil {
 		return err
 	}
-	if err := syncDir(root, path.Dir(rel)); err != nil {
-		return err
+	before := s.fileHash(root, rel)
+	if data == nil {
+		err = root.Remove(rel)
+	} else {
+		err = root.Rename(tmp, rel)
 	}
-	if err := s.reloadLocked(); err != nil {
-		return err // judged above, so only a concurrent edit by hand gets here
+	if err != nil {
+		return fmt.Errorf("write %s: %w", rel, err)
 	}
+	next.fingerprint = old.fingerprint - before + s.fileHash(root, rel)
+	s.state.Store(next)
+	s.metrics.setLoaded(next)
 	s.log.Info("data directory changed through the API", "file", rel, "deleted", data == nil)
 	return nil
 }
 
-// writeAtomic writes rel through a hidden temporary file in the same
-// directory (the loader skips dot files) and renames it into place, so a
-// reader sees the old file or the new one, never a part.
-func writeAtomic(root *os.Root, rel string, data []byte) error {
+// fileHash is rel's part of the fingerprint (0 when it is not there).
+func (s *Server) fileHash(root *os.Root, rel string) uint64 {
+	info, err := root.Stat(rel)
+	if err != nil {
+		return 0
+	}
+	return fileHash(filepath.Join(s.cfg.DataDir, filepath.FromSlash(rel)), info)
+}
+
+// writeTemp writes data to a hidden temporary file beside rel (the loader
+// and the fingerprint skip dot files) and syncs it, so that renaming it to
+// rel shows readers the old file or the new one, never a part.
+func writeTemp(root *os.Root, rel string, data []byte) (string, error) {
 	dir := path.Dir(rel)
 	if err := root.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+		return "", fmt.Errorf("create %s: %w", dir, err)
 	}
 	var suffix [6]byte
 	rand.Read(suffix[:])
 	tmp := path.Join(dir, "."+path.Base(rel)+".tmp-"+hex.EncodeToString(suffix[:]))
 	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", rel, err)
+		return "", fmt.Errorf("write %s: %w", rel, err)
 	}
 	_, err = f.Write(data)
 	if err == nil {
@@ -338,14 +329,11 @@ func writeAtomic(root *os.Root, rel string, data []byte) error {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = root.Rename(tmp, rel)
-	}
 	if err != nil {
 		root.Remove(tmp)
-		return fmt.Errorf("write %s: %w", rel, err)
+		return "", fmt.Errorf("write %s: %w", rel, err)
 	}
-	return nil
+	return tmp, nil
 }
 
 func syncDir(root *os.Root, dir string) error {

@@ -142,11 +142,14 @@ var pad = strings.Repeat("x", 4096)
 
 func macOf(w, n int) string { return fmt.Sprintf("52:54:00:00:%02x:%02x", w, n) }
 
-// A write is judged against the directory as it is now: an edit by hand
-// the watcher has not seen yet is loaded first.
+// A write is judged against the data being served: an edit by hand joins
+// it through a reload (the watcher, SIGHUP), and is then held against writes.
 func TestWriteSeesHandEdits(t *testing.T) {
 	s := newTestServer(t, map[string]string{"profiles/p.json": `{"id":"p","boot":{"kernel":"/k"}}`}, Config{})
 	writeTree(t, s.cfg.DataDir, map[string]string{"groups/hand.json": `{"id":"g","profile":"p"}`})
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
 	err := s.PutGroup(Group{ID: "g", Profile: "p"}, nil)
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `group id "g" is defined twice: groups/g.json and groups/hand.json`) {
 		t.Fatalf("PutGroup = %v, want the duplicate id refused", err)
@@ -157,6 +160,131 @@ func TestWriteSeesHandEdits(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.cfg.DataDir, "groups/hand.json")); !os.IsNotExist(err) {
 		t.Errorf("groups/hand.json still there: %v", err)
 	}
+}
+
+// While the directory holds a bad file by hand (its reload failed), writes
+// are refused naming it; once it is fixed and reloaded, they go through.
+func TestWriteOverBadDirectory(t *testing.T) {
+	s := newTestServer(t, map[string]string{"profiles/p.json": `{"id":"p","boot":{"kernel":"/k"}}`}, Config{})
+	writeTree(t, s.cfg.DataDir, map[string]string{"groups/hand.json": `{`})
+	if err := s.Reload(); err == nil {
+		t.Fatal("reload of a bad file succeeded")
+	}
+	err := s.PutGroup(Group{ID: "g", Profile: "p"}, nil)
+	if !errors.Is(err, ErrDataDir) || !strings.Contains(err.Error(), "groups/hand.json") {
+		t.Fatalf("PutGroup over a bad directory = %v, want ErrDataDir naming groups/hand.json", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.cfg.DataDir, "groups/g.json")); !os.IsNotExist(err) {
+		t.Errorf("groups/g.json written: %v", err)
+	}
+	os.Remove(filepath.Join(s.cfg.DataDir, "groups/hand.json"))
+	if err := s.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutGroup(Group{ID: "g", Profile: "p"}, nil); err != nil {
+		t.Fatalf("PutGroup after the fix: %v", err)
+	}
+}
+
+// A bad write changes nothing: not a byte of the directory, not what is
+// served. Each is judged on its own against the data in memory.
+func TestBadWriteChangesNothing(t *testing.T) {
+	files := map[string]string{
+		"profiles/p.json":   `{"id":"p","boot":{"kernel":"/k"},"generic_id":"t.txt"}`,
+		"profiles/q.json":   `{"id":"q","boot":{"kernel":"/q"}}`,
+		"groups/a.json":     `{"id":"a","profile":"p","selector":{"mac":"52:54:00:00:00:01"}}`,
+		"groups/other.json": `{"id":"b","profile":"p","selector":{"mac":"52:54:00:00:00:02"}}`,
+		"generic/t.txt":     "mac {{.mac}}\n",
+		"ignition/raw.ign":  `{"ignition":{"version":"3.3.0"}}`,
+	}
+	s := newTestServer(t, files, Config{})
+	tests := []struct {
+		name string
+		do   func() error
+		kind error
+		want string
+	}{
+		{"duplicate group id in another file", func() error { return s.PutGroup(Group{ID: "b", Profile: "p"}, nil) }, ErrInvalid, `group id "b" is defined twice: groups/b.json and groups/other.json`},
+		{"group without profile", func() error { return s.PutGroup(Group{ID: "c"}, nil) }, ErrInvalid, "groups/c.json: field profile is empty"},
+		{"group metadata not an object", func() error { return s.PutGroup(Group{ID: "c", Profile: "p"}, []byte(`[1]`)) }, ErrInvalid, "metadata is not a JSON object"},
+		{"bad selector", func() error {
+			return s.PutGroup(Group{ID: "c", Profile: "p", Selector: map[string]string{"mac": "nope"}}, nil)
+		}, ErrInvalid, "groups/c.json"},
+		{"template that does not parse", func() error { return s.PutTemplate(kindGeneric, "t.txt", []byte("{{.mac")) }, ErrInvalid, "generic/t.txt"},
+		{"raw Ignition that does not validate", func() error { return s.PutTemplate(kindIgnition, "raw.ign", []byte(`{"ignition":{"version":"9"}}`)) }, ErrInvalid, "ignition/raw.ign"},
+		{"delete a group that is not there", func() error { return s.DeleteGroup("zz") }, ErrNotFound, `group "zz"`},
+		{"delete a template that is not there", func() error { return s.DeleteTemplate(kindCloud, "x.yaml") }, ErrNotFound, "cloud/x.yaml"},
+	}
+	before := treeOf(t, s.cfg.DataDir)
+	servedBefore := fmt.Sprint(s.Groups(), s.Profiles())
+	_, ipxeBefore := get(t, s.Handler(), "/ipxe?mac=52:54:00:00:00:01")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			if !errors.Is(err, tt.kind) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %v naming %q", err, tt.kind, tt.want)
+			}
+			if after := treeOf(t, s.cfg.DataDir); after != before {
+				t.Errorf("the directory changed:\nbefore %s\nafter  %s", before, after)
+			}
+			if served := fmt.Sprint(s.Groups(), s.Profiles()); served != servedBefore {
+				t.Errorf("what is served changed:\nbefore %s\nafter  %s", servedBefore, served)
+			}
+			if _, body := get(t, s.Handler(), "/ipxe?mac=52:54:00:00:00:01"); body != ipxeBefore {
+				t.Errorf("/ipxe changed: %q, was %q", body, ipxeBefore)
+			}
+		})
+	}
+	// and the watcher finds the directory as the state says it is
+	if fp, err := fingerprint(s.cfg.DataDir); err != nil || fp != s.state.Load().fingerprint {
+		t.Errorf("fingerprint %x, %v; state's %x", fp, err, s.state.Load().fingerprint)
+	}
+}
+
+// A good write is served at once, and the state's fingerprint (updated from
+// the one file) equals the directory's, so the watcher does not reload.
+func TestWriteKeepsFingerprint(t *testing.T) {
+	s := newTestServer(t, map[string]string{"profiles/p.json": `{"id":"p","boot":{"kernel":"/k"}}`}, Config{})
+	steps := []func() error{
+		func() error {
+			return s.PutGroup(Group{ID: "a", Profile: "p", Selector: map[string]string{"mac": "52:54:00:00:00:01"}}, nil)
+		},
+		func() error {
+			return s.PutGroup(Group{ID: "a", Profile: "p", Selector: map[string]string{"mac": "52:54:00:00:00:02"}}, nil)
+		},
+		func() error { return s.PutTemplate(kindGeneric, "x/y.txt", []byte("hi")) },
+		func() error { return s.PutProfile(Profile{ID: "q", Boot: Boot{Kernel: "/q"}}) },
+		func() error { return s.DeleteTemplate(kindGeneric, "x/y.txt") },
+		func() error { return s.DeleteProfile("q") },
+	}
+	for i, step := range steps {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if fp, _ := fingerprint(s.cfg.DataDir); fp != s.state.Load().fingerprint {
+			t.Fatalf("after step %d the state's fingerprint %x differs from the directory's %x", i, s.state.Load().fingerprint, fp)
+		}
+	}
+	if code, _ := get(t, s.Handler(), "/ipxe?mac=52:54:00:00:00:02"); code != http.StatusOK {
+		t.Errorf("/ipxe for the moved group = %d", code)
+	}
+	if code, _ := get(t, s.Handler(), "/ipxe?mac=52:54:00:00:00:01"); code != http.StatusNotFound {
+		t.Errorf("/ipxe for the old selector = %d, want 404", code)
+	}
+}
+
+// treeOf is every file under dir with its content.
+func treeOf(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			data, _ := os.ReadFile(p)
+			fmt.Fprintf(&b, "%s=%q\n", strings.TrimPrefix(p, dir), data)
+		}
+		return err
+	})
+	return b.String()
 }
 
 func TestTemplatesInSubdirectories(t *testing.T) {

@@ -21,6 +21,8 @@ packages=(
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
 	# network boot
 	dnsmasq-base iproute2
+	# an independent site DHCP server for the simulated rack (labctl serve --dhcp proxy tests)
+	kea-dhcp4-server
 	# images: the offline OS and the smoke initramfs
 	mmdebstrap squashfs-tools busybox-static linux-image-cloud-amd64 cpio gzip zstd
 	dracut dracut-network dracut-live ignition
@@ -37,8 +39,8 @@ packages=(
 	python3-flask python3-libvirt python3-pyghmi python3-cliff python3-zmq python3-tenacity python3-webob python3-bcrypt
 	# the boot service's gRPC code (make proto) and its independent Python client test
 	protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
-	# misc
-	git make ca-certificates openssl curl
+	# misc (systemd-analyze checks the serve unit)
+	git make ca-certificates openssl curl systemd
 )
 
 policy_made="" tmp=""

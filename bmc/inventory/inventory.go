@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,9 +33,10 @@ type Machine struct {
 	MAC  net.HardwareAddr
 	UUID string // lower case
 	// Address is the IPv4 address the site reserves for the machine's MAC,
-	// if the inventory gives one (nil otherwise): what a scenario that needs
-	// members' addresses before boot takes.
-	Address net.IP
+	// if the inventory gives one (invalid otherwise): what a scenario that
+	// needs members' addresses before boot takes, and what `labctl serve
+	// --dhcp full` hands out.
+	Address netip.Addr
 	BMC     []bmc.Endpoint
 }
 
@@ -136,15 +138,15 @@ func Parse(path string, data []byte) (*Inventory, error) {
 			}
 		}
 		if my.Address != "" {
-			ip := net.ParseIP(my.Address)
-			if ip == nil || ip.To4() == nil || strings.Contains(my.Address, ":") {
+			a, err := netip.ParseAddr(my.Address)
+			if err != nil || !a.Is4() {
 				return nil, fmt.Errorf("%s: %s.address: %q is not an IPv4 address", path, field, my.Address)
 			}
-			if ip.IsUnspecified() || ip.IsLoopback() || ip.IsMulticast() || ip.Equal(net.IPv4bcast) {
+			if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 				return nil, fmt.Errorf("%s: %s.address: %s cannot be a machine's address", path, field, my.Address)
 			}
-			m.Address = ip.To4()
-			if err := claim(field, "address", m.Address.String()); err != nil {
+			m.Address = a
+			if err := claim(field, "address", a.String()); err != nil {
 				return nil, err
 			}
 		}

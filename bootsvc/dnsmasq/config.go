@@ -17,8 +17,11 @@ type Config struct {
 	Gateway   netip.Addr   // dnsmasq's own address on Interface: DNS, TFTP, next-server
 	Domain    string       // DNS domain of the machines; boot.<Domain> names Gateway
 	Hosts     []Host       // DHCP reservations and DNS names
-	TFTPRoot  string       // holds undionly.kpxe, ipxe.efi, snponly.efi
-	BootURL   string       // iPXE clients chain to this, e.g. http://10.77.0.1:8080/boot.ipxe
+	// Range is a pool handed out besides the reservations (a rack's full
+	// DHCP); zero: reservations only, as in a lab.
+	Range     [2]netip.Addr
+	TFTPRoot  string // holds undionly.kpxe, ipxe.efi, snponly.efi
+	BootURL   string // iPXE clients chain to this, e.g. http://10.77.0.1:8080/boot.ipxe
 	LogFile   string
 	LeaseFile string
 	// Proxy makes dnsmasq a proxyDHCP server: it hands out boot files only
@@ -60,6 +63,18 @@ func (c Config) Validate() error {
 	}
 	if c.RouterPrefix.IsValid() && (c.Proxy || !c.RouterPrefix.Addr().Is6() || c.RouterPrefix.Bits() != 64 || c.RouterPrefix != c.RouterPrefix.Masked()) {
 		return fmt.Errorf("dnsmasq config: router prefix: %v is not an IPv6 /64 prefix, or dnsmasq is a proxy (the rack's routers advertise)", c.RouterPrefix)
+	}
+	if r := c.Range; r[0].IsValid() || r[1].IsValid() {
+		switch {
+		case c.Proxy:
+			return fmt.Errorf("dnsmasq config: range %s-%s: a proxy hands out no addresses", r[0], r[1])
+		case !c.Subnet.Contains(r[0]) || !c.Subnet.Contains(r[1]):
+			return fmt.Errorf("range %s-%s is outside %s, the subnet of interface %s", r[0], r[1], c.Subnet, c.Interface)
+		case r[1].Less(r[0]):
+			return fmt.Errorf("range %s-%s ends before it starts", r[0], r[1])
+		case !c.Gateway.Less(r[0]) && !r[1].Less(c.Gateway):
+			return fmt.Errorf("range %s-%s holds %s, the address of interface %s", r[0], r[1], c.Gateway, c.Interface)
+		}
 	}
 	for i, h := range c.Hosts {
 		if len(h.MAC) != 6 {
@@ -111,8 +126,12 @@ func (c Config) Render() (string, error) {
 	line("local=/%s/", c.Domain)
 	line("dhcp-authoritative")
 	line("dhcp-leasefile=%s", c.LeaseFile)
-	// Reserved addresses only: a machine not in the scenario gets nothing.
+	// Reserved addresses only, unless a pool is given: a machine not in
+	// the scenario (or inventory) gets nothing.
 	line("dhcp-range=%s,static,%s,1h", c.Subnet.Masked().Addr(), mask)
+	if r := c.Range; r[0].IsValid() {
+		line("dhcp-range=%s,%s,%s,1h", r[0], r[1], mask)
+	}
 	line("dhcp-option=option:dns-server,%s", gw)
 	line("host-record=boot.%s,%s", c.Domain, gw)
 	for _, h := range c.Hosts {

@@ -404,14 +404,18 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// A hand-made bad file elsewhere is named as the data directory's fault
-// (FailedPrecondition), not blamed on the write.
+// A hand-made bad file elsewhere, once a reload (the watcher's, SIGHUP's)
+// found it, is named as the data directory's fault (FailedPrecondition),
+// not blamed on the write.
 func TestWriteOverBadDirectory(t *testing.T) {
 	f := newFixture(t)
 	c := f.client(t)
 	put(t, c)
 	if err := os.WriteFile(filepath.Join(f.dir, "groups", "hand.json"), []byte("{"), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if err := f.srv.Reload(); err == nil {
+		t.Fatal("reload of a bad file succeeded")
 	}
 	_, err := c.groups.GroupPut(ctxT(t), &pb.GroupPutRequest{Group: &storagepb.Group{Id: "y", Profile: "worker"}})
 	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "groups/hand.json") {

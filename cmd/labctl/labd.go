@@ -19,7 +19,6 @@ func newLabDaemonCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			serverGC()
 			return labd.Run(cmd.Context(), dir, slog.Default())
 		},
 	}

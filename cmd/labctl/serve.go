@@ -1,21 +1,36 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
-	"time"
+	"strconv"
 
+	"github.com/labctl/labctl/bmc/inventory"
 	"github.com/labctl/labctl/bootsvc"
-	"github.com/labctl/labctl/bootsvc/rpc"
+	"github.com/labctl/labctl/bootsvc/dhcp"
+	"github.com/labctl/labctl/bootsvc/serve"
 	"github.com/spf13/cobra"
 )
 
+// serveFlags are serve's flags beyond the boot service's own Config.
+type serveFlags struct {
+	address   string
+	iface     string
+	dhcp      string
+	inventory string
+	dhcpRange string
+	domain    string
+	runDir    string
+	ipxeDir   string
+}
+
 func newServeCmd() *cobra.Command {
 	var cfg bootsvc.Config
-	var address string
+	var f serveFlags
 	var api apiFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -25,16 +40,24 @@ func newServeCmd() *cobra.Command {
 /assets/, /report, /machines, /healthz, /metrics and Pixiecore's API
 (/pixiecore/v1/boot/MAC).
 
+With --interface it serves a rack on that interface's IPv4 address, and
+--dhcp says who hands out addresses: proxy (the site's DHCP server keeps
+them; a supervised dnsmasq answers PXE clients only), full (dnsmasq hands
+out the --inventory's reserved addresses, and --dhcp-range if given) or
+none (the site's DHCP already points at /boot.ipxe; docs/racks.md). labctl
+never changes the interface's addresses, routes or links.
+
 With --rpc-address it also serves matchbox's gRPC API (groups, profiles,
 Ignition and generic templates, selection) over mutual TLS: --ca-file,
---cert-file and --key-file are then required. Writes land in the data
-directory as matchbox writes them and are served on the next request.
+--cert-file and --key-file are then required. A write through it is judged
+against the data being served and served before the call returns.
 
 The data directory is reloaded when it changes (and on SIGHUP); a bad file
-keeps the last good state. The signing key's passphrase comes from
-` + bootsvc.PassphraseEnv + `. Every flag is also a LABCTL_* variable.`,
-		Example: "  labctl serve --data bootsvc/examples --assets bootsvc/examples/assets --address 127.0.0.1:8080",
-		Args:    cobra.NoArgs,
+keeps the last good state. SIGTERM stops gracefully (dnsmasq included). The
+signing key's passphrase comes from ` + bootsvc.PassphraseEnv + `. Every flag is also a LABCTL_* variable.`,
+		Example: `  labctl serve --data bootsvc/examples --assets bootsvc/examples/assets --address 127.0.0.1:8080
+  labctl serve --data /srv/boot --interface eno2 --dhcp proxy`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := api.check(); err != nil {
 				return err
@@ -42,58 +65,114 @@ keeps the last good state. The signing key's passphrase comes from
 			if cfg.MaxMachines < 1 {
 				return fmt.Errorf("--max-machines: %d is not a positive number", cfg.MaxMachines)
 			}
-			serverGC()
-			// The request log is batched (bootsvc.LogWriter): a write per
-			// request would cost as much as answering it; bootsvc.NewLogger
-			// formats its lines without slog's generic machinery.
+			o, err := f.dhcpOptions(cmd)
+			if err != nil {
+				return err
+			}
+			// Everything that can be refused is, before anything starts.
+			var link dhcp.Link
+			if f.iface != "" {
+				if link, err = dhcp.Inspect(f.iface); err != nil {
+					return fmt.Errorf("--interface: %w", err)
+				}
+				if !cmd.Flags().Changed("address") {
+					f.address = net.JoinHostPort(link.Addr.Addr().String(), "8080")
+				}
+			}
+			if o.BootPort, err = port(f.address); err != nil {
+				return err
+			}
+			conf, err := dhcp.Config(o, link)
+			if o.Mode != dhcp.None && err != nil {
+				return fmt.Errorf("--dhcp %s: %w", o.Mode, err)
+			}
 			level := slog.LevelInfo
 			if slog.Default().Enabled(cmd.Context(), slog.LevelDebug) {
 				level = slog.LevelDebug
 			}
-			logw := bootsvc.NewLogWriter(os.Stderr, 100*time.Millisecond)
-			defer logw.Close()
-			cfg.Logger = bootsvc.NewLogger(logw, level)
-			srv, err := bootsvc.New(cfg)
+			svc, err := serve.Start(serve.Options{Boot: cfg, Address: f.address, API: api.options(), RequestLog: os.Stderr, LogLevel: level})
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", address)
-			if err != nil {
-				return fmt.Errorf("listen on %s: %w", address, err)
+			slog.Info("boot service", "data", cfg.DataDir, "assets", cfg.AssetsDir, "dhcp", o.Mode, "interface", f.iface)
+			if o.Mode == dhcp.None {
+				return svc.Run(cmd.Context())
 			}
-			ctx := cmd.Context()
-			go srv.ReloadOnHUP(ctx, slog.Default())
-			slog.Info("boot service listening", "address", ln.Addr().String(), "data", cfg.DataDir, "assets", cfg.AssetsDir)
-			if api.address == "" {
-				return srv.Serve(ctx, ln)
+			if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+				return fmt.Errorf("--run-dir: %w", err)
 			}
-			return rpc.ServeAlongside(ctx, srv, ln, srv, api.address, api.tls, slog.Default())
+			// The boot service and dnsmasq stop together: either failing
+			// stops the other, and SIGTERM stops both.
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- dhcp.Run(ctx, o, conf, slog.Default()); cancel() }()
+			err = svc.Run(ctx)
+			cancel()
+			return errors.Join(err, <-errc)
 		},
 	}
 	api.flags(cmd)
-	f := cmd.Flags()
-	f.StringVar(&cfg.DataDir, "data", "", "matchbox-layout data directory (groups/, profiles/, ignition/, cloud/, generic/)")
-	f.StringVar(&cfg.AssetsDir, "assets", "", "directory served at /assets/ (empty: none)")
-	f.StringVar(&address, "address", "127.0.0.1:8080", "HOST:PORT to listen on")
-	f.StringVar(&cfg.SignKeyFile, "sign-key", "", "OpenPGP secret key (armored or binary) for .sig/.asc signatures")
-	f.IntVar(&cfg.MaxMachines, "max-machines", bootsvc.DefaultMaxMachines,
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.DataDir, "data", "", "matchbox-layout data directory (groups/, profiles/, ignition/, cloud/, generic/)")
+	fl.StringVar(&cfg.AssetsDir, "assets", "", "directory served at /assets/ (empty: none)")
+	fl.StringVar(&f.address, "address", "127.0.0.1:8080", "HOST:PORT to listen on (with --interface: its IPv4 address, port 8080)")
+	fl.StringVar(&cfg.SignKeyFile, "sign-key", "", "OpenPGP secret key (armored or binary) for .sig/.asc signatures")
+	fl.IntVar(&cfg.MaxMachines, "max-machines", bootsvc.DefaultMaxMachines,
 		fmt.Sprintf("machines the /machines log keeps (the one seen longest ago is forgotten first; each keeps its last %d events)", bootsvc.MaxEvents))
+	fl.StringVar(&f.iface, "interface", "", "the rack's interface (it must be up with an IPv4 address; labctl never changes it)")
+	fl.StringVar(&f.dhcp, "dhcp", "none", "who hands out addresses on --interface: proxy (the site; labctl answers PXE only), full (labctl: --inventory's reservations) or none")
+	fl.StringVar(&f.inventory, "inventory", "", "inventory YAML whose machines' mac and address are --dhcp full's reservations")
+	fl.StringVar(&f.dhcpRange, "dhcp-range", "", "START-END: addresses --dhcp full hands to machines without a reservation (empty: reservations only)")
+	fl.StringVar(&f.domain, "domain", "rack.internal", "DNS domain of the machines in --dhcp full")
+	fl.StringVar(&f.runDir, "run-dir", "/var/lib/labctl/serve", "where dnsmasq's config, TFTP root, leases and log go")
+	fl.StringVar(&f.ipxeDir, "ipxe-dir", "", "directory holding iPXE binaries for TFTP (empty: Debian's)")
 	cmd.MarkFlagRequired("data")
 	return cmd
 }
 
-// serverGC tunes the collector for a process that serves the boot service
-// (labctl serve, the lab daemon): its live heap is small, so Go's default
-// (collect when the heap doubles) ran the collector often enough to cost
-// about a tenth of /ipxe's CPU. Collecting at 5× the live heap, under a
-// soft 100 MiB limit that keeps a flooded machine log's peak bounded
-// (docs/benchmarks.md: 131.5 MiB at worst, against 141.1 by default).
-// GOGC and GOMEMLIMIT, when set, win.
-func serverGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+// dhcpOptions checks the DHCP flags against each other.
+func (f *serveFlags) dhcpOptions(cmd *cobra.Command) (dhcp.Options, error) {
+	mode, err := dhcp.ParseMode(f.dhcp)
+	if err != nil {
+		return dhcp.Options{}, fmt.Errorf("--dhcp: %w", err)
 	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(100 << 20)
+	o := dhcp.Options{Mode: mode, Interface: f.iface, Domain: f.domain, Dir: f.runDir, IPXEDir: f.ipxeDir}
+	switch {
+	case mode != dhcp.None && f.iface == "":
+		return o, fmt.Errorf("--dhcp %s needs --interface (the rack's interface dnsmasq answers on)", mode)
+	case mode != dhcp.Full && (f.inventory != "" || f.dhcpRange != ""):
+		return o, fmt.Errorf("--inventory and --dhcp-range are for --dhcp full, not --dhcp %s", mode)
+	case mode == dhcp.Full && f.inventory == "" && f.dhcpRange == "":
+		return o, fmt.Errorf("--dhcp full needs --inventory (reservations) or --dhcp-range: there is nothing to hand out")
 	}
+	if f.dhcpRange != "" {
+		if o.Range, err = dhcp.ParseRange(f.dhcpRange); err != nil {
+			return o, fmt.Errorf("--dhcp-range: %w", err)
+		}
+	}
+	if f.inventory != "" {
+		inv, err := inventory.Load(f.inventory)
+		if err != nil {
+			return o, fmt.Errorf("--inventory: %w", err)
+		}
+		for i, m := range inv.Machines {
+			if m.Address.IsValid() { // else known by its BMC, booted by whatever address it gets
+				o.Reservations = append(o.Reservations, dhcp.Reservation{
+					Field: fmt.Sprintf("%s: machines[%d] (%s)", inv.Path, i, m.Name), Name: m.Name, MAC: m.MAC, Address: m.Address})
+			}
+		}
+	}
+	return o, nil
+}
+
+func port(address string) (uint16, error) {
+	_, p, err := net.SplitHostPort(address)
+	if err == nil {
+		var n uint64
+		if n, err = strconv.ParseUint(p, 10, 16); err == nil {
+			return uint16(n), nil
+		}
+	}
+	return 0, fmt.Errorf("--address %q: want HOST:PORT (%v)", address, err)
 }

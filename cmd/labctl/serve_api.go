@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/labctl/labctl/bootsvc/rpc"
+	"github.com/labctl/labctl/bootsvc/serve"
 	"github.com/spf13/cobra"
 )
 
@@ -34,4 +35,12 @@ func (a *apiFlags) check() error {
 		}
 	}
 	return nil
+}
+
+// options is the API as the boot service's assembly takes it (nil: none).
+func (a *apiFlags) options() *serve.API {
+	if a.address == "" {
+		return nil
+	}
+	return &serve.API{Address: a.address, TLS: a.tls}
 }

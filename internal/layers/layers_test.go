@@ -45,7 +45,10 @@ var layer = map[string]int{
 	"lab/progress": assemblies, // follows what lab/state records
 	"lab/scenario": assemblies, // issues through lab/pki, keys from lab/sshkeys
 
+	"bootsvc/dhcp": assemblies, // the rack's interface checked, an inventory's reservations, dnsmasq
+
 	"lab/qemu": runners, "lab/libvirt": runners, "lab/check": runners,
+	"bootsvc/serve": runners, // the boot service, its API and reload as one process
 
 	"lab/providers": registries, "images/registry": registries,
 
@@ -72,7 +75,7 @@ var only = map[string][]string{
 	"images/flatcar": {"images/registry"},
 	"images/fcos":    {"images/registry"},
 	"images/k8s":     {"images/registry", "cmd/labctl"},                                  // kubectl runs the cached build
-	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc", "scripts/bootsvc-bench"}, // readers of its log use bootsvc/bootlog
+	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc", "bootsvc/serve", "scripts/bootsvc-bench"}, // readers of its log use bootsvc/bootlog
 	"lab/labd":       {"cmd/labctl"},
 	"lab/control":    {"cmd/labctl"},
 }

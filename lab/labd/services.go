@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,38 +13,38 @@ import (
 
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/dnsmasq"
+	"github.com/labctl/labctl/bootsvc/serve"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/state"
 )
 
 // serveBoot serves the lab's data directory and assets on the gateway, and
-// its gRPC API, logging requests to the lab's boot service log.
+// its gRPC API, logging requests to the lab's boot service log: the same
+// assembly as `labctl serve`.
 func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Logger, fail func(error)) error {
 	bootLog, err := os.OpenFile(l.BootsvcLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
-	// Batched: a write per request costs as much as the request.
-	bootLogw := bootsvc.NewLogWriter(bootLog, 100*time.Millisecond)
-	closeLog := func() { bootLogw.Close(); bootLog.Close() }
-	bootLogger := bootsvc.NewLogger(bootLogw, slog.LevelInfo)
-	srv, err := bootsvc.New(bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), Logger: bootLogger})
+	svc, err := serve.Start(serve.Options{
+		Boot:       bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir()},
+		Address:    l.BootAddr(),
+		API:        apiOptions(l),
+		RequestLog: bootLog,
+		LogLevel:   slog.LevelInfo,
+		Log:        log,
+	})
 	if err != nil {
-		closeLog()
-		return err
-	}
-	ln, err := net.Listen("tcp", l.BootAddr())
-	if err != nil {
-		closeLog()
+		bootLog.Close()
 		return fmt.Errorf("boot service: %w", err)
 	}
 	wg.Go(func() {
-		defer closeLog()
-		if err := srv.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+		defer bootLog.Close()
+		if err := svc.Run(ctx); err != nil && ctx.Err() == nil {
 			fail(fmt.Errorf("boot service: %w", err))
 		}
 	})
-	return startAPI(ctx, wg, l, srv, bootLogger, fail)
+	return nil
 }
 
 // runDnsmasq supervises the lab's dnsmasq until ctx ends.
