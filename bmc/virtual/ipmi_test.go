@@ -9,6 +9,7 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/power"
 )
 
@@ -44,9 +45,7 @@ func startIPMIFor(t *testing.T, m *virtualtest.VM) (*virtualtest.VM, *virtual.Sy
 
 func ipmitool(t *testing.T, port, user, pass string, extra []string, args ...string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath("ipmitool"); err != nil {
-		t.Skip("ipmitool not installed")
-	}
+	testenv.Tool(t, "ipmitool", "ipmitool")
 	full := append([]string{"-I", "lanplus", "-H", "127.0.0.1", "-p", port, "-U", user, "-E", "-N", "1", "-R", "2"}, extra...)
 	full = append(full, args...)
 	cmd := exec.Command("ipmitool", full...)
@@ -56,6 +55,7 @@ func ipmitool(t *testing.T, port, user, pass string, extra []string, args ...str
 }
 
 func TestIPMIToolDrivesMachine(t *testing.T) {
+	testenv.Tool(t, "ipmitool", "ipmitool") // before the subtests, which use this t
 	m, sys, port := startIPMI(t)
 	run := func(args ...string) string {
 		t.Helper()

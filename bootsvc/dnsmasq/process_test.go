@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/netns"
 )
 
@@ -22,8 +23,9 @@ import (
 // ask for an address as a BIOS PXE ROM, as UEFI firmware and as iPXE would.
 func TestRealDnsmasq(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs root, network namespaces and dnsmasq")
+		t.Skip("runs dnsmasq and udhcpc in two network namespaces")
 	}
+	testenv.Privileged(t, "network namespaces and a veth pair")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	id := rand.Uint32()

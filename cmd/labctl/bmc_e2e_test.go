@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/netns"
@@ -184,11 +184,10 @@ func fileSize(path string) int64 {
 // ipmitool and FreeIPMI for the BIOS VM, redfishtool and sushy for the UEFI
 // VM, each effect checked on the VM itself.
 func TestE2EVirtualBMCTools(t *testing.T) {
-	for _, tool := range []string{"ipmitool", "ipmi-power", "ipmi-chassis-config", "redfishtool"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skip(tool + " not installed")
-		}
-	}
+	testenv.Tool(t, "ipmitool", "ipmitool")
+	testenv.Tool(t, "ipmi-power", "freeipmi-tools")
+	testenv.Tool(t, "ipmi-chassis-config", "freeipmi-tools")
+	testenv.Tool(t, "redfishtool", "redfishtool")
 	ctx, cancel := e2eContext(t)
 	defer cancel()
 	b := upBMCLab(t, ctx)

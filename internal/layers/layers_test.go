@@ -23,7 +23,7 @@ const (
 var layer = map[string]int{
 	"lab": model, "tail": model, "filecopy": model, "images": model, "bmc": model,
 	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,
-	"internal/layers": model, "power": vocabulary, "images/verify": model,
+	"internal/layers": model, "internal/testenv": model, "power": vocabulary, "images/verify": model,
 	"bootsvc/rpc/rpcpb": parts, "bootsvc/rpc/serverpb": parts, "bootsvc/rpc/storagepb": parts, // generated
 	"": model, // the repository's own tests (workflows_test.go)
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
@@ -32,9 +33,7 @@ func helper(t *testing.T, args ...string) int {
 }
 
 func TestAssess(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
+	testenv.Privileged(t, "creates a network namespace")
 	ns := fmt.Sprintf("trust-assess-%d", os.Getpid())
 	if err := netns.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/state"
 )
@@ -19,9 +20,7 @@ import (
 // lab would, outside labctl.
 func foreignNetns(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
+	testenv.Privileged(t, "creates a network namespace with a bridge")
 	name := fmt.Sprintf("trust-foreign-%d", os.Getpid())
 	for _, argv := range [][]string{{"netns", "add", name}, {"-n", name, "link", "add", "userbr0", "type", "bridge"}} {
 		if out, err := exec.Command("ip", argv...).CombinedOutput(); err != nil {
