@@ -29,9 +29,12 @@ E2E_TIMEOUT=80m
 test: deps build
 	GO=$(GO) E2E_TIMEOUT=$(E2E_TIMEOUT) TESTFLAGS="$(TESTFLAGS)" ./scripts/test-suite.sh
 
-# The flake rate: pxe-smoke 10 times, alternating qemu and libvirt (root).
+# The flake rate: a scenario N times, alternating qemu and libvirt, with
+# each run's time and the pass count (root): `make soak SCENARIO=etcd3 N=5`.
+SCENARIO ?= pxe-smoke
+N ?= 10
 soak: build
-	./scripts/soak.sh 10
+	./scripts/soak.sh $(SCENARIO) $(N)
 
 # Only the Kubernetes scenarios end to end (k8s-install, and k8s with a
 # wrong node certificate), which `make test` runs too; artifacts kept.

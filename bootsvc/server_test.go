@@ -265,9 +265,9 @@ func TestServeWatchesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
-	url := "http://" + ln.Addr().String() + "/ipxe"
-	fetch := func() string {
-		resp, err := http.Get(url)
+	base := "http://" + ln.Addr().String()
+	get := func(path string) string {
+		resp, err := http.Get(base + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,12 +275,19 @@ func TestServeWatchesAndShutsDown(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return string(b)
 	}
+	fetch := func() string { return get("/ipxe") }
 	if b := fetch(); !strings.Contains(b, "/old") {
 		t.Fatalf("first answer %q", b)
 	}
-	// A bad file first: the server keeps answering from the good state.
+	// A bad file first: once the watcher has tried it (its failed reload
+	// counted in /metrics), the server still answers from the good state.
 	writeTree(t, s.cfg.DataDir, map[string]string{"groups/bad.json": "{"})
-	time.Sleep(100 * time.Millisecond)
+	failed := `labctl_bootsvc_reloads_total{result="error"} 1` + "\n"
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(get("/metrics"), failed); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed reload of groups/bad.json within 5s; /metrics:\n%s", get("/metrics"))
+		}
+	}
 	if b := fetch(); !strings.Contains(b, "/old") {
 		t.Fatalf("after a bad file: %q", b)
 	}

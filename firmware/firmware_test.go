@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 // userDir makes a directory like Debian's: one real file, two links.
@@ -31,9 +33,7 @@ func TestCopyTo(t *testing.T) {
 	}{
 		{"user directory with links", userDir},
 		{"debian", func(t *testing.T) string {
-			if _, err := os.Stat(DebianDir); err != nil {
-				t.Skip("Debian's ipxe package is not installed")
-			}
+			testenv.File(t, DebianDir, "ipxe")
 			return ""
 		}},
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 func TestCacheBuild(t *testing.T) {
@@ -63,6 +65,7 @@ func TestCacheBuild(t *testing.T) {
 	// directory; one of them may be a bind of the host's own files (here
 	// "host", standing for /dev/shm). Removal detaches, never recurses through.
 	bindHost := func(t *testing.T, at string) (sentinel string) {
+		testenv.Privileged(t, "bind-mounts a directory into the build")
 		host := t.TempDir()
 		sentinel = filepath.Join(host, "host-file")
 		if err := os.WriteFile(sentinel, []byte("keep"), 0o644); err != nil {

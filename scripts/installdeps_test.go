@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 // TestInstallGoOnFreshDebian runs `install-deps.sh --go-only` in a Debian
@@ -24,14 +25,8 @@ func TestInstallGoOnFreshDebian(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a Debian root and fetches the Go toolchain (minutes)")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("mmdebstrap --mode=root and chroot need root")
-	}
-	for _, tool := range []string{"mmdebstrap", "unshare", "chroot"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing (scripts/install-deps.sh installs it): %v", tool, err)
-		}
-	}
+	testenv.Privileged(t, "mmdebstrap --mode=root mounts and chroots")
+	testenv.Tool(t, "mmdebstrap", "mmdebstrap")
 	want := goModRelease(t, "../go.mod")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()

@@ -16,6 +16,7 @@ import (
 	"github.com/labctl/labctl/bmc/ipmi"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/power"
 )
 
@@ -124,9 +125,7 @@ func TestAgainstVirtualBMC(t *testing.T) {
 // chassis_control script keeps power and boot device in files in dir.
 func startIPMISim(t *testing.T) (addr, dir string) {
 	t.Helper()
-	if _, err := exec.LookPath("ipmi_sim"); err != nil {
-		t.Skip("ipmi_sim (openipmi) not installed")
-	}
+	testenv.Tool(t, "ipmi_sim", "openipmi")
 	dir = t.TempDir()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/power"
 )
 
@@ -15,9 +16,7 @@ import (
 // file, so that the password is not on the command line.
 func freeipmi(t *testing.T, port, pass, tool string, args ...string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		t.Skip(tool + " not installed")
-	}
+	testenv.Tool(t, tool, "freeipmi-tools")
 	conf := filepath.Join(t.TempDir(), "freeipmi.conf")
 	os.WriteFile(conf, []byte("username "+testCred.Username+"\npassword "+pass+"\n"), 0o600)
 	full := append([]string{"--config-file", conf, "-h", "127.0.0.1:" + port, "-D", "LAN_2_0",

@@ -2,10 +2,12 @@ package virtual_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,31 +167,84 @@ func TestIPMIToolUnimplementedCommands(t *testing.T) {
 
 // A machine slower to start than IPMI clients wait (a VM's cold start
 // under load) is answered at once and started once, not once per
-// retransmission; meanwhile the BMC still answers reads.
+// retransmission; meanwhile the BMC still answers reads. The machine here
+// does not finish its boot until the test lets it.
 func TestIPMIToolSlowMachine(t *testing.T) {
 	slow := virtualtest.NewVM()
-	slow.OnBoot = func(power.BootDevice) { time.Sleep(3 * time.Second) }
-	m, _, port := startIPMIFor(t, slow)
-	timed := func(args ...string) time.Duration {
+	booting, release := make(chan power.BootDevice, 10), make(chan struct{})
+	slow.OnBoot = func(d power.BootDevice) { booting <- d; <-release }
+	defer close(release)
+	slowConn, slowPort := countedIPMI(t, slow)
+	fastConn, fastPort := countedIPMI(t, virtualtest.NewVM())
+	// run returns how many datagrams the BMC read for the command.
+	run := func(c *countingConn, port string, args ...string) int64 {
 		t.Helper()
-		start := time.Now()
-		out, err := ipmitool(t, port, testCred.Username, testCred.Password, nil, args...)
-		if err != nil {
+		before := c.read.Load()
+		if out, err := ipmitool(t, port, testCred.Username, testCred.Password, nil, args...); err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, out)
 		}
-		return time.Since(start)
+		return c.read.Load() - before
 	}
-	if d := timed("chassis", "power", "cycle"); d > 1500*time.Millisecond {
-		t.Errorf("power cycle answered after %s", d)
+	// Answered while the machine is still starting, with as many datagrams
+	// as a machine that starts at once takes: ipmitool retransmits a
+	// request it has no answer to within a second.
+	slowCycle := run(slowConn, slowPort, "chassis", "power", "cycle")
+	select {
+	case <-booting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ipmitool's power cycle was answered, yet the machine did not start booting")
 	}
-	if d := timed("chassis", "bootparam", "get", "5"); d > time.Second {
-		t.Errorf("bootparam get 5 answered after %s, during the cycle", d)
+	if fastCycle := run(fastConn, fastPort, "chassis", "power", "cycle"); slowCycle != fastCycle {
+		t.Errorf("power cycle of the slow machine took %d datagrams, of one that boots at once %d: ipmitool retransmitted", slowCycle, fastCycle)
 	}
-	time.Sleep(5 * time.Second) // a second cycle, if any, would have booted by now
-	if b := m.Boots(); len(b) != 1 {
+	// Reads during the boot are answered as soon.
+	if slowGet, fastGet := run(slowConn, slowPort, "chassis", "bootparam", "get", "5"), run(fastConn, fastPort, "chassis", "bootparam", "get", "5"); slowGet != fastGet {
+		t.Errorf("bootparam get 5 during the boot took %d datagrams, on an idle BMC %d: ipmitool retransmitted", slowGet, fastGet)
+	}
+	// Once every datagram the BMC read has been answered, each request has
+	// been acted on: a retransmitted cycle would have booted again.
+	for deadline := time.Now().Add(10 * time.Second); slowConn.written.Load() < slowConn.read.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the BMC read %d datagrams and answered %d", slowConn.read.Load(), slowConn.written.Load())
+		}
+	}
+	if b := slow.Boots(); len(b) != 1 {
 		t.Errorf("boots %v, want one", b)
 	}
-	if st, _ := m.PowerState(context.Background()); st != power.On {
+	if st, _ := slow.PowerState(context.Background()); st != power.On {
 		t.Errorf("machine is %s", st)
 	}
+}
+
+// countedIPMI serves a virtual IPMI BMC for m on a loopback port through a
+// countingConn.
+func countedIPMI(t *testing.T, m *virtualtest.VM) (*countingConn, string) {
+	t.Helper()
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &countingConn{PacketConn: udp}
+	_, port := serveIPMIOn(t, m, c)
+	return c, port
+}
+
+// countingConn counts the datagrams a server reads and the replies it writes.
+type countingConn struct {
+	net.PacketConn
+	read, written atomic.Int64
+}
+
+func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.PacketConn.ReadFrom(b)
+	if err == nil {
+		c.read.Add(1)
+	}
+	return n, addr, err
+}
+
+func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	n, err := c.PacketConn.WriteTo(b, addr)
+	c.written.Add(1)
+	return n, err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/power"
 )
 
@@ -24,11 +25,18 @@ func startIPMI(t *testing.T) (*virtualtest.VM, *virtual.System, string) {
 // startIPMIFor is startIPMI for a machine set up beforehand.
 func startIPMIFor(t *testing.T, m *virtualtest.VM) (*virtualtest.VM, *virtual.System, string) {
 	t.Helper()
-	sys := &virtual.System{Name: "node1", UUID: "8c1f6a3e-1b2d-4e5f-8a9b-0c1d2e3f4a5b", Machine: m}
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	sys, port := serveIPMIOn(t, m, conn)
+	return m, sys, port
+}
+
+// serveIPMIOn serves a virtual IPMI BMC for m on conn until the test ends.
+func serveIPMIOn(t *testing.T, m *virtualtest.VM, conn net.PacketConn) (*virtual.System, string) {
+	t.Helper()
+	sys := &virtual.System{Name: "node1", UUID: "8c1f6a3e-1b2d-4e5f-8a9b-0c1d2e3f4a5b", Machine: m}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- virtual.ServeIPMI(ctx, conn, sys, testCred) }()
@@ -39,14 +47,12 @@ func startIPMIFor(t *testing.T, m *virtualtest.VM) (*virtualtest.VM, *virtual.Sy
 		}
 	})
 	_, port, _ := net.SplitHostPort(conn.LocalAddr().String())
-	return m, sys, port
+	return sys, port
 }
 
 func ipmitool(t *testing.T, port, user, pass string, extra []string, args ...string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath("ipmitool"); err != nil {
-		t.Skip("ipmitool not installed")
-	}
+	testenv.Tool(t, "ipmitool", "ipmitool")
 	full := append([]string{"-I", "lanplus", "-H", "127.0.0.1", "-p", port, "-U", user, "-E", "-N", "1", "-R", "2"}, extra...)
 	full = append(full, args...)
 	cmd := exec.Command("ipmitool", full...)
@@ -56,6 +62,7 @@ func ipmitool(t *testing.T, port, user, pass string, extra []string, args ...str
 }
 
 func TestIPMIToolDrivesMachine(t *testing.T) {
+	testenv.Tool(t, "ipmitool", "ipmitool") // before the subtests, which use this t
 	m, sys, port := startIPMI(t)
 	run := func(args ...string) string {
 		t.Helper()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/power"
 )
 
@@ -102,9 +103,7 @@ func TestRedfishRefusesWithoutSession(t *testing.T) {
 }
 
 func TestRedfishtoolDrivesMachine(t *testing.T) {
-	if _, err := exec.LookPath("redfishtool"); err != nil {
-		t.Skip("redfishtool not installed")
-	}
+	testenv.Tool(t, "redfishtool", "redfishtool")
 	b := startRedfish(t)
 	host := strings.TrimPrefix(b.url, "https://")
 	run := func(t *testing.T, args ...string) string {
@@ -186,9 +185,7 @@ print("power=%s target=%s enabled=%s mode=%s" % (system.power_state.value, syste
 
 func TestSushyDrivesMachine(t *testing.T) {
 	py := "/usr/bin/python3"
-	if err := exec.Command(py, "-c", "import sushy").Run(); err != nil {
-		t.Skip("python3-sushy not installed")
-	}
+	testenv.PythonModule(t, py, "sushy", "python3-sushy")
 	b := startRedfish(t)
 	script := filepath.Join(t.TempDir(), "sushy_drive.py")
 	os.WriteFile(script, []byte(sushyScript), 0o644)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/netns"
 )
 
@@ -28,9 +29,7 @@ func TestProtocolValidator(t *testing.T) {
 	if dir == "" {
 		t.Skip("LABCTL_RPV_DIR (a Redfish-Protocol-Validator checkout) not set; see scripts/redfish-validator.sh")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
+	testenv.Privileged(t, "serves the BMC in a network namespace")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	ns := fmt.Sprintf("labctl-redfish-rpv-%d", os.Getpid())

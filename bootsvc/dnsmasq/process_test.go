@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/netns"
 )
 
@@ -22,8 +23,9 @@ import (
 // ask for an address as a BIOS PXE ROM, as UEFI firmware and as iPXE would.
 func TestRealDnsmasq(t *testing.T) {
 	if testing.Short() {
-		t.Skip("needs root, network namespaces and dnsmasq")
+		t.Skip("runs dnsmasq and udhcpc in two network namespaces")
 	}
+	testenv.Privileged(t, "network namespaces and a veth pair")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	id := rand.Uint32()
@@ -79,7 +81,7 @@ func TestRealDnsmasq(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("dnsmasq supervisor: %v", err)
 	}
-	time.Sleep(300 * time.Millisecond) // let dnsmasq bind
+	waitUDP(ctx, t, first, 53, 67, 69) // DNS, DHCP, TFTP
 
 	script := filepath.Join(dir, "udhcpc.sh")
 	os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"ip=$ip siaddr=$siaddr boot_file=$boot_file\" > "+dir+"/lease\nexit 0\n"), 0o755)
@@ -184,4 +186,42 @@ func TestProxyConfigAccepted(t *testing.T) {
 	if out, err := exec.Command("dnsmasq", "--test", "--conf-file="+f).CombinedOutput(); err != nil {
 		t.Fatalf("dnsmasq --test: %v: %s", err, out)
 	}
+}
+
+// waitUDP waits until the network namespace of process pid (dnsmasq's, where
+// nothing else runs) has UDP sockets bound to every port: dnsmasq then
+// answers clients.
+func waitUDP(ctx context.Context, t *testing.T, pid int, ports ...int) {
+	t.Helper()
+	for {
+		var missing []int
+		for _, port := range ports {
+			if !boundUDP(pid, port) {
+				missing = append(missing, port)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("dnsmasq (pid %d) has bound no UDP socket to ports %v: %v", pid, missing, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// boundUDP reads /proc/PID/net/udp{,6}, whose second column is the local
+// address as HEX_IP:HEX_PORT.
+func boundUDP(pid, port int) bool {
+	suffix := fmt.Sprintf(":%04X", port)
+	for _, table := range []string{"udp", "udp6"} {
+		raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		for _, line := range strings.Split(string(raw), "\n")[1:] {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasSuffix(f[1], suffix) {
+				return true
+			}
+		}
+	}
+	return false
 }

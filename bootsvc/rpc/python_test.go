@@ -9,23 +9,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 // Debian's grpcio, with stubs protoc makes from the project's .proto files
 // at test time, puts a group and a profile over mutual TLS; /ipxe serves them.
 func TestPythonClient(t *testing.T) {
 	const python = "/usr/bin/python3" // Debian's, where python3-grpcio is
-	tools := map[string]string{}
-	for _, tool := range []string{"protoc", "grpc_python_plugin", python} {
-		p, err := exec.LookPath(tool)
-		if err != nil {
-			t.Skip(tool + " not installed (protobuf-compiler, protobuf-compiler-grpc, python3-grpcio)")
-		}
-		tools[tool] = p
+	tools := map[string]string{
+		"protoc":             testenv.Tool(t, "protoc", "protobuf-compiler"),
+		"grpc_python_plugin": testenv.Tool(t, "grpc_python_plugin", "protobuf-compiler-grpc"),
 	}
-	if err := exec.Command(python, "-c", "import grpc").Run(); err != nil {
-		t.Skip("python3-grpcio not installed")
-	}
+	testenv.PythonModule(t, python, "grpc", "python3-grpcio")
+	testenv.PythonModule(t, python, "google.protobuf", "python3-protobuf")
 	stubs := t.TempDir()
 	protoc := exec.Command("protoc", "-I", ".", "--python_out="+stubs, "--grpc_python_out="+stubs,
 		"--plugin=protoc-gen-grpc_python="+tools["grpc_python_plugin"],

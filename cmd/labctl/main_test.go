@@ -14,6 +14,7 @@ import (
 
 	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 func TestFlagsFromEnv(t *testing.T) {
@@ -104,9 +105,7 @@ func TestVerboseFromEnv(t *testing.T) {
 // Bad flags and names are refused before any image is built (which takes
 // minutes the first time): nothing about images is printed.
 func TestUpChecksBeforeBuilding(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("up refuses non-root first")
-	}
+	testenv.Root(t, "up refuses non-root before it checks its flags")
 	t.Setenv("LABCTL_STATE_DIR", t.TempDir())
 	for _, tt := range []struct {
 		args []string

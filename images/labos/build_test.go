@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 // A variant's regular file arrives with its content and mode; a symbolic link
@@ -62,6 +63,10 @@ func TestStageFilesKeepsLinksAsLinks(t *testing.T) {
 // mount, no process and no build directory: an interrupted `labctl images
 // build` or test run must not strand them on the machine.
 func TestBuildCancelledLeavesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs mmdebstrap for minutes, until it mounts its chroot")
+	}
+	testenv.Privileged(t, "mmdebstrap mounts proc, sys and /dev/shm in its chroot")
 	cache := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

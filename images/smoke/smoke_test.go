@@ -28,7 +28,7 @@ func build(ctx context.Context, cacheDir string) (string, error) {
 
 func TestBuildContents(t *testing.T) {
 	if _, err := DebianInputs(); err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	cache := t.TempDir()
 	dir, err := build(context.Background(), cache)
@@ -89,7 +89,7 @@ func TestBootWithoutNetwork(t *testing.T) {
 		t.Skip("boots a VM")
 	}
 	if _, err := DebianInputs(); err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	dir, err := build(context.Background(), t.TempDir())
 	if err != nil {

@@ -30,7 +30,7 @@ var layer = map[string]int{
 	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,
 	"images/verify": model, "images/oci": model, // need nothing of ours: tools for the image parts
 	"scenarios":       model,                                            // the built-in scenarios as data (embedded files)
-	"internal/layers": model, "scripts": model, "internal/junit": model, // no code: the scripts' doc; junit needs nothing of ours
+	"internal/layers": model, "scripts": model, "internal/junit": model, "internal/testenv": model, // no code: the scripts' doc; junit needs nothing of ours
 	"": model, // the repository's own tests (workflows_test.go)
 
 	"firmware": parts, "bootsvc": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/pki": parts,

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
@@ -104,9 +105,7 @@ func startSSHD(t *testing.T, keys *sshkeys.Keys, machine, addr string, port int)
 	if err != nil {
 		t.Fatalf("OpenSSH server not installed (scripts/install-deps.sh installs it): %v", err)
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("sshd needs root to run commands as root")
-	}
+	testenv.Root(t, "sshd runs commands as root")
 	dir := t.TempDir()
 	write := func(name, content string, mode os.FileMode) string {
 		p := filepath.Join(dir, name)

@@ -69,7 +69,7 @@ func TestAttachTerminal(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			master, tty, err := OpenPTY()
 			if err != nil {
-				t.Skipf("no pseudo-terminal: %v", err)
+				t.Fatalf("no pseudo-terminal (/dev/ptmx): %v", err)
 			}
 			defer master.Close()
 			defer tty.Close()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/state"
 )
@@ -70,7 +71,7 @@ func TestLabStatus(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			lns := gone
 			if tt.netns {
-				needNamespaces(t)
+				testenv.Privileged(t, "makes network namespaces")
 				if ns == "" {
 					ns = fmt.Sprintf("trust-status-%d", os.Getpid())
 					if err := netns.Create(context.Background(), ns); err != nil {

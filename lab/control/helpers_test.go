@@ -68,30 +68,6 @@ func deadPid(t *testing.T) int {
 	return cmd.Process.Pid
 }
 
-// needRoot stops a test that needs root (Up and Down refuse without it):
-// skipped under -short, failed otherwise.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if testing.Short() {
-		t.Skipf("%s needs root: skipped under -short", t.Name())
-	}
-	t.Fatalf("%s needs root", t.Name())
-}
-
-// needNamespaces stops a test that makes network namespaces (root with
-// CAP_SYS_ADMIN and CAP_NET_ADMIN, which `make check`'s container lacks):
-// skipped under -short.
-func needNamespaces(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skipf("%s makes network namespaces: skipped under -short", t.Name())
-	}
-	needRoot(t)
-}
-
 // pxeSmoke is the state of a pxe-smoke lab under root, as Up would record
 // it, made without Up's checks (which need root).
 func pxeSmoke(t *testing.T, root, ns string) (*state.State, *scenario.Scenario) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/images/k8s"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/scenario"
@@ -22,7 +23,8 @@ import (
 // lab would, outside labctl.
 func foreignNetns(t *testing.T) string {
 	t.Helper()
-	needNamespaces(t)
+	testenv.Privileged(t, "makes network namespaces")
+	testenv.Privileged(t, "creates a network namespace with a bridge")
 	name := fmt.Sprintf("trust-foreign-%d", os.Getpid())
 	for _, argv := range [][]string{{"netns", "add", name}, {"-n", name, "link", "add", "userbr0", "type", "bridge"}} {
 		if out, err := exec.Command("ip", argv...).CombinedOutput(); err != nil {
@@ -54,7 +56,7 @@ func listing(t *testing.T, root string) []string {
 // TestUpRefuses gives Up what it must refuse: each refusal names what is
 // wrong, and comes before any image is built or anything is written.
 func TestUpRefuses(t *testing.T) {
-	needRoot(t)
+	testenv.Root(t, "Up and Down refuse without it")
 	tests := []struct {
 		name  string
 		o     UpOptions
@@ -112,7 +114,7 @@ func TestUpRefuses(t *testing.T) {
 // TestDown takes labs down from state files alone: it removes what the
 // state records this lab made, and nothing else.
 func TestDown(t *testing.T) {
-	needRoot(t)
+	testenv.Root(t, "Up and Down refuse without it")
 	type lab struct {
 		st     *state.State
 		others []int // processes that are not this lab's: they must survive
@@ -167,7 +169,7 @@ func TestDown(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.netns {
-				needNamespaces(t)
+				testenv.Privileged(t, "makes network namespaces")
 			}
 			root := t.TempDir()
 			st, _ := pxeSmoke(t, root, fmt.Sprintf("trust-down-%d", os.Getpid()))

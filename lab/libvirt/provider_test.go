@@ -18,6 +18,7 @@ import (
 
 	golibvirt "libvirt.org/go/libvirt"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
@@ -32,9 +33,7 @@ func newTestLab(t testing.TB) *lab.Lab {
 	if testing.Short() {
 		t.Skip("runs libvirtd and QEMU guests")
 	}
-	if os.Geteuid() != 0 {
-		t.Fatal("the libvirt provider test needs root (namespaces, libvirtd, bridges)")
-	}
+	testenv.Privileged(t, "namespaces, libvirtd, bridges")
 	s, err := scenario.Find("pxe-smoke")
 	if err != nil {
 		t.Fatal(err)

@@ -10,13 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 func newNS(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("network namespaces need root")
-	}
+	testenv.Privileged(t, "creates a network namespace")
 	name := fmt.Sprintf("lt-netns-%d", os.Getpid())
 	ctx := context.Background()
 	if err := Create(ctx, name); err != nil {
