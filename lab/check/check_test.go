@@ -69,6 +69,8 @@ func TestBuiltinExpectations(t *testing.T) {
 	}{
 		{"k8s-install", "nodes-ready", "v1.34.4 True", 0, ""},
 		{"k8s", "nodes-ready", `"Unable to register node with API server" err="nodes \"worker2\" is forbidden: node \"worker1\" is not allowed to modify node \"worker2\"" node="worker2"` + "\n", 0, "fail_matches"},
+		{"k8s", "nodes-ready", `Error from server (Forbidden): nodes "worker2" is forbidden: User "system:node:worker1" cannot get resource "nodes" in API group "" at the cluster scope: node 'worker1' cannot read 'worker2', only its own Node object` + "\n", 1, "fail_matches"},
+		{"k8s", "nodes-ready", `Error from server (NotFound): nodes "worker2" not found` + "\n", 1, "exit status 1"},
 		{"k8s", "nodes-ready", "v1.34.4 False", 0, "does not match"},
 		{"k8s-install", "deployment-available", "available 2\nlabhello-c4ff9999f-64gk2 worker2 Running\nlabhello-c4ff9999f-f8b8k worker1 Running\n", 0, ""},
 		{"k8s-install", "worker-survives-reboot", "/dev/vda3\nactive\nTrue", 0, ""},
