@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 // TestImagesRunUnderDebianContainerd builds the pause and labhello archives
@@ -19,11 +21,9 @@ func TestImagesRunUnderDebianContainerd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two Go programs and starts containerd")
 	}
-	for _, tool := range []string{"containerd", "ctr", "runc"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: scripts/install-deps.sh installs it", tool)
-		}
-	}
+	testenv.Tool(t, "containerd", "containerd")
+	testenv.Tool(t, "ctr", "containerd")
+	testenv.Tool(t, "runc", "runc")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dir := t.TempDir()

@@ -28,6 +28,7 @@ import (
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/images/labos"
 	"github.com/labctl/labctl/images/registry"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/netns"
 )
 
@@ -53,11 +54,10 @@ func TestBoot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots VMs for minutes; skipped under -short")
 	}
-	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "dnsmasq", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing: %v (scripts/install-deps.sh)", tool, err)
-		}
-	}
+	testenv.Tool(t, "qemu-system-x86_64", "qemu-system-x86")
+	testenv.Tool(t, "qemu-img", "qemu-utils")
+	testenv.Tool(t, "dnsmasq", "dnsmasq-base")
+	testenv.Tool(t, "ip", "iproute2")
 	ctx := context.Background()
 	start := time.Now()
 	img, err := registry.Build(ctx, images.OpenCache(images.DefaultCacheDir, nil), labos.Name, images.Options{})

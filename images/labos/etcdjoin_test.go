@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 // etcdMember is one real etcd process on loopback, configured the way the
@@ -86,9 +88,7 @@ func TestEtcdJoinAfterReprovision(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real etcd cluster for half a minute")
 	}
-	if _, err := exec.LookPath("etcd"); err != nil {
-		t.Fatalf("etcd not installed (scripts/install-deps.sh installs etcd-server): %v", err)
-	}
+	testenv.Tool(t, "etcd", "etcd-server")
 	script, _ := filepath.Abs("rootfs/usr/local/sbin/labos-etcd-join")
 	dir := t.TempDir()
 	var ms []*etcdMember

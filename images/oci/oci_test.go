@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
 
 func TestWriteIsDeterministicAndComplete(t *testing.T) {
@@ -68,9 +70,7 @@ func TestWriteRefusesBadInput(t *testing.T) {
 // TestUmociUnpacks has an independent OCI implementation (umoci, from
 // Debian) read the archive and unpack the file back.
 func TestUmociUnpacks(t *testing.T) {
-	if _, err := exec.LookPath("umoci"); err != nil {
-		t.Fatal("umoci is missing: scripts/install-deps.sh installs it")
-	}
+	testenv.Tool(t, "umoci", "umoci")
 	dir := t.TempDir()
 	var buf bytes.Buffer
 	data := []byte("hello from the layer\n")

@@ -103,10 +103,7 @@ func TestBuiltinExpectations(t *testing.T) {
 // free port; the port is returned.
 func startSSHD(t *testing.T, keys *sshkeys.Keys, machine, addr string, port int) int {
 	t.Helper()
-	sshd, err := exec.LookPath("/usr/sbin/sshd")
-	if err != nil {
-		t.Fatalf("OpenSSH server not installed (scripts/install-deps.sh installs it): %v", err)
-	}
+	sshd := testenv.Tool(t, "/usr/sbin/sshd", "openssh-server")
 	testenv.Root(t, "sshd runs commands as root")
 	dir := t.TempDir()
 	write := func(name, content string, mode os.FileMode) string {
