@@ -32,11 +32,12 @@ type ReprovisionOptions struct {
 	Plan      reprovision.Plan // Parallel, Rolling, Batch; Verify is the scenario's checks
 }
 
-// Reprovision reprovisions a running lab's machines through their BMCs,
-// every connection made inside the lab's namespace, and then (for a
-// scenario with checks) runs its checks again (names empty: every machine), printing each check's result
-// to out as it comes. Its error is bad input, refused before anything is
-// touched; how the machines fared is in the report.
+// Reprovision reprovisions a running lab's machines (names empty: every
+// machine) through their BMCs, every connection made inside the lab's
+// namespace, and then (for a scenario with checks) runs its checks again,
+// printing each check's result to out as it comes. Its error is bad input,
+// refused before anything is touched; how the machines fared is in the
+// report.
 func Reprovision(ctx context.Context, out io.Writer, st *state.State, names []string, o ReprovisionOptions) (reprovision.Report, error) {
 	l := st.Lab
 	sc, err := scenarios.Find(st.Source)
