@@ -23,8 +23,8 @@ const (
 type Verdict struct {
 	Machine  string         `json:"machine"`
 	Result   Outcome        `json:"result"`
-	Phase    Phase          `json:"phase"` // the last phase reached
-	Seconds  float64        `json:"duration_seconds"`
+	Phase    Phase          `json:"phase"`            // the last phase reached
+	Seconds  float64        `json:"duration_seconds"` // its reprovisioning and the check run after it
 	Error    string         `json:"error,omitempty"`
 	Checks   []CheckOutcome `json:"checks,omitempty"` // the machine's own, from the run after it
 	Duration time.Duration  `json:"-"`

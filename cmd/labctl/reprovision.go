@@ -181,9 +181,10 @@ func printReport(w io.Writer, scenario string, r reprovision.Report) {
 			}
 			fmt.Fprintln(w, line)
 		case reprovision.NotRun:
-			fmt.Fprintf(w, "%s: not run: %s\n", v.Machine, v.Error)
+			fmt.Fprintf(w, "%s: not run: %s\n", v.Machine, strings.TrimSpace(v.Error))
 		default:
-			fmt.Fprintf(w, "%s: FAILED at %s after %s: %s\n", v.Machine, v.Phase, took, v.Error)
+			// A BMC's error body may end in a newline: one line per machine.
+			fmt.Fprintf(w, "%s: FAILED at %s after %s: %s\n", v.Machine, v.Phase, took, strings.TrimSpace(v.Error))
 		}
 	}
 	for _, run := range r.Checks {
@@ -199,6 +200,6 @@ func printReport(w io.Writer, scenario string, r reprovision.Report) {
 		fmt.Fprintf(w, "scenario %s: all %d checks passed (%d on their nodes) after %s\n", scenario, len(checks), len(run.Outcomes), after)
 	}
 	if r.Stopped != "" {
-		fmt.Fprintln(w, r.Stopped)
+		fmt.Fprintln(w, strings.TrimSpace(r.Stopped))
 	}
 }

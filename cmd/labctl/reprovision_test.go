@@ -22,7 +22,7 @@ func TestPrintReport(t *testing.T) {
 				Error: `the scenario's checks after it: check "members-started" on node1 failed after 4 attempts in 30s: output lacks 3`},
 			{Machine: "node3", Result: reprovision.NotRun, Phase: reprovision.PhaseQueued, Error: "not reprovisioned: rolling stopped after node2"},
 			{Machine: "node4", Result: reprovision.Failed, Phase: reprovision.PhaseBootDevice, Duration: 2 * time.Second,
-				Error: "node4: set boot device pxe once: redfish https://10.0.0.9: refused the credentials"},
+				Error: "node4: set boot device pxe once: redfish https://10.0.0.9: refused the credentials: 401: {}\n"},
 		},
 		Checks: []reprovision.CheckRun{
 			{After: []string{"node1"}, Outcomes: []reprovision.CheckOutcome{{Check: "ready", Node: "node1"}, {Check: "ready", Node: "node2"}, {Check: "endpoints-healthy", Node: "node1"}}},
@@ -35,7 +35,7 @@ func TestPrintReport(t *testing.T) {
 	want := `node1: passed after 1m1s (config fetched; its 2 checks passed)
 node2: FAILED at checks after 1m35s: the scenario's checks after it: check "members-started" on node1 failed after 4 attempts in 30s: output lacks 3
 node3: not run: not reprovisioned: rolling stopped after node2
-node4: FAILED at boot-device after 2s: node4: set boot device pxe once: redfish https://10.0.0.9: refused the credentials
+node4: FAILED at boot-device after 2s: node4: set boot device pxe once: redfish https://10.0.0.9: refused the credentials: 401: {}
 scenario etcd3: all 2 checks passed (3 on their nodes) after node1
 scenario etcd3: checks after node2 failed: check "members-started" on node1 failed after 4 attempts in 30s: output lacks 3
 rolling stopped after node2: check "members-started" on node1 failed after 4 attempts in 30s: output lacks 3
