@@ -488,6 +488,7 @@ func TestE2EReprovisionWithoutOnce(t *testing.T) {
 	if err := b.power.SetPower(ctx, b.st.Lab, "uefi1", power.ActionOn); err != nil {
 		t.Fatal(err)
 	}
+	b.waitPower(t, "uefi1", power.On, time.Minute)
 	if d := b.firstBootDevice(t, m); d != power.BootDisk {
 		t.Errorf("after reprovisioning, uefi1 starts from %s, want disk", d)
 	}
