@@ -12,6 +12,7 @@ import (
 	"github.com/labctl/labctl/bmc/inventory"
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/dhcp"
+	"github.com/labctl/labctl/bootsvc/dnsmasq"
 	"github.com/labctl/labctl/bootsvc/serve"
 	"github.com/spf13/cobra"
 )
@@ -106,7 +107,18 @@ signing key's passphrase comes from ` + bootsvc.PassphraseEnv + `. Every flag is
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
 			errc := make(chan error, 1)
-			go func() { errc <- dhcp.Run(ctx, o, conf, slog.Default()); cancel() }()
+			// SIGHUP reads the inventory again (and the data directory).
+			reconfigure := func() (dnsmasq.Config, error) {
+				if f.inventory != "" {
+					inv, err := inventory.Load(f.inventory)
+					if err != nil {
+						return dnsmasq.Config{}, err
+					}
+					o.Inventory = inv
+				}
+				return dhcp.Config(o, link)
+			}
+			go func() { errc <- dhcp.Run(ctx, o, conf, reconfigure, slog.Default()); cancel() }()
 			err = svc.Run(ctx)
 			cancel()
 			return errors.Join(err, <-errc)
