@@ -53,8 +53,8 @@ Ignition and generic templates, selection) over mutual TLS: --ca-file,
 --cert-file and --key-file are then required. A write through it is judged
 against the data being served and served before the call returns.
 
-The data directory is reloaded when it changes (and on SIGHUP); a bad file
-keeps the last good state. SIGTERM stops gracefully (dnsmasq included). The
+The data directory is reloaded when it changes (and on SIGHUP, which also
+reads --inventory again); a bad file keeps the last good state. SIGTERM stops gracefully (dnsmasq included). The
 signing key's passphrase comes from ` + bootsvc.PassphraseEnv + `. Every flag is also a LABCTL_* variable.`,
 		Example: `  labctl serve --data bootsvc/examples --assets bootsvc/examples/assets --address 127.0.0.1:8080
   labctl serve --data /srv/boot --interface eno2 --dhcp proxy`,
