@@ -79,6 +79,10 @@ signing key's passphrase comes from ` + bootsvc.PassphraseEnv + `. Every flag is
 				if !cmd.Flags().Changed("address") {
 					f.address = net.JoinHostPort(link.Addr.Addr().String(), "8080")
 				}
+				// The machines are sent to the interface's address.
+				if host, _, err := net.SplitHostPort(f.address); err == nil && host != "" && host != "0.0.0.0" && host != link.Addr.Addr().String() {
+					return fmt.Errorf("--address %s: not on --interface %s (%s), where the machines are sent", f.address, f.iface, link.Addr.Addr())
+				}
 			}
 			if o.BootPort, err = port(f.address); err != nil {
 				return err

@@ -227,6 +227,8 @@ func TestServeRackRefusals(t *testing.T) {
 			"--dhcp full: range 10.99.0.10-10.99.0.20 is outside 10.88.0.0/24, the subnet of interface rack0"},
 		{"reservation of the interface's address", []string{"--interface", rackIface, "--dhcp", "full", "--inventory", inv},
 			inv + ": machines[0] (node1).address: 10.88.0.1 is the address of interface rack0"},
+		{"address elsewhere than the interface", []string{"--interface", rackIface, "--dhcp", "proxy", "--address", "127.0.0.1:8080"},
+			"--address 127.0.0.1:8080: not on --interface rack0 (10.88.0.1), where the machines are sent"},
 		{"proxy without an interface", []string{"--dhcp", "proxy"}, "--dhcp proxy needs --interface"},
 		{"full with nothing to hand out", []string{"--interface", rackIface, "--dhcp", "full"}, "--dhcp full needs --inventory (reservations) or --dhcp-range"},
 	}
