@@ -34,6 +34,13 @@ func TestParseGood(t *testing.T) {
 	if m.UUID != "5e2c9b1a-8e61-4a47-9f0e-7d2c9b1a8e61" || m.MAC.String() != "52:54:00:aa:bb:01" {
 		t.Errorf("machine %+v", m)
 	}
+	if m.Address.IsValid() {
+		t.Errorf("address %v given none", m.Address)
+	}
+	withAddr, err := inventory.Parse("inv.yaml", []byte(strings.Replace(good, "    bmc:", "    address: 10.0.0.21\n    bmc:", 1)))
+	if err != nil || withAddr.Machines[0].Address.String() != "10.0.0.21" {
+		t.Errorf("address: %v, %v", withAddr, err)
+	}
 	rf, ip := m.BMC[0], m.BMC[1]
 	if rf.PasswordFile != "/etc/labctl/secrets/node1" || rf.Auth != bmc.AuthSession || rf.Timeout.Seconds() != 5 || rf.SystemUUID != m.UUID {
 		t.Errorf("redfish endpoint %+v", rf)
@@ -58,6 +65,7 @@ func TestParseBad(t *testing.T) {
 		{"insecure and ca_file", "timeout: 5s", "timeout: 5s\n        insecure: true", "bmc[0].insecure"},
 		{"bad timeout", "timeout: 5s", "timeout: soon", "bmc[0].timeout"},
 		{"no name", "name: node1", "name: \"\"", "machines[0].name: required"},
+		{"address not IPv4", "mac: 52:54:00:AA:BB:01", "mac: 52:54:00:AA:BB:01\n    address: fd00::5", "machines[0] (node1).address: \"fd00::5\" is not an IPv4 address"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
