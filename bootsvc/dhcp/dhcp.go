@@ -10,8 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"syscall"
 
 	"github.com/labctl/labctl/bootsvc/dnsmasq"
 	"github.com/labctl/labctl/firmware"
@@ -134,15 +138,45 @@ func Config(o Options, link Link) (dnsmasq.Config, error) {
 
 // Run prepares the TFTP root and supervises dnsmasq with conf until ctx
 // ends, then stops it. It returns at once if dnsmasq refuses the config.
-func Run(ctx context.Context, o Options, conf dnsmasq.Config, log *slog.Logger) error {
+// On each SIGHUP it asks reconfigure for the configuration again (the
+// inventory read anew) and restarts dnsmasq when it changed; one that
+// fails is logged, and dnsmasq keeps the configuration it has.
+func Run(ctx context.Context, o Options, conf dnsmasq.Config, reconfigure func() (dnsmasq.Config, error), log *slog.Logger) error {
 	if err := firmware.CopyTo(o.IPXEDir, conf.TFTPRoot); err != nil {
 		return err
 	}
-	p := &dnsmasq.Process{Config: conf, ConfigFile: filepath.Join(o.Dir, "dnsmasq.conf"), Log: log}
-	if err := p.Run(ctx); err != nil {
-		return fmt.Errorf("dnsmasq on %s: %w", conf.Interface, err)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		p := &dnsmasq.Process{Config: conf, ConfigFile: filepath.Join(o.Dir, "dnsmasq.conf"), Log: log}
+		go func() { done <- p.Run(runCtx) }()
+		next, changed := conf, false
+		for !changed {
+			select {
+			case err := <-done:
+				stop()
+				if err != nil {
+					return fmt.Errorf("dnsmasq on %s: %w", conf.Interface, err)
+				}
+				return nil // ctx ended
+			case <-hup:
+				c, err := reconfigure()
+				switch {
+				case err != nil:
+					log.Error("reload on SIGHUP failed; dnsmasq keeps its configuration", "err", err)
+				case !reflect.DeepEqual(c, conf):
+					next, changed = c, true
+				}
+			}
+		}
+		stop()
+		<-done
+		log.Info("restarting dnsmasq with the reloaded configuration", "reservations", len(next.Hosts))
+		conf = next
 	}
-	return nil
 }
 
 // ParseRange reads START-END.

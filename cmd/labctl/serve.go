@@ -12,6 +12,7 @@ import (
 	"github.com/labctl/labctl/bmc/inventory"
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/dhcp"
+	"github.com/labctl/labctl/bootsvc/dnsmasq"
 	"github.com/labctl/labctl/bootsvc/serve"
 	"github.com/spf13/cobra"
 )
@@ -52,8 +53,8 @@ Ignition and generic templates, selection) over mutual TLS: --ca-file,
 --cert-file and --key-file are then required. A write through it is judged
 against the data being served and served before the call returns.
 
-The data directory is reloaded when it changes (and on SIGHUP); a bad file
-keeps the last good state. SIGTERM stops gracefully (dnsmasq included). The
+The data directory is reloaded when it changes (and on SIGHUP, which also
+reads --inventory again); a bad file keeps the last good state. SIGTERM stops gracefully (dnsmasq included). The
 signing key's passphrase comes from ` + bootsvc.PassphraseEnv + `. Every flag is also a LABCTL_* variable.`,
 		Example: `  labctl serve --data bootsvc/examples --assets bootsvc/examples/assets --address 127.0.0.1:8080
   labctl serve --data /srv/boot --interface eno2 --dhcp proxy`,
@@ -77,6 +78,10 @@ signing key's passphrase comes from ` + bootsvc.PassphraseEnv + `. Every flag is
 				}
 				if !cmd.Flags().Changed("address") {
 					f.address = net.JoinHostPort(link.Addr.Addr().String(), "8080")
+				}
+				// The machines are sent to the interface's address.
+				if host, _, err := net.SplitHostPort(f.address); err == nil && host != "" && host != "0.0.0.0" && host != link.Addr.Addr().String() {
+					return fmt.Errorf("--address %s: not on --interface %s (%s), where the machines are sent", f.address, f.iface, link.Addr.Addr())
 				}
 			}
 			if o.BootPort, err = port(f.address); err != nil {
@@ -106,7 +111,18 @@ signing key's passphrase comes from ` + bootsvc.PassphraseEnv + `. Every flag is
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
 			errc := make(chan error, 1)
-			go func() { errc <- dhcp.Run(ctx, o, conf, slog.Default()); cancel() }()
+			// SIGHUP reads the inventory again (and the data directory).
+			reconfigure := func() (dnsmasq.Config, error) {
+				if f.inventory != "" {
+					res, err := reservations(f.inventory)
+					if err != nil {
+						return dnsmasq.Config{}, err
+					}
+					o.Reservations = res
+				}
+				return dhcp.Config(o, link)
+			}
+			go func() { errc <- dhcp.Run(ctx, o, conf, reconfigure, slog.Default()); cancel() }()
 			err = svc.Run(ctx)
 			cancel()
 			return errors.Join(err, <-errc)
@@ -152,18 +168,29 @@ func (f *serveFlags) dhcpOptions(cmd *cobra.Command) (dhcp.Options, error) {
 		}
 	}
 	if f.inventory != "" {
-		inv, err := inventory.Load(f.inventory)
-		if err != nil {
+		if o.Reservations, err = reservations(f.inventory); err != nil {
 			return o, fmt.Errorf("--inventory: %w", err)
-		}
-		for i, m := range inv.Machines {
-			if m.Address.IsValid() { // else known by its BMC, booted by whatever address it gets
-				o.Reservations = append(o.Reservations, dhcp.Reservation{
-					Field: fmt.Sprintf("%s: machines[%d] (%s)", inv.Path, i, m.Name), Name: m.Name, MAC: m.MAC, Address: m.Address})
-			}
 		}
 	}
 	return o, nil
+}
+
+// reservations are the addresses the inventory at path reserves, for
+// --dhcp full: a machine without one is known by its BMC and booted by
+// whatever address it gets.
+func reservations(path string) ([]dhcp.Reservation, error) {
+	inv, err := inventory.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var res []dhcp.Reservation
+	for i, m := range inv.Machines {
+		if m.Address.IsValid() {
+			res = append(res, dhcp.Reservation{
+				Field: fmt.Sprintf("%s: machines[%d] (%s)", inv.Path, i, m.Name), Name: m.Name, MAC: m.MAC, Address: m.Address})
+		}
+	}
+	return res, nil
 }
 
 func port(address string) (uint16, error) {

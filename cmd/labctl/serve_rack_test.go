@@ -227,6 +227,8 @@ func TestServeRackRefusals(t *testing.T) {
 			"--dhcp full: range 10.99.0.10-10.99.0.20 is outside 10.88.0.0/24, the subnet of interface rack0"},
 		{"reservation of the interface's address", []string{"--interface", rackIface, "--dhcp", "full", "--inventory", inv},
 			inv + ": machines[0] (node1).address: 10.88.0.1 is the address of interface rack0"},
+		{"address elsewhere than the interface", []string{"--interface", rackIface, "--dhcp", "proxy", "--address", "127.0.0.1:8080"},
+			"--address 127.0.0.1:8080: not on --interface rack0 (10.88.0.1), where the machines are sent"},
 		{"proxy without an interface", []string{"--dhcp", "proxy"}, "--dhcp proxy needs --interface"},
 		{"full with nothing to hand out", []string{"--interface", rackIface, "--dhcp", "full"}, "--dhcp full needs --inventory (reservations) or --dhcp-range"},
 	}
@@ -263,8 +265,8 @@ func inventoryYAML(mac, address string) string {
 }
 
 // In full mode labctl's dnsmasq hands a machine the address the inventory
-// reserves for its MAC; SIGHUP reloads; SIGTERM stops dnsmasq too, and the
-// interface is as it was.
+// reserves for its MAC; SIGHUP reads the inventory again; SIGTERM stops
+// dnsmasq too, and the interface is as it was.
 func TestServeRackFull(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -295,8 +297,29 @@ func TestServeRackFull(t *testing.T) {
 		t.Errorf("lease = %q, want %q", got, want)
 	}
 
+	// SIGHUP: a bad inventory keeps dnsmasq as it is; a good one with a
+	// second machine restarts it with both reservations.
+	os.WriteFile(inv, []byte("machines: [\n"), 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
+	waitOutput(t, out, "reload on SIGHUP failed; dnsmasq keeps its configuration", nil)
 	waitOutput(t, out, "reloaded data directory on SIGHUP", nil)
+	const mac2, reserved2 = "52:54:00:88:00:23", "10.88.0.51"
+	second := strings.Replace(inventoryYAML(mac2, reserved2), "node1", "node2", 1)
+	os.WriteFile(inv, []byte(inventoryYAML(mac, reserved)+strings.TrimPrefix(second, "machines:\n")), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitOutput(t, out, "restarting dnsmasq with the reloaded configuration", nil)
+	r.ip(t, ctx,
+		"-n "+r.site+" link add m2 type veth peer name port-m2",
+		"-n "+r.site+" link set port-m2 master br0 up",
+		"-n "+r.site+" link set m2 address "+mac2+" up",
+	)
+	if o, err := netns.Command(ctx, r.site, "busybox", "udhcpc", "-i", "m2", "-n", "-q", "-f", "-t", "10", "-T", "1", "-s", script, "-x", "0x4d:69505845").CombinedOutput(); err != nil {
+		t.Fatalf("udhcpc after SIGHUP: %v: %s\n%s", err, o, out)
+	}
+	got, _ = os.ReadFile(lease)
+	if want := "ip=" + reserved2 + " "; !strings.HasPrefix(string(got), want) {
+		t.Errorf("lease after SIGHUP = %q, want %s", got, reserved2)
+	}
 	if after := r.links(t, ctx); after != before {
 		t.Errorf("links, addresses or routes changed:\nbefore\n%s\nafter\n%s", before, after)
 	}

@@ -37,3 +37,26 @@ func TestServeRefusesBadData(t *testing.T) {
 		})
 	}
 }
+
+// --dhcp full reserves the addresses the inventory gives, each named by its
+// entry; a machine without one is left to whatever address it gets.
+func TestReservations(t *testing.T) {
+	inv := filepath.Join(t.TempDir(), "rack.yaml")
+	os.WriteFile(inv, []byte(`machines:
+  - name: node1
+    mac: 52:54:00:88:00:10
+    bmc: [{protocol: ipmi, address: "10.88.0.200:623", username: admin, password_env: X}]
+  - name: node2
+    mac: 52:54:00:88:00:11
+    address: 10.88.0.11
+    bmc: [{protocol: ipmi, address: "10.88.0.201:623", username: admin, password_env: X}]
+`), 0o644)
+	res, err := reservations(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].Name != "node2" || res[0].MAC.String() != "52:54:00:88:00:11" || res[0].Address.String() != "10.88.0.11" ||
+		res[0].Field != inv+": machines[1] (node2)" {
+		t.Errorf("reservations = %+v, want node2's alone, named by its entry", res)
+	}
+}

@@ -36,7 +36,7 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 	})
 	if err != nil {
 		bootLog.Close()
-		return fmt.Errorf("boot service: %w", err)
+		return err
 	}
 	wg.Go(func() {
 		defer bootLog.Close()
