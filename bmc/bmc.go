@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // ParseBootDevice accepts the words of BMC users: "pxe" (or "network")

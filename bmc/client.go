@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // DefaultTimeout bounds one endpoint's attempt when the inventory gives none.

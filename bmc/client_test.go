@@ -12,7 +12,7 @@ import (
 	"github.com/labctl/labctl/bmc/protocols"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 const secret = "Fallback-Secret-77"

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/labctl/labctl/filecopy"
+	"github.com/labctl/labctl/internal/filecopy"
 )
 
 // DebianDir is where Debian's ipxe package installs its binaries; some of

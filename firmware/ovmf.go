@@ -1,6 +1,6 @@
 package firmware
 
-import "github.com/labctl/labctl/filecopy"
+import "github.com/labctl/labctl/internal/filecopy"
 
 // OVMF is a build of the UEFI firmware for QEMU: code that every machine
 // shares read-only, and a variable store that each machine gets its own copy of.

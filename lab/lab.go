@@ -8,7 +8,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // Firmware is the boot firmware of a machine.

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 func testMachine(fw Firmware, boot ...power.BootDevice) Machine {

@@ -3,7 +3,7 @@ package lab
 import (
 	"context"
 
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // Provider creates and destroys a lab's network and machines. Implementations:

@@ -15,7 +15,7 @@ import (
 	"github.com/bougou/go-ipmi/pkg/types"
 
 	"github.com/labctl/labctl/bmc"
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // Conn is an open RMCP+ session.

@@ -16,8 +16,8 @@ import (
 	"github.com/labctl/labctl/bmc/ipmi"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/power"
 )
 
 const password = "Ipmi-Test-Pw1"

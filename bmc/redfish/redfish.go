@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bmc"
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // Conn is a logged-in Redfish client bound to one ComputerSystem.

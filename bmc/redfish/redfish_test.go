@@ -14,7 +14,7 @@ import (
 	"github.com/labctl/labctl/bmc/redfish"
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/labctl/labctl/bmc"
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // system is what the client reads of a ComputerSystem.

@@ -19,7 +19,7 @@ import (
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
 	"github.com/labctl/labctl/bootsvc/bootlog"
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // rackMachine is a machine behind a virtual IPMI BMC on loopback, known to

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // Target is one machine to reprovision.

@@ -22,7 +22,7 @@ import (
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/bootlog"
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 const password = "Reprovision-Pw-5"

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/power"
 )
 
 // freeipmi runs a FreeIPMI tool against port with credentials from a config

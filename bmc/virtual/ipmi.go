@@ -17,7 +17,7 @@ import (
 	"github.com/bougou/go-ipmi/pkg/handlers"
 	"github.com/bougou/go-ipmi/pkg/server"
 	"github.com/bougou/go-ipmi/pkg/types"
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // ServeIPMI answers IPMI v2.0 (RMCP+, lanplus) on conn for sys until ctx is

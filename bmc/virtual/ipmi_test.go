@@ -9,8 +9,8 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/power"
 )
 
 var testCred = virtual.Credentials{Username: "admin", Password: "s3cret-Pw"}

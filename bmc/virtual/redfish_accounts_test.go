@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 func TestRedfishPredefinedRoles(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // Redfish values this BMC offers; they are also its @Redfish.AllowableValues.

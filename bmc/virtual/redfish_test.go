@@ -14,8 +14,8 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bmc/virtual/virtualtest"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/internal/testenv"
-	"github.com/labctl/labctl/power"
 )
 
 const testUUID = "8c1f6a3e-1b2d-4e5f-8a9b-0c1d2e3f4a5b"

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // What a virtual BMC says it is, over IPMI (Get Device ID) and Redfish (its Manager).

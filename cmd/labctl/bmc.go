@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/bmc"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab/control"
-	"github.com/labctl/labctl/power"
 )
 
 // newBMCCmd is `labctl bmc power|bootdev`. Credentials come only from the

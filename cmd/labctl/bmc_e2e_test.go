@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/power"
 )
 
 // bmcLab is a running pxe-smoke lab (qemu provider) seen from the test:

@@ -17,9 +17,9 @@ import (
 
 	"github.com/labctl/labctl/bmc/reprovision"
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/power"
 )
 
 // TestE2EReprovisionFleet reprovisions every machine of a running lab with

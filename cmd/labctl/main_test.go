@@ -12,9 +12,9 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/internal/testenv"
 )
 
 func TestFlagsFromEnv(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/labctl/labctl/bmc"
 	"github.com/labctl/labctl/bmc/reprovision"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab/control"
-	"github.com/labctl/labctl/power"
 )
 
 // newReprovisionCmd is `labctl reprovision SCENARIO NODE...` for a lab's

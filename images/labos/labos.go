@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/images"
-	"github.com/labctl/labctl/tail"
+	"github.com/labctl/labctl/internal/tail"
 )
 
 // Name is the image's name, and its folder under the boot service's /assets/.

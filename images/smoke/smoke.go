@@ -17,8 +17,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/labctl/labctl/filecopy"
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/internal/filecopy"
 )
 
 //go:embed init.sh

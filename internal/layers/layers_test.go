@@ -24,12 +24,12 @@ const (
 )
 
 var layer = map[string]int{
-	"power": vocabulary,
+	"internal/power": vocabulary,
 
-	"lab": model, "tail": model, "filecopy": model, "images": model, "bmc": model,
+	"lab": model, "internal/tail": model, "internal/filecopy": model, "images": model, "bmc": model,
 	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,
 	"images/verify": model, "images/oci": model, // need nothing of ours: tools for the image parts
-	"scenarios":       model,                                            // the built-in scenarios as data (embedded files)
+	"scenarios":       model,                                                                       // the built-in scenarios as data (embedded files)
 	"internal/layers": model, "scripts": model, "internal/junit": model, "internal/testenv": model, // no code: the scripts' doc; junit needs nothing of ours
 	"": model, // the repository's own tests (workflows_test.go)
 
@@ -64,7 +64,7 @@ var generated = []string{"bootsvc/rpc/rpcpb", "bootsvc/rpc/serverpb", "bootsvc/r
 // folders are the top-level folders, lowest first: a folder imports only
 // folders before it (and itself). The lab/ folder is last but the CLI's: it
 // holds the model and what composes everything else.
-var folders = []string{"", "power", "tail", "filecopy", "internal", "scenarios", "firmware", "images", "bootsvc", "bmc", "lab", "scripts", "cmd"}
+var folders = []string{"", "internal", "scenarios", "firmware", "images", "bootsvc", "bmc", "lab", "scripts", "cmd"}
 
 // only lists packages that just the named importers may import (tests aside).
 var only = map[string][]string{
@@ -74,7 +74,7 @@ var only = map[string][]string{
 	"images/smoke":   {"images/registry"},
 	"images/flatcar": {"images/registry"},
 	"images/fcos":    {"images/registry"},
-	"images/k8s":     {"images/registry", "cmd/labctl"},                                  // kubectl runs the cached build
+	"images/k8s":     {"images/registry", "cmd/labctl"},                                                   // kubectl runs the cached build
 	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc", "bootsvc/serve", "scripts/bootsvc-bench"}, // readers of its log use bootsvc/bootlog
 	"lab/labd":       {"cmd/labctl"},
 	"lab/control":    {"cmd/labctl"},

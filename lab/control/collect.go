@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/labctl/labctl/filecopy"
+	"github.com/labctl/labctl/internal/filecopy"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"

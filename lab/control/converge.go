@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/netns"
@@ -15,7 +16,6 @@ import (
 	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/tail"
 )
 
 // Convergence is what one Converge saw.

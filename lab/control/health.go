@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/power"
 )
 
 // Health is a lab as it really is, beside what its state file records.

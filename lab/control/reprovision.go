@@ -13,12 +13,12 @@ import (
 	"github.com/labctl/labctl/bmc/protocols"
 	"github.com/labctl/labctl/bmc/reprovision"
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/progress"
-	"github.com/labctl/labctl/power"
 )
 
 // ReprovisionOptions say how a lab's machines are reprovisioned.

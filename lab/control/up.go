@@ -15,10 +15,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/labctl/labctl/filecopy"
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/images/registry"
+	"github.com/labctl/labctl/internal/filecopy"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/pki"

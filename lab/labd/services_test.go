@@ -24,17 +24,17 @@ import (
 	"github.com/labctl/labctl/bootsvc/rpc/rpcpb"
 	pb "github.com/labctl/labctl/bootsvc/rpc/serverpb"
 	"github.com/labctl/labctl/bootsvc/rpc/storagepb"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/pki"
 )
 
 // The lab process's boot service is the assembly labctl serve runs: HTTP
 // and the gRPC API on the gateway, inside the lab's namespace, the request
 // log in bootsvc.log, a put served at once, a graceful stop.
 func TestServeBoot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs root and a network namespace")
-	}
+	testenv.Privileged(t, "creates a network namespace")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ns := fmt.Sprintf("lt-labd-boot-%08x", rand.Uint32())
@@ -54,10 +54,18 @@ func TestServeBoot(t *testing.T) {
 		os.MkdirAll(filepath.Join(l.Dir, filepath.Dir(rel)), 0o755)
 		os.WriteFile(filepath.Join(l.Dir, rel), []byte(body), 0o644)
 	}
+	// `labctl up` has the lab CA issue the API's certificates before labd starts.
+	ca, err := pki.LoadOrCreate(l.PKIDir(), "labd-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.IssueOwn(l.Network.Gateway); err != nil {
+		t.Fatal(err)
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var failed error
-	err := netns.Do(ns, func() error {
+	err = netns.Do(ns, func() error {
 		return serveBoot(runCtx, &wg, l, slog.New(slog.NewTextHandler(io.Discard, nil)), func(err error) { failed = err })
 	})
 	if err != nil {
@@ -77,11 +85,11 @@ func TestServeBoot(t *testing.T) {
 		t.Fatalf("/ipxe = %d", code)
 	}
 
-	cert, err := tls.LoadX509KeyPair(l.APIClientCertFile(), l.APIClientKeyFile())
+	cert, err := tls.LoadX509KeyPair(pki.CertFile(l.PKIDir(), pki.APIClient), pki.KeyFile(l.PKIDir(), pki.APIClient))
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, _ := os.ReadFile(l.APICAFile())
+	caPEM, _ := os.ReadFile(pki.CAFile(l.PKIDir()))
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	conn, err := grpc.NewClient(l.APIAddr(),

@@ -9,8 +9,8 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/power"
 )
 
 // metaNS names labctl's element in a domain's <metadata>, where the

@@ -10,8 +10,8 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/power"
 )
 
 func testLab() *lab.Lab {

@@ -8,9 +8,9 @@ import (
 	golibvirt "libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 
+	"github.com/labctl/labctl/internal/power"
+	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/power"
-	"github.com/labctl/labctl/tail"
 )
 
 // PowerState implements lab.PowerDriver.

@@ -18,11 +18,11 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/internal/power"
+	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/libvirt/libvirtd"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/power"
-	"github.com/labctl/labctl/tail"
 )
 
 // Provider implements lab.Provider and lab.PowerDriver with one private

@@ -18,12 +18,12 @@ import (
 
 	golibvirt "libvirt.org/go/libvirt"
 
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/scenario"
-	"github.com/labctl/labctl/power"
 )
 
 // newTestLab creates a namespace of the test's own and the pxe-smoke lab in

@@ -8,8 +8,8 @@ import (
 
 	golibvirt "libvirt.org/go/libvirt"
 
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/power"
 )
 
 // A reset is a cold start here as in the QEMU provider (docs/architecture.md,

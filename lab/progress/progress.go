@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/internal/power"
+	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/power"
-	"github.com/labctl/labctl/tail"
 )
 
 // BootLog returns a client of the lab's boot service's machine log, its

@@ -4,9 +4,9 @@ import (
 	"fmt"
 
 	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/power"
 )
 
 // args is QEMU's command line for m: a fixed MAC and SMBIOS UUID, one tap on

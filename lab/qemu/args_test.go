@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/power"
 )
 
 func testMachine(fw lab.Firmware, boot ...power.BootDevice) lab.Machine {

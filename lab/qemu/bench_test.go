@@ -10,9 +10,9 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
-	"github.com/labctl/labctl/power"
 )
 
 // BenchmarkCreateFiveMachines is labctl's own overhead to define and start

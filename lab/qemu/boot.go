@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/power"
 )
 
 // bootOverride is what SetBootDevice stored: a persistent order and a

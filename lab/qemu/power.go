@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/power"
 )
 
 // PowerState is on while the machine's QEMU process runs or is being

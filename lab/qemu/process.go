@@ -9,11 +9,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/labctl/labctl/internal/power"
+	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/power"
-	"github.com/labctl/labctl/tail"
 )
 
 // errStopped: the machine was stopped while it was being started again

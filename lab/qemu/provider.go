@@ -12,9 +12,9 @@ import (
 	"sync"
 
 	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/vm"
-	"github.com/labctl/labctl/power"
 )
 
 // Provider runs machines as QEMU processes. Every method runs in the

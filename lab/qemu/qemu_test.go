@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
-	"github.com/labctl/labctl/power"
 )
 
 // inNetns runs fn on a thread inside ns: the provider's ip and qemu

@@ -21,8 +21,8 @@ import (
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/images"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/power"
 	"github.com/labctl/labctl/scenarios"
 )
 

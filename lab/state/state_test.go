@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/power"
 )
 
 func testLab(dir string) *lab.Lab {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/labctl/labctl/power"
+	"github.com/labctl/labctl/internal/power"
 )
 
 // VM simulates a VM's power and boot device the way the lab providers
