@@ -104,7 +104,8 @@ func TestE2EBrokenScenarioIsDiagnosed(t *testing.T) {
 
 // TestE2EEtcd3 is the README's main job: `labctl up etcd3` (three live
 // machines forming an etcd cluster, checked over SSH), verified again,
-// its status and its serial console, then down.
+// its status and its serial console, a rolling reprovision of its members
+// with a writer running throughout, then down.
 func TestE2EEtcd3(t *testing.T) {
 	e := newE2E(t, "etcd3")
 	ctx, cancel := e2eContext(t)
@@ -129,6 +130,7 @@ func TestE2EEtcd3(t *testing.T) {
 		t.Errorf("status %+v, %v; want running, nothing missing", s, err)
 	}
 	t.Run("console", func(t *testing.T) { e.testConsole(t, ctx, "node1") })
+	t.Run("rolling-reprovision", func(t *testing.T) { testRollingReprovision(t, ctx, e) })
 	if out, err := e.run(ctx, "down", "etcd3"); err != nil {
 		t.Fatalf("labctl down: %v: %s", err, out)
 	}

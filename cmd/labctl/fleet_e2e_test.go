@@ -131,7 +131,7 @@ func TestE2EReprovisionFleet(t *testing.T) {
 	}
 }
 
-// TestE2EReprovisionRolling reprovisions a running etcd3 cluster member by
+// testRollingReprovision reprovisions a running etcd3 cluster member by
 // member (--rolling) through the BMC endpoints an inventory lists (IPMI,
 // Redfish, both), while a writer outside the cluster puts a key every half
 // second through all three members: each member comes back with an empty
@@ -140,21 +140,10 @@ func TestE2EReprovisionFleet(t *testing.T) {
 // (a leader election when the leader goes). Then a rolling run whose second
 // machine's BMC refuses its credentials stops there, naming it, and leaves
 // the third alone.
-func TestE2EReprovisionRolling(t *testing.T) {
-	e := newE2E(t, "etcd3")
-	ctx, cancel := e2eContext(t)
-	defer cancel()
-	out, err := e.run(ctx, "up", "etcd3", "--provider", "qemu", "--netns", e.netns)
-	t.Logf("labctl up etcd3:\n%s", out)
-	t.Cleanup(func() {
-		if out, err := e.run(context.Background(), "down", "etcd3"); err != nil {
-			t.Errorf("labctl down: %v\n%s", err, out)
-		}
-		e.assertNothingLeft(t)
-	})
-	if err != nil {
-		t.Fatalf("labctl up etcd3: %v", err)
-	}
+//
+// It runs on TestE2EEtcd3's lab (up and verified), sparing the suite a
+// second etcd3 boot.
+func testRollingReprovision(t *testing.T, ctx context.Context, e *e2eEnv) {
 	st, err := state.Load(filepath.Join(e.stateDir, "etcd3"))
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +230,7 @@ func TestE2EReprovisionRolling(t *testing.T) {
 	}
 
 	// A rolling run stops at the first machine whose BMC refuses it.
-	out, err = e.run(ctx, "reprovision", "etcd3", "node2", "node3", "--rolling", "--inventory", inventory("bad.yaml", "node2"), "--timeout", "5m")
+	out, err := e.run(ctx, "reprovision", "etcd3", "node2", "node3", "--rolling", "--inventory", inventory("bad.yaml", "node2"), "--timeout", "5m")
 	t.Logf("labctl reprovision --rolling, node2's password wrong:\n%s", out)
 	if err == nil {
 		t.Fatal("a rolling run with a refused BMC succeeded")
