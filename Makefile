@@ -27,9 +27,13 @@ check:
 # -timeout, under CI's 90 minutes: cmd/labctl's end-to-end tests stop early
 # enough before it to take their labs down (e2eContext), and the script takes
 # down every lab the tests started when it exits, however it exits.
+# TESTSKIP names the tests left to the nightly run: k8s-install (12 to 17
+# minutes under TCG) does not fit CI's 90 minutes beside the rest; the
+# nightly workflow runs make test TESTSKIP= on KVM (docs/ci.md).
 E2E_TIMEOUT=80m
+TESTSKIP=^TestE2EK8sInstall$$
 test: deps build
-	GO=$(GO) E2E_TIMEOUT=$(E2E_TIMEOUT) TESTFLAGS="$(TESTFLAGS)" ./scripts/test-suite.sh
+	GO=$(GO) E2E_TIMEOUT=$(E2E_TIMEOUT) TESTFLAGS="$(TESTFLAGS)" TESTSKIP='$(TESTSKIP)' ./scripts/test-suite.sh
 
 # The flake rate: a scenario N times, alternating qemu and libvirt, with
 # each run's time and the pass count (root): `make soak SCENARIO=etcd3 N=5`.
@@ -39,7 +43,7 @@ soak: build
 	./scripts/soak.sh $(SCENARIO) $(N)
 
 # Only the Kubernetes scenarios end to end (k8s-install, and k8s with a
-# wrong node certificate), which `make test` runs too; artifacts kept.
+# wrong node certificate, which `make test` runs too); artifacts kept.
 test-k8s: deps build
 	LABCTL_E2E_ARTIFACTS=$(CURDIR)/_artifacts $(GO) test -count=1 -timeout 80m -run 'TestE2EK8s' -v ./cmd/labctl/
 
