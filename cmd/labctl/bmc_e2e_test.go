@@ -485,8 +485,10 @@ func TestE2EReprovisionWithoutOnce(t *testing.T) {
 	}
 	b.waitPower(t, "uefi1", power.Off, time.Minute)
 	// The real effect: the next start boots the disk, not the installer.
-	if err := b.power.SetPower(ctx, b.st.Lab, "uefi1", power.ActionOn); err != nil {
-		t.Fatal(err)
+	// Started through its (IPMI) virtual BMC, so that the lab process starts it.
+	host, port, _ := strings.Cut(ms.BMC.IPMI, ":")
+	if out, err := b.ns(ctx, nil, "ipmitool", "-I", "lanplus", "-H", host, "-p", port, "-U", "admin", "-f", ms.BMC.PasswordFile, "power", "on"); err != nil {
+		t.Fatalf("ipmitool power on: %v\n%s", err, out)
 	}
 	b.waitPower(t, "uefi1", power.On, time.Minute)
 	if d := b.firstBootDevice(t, m); d != power.BootDisk {
