@@ -27,11 +27,13 @@ var layer = map[string]int{
 	"power": vocabulary,
 
 	"lab": model, "tail": model, "filecopy": model, "images": model, "bmc": model,
-	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/kea": model, "lab/netns": model, "lab/proc": model,
+	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,
 	"images/verify": model, "images/oci": model, // need nothing of ours: tools for the image parts
 	"scenarios":       model,                                            // the built-in scenarios as data (embedded files)
 	"internal/layers": model, "scripts": model, "internal/junit": model, "internal/testenv": model, // no code: the scripts' doc; junit needs nothing of ours
 	"": model, // the repository's own tests (workflows_test.go)
+
+	"lab/kea": model, // a simulated rack's site DHCP server, configured and supervised: needs nothing of ours
 
 	"firmware": parts, "bootsvc": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/pki": parts,
 	"lab/console": parts, "lab/libvirt/libvirtd": parts,
