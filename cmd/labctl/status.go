@@ -55,7 +55,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tIPMI\tLAST EVENT")
 			for _, m := range s.Machines {
 				ipmi := "-"
-				if m.BMC != nil {
+				if m.BMC != nil && m.BMC.IPMI != "" {
 					ipmi = m.BMC.IPMI
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.MAC, m.IP, m.Power, ipmi, m.LastEvent)
