@@ -39,6 +39,12 @@ func TestE2ERackSim(t *testing.T) {
 	if err != nil {
 		t.Fatalf("labctl up: %v", err)
 	}
+	for _, want := range []string{"simulated rack rack-sim is up: 3 blank machines, the site's DHCP (kea)",
+		"operator interface: rack0 (10.79.0.2) in namespace " + opNetns, "status rack-sim -o inventory"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("up's output lacks %q", want)
+		}
+	}
 	dir := e.labDir()
 	waitFor(t, ctx, "the lab running", func() (bool, string) {
 		st, err := state.Load(dir)
