@@ -26,6 +26,28 @@ type Network struct {
 	Subnet  netip.Prefix // e.g. 10.77.3.0/24, inside the lab's namespace only
 	Gateway netip.Addr   // the host side: DHCP, DNS, TFTP, bootsvc, BMCs
 	Domain  string       // DNS domain for machine names
+	// SiteDHCP, when set, makes the segment a simulated rack's: the named
+	// site DHCP server (SiteKea) hands out the machines' addresses and
+	// labctl runs neither its boot service nor dnsmasq there.
+	SiteDHCP string `json:",omitempty"`
+	// Operator, when valid, is the address of an operator's interface on
+	// the segment (OperatorInterface, a veth whose peer joins the bridge)
+	// in a namespace of its own (Lab.OperatorNetns), where `labctl serve`
+	// can run as it would on a rack's server.
+	Operator netip.Addr `json:",omitzero"`
+}
+
+// SiteKea is the one site DHCP server a simulated rack runs: Debian's
+// kea-dhcp4-server, with a reservation per machine.
+const SiteKea = "kea"
+
+// DHCPRole is the state's name for the process that hands out the lab's
+// addresses: dnsmasq, or the site's DHCP server.
+func (n Network) DHCPRole() string {
+	if n.SiteDHCP != "" {
+		return n.SiteDHCP
+	}
+	return "dnsmasq"
 }
 
 // RouterPrefix is the IPv6 /64 on the bridge in which the lab's dnsmasq
@@ -54,6 +76,28 @@ type Machine struct {
 	// BMCProfile names the quirk profile of the machine's virtual Redfish
 	// BMC (bmc/virtual's profiles.yaml); "" is the standard one.
 	BMCProfile string
+	// BMCProtocols are the protocols the machine's virtual BMC speaks
+	// (ProtocolIPMI, ProtocolRedfish); empty: both.
+	BMCProtocols []string `json:",omitempty"`
+}
+
+// The protocols a virtual BMC can speak, as scenarios and inventories name them.
+const (
+	ProtocolIPMI    = "ipmi"
+	ProtocolRedfish = "redfish"
+)
+
+// Speaks says whether m's virtual BMC speaks protocol.
+func (m Machine) Speaks(protocol string) bool {
+	if len(m.BMCProtocols) == 0 {
+		return true
+	}
+	for _, p := range m.BMCProtocols {
+		if p == protocol {
+			return true
+		}
+	}
+	return false
 }
 
 // Lab is a network and its machines, as loaded from a scenario.

@@ -50,6 +50,24 @@ func (l *Lab) DnsmasqConfig() string { return filepath.Join(l.Dir, "dnsmasq.conf
 func (l *Lab) DnsmasqLog() string    { return filepath.Join(l.Dir, "dnsmasq.log") }
 func (l *Lab) DnsmasqLeases() string { return filepath.Join(l.Dir, "dnsmasq.leases") }
 
+// KeaConfig, KeaLeases and KeaLog are a simulated rack's site DHCP
+// server's files (Network.SiteDHCP); KeaRunDir holds its pid and lock files.
+func (l *Lab) KeaConfig() string { return filepath.Join(l.Dir, "kea-dhcp4.conf") }
+func (l *Lab) KeaLeases() string { return filepath.Join(l.Dir, "kea-leases4.csv") }
+func (l *Lab) KeaLog() string    { return filepath.Join(l.Dir, "kea.log") }
+func (l *Lab) KeaRunDir() string { return filepath.Join(l.Dir, "kea") }
+
+// OperatorInterface is the operator's end of the veth into a simulated
+// rack's segment, in OperatorNetns; OperatorPort is its peer on the bridge.
+const (
+	OperatorInterface = "rack0"
+	OperatorPort      = "rackop0"
+)
+
+// OperatorNetns is the namespace of the operator's interface: the lab's
+// namespace's name with "-operator".
+func (l *Lab) OperatorNetns() string { return l.Netns + "-operator" }
+
 // BMCPasswordFile is the virtual BMCs' password (random per lab, mode
 // 0600). Their certificate, like the boot service API's, comes from the lab
 // CA in PKIDir (lab/pki names the files there).

@@ -52,8 +52,8 @@ type fileFormat struct {
 type machineYAML struct {
 	Name    string         `yaml:"name"`
 	MAC     string         `yaml:"mac"`
-	UUID    string         `yaml:"uuid"`
-	Address string         `yaml:"address"`
+	UUID    string         `yaml:"uuid,omitempty"`
+	Address string         `yaml:"address,omitempty"`
 	BMC     []endpointYAML `yaml:"bmc"`
 }
 
@@ -61,14 +61,14 @@ type endpointYAML struct {
 	Protocol     string `yaml:"protocol"`
 	Address      string `yaml:"address"`
 	Username     string `yaml:"username"`
-	PasswordEnv  string `yaml:"password_env"`
-	PasswordFile string `yaml:"password_file"`
-	CAFile       string `yaml:"ca_file"`
-	Insecure     bool   `yaml:"insecure"`
-	Auth         string `yaml:"auth"`
-	Timeout      string `yaml:"timeout"`
+	PasswordEnv  string `yaml:"password_env,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"`
+	CAFile       string `yaml:"ca_file,omitempty"`
+	Insecure     bool   `yaml:"insecure,omitempty"`
+	Auth         string `yaml:"auth,omitempty"`
+	Timeout      string `yaml:"timeout,omitempty"`
 	// Password is rejected with a clear message: secrets do not go in the inventory.
-	Password *string `yaml:"password"`
+	Password *string `yaml:"password,omitempty"`
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)

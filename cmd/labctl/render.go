@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/progress"
@@ -98,6 +99,15 @@ func (p *printer) allPassed(l *control.Lab, results []check.Result) {
 // upHints end a successful `up`: what to do with the lab now.
 func (p *printer) upHints(l *control.Lab) {
 	ml := l.State.Lab
+	if ml.Network.SiteDHCP != "" {
+		// A simulated rack: nothing of labctl's serves it yet; the operator does.
+		p.printf("simulated rack %s is up: %d blank machines, the site's DHCP (%s) on namespace %s\n", ml.Name, len(ml.Machines), ml.Network.SiteDHCP, ml.Netns)
+		if op := ml.Network.Operator; op.IsValid() {
+			p.printf("  operator interface: %s (%s) in namespace %s\n", lab.OperatorInterface, op, ml.OperatorNetns())
+		}
+		p.printf("  its inventory:      %[1]s status %[2]s -o inventory\n  take it down:       %[1]s down %[2]s\n", p.self, ml.Name)
+		return
+	}
 	p.printf("lab %s is up and its %d checks passed (namespace %s)\n", ml.Name, len(l.Scenario.Checks), ml.Netns)
 	if len(ml.Machines) > 0 {
 		p.printf("  a shell on a node:  %s ssh %s %s\n", p.self, ml.Name, ml.Machines[0].Name)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/labctl/labctl/bmc/inventory"
 	"github.com/labctl/labctl/lab/control"
 )
 
@@ -16,12 +17,18 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show whether a lab really runs (lab process, namespace, machines) and its machines: power, address, last boot-service request",
 		Args:  labArgs(g, cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
+			if output != "inventory" {
+				if err := checkOutput(output); err != nil {
+					return fmt.Errorf("%w (or inventory)", err)
+				}
 			}
 			st, err := control.Load(g.stateDir, args[0])
 			if err != nil {
 				return err
+			}
+			if output == "inventory" {
+				// For `labctl reprovision --inventory` and `labctl serve --inventory`.
+				return inventory.Encode(cmd.OutOrStdout(), control.Inventory(st))
 			}
 			s, err := control.LabStatus(cmd.Context(), st)
 			if err != nil {
@@ -48,7 +55,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tIPMI\tLAST EVENT")
 			for _, m := range s.Machines {
 				ipmi := "-"
-				if m.BMC != nil {
+				if m.BMC != nil && m.BMC.IPMI != "" {
 					ipmi = m.BMC.IPMI
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.MAC, m.IP, m.Power, ipmi, m.LastEvent)
@@ -70,6 +77,6 @@ func newStatusCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "text or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "text, json, or inventory (the machines and their BMCs as an inventory file, docs/inventory.md)")
 	return cmd
 }

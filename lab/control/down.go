@@ -71,6 +71,13 @@ func Down(ctx context.Context, dir string, rep Reporter) error {
 			errs = append(errs, err)
 		}
 	}
+	// The operator's namespace holds only the operator's end of the veth,
+	// gone with the lab's namespace; what a user runs there is theirs.
+	if st.MadeOperatorNetns && netns.Exists(l.OperatorNetns()) {
+		if err := netns.Delete(ctx, l.OperatorNetns()); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err // keep the state so that down can be retried
 	}

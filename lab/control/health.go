@@ -43,6 +43,9 @@ func Assess(ctx context.Context, st *state.State, prov lab.Provider) Health {
 	if st.OwnsNetns() && !netns.Exists(l.Netns) {
 		missing("network namespace %s does not exist", l.Netns)
 	}
+	if st.MadeOperatorNetns && !netns.Exists(l.OperatorNetns()) {
+		missing("operator namespace %s does not exist", l.OperatorNetns())
+	}
 	roles := make([]string, 0, len(st.Pids))
 	for role := range st.Pids {
 		roles = append(roles, role)
@@ -55,8 +58,8 @@ func Assess(ctx context.Context, st *state.State, prov lab.Provider) Health {
 		}
 	}
 	if st.Phase == state.Running {
-		if _, ok := st.Pids["dnsmasq"]; !ok {
-			missing("dnsmasq is not running")
+		if role := l.Network.DHCPRole(); st.Pids[role] == 0 {
+			missing("%s is not running", role)
 		}
 	}
 	for role, how := range st.Exits {

@@ -56,8 +56,8 @@ type MachineStatus struct {
 // MachineBMC is how to reach a machine's virtual BMCs from inside the lab's
 // namespace, with the user's own tools.
 type MachineBMC struct {
-	IPMI         string `json:"ipmi"`    // host:port, IPMI v2.0 lanplus
-	Redfish      string `json:"redfish"` // the machine's ComputerSystem
+	IPMI         string `json:"ipmi,omitempty"`    // host:port, IPMI v2.0 lanplus; "": the BMC speaks no IPMI
+	Redfish      string `json:"redfish,omitempty"` // the machine's ComputerSystem; "": no Redfish
 	Username     string `json:"username"`
 	PasswordFile string `json:"password_file"`
 }
@@ -98,8 +98,14 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 			ms.Power = string(p)
 		}
 		if hasBMC {
-			ms.BMC = &MachineBMC{IPMI: l.IPMIAddr(i), Redfish: l.MachineRedfishURL(i) + "/redfish/v1/Systems/" + redfishSystemID(m),
-				Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile()}
+			ms.BMC = &MachineBMC{Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile()}
+			// A simulated rack's BMC may speak only one of them.
+			if m.Speaks(lab.ProtocolIPMI) {
+				ms.BMC.IPMI = l.IPMIAddr(i)
+			}
+			if m.Speaks(lab.ProtocolRedfish) {
+				ms.BMC.Redfish = l.MachineRedfishURL(i) + "/redfish/v1/Systems/" + redfishSystemID(m)
+			}
 		}
 		ms.LastEvent = lastEvent(bootlog.Find(records, m.MAC, m.UUID))
 		s.Machines = append(s.Machines, ms)

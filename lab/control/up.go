@@ -108,8 +108,14 @@ func Check(o UpOptions) (*Plan, error) {
 	if err := netns.Available(o.Netns); err != nil {
 		return nil, err
 	}
+	l := sc.Lab(dir, o.Netns)
+	if l.Network.Operator.IsValid() {
+		if err := netns.Available(l.OperatorNetns()); err != nil {
+			return nil, err
+		}
+	}
 	o.Report = reporter(o.Report)
-	st := &state.State{Source: o.Source, Lab: sc.Lab(dir, o.Netns), Provider: o.Provider, Phase: state.Starting, Kubernetes: kubernetesVersion(sc)}
+	st := &state.State{Source: o.Source, Lab: l, Provider: o.Provider, Phase: state.Starting, Kubernetes: kubernetesVersion(sc)}
 	return &Plan{State: st, Scenario: sc, o: o, accel: accel}, nil
 }
 
@@ -193,6 +199,18 @@ func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map
 		return err
 	}
 	st.MadeNetns = true
+	if l.Network.Operator.IsValid() {
+		// The operator's namespace: labd puts the operator's end of a veth
+		// into the lab's segment there.
+		if err := netns.Create(ctx, l.OperatorNetns()); err != nil {
+			return err
+		}
+		if err := state.Update(l.Dir, func(s *state.State) { s.MadeOperatorNetns = true }); err != nil {
+			netns.Delete(ctx, l.OperatorNetns())
+			return err
+		}
+		st.MadeOperatorNetns = true
+	}
 	return launch(st, o.Self)
 }
 

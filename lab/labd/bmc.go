@@ -35,8 +35,13 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 		}
 		sys := &virtual.System{Name: m.Name, UUID: m.UUID, Machine: lab.MachinePower(prov, l, m.Name),
 			Quirks: q, UEFI: m.Firmware == lab.UEFI}
-		raddr := l.MachineRedfishAddr(i)
-		services[raddr] = append(services[raddr], sys)
+		if m.Speaks(lab.ProtocolRedfish) {
+			raddr := l.MachineRedfishAddr(i)
+			services[raddr] = append(services[raddr], sys)
+		}
+		if !m.Speaks(lab.ProtocolIPMI) {
+			continue // a Redfish-only BMC, as a simulated rack mixes them
+		}
 		addr := l.IPMIAddr(i)
 		pc, err := net.ListenPacket("udp", addr)
 		if err != nil {

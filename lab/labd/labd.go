@@ -77,10 +77,19 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 // devices) the virtual BMCs. A service that fails later stops the lab
 // through fail; wg waits for them all.
 func startServices(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Provider, log *slog.Logger, fail func(error)) error {
-	if err := serveBoot(ctx, wg, l, log, fail); err != nil {
-		return err
+	if l.Network.SiteDHCP != "" {
+		// A simulated rack: the site's DHCP, and an operator's port on the
+		// segment; labctl's boot service is the operator's to run.
+		if err := joinOperator(ctx, l); err != nil {
+			return err
+		}
+		runKea(ctx, wg, l, log, fail)
+	} else {
+		if err := serveBoot(ctx, wg, l, log, fail); err != nil {
+			return err
+		}
+		runDnsmasq(ctx, wg, l, log, fail)
 	}
-	runDnsmasq(ctx, wg, l, log, fail)
 	if bp, ok := prov.(lab.PowerDriver); ok {
 		return startBMCs(ctx, wg, l, bp, log, fail)
 	}

@@ -84,6 +84,13 @@ type NetworkSpec struct {
 	Subnet  string `yaml:"subnet"`
 	Gateway string `yaml:"gateway"`
 	Domain  string `yaml:"domain"`
+	// SiteDHCP makes the lab a simulated rack: "kea" runs an independent
+	// site DHCP server (Kea, a reservation per machine) on the segment in
+	// place of labctl's boot service and dnsmasq. Empty: a lab.
+	SiteDHCP string `yaml:"site_dhcp"`
+	// OperatorAddress (with site_dhcp) gives an operator an interface on
+	// the segment: rack0, in namespace <netns>-operator, with this address.
+	OperatorAddress string `yaml:"operator_address"`
 }
 
 // MachineSpec is one machine as written in scenario.yaml.
@@ -101,6 +108,9 @@ type MachineSpec struct {
 	// real one (a profile of bmc/virtual/profiles.yaml: sushy-tools, idrac,
 	// ilo, no-once, busy, slow); empty: the standard one.
 	BMCProfile string `yaml:"bmc_profile"`
+	// BMCProtocols are what the machine's virtual BMC speaks (ipmi,
+	// redfish); empty: both.
+	BMCProtocols []string `yaml:"bmc_protocols"`
 }
 
 // Check is one named convergence condition, polled until it holds.
@@ -220,6 +230,9 @@ func (s *Scenario) applyDefaults() {
 			if m.BMCProfile == "" {
 				m.BMCProfile = src.BMCProfile
 			}
+			if len(m.BMCProtocols) == 0 {
+				m.BMCProtocols = src.BMCProtocols
+			}
 		}
 	}
 	if s.Deadline == 0 {
@@ -281,6 +294,22 @@ func (s *Scenario) validateNetwork(p *problems) netip.Prefix {
 		p.bad("network.domain", "missing")
 	}
 	p.unique("network.gateway", "ip", s.Network.Gateway)
+	switch s.Network.SiteDHCP {
+	case "", lab.SiteKea:
+	default:
+		p.bad("network.site_dhcp", "%q: want %s (an independent site DHCP server, no labctl boot service or dnsmasq) or nothing (labctl's own)", s.Network.SiteDHCP, lab.SiteKea)
+	}
+	if s.Network.OperatorAddress != "" {
+		op, err := netip.ParseAddr(s.Network.OperatorAddress)
+		switch {
+		case s.Network.SiteDHCP == "":
+			p.bad("network.operator_address", "only with site_dhcp (an operator's interface beside labctl's own dnsmasq would serve the segment twice)")
+		case err != nil || !subnet.Contains(op) || op == subnet.Addr():
+			p.bad("network.operator_address", "%q is not an address in %s", s.Network.OperatorAddress, s.Network.Subnet)
+		default:
+			p.unique("network.operator_address", "ip", op.String())
+		}
+	}
 	return subnet
 }
 
@@ -308,6 +337,16 @@ func (s *Scenario) validateMachines(p *problems, subnet netip.Prefix) {
 		}
 		if _, err := virtual.Profile(spec.BMCProfile); err != nil {
 			p.bad(f("bmc_profile"), "%v", err)
+		}
+		seen := map[string]bool{}
+		for _, proto := range spec.BMCProtocols {
+			switch {
+			case proto != lab.ProtocolIPMI && proto != lab.ProtocolRedfish:
+				p.bad(f("bmc_protocols"), "%q: want %s or %s", proto, lab.ProtocolIPMI, lab.ProtocolRedfish)
+			case seen[proto]:
+				p.bad(f("bmc_protocols"), "%s twice", proto)
+			}
+			seen[proto] = true
 		}
 		for _, pr := range m.Problems() {
 			if !reported[pr.Field] {
@@ -338,6 +377,9 @@ func (s *Scenario) machineNames() map[string]bool {
 
 func (s *Scenario) validateChecks(p *problems) {
 	names := s.machineNames()
+	if s.Network.SiteDHCP != "" && len(s.Checks) > 0 {
+		p.bad("checks", "a simulated rack (network.site_dhcp) runs no boot service and its machines no OS: nothing could report or answer; leave checks out")
+	}
 	for i, c := range s.Checks {
 		f := func(name string) string { return fmt.Sprintf("checks[%d].%s", i, name) }
 		if c.Name == "" {
@@ -370,7 +412,8 @@ func (m MachineSpec) machine() lab.Machine {
 		boot[i] = power.BootDevice(b)
 	}
 	return lab.Machine{Name: m.Name, MAC: mac, UUID: m.UUID, IP: ip, MemoryMiB: m.MemoryMiB,
-		VCPUs: m.VCPUs, DiskGiB: m.DiskGiB, Firmware: lab.Firmware(m.Firmware), Boot: boot, BMCProfile: m.BMCProfile}
+		VCPUs: m.VCPUs, DiskGiB: m.DiskGiB, Firmware: lab.Firmware(m.Firmware), Boot: boot, BMCProfile: m.BMCProfile,
+		BMCProtocols: m.BMCProtocols}
 }
 
 // Lab turns the scenario into the lab model. dir is the lab's state
@@ -386,7 +429,12 @@ func (s *Scenario) Lab(dir, netns string) *lab.Lab {
 			Subnet:  subnet,
 			Gateway: netip.MustParseAddr(s.Network.Gateway),
 			Domain:  s.Network.Domain,
+			// Validated: a site DHCP server's name, or empty.
+			SiteDHCP: s.Network.SiteDHCP,
 		},
+	}
+	if s.Network.OperatorAddress != "" {
+		l.Network.Operator = netip.MustParseAddr(s.Network.OperatorAddress)
 	}
 	for _, m := range s.Machines {
 		l.Machines = append(l.Machines, m.machine())

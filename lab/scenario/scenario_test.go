@@ -146,3 +146,58 @@ func TestImages(t *testing.T) {
 		t.Errorf("images = %+v", s.Images)
 	}
 }
+
+const rackYAML = `name: r
+description: A simulated rack.
+network: {subnet: 10.9.0.0/24, gateway: 10.9.0.1, domain: r.lab, site_dhcp: kea, operator_address: 10.9.0.2}
+machines:
+  - {name: a, mac: "52:54:00:00:00:01", uuid: 00000000-0000-0000-0000-000000000001, ip: 10.9.0.11, bmc_protocols: [redfish]}
+  - {name: b, mac: "52:54:00:00:00:02", uuid: 00000000-0000-0000-0000-000000000002, ip: 10.9.0.12, bmc_protocols: [ipmi, redfish]}
+`
+
+func TestLoadRack(t *testing.T) {
+	s, err := load(t, rackYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Lab("/tmp/x", "ns")
+	if l.Network.SiteDHCP != "kea" || l.Network.Operator.String() != "10.9.0.2" || l.Network.DHCPRole() != "kea" {
+		t.Errorf("network = %+v", l.Network)
+	}
+	if a := l.Machines[0]; !a.Speaks("redfish") || a.Speaks("ipmi") {
+		t.Errorf("machine a speaks %v, want redfish only", a.BMCProtocols)
+	}
+	if b := l.Machines[1]; !b.Speaks("redfish") || !b.Speaks("ipmi") {
+		t.Errorf("machine b speaks %v, want both", b.BMCProtocols)
+	}
+	if l.OperatorNetns() != "ns-operator" {
+		t.Errorf("operator namespace %q", l.OperatorNetns())
+	}
+}
+
+func TestLoadRackInvalid(t *testing.T) {
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{"unknown site dhcp", `site_dhcp: kea`, `site_dhcp: dhcpd`, `network.site_dhcp: "dhcpd": want kea`},
+		{"operator outside the subnet", `operator_address: 10.9.0.2`, `operator_address: 10.8.0.2`, `network.operator_address: "10.8.0.2" is not an address in 10.9.0.0/24`},
+		{"operator on the gateway", `operator_address: 10.9.0.2`, `operator_address: 10.9.0.1`, `network.operator_address: duplicate ip 10.9.0.1 (also network.gateway)`},
+		{"machine on the operator's address", `ip: 10.9.0.12`, `ip: 10.9.0.2`, `machines[1].ip: duplicate ip 10.9.0.2 (also network.operator_address)`},
+		{"operator without site dhcp", `site_dhcp: kea, `, ``, `network.operator_address: only with site_dhcp`},
+		{"unknown bmc protocol", `bmc_protocols: [redfish]`, `bmc_protocols: [wsman]`, `machines[0].bmc_protocols: "wsman": want ipmi or redfish`},
+		{"bmc protocol twice", `bmc_protocols: [redfish]`, `bmc_protocols: [redfish, redfish]`, `machines[0].bmc_protocols: redfish twice`},
+		{"checks on a rack", "machines:", "checks: [{name: c, run: \"true\"}]\nmachines:", `checks: a simulated rack (network.site_dhcp) runs no boot service`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			y := strings.Replace(rackYAML, tt.old, tt.new, 1)
+			if y == rackYAML {
+				t.Fatalf("test case does not change the scenario")
+			}
+			_, err := load(t, y)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "s/scenario.yaml") {
+				t.Fatalf("err = %v, want it to name s/scenario.yaml and contain %q", err, tt.want)
+			}
+		})
+	}
+}

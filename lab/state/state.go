@@ -54,6 +54,9 @@ type State struct {
 	// MadeNetns records that this lab created Lab.Netns: only then does
 	// `down` (or a failed `up`) touch the namespace and what is inside it.
 	MadeNetns bool `json:"made_netns,omitempty"`
+	// MadeOperatorNetns records that this lab created Lab.OperatorNetns()
+	// (a simulated rack's operator namespace): only then does down delete it.
+	MadeOperatorNetns bool `json:"made_operator_netns,omitempty"`
 	// Exits records, by role, processes that died without being asked to
 	// (how and when), so that status can say what died.
 	Exits   map[string]string `json:"exits,omitempty"`

@@ -1,0 +1,139 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/labctl/labctl/internal/testenv"
+	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/scenario"
+)
+
+// rackInventory lists pxe-smoke's machines as a rack's: bios1 and uefi1
+// with addresses given by addr (name -> address; "" leaves it out).
+func rackInventory(t *testing.T, addr map[string]string, names ...string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("machines:\n")
+	for i, n := range names {
+		fmt.Fprintf(&b, "  - name: %s\n    mac: 52:54:00:66:00:%02x\n    uuid: 11111111-2222-3333-4444-5555555555%02x\n", n, i+1, i+1)
+		if a := addr[n]; a != "" {
+			fmt.Fprintf(&b, "    address: %s\n", a)
+		}
+		fmt.Fprintf(&b, "    bmc:\n      - {protocol: ipmi, address: \"10.66.0.200:623\", username: admin, password_env: BMC_PASSWORD}\n")
+	}
+	p := filepath.Join(t.TempDir(), "rack.yaml")
+	os.WriteFile(p, []byte(b.String()), 0o644)
+	return p
+}
+
+// Inputs refused before any interface or file is looked at.
+func TestCheckRackInputs(t *testing.T) {
+	sc, err := scenario.Find("pxe-smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := rackInventory(t, nil, "bios1", "uefi1")
+	tests := []struct {
+		name string
+		o    RackUpOptions
+		want string
+	}{
+		{"no inventory", RackUpOptions{Interface: "lo", DHCP: "proxy"}, "inventory: required"},
+		{"no interface", RackUpOptions{Inventory: inv, DHCP: "proxy"}, "interface: required"},
+		{"no dhcp mode", RackUpOptions{Inventory: inv, Interface: "lo"}, "dhcp: required"},
+		{"bad dhcp mode", RackUpOptions{Inventory: inv, Interface: "lo", DHCP: "half"}, `dhcp: "half": want proxy, full or none`},
+		{"no such interface", RackUpOptions{Inventory: inv, Interface: "nope0", DHCP: "proxy"}, "interface: interface nope0 does not exist"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := CheckRack(sc, tt.o)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("CheckRack: %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// On an interface of a namespace of the test's own: the inventory's MACs,
+// UUIDs and addresses replace the scenario's; an interface that is down,
+// too few machines, a machine without a MAC or an address, and an address
+// outside the interface's subnet are each refused, naming the field.
+func TestCheckRackOnInterface(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes a network namespace and links")
+	}
+	testenv.Privileged(t, "makes a network namespace with links to check")
+	ctx := context.Background()
+	ns := fmt.Sprintf("lt-rackup-%08x", rand.Uint32())
+	if err := netns.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	defer netns.Delete(ctx, ns)
+	for _, l := range []string{
+		"link add rack0 type veth peer name rack0p", "addr add 10.66.0.1/24 dev rack0", "link set rack0p up", "link set rack0 up",
+		"link add down0 type veth peer name down0p", "addr add 10.67.0.1/24 dev down0",
+	} {
+		if out, err := exec.Command("ip", append([]string{"-n", ns}, strings.Fields(l)...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", l, err, out)
+		}
+	}
+	sc, err := scenario.Find("pxe-smoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	both := map[string]string{"bios1": "10.66.0.11", "uefi1": "10.66.0.12"}
+	check := func(o RackUpOptions) (plan *RackPlan, err error) {
+		nerr := netns.Do(ns, func() error { plan, err = CheckRack(sc, o); return nil })
+		if nerr != nil {
+			t.Fatal(nerr)
+		}
+		return plan, err
+	}
+
+	inv := rackInventory(t, both, "bios1", "uefi1")
+	plan, err := check(RackUpOptions{Inventory: inv, Interface: "rack0", DHCP: "proxy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprintf("%s %s %s %s", plan.Machines[0].MAC, plan.Machines[0].UUID, plan.Machines[0].IP, plan.Link.Addr); got != "52:54:00:66:00:01 11111111-2222-3333-4444-555555555501 10.66.0.11 10.66.0.1/24" {
+		t.Errorf("bios1 on the rack: %s", got)
+	}
+	if plan.Machines[1].Name != "uefi1" || plan.Machines[1].IP.String() != "10.66.0.12" || plan.Machines[1].Firmware != "uefi" {
+		t.Errorf("uefi1 on the rack: %+v", plan.Machines[1])
+	}
+
+	noMAC := filepath.Join(t.TempDir(), "nomac.yaml")
+	raw, _ := os.ReadFile(inv)
+	os.WriteFile(noMAC, []byte(strings.Replace(string(raw), "    mac: 52:54:00:66:00:02\n", "", 1)), 0o644)
+	tests := []struct {
+		name string
+		o    RackUpOptions
+		want string
+	}{
+		{"interface down", RackUpOptions{Inventory: inv, Interface: "down0", DHCP: "full"}, "interface: interface down0 is down"},
+		{"fewer machines", RackUpOptions{Inventory: rackInventory(t, both, "bios1"), Interface: "rack0", DHCP: "proxy"},
+			"machines: scenario pxe-smoke needs 2 machines and lists no uefi1"},
+		{"machine without a MAC", RackUpOptions{Inventory: noMAC, Interface: "rack0", DHCP: "proxy"}, "machines[1] (uefi1).mac: required"},
+		{"machine without an address", RackUpOptions{Inventory: rackInventory(t, map[string]string{"bios1": "10.66.0.11"}, "bios1", "uefi1"), Interface: "rack0", DHCP: "proxy"},
+			"machines[1] (uefi1).address: required"},
+		{"address outside the subnet", RackUpOptions{Inventory: rackInventory(t, map[string]string{"bios1": "10.66.0.11", "uefi1": "10.99.0.12"}, "bios1", "uefi1"), Interface: "rack0", DHCP: "full"},
+			"machines[1] (uefi1).address: 10.99.0.12 is outside 10.66.0.0/24, the subnet of interface rack0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := check(tt.o)
+			var in *InputError
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !errors.As(err, &in) {
+				t.Fatalf("CheckRack: %v, want an InputError with %q", err, tt.want)
+			}
+		})
+	}
+}
