@@ -465,11 +465,12 @@ func eventKinds(r *bootlog.Record) []string {
 
 // startKea runs the site's DHCP server on the switch: a pool of
 // 10.88.0.100-150, the router 10.88.0.2, and the client classes given
-// (JSON; "": none, nothing about booting). It returns its lease file.
+// (a JSON list; "": none, nothing about booting; Kea refuses an empty
+// list). It returns its lease file.
 func (r *rackSim) startKea(t *testing.T, ctx context.Context, classes string) string {
 	t.Helper()
-	if classes == "" {
-		classes = "[]"
+	if classes != "" {
+		classes = `"client-classes": ` + classes + ","
 	}
 	dir := filepath.Join(r.dir, "kea")
 	os.MkdirAll(dir, 0o755)
@@ -477,8 +478,7 @@ func (r *rackSim) startKea(t *testing.T, ctx context.Context, classes string) st
 	conf := fmt.Sprintf(`{"Dhcp4": {
   "interfaces-config": {"interfaces": ["br0"], "dhcp-socket-type": "raw"},
   "lease-database": {"type": "memfile", "persist": true, "name": %q, "lfc-interval": 0},
-  "valid-lifetime": 600,
-  "client-classes": %s,
+  "valid-lifetime": 600, %s
   "subnet4": [{"id": 1, "subnet": "10.88.0.0/24", "pools": [{"pool": "10.88.0.100 - 10.88.0.150"}],
     "option-data": [{"name": "routers", "data": "10.88.0.2"}]}],
   "loggers": [{"name": "kea-dhcp4", "output_options": [{"output": %q}], "severity": "INFO"}]
