@@ -2,14 +2,13 @@ package dnsmasq
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
-	"time"
+
+	"github.com/labctl/labctl/internal/supervise"
 )
 
 // Process supervises one dnsmasq: it writes the config, runs dnsmasq in the
@@ -46,62 +45,13 @@ func (p *Process) Run(ctx context.Context) error {
 	if out, err := exec.CommandContext(ctx, bin, "--test", "--conf-file="+p.ConfigFile).CombinedOutput(); err != nil {
 		return fmt.Errorf("dnsmasq --test %s: %v: %s", p.ConfigFile, err, out)
 	}
-	backoff := 100 * time.Millisecond
-	for {
-		started := time.Now()
-		err := p.runOnce(ctx, bin)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if time.Since(started) > 10*time.Second {
-			backoff = 100 * time.Millisecond
-		}
-		p.Log.Warn("dnsmasq exited; restarting", "err", err, "in", backoff)
-		if p.OnExit != nil {
-			p.OnExit(err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
+	d := supervise.Daemon{
+		Name: "dnsmasq",
+		Command: func() *exec.Cmd {
+			return exec.Command(bin, "--keep-in-foreground", "--conf-file="+p.ConfigFile, "--pid-file=")
+		},
+		Log: p.Log, OnStart: p.OnStart, OnExit: p.OnExit,
 	}
-}
-
-func (p *Process) runOnce(ctx context.Context, bin string) error {
-	cmd := exec.Command(bin, "--keep-in-foreground", "--conf-file="+p.ConfigFile, "--pid-file=")
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	p.started(cmd.Process.Pid)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		p.started(0)
-		if err == nil {
-			err = errors.New("exited with status 0")
-		}
-		return err
-	case <-ctx.Done():
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		p.started(0)
-		return ctx.Err()
-	}
-}
-
-func (p *Process) started(pid int) {
-	if pid != 0 {
-		p.Log.Info("dnsmasq running", "pid", pid, "config", p.ConfigFile)
-	}
-	if p.OnStart != nil {
-		p.OnStart(pid)
-	}
+	d.Run(ctx)
+	return nil
 }

@@ -13,7 +13,7 @@ const module = "github.com/labctl/labctl/"
 // The layers of docs/architecture.md, lowest first. A package imports only
 // packages of lower layers (the generated protobuf packages aside).
 const (
-	vocabulary = iota + 1 // package power: words every layer shares
+	vocabulary = iota + 1 // package power: words every layer shares; supervise: how every daemon is kept running
 	model                 // the model, data and small tools every layer may use
 	parts                 // parts that stand alone: services, image recipes, BMC clients, the lab's files
 	assemblies            // parts made of parts: the VM layer, the API over the boot service, scenarios, progress
@@ -24,7 +24,7 @@ const (
 )
 
 var layer = map[string]int{
-	"internal/power": vocabulary,
+	"internal/power": vocabulary, "internal/supervise": vocabulary,
 
 	"lab": model, "internal/tail": model, "internal/filecopy": model, "images": model, "bmc": model,
 	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,

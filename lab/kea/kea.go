@@ -7,7 +7,6 @@ package kea
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,8 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
-	"time"
+
+	"github.com/labctl/labctl/internal/supervise"
 )
 
 // Config is what the site's DHCP server serves on one interface.
@@ -119,75 +118,27 @@ func (p *Process) Run(ctx context.Context) error {
 	if out, err := check.CombinedOutput(); err != nil {
 		return fmt.Errorf("kea-dhcp4 -t %s: %v: %s", p.ConfigFile, err, out)
 	}
-	backoff := 100 * time.Millisecond
-	for {
-		started := time.Now()
-		err := p.runOnce(ctx, bin)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if time.Since(started) > 10*time.Second {
-			backoff = 100 * time.Millisecond
-		}
-		p.Log.Warn("kea-dhcp4 exited; restarting", "err", err, "in", backoff)
-		if p.OnExit != nil {
-			p.OnExit(err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
+	logf, err := os.OpenFile(filepath.Join(p.RunDir, "kea-dhcp4.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
 	}
+	defer logf.Close()
+	d := supervise.Daemon{
+		Name: "kea-dhcp4",
+		Command: func() *exec.Cmd {
+			// Not bound to ctx: stopped with SIGTERM, so that it flushes its leases.
+			cmd := p.command(context.WithoutCancel(ctx), bin, "-c", p.ConfigFile)
+			cmd.Stdout, cmd.Stderr = logf, logf
+			return cmd
+		},
+		Log: p.Log, OnStart: p.OnStart, OnExit: p.OnExit,
+	}
+	d.Run(ctx)
+	return nil
 }
 
 func (p *Process) command(ctx context.Context, bin string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+p.RunDir, "KEA_LOCKFILE_DIR="+p.RunDir)
 	return cmd
-}
-
-func (p *Process) runOnce(ctx context.Context, bin string) error {
-	// Not bound to ctx: stopped with SIGTERM below, so that it flushes its leases.
-	cmd := p.command(context.WithoutCancel(ctx), bin, "-c", p.ConfigFile)
-	logf, err := os.OpenFile(filepath.Join(p.RunDir, "kea-dhcp4.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	p.started(cmd.Process.Pid)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		p.started(0)
-		if err == nil {
-			err = errors.New("exited with status 0")
-		}
-		return err
-	case <-ctx.Done():
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		p.started(0)
-		return ctx.Err()
-	}
-}
-
-func (p *Process) started(pid int) {
-	if pid != 0 {
-		p.Log.Info("kea-dhcp4 running", "pid", pid, "config", p.ConfigFile)
-	}
-	if p.OnStart != nil {
-		p.OnStart(pid)
-	}
 }
