@@ -83,7 +83,7 @@ func runTests(cmd *cobra.Command, g *globals, f *testFlags, args []string) error
 	if several && f.netns != "" {
 		return fmt.Errorf("--netns: names one lab's namespace and this run has several; --netns-prefix P gives each lab P-SCENARIO")
 	}
-	if err := netns.CheckName(f.netnsPrefix + "-x"); err != nil {
+	if err := netns.CheckName(f.netnsPrefix); err != nil {
 		return fmt.Errorf("--netns-prefix: %w", err)
 	}
 	var sh shard.Shard
