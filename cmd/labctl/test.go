@@ -29,6 +29,7 @@ type testFlags struct {
 	artifacts, junit string
 	netnsPrefix      string
 	keep             bool
+	list             bool
 }
 
 func newTestCmd(g *globals) *cobra.Command {
@@ -70,6 +71,7 @@ its order), so that N CI runners split a list between them.`,
 	fl.StringVar(&f.junit, "junit", "", "one JUnit file with every scenario (default DIR/junit.xml when running several)")
 	fl.StringVar(&f.netnsPrefix, "netns-prefix", "labctl", "with several scenarios, each lab's namespace is PREFIX-SCENARIO")
 	fl.BoolVar(&f.keep, "keep", false, "leave the labs up afterwards")
+	fl.BoolVar(&f.list, "list", false, "print the scenarios the run would test, one a line, and exit (CI fetches the images its share needs)")
 	return cmd
 }
 
@@ -102,6 +104,9 @@ func runTests(cmd *cobra.Command, g *globals, f *testFlags, args []string) error
 			return err
 		}
 		for _, name := range sortedKeys(left) {
+			if f.list {
+				break
+			}
 			run.printf("left out: %s: %s\n", name, left[name])
 		}
 		sources = names
@@ -109,6 +114,12 @@ func runTests(cmd *cobra.Command, g *globals, f *testFlags, args []string) error
 	selected, err := shard.Select(sources, sh)
 	if err != nil {
 		return err
+	}
+	if f.list {
+		for _, s := range selected {
+			run.printf("%s\n", s)
+		}
+		return nil
 	}
 	if sh.Count > 0 {
 		run.printf("shard %s: %d of %d scenarios: %s\n", sh, len(selected), len(sources), dash(strings.Join(selected, " ")))

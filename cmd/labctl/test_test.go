@@ -115,3 +115,34 @@ func TestExistingNetnsNamesTheFlag(t *testing.T) {
 		})
 	}
 }
+
+// --list prints a run's selection and makes nothing: what CI uses to fetch
+// the images its share needs. --all leaves out the scenarios whose images
+// are fetched, and the shares of a list together hold it once.
+func TestTestList(t *testing.T) {
+	t.Setenv("LABCTL_STATE_DIR", t.TempDir())
+	list := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		cmd := newRootCmd()
+		cmd.SetArgs(append([]string{"test", "--list"}, args...))
+		cmd.SetOut(&out)
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("labctl test --list %v: %v", args, err)
+		}
+		return out.String()
+	}
+	if got, want := list("--all"), "etcd-large\netcd3\netcd3-install\nk8s\nk8s-install\npxe-smoke\n"; got != want {
+		t.Errorf("--all --list = %q, want %q", got, want)
+	}
+	if got, want := list("--all", "--shard", "2/2"), "etcd3\nk8s\npxe-smoke\n"; got != want {
+		t.Errorf("--all --shard 2/2 --list = %q, want %q", got, want)
+	}
+	given := []string{"pxe-smoke", "fcos-etcd3", "etcd3", "flatcar-etcd3"}
+	if got, want := list(append(given, "--shard", "1/2")...), "etcd3\nflatcar-etcd3\n"; got != want {
+		t.Errorf("shard 1/2 of %v = %q, want %q", given, got, want)
+	}
+	if got, want := list("flatcar-etcd3", "pxe-smoke", "etcd3", "fcos-etcd3", "--shard", "2/2"), "fcos-etcd3\npxe-smoke\n"; got != want {
+		t.Errorf("shard 2/2 = %q, want %q", got, want)
+	}
+}
