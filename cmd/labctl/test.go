@@ -251,6 +251,8 @@ func (s *suitePrinter) Finished(r control.SuiteResult) {
 	switch {
 	case r.Err == nil && r.Lab != nil:
 		lp.allPassed(r.Lab, r.Run.Results)
+	case s.several && r.NotRun:
+		lp.printf("%v\n", r.Err)
 	case s.several && r.Err != nil:
 		lp.printf("FAILED after %s: %v\n", r.Took.Round(100*time.Millisecond), r.Err)
 	}

@@ -1,14 +1,17 @@
 package control
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/check"
 )
 
@@ -104,5 +107,64 @@ func TestWriteSuiteJUnit(t *testing.T) {
 	}
 	if msg := doc.Suites[2].Cases[0].Failure.Message; msg != "image labos: build failed" {
 		t.Errorf("never-up's failure message = %q, want the error's first line", msg)
+	}
+}
+
+// suiteEvents records what a suite tells, as the CLI would render it.
+type suiteEvents struct {
+	mu       sync.Mutex
+	started  []string
+	finished []SuiteResult
+}
+
+func (e *suiteEvents) Reporter(string) Reporter { return nil }
+func (e *suiteEvents) Started(name, _ string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.started = append(e.started, name)
+}
+func (e *suiteEvents) Finished(r SuiteResult) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.finished = append(e.finished, r)
+}
+
+// A run interrupted before it starts makes nothing: every scenario is
+// reported not run, in order, and its state root stays empty.
+func TestSuiteInterruptedMakesNothing(t *testing.T) {
+	testenv.Root(t, "Check refuses to plan a lab for anyone but root")
+	root := t.TempDir()
+	var ev suiteEvents
+	s, err := PlanSuite(SuiteOptions{
+		Up:          UpOptions{Provider: "qemu", StateRoot: root, CacheDir: t.TempDir(), Self: "/nonexistent/labctl"},
+		Sources:     []string{"etcd3", "pxe-smoke"},
+		NetnsOf:     func(name string) string { return "lt-suite-" + name },
+		ArtifactsOf: func(name string) string { return filepath.Join(root, "artifacts", name) },
+		Parallel:    2,
+		Events:      &ev,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Scenarios(); !slices.Equal(got, []string{"etcd3", "pxe-smoke"}) {
+		t.Errorf("Scenarios() = %v", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	results := s.Run(ctx)
+	if len(ev.started) > 0 {
+		t.Errorf("started %v after the run was cancelled", ev.started)
+	}
+	for i, name := range []string{"etcd3", "pxe-smoke"} {
+		r := results[i]
+		if r.Scenario != name || !r.NotRun || r.Passed() || r.Err == nil || r.Err.Error() != "not run: context canceled" {
+			t.Errorf("result %d = %+v, want %s not run: context canceled", i, r, name)
+		}
+	}
+	if len(ev.finished) != 2 {
+		t.Errorf("Finished told %d times, want 2", len(ev.finished))
+	}
+	if entries, _ := os.ReadDir(root); len(entries) > 0 {
+		t.Errorf("state root holds %v after a run that never started", entries)
 	}
 }
