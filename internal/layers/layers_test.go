@@ -28,9 +28,9 @@ var layer = map[string]int{
 
 	"lab": model, "tail": model, "filecopy": model, "images": model, "bmc": model,
 	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,
-	"lab/shard": model, // picks a share of a list of scenario names; needs nothing of ours
+	"lab/shard":     model,                      // picks a share of a list of scenario names; needs nothing of ours
 	"images/verify": model, "images/oci": model, // need nothing of ours: tools for the image parts
-	"scenarios":       model,                                            // the built-in scenarios as data (embedded files)
+	"scenarios":       model,                                                                       // the built-in scenarios as data (embedded files)
 	"internal/layers": model, "scripts": model, "internal/junit": model, "internal/testenv": model, // no code: the scripts' doc; junit needs nothing of ours
 	"": model, // the repository's own tests (workflows_test.go)
 
@@ -75,7 +75,7 @@ var only = map[string][]string{
 	"images/smoke":   {"images/registry"},
 	"images/flatcar": {"images/registry"},
 	"images/fcos":    {"images/registry"},
-	"images/k8s":     {"images/registry", "cmd/labctl"},                                  // kubectl runs the cached build
+	"images/k8s":     {"images/registry", "cmd/labctl"},                                                   // kubectl runs the cached build
 	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc", "bootsvc/serve", "scripts/bootsvc-bench"}, // readers of its log use bootsvc/bootlog
 	"lab/labd":       {"cmd/labctl"},
 	"lab/control":    {"cmd/labctl"},
