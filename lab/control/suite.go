@@ -164,11 +164,11 @@ func (s *Suite) Run(ctx context.Context) []SuiteResult {
 	return results
 }
 
-func (s *Suite) runOne(ctx context.Context, p *Plan) SuiteResult {
+func (s *Suite) runOne(ctx context.Context, p *Plan) (r SuiteResult) {
 	name := p.Scenario.Name
-	r := SuiteResult{Scenario: name, Artifacts: s.o.ArtifactsOf(name), Checks: len(p.Scenario.Checks)}
+	r = SuiteResult{Scenario: name, Artifacts: s.o.ArtifactsOf(name), Checks: len(p.Scenario.Checks)}
 	begin := time.Now()
-	defer func() { r.Took = time.Since(begin) }()
+	defer func() { r.Took = time.Since(begin) }() // r is named: the deferred write is returned
 	s.o.Events.Started(name, r.Artifacts)
 	l, err := p.Up(ctx) // takes down what it made if it fails
 	if err != nil {
