@@ -51,6 +51,7 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2EK8sInstall":                     40 * time.Minute,
 	"TestE2EK8sWrongNodeCertificate":        30 * time.Minute,
 	"TestE2ERackSim":                        6 * time.Minute,
+	"TestE2ETestSeveral":                    6 * time.Minute,
 }
 
 // e2eCleanupTime is what a test keeps back from the package's -timeout for

@@ -19,6 +19,7 @@ import (
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/lab/control"
+	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -152,6 +153,10 @@ func explain(err error, g *globals) error {
 	var notUp *control.NotUpError
 	if errors.As(err, &notUp) {
 		return fmt.Errorf("%w: --state-dir (or LABCTL_STATE_DIR) names another place; %s ls lists the labs there", err, g.self)
+	}
+	var exists *netns.ExistsError
+	if errors.As(err, &exists) {
+		return fmt.Errorf("%w: choose another --netns", err)
 	}
 	return err
 }

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -68,69 +65,6 @@ func (g *globals) downFirst(err error) error {
 		return fmt.Errorf("%w; take it down first: %s down %s", err, g.self, up.Name)
 	}
 	return err
-}
-
-func newTestCmd(g *globals) *cobra.Command {
-	var f labFlags
-	var artifacts string
-	var keep bool
-	cmd := &cobra.Command{
-		Use:   "test SCENARIO",
-		Short: "Bring a lab up, wait for the scenario's checks, collect artifacts, take it down",
-		Args:  scenarioArg,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p := g.printer(cmd.OutOrStdout())
-			// Refused input writes nothing, not even an artifacts directory.
-			plan, err := control.Check(f.options(g, p, args[0]))
-			if err != nil {
-				return g.downFirst(err)
-			}
-			if artifacts == "" {
-				artifacts = filepath.Join("_artifacts", plan.Scenario.Name)
-			}
-			// The run's output is also its timeline, kept with the artifacts.
-			timeline, err := createTimeline(artifacts)
-			if err != nil {
-				return err
-			}
-			defer timeline.Close()
-			p.out = io.MultiWriter(p.out, timeline)
-			l, err := plan.Up(cmd.Context())
-			if err != nil {
-				return err
-			}
-			run, runErr := l.Converge(cmd.Context())
-			p.phases(run.Phases)
-			ctx := context.WithoutCancel(cmd.Context()) // collect and clean up also when interrupted
-			if err := l.Collect(ctx, artifacts, run.Results); err != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "collect artifacts: %v\n", err)
-			} else {
-				p.printf("artifacts and JUnit report in %s\n", artifacts)
-			}
-			if keep {
-				p.keptHint(l)
-			} else if err := l.Down(ctx); err != nil {
-				return fmt.Errorf("down %s: %w", l.Name(), err)
-			}
-			if runErr != nil {
-				return runErr
-			}
-			p.allPassed(l, run.Results)
-			return nil
-		},
-	}
-	f.add(cmd)
-	cmd.Flags().StringVar(&artifacts, "artifacts", "", "directory for logs and the machine log (default _artifacts/SCENARIO)")
-	cmd.Flags().BoolVar(&keep, "keep", false, "leave the lab up afterwards")
-	return cmd
-}
-
-// createTimeline creates dir and the timeline file in it.
-func createTimeline(dir string) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	return os.Create(filepath.Join(dir, "timeline.txt"))
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {

@@ -28,6 +28,7 @@ var layer = map[string]int{
 
 	"lab": model, "internal/tail": model, "internal/filecopy": model, "images": model, "bmc": model,
 	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,
+	"lab/shard":     model,                      // picks a share of a list of scenario names; needs nothing of ours
 	"images/verify": model, "images/oci": model, // need nothing of ours: tools for the image parts
 	"scenarios":       model,                                                                       // the built-in scenarios as data (embedded files)
 	"internal/layers": model, "scripts": model, "internal/junit": model, "internal/testenv": model, // no code: the scripts' doc; junit needs nothing of ours

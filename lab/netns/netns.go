@@ -45,14 +45,26 @@ func CheckName(name string) error {
 // ErrExists is returned by Create for a namespace that is already there.
 var ErrExists = errors.New("already exists")
 
+// ExistsError refuses a namespace that is already there. It carries the
+// name, not advice: the CLI names the flag that chooses another.
+type ExistsError struct{ Name string }
+
+func (e *ExistsError) Error() string {
+	return fmt.Sprintf("network namespace %s %v (another lab's, or made outside labctl); labctl only uses a namespace it creates", e.Name, ErrExists)
+}
+
+// Is makes errors.Is(err, ErrExists) hold.
+func (e *ExistsError) Is(target error) bool { return target == ErrExists }
+
 // Available refuses a bad name or a namespace that exists (another lab's,
-// or one made outside labctl): labctl never adopts what it did not make.
+// or one made outside labctl) with an *ExistsError: labctl never adopts
+// what it did not make.
 func Available(name string) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
 	if Exists(name) {
-		return fmt.Errorf("network namespace %s %w (another lab's, or made outside labctl); labctl only uses a namespace it creates: choose another --netns", name, ErrExists)
+		return &ExistsError{Name: name}
 	}
 	return nil
 }

@@ -153,4 +153,9 @@ func TestAvailable(t *testing.T) {
 	if !Exists(existing) {
 		t.Errorf("namespace %s went", existing)
 	}
+	// The refusal carries the namespace; which flag chooses another is the CLI's to say.
+	var exists *ExistsError
+	if err := Available(existing); !errors.As(err, &exists) || exists.Name != existing || strings.Contains(err.Error(), "--") {
+		t.Errorf("Available(%s) = %v, want an *ExistsError naming it and no flag", existing, err)
+	}
 }
