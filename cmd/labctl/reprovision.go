@@ -173,13 +173,15 @@ func printReport(w io.Writer, scenario string, r reprovision.Report) {
 		took := v.Duration.Round(time.Second)
 		switch v.Result {
 		case reprovision.Passed:
-			line := fmt.Sprintf("%s: passed after %s", v.Machine, took)
-			if n := len(v.Checks); n > 0 {
-				line += fmt.Sprintf(" (config fetched; its %d checks passed)", n)
-			} else {
-				line += " (config fetched)"
+			line := fmt.Sprintf("%s: passed after %s (config fetched", v.Machine, took)
+			switch n := len(v.Checks); n {
+			case 0:
+			case 1:
+				line += "; its check passed"
+			default:
+				line += fmt.Sprintf("; its %d checks passed", n)
 			}
-			fmt.Fprintln(w, line)
+			fmt.Fprintln(w, line+")")
 		case reprovision.NotRun:
 			fmt.Fprintf(w, "%s: not run: %s\n", v.Machine, strings.TrimSpace(v.Error))
 		default:

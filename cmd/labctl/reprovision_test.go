@@ -20,6 +20,9 @@ func TestPrintReport(t *testing.T) {
 				Checks: []reprovision.CheckOutcome{{Check: "ready", Node: "node1", Status: "passed"}, {Check: "endpoints-healthy", Node: "node1", Status: "passed"}}},
 			{Machine: "node2", Result: reprovision.Failed, Phase: reprovision.PhaseChecks, Duration: 95 * time.Second,
 				Error: `the scenario's checks after it: check "members-started" on node1 failed after 4 attempts in 30s: output lacks 3`},
+			{Machine: "node5", Result: reprovision.Passed, Phase: reprovision.PhaseDone, Duration: 3 * time.Second,
+				Checks: []reprovision.CheckOutcome{{Check: "ready", Node: "node5", Status: "passed"}}},
+			{Machine: "node6", Result: reprovision.Passed, Phase: reprovision.PhaseDone, Duration: 4 * time.Second},
 			{Machine: "node3", Result: reprovision.NotRun, Phase: reprovision.PhaseQueued, Error: "not reprovisioned: rolling stopped after node2"},
 			{Machine: "node4", Result: reprovision.Failed, Phase: reprovision.PhaseBootDevice, Duration: 2 * time.Second,
 				Error: "node4: set boot device pxe once: redfish https://10.0.0.9: refused the credentials: 401: {}\n"},
@@ -34,6 +37,8 @@ func TestPrintReport(t *testing.T) {
 	printReport(&buf, "etcd3", rep)
 	want := `node1: passed after 1m1s (config fetched; its 2 checks passed)
 node2: FAILED at checks after 1m35s: the scenario's checks after it: check "members-started" on node1 failed after 4 attempts in 30s: output lacks 3
+node5: passed after 3s (config fetched; its check passed)
+node6: passed after 4s (config fetched)
 node3: not run: not reprovisioned: rolling stopped after node2
 node4: FAILED at boot-device after 2s: node4: set boot device pxe once: redfish https://10.0.0.9: refused the credentials: 401: {}
 scenario etcd3: all 2 checks passed (3 on their nodes) after node1
