@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -9,29 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/labctl/labctl/internal/testenv"
 )
-
-// syncBuffer is a log both the service and the test touch.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -56,7 +38,7 @@ func TestServeReloadAndStop(t *testing.T) {
 		os.MkdirAll(filepath.Join(dir, filepath.Dir(rel)), 0o755)
 		os.WriteFile(filepath.Join(dir, rel), []byte(body), 0o644)
 	}
-	var events, requests syncBuffer
+	var events, requests testenv.Buffer
 	o := Options{Address: "127.0.0.1:0", RequestLog: &requests, Log: slog.New(slog.NewTextHandler(&events, nil))}
 	if _, err := Start(o); err == nil || !strings.Contains(err.Error(), "no data directory") {
 		t.Fatalf("Start without data = %v, want refused", err)

@@ -106,7 +106,7 @@ func TestE2ERackSim(t *testing.T) {
 	data, _ := filepath.Abs("../../scenarios/rack-sim/data")
 	serve := netns.Command(ctx, opNetns, e.bin, "serve", "--data", data, "--assets", filepath.Join(dir, "assets"),
 		"--run-dir", runDir, "--interface", "rack0", "--dhcp", "proxy")
-	serveOut := &lockedBuffer{}
+	serveOut := &testenv.Buffer{}
 	serve.Stdout, serve.Stderr = serveOut, serveOut
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)

@@ -10,12 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/netns"
 )
 
@@ -110,10 +110,10 @@ func (r *rackSim) serveCmd(ctx context.Context, args ...string) *exec.Cmd {
 
 // startServe runs labctl serve until the test ends (SIGTERM, then it must
 // exit 0 leaving no dnsmasq), and waits until it serves.
-func (r *rackSim) startServe(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *lockedBuffer) {
+func (r *rackSim) startServe(t *testing.T, ctx context.Context, args ...string) (*exec.Cmd, *testenv.Buffer) {
 	t.Helper()
 	cmd := r.serveCmd(ctx, args...)
-	out := &lockedBuffer{}
+	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func (r *rackSim) startServe(t *testing.T, ctx context.Context, args ...string) 
 }
 
 // stopServe sends SIGTERM and checks that serve stops cleanly, taking its dnsmasq with it.
-func (r *rackSim) stopServe(t *testing.T, cmd *exec.Cmd, out *lockedBuffer) {
+func (r *rackSim) stopServe(t *testing.T, cmd *exec.Cmd, out *testenv.Buffer) {
 	t.Helper()
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
@@ -149,23 +149,6 @@ func processesMentioning(s string) []string {
 		}
 	}
 	return found
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // waitOutput waits until out holds want, failing at once if exited closes.
@@ -487,7 +470,7 @@ func (r *rackSim) startKea(t *testing.T, ctx context.Context, classes string) st
 	os.WriteFile(confFile, []byte(conf), 0o644)
 	kea := netns.Command(ctx, r.site, "kea-dhcp4", "-c", confFile)
 	kea.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+dir, "KEA_LOCKFILE_DIR="+dir)
-	var out lockedBuffer
+	var out testenv.Buffer
 	kea.Stdout, kea.Stderr = &out, &out
 	if err := kea.Start(); err != nil {
 		t.Fatal(err)

@@ -6,11 +6,13 @@ package testenv
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -119,4 +121,23 @@ func effectiveCaps() (uint64, error) {
 		}
 	}
 	return 0, fmt.Errorf("read capabilities: no CapEff in /proc/self/status")
+}
+
+// Buffer is a bytes.Buffer that a process or service writes while the test
+// reads it (a log it waits on).
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
