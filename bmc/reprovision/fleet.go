@@ -56,12 +56,23 @@ type Verifier interface {
 	Verify(ctx context.Context, since map[string]time.Time) ([]CheckOutcome, error)
 }
 
+// Hooks take machines out of service before they go and bring them back
+// after (a Kubernetes node drained, then uncordoned; an etcd leader moved
+// away): Before runs before a batch is reprovisioned, After once the
+// batch's machines fetched their configuration, before the checks. An
+// error names the machine it ran on and why.
+type Hooks interface {
+	Before(ctx context.Context, machines []string) error
+	After(ctx context.Context, machines []string) error
+}
+
 // Plan says how a fleet is reprovisioned.
 type Plan struct {
 	Parallel int      // machines at once (within a batch when rolling); 0 means DefaultParallel
 	Rolling  bool     // one batch at a time, checks passing again before the next
 	Batch    int      // rolling: machines per batch; 0 means 1
 	Verify   Verifier // nil: no checks (a rack without a scenario)
+	Hooks    Hooks    // nil: machines go as they are
 	Log      *slog.Logger
 }
 
@@ -111,18 +122,35 @@ func Fleet(ctx context.Context, targets []Target, w Waiter, p Plan) Report {
 	since := map[string]time.Time{}
 	for lo := 0; lo < len(targets); lo += batch {
 		hi := min(lo+batch, len(targets))
-		results := Run(ctx, targets[lo:hi], w, Options{Parallel: p.Parallel, Log: p.Log})
 		var back []string // reprovisioned in this batch
-		for i, r := range results {
-			rep.Verdicts[lo+i] = verdict(r)
-			if r.Err == nil {
-				since[r.Name] = r.Start
-				back = append(back, r.Name)
+		if err := before(ctx, p.Hooks, targets[lo:hi]); err != nil {
+			for i, t := range targets[lo:hi] {
+				rep.Verdicts[lo+i] = Verdict{Machine: t.Name, Result: Failed, Phase: PhaseLeave, Error: err.Error()}
+			}
+			if p.Rolling {
+				rep.Stopped = "rolling stopped at " + targets[lo].Name + ": " + err.Error()
+			}
+		} else {
+			results := Run(ctx, targets[lo:hi], w, Options{Parallel: p.Parallel, Log: p.Log})
+			for i, r := range results {
+				rep.Verdicts[lo+i] = verdict(r)
+				if r.Err == nil {
+					since[r.Name] = r.Start
+					back = append(back, r.Name)
+				}
+			}
+			if p.Rolling {
+				if i := slices.IndexFunc(results, func(r Result) bool { return r.Err != nil }); i >= 0 {
+					rep.Stopped = fmt.Sprintf("rolling stopped at %s: %v", results[i].Name, results[i].Err)
+				}
 			}
 		}
-		if p.Rolling {
-			if i := slices.IndexFunc(results, func(r Result) bool { return r.Err != nil }); i >= 0 {
-				rep.Stopped = fmt.Sprintf("rolling stopped at %s: %v", results[i].Name, results[i].Err)
+		if p.Hooks != nil && len(back) > 0 {
+			if err := p.Hooks.After(ctx, back); err != nil {
+				fail(rep.Verdicts[lo:hi], back, PhaseRejoin, "after it came back: "+err.Error())
+				if p.Rolling && rep.Stopped == "" {
+					rep.Stopped = fmt.Sprintf("rolling stopped after %s: %v", strings.Join(back, ", "), err)
+				}
 			}
 		}
 		if p.Verify != nil && len(back) > 0 {
@@ -141,6 +169,31 @@ func Fleet(ctx context.Context, targets []Target, w Waiter, p Plan) Report {
 		}
 	}
 	return rep
+}
+
+// before runs the Before hook for a batch: a machine that cannot be taken
+// out of service is not reprovisioned.
+func before(ctx context.Context, h Hooks, batch []Target) error {
+	if h == nil {
+		return nil
+	}
+	names := make([]string, len(batch))
+	for i, t := range batch {
+		names[i] = t.Name
+	}
+	if err := h.Before(ctx, names); err != nil {
+		return fmt.Errorf("before reprovisioning: %w", err)
+	}
+	return nil
+}
+
+// fail marks the verdicts of the machines named failed in phase with why.
+func fail(vs []Verdict, names []string, phase Phase, why string) {
+	for i := range vs {
+		if slices.Contains(names, vs[i].Machine) {
+			vs[i].Result, vs[i].Phase, vs[i].Error = Failed, phase, why
+		}
+	}
 }
 
 func verdict(r Result) Verdict {
@@ -174,9 +227,9 @@ func verify(ctx context.Context, v Verifier, since map[string]time.Time, back []
 		}
 		vs[i].Duration += took
 		vs[i].Seconds = vs[i].Duration.Seconds()
-		if err != nil {
-			vs[i].Result, vs[i].Phase, vs[i].Error = Failed, PhaseChecks, "the scenario's checks after it: "+run.Error
-		}
+	}
+	if err != nil {
+		fail(vs, back, PhaseChecks, "the scenario's checks after it: "+run.Error)
 	}
 	return run
 }

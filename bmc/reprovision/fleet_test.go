@@ -204,9 +204,11 @@ func TestFleet(t *testing.T) {
 		plan        reprovision.Plan
 		badPassword []int
 		failAt      int
+		hooks       *recordingHooks
 		want        []want
 		runs        [][]string
 		stopped     string
+		calls       []string // the hooks' calls, in order
 	}{
 		{name: "all at once, one BMC refusing", plan: reprovision.Plan{Parallel: 2}, badPassword: []int{2},
 			want: []want{passed, {reprovision.Failed, reprovision.PhaseBootDevice, "n2: set boot device pxe once"}, passed, passed},
@@ -223,6 +225,18 @@ func TestFleet(t *testing.T) {
 		{name: "rolling in batches of two", plan: reprovision.Plan{Rolling: true, Batch: 2},
 			want: []want{passed, passed, passed, passed},
 			runs: [][]string{{"n1", "n2"}, {"n1", "n2", "n3", "n5"}}},
+		{name: "rolling with hooks", plan: reprovision.Plan{Rolling: true, Batch: 2}, hooks: &recordingHooks{},
+			want:  []want{passed, passed, passed, passed},
+			runs:  [][]string{{"n1", "n2"}, {"n1", "n2", "n3", "n5"}},
+			calls: []string{"before n1 n2", "after n1 n2", "before n3 n5", "after n3 n5"}},
+		{name: "rolling, a machine cannot leave", plan: reprovision.Plan{Rolling: true}, hooks: &recordingHooks{failBefore: "n2"},
+			want:  []want{passed, {reprovision.Failed, reprovision.PhaseLeave, "before reprovisioning: n2 will not drain"}, notRun("rolling stopped at n2: before reprovisioning: n2 will not drain"), notRun("rolling stopped at n2")},
+			runs:  [][]string{{"n1"}},
+			calls: []string{"before n1", "after n1", "before n2"}, stopped: "rolling stopped at n2: before reprovisioning: n2 will not drain"},
+		{name: "rolling, a machine cannot rejoin", plan: reprovision.Plan{Rolling: true}, hooks: &recordingHooks{failAfter: "n1"},
+			want:  []want{{reprovision.Failed, reprovision.PhaseRejoin, "after it came back: n1 will not uncordon"}, notRun("rolling stopped after n1: n1 will not uncordon"), notRun("rolling stopped after n1"), notRun("rolling stopped after n1")},
+			runs:  [][]string{{"n1"}},
+			calls: []string{"before n1", "after n1"}, stopped: "rolling stopped after n1: n1 will not uncordon"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -232,6 +246,9 @@ func TestFleet(t *testing.T) {
 			checks := &fakeChecks{failAt: tc.failAt}
 			plan := tc.plan
 			plan.Verify = checks
+			if tc.hooks != nil {
+				plan.Hooks = tc.hooks
+			}
 			rep := reprovision.Fleet(ctx, targetsOf(ms), &reprovision.FetchWaiter{Log: &bootlog.Client{URL: base}, Interval: 20 * time.Millisecond}, plan)
 			for i, v := range rep.Verdicts {
 				w := tc.want[i]
@@ -239,7 +256,7 @@ func TestFleet(t *testing.T) {
 					t.Errorf("verdict %d: %+v, want %s %s %s %q", i, v, ms[i].name, w.result, w.phase, w.err)
 				}
 				booted := len(ms[i].vm.Boots()) > 0
-				if booted != (w.phase != reprovision.PhaseQueued && w.phase != reprovision.PhaseBootDevice) {
+				if booted != (w.phase != reprovision.PhaseQueued && w.phase != reprovision.PhaseLeave && w.phase != reprovision.PhaseBootDevice) {
 					t.Errorf("%s: boots %v after a verdict of %s at %s", ms[i].name, ms[i].vm.Boots(), v.Result, v.Phase)
 				}
 				if v.Result == reprovision.Passed && (len(v.Checks) == 0 || v.Checks[0].Node != v.Machine) {
@@ -252,6 +269,9 @@ func TestFleet(t *testing.T) {
 			if !strings.HasPrefix(rep.Stopped, tc.stopped) || (tc.stopped == "") != (rep.Stopped == "") {
 				t.Errorf("stopped %q, want %q", rep.Stopped, tc.stopped)
 			}
+			if tc.hooks != nil && fmt.Sprint(tc.hooks.calls) != fmt.Sprint(tc.calls) {
+				t.Errorf("hook calls %q, want %q", tc.hooks.calls, tc.calls)
+			}
 			if len(rep.Checks) != len(tc.runs) {
 				t.Errorf("%d check runs in the report, want %d", len(rep.Checks), len(tc.runs))
 			}
@@ -261,6 +281,29 @@ func TestFleet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordingHooks records each call and fails Before or After for the
+// machine named, as a drain or uncordon that never succeeds would.
+type recordingHooks struct {
+	failBefore, failAfter string
+	calls                 []string
+}
+
+func (h *recordingHooks) Before(_ context.Context, names []string) error {
+	return h.call("before", names, h.failBefore, "will not drain")
+}
+
+func (h *recordingHooks) After(_ context.Context, names []string) error {
+	return h.call("after", names, h.failAfter, "will not uncordon")
+}
+
+func (h *recordingHooks) call(what string, names []string, failing, why string) error {
+	h.calls = append(h.calls, what+" "+strings.Join(names, " "))
+	if slices.Contains(names, failing) {
+		return fmt.Errorf("%s %s", failing, why)
+	}
+	return nil
 }
 
 // TestReportOutputs: the JSON a script reads and the JUnit CI reads.

@@ -41,10 +41,12 @@ type Phase string
 
 const (
 	PhaseQueued      Phase = "queued"       // not begun (the run ended first)
+	PhaseLeave       Phase = "leave"        // the scenario's before hook: out of service
 	PhaseBootDevice  Phase = "boot-device"  // setting the next boot to the network
 	PhasePower       Phase = "power"        // reading the power state, power-cycling
 	PhaseFetch       Phase = "fetch"        // waiting for the config fetch
 	PhaseRestoreDisk Phase = "restore-disk" // a BMC without one-time boot: the disk first again
+	PhaseRejoin      Phase = "rejoin"       // the scenario's after hook: back in service
 	PhaseChecks      Phase = "checks"       // the scenario's checks, run again
 	PhaseDone        Phase = "done"
 )

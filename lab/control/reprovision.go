@@ -19,6 +19,7 @@ import (
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/scenario"
 )
 
 // ReprovisionOptions say how a lab's machines are reprovisioned.
@@ -79,6 +80,9 @@ func (lb *Lab) Reprovision(ctx context.Context, names []string, o ReprovisionOpt
 			}
 		}
 		plan.Verify = checkVerifier{r}
+		if sc.Reprovision.Before != nil || sc.Reprovision.After != nil {
+			plan.Hooks = scenarioHooks{r, sc.Reprovision}
+		}
 	} else if plan.Rolling {
 		return reprovision.Report{}, fmt.Errorf("a rolling run: scenario %s has no checks to pass between machines", sc.Name)
 	}
@@ -124,6 +128,28 @@ func (v checkVerifier) Verify(ctx context.Context, since map[string]time.Time) (
 			Reason: res.Reason, Output: res.Output, Duration: res.Duration, Seconds: res.Duration.Seconds()}
 	}
 	return outcomes, err
+}
+
+// scenarioHooks runs the scenario's reprovision hooks over the check
+// runner's shell.
+type scenarioHooks struct {
+	r    *check.Runner
+	spec scenario.ReprovisionSpec
+}
+
+func (h scenarioHooks) Before(ctx context.Context, machines []string) error {
+	return h.run(ctx, h.spec.Before, machines)
+}
+
+func (h scenarioHooks) After(ctx context.Context, machines []string) error {
+	return h.run(ctx, h.spec.After, machines)
+}
+
+func (h scenarioHooks) run(ctx context.Context, hook *scenario.Hook, machines []string) error {
+	if hook == nil {
+		return nil
+	}
+	return check.RunHook(ctx, h.r.Shell, h.r.Lab, *hook, machines, 2*time.Second)
 }
 
 // RackOptions say which of a rack's machines to reprovision, and how.

@@ -44,6 +44,9 @@ type Scenario struct {
 	// is written to the lab's directory for `labctl kubectl`.
 	Certificates []CertificateSpec `yaml:"certificates"`
 	Kubeconfig   *KubeconfigSpec   `yaml:"kubeconfig"`
+	// Reprovision says how a machine is taken out of service before it is
+	// reprovisioned and brought back after (see ReprovisionSpec).
+	Reprovision ReprovisionSpec `yaml:"reprovision"`
 
 	// Data is the matchbox-layout data directory (groups/, profiles/,
 	// ignition/, ...), relative to FS.
@@ -125,6 +128,26 @@ type Check struct {
 	// it to come back (to prove it boots from its disk).
 	Reboot  bool     `yaml:"reboot"`
 	Timeout Duration `yaml:"timeout"` // per attempt
+}
+
+// ReprovisionSpec is what a reprovision does around each batch of
+// machines, as a cluster's operator would: Before (a Kubernetes node
+// drained, an etcd leader moved away) runs before they go, After (the node
+// uncordoned) once they fetched their configuration again, before the
+// scenario's checks. Each command runs over SSH with LABCTL_MACHINES set to
+// the batch's machine names, space-separated.
+type ReprovisionSpec struct {
+	Before *Hook `yaml:"before"`
+	After  *Hook `yaml:"after"`
+}
+
+// Hook is a command run on one machine, or on each machine of the batch
+// when Node is empty; it is retried until it exits 0 or Timeout passes
+// (a node coming back answers late).
+type Hook struct {
+	Node    string   `yaml:"node"`
+	Run     string   `yaml:"run"`
+	Timeout Duration `yaml:"timeout"` // default 2m
 }
 
 // ReportExpect matches a /report event the machine sent to the boot service.
@@ -273,6 +296,7 @@ func (s *Scenario) validate() error {
 	subnet := s.validateNetwork(p)
 	s.validateMachines(p, subnet)
 	s.validateChecks(p)
+	s.validateReprovision(p)
 	s.validateCertificates(p.bad, s.machineNames())
 	if st, err := fs.Stat(s.FS, path.Join(s.Data, "groups")); err != nil || !st.IsDir() {
 		p.bad("data", "no data/groups directory beside %s", FileName)
@@ -399,6 +423,27 @@ func (s *Scenario) validateChecks(p *problems) {
 			if _, err := regexp.Compile(re.expr); re.expr != "" && err != nil {
 				p.bad(f("expect."+re.field), "%v", err)
 			}
+		}
+	}
+}
+
+func (s *Scenario) validateReprovision(p *problems) {
+	names := s.machineNames()
+	for _, h := range []struct {
+		field string
+		hook  *Hook
+	}{{"reprovision.before", s.Reprovision.Before}, {"reprovision.after", s.Reprovision.After}} {
+		if h.hook == nil {
+			continue
+		}
+		if strings.TrimSpace(h.hook.Run) == "" {
+			p.bad(h.field+".run", "missing: the command to run")
+		}
+		if h.hook.Node != "" && !names[h.hook.Node] {
+			p.bad(h.field+".node", "no machine named %q", h.hook.Node)
+		}
+		if h.hook.Timeout < 0 {
+			p.bad(h.field+".timeout", "negative")
 		}
 	}
 }

@@ -19,6 +19,9 @@ machines:
   - {name: b, mac: "52:54:00:00:00:02", uuid: 00000000-0000-0000-0000-000000000002, ip: 10.9.0.12, firmware: uefi, bmc_profile: sushy-tools}
 checks:
   - {name: c, run: "true", expect: {output_matches: '^ok$', fail_matches: 'forbidden'}}
+reprovision:
+  before: {node: a, run: "drain $LABCTL_MACHINES"}
+  after: {run: "true", timeout: 30s}
 `
 
 func load(t *testing.T, y string) (*Scenario, error) {
@@ -67,6 +70,8 @@ func TestLoadInvalid(t *testing.T) {
 		{"blank description", "A test. More about it.", `" "`, "description: missing"},
 		{"bad output_matches", `output_matches: '^ok$'`, `output_matches: '(ok'`, "checks[0].expect.output_matches: error parsing regexp"},
 		{"bad fail_matches", `fail_matches: 'forbidden'`, `fail_matches: '[x'`, "checks[0].expect.fail_matches: error parsing regexp"},
+		{"hook on no machine", `{node: a, run:`, `{node: z, run:`, `reprovision.before.node: no machine named "z"`},
+		{"hook without command", `{run: "true", timeout`, `{timeout`, "reprovision.after.run: missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
