@@ -25,8 +25,10 @@ func k8sArtifacts(t *testing.T) string {
 
 // TestE2EK8sInstall installs labos-k8s on three machines, converges a TLS
 // Kubernetes cluster from disk, verifies it (workload, Service, NodePort,
-// logs, exec, a worker's reboot), then drives it from the host with
-// `labctl kubectl` and the kubeconfig `labctl status` names.
+// logs, exec, a worker's reboot), drives it from the host with `labctl
+// kubectl` and the kubeconfig `labctl status` names, then reprovisions
+// worker1 in a rolling run: drained before it goes, installed again,
+// uncordoned once back, the checks (its pod scheduled there again) passing.
 func TestE2EK8sInstall(t *testing.T) {
 	e := newE2E(t, "k8s-install")
 	ctx, cancel := e2eContext(t)
@@ -51,6 +53,14 @@ func TestE2EK8sInstall(t *testing.T) {
 	nodes, err := e.run(ctx, "kubectl", "k8s-install", "--", "get", "nodes", "-o", "name")
 	if err != nil || !strings.Contains(nodes, "node/worker1") || !strings.Contains(nodes, "node/worker2") {
 		t.Fatalf("labctl kubectl get nodes: %v: %s", err, nodes)
+	}
+	out, err = e.run(ctx, "reprovision", "k8s-install", "worker1", "--rolling", "--timeout", "40m")
+	t.Logf("labctl reprovision k8s-install worker1 --rolling:\n%s", out)
+	if err != nil || !strings.Contains(out, "worker1: passed") {
+		t.Fatalf("rolling reprovision of worker1: %v", err)
+	}
+	if nodes, err := e.run(ctx, "kubectl", "k8s-install", "--", "get", "node", "worker1", "-o", "jsonpath={.spec.unschedulable}"); err != nil || strings.TrimSpace(nodes) != "" {
+		t.Errorf("worker1 after the rolling run: unschedulable %q (%v), want uncordoned", nodes, err)
 	}
 	if out, err := e.run(ctx, "down", "k8s-install"); err != nil {
 		t.Fatalf("labctl down: %v: %s", err, out)
