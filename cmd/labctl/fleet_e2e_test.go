@@ -228,6 +228,11 @@ func testRollingReprovision(t *testing.T, ctx context.Context, e *e2eEnv) {
 	if ok < 10 {
 		t.Errorf("only %d writes succeeded during the rolling reprovision", ok)
 	}
+	// Whichever member led when its turn came handed leadership on first
+	// (the scenario's before hook), so no write waited for an election.
+	if !strings.Contains(stderr.String(), `msg="reprovision hook ran" hook=before`) || !strings.Contains(stderr.String(), "Leadership transferred from ") {
+		t.Errorf("no before hook moved the etcd leader away")
+	}
 
 	// A rolling run stops at the first machine whose BMC refuses it.
 	out, err := e.run(ctx, "reprovision", "etcd3", "node2", "node3", "--rolling", "--inventory", inventory("bad.yaml", "node2"), "--timeout", "5m")

@@ -17,8 +17,9 @@ const DefaultHookTimeout = 2 * time.Minute
 // h.Node, or on each of them when h.Node is empty, with LABCTL_MACHINES
 // naming them. Each run is retried until it exits 0 or the hook's timeout
 // passes (a drain waits for pods to go, an uncordon for the API server to
-// answer); the error names the machine it ran on and ends with its output.
-func RunHook(ctx context.Context, sh Shell, l *lab.Lab, h scenario.Hook, machines []string, interval time.Duration) error {
+// answer). It returns each machine's output of the run that succeeded,
+// by name; the error names the machine it ran on and ends with its output.
+func RunHook(ctx context.Context, sh Shell, l *lab.Lab, h scenario.Hook, machines []string, interval time.Duration) (map[string]string, error) {
 	on := machines
 	if h.Node != "" {
 		on = []string{h.Node}
@@ -28,22 +29,25 @@ func RunHook(ctx context.Context, sh Shell, l *lab.Lab, h scenario.Hook, machine
 		timeout = DefaultHookTimeout
 	}
 	cmd := "LABCTL_MACHINES=" + shellQuote(strings.Join(machines, " ")) + "; export LABCTL_MACHINES\n" + h.Run
+	outputs := map[string]string{}
 	for _, name := range on {
 		m, _, err := l.Machine(name)
 		if err != nil {
-			return err
+			return outputs, err
 		}
-		if err := runUntilOK(ctx, sh, m, cmd, timeout, interval); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		out, err := runUntilOK(ctx, sh, m, cmd, timeout, interval)
+		if err != nil {
+			return outputs, fmt.Errorf("%s: %w", name, err)
 		}
+		outputs[name] = out
 	}
-	return nil
+	return outputs, nil
 }
 
 // runUntilOK runs cmd on m until it exits 0, or fails when timeout passes
 // with the last complete attempt's exit status and output (the attempt the
 // deadline cut short explains nothing).
-func runUntilOK(ctx context.Context, sh Shell, m lab.Machine, cmd string, timeout, interval time.Duration) error {
+func runUntilOK(ctx context.Context, sh Shell, m lab.Machine, cmd string, timeout, interval time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
@@ -51,7 +55,7 @@ func runUntilOK(ctx context.Context, sh Shell, m lab.Machine, cmd string, timeou
 		out, status, err := sh.Run(ctx, m, cmd)
 		switch {
 		case err == nil && status == 0:
-			return nil
+			return out, nil
 		case err == nil:
 			last = fmt.Errorf("exit status %d: %s", status, tail(out))
 		case ctx.Err() == nil || last == nil:
@@ -59,7 +63,7 @@ func runUntilOK(ctx context.Context, sh Shell, m lab.Machine, cmd string, timeou
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d attempts in %s, the last: %w", attempts, timeout, last)
+			return "", fmt.Errorf("%d attempts in %s, the last: %w", attempts, timeout, last)
 		case <-time.After(interval):
 		}
 	}

@@ -33,23 +33,27 @@ func TestRunHook(t *testing.T) {
 	ctx := context.Background()
 
 	// Succeeds on its second attempt: the first leaves the flag.
-	drain := scenario.Hook{Node: "cp1", Run: `echo "$LABCTL_MACHINES" >` + seen + `; test -e ` + flag + ` || { touch ` + flag + `; exit 3; }`}
-	if err := RunHook(ctx, sh, l, drain, []string{"w1", "w2"}, 50*time.Millisecond); err != nil {
+	drain := scenario.Hook{Node: "cp1", Run: `echo "$LABCTL_MACHINES" >` + seen + `; test -e ` + flag + ` || { touch ` + flag + `; exit 3; }; echo drained`}
+	out, err := RunHook(ctx, sh, l, drain, []string{"w1", "w2"}, 50*time.Millisecond)
+	if err != nil {
 		t.Fatalf("RunHook: %v", err)
+	}
+	if len(out) != 1 || strings.TrimSpace(out["cp1"]) != "drained" {
+		t.Errorf("outputs %q, want cp1's: drained", out)
 	}
 	if b, _ := os.ReadFile(seen); strings.TrimSpace(string(b)) != "w1 w2" {
 		t.Errorf("the hook saw LABCTL_MACHINES=%q, want %q", b, "w1 w2")
 	}
 
 	never := scenario.Hook{Node: "cp1", Run: "echo node w1 is not drained; exit 7", Timeout: scenario.Duration(5 * time.Second)} // several attempts, under load too
-	err = RunHook(ctx, sh, l, never, []string{"w1"}, 50*time.Millisecond)
+	_, err = RunHook(ctx, sh, l, never, []string{"w1"}, 50*time.Millisecond)
 	for _, want := range []string{"cp1: ", "exit status 7", "node w1 is not drained"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want it to contain %q", err, want)
 		}
 	}
 
-	if err := RunHook(ctx, sh, l, scenario.Hook{Node: "cp9", Run: "true"}, []string{"w1"}, time.Millisecond); err == nil || !strings.Contains(err.Error(), "cp9") {
+	if _, err := RunHook(ctx, sh, l, scenario.Hook{Node: "cp9", Run: "true"}, []string{"w1"}, time.Millisecond); err == nil || !strings.Contains(err.Error(), "cp9") {
 		t.Errorf("a hook on no machine: err = %v, want one naming cp9", err)
 	}
 }

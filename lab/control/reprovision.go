@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/labctl/labctl/bmc"
@@ -69,6 +71,9 @@ func (lb *Lab) Reprovision(ctx context.Context, names []string, o ReprovisionOpt
 			BMC: &bmc.Client{Server: server, Dialers: protocols.DialersVia(dial)}})
 	}
 	plan := o.Plan
+	if plan.Log == nil {
+		plan.Log = rep.Log()
+	}
 	if len(sc.Checks) > 0 {
 		r, err := Runner(st, sc)
 		if err != nil {
@@ -81,13 +86,10 @@ func (lb *Lab) Reprovision(ctx context.Context, names []string, o ReprovisionOpt
 		}
 		plan.Verify = checkVerifier{r}
 		if sc.Reprovision.Before != nil || sc.Reprovision.After != nil {
-			plan.Hooks = scenarioHooks{r, sc.Reprovision}
+			plan.Hooks = scenarioHooks{r, sc.Reprovision, plan.Log}
 		}
 	} else if plan.Rolling {
 		return reprovision.Report{}, fmt.Errorf("a rolling run: scenario %s has no checks to pass between machines", sc.Name)
-	}
-	if plan.Log == nil {
-		plan.Log = rep.Log()
 	}
 	return reprovision.Fleet(ctx, targets, &reprovision.FetchWaiter{Log: progress.BootLog(l)}, plan), nil
 }
@@ -132,24 +134,31 @@ func (v checkVerifier) Verify(ctx context.Context, since map[string]time.Time) (
 
 // scenarioHooks runs the scenario's reprovision hooks over the check
 // runner's shell.
+// runner's shell, logging what each said (etcdctl's "Leadership
+// transferred", kubectl's "drained").
 type scenarioHooks struct {
 	r    *check.Runner
 	spec scenario.ReprovisionSpec
+	log  *slog.Logger
 }
 
 func (h scenarioHooks) Before(ctx context.Context, machines []string) error {
-	return h.run(ctx, h.spec.Before, machines)
+	return h.run(ctx, "before", h.spec.Before, machines)
 }
 
 func (h scenarioHooks) After(ctx context.Context, machines []string) error {
-	return h.run(ctx, h.spec.After, machines)
+	return h.run(ctx, "after", h.spec.After, machines)
 }
 
-func (h scenarioHooks) run(ctx context.Context, hook *scenario.Hook, machines []string) error {
+func (h scenarioHooks) run(ctx context.Context, name string, hook *scenario.Hook, machines []string) error {
 	if hook == nil {
 		return nil
 	}
-	return check.RunHook(ctx, h.r.Shell, h.r.Lab, *hook, machines, 2*time.Second)
+	outputs, err := check.RunHook(ctx, h.r.Shell, h.r.Lab, *hook, machines, 2*time.Second)
+	for node, out := range outputs {
+		h.log.Info("reprovision hook ran", "hook", name, "machines", strings.Join(machines, " "), "node", node, "output", strings.TrimSpace(out))
+	}
+	return err
 }
 
 // RackOptions say which of a rack's machines to reprovision, and how.
