@@ -11,6 +11,7 @@ import (
 	"github.com/labctl/labctl/bmc"
 	"github.com/labctl/labctl/bmc/protocols"
 	"github.com/labctl/labctl/internal/power"
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/fault"
 	"github.com/labctl/labctl/lab/netns"
@@ -74,8 +75,8 @@ func faultEnv(st *state.State) (fault.Env, error) {
 // first (so that down heals it whatever happens next), and returns once it
 // has taken effect. A fault that fails to inject is healed and forgotten.
 func (lb *Lab) Inject(ctx context.Context, id string, f scenario.Fault) error {
-	if err := state.CheckName(id); err != nil {
-		return fmt.Errorf("fault id: %w", err)
+	if !lab.IsDNSLabel(id) {
+		return fmt.Errorf("fault id %q: not a DNS label (lower-case letters, digits, '-')", id)
 	}
 	if err := scenario.CheckFault(f, lb.State.Lab); err != nil {
 		return err

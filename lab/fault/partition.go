@@ -3,6 +3,7 @@ package fault
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"strings"
 
@@ -16,11 +17,14 @@ import (
 // and from the bridge itself (the gateway: checks, SSH, the boot service)
 // are not forwarded, so every machine stays reachable from the gateway.
 
-// chainOf is the partition's chain: ebtables allows 31 bytes.
+// chainOf is the partition's chain. ebtables allows 31 bytes: a longer id
+// keeps its start and a hash of the whole, so two ids never share one.
 func chainOf(id string) string {
 	c := "LABCTL-" + strings.ToUpper(id)
 	if len(c) > 31 {
-		c = c[:31]
+		h := fnv.New32a()
+		h.Write([]byte(id))
+		c = fmt.Sprintf("%s-%08X", c[:22], h.Sum32())
 	}
 	return c
 }

@@ -174,3 +174,18 @@ func TestPartitionProbeProvesNothing(t *testing.T) {
 		t.Fatalf("err = %v, want the refusal of a probe that fails before the partition", err)
 	}
 }
+
+func TestChainOf(t *testing.T) {
+	long1, long2 := chainOf("step-a-very-long-step-name-one"), chainOf("step-a-very-long-step-name-two")
+	for _, c := range []string{chainOf("cut"), long1, long2} {
+		if len(c) > 31 || !strings.HasPrefix(c, "LABCTL-") {
+			t.Errorf("chain %q: want LABCTL-… of at most 31 bytes", c)
+		}
+	}
+	if long1 == long2 {
+		t.Errorf("two long ids share chain %s", long1)
+	}
+	if got := chainOf("cut"); got != "LABCTL-CUT" {
+		t.Errorf("chainOf(cut) = %s", got)
+	}
+}

@@ -59,13 +59,13 @@ type State struct {
 	MadeOperatorNetns bool `json:"made_operator_netns,omitempty"`
 	// Exits records, by role, processes that died without being asked to
 	// (how and when), so that status can say what died.
-	Exits   map[string]string `json:"exits,omitempty"`
+	Exits map[string]string `json:"exits,omitempty"`
 	// Faults are the faults injected and not yet healed (a scenario's
 	// steps, `labctl fault inject`), recorded before they are applied so
 	// that status lists them and down heals them, even after a crash.
-	Faults []Fault `json:"faults,omitempty"`
-	Created time.Time         `json:"created"`
-	Updated time.Time         `json:"updated"`
+	Faults  []Fault   `json:"faults,omitempty"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 }
 
 // Fault is an active fault: its id and its spec (a scenario.Fault, kept
