@@ -287,10 +287,17 @@ func serviceStop(ctx context.Context, env Env, f scenario.Fault) error {
 	})
 }
 
-// ebtables runs ebtables in the lab's namespace.
-func ebtables(ctx context.Context, l *lab.Lab, args ...string) error {
+func haveEbtables() error {
 	if _, err := exec.LookPath("ebtables"); err != nil {
 		return errors.New("ebtables not found: install Debian's iptables package")
+	}
+	return nil
+}
+
+// ebtables runs ebtables in the lab's namespace.
+func ebtables(ctx context.Context, l *lab.Lab, args ...string) error {
+	if err := haveEbtables(); err != nil {
+		return err
 	}
 	out, err := netns.Command(ctx, l.Netns, append([]string{"ebtables"}, args...)...).CombinedOutput()
 	if err != nil {

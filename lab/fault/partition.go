@@ -72,6 +72,9 @@ func partition(ctx context.Context, env Env, id string, f scenario.Fault) error 
 
 func unpartition(ctx context.Context, l *lab.Lab, id string) error {
 	chain := chainOf(id)
+	if err := haveEbtables(); err != nil {
+		return err // not "healed": nothing could have been asked
+	}
 	if ebtables(ctx, l, "-L", chain) != nil {
 		return nil // never made, or healed already
 	}
