@@ -128,6 +128,7 @@ func newRootCmd() *cobra.Command {
 		newKubectlCmd(g),
 		newBMCCmd(g),
 		newReprovisionCmd(g),
+		newFaultCmd(g),
 		newLabDaemonCmd(),
 		newLsCmd(g),
 		newScenariosCmd(),

@@ -74,6 +74,31 @@ func (p *printer) CheckResult(at time.Duration, res check.Result) {
 	}
 }
 
+func (p *printer) Step(ev control.StepEvent) {
+	switch ev.Phase {
+	case control.StepInjected:
+		p.printf("  %6.1fs  step %s: fault %s took effect\n", ev.At.Seconds(), ev.Step, ev.Fault)
+	case control.StepHeld:
+		p.printf("  %6.1fs  step %s: its checks passed under the fault\n", ev.At.Seconds(), ev.Step)
+	case control.StepHealed:
+		p.printf("  %6.1fs  step %s: healed after %.1fs\n", ev.At.Seconds(), ev.Step, ev.Took.Seconds())
+	case control.StepRecovered:
+		p.printf("  %6.1fs  step %s: recovered in %.1fs\n", ev.At.Seconds(), ev.Step, ev.Took.Seconds())
+	case control.StepFailed:
+		first, _, _ := strings.Cut(ev.Err.Error(), "\n")
+		p.printf("  %6.1fs  step %s FAILED: %s\n", ev.At.Seconds(), ev.Step, first)
+	}
+}
+
+// stepsPassed ends a run of a scenario's steps in which every one passed.
+func (p *printer) stepsPassed(l *control.Lab, steps []control.StepResult) {
+	var recovery []string
+	for _, s := range steps {
+		recovery = append(recovery, fmt.Sprintf("%s %.1fs", s.Name, s.Recovery.Seconds()))
+	}
+	p.printf("scenario %s: all %d steps passed (recovery: %s)\n", l.Scenario.Name, len(steps), strings.Join(recovery, ", "))
+}
+
 func (p *printer) Log() *slog.Logger { return p.log }
 
 // reprovisionPrinter shows the checks that follow a reprovisioning as

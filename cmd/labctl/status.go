@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,6 +42,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", s.Scenario, s.Phase, s.Provider, s.Accel, s.Netns)
 			for _, m := range s.Missing {
 				fmt.Fprintf(w, "  missing: %s\n", m)
+			}
+			for _, f := range s.Faults {
+				fmt.Fprintf(w, "  fault %s: %s (since %s)\n", f.ID, f.Fault, f.Since.Format(time.TimeOnly))
 			}
 			for _, r := range s.Recovered {
 				fmt.Fprintf(w, "  recovered: %s\n", r)

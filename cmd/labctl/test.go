@@ -251,6 +251,9 @@ func (s *suitePrinter) Finished(r control.SuiteResult) {
 	switch {
 	case r.Err == nil && r.Lab != nil:
 		lp.allPassed(r.Lab, r.Run.Results)
+		if len(r.Run.Steps) > 0 {
+			lp.stepsPassed(r.Lab, r.Run.Steps)
+		}
 	case s.several && r.NotRun:
 		lp.printf("%v\n", r.Err)
 	case s.several && r.Err != nil:

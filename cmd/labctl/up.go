@@ -69,9 +69,10 @@ func (g *globals) downFirst(err error) error {
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var junit string
+	var steps bool
 	cmd := &cobra.Command{
 		Use:   "verify SCENARIO",
-		Short: "Run the scenario's checks against a lab that is up",
+		Short: "Run the scenario's checks against a lab that is up (and with --steps its fault steps)",
 		Args:  labArgs(g, cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := g.printer(cmd.OutOrStdout())
@@ -79,9 +80,15 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if steps && len(l.Scenario.Steps) == 0 {
+				return fmt.Errorf("--steps: scenario %s has no steps", l.Scenario.Name)
+			}
 			run, runErr := l.Converge(cmd.Context())
+			if runErr == nil && steps {
+				run.Steps, runErr = l.RunSteps(cmd.Context())
+			}
 			if junit != "" {
-				if err := control.WriteJUnit(junit, l.Scenario.Name, run.Results); err != nil {
+				if err := control.WriteJUnit(junit, l.Scenario.Name, run); err != nil {
 					return fmt.Errorf("write %s: %w", junit, err)
 				}
 			}
@@ -89,10 +96,14 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				return runErr
 			}
 			p.allPassed(l, run.Results)
+			if steps {
+				p.stepsPassed(l, run.Steps)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&junit, "junit", "", "also write the results as JUnit XML to this file")
+	cmd.Flags().BoolVar(&steps, "steps", false, "then run the scenario's steps: faults injected, checked under, healed and recovered from (docs/faults.md)")
 	return cmd
 }
 

@@ -51,6 +51,7 @@ var layer = map[string]int{
 	"bootsvc/dhcp": assemblies, // the rack's interface checked, an inventory's reservations, dnsmasq
 
 	"lab/qemu": runners, "lab/libvirt": runners, "lab/check": runners,
+	"lab/fault":     runners, // faults injected through the providers, BMCs and SSH; the model's Fault
 	"bootsvc/serve": runners, // the boot service, its API and reload as one process
 
 	"lab/providers": registries, "images/registry": registries,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/internal/filecopy"
+	"github.com/labctl/labctl/internal/junit"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
@@ -15,12 +16,12 @@ import (
 
 // Collect copies the lab's logs, serial consoles, the boot service's
 // machine log and the check results (as JUnit XML) into dst.
-func (lb *Lab) Collect(ctx context.Context, dst string, results []check.Result) error {
+func (lb *Lab) Collect(ctx context.Context, dst string, run Convergence) error {
 	l := lb.State.Lab
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return err
 	}
-	if err := WriteJUnit(filepath.Join(dst, "junit.xml"), l.Name, results); err != nil {
+	if err := WriteJUnit(filepath.Join(dst, "junit.xml"), l.Name, run); err != nil {
 		return err
 	}
 	logs := []string{l.ProcessLog(), l.BootsvcLog(), l.DnsmasqLog(), l.DnsmasqConfig(), filepath.Join(l.Dir, state.FileName)}
@@ -41,13 +42,13 @@ func (lb *Lab) Collect(ctx context.Context, dst string, results []check.Result) 
 	return os.WriteFile(filepath.Join(dst, "machines.json"), raw, 0o644)
 }
 
-// WriteJUnit writes results as a JUnit XML file.
-func WriteJUnit(path, suite string, results []check.Result) error {
+// WriteJUnit writes a run's check results and steps as a JUnit XML file.
+func WriteJUnit(path, suite string, run Convergence) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	err = check.WriteJUnit(f, suite, results)
+	err = junit.Write(f, junit.Suite{Name: suite, Cases: append(check.JUnitCases(suite, run.Results), StepCases(suite, run.Steps)...)})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

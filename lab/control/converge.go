@@ -22,6 +22,7 @@ import (
 type Convergence struct {
 	Results []check.Result
 	Phases  progress.Summary // where each machine's time went, up to its last check
+	Steps   []StepResult     // the scenario's steps, when they ran (RunSteps)
 }
 
 // Converge runs the scenario's checks until all pass, a machine or the lab

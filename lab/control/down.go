@@ -33,6 +33,13 @@ func Down(ctx context.Context, dir string, rep Reporter) error {
 		return err
 	}
 	l := st.Lab
+	// Faults are healed while the lab still runs; what cannot be (its
+	// machines gone) goes with the namespace and the machines below.
+	if len(st.Faults) > 0 && st.OwnsNetns() && netns.Exists(l.Netns) {
+		if err := healAll(ctx, st); err != nil {
+			log.Warn("healing the lab's faults before taking it down", "err", err)
+		}
+	}
 	var errs []error
 	// Pids are reused: only this lab's own process is stopped.
 	if pid := st.Pids["labd"]; proc.Runs(pid, DaemonCommand, dir) {

@@ -110,4 +110,5 @@ func (e *events) CheckResult(_ time.Duration, r check.Result) {
 	e.add("check %s on %s %s", r.Check, r.Node, r.Status)
 }
 func (e *events) Reprovisioned(r reprovision.Result) { e.add("%s reprovisioned: %v", r.Name, r.Err) }
+func (e *events) Step(StepEvent)                     {}
 func (e *events) Log() *slog.Logger                  { return slog.New(slog.DiscardHandler) }

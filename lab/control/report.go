@@ -32,6 +32,9 @@ type Reporter interface {
 	// CheckResult: a check passed or failed on a node; at is the time since
 	// Converge began, or since the checks began after reprovisioning.
 	CheckResult(at time.Duration, res check.Result)
+	// Step: a scenario step's fault took effect, held, was healed, the
+	// lab recovered, or the step failed (after the checks, in order).
+	Step(ev StepEvent)
 	// Log is the logger of what control drives beneath it (providers, BMC
 	// reprovisioning), and of what control works around.
 	Log() *slog.Logger
@@ -54,6 +57,7 @@ func (quiet) LabStarted(*state.State)                         {}
 func (quiet) Accelerator(string)                              {}
 func (quiet) MachineStep(progress.Step)                       {}
 func (quiet) CheckResult(time.Duration, check.Result)         {}
+func (quiet) Step(StepEvent)                                  {}
 func (quiet) Log() *slog.Logger                               { return slog.New(slog.DiscardHandler) }
 
 // MissingError says that a required input was not given. Field is its name

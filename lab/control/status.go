@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"os"
+	"time"
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/bootsvc/bootlog"
@@ -27,10 +28,18 @@ type Status struct {
 	CAFile    string          `json:"ca_file,omitempty"`
 	Missing   []string        `json:"missing,omitempty"`   // why the phase is broken
 	Recovered []string        `json:"recovered,omitempty"` // processes that died and were restarted
+	Faults    []FaultStatus   `json:"faults,omitempty"`    // injected and not yet healed
 	Error     string          `json:"-"`                   // why the lab process failed
 	API       *APIAccess      `json:"api,omitempty"`
 	Machines  []MachineStatus `json:"machines"`
 	BMC       *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
+}
+
+// FaultStatus is an active fault as status shows it.
+type FaultStatus struct {
+	ID    string    `json:"id"`
+	Fault string    `json:"fault"`
+	Since time.Time `json:"since"`
 }
 
 // APIAccess is how a user's bootcmd or terraform reaches the lab's boot
@@ -80,6 +89,13 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 	records, _ := progress.BootLog(l).Records(ctx) // none while the boot service is not up
 	s := &Status{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(health.Phase),
 		Missing: health.Missing, Recovered: health.Recovered, Error: st.Error, Machines: []MachineStatus{}}
+	active, err := ActiveFaults(st)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range active {
+		s.Faults = append(s.Faults, FaultStatus{ID: a.ID, Fault: a.Fault.String(), Since: a.Since})
+	}
 	if exists(l.Kubeconfig()) {
 		s.Kubeconfig = l.Kubeconfig()
 	}

@@ -181,8 +181,11 @@ func (s *Suite) runOne(ctx context.Context, p *Plan) (r SuiteResult) {
 	}
 	r.Lab = l
 	r.Run, r.Err = l.Converge(ctx)
+	if r.Err == nil && len(l.Scenario.Steps) > 0 {
+		r.Run.Steps, r.Err = l.RunSteps(ctx)
+	}
 	ctx = context.WithoutCancel(ctx) // collect and take down also when interrupted
-	r.Collect = l.Collect(ctx, r.Artifacts, r.Run.Results)
+	r.Collect = l.Collect(ctx, r.Artifacts, r.Run)
 	if !s.o.Keep {
 		if err := l.Down(ctx); err != nil {
 			r.Down = fmt.Errorf("down %s: %w", name, err)
@@ -198,7 +201,7 @@ func (s *Suite) runOne(ctx context.Context, p *Plan) (r SuiteResult) {
 func WriteSuiteJUnit(path string, results []SuiteResult) error {
 	var suites []junit.Suite
 	for _, r := range results {
-		cases := check.JUnitCases(r.Scenario, r.Run.Results)
+		cases := append(check.JUnitCases(r.Scenario, r.Run.Results), StepCases(r.Scenario, r.Run.Steps)...)
 		failed := slices.ContainsFunc(cases, func(c junit.Case) bool { return c.Failure != nil })
 		switch err := errors.Join(r.Err, r.Down); {
 		case r.NotRun:

@@ -166,6 +166,29 @@ func TestProvider(t *testing.T) {
 		}
 	})
 
+	t.Run("pause, resume, link off and on", func(t *testing.T) {
+		steps := []struct {
+			what   string
+			do     func() error
+			paused bool
+		}{
+			{"pause", func() error { return p.Pause(ctx, l, m.Name) }, true},
+			{"pause again", func() error { return p.Pause(ctx, l, m.Name) }, true},
+			{"resume", func() error { return p.Resume(ctx, l, m.Name) }, false},
+			// QEMU refuses a set_link naming no device: these name the NIC.
+			{"link off", func() error { return p.SetLink(ctx, l, m.Name, false) }, false},
+			{"link on", func() error { return p.SetLink(ctx, l, m.Name, true) }, false},
+		}
+		for _, s := range steps {
+			if err := s.do(); err != nil {
+				t.Fatalf("%s: %v", s.what, err)
+			}
+			if paused, err := p.Paused(ctx, l, m.Name); err != nil || paused != s.paused {
+				t.Fatalf("after %s: paused %v, %v; want %v", s.what, paused, err, s.paused)
+			}
+		}
+	})
+
 	t.Run("destroy from disk by a new provider, twice", func(t *testing.T) {
 		last := qemuPid(f)
 		fresh := New(log) // as after a crash: nothing in memory

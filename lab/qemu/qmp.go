@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,24 @@ func qmpRun(f files, cmd string) error {
 		if strings.Contains(cmd, `"quit"`) && errors.Is(err, io.EOF) {
 			return nil
 		}
+		return fmt.Errorf("QMP %s: %s: %w", f.QMP, cmd, err)
+	}
+	return nil
+}
+
+// qmpQuery runs cmd and decodes its answer's "return" into v.
+func qmpQuery(f files, cmd string, v any) error {
+	mon, err := monitor(f.QMP)
+	if err != nil {
+		return fmt.Errorf("QMP %s: %w", f.QMP, err)
+	}
+	defer mon.Disconnect()
+	raw, err := mon.Run([]byte(cmd))
+	if err != nil {
+		return fmt.Errorf("QMP %s: %s: %w", f.QMP, cmd, err)
+	}
+	answer := struct{ Return any }{Return: v}
+	if err := json.Unmarshal(raw, &answer); err != nil {
 		return fmt.Errorf("QMP %s: %s: %w", f.QMP, cmd, err)
 	}
 	return nil

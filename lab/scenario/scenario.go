@@ -40,6 +40,9 @@ type Scenario struct {
 	Defaults    MachineSpec   `yaml:"defaults"` // fills fields a machine leaves empty
 	Machines    []MachineSpec `yaml:"machines"`
 	Checks      []Check       `yaml:"checks"`
+	// Steps run after the checks (`labctl test`, `labctl verify --steps`):
+	// each a fault, what must hold while it lasts, and the recovery (steps.go).
+	Steps []Step `yaml:"steps"`
 	// Certificates the lab CA issues (see pki.go); Kubeconfig, when set,
 	// is written to the lab's directory for `labctl kubectl`.
 	Certificates []CertificateSpec `yaml:"certificates"`
@@ -297,6 +300,7 @@ func (s *Scenario) validate() error {
 	s.validateMachines(p, subnet)
 	s.validateChecks(p)
 	s.validateReprovision(p)
+	s.validateSteps(p)
 	s.validateCertificates(p.bad, s.machineNames())
 	if st, err := fs.Stat(s.FS, path.Join(s.Data, "groups")); err != nil || !st.IsDir() {
 		p.bad("data", "no data/groups directory beside %s", FileName)
@@ -404,8 +408,14 @@ func (s *Scenario) validateChecks(p *problems) {
 	if s.Network.SiteDHCP != "" && len(s.Checks) > 0 {
 		p.bad("checks", "a simulated rack (network.site_dhcp) runs no boot service and its machines no OS: nothing could report or answer; leave checks out")
 	}
-	for i, c := range s.Checks {
-		f := func(name string) string { return fmt.Sprintf("checks[%d].%s", i, name) }
+	validateCheckList(p, "checks", s.Checks, names)
+}
+
+// validateCheckList checks a list of checks written under field (checks,
+// or a step's during and recover lists).
+func validateCheckList(p *problems, field string, checks []Check, names map[string]bool) {
+	for i, c := range checks {
+		f := func(name string) string { return fmt.Sprintf("%s[%d].%s", field, i, name) }
 		if c.Name == "" {
 			p.bad(f("name"), "missing")
 		}

@@ -59,9 +59,21 @@ type State struct {
 	MadeOperatorNetns bool `json:"made_operator_netns,omitempty"`
 	// Exits records, by role, processes that died without being asked to
 	// (how and when), so that status can say what died.
-	Exits   map[string]string `json:"exits,omitempty"`
-	Created time.Time         `json:"created"`
-	Updated time.Time         `json:"updated"`
+	Exits map[string]string `json:"exits,omitempty"`
+	// Faults are the faults injected and not yet healed (a scenario's
+	// steps, `labctl fault inject`), recorded before they are applied so
+	// that status lists them and down heals them, even after a crash.
+	Faults  []Fault   `json:"faults,omitempty"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+// Fault is an active fault: its id and its spec (a scenario.Fault, kept
+// as its JSON: the state sits below the scenario model).
+type Fault struct {
+	ID    string          `json:"id"`
+	Spec  json.RawMessage `json:"spec"`
+	Since time.Time       `json:"since"`
 }
 
 // OwnsNetns reports whether this lab made Lab.Netns. States written before

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/labctl/labctl/lab/control"
+	"github.com/labctl/labctl/lab/scenario"
+)
+
+func newFaultCmd(g *globals) *cobra.Command {
+	var (
+		f      scenario.Fault
+		groups []string
+		id     string
+	)
+	cmd := &cobra.Command{
+		Use:   "fault SCENARIO inject KIND | heal ID | list",
+		Short: "Inject a fault into a lab that is up, heal it, list the active ones",
+		Long: `Inject a fault into a lab that is up, heal it, list the active ones.
+
+Kinds: ` + strings.Join(scenario.FaultKinds, ", ") + ` (docs/faults.md).
+A fault is proven to have taken effect before inject returns, is recorded
+in the lab's state (listed by status) and healed by heal ID or by down.
+
+  labctl fault etcd3 inject partition --machines node3
+  labctl fault etcd3 inject partition --groups node1 --groups node2,node3
+  labctl fault etcd3 inject pause --machines node2 --id frozen
+  labctl fault etcd3 inject service-stop --machines node1 --unit etcd
+  labctl fault etcd3 heal partition-node3`,
+		Args: labArgs(g, func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 3 && (args[1] == "inject" || args[1] == "heal"):
+			case len(args) == 2 && args[1] == "list":
+			default:
+				return fmt.Errorf("want SCENARIO inject KIND, SCENARIO heal ID or SCENARIO list; got %q", strings.Join(args, " "))
+			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := control.Open(g.stateDir, args[0], g.printer(cmd.OutOrStdout()))
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			switch args[1] {
+			case "inject":
+				f.Kind = args[2]
+				for _, grp := range groups {
+					f.Groups = append(f.Groups, strings.Split(grp, ","))
+				}
+				if id == "" {
+					id = defaultFaultID(f)
+				}
+				begin := time.Now()
+				if err := l.Inject(cmd.Context(), id, f); err != nil {
+					return flagNames(err)
+				}
+				fmt.Fprintf(out, "fault %s: %s took effect in %.1fs (heal: %s fault %s heal %[1]s)\n", id, f, time.Since(begin).Seconds(), g.self, l.Name())
+			case "heal":
+				if err := l.Heal(cmd.Context(), args[2]); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "fault %s healed\n", args[2])
+			case "list":
+				active, err := control.ActiveFaults(l.State)
+				if err != nil {
+					return err
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tFAULT\tSINCE")
+				for _, a := range active {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", a.ID, a.Fault, a.Since.Format(time.TimeOnly))
+				}
+				tw.Flush()
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&f.Machines, "machines", nil, "machines the fault acts on (a partition: those isolated from the rest)")
+	fl.StringArrayVar(&groups, "groups", nil, "a partition's group, machines separated by commas; once per group")
+	fl.StringVar(&f.Unit, "unit", "", "the systemd unit of a service-stop")
+	fl.StringVar(&f.Protocol, "protocol", "", "the BMC protocol of a power-off: ipmi or redfish (default: the BMC's endpoints in order)")
+	fl.StringVar(&id, "id", "", "the fault's id, to heal it by (default KIND-MACHINES)")
+	return cmd
+}
+
+// defaultFaultID names a fault by its kind and machines.
+func defaultFaultID(f scenario.Fault) string {
+	ms := f.Machines
+	for _, g := range f.Groups {
+		ms = append(ms, g...)
+	}
+	return strings.Join(append([]string{f.Kind}, ms...), "-")
+}
+
+// flagNames turns a fault's field names into the flags that give them.
+func flagNames(err error) error {
+	msg := strings.ReplaceAll(err.Error(), "fault.kind:", "KIND:")
+	for _, field := range []string{"machines", "groups", "unit", "protocol"} {
+		msg = strings.ReplaceAll(msg, "fault."+field, "--"+field)
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return fmt.Errorf("%s", msg)
+}

@@ -1,0 +1,49 @@
+package qemu
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/labctl/labctl/internal/power"
+	"github.com/labctl/labctl/lab"
+)
+
+// Pause freezes the whole guest (QMP stop): its clock, CPUs and devices.
+func (p *Provider) Pause(ctx context.Context, l *lab.Lab, machine string) error {
+	return p.running(l, machine, `{"execute":"stop"}`)
+}
+
+// Resume thaws a guest Pause froze (QMP cont); a running one is left alone.
+func (p *Provider) Resume(ctx context.Context, l *lab.Lab, machine string) error {
+	return p.running(l, machine, `{"execute":"cont"}`)
+}
+
+// Paused reports whether QEMU holds the guest stopped.
+func (p *Provider) Paused(ctx context.Context, l *lab.Lab, machine string) (bool, error) {
+	f := machineFiles(l, machine)
+	if qemuPid(f) == 0 {
+		return false, fmt.Errorf("machine %s is not running", machine)
+	}
+	var st struct {
+		Running bool   `json:"running"`
+		Status  string `json:"status"`
+	}
+	if err := qmpQuery(f, `{"execute":"query-status"}`, &st); err != nil {
+		return false, err
+	}
+	return !st.Running && st.Status == "paused", nil
+}
+
+// SetLink puts the carrier of the machine's NIC (netdev net0, args.go) on
+// or off, as pulling its cable would.
+func (p *Provider) SetLink(ctx context.Context, l *lab.Lab, machine string, up bool) error {
+	return p.running(l, machine, fmt.Sprintf(`{"execute":"set_link","arguments":{"name":%q,"up":%t}}`, bootDeviceID[power.BootNetwork], up))
+}
+
+func (p *Provider) running(l *lab.Lab, machine, cmd string) error {
+	f := machineFiles(l, machine)
+	if qemuPid(f) == 0 {
+		return fmt.Errorf("machine %s is not running", machine)
+	}
+	return qmpRun(f, cmd)
+}

@@ -1,0 +1,222 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// Step is one fault a converged lab must survive: the fault injected (and
+// proven to have taken effect), the checks that must hold while it lasts,
+// its healing, and the checks that must pass again within a deadline.
+type Step struct {
+	Name  string `yaml:"name"`
+	Fault Fault  `yaml:"fault"`
+	// During are checks that must pass while the fault lasts, within
+	// Deadline (default 2m).
+	During   []Check  `yaml:"during"`
+	Deadline Duration `yaml:"deadline"`
+	// HealAfter makes the fault last at least this long after it took
+	// effect; 0: healed as soon as the During checks passed.
+	HealAfter Duration `yaml:"heal_after"`
+	Recover   Recovery `yaml:"recover"`
+}
+
+// Recovery is what must hold again after a fault is healed: the time its
+// checks take to pass is the step's recovery time.
+type Recovery struct {
+	Deadline Duration `yaml:"deadline"` // default 3m
+	Checks   []Check  `yaml:"checks"`
+}
+
+// Fault kinds.
+const (
+	// FaultPartition cuts the lab's segment between machines: Machines
+	// isolated from the others, or Groups that cannot reach each other.
+	// The gateway (checks, SSH, the boot service) still reaches every one.
+	FaultPartition = "partition"
+	// FaultPause freezes the whole guest (QEMU's stop); healed by cont.
+	FaultPause = "pause"
+	// FaultLinkDown takes the carrier off the machine's NIC.
+	FaultLinkDown = "link-down"
+	// FaultPowerOff powers the machine off through its virtual BMC;
+	// healed by powering it on the same way.
+	FaultPowerOff = "power-off"
+	// FaultServiceStop stops a systemd unit over SSH; healed by starting it.
+	FaultServiceStop = "service-stop"
+)
+
+// FaultKinds are the kinds a fault may have.
+var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop}
+
+// Fault is one fault, as data.
+type Fault struct {
+	Kind     string     `yaml:"kind" json:"kind"`
+	Machines []string   `yaml:"machines" json:"machines,omitempty"`
+	Groups   [][]string `yaml:"groups" json:"groups,omitempty"` // partition only
+	Unit     string     `yaml:"unit" json:"unit,omitempty"`     // service-stop only
+	// Protocol is the BMC protocol of power-off (ipmi or redfish); empty:
+	// the BMC's endpoints in order.
+	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+}
+
+// String is the fault in a few words, for timelines and `labctl fault list`.
+func (f Fault) String() string {
+	var b strings.Builder
+	b.WriteString(f.Kind)
+	if len(f.Groups) > 0 {
+		gs := make([]string, len(f.Groups))
+		for i, g := range f.Groups {
+			gs[i] = strings.Join(g, ",")
+		}
+		b.WriteString(" " + strings.Join(gs, " | "))
+	} else if len(f.Machines) > 0 {
+		b.WriteString(" " + strings.Join(f.Machines, ","))
+	}
+	if f.Unit != "" {
+		b.WriteString(" unit " + f.Unit)
+	}
+	if f.Protocol != "" {
+		b.WriteString(" via " + f.Protocol)
+	}
+	return b.String()
+}
+
+var unitName = regexp.MustCompile(`^[A-Za-z0-9@._:-]+$`)
+
+// Problems lists what is wrong with f for a lab of the named machines,
+// each naming the field (under prefix, e.g. "steps[0].fault").
+func (f Fault) Problems(prefix string, names map[string]bool) []error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s.%s: %s", prefix, field, fmt.Sprintf(format, args...)))
+	}
+	if !slices.Contains(FaultKinds, f.Kind) {
+		bad("kind", "%q: want one of %s", f.Kind, strings.Join(FaultKinds, ", "))
+		return errs
+	}
+	known := func(field string, ms []string) {
+		seen := map[string]bool{}
+		for _, m := range ms {
+			switch {
+			case !names[m]:
+				bad(field, "no machine named %q", m)
+			case seen[m]:
+				bad(field, "%s twice", m)
+			}
+			seen[m] = true
+		}
+	}
+	if f.Kind == FaultPartition {
+		switch {
+		case (len(f.Machines) > 0) == (len(f.Groups) > 0):
+			bad("machines", "a partition has exactly one of machines (isolated from the rest) or groups")
+		case len(f.Machines) > 0:
+			known("machines", f.Machines)
+			if len(f.Machines) >= len(names) {
+				bad("machines", "isolates every machine: name the ones cut off from the rest")
+			}
+		default:
+			if len(f.Groups) < 2 {
+				bad("groups", "a partition needs at least two groups")
+			}
+			var all []string
+			for i, g := range f.Groups {
+				if len(g) == 0 {
+					bad(fmt.Sprintf("groups[%d]", i), "empty")
+				}
+				all = append(all, g...)
+			}
+			known("groups", all)
+		}
+	} else {
+		if len(f.Groups) > 0 {
+			bad("groups", "only a partition has groups")
+		}
+		if len(f.Machines) == 0 {
+			bad("machines", "missing: the machines the %s acts on", f.Kind)
+		}
+		known("machines", f.Machines)
+	}
+	if f.Kind == FaultServiceStop {
+		if !unitName.MatchString(f.Unit) {
+			bad("unit", "%q is not a systemd unit name", f.Unit)
+		}
+	} else if f.Unit != "" {
+		bad("unit", "only a service-stop has a unit")
+	}
+	switch {
+	case f.Protocol != "" && f.Kind != FaultPowerOff:
+		bad("protocol", "only a power-off goes through a BMC protocol")
+	case f.Protocol != "" && f.Protocol != lab.ProtocolIPMI && f.Protocol != lab.ProtocolRedfish:
+		bad("protocol", "%q: want %s or %s", f.Protocol, lab.ProtocolIPMI, lab.ProtocolRedfish)
+	}
+	return errs
+}
+
+// CheckFault validates a fault given by hand (`labctl fault inject`) for
+// lab l; the error names each field at fault.
+func CheckFault(f Fault, l *lab.Lab) error {
+	names := map[string]bool{}
+	for _, m := range l.Machines {
+		names[m.Name] = true
+	}
+	return errors.Join(f.Problems("fault", names)...)
+}
+
+// Default deadlines of a step's two phases.
+const (
+	DefaultDuringDeadline  = 2 * time.Minute
+	DefaultRecoverDeadline = 3 * time.Minute
+)
+
+func (s *Scenario) validateSteps(p *problems) {
+	names := s.machineNames()
+	if len(s.Steps) > 0 && len(s.Checks) == 0 {
+		p.bad("steps", "steps run after the convergence checks: a scenario with steps needs checks")
+	}
+	seen := map[string]bool{}
+	for i := range s.Steps {
+		st := &s.Steps[i]
+		f := fmt.Sprintf("steps[%d]", i)
+		switch {
+		case !lab.IsDNSLabel(st.Name):
+			p.bad(f+".name", "%q is not a DNS label (lower-case letters, digits, '-')", st.Name)
+		case seen[st.Name]:
+			p.bad(f+".name", "duplicate step %s", st.Name)
+		}
+		seen[st.Name] = true
+		p.errs = append(p.errs, prefixed(p.source, st.Fault.Problems(f+".fault", names))...)
+		validateCheckList(p, f+".during", st.During, names)
+		if len(st.Recover.Checks) == 0 {
+			p.bad(f+".recover.checks", "missing: what must hold again once the fault is healed (its time is the recovery time)")
+		}
+		validateCheckList(p, f+".recover.checks", st.Recover.Checks, names)
+		for _, d := range []struct {
+			field string
+			v     Duration
+		}{{"deadline", st.Deadline}, {"heal_after", st.HealAfter}, {"recover.deadline", st.Recover.Deadline}} {
+			if d.v < 0 {
+				p.bad(f+"."+d.field, "%s is negative", time.Duration(d.v))
+			}
+		}
+		if st.Deadline == 0 {
+			st.Deadline = Duration(DefaultDuringDeadline)
+		}
+		if st.Recover.Deadline == 0 {
+			st.Recover.Deadline = Duration(DefaultRecoverDeadline)
+		}
+	}
+}
+
+func prefixed(source string, errs []error) []error {
+	for i, err := range errs {
+		errs[i] = fmt.Errorf("%s: %w", source, err)
+	}
+	return errs
+}

@@ -1,0 +1,90 @@
+package scenario
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const stepsYAML = validYAML + `steps:
+  - name: cut
+    fault: {kind: partition, machines: [b]}
+    during:
+      - {name: a-writes, nodes: [a], run: "true"}
+    recover:
+      checks:
+        - {name: b-back, nodes: [b], run: "true"}
+  - name: freeze
+    fault: {kind: pause, machines: [a]}
+    heal_after: 5s
+    recover: {deadline: 1m, checks: [{name: up, run: "true"}]}
+`
+
+func TestStepsValid(t *testing.T) {
+	s, err := load(t, stepsYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Steps) != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
+		t.Fatalf("steps = %+v", s.Steps)
+	}
+	if d := time.Duration(s.Steps[0].Deadline); d != DefaultDuringDeadline {
+		t.Errorf("during deadline %s, want the default %s", d, DefaultDuringDeadline)
+	}
+	if d := time.Duration(s.Steps[1].Recover.Deadline); d != time.Minute {
+		t.Errorf("recover deadline %s, want 1m", d)
+	}
+	if got := s.Steps[0].Fault.String(); got != "partition b" {
+		t.Errorf("fault in words %q", got)
+	}
+}
+
+func TestStepsInvalid(t *testing.T) {
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop`},
+		{"unknown machine", "machines: [a]}", "machines: [z]}", `steps[1].fault.machines: no machine named "z"`},
+		{"no machines", "kind: pause, machines: [a]}", "kind: pause}", "steps[1].fault.machines: missing: the machines the pause acts on"},
+		{"machine twice", "machines: [a]}", "machines: [a, a]}", "steps[1].fault.machines: a twice"},
+		{"partition of everyone", "machines: [b]}", "machines: [a, b]}", "steps[0].fault.machines: isolates every machine"},
+		{"partition both ways", "machines: [b]}", "machines: [b], groups: [[a], [b]]}", "steps[0].fault.machines: a partition has exactly one of machines"},
+		{"one group", "machines: [b]}", "groups: [[a, b]]}", "steps[0].fault.groups: a partition needs at least two groups"},
+		{"empty group", "machines: [b]}", "groups: [[a], []]}", "steps[0].fault.groups[1]: empty"},
+		{"group of nobody", "machines: [b]}", "groups: [[a], [q]]}", `steps[0].fault.groups: no machine named "q"`},
+		{"groups off a partition", "machines: [a]}", "machines: [a], groups: [[a], [b]]}", "steps[1].fault.groups: only a partition has groups"},
+		{"service without unit", "kind: pause", "kind: service-stop", `steps[1].fault.unit: "" is not a systemd unit name`},
+		{"bad unit", "kind: pause, machines: [a]}", "kind: service-stop, machines: [a], unit: 'etcd; reboot'}", `steps[1].fault.unit: "etcd; reboot" is not a systemd unit name`},
+		{"unit off a service", "machines: [a]}", "machines: [a], unit: etcd}", "steps[1].fault.unit: only a service-stop has a unit"},
+		{"protocol off power", "machines: [a]}", "machines: [a], protocol: ipmi}", "steps[1].fault.protocol: only a power-off"},
+		{"bad protocol", "kind: pause, machines: [a]}", "kind: power-off, machines: [a], protocol: snmp}", `steps[1].fault.protocol: "snmp": want ipmi or redfish`},
+		{"bad name", "name: cut", "name: Cut_It", `steps[0].name: "Cut_It" is not a DNS label`},
+		{"duplicate name", "name: freeze", "name: cut", "steps[1].name: duplicate step cut"},
+		{"no recovery checks", "recover: {deadline: 1m, checks: [{name: up, run: \"true\"}]}", "recover: {deadline: 1m}", "steps[1].recover.checks: missing"},
+		{"bad during check", "{name: a-writes, nodes: [a], run: \"true\"}", "{name: a-writes, nodes: [x], run: \"true\"}", `steps[0].during[0].nodes: no machine named "x"`},
+		{"bad recover check", "{name: b-back, nodes: [b], run: \"true\"}", "{name: b-back, nodes: [b]}", "steps[0].recover.checks[0].run: a check has exactly one of run or report"},
+		{"negative heal_after", "heal_after: 5s", "heal_after: -5s", "steps[1].heal_after: -5s is negative"},
+		{"bad duration", "heal_after: 5s", "heal_after: soon", `time: invalid duration "soon"`},
+		{"unknown field", "heal_after: 5s", "heal_afer: 5s", "field heal_afer not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			y := strings.Replace(stepsYAML, tt.old, tt.new, 1)
+			if y == stepsYAML {
+				t.Fatalf("test case does not change the scenario")
+			}
+			_, err := load(t, y)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "s/scenario.yaml") {
+				t.Fatalf("err = %v, want it to name s/scenario.yaml and contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestStepsNeedChecks(t *testing.T) {
+	y := strings.Replace(stepsYAML, "checks:\n  - {name: c, run: \"true\", expect: {output_matches: '^ok$', fail_matches: 'forbidden'}}\n", "", 1)
+	_, err := load(t, y)
+	if err == nil || !strings.Contains(err.Error(), "s/scenario.yaml: steps: steps run after the convergence checks") {
+		t.Fatalf("err = %v, want steps refused without checks", err)
+	}
+}
