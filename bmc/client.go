@@ -142,6 +142,28 @@ func (c *Client) SetBoot(ctx context.Context, d power.BootDevice, o power.BootOp
 	return applied, err
 }
 
+// bootReader is a connection that reads back the boot device the BMC
+// holds for the next boot.
+type bootReader interface {
+	BootOverride(ctx context.Context) (power.BootDevice, error)
+}
+
+// BootOverride reads the boot device the BMC reports for the next boot:
+// "" for none; a device labctl does not set is named as the BMC names it.
+func (c *Client) BootOverride(ctx context.Context) (power.BootDevice, error) {
+	var d power.BootDevice
+	err := c.try(ctx, "read boot device", func(ctx context.Context, conn Conn) error {
+		br, ok := conn.(bootReader)
+		if !ok {
+			return fmt.Errorf("read boot device: %w", ErrUnsupported)
+		}
+		var err error
+		d, err = br.BootOverride(ctx)
+		return err
+	})
+	return d, err
+}
+
 // warner is a connection that reports what it did differently from what
 // was asked, or risks it took.
 type warner interface{ Warnings() []string }

@@ -42,8 +42,12 @@ chmod 600 $W/pw
 $PY -c "import bcrypt,sys; print('admin:'+bcrypt.hashpw(open(sys.argv[1]).read().encode(), bcrypt.gensalt()).decode())" $W/pw > $W/htpasswd
 mkdir -p $S
 step() { echo; echo "## $*"; }
-domain() { # state and boot order of a domain
-  echo "   $1: $(ip netns exec $NS virsh -c "$URI" domstate $1 2>&1 | head -1); boot: $(ip netns exec $NS virsh -c "$URI" dumpxml --inactive $1 | grep -oE "<boot dev='[a-z]+'/>|<boot order='[0-9]+'/>|<loader[^>]*>|<os firmware='[a-z]+'>" | tr '\n' ' ')"
+bootxml() { grep -oE "<boot dev='[a-z]+'/>|<boot order='[0-9]+'/>|<loader[^>]*>|<os firmware='[a-z]+'>" | tr '\n' ' '; }
+domain() { # state and boot order of a domain: saved (next power-on) and running
+  local st=$(ip netns exec $NS virsh -c "$URI" domstate $1 2>&1 | head -1)
+  echo "   $1: $st; boot (saved): $(ip netns exec $NS virsh -c "$URI" dumpxml --inactive $1 | bootxml)"
+  [[ $st == running ]] && echo "   $1: boot (running): $(ip netns exec $NS virsh -c "$URI" dumpxml $1 | bootxml)"
+  return 0
 }
 step "labctl up pxe-smoke --provider libvirt"
 $L up pxe-smoke --provider libvirt --netns $NS --state-dir $S 2>&1 | tail -3
@@ -133,7 +137,7 @@ done
 for proto in redfish ipmi; do
   for m in bios1 uefi1; do
     step "$proto $m"
-    for c in "power status" "power on" "power status" "bootdev pxe --once" "bootdev disk" "power off" "power status"; do
+    for c in "power status" "power on" "power status" "bootdev pxe --once" "bootdev disk" "power off" "power status" "bootdev disk"; do
       echo "   \$ labctl bmc $c $m   ($proto)"
       ip netns exec $NS $L bmc $c --inventory $W/inv-$proto.yaml $m 2>&1 | sed 's/^/     /'
       domain $m

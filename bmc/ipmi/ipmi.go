@@ -213,6 +213,24 @@ func (c *Conn) verifyBoot(ctx context.Context, d power.BootDevice, want types.Bo
 	return fmt.Errorf("boot device %s: BMC reports %s with the machine off: %w", d, got.BootDeviceSelector, bmc.ErrNoEffect)
 }
 
+// BootOverride reads the boot flags (parameter #5): the device forced for
+// the next boot, "" for none.
+func (c *Conn) BootOverride(ctx context.Context) (power.BootDevice, error) {
+	f := &types.BootOptionParam_BootFlags{}
+	if err := c.c.GetSystemBootOptionsParamFor(ctx, f); err != nil {
+		return "", classify(ctx, "get boot flags", err)
+	}
+	switch f.BootDeviceSelector {
+	case types.BootDeviceSelectorNoOverride:
+		return "", nil
+	case types.BootDeviceSelectorForcePXE:
+		return power.BootNetwork, nil
+	case types.BootDeviceSelectorForceHardDrive:
+		return power.BootDisk, nil
+	}
+	return power.BootDevice(f.BootDeviceSelector.String()), nil
+}
+
 func validity(f *types.BootOptionParam_BootFlags) string {
 	if f.BootFlagsValid {
 		return "valid"
