@@ -68,11 +68,30 @@ func (c *Client) SetPower(ctx context.Context, a power.Action) error {
 		if !okS || !okR {
 			return fmt.Errorf("power %s: %w", a, ErrUnsupported)
 		}
-		if err := ps.SetPower(ctx, a); err != nil {
+		err := ps.SetPower(ctx, a)
+		if a == power.ActionCycle && errors.Is(err, ErrUnsupported) {
+			return c.offOn(ctx, ps, pr, err)
+		}
+		if err != nil {
 			return err
 		}
 		return c.waitPower(ctx, pr, a)
 	})
+}
+
+// offOn stands in for a power cycle the BMC refused (virtualbmc has none):
+// off, read back, on, read back, as Ironic reboots through such BMCs.
+func (c *Client) offOn(ctx context.Context, ps power.Setter, pr power.StateReader, refused error) error {
+	c.log().Warn(c.Server.Name+": BMC refused the power cycle, powering off and on instead", "machine", c.Server.Name, "refusal", refused.Error())
+	for _, a := range []power.Action{power.ActionOff, power.ActionOn} {
+		if err := ps.SetPower(ctx, a); err != nil {
+			return fmt.Errorf("power cycle as off and on (the BMC refused the cycle): %w", err)
+		}
+		if err := c.waitPower(ctx, pr, a); err != nil {
+			return fmt.Errorf("power cycle as off and on (the BMC refused the cycle): %w", err)
+		}
+	}
+	return nil
 }
 
 func (c *Client) waitPower(ctx context.Context, pr power.StateReader, a power.Action) error {

@@ -137,7 +137,7 @@ done
 for proto in redfish ipmi; do
   for m in bios1 uefi1; do
     step "$proto $m"
-    for c in "power status" "power on" "power status" "bootdev pxe --once" "bootdev disk" "power off" "power status" "bootdev disk"; do
+    for c in "power status" "power on" "power status" "bootdev pxe --once" "power cycle" "bootdev disk" "power off" "power status" "bootdev disk"; do
       echo "   \$ labctl bmc $c $m   ($proto)"
       ip netns exec $NS $L bmc $c --inventory $W/inv-$proto.yaml $m 2>&1 | sed 's/^/     /'
       domain $m
@@ -152,4 +152,7 @@ done
 step "reprovision uefi1 through sushy-tools (no one-time boot)"
 ip netns exec $NS $L reprovision --inventory $W/inv-redfish.yaml --bootsvc http://$GW:8080 --protocol redfish --timeout 4m uefi1 2>&1 | sed 's/^/     /'
 domain uefi1
+step "reprovision bios1 through virtualbmc (IPMI: one-time boot applied persistently, no power cycle)"
+ip netns exec $NS $L reprovision --inventory $W/inv-ipmi.yaml --bootsvc http://$GW:8080 --protocol ipmi --timeout 4m bios1 2>&1 | sed 's/^/     /'
+domain bios1
 echo; echo "## sushy-tools log (errors)"; grep -E " 50[0-9] | 4[0-9][0-9] |Error|error" $W/sushy.log | tail -15

@@ -130,6 +130,12 @@ func (c *Conn) SetPower(ctx context.Context, a power.Action) error {
 		return fmt.Errorf("power %s: %w", a, bmc.ErrUnsupported)
 	}
 	if _, err := c.c.ChassisControl(ctx, ctl); err != nil {
+		// A BMC without the action answers Invalid Command or Invalid Data
+		// Field (pyghmi's for virtualbmc's missing power cycle).
+		if re, ok := types.IsResponseError(err); ok &&
+			(re.CompletionCode() == types.CodeInvalidCommand || re.CompletionCode() == types.CodeRequestDataFieldInvalid) {
+			return fmt.Errorf("chassis control %s: %w: %w", a, bmc.ErrUnsupported, err)
+		}
 		return classify(ctx, "chassis control "+string(a), err)
 	}
 	return nil

@@ -276,6 +276,9 @@ func (c *ipmiChassis) SetPower(ctx context.Context, on bool) error {
 }
 
 func (c *ipmiChassis) PowerCycle(ctx context.Context) error {
+	if c.sys.Quirks.IPMICycle == "unsupported" {
+		return types.CodeRequestDataFieldInvalid
+	}
 	return c.act(ctx, power.ActionCycle)
 }
 

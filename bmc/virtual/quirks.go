@@ -44,6 +44,10 @@ type Quirks struct {
 	// IPMIOnce "ignored": a one-time boot device set over IPMI is applied
 	// persistently (virtualbmc: libvirt's boot order has no one-time entry).
 	IPMIOnce string `yaml:"ipmi_once"`
+	// IPMICycle "unsupported": Chassis Control power cycle is answered
+	// Invalid Data Field (CCh) and does nothing, as pyghmi answers for
+	// virtualbmc, which implements off, on, reset and soft-off only.
+	IPMICycle string `yaml:"ipmi_cycle"`
 }
 
 // Duration is a time.Duration written as "300ms" in YAML.
@@ -87,6 +91,9 @@ func (q Quirks) check() error {
 	}
 	if !slices.Contains([]string{"", "ignored"}, q.IPMIOnce) {
 		bad = append(bad, fmt.Sprintf("ipmi_once: %q is not ignored", q.IPMIOnce))
+	}
+	if !slices.Contains([]string{"", "unsupported"}, q.IPMICycle) {
+		bad = append(bad, fmt.Sprintf("ipmi_cycle: %q is not unsupported", q.IPMICycle))
 	}
 	if q.BusyStatus != 0 && q.BusyStatus != 500 && q.BusyStatus != 503 {
 		bad = append(bad, fmt.Sprintf("busy_status: %d is not 500 or 503", q.BusyStatus))
