@@ -42,7 +42,17 @@ chmod 600 $W/pw
 $PY -c "import bcrypt,sys; print('admin:'+bcrypt.hashpw(open(sys.argv[1]).read().encode(), bcrypt.gensalt()).decode())" $W/pw > $W/htpasswd
 mkdir -p $S
 step() { echo; echo "## $*"; }
-bootxml() { grep -oE "<boot dev='[a-z]+'/>|<boot order='[0-9]+'/>|<loader[^>]*>|<os firmware='[a-z]+'>" | tr '\n' ' '; }
+bootxml() { # loader, <os><boot dev>, and each device's <boot order>
+  $PY -c '
+import sys, xml.etree.ElementTree as ET
+d = ET.fromstring(sys.stdin.read()); out = []
+for l in d.findall("os/loader"): out.append("loader=" + (l.text or "").rsplit("/", 1)[-1])
+for b in d.findall("os/boot"): out.append("os/boot=" + b.get("dev"))
+for dev in d.find("devices"):
+    b = dev.find("boot")
+    if b is not None: out.append("%s(%s)=%s" % (dev.tag, dev.get("device") or dev.get("type"), b.get("order")))
+print(" ".join(out))'
+}
 domain() { # state and boot order of a domain: saved (next power-on) and running
   local st=$(ip netns exec $NS virsh -c "$URI" domstate $1 2>&1 | head -1)
   echo "   $1: $st; boot (saved): $(ip netns exec $NS virsh -c "$URI" dumpxml --inactive $1 | bootxml)"
@@ -144,6 +154,9 @@ for proto in redfish ipmi; do
     done
   done
 done
+step "reprovision bios1 through virtualbmc (IPMI: one-time boot applied persistently, no power cycle)"
+ip netns exec $NS $L reprovision --inventory $W/inv-ipmi.yaml --bootsvc http://$GW:8080 --protocol ipmi --timeout 4m bios1 2>&1 | sed 's/^/     /'
+domain bios1
 step "redfish: a mode asked for (bios1 --uefi, uefi1 --uefi)"
 for m in bios1 uefi1; do
   ip netns exec $NS $L bmc bootdev pxe --uefi --inventory $W/inv-redfish.yaml $m 2>&1 | sed 's/^/     /'
@@ -152,7 +165,4 @@ done
 step "reprovision uefi1 through sushy-tools (no one-time boot)"
 ip netns exec $NS $L reprovision --inventory $W/inv-redfish.yaml --bootsvc http://$GW:8080 --protocol redfish --timeout 4m uefi1 2>&1 | sed 's/^/     /'
 domain uefi1
-step "reprovision bios1 through virtualbmc (IPMI: one-time boot applied persistently, no power cycle)"
-ip netns exec $NS $L reprovision --inventory $W/inv-ipmi.yaml --bootsvc http://$GW:8080 --protocol ipmi --timeout 4m bios1 2>&1 | sed 's/^/     /'
-domain bios1
 echo; echo "## sushy-tools log (errors)"; grep -E " 50[0-9] | 4[0-9][0-9] |Error|error" $W/sushy.log | tail -15
