@@ -80,7 +80,7 @@ func (c *Client) SetPower(ctx context.Context, a power.Action) error {
 }
 
 // offOn stands in for a power cycle the BMC refused (virtualbmc has none):
-// off, read back, on, read back, as Ironic reboots through such BMCs.
+// off, read back, on, read back.
 func (c *Client) offOn(ctx context.Context, ps power.Setter, pr power.StateReader, refused error) error {
 	c.log().Warn(c.Server.Name+": BMC refused the power cycle, powering off and on instead", "machine", c.Server.Name, "refusal", refused.Error())
 	for _, a := range []power.Action{power.ActionOff, power.ActionOn} {
