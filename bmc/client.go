@@ -68,11 +68,30 @@ func (c *Client) SetPower(ctx context.Context, a power.Action) error {
 		if !okS || !okR {
 			return fmt.Errorf("power %s: %w", a, ErrUnsupported)
 		}
-		if err := ps.SetPower(ctx, a); err != nil {
+		err := ps.SetPower(ctx, a)
+		if a == power.ActionCycle && errors.Is(err, ErrUnsupported) {
+			return c.offOn(ctx, ps, pr, err)
+		}
+		if err != nil {
 			return err
 		}
 		return c.waitPower(ctx, pr, a)
 	})
+}
+
+// offOn stands in for a power cycle the BMC refused (virtualbmc has none):
+// off, read back, on, read back.
+func (c *Client) offOn(ctx context.Context, ps power.Setter, pr power.StateReader, refused error) error {
+	c.log().Warn(c.Server.Name+": BMC refused the power cycle, powering off and on instead", "machine", c.Server.Name, "refusal", refused.Error())
+	for _, a := range []power.Action{power.ActionOff, power.ActionOn} {
+		if err := ps.SetPower(ctx, a); err != nil {
+			return fmt.Errorf("power cycle as off and on (the BMC refused the cycle): %w", err)
+		}
+		if err := c.waitPower(ctx, pr, a); err != nil {
+			return fmt.Errorf("power cycle as off and on (the BMC refused the cycle): %w", err)
+		}
+	}
+	return nil
 }
 
 func (c *Client) waitPower(ctx context.Context, pr power.StateReader, a power.Action) error {
@@ -140,6 +159,28 @@ func (c *Client) SetBoot(ctx context.Context, d power.BootDevice, o power.BootOp
 		return bs.SetBootDevice(ctx, d, o)
 	})
 	return applied, err
+}
+
+// bootReader is a connection that reads back the boot device the BMC
+// holds for the next boot.
+type bootReader interface {
+	BootOverride(ctx context.Context) (power.BootDevice, error)
+}
+
+// BootOverride reads the boot device the BMC reports for the next boot:
+// "" for none; a device labctl does not set is named as the BMC names it.
+func (c *Client) BootOverride(ctx context.Context) (power.BootDevice, error) {
+	var d power.BootDevice
+	err := c.try(ctx, "read boot device", func(ctx context.Context, conn Conn) error {
+		br, ok := conn.(bootReader)
+		if !ok {
+			return fmt.Errorf("read boot device: %w", ErrUnsupported)
+		}
+		var err error
+		d, err = br.BootOverride(ctx)
+		return err
+	})
+	return d, err
 }
 
 // warner is a connection that reports what it did differently from what

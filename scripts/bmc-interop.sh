@@ -42,8 +42,22 @@ chmod 600 $W/pw
 $PY -c "import bcrypt,sys; print('admin:'+bcrypt.hashpw(open(sys.argv[1]).read().encode(), bcrypt.gensalt()).decode())" $W/pw > $W/htpasswd
 mkdir -p $S
 step() { echo; echo "## $*"; }
-domain() { # state and boot order of a domain
-  echo "   $1: $(ip netns exec $NS virsh -c "$URI" domstate $1 2>&1 | head -1); boot: $(ip netns exec $NS virsh -c "$URI" dumpxml --inactive $1 | grep -oE "<boot dev='[a-z]+'/>|<boot order='[0-9]+'/>|<loader[^>]*>|<os firmware='[a-z]+'>" | tr '\n' ' ')"
+bootxml() { # loader, <os><boot dev>, and each device's <boot order>
+  $PY -c '
+import sys, xml.etree.ElementTree as ET
+d = ET.fromstring(sys.stdin.read()); out = []
+for l in d.findall("os/loader"): out.append("loader=" + (l.text or "").rsplit("/", 1)[-1])
+for b in d.findall("os/boot"): out.append("os/boot=" + b.get("dev"))
+for dev in d.find("devices"):
+    b = dev.find("boot")
+    if b is not None: out.append("%s(%s)=%s" % (dev.tag, dev.get("device") or dev.get("type"), b.get("order")))
+print(" ".join(out))'
+}
+domain() { # state and boot order of a domain: saved (next power-on) and running
+  local st=$(ip netns exec $NS virsh -c "$URI" domstate $1 2>&1 | head -1)
+  echo "   $1: $st; boot (saved): $(ip netns exec $NS virsh -c "$URI" dumpxml --inactive $1 | bootxml)"
+  [[ $st == running ]] && echo "   $1: boot (running): $(ip netns exec $NS virsh -c "$URI" dumpxml $1 | bootxml)"
+  return 0
 }
 step "labctl up pxe-smoke --provider libvirt"
 $L up pxe-smoke --provider libvirt --netns $NS --state-dir $S 2>&1 | tail -3
@@ -133,13 +147,16 @@ done
 for proto in redfish ipmi; do
   for m in bios1 uefi1; do
     step "$proto $m"
-    for c in "power status" "power on" "power status" "bootdev pxe --once" "bootdev disk" "power off" "power status"; do
+    for c in "power status" "power on" "power status" "bootdev pxe --once" "power cycle" "bootdev disk" "power off" "power status" "bootdev disk"; do
       echo "   \$ labctl bmc $c $m   ($proto)"
       ip netns exec $NS $L bmc $c --inventory $W/inv-$proto.yaml $m 2>&1 | sed 's/^/     /'
       domain $m
     done
   done
 done
+step "reprovision bios1 through virtualbmc (IPMI: one-time boot applied persistently, no power cycle)"
+ip netns exec $NS $L reprovision --inventory $W/inv-ipmi.yaml --bootsvc http://$GW:8080 --protocol ipmi --timeout 4m bios1 2>&1 | sed 's/^/     /'
+domain bios1
 step "redfish: a mode asked for (bios1 --uefi, uefi1 --uefi)"
 for m in bios1 uefi1; do
   ip netns exec $NS $L bmc bootdev pxe --uefi --inventory $W/inv-redfish.yaml $m 2>&1 | sed 's/^/     /'

@@ -20,8 +20,9 @@ import (
 
 // Conn is an open RMCP+ session.
 type Conn struct {
-	c  *goipmi.Client
-	ep bmc.Endpoint
+	c        *goipmi.Client
+	ep       bmc.Endpoint
+	warnings []string
 }
 
 var (
@@ -129,6 +130,12 @@ func (c *Conn) SetPower(ctx context.Context, a power.Action) error {
 		return fmt.Errorf("power %s: %w", a, bmc.ErrUnsupported)
 	}
 	if _, err := c.c.ChassisControl(ctx, ctl); err != nil {
+		// A BMC without the action answers Invalid Command or Invalid Data
+		// Field (pyghmi's for virtualbmc's missing power cycle).
+		if re, ok := types.IsResponseError(err); ok &&
+			(re.CompletionCode() == types.CodeInvalidCommand || re.CompletionCode() == types.CodeRequestDataFieldInvalid) {
+			return fmt.Errorf("chassis control %s: %w: %w", a, bmc.ErrUnsupported, err)
+		}
 		return classify(ctx, "chassis control "+string(a), err)
 	}
 	return nil
@@ -174,15 +181,71 @@ func (c *Conn) SetBootDevice(ctx context.Context, d power.BootDevice, o power.Bo
 		}
 		return classify(ctx, "set boot flags "+string(d), err)
 	}
-	// Read back: a BMC that ignores the request is caught here.
+	return c.verifyBoot(ctx, d, flags.BootDeviceSelector)
+}
+
+// verifyBoot reads the boot flags back after the BMC accepted them. A BMC
+// that reports another forced device while the machine is off ignored the
+// request (ErrNoEffect). Two answers do not tell either way, and are
+// reported as a warning naming what the BMC said: "No override" (the spec
+// lets a BMC clear the flags' valid bit, and virtualbmc reports the boot
+// device of the domain's running definition, which per-device boot order
+// leaves without one), and another device while the machine runs
+// (virtualbmc again: the device it wrote takes effect at the next power-on).
+func (c *Conn) verifyBoot(ctx context.Context, d power.BootDevice, want types.BootDeviceSelector) error {
 	got := &types.BootOptionParam_BootFlags{}
 	if err := c.c.GetSystemBootOptionsParamFor(ctx, got); err != nil {
 		return classify(ctx, "read back boot flags", err)
 	}
 	// Only the device is compared: some BMCs (OpenIPMI's ipmi_sim) do not
-	// report the valid and persistent bits back.
-	if got.BootDeviceSelector != flags.BootDeviceSelector {
-		return fmt.Errorf("boot device %s: BMC reports %s: %w", d, got.BootDeviceSelector, bmc.ErrNoEffect)
+	// report the valid and persistent bits back, pyghmi not the persistent one.
+	if got.BootDeviceSelector == want {
+		return nil
 	}
-	return nil
+	if got.BootDeviceSelector == types.BootDeviceSelectorNoOverride {
+		c.warn(fmt.Sprintf("BMC accepted boot device %s but reads back %s (Get System Boot Options, boot flags %s): not verified; "+
+			"the BMC may apply it at the next power-on without reporting it (virtualbmc does)", d, got.BootDeviceSelector, validity(got)))
+		return nil
+	}
+	st, err := c.PowerState(ctx)
+	if err != nil {
+		return fmt.Errorf("boot device %s: BMC reports %s: %w", d, got.BootDeviceSelector, err)
+	}
+	if st == power.On {
+		c.warn(fmt.Sprintf("BMC accepted boot device %s but reads back %s while the machine runs: not verified; "+
+			"the BMC may report the running boot's device and apply %s at the next power-on (virtualbmc does)", d, got.BootDeviceSelector, d))
+		return nil
+	}
+	return fmt.Errorf("boot device %s: BMC reports %s with the machine off: %w", d, got.BootDeviceSelector, bmc.ErrNoEffect)
 }
+
+// BootOverride reads the boot flags (parameter #5): the device forced for
+// the next boot, "" for none.
+func (c *Conn) BootOverride(ctx context.Context) (power.BootDevice, error) {
+	f := &types.BootOptionParam_BootFlags{}
+	if err := c.c.GetSystemBootOptionsParamFor(ctx, f); err != nil {
+		return "", classify(ctx, "get boot flags", err)
+	}
+	switch f.BootDeviceSelector {
+	case types.BootDeviceSelectorNoOverride:
+		return "", nil
+	case types.BootDeviceSelectorForcePXE:
+		return power.BootNetwork, nil
+	case types.BootDeviceSelectorForceHardDrive:
+		return power.BootDisk, nil
+	}
+	return power.BootDevice(f.BootDeviceSelector.String()), nil
+}
+
+func validity(f *types.BootOptionParam_BootFlags) string {
+	if f.BootFlagsValid {
+		return "valid"
+	}
+	return "not valid"
+}
+
+func (c *Conn) warn(msg string) { c.warnings = append(c.warnings, msg) }
+
+// Warnings are what the BMC answered that the client could not verify;
+// bmc.Client logs them with the machine's name.
+func (c *Conn) Warnings() []string { return c.warnings }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -122,7 +123,8 @@ func TestAgainstVirtualBMC(t *testing.T) {
 }
 
 // startIPMISim runs OpenIPMI's ipmi_sim on a free loopback port. Its
-// chassis_control script keeps power and boot device in files in dir.
+// chassis_control script keeps power and boot device in files in dir, and
+// ignores boot devices set while dir/ignore-boot exists.
 func startIPMISim(t *testing.T) (addr, dir string) {
 	t.Helper()
 	testenv.Tool(t, "ipmi_sim", "openipmi")
@@ -150,7 +152,7 @@ set) while [ $# -gt 0 ]; do
        case $p in
        power) echo $v > $dir/power;;
        reset) echo 1 > $dir/power;;
-       boot) echo $v > $dir/boot;;
+       boot) [ -e $dir/ignore-boot ] || echo $v > $dir/boot;;
        identify) shift;;
        *) echo "Invalid parameter: $p"; exit 1;;
        esac
@@ -245,6 +247,34 @@ func TestAgainstIPMISim(t *testing.T) {
 		st, err := c.PowerState(ctx)
 		if err != nil || st != power.On {
 			t.Fatalf("PowerState = %s, %v", st, err)
+		}
+	})
+	// A BMC that acknowledges a boot device and reads back another: with
+	// the machine off nothing excuses it; running, the BMC may be showing
+	// the running boot's device (virtualbmc does), so it is only reported.
+	t.Run("boot device ignored", func(t *testing.T) {
+		if err := os.WriteFile(filepath.Join(dir, "ignore-boot"), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(filepath.Join(dir, "ignore-boot"))
+		var log testenv.Buffer
+		c.Log = slog.New(slog.NewTextHandler(&log, nil))
+		defer func() { c.Log = nil }()
+		if err := c.SetBootDevice(ctx, power.BootDisk, power.BootOptions{Persistent: true}); err != nil {
+			t.Fatalf("running: %v", err)
+		}
+		if want := "node1: BMC accepted boot device disk but reads back Force PXE while the machine runs: not verified"; !strings.Contains(log.String(), want) {
+			t.Errorf("log %q, want %q", log.String(), want)
+		}
+		if err := c.SetPower(ctx, power.ActionOff); err != nil {
+			t.Fatal(err)
+		}
+		err := c.SetBootDevice(ctx, power.BootDisk, power.BootOptions{Persistent: true})
+		if !errors.Is(err, bmc.ErrNoEffect) || !strings.Contains(err.Error(), "boot device disk: BMC reports Force PXE with the machine off") {
+			t.Fatalf("off: got %v, want ErrNoEffect naming Force PXE with the machine off", err)
+		}
+		if got := file("boot"); got != "pxe" {
+			t.Errorf("boot = %q, want pxe (ignored)", got)
 		}
 	})
 	t.Run("wrong password", func(t *testing.T) {

@@ -28,6 +28,12 @@ type bootSetter interface {
 	SetBoot(ctx context.Context, d power.BootDevice, o power.BootOptions) (power.BootOptions, error)
 }
 
+// overrideReader is a BMC client that reads back the boot device it holds
+// for the next boot: a *bmc.Client.
+type overrideReader interface {
+	BootOverride(ctx context.Context) (power.BootDevice, error)
+}
+
 // Waiter waits until a machine has fetched its config. Mark is taken before
 // the power action; WaitFetched accepts only what the boot service logged
 // after it, by the boot service's own count, never by comparing clocks.
@@ -143,6 +149,9 @@ func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) (Phase, erro
 		return PhaseFetch, fmt.Errorf("%s: wait for the machine to fetch its config: %w", t.Name, err)
 	}
 	log.Info("config fetched")
+	if !applied.Persistent && keptNetwork(ctx, t, log) {
+		applied.Persistent = true
+	}
 	if applied.Persistent {
 		// The BMC has no one-time boot: put the disk first again before the
 		// installer reboots, or the machine would install forever (Ironic
@@ -153,4 +162,26 @@ func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) (Phase, erro
 		log.Info("boot device restored", "device", "disk", "persistent", true)
 	}
 	return PhaseDone, nil
+}
+
+// keptNetwork reports whether the BMC still holds the network as the boot
+// device after the machine booted from it once: a one-time boot it applied
+// persistently while saying one-time (virtualbmc writes the device into
+// libvirt's domain definition), which would loop the machine through its
+// installer. A BMC that cannot say is taken at its word.
+func keptNetwork(ctx context.Context, t Target, log *slog.Logger) bool {
+	r, ok := t.BMC.(overrideReader)
+	if !ok {
+		return false
+	}
+	d, err := r.BootOverride(ctx)
+	if err != nil {
+		log.Debug("read back the boot device after the one-time boot", "err", err)
+		return false
+	}
+	if d != power.BootNetwork {
+		return false
+	}
+	log.Warn(t.Name + ": BMC still reports a network boot after the one-time network boot (it kept it, as virtualbmc does): restoring disk")
+	return true
 }

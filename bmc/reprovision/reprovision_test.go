@@ -93,7 +93,7 @@ func TestRun(t *testing.T) {
 	type node struct {
 		name, mac, uuid string
 		redfish         bool
-		profile         string // the virtual BMC's quirk profile (redfish only)
+		profile         string // the virtual BMC's quirk profile
 		passwordEnv     string
 		setup           func(t *testing.T, n *node) // before reprovisioning
 		check           func(t *testing.T, n *node, err error)
@@ -117,6 +117,11 @@ func TestRun(t *testing.T) {
 		// and the disk must be first again once the config was fetched, or
 		// the machine would boot its installer forever.
 		{name: "no-once-bmc", mac: "52:54:00:00:00:06", redfish: true, profile: "sushy-tools", check: bootedOnce},
+		// A BMC that offers no one-time boot at all (AllowableValues lacks Once).
+		{name: "once-unoffered", mac: "52:54:00:00:00:08", redfish: true, profile: "no-once", check: bootedOnce},
+		// virtualbmc applies a one-time device persistently and says
+		// one-time: the network it still reports after the boot must go.
+		{name: "virtualbmc", mac: "52:54:00:00:00:07", profile: "virtualbmc", check: bootedOnce},
 		{name: "bad-password", mac: "52:54:00:00:00:03", passwordEnv: "RP_BAD_PW", check: func(t *testing.T, n *node, err error) {
 			if !errors.Is(err, bmc.ErrAuth) || !strings.Contains(err.Error(), "bad-password") {
 				t.Errorf("got %v, want an auth error naming the machine", err)

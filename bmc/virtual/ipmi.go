@@ -153,7 +153,7 @@ func (s *System) ipmiSetBootOptions(ctx context.Context, _ *handlers.HandlerCont
 		if err := f.Unpack(data); err != nil {
 			return nil, types.CodeRequestDataLengthInvalid, nil
 		}
-		o := Override{Once: !f.Persist, UEFI: f.BIOSBootType == types.BIOSBootTypeEFI}
+		o := Override{Once: !f.Persist && s.Quirks.IPMIOnce != "ignored", UEFI: f.BIOSBootType == types.BIOSBootTypeEFI}
 		if f.BootFlagsValid {
 			switch f.BootDeviceSelector {
 			case types.BootDeviceSelectorNoOverride:
@@ -173,7 +173,7 @@ func (s *System) ipmiSetBootOptions(ctx context.Context, _ *handlers.HandlerCont
 	return nil, types.CodeParameterNotSupported, nil
 }
 
-func (s *System) ipmiGetBootOptions(_ context.Context, _ *handlers.HandlerContext, req []byte) ([]byte, types.CompletionCode, error) {
+func (s *System) ipmiGetBootOptions(ctx context.Context, _ *handlers.HandlerContext, req []byte) ([]byte, types.CompletionCode, error) {
 	if len(req) < 1 {
 		return nil, types.CodeRequestDataTruncated, nil
 	}
@@ -199,6 +199,18 @@ func (s *System) ipmiGetBootOptions(_ context.Context, _ *handlers.HandlerContex
 			BootFlagsValid: o.Device != "",
 			Persist:        o.Device != "" && !o.Once,
 			BIOSBootType:   types.BIOSBootType(o.UEFI),
+		}
+		if s.Quirks.IPMIBootFlags == "running" {
+			st, err := s.PowerState(ctx)
+			if err != nil {
+				return nil, types.CodeUnspecifiedError, err
+			}
+			if st == power.On {
+				s.mu.Lock()
+				o = s.booted
+				s.mu.Unlock()
+			}
+			f = types.BootOptionParam_BootFlags{BootFlagsValid: true} // as pyghmi encodes it
 		}
 		switch o.Device {
 		case power.BootNetwork:
@@ -264,6 +276,9 @@ func (c *ipmiChassis) SetPower(ctx context.Context, on bool) error {
 }
 
 func (c *ipmiChassis) PowerCycle(ctx context.Context) error {
+	if c.sys.Quirks.IPMICycle == "unsupported" {
+		return types.CodeRequestDataFieldInvalid
+	}
 	return c.act(ctx, power.ActionCycle)
 }
 

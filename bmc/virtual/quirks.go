@@ -12,8 +12,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Quirks make a virtual BMC's Redfish service behave like a real BMC
-// that differs from the standard one, so that clients are proven against
+// Quirks make a virtual BMC's Redfish service (and, for the ipmi_ ones,
+// its IPMI face) behave like a real BMC that differs from the standard one, so that clients are proven against
 // it. The zero value is the standard behaviour. Profiles name sets of
 // them (profiles.yaml).
 type Quirks struct {
@@ -34,6 +34,20 @@ type Quirks struct {
 	Delay Duration `yaml:"delay"`
 	// SystemID replaces the UUID as the system's Id and URI segment.
 	SystemID string `yaml:"system_id"`
+	// IPMIBootFlags "running": Get System Boot Options (boot flags) reports,
+	// while the machine is on, the device it was last powered on with (No
+	// override if none), the one set only while it is off; flags always
+	// valid, never persistent, legacy. virtualbmc does this: it writes the
+	// device into libvirt's domain definition and reads it back from the
+	// running one, through pyghmi, which encodes the answer so.
+	IPMIBootFlags string `yaml:"ipmi_boot_flags"`
+	// IPMIOnce "ignored": a one-time boot device set over IPMI is applied
+	// persistently (virtualbmc: libvirt's boot order has no one-time entry).
+	IPMIOnce string `yaml:"ipmi_once"`
+	// IPMICycle "unsupported": Chassis Control power cycle is answered
+	// Invalid Data Field (CCh) and does nothing, as pyghmi answers for
+	// virtualbmc, which implements off, on, reset and soft-off only.
+	IPMICycle string `yaml:"ipmi_cycle"`
 }
 
 // Duration is a time.Duration written as "300ms" in YAML.
@@ -71,6 +85,15 @@ func (q Quirks) check() error {
 	}
 	if !slices.Contains([]string{"", "fixed", "fails"}, q.BootMode) {
 		bad = append(bad, fmt.Sprintf("boot_mode: %q is not fixed or fails", q.BootMode))
+	}
+	if !slices.Contains([]string{"", "running"}, q.IPMIBootFlags) {
+		bad = append(bad, fmt.Sprintf("ipmi_boot_flags: %q is not running", q.IPMIBootFlags))
+	}
+	if !slices.Contains([]string{"", "ignored"}, q.IPMIOnce) {
+		bad = append(bad, fmt.Sprintf("ipmi_once: %q is not ignored", q.IPMIOnce))
+	}
+	if !slices.Contains([]string{"", "unsupported"}, q.IPMICycle) {
+		bad = append(bad, fmt.Sprintf("ipmi_cycle: %q is not unsupported", q.IPMICycle))
 	}
 	if q.BusyStatus != 0 && q.BusyStatus != 500 && q.BusyStatus != 503 {
 		bad = append(bad, fmt.Sprintf("busy_status: %d is not 500 or 503", q.BusyStatus))

@@ -17,7 +17,7 @@ func TestProfile(t *testing.T) {
 		t.Errorf("Profile(idrac): %+v, %v", q, err)
 	}
 	_, err = virtual.Profile("supermicro")
-	if want := `"supermicro" is not a virtual BMC profile (one of busy, idrac, ilo, no-once, slow, standard, sushy-tools)`; err == nil || err.Error() != want {
+	if want := `"supermicro" is not a virtual BMC profile (one of busy, idrac, ilo, no-once, slow, standard, sushy-tools, virtualbmc)`; err == nil || err.Error() != want {
 		t.Errorf("Profile(supermicro): %v, want %s", err, want)
 	}
 }

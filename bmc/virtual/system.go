@@ -49,7 +49,8 @@ type System struct {
 	act      sync.Mutex
 	mu       sync.Mutex
 	override Override
-	modeSet  bool // override.UEFI was set by a request, not taken from UEFI
+	booted   Override // the override the machine was last powered on with
+	modeSet  bool     // override.UEFI was set by a request, not taken from UEFI
 	ipmi     ipmiBootParams
 }
 
@@ -90,6 +91,7 @@ func (s *System) SetPower(ctx context.Context, a power.Action) error {
 	}
 	if a == power.ActionOn || a == power.ActionCycle {
 		s.mu.Lock()
+		s.booted = s.override
 		if s.override.Once {
 			s.override = Override{UEFI: s.override.UEFI}
 		}

@@ -110,9 +110,9 @@ type MachineSpec struct {
 	DiskGiB   int      `yaml:"disk_gib"`
 	Firmware  string   `yaml:"firmware"`
 	Boot      []string `yaml:"boot"`
-	// BMCProfile makes the machine's virtual Redfish BMC behave like a
+	// BMCProfile makes the machine's virtual BMC behave like a
 	// real one (a profile of bmc/virtual/profiles.yaml: sushy-tools, idrac,
-	// ilo, no-once, busy, slow); empty: the standard one.
+	// ilo, no-once, busy, slow, virtualbmc); empty: the standard one.
 	BMCProfile string `yaml:"bmc_profile"`
 	// BMCProtocols are what the machine's virtual BMC speaks (ipmi,
 	// redfish); empty: both.

@@ -63,7 +63,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"too little memory", `firmware: uefi,`, `firmware: uefi, memory_mib: 64,`, "machines[1].memory_mib: 64 MiB is too little"},
 		{"bad firmware", `firmware: uefi`, `firmware: coreboot`, `machines[1].firmware: "coreboot" is neither`},
 		{"unknown field", `firmware: uefi`, `firmwre: uefi`, "field firmwre not found"},
-		{"bad bmc profile", `bmc_profile: sushy-tools`, `bmc_profile: supermicro`, `machines[1].bmc_profile: "supermicro" is not a virtual BMC profile (one of busy, idrac, ilo, no-once, slow, standard, sushy-tools)`},
+		{"bad bmc profile", `bmc_profile: sushy-tools`, `bmc_profile: supermicro`, `machines[1].bmc_profile: "supermicro" is not a virtual BMC profile (one of busy, idrac, ilo, no-once, slow, standard, sushy-tools, virtualbmc)`},
 		{"bad uuid", `00000000-0000-0000-0000-000000000002`, `not-a-uuid`, `machines[1].uuid: "not-a-uuid" is not a UUID`},
 		{"bad subnet", `10.9.0.0/24`, `10.9.0.0/33`, "network.subnet"},
 		{"no description", "description: A test. More about it.\n", "", "description: missing"},
