@@ -59,9 +59,15 @@ type State struct {
 	MadeOperatorNetns bool `json:"made_operator_netns,omitempty"`
 	// Exits records, by role, processes that died without being asked to
 	// (how and when), so that status can say what died.
-	Exits   map[string]string `json:"exits,omitempty"`
-	Created time.Time         `json:"created"`
-	Updated time.Time         `json:"updated"`
+	Exits map[string]string `json:"exits,omitempty"`
+	// Images are the directories the lab's assets were linked from, by
+	// image name: what a snapshot of the lab records as its images.
+	Images map[string]string `json:"images,omitempty"`
+	// Restore is the snapshot directory the lab process starts the
+	// machines from (labctl up --from-snapshot); "" boots them afresh.
+	Restore string    `json:"restore,omitempty"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 }
 
 // OwnsNetns reports whether this lab made Lab.Netns. States written before
