@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -47,7 +49,9 @@ func testSnapshot(t *testing.T, ctx context.Context, e *e2eEnv) {
 			t.Errorf("labctl %s: %v: %s; want refused with %q", strings.Join(tc.args, " "), err, out, tc.want)
 		}
 	}
-	if out, err := e.run(ctx, "snapshot", "ls"); err != nil || !strings.Contains(out, name+"  etcd3") || !strings.Contains(out, "labos") {
+	out, err = e.run(ctx, "snapshot", "ls")
+	t.Logf("labctl snapshot ls:\n%s", out)
+	if err != nil || !strings.Contains(out, name+"  etcd3") || !strings.Contains(out, "labos") {
 		t.Errorf("snapshot ls: %v:\n%s", err, out)
 	}
 	if out, err := e.run(ctx, "down", "etcd3"); err != nil {
@@ -60,6 +64,13 @@ func testSnapshot(t *testing.T, ctx context.Context, e *e2eEnv) {
 	t.Logf("labctl up etcd3 --from-snapshot %s (%s):\n%s", name, time.Since(begin).Round(time.Millisecond), out)
 	if err != nil || !strings.Contains(out, "lab etcd3 is up and its ") {
 		t.Fatalf("up --from-snapshot: %v", err)
+	}
+	if log, err := os.ReadFile(filepath.Join(e.labDir(), "labd.log")); err == nil {
+		for _, line := range strings.Split(string(log), "\n") {
+			if strings.Contains(line, "machine restored") {
+				t.Log(line)
+			}
+		}
 	}
 	if got := ssh("node3", "etcdctl get snapshot-key --print-value-only"); got != "before-save" {
 		t.Errorf("snapshot-key after restore = %q, want before-save", got)
