@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -174,7 +175,7 @@ func Begin(root, name string) (string, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return "", fmt.Errorf("snapshots: %w", err)
 	}
-	return os.MkdirTemp(root, "."+name+".tmp-")
+	return os.MkdirTemp(root, fmt.Sprintf(".%s.tmp-%d-", name, os.Getpid()))
 }
 
 // Commit writes m into tmp (from Begin) and publishes it as the snapshot
@@ -287,7 +288,7 @@ func Remove(root, name string) error {
 	}
 	// Renamed first: a crash mid-way leaves a hidden leftover, never a
 	// half-removed snapshot under its name.
-	gone, err := os.MkdirTemp(root, "."+name+".rm-")
+	gone, err := os.MkdirTemp(root, fmt.Sprintf(".%s.rm-%d-", name, os.Getpid()))
 	if err != nil {
 		return err
 	}
@@ -298,13 +299,30 @@ func Remove(root, name string) error {
 	return os.RemoveAll(gone)
 }
 
-// Sweep removes what saves and removals that crashed left under root.
+// Sweep removes what saves and removals that crashed left under root:
+// the temporary directories of processes that are gone (one of a save
+// running meanwhile is its own).
 func Sweep(root string) {
 	leftovers, _ := filepath.Glob(filepath.Join(root, ".*.tmp-*"))
 	gone, _ := filepath.Glob(filepath.Join(root, ".*.rm-*"))
 	for _, dir := range append(leftovers, gone...) {
-		os.RemoveAll(dir)
+		if pid := ownerPid(dir); pid > 0 && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(dir)
+		}
 	}
+}
+
+// ownerPid is the pid in a temporary directory's name (.NAME.tmp-PID-N).
+func ownerPid(dir string) int {
+	base := filepath.Base(dir)
+	for _, mark := range []string{".tmp-", ".rm-"} {
+		if _, rest, ok := strings.Cut(base, mark); ok {
+			pid, _, _ := strings.Cut(rest, "-")
+			n, _ := strconv.Atoi(pid)
+			return n
+		}
+	}
+	return 0
 }
 
 // skipped are the entries of a lab's directory a snapshot does not copy:

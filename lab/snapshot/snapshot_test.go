@@ -152,3 +152,23 @@ func TestCopyLabFiles(t *testing.T) {
 		}
 	}
 }
+
+// Sweep removes a crashed save's directory, never one a live process
+// is writing.
+func TestSweep(t *testing.T) {
+	root := t.TempDir()
+	live, err := Begin(root, "gold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pid that is surely gone: beyond the kernel's pid_max default.
+	dead := filepath.Join(root, ".gold.tmp-99999999-1")
+	os.Mkdir(dead, 0o700)
+	Sweep(root)
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("Sweep removed a live save's directory: %v", err)
+	}
+	if _, err := os.Stat(dead); err == nil {
+		t.Error("Sweep left a crashed save's directory")
+	}
+}
