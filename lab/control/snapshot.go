@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/snapshot"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
@@ -100,6 +102,20 @@ func Save(ctx context.Context, o SaveOptions) (*snapshot.Manifest, error) {
 	if err := snapshot.CopyLabFiles(l.Dir, filepath.Join(tmp, snapshot.LabDir)); err != nil {
 		return nil, fmt.Errorf("lab %s: copy its files: %w", l.Name, err)
 	}
+	// The machine log lives in the boot service's memory: what the
+	// machines reported (ready, installed) is what report checks read.
+	records, err := progress.BootLog(l).Records(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lab %s: read the boot service's machine log: %w", l.Name, err)
+	}
+	raw, err := json.Marshal(records)
+	if err != nil {
+		return nil, err
+	}
+	saved := &lab.Lab{Dir: filepath.Join(tmp, snapshot.LabDir)}
+	if err := os.WriteFile(saved.MachineLog(), raw, 0o644); err != nil {
+		return nil, err
+	}
 	for _, mc := range l.Machines {
 		dir := snapshot.MachineDir(tmp, mc.Name)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -111,9 +127,9 @@ func Save(ctx context.Context, o SaveOptions) (*snapshot.Manifest, error) {
 		}
 		m.SaveTime[mc.Name] = images.Duration(time.Since(begin).Round(time.Millisecond))
 	}
-	saved := *st
-	saved.Pids, saved.Exits, saved.Phase, saved.Error, saved.Restore = nil, nil, state.Running, "", ""
-	m.State = &saved
+	was := *st
+	was.Pids, was.Exits, was.Phase, was.Error, was.Restore = nil, nil, state.Running, "", ""
+	m.State = &was
 	m.Created = time.Now().UTC()
 	if err := snapshot.Commit(root, tmp, m); err != nil {
 		return nil, err
