@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"container/list"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -270,4 +272,49 @@ func (s *Server) serveMachines(w http.ResponseWriter, r *http.Request) {
 	}
 	bw.WriteString("]\n")
 	bw.Flush()
+}
+
+// load adds the machines of a saved machine log (GET /machines' JSON) to
+// an empty registry, within its bounds; a missing file adds nothing.
+func (rg *registry) load(file string) error {
+	raw, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var saved []bootlog.Record
+	if err := json.Unmarshal(raw, &saved); err != nil {
+		return err
+	}
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	for _, r := range saved { // oldest first: the newest ends at the front
+		if r.ID == "" || rg.byID[r.ID] != nil {
+			continue
+		}
+		if len(rg.byID) >= rg.max {
+			rg.forget(rg.recent.Back().Value.(*record))
+		}
+		if len(r.Events) > MaxEvents {
+			r.Events = r.Events[len(r.Events)-MaxEvents:]
+		}
+		if r.Labels == nil {
+			r.Labels = map[string]string{}
+		}
+		for _, e := range r.Events {
+			rg.seq = max(rg.seq, e.Seq)
+		}
+		m := &record{Record: r} // events oldest first: a ring with head 0
+		m.elem = rg.recent.PushFront(m)
+		rg.byID[m.ID] = m
+		if m.UUID != "" {
+			rg.byUUID[m.UUID] = m.ID
+		}
+		if m.IP != "" {
+			rg.byIP[m.IP] = m.ID
+		}
+	}
+	return nil
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -193,5 +196,33 @@ func TestMachineLogSeq(t *testing.T) {
 		if !slices.Equal(ids, f.wantIDs) {
 			t.Errorf("/machines%s: %v, want %v", f.query, ids, f.wantIDs)
 		}
+	}
+}
+
+// A machine log saved as GET /machines returns it (a lab snapshot's) is
+// what a new registry starts from: same machines, events, order and Seq.
+func TestMachineLogLoad(t *testing.T) {
+	rg := newRegistry(0)
+	now := time.Now().UTC().Truncate(time.Second)
+	rg.record(sighting{ip: "10.0.0.11", mac: "52:54:00:00:00:11", uuid: "u1", event: bootlog.Event{Time: now, Kind: bootlog.KindIPXE}})
+	rg.record(sighting{ip: "10.0.0.11", event: bootlog.Event{Time: now, Kind: bootlog.KindReport, Name: "ready", Detail: "host=node1"}})
+	rg.record(sighting{mac: "52:54:00:00:00:12", event: bootlog.Event{Time: now, Kind: bootlog.KindIPXE}})
+	want, seq := rg.list(nil)
+	raw, _ := json.Marshal(want)
+	file := filepath.Join(t.TempDir(), "machine-log.json")
+	os.WriteFile(file, raw, 0o644)
+	loaded := newRegistry(0)
+	if err := loaded.load(file); err != nil {
+		t.Fatal(err)
+	}
+	got, gotSeq := loaded.list(nil)
+	if !reflect.DeepEqual(got, want) || gotSeq != seq {
+		t.Fatalf("loaded %+v (seq %d), want %+v (seq %d)", got, gotSeq, want, seq)
+	}
+	if !loaded.knowsIP("10.0.0.11") {
+		t.Error("a loaded machine is not known by its address")
+	}
+	if err := newRegistry(0).load(filepath.Join(t.TempDir(), "none.json")); err != nil {
+		t.Errorf("a missing machine log: %v", err)
 	}
 }

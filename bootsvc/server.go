@@ -20,11 +20,15 @@ import (
 
 // Config says where the boot service's data is.
 type Config struct {
-	DataDir     string       // matchbox-layout data directory
-	AssetsDir   string       // served at /assets/; "" disables
-	SignKeyFile string       // optional OpenPGP secret key (armored or binary); passphrase from env LABCTL_SIGN_PASSPHRASE
-	MaxMachines int          // machines the machine log keeps, the one seen longest ago forgotten first; 0: DefaultMaxMachines
-	Logger      *slog.Logger // nil: slog.Default()
+	DataDir     string // matchbox-layout data directory
+	AssetsDir   string // served at /assets/; "" disables
+	SignKeyFile string // optional OpenPGP secret key (armored or binary); passphrase from env LABCTL_SIGN_PASSPHRASE
+	MaxMachines int    // machines the machine log keeps, the one seen longest ago forgotten first; 0: DefaultMaxMachines
+	// MachineLog, if the file exists, is a machine log (GET /machines'
+	// JSON) to start from: a lab restored from a snapshot keeps what its
+	// machines reported before.
+	MachineLog string
+	Logger     *slog.Logger // nil: slog.Default()
 }
 
 // Server answers boot requests from the last good load of the data directory.
@@ -68,6 +72,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.state.Store(st)
 	s.metrics.setLoaded(st)
+	if cfg.MachineLog != "" {
+		if err := s.machines.load(cfg.MachineLog); err != nil {
+			return nil, fmt.Errorf("machine log %s: %w", cfg.MachineLog, err)
+		}
+	}
 	if cfg.AssetsDir != "" {
 		if s.assets, err = os.OpenRoot(cfg.AssetsDir); err != nil {
 			return nil, fmt.Errorf("assets directory: %w", err)

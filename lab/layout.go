@@ -42,6 +42,10 @@ func (l *Lab) SSHDir() string { return filepath.Join(l.Dir, "ssh") }
 // ProcessLog is the lab process's log (labd.log).
 func (l *Lab) ProcessLog() string { return filepath.Join(l.Dir, "labd.log") }
 
+// MachineLog is the boot service's machine log as a snapshot saved it
+// (GET /machines' JSON): a restored lab's boot service starts from it.
+func (l *Lab) MachineLog() string { return filepath.Join(l.Dir, "machine-log.json") }
+
 // BootsvcLog is the boot service's request log.
 func (l *Lab) BootsvcLog() string { return filepath.Join(l.Dir, "bootsvc.log") }
 

@@ -132,6 +132,7 @@ func TestE2EEtcd3(t *testing.T) {
 	t.Run("console", func(t *testing.T) { e.testConsole(t, ctx, "node1") })
 	t.Run("rolling-reprovision", func(t *testing.T) { testRollingReprovision(t, ctx, e) })
 	t.Run("faults", func(t *testing.T) { testFaults(t, ctx, e) })
+	t.Run("snapshot", func(t *testing.T) { testSnapshot(t, ctx, e) })
 	if out, err := e.run(ctx, "down", "etcd3"); err != nil {
 		t.Fatalf("labctl down: %v: %s", err, out)
 	}

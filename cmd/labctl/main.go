@@ -131,6 +131,7 @@ func newRootCmd() *cobra.Command {
 		newFaultCmd(g),
 		newLabDaemonCmd(),
 		newLsCmd(g),
+		newSnapshotCmd(g),
 		newScenariosCmd(),
 	)
 	completeArgs(root, g)

@@ -85,6 +85,9 @@ func runTests(cmd *cobra.Command, g *globals, f *testFlags, args []string) error
 	if several && f.netns != "" {
 		return fmt.Errorf("--netns: names one lab's namespace and this run has several; --netns-prefix P gives each lab P-SCENARIO")
 	}
+	if several && f.fromSnapshot != "" {
+		return fmt.Errorf("--from-snapshot: names one lab's snapshot and this run has several scenarios")
+	}
 	if err := netns.CheckName(f.netnsPrefix); err != nil {
 		return fmt.Errorf("--netns-prefix: %w", err)
 	}

@@ -46,6 +46,7 @@ var layer = map[string]int{
 	"lab/vm": assemblies, "bootsvc/rpc": assemblies, "bmc/protocols": assemblies,
 	"images/k8s": assemblies, "images/flatcar": assemblies, "images/fcos": assemblies,
 	"lab/progress": assemblies, // follows what lab/state records
+	"lab/snapshot": assemblies, // saved labs on disk: a lab's state, its files, its images' identity
 	"lab/scenario": assemblies, // issues through lab/pki, keys from lab/sshkeys
 
 	"bootsvc/dhcp": assemblies, // the rack's interface checked, an inventory's reservations, dnsmasq

@@ -24,6 +24,7 @@ import (
 	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/providers"
 	"github.com/labctl/labctl/lab/scenario"
+	"github.com/labctl/labctl/lab/snapshot"
 	"github.com/labctl/labctl/lab/sshkeys"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
@@ -44,6 +45,9 @@ type UpOptions struct {
 	IPXEDir   string   // iPXE binaries; empty: Debian's
 	Self      string   // the labctl binary, re-run as the lab process
 	Report    Reporter // told each image, the accelerator, the lab's start; nil: nothing
+	// FromSnapshot names a snapshot (labctl snapshot save) to restore the
+	// lab from instead of booting it: same identity, machines resumed.
+	FromSnapshot string
 }
 
 // Up checks o (see Check), builds the scenario's images, records the lab in
@@ -65,6 +69,7 @@ type Plan struct {
 	Scenario *scenario.Scenario // parsed once, here
 	o        UpOptions
 	accel    vm.Accel // empty: probe
+	restore  bool     // from o.FromSnapshot, checked
 }
 
 // Check validates what `labctl up` was given, before anything is built or
@@ -77,6 +82,13 @@ func Check(o UpOptions) (*Plan, error) {
 	sc, err := scenario.Find(o.Source)
 	if err != nil {
 		return nil, err
+	}
+	var snap *snapshot.Manifest
+	if o.FromSnapshot != "" {
+		// Before the lab is found up: a refused snapshot is refused whatever else.
+		if snap, err = checkRestore(&o, sc.Name); err != nil {
+			return nil, err
+		}
 	}
 	if o.Provider == "" {
 		o.Provider = providers.Default()
@@ -116,17 +128,24 @@ func Check(o UpOptions) (*Plan, error) {
 	}
 	o.Report = reporter(o.Report)
 	st := &state.State{Source: o.Source, Lab: l, Provider: o.Provider, Phase: state.Starting, Kubernetes: kubernetesVersion(sc)}
-	return &Plan{State: st, Scenario: sc, o: o, accel: accel}, nil
+	if snap != nil {
+		st = restoredState(snap, o.StateRoot, dir)
+	}
+	return &Plan{State: st, Scenario: sc, o: o, accel: accel, restore: snap != nil}, nil
 }
 
 // Up makes the lab p planned (see the package's Up).
 func (p *Plan) Up(ctx context.Context) (*Lab, error) {
 	o, sc, st := p.o, p.Scenario, p.State
+	if p.restore {
+		return p.upRestored(ctx)
+	}
 	// Images first, where the user sees it: the first labos build takes minutes.
 	imgs, err := buildImages(ctx, sc.Images, o)
 	if err != nil {
 		return nil, err
 	}
+	st.Images = imgs
 	if err := state.Create(st); err != nil {
 		return nil, err
 	}
@@ -190,6 +209,35 @@ func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map
 		return err
 	}
 	st.Accel = string(accel)
+	if err := makeNetns(ctx, st); err != nil {
+		return err
+	}
+	return launch(st, o.Self)
+}
+
+// upRestored makes the lab p planned from its snapshot (see startRestored),
+// then waits for its machines to run and steps their clocks.
+func (p *Plan) upRestored(ctx context.Context) (*Lab, error) {
+	o, st := p.o, p.State
+	if err := state.Create(st); err != nil {
+		return nil, err
+	}
+	err := startRestored(ctx, st, o)
+	if err == nil {
+		o.Report.LabStarted(st)
+		err = awaitRestored(ctx, st)
+	}
+	if err != nil {
+		Down(context.WithoutCancel(ctx), st.Lab.Dir, o.Report)
+		return nil, err
+	}
+	return &Lab{State: st, Scenario: p.Scenario, report: o.Report}, nil
+}
+
+// makeNetns makes the lab's namespace (and a simulated rack's operator
+// namespace), recording each in the state as soon as it exists.
+func makeNetns(ctx context.Context, st *state.State) error {
+	l := st.Lab
 	if err := netns.Create(ctx, l.Netns); err != nil {
 		return err
 	}
@@ -211,7 +259,7 @@ func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map
 		}
 		st.MadeOperatorNetns = true
 	}
-	return launch(st, o.Self)
+	return nil
 }
 
 // issueCertificates makes the lab CA, the certificates of the lab's own

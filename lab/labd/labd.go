@@ -59,7 +59,11 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 	if err := startServices(ctx, &wg, l, prov, log, stop); err != nil {
 		return err
 	}
-	if err := lab.CreateMachines(ctx, prov, l, l.Machines); err != nil {
+	if st.Restore != "" {
+		if err := restoreMachines(ctx, prov, l, st.Restore, log); err != nil {
+			return err
+		}
+	} else if err := lab.CreateMachines(ctx, prov, l, l.Machines); err != nil {
 		return err
 	}
 	state.Update(dir, func(s *state.State) { s.Phase = state.Running })

@@ -27,7 +27,7 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 		return err
 	}
 	svc, err := serve.Start(serve.Options{
-		Boot:       bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir()},
+		Boot:       bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), MachineLog: l.MachineLog()},
 		Address:    l.BootAddr(),
 		API:        apiOptions(l),
 		RequestLog: bootLog,

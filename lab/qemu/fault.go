@@ -8,14 +8,23 @@ import (
 	"github.com/labctl/labctl/lab"
 )
 
-// Pause freezes the whole guest (QMP stop): its clock, CPUs and devices.
+// Pause freezes the whole guest (QMP stop): its clock, CPUs and devices,
+// its I/O drained (a fault step; a snapshot's consistent instant).
 func (p *Provider) Pause(ctx context.Context, l *lab.Lab, machine string) error {
-	return p.running(l, machine, `{"execute":"stop"}`)
+	if err := p.running(l, machine, `{"execute":"stop"}`); err != nil {
+		return fmt.Errorf("machine %s: pause: %w", machine, err)
+	}
+	return nil
 }
 
-// Resume thaws a guest Pause froze (QMP cont); a running one is left alone.
+// Resume thaws a guest Pause froze (QMP cont; also after a migration
+// ended, which left its disks inactive: cont takes them back); a running
+// one is left alone.
 func (p *Provider) Resume(ctx context.Context, l *lab.Lab, machine string) error {
-	return p.running(l, machine, `{"execute":"cont"}`)
+	if err := p.running(l, machine, `{"execute":"cont"}`); err != nil {
+		return fmt.Errorf("machine %s: resume: %w", machine, err)
+	}
+	return nil
 }
 
 // Paused reports whether QEMU holds the guest stopped.

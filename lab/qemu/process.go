@@ -24,6 +24,18 @@ var errStopped = errors.New("stopped meanwhile")
 // there is one, else in the persistent order, and returns once QMP answers.
 // prev is the process that a reset ended, if this is its cold start.
 func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine, prev *exec.Cmd) error {
+	return p.startFrom(ctx, l, m, prev, nil)
+}
+
+// startIncoming starts m paused, its memory and device state read from
+// state (see RestoreMachine).
+func (p *Provider) startIncoming(ctx context.Context, l *lab.Lab, m lab.Machine, state *os.File) error {
+	return p.startFrom(ctx, l, m, nil, state)
+}
+
+// startFrom is start, with the machine's saved state read from incoming
+// if it is not nil.
+func (p *Provider) startFrom(ctx context.Context, l *lab.Lab, m lab.Machine, prev *exec.Cmd, incoming *os.File) error {
 	f := machineFiles(l, m.Name)
 	ov := readOverride(f)
 	persistent := m.Boot
@@ -35,7 +47,7 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine, prev *e
 		boot = append([]power.BootDevice{ov.Once}, persistent...)
 	}
 	accel := p.accel()
-	pid, err := p.spawn(l, m, f, accel, boot, prev)
+	pid, err := p.spawn(l, m, f, accel, boot, prev, incoming)
 	if err != nil {
 		return err
 	}
@@ -54,7 +66,7 @@ func (p *Provider) start(ctx context.Context, l *lab.Lab, m lab.Machine, prev *e
 // spawn starts QEMU in a session of its own (a ^C to labctl must not kill
 // the lab's machines), reaps it when it exits, and starts it again when it
 // exited for a reset (see args).
-func (p *Provider) spawn(l *lab.Lab, m lab.Machine, f files, accel vm.Accel, boot []power.BootDevice, prev *exec.Cmd) (int, error) {
+func (p *Provider) spawn(l *lab.Lab, m lab.Machine, f files, accel vm.Accel, boot []power.BootDevice, prev *exec.Cmd, incoming *os.File) (int, error) {
 	// Stale sockets from a crash would make QEMU fail to listen.
 	os.Remove(f.Console)
 	os.Remove(f.QMP)
@@ -66,7 +78,17 @@ func (p *Provider) spawn(l *lab.Lab, m lab.Machine, f files, accel vm.Accel, boo
 		return 0, fmt.Errorf("machine %s: %w", m.Name, err)
 	}
 	defer stdio.Close()
-	cmd := exec.Command(p.Binary, args(m, f, tapName(m.Name), accel, boot, p.Firmware)...)
+	run := f
+	run.Disk = activeDisk(f) // a saved machine writes its overlay
+	argv := args(m, run, tapName(m.Name), accel, boot, p.Firmware)
+	if incoming != nil {
+		// Paused once loaded: the lab's machines resume together.
+		argv = append(argv, "-S", "-incoming", "fd:3")
+	}
+	cmd := exec.Command(p.Binary, argv...)
+	if incoming != nil {
+		cmd.ExtraFiles = []*os.File{incoming} // fd 3
+	}
 	cmd.Stdout, cmd.Stderr = stdio, stdio
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	// Started and recorded under the lock: stop, which takes the record

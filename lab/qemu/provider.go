@@ -77,6 +77,10 @@ func (p *Provider) Reimage(ctx context.Context, l *lab.Lab, m lab.Machine) error
 	if err := vm.Prepare(ctx, l, m, p.Firmware, true); err != nil {
 		return err
 	}
+	// A restored or saved machine's overlays go with its old disk.
+	if err := dropOverlays(machineFiles(l, m.Name)); err != nil {
+		return err
+	}
 	return p.CreateMachine(ctx, l, m)
 }
 

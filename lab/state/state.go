@@ -63,7 +63,13 @@ type State struct {
 	// Faults are the faults injected and not yet healed (a scenario's
 	// steps, `labctl fault inject`), recorded before they are applied so
 	// that status lists them and down heals them, even after a crash.
-	Faults  []Fault   `json:"faults,omitempty"`
+	Faults []Fault `json:"faults,omitempty"`
+	// Images are the directories the lab's assets were linked from, by
+	// image name: what a snapshot of the lab records as its images.
+	Images map[string]string `json:"images,omitempty"`
+	// Restore is the snapshot directory the lab process starts the
+	// machines from (labctl up --from-snapshot); "" boots them afresh.
+	Restore string    `json:"restore,omitempty"`
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 }
