@@ -42,6 +42,11 @@ func (l *Lab) SSHDir() string { return filepath.Join(l.Dir, "ssh") }
 // ProcessLog is the lab process's log (labd.log).
 func (l *Lab) ProcessLog() string { return filepath.Join(l.Dir, "labd.log") }
 
+// EventLog is what labctl saw the lab's machines do while it converged
+// (lab/eventlog: steps and check results, a JSON object a line), which
+// the dashboard and the test report read.
+func (l *Lab) EventLog() string { return filepath.Join(l.Dir, "events.jsonl") }
+
 // BootsvcLog is the boot service's request log.
 func (l *Lab) BootsvcLog() string { return filepath.Join(l.Dir, "bootsvc.log") }
 

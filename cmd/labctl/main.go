@@ -130,6 +130,7 @@ func newRootCmd() *cobra.Command {
 		newReprovisionCmd(g),
 		newLabDaemonCmd(),
 		newLsCmd(g),
+		newDashboardCmd(g),
 		newScenariosCmd(),
 	)
 	completeArgs(root, g)
