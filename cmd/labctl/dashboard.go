@@ -45,15 +45,16 @@ a token (--token or --token-file), which every request must carry
 				return fmt.Errorf("--listen %s: %w", listen, err)
 			}
 			srv := &dashboard.Server{Root: g.stateDir, Prober: control.Prober{}, Token: token, Log: g.logger()}
-			var lbe *dashboard.LoopbackError
+			if err := srv.Check(ln.Addr()); err != nil {
+				ln.Close()
+				return fmt.Errorf("--listen %s is not a loopback address: give --token or --token-file", listen)
+			}
 			url := "http://" + ln.Addr().String() + "/"
 			if token != "" {
 				url += "?token=…"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "dashboard of the labs in %s: %s\n", g.stateDir, url)
-			if err := srv.Serve(cmd.Context(), ln); errors.As(err, &lbe) {
-				return fmt.Errorf("--listen %s is not a loopback address: give --token or --token-file", listen)
-			} else if err != nil {
+			if err := srv.Serve(cmd.Context(), ln); err != nil {
 				return err
 			}
 			return nil

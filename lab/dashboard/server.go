@@ -74,8 +74,8 @@ func (e *LoopbackError) Error() string {
 // Serve serves ln until ctx ends. A listener on any address but loopback
 // needs a Token: the dashboard is never open to the network by accident.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if s.Token == "" && !loopback(ln.Addr()) {
-		return &LoopbackError{Addr: ln.Addr().String()}
+	if err := s.Check(ln.Addr()); err != nil {
+		return err
 	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}
@@ -85,6 +85,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("dashboard: %w", err)
+	}
+	return nil
+}
+
+// Check refuses (with a *LoopbackError) to serve addr, not a loopback
+// address, without a token.
+func (s *Server) Check(addr net.Addr) error {
+	if s.Token == "" && !loopback(addr) {
+		return &LoopbackError{Addr: addr.String()}
 	}
 	return nil
 }
