@@ -92,7 +92,7 @@ func (d *dashboardWatch) verify(art string) func(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,6 +109,11 @@ func (d *dashboardWatch) verify(art string) func(t *testing.T) {
 		}
 		t.Logf("phases seen live: %v; screenshot %s", phases, filepath.Join(shots, "dashboard.png"))
 
+		// The report in a tab of its own: the dashboard's stays open to see the lab go down.
+		tab, closeTab := chromedp.NewContext(d.browser)
+		defer closeTab()
+		ctx, cancel = context.WithTimeout(tab, time.Minute)
+		defer cancel()
 		if err := chromedp.Do(ctx, chromedp.Navigate("file://"+filepath.Join(art, control.ReportFile)), chromedp.WaitReady("#checks")); err != nil {
 			t.Fatalf("report: %v", err)
 		}
@@ -117,7 +122,7 @@ func (d *dashboardWatch) verify(art string) func(t *testing.T) {
 		if err != nil {
 			t.Fatalf("report's checks: %v", err)
 		}
-		if shot, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
+		if shot, err = chromedp.Run(ctx, chromedp.CaptureScreenshot()); err != nil {
 			t.Fatal(err)
 		}
 		os.WriteFile(filepath.Join(shots, "report.png"), shot, 0o644)
@@ -126,6 +131,20 @@ func (d *dashboardWatch) verify(art string) func(t *testing.T) {
 			t.Errorf("report's checks %q, want %q", checks, want)
 		}
 		d.refusesWithoutToken(t)
+	}
+}
+
+// sawDown runs after `labctl down`: the page still open says the lab is
+// down, without a reload, and still shows its machines as last seen.
+func (d *dashboardWatch) sawDown(t *testing.T) {
+	ctx, cancel := context.WithTimeout(d.browser, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(`//p[contains(., "This lab is down: it was taken down")]`)); err != nil {
+		t.Fatalf("the dashboard does not say the lab is down: %v", err)
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.labctlMark + " " + document.querySelectorAll("tr[data-machine]").length`))
+	if err != nil || got != "same page 2" {
+		t.Errorf("after down: %q, %v; want the same page with its 2 machines", got, err)
 	}
 }
 

@@ -139,6 +139,7 @@ func TestE2EPXESmoke(t *testing.T) {
 				if down, err := e.run(ctx, "down", "pxe-smoke"); err != nil {
 					t.Fatalf("down after test --keep: %v\n%s", err, down)
 				}
+				t.Run("dashboard after down", dash.sawDown)
 			}
 			wants := []string{"accelerator: ", "bios1      check booted-bios-profile passed", "uefi1      check booted-uefi-profile passed", "all 2 checks passed",
 				"phases (median of 2 machines): dhcp ", ", ipxe ", ", kernel ", ", booted ", ", checks "}
