@@ -52,6 +52,9 @@ func newLab(t testing.TB, root string, n int) (*state.State, *eventlog.Writer) {
 		at := time.Duration(i) * time.Second
 		w.Add(eventlog.Entry{At: at + time.Second, Machine: m.Name, Kind: progress.KindLease, Text: "DHCP lease " + m.IP.String()})
 		w.Add(eventlog.Entry{At: at + 3*time.Second, Machine: m.Name, Kind: "ipxe", Text: "ipxe script /ipxe (200)"})
+		if i == 1 {
+			w.Add(eventlog.Entry{At: at + 5*time.Second, Machine: m.Name, Kind: progress.KindStall, Text: "kernel: watchdog: BUG: soft lockup - CPU#0 stuck for 22s!"})
+		}
 		w.Add(eventlog.Entry{At: at + 9*time.Second, Machine: m.Name, Kind: eventlog.KindCheck, Name: "booted", Status: eventlog.StatusPassed, Output: "booted " + m.Name})
 	}
 	return st, w
@@ -80,7 +83,7 @@ func TestPages(t *testing.T) {
 	}{
 		{"/", 200, []string{`<a href="labs/demo">demo</a>`, "<td>qemu</td>", "<td>running</td>"}},
 		{"/labs/demo", 200, []string{`data-machine="node1"`, `data-phase="checks"`, `class="bar p-dhcp"`, `class="mark passed"`,
-			`aria-label="node2: dhcp 0.0 to 2.0 s; ipxe 2.0 to 4.0 s; checks 4.0 to 10.0 s; check booted passed at 10.0 s; "`,
+			`aria-label="node2: dhcp 0.0 to 2.0 s; ipxe 2.0 to 4.0 s; checks 4.0 to 10.0 s; check booted passed at 10.0 s; fault at 6.0 s: kernel: watchdog: BUG: soft lockup - CPU#0 stuck for 22s!; "`, `class="mark fault"`,
 			`data-check="booted"`, "booted node2", "LABCTL-SMOKE: ok", `<a href="demo/console/node1">`, `data-events="demo/events"`}},
 		{"/labs/other", 200, []string{"No lab called other is up under " + root}},
 		{"/labs/demo/console/node1", 200, []string{"LABCTL-SMOKE: ok"}},

@@ -68,6 +68,7 @@ type Machine struct {
 	Phase                   string // the last phase it finished, "" before its first
 	Spans                   []progress.Span
 	Checks                  []Check // as marks on its timeline
+	Faults                  []Fault // marks too: what the kernel reported stuck
 	Console                 string  // its serial console's tail
 	ConsoleErr              string  // why the console could not be read
 	ConsoleLink             string
@@ -78,6 +79,12 @@ type Check struct {
 	Name, Node, Status string
 	At                 time.Duration
 	Output, Reason     string
+}
+
+// Fault is a fault step seen on a machine's console (a CPU stall).
+type Fault struct {
+	At   time.Duration
+	Text string
 }
 
 // Link is a log a page links to.
@@ -115,7 +122,12 @@ func Read(ctx context.Context, dir string, p Prober) (*Lab, error) {
 	}
 	_, spans := progress.MachinePhases(progress.FromLog(entries))
 	checks := map[string][]Check{}
+	faults := map[string][]Fault{}
 	for _, e := range entries {
+		if e.Kind == progress.KindStall {
+			faults[e.Machine] = append(faults[e.Machine], Fault{At: e.At, Text: e.Text})
+			v.Scale = max(v.Scale, e.At)
+		}
 		if e.Kind != eventlog.KindCheck {
 			continue
 		}
@@ -126,7 +138,7 @@ func Read(ctx context.Context, dir string, p Prober) (*Lab, error) {
 	}
 	for _, m := range l.Machines {
 		mv := Machine{Name: m.Name, MAC: m.MAC.String(), IP: m.IP.String(), Firmware: string(m.Firmware),
-			Power: "unknown", Spans: spans[m.Name], Checks: checks[m.Name]}
+			Power: "unknown", Spans: spans[m.Name], Checks: checks[m.Name], Faults: faults[m.Name]}
 		if probe != nil {
 			if mp, ok := probe.Machines[m.Name]; ok {
 				mv.Power, mv.LastEvent, mv.IPMI, mv.Redfish = mp.Power, mp.LastEvent, mp.IPMI, mp.Redfish
