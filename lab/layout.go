@@ -46,6 +46,11 @@ func (l *Lab) ProcessLog() string { return filepath.Join(l.Dir, "labd.log") }
 // (GET /machines' JSON): a restored lab's boot service starts from it.
 func (l *Lab) MachineLog() string { return filepath.Join(l.Dir, "machine-log.json") }
 
+// EventLog is what labctl saw the lab's machines do while it converged
+// (lab/eventlog: steps and check results, a JSON object a line), which
+// the dashboard and the test report read.
+func (l *Lab) EventLog() string { return filepath.Join(l.Dir, "events.jsonl") }
+
 // BootsvcLog is the boot service's request log.
 func (l *Lab) BootsvcLog() string { return filepath.Join(l.Dir, "bootsvc.log") }
 

@@ -41,6 +41,8 @@ packages=(
 	python3-flask python3-libvirt python3-pyghmi python3-cliff python3-zmq python3-tenacity python3-webob python3-bcrypt
 	# the boot service's gRPC code (make proto) and its independent Python client test
 	protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
+	# a real browser for the dashboard's and the test report's tests (chromedp drives it)
+	chromium
 	# misc (systemd-analyze checks the serve unit)
 	git make ca-certificates openssl curl systemd
 )

@@ -117,8 +117,10 @@ func TestE2EPXESmoke(t *testing.T) {
 			args := []string{"test", "pxe-smoke", "--provider", provider, "--netns", e.netns, "--artifacts", art}
 			// One of the two keeps its lab up, which the user then takes down.
 			keep := provider == "qemu"
+			var dash *dashboardWatch
 			if keep {
 				args = append(args, "--keep")
+				dash = openDashboard(t, e) // before the lab is up, to see it boot (dashboard_e2e_test.go)
 			}
 			out, err := e.run(ctx, args...)
 			t.Logf("labctl test:\n%s", out)
@@ -126,6 +128,7 @@ func TestE2EPXESmoke(t *testing.T) {
 				t.Fatalf("labctl %s: %v", strings.Join(args, " "), err)
 			}
 			if keep {
+				t.Run("dashboard", dash.verify(art))
 				// The commands it suggests name the binary as it was run.
 				if want := fmt.Sprintf("lab pxe-smoke kept up (--keep): %s ssh pxe-smoke NODE, %[1]s down pxe-smoke", e.bin); !strings.Contains(out, want) {
 					t.Errorf("output lacks %q", want)
@@ -136,6 +139,7 @@ func TestE2EPXESmoke(t *testing.T) {
 				if down, err := e.run(ctx, "down", "pxe-smoke"); err != nil {
 					t.Fatalf("down after test --keep: %v\n%s", err, down)
 				}
+				t.Run("dashboard after down", dash.sawDown)
 			}
 			wants := []string{"accelerator: ", "bios1      check booted-bios-profile passed", "uefi1      check booted-uefi-profile passed", "all 2 checks passed",
 				"phases (median of 2 machines): dhcp ", ", ipxe ", ", kernel ", ", booted ", ", checks "}
@@ -144,7 +148,7 @@ func TestE2EPXESmoke(t *testing.T) {
 					t.Errorf("output lacks %q", want)
 				}
 			}
-			for _, f := range []string{"dnsmasq.log", "bootsvc.log", "labd.log", "machines.json", "junit.xml", "timeline.txt", "machines/bios1/serial.log", "machines/uefi1/serial.log"} {
+			for _, f := range []string{"dnsmasq.log", "bootsvc.log", "labd.log", "machines.json", "junit.xml", "timeline.txt", "report.html", "events.jsonl", "machines/bios1/serial.log", "machines/uefi1/serial.log"} {
 				if st, err := os.Stat(filepath.Join(art, f)); err != nil || st.Size() == 0 {
 					t.Errorf("artifact %s: %v", f, err)
 				}

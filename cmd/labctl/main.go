@@ -132,6 +132,7 @@ func newRootCmd() *cobra.Command {
 		newLabDaemonCmd(),
 		newLsCmd(g),
 		newSnapshotCmd(g),
+		newDashboardCmd(g),
 		newScenariosCmd(),
 	)
 	completeArgs(root, g)

@@ -34,7 +34,8 @@ var layer = map[string]int{
 	"internal/layers": model, "scripts": model, "internal/junit": model, "internal/testenv": model, // no code: the scripts' doc; junit needs nothing of ours
 	"": model, // the repository's own tests (workflows_test.go)
 
-	"lab/kea": model, // a simulated rack's site DHCP server, configured and supervised: needs nothing of ours
+	"lab/kea":      model, // a simulated rack's site DHCP server, configured and supervised: needs nothing of ours
+	"lab/eventlog": model, // the lab's event log (steps, check results): needs nothing of ours
 
 	"firmware": parts, "bootsvc": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/pki": parts,
 	"lab/console": parts, "lab/libvirt/libvirtd": parts,
@@ -54,6 +55,7 @@ var layer = map[string]int{
 	"lab/qemu": runners, "lab/libvirt": runners, "lab/check": runners,
 	"lab/fault":     runners, // faults injected through the providers, BMCs and SSH; the model's Fault
 	"bootsvc/serve": runners, // the boot service, its API and reload as one process
+	"lab/dashboard": runners, // pages of labs from their state, event log and consoles (progress's phases)
 
 	"lab/providers": registries, "images/registry": registries,
 

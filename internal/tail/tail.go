@@ -33,9 +33,19 @@ func Lines(s string, n int) string {
 // File returns the last n lines of the file at path, without terminal
 // escapes, each indented with "  | ", or why it could not be read.
 func File(path string, n int) string {
-	s, err := read(path)
+	s, err := Clean(path, n)
 	if err != nil {
 		return fmt.Sprintf("(%v)", err)
+	}
+	return "  | " + strings.ReplaceAll(s, "\n", "\n  | ")
+}
+
+// Clean returns the last n lines of the file at path without terminal
+// escapes, long lines cut (a console's tail for a page, as File's for an error).
+func Clean(path string, n int) (string, error) {
+	s, err := read(path)
+	if err != nil {
+		return "", err
 	}
 	var lines []string
 	for _, l := range strings.Split(terminal.ReplaceAllString(s, ""), "\n") {
@@ -45,7 +55,7 @@ func File(path string, n int) string {
 		}
 		lines = append(lines, l)
 	}
-	return "  | " + strings.ReplaceAll(Lines(strings.Join(lines, "\n"), n), "\n", "\n  | ")
+	return Lines(strings.Join(lines, "\n"), n), nil
 }
 
 // Serial introduces and gives the last n lines of a machine's serial log,

@@ -1,21 +1,26 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/labctl/labctl/internal/filecopy"
 	"github.com/labctl/labctl/internal/junit"
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
+	"github.com/labctl/labctl/lab/dashboard"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/state"
 )
 
 // Collect copies the lab's logs, serial consoles, the boot service's
-// machine log and the check results (as JUnit XML) into dst.
+// machine log and the check results (as JUnit XML) into dst, and writes
+// the HTML report (ReportFile) beside them.
 func (lb *Lab) Collect(ctx context.Context, dst string, run Convergence) error {
 	l := lb.State.Lab
 	if err := os.MkdirAll(dst, 0o755); err != nil {
@@ -24,7 +29,7 @@ func (lb *Lab) Collect(ctx context.Context, dst string, run Convergence) error {
 	if err := WriteJUnit(filepath.Join(dst, "junit.xml"), l.Name, run); err != nil {
 		return err
 	}
-	logs := []string{l.ProcessLog(), l.BootsvcLog(), l.DnsmasqLog(), l.DnsmasqConfig(), filepath.Join(l.Dir, state.FileName)}
+	logs := []string{l.ProcessLog(), l.BootsvcLog(), l.DnsmasqLog(), l.DnsmasqConfig(), l.EventLog(), filepath.Join(l.Dir, state.FileName)}
 	machineLogs, _ := filepath.Glob(filepath.Join(l.MachinesDir(), "*", "*.log"))
 	for _, f := range append(logs, machineLogs...) {
 		rel, _ := filepath.Rel(l.Dir, f)
@@ -34,6 +39,9 @@ func (lb *Lab) Collect(ctx context.Context, dst string, run Convergence) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	if err := writeReport(ctx, l, dst); err != nil {
+		return err
+	}
 	records, err := progress.BootLog(l).Records(ctx)
 	if err != nil {
 		return err
@@ -53,4 +61,34 @@ func WriteJUnit(path, suite string, run Convergence) error {
 		err = cerr
 	}
 	return err
+}
+
+// ReportFile is the HTML report's name in a test's artifacts.
+const ReportFile = "report.html"
+
+// writeReport writes the lab's page as one self-contained file in dst,
+// linking the logs Collect copied there.
+func writeReport(ctx context.Context, l *lab.Lab, dst string) error {
+	v, err := dashboard.Read(ctx, l.Dir, Prober{})
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	for i, m := range v.Machines {
+		v.Machines[i].ConsoleLink = relTo(l, l.MachineFiles(m.Name).SerialLog)
+	}
+	for _, f := range []string{"junit.xml", "timeline.txt", relTo(l, l.ProcessLog()), relTo(l, l.BootsvcLog()),
+		relTo(l, l.DnsmasqLog()), relTo(l, l.EventLog()), "machines.json"} {
+		v.Links = append(v.Links, dashboard.Link{Name: f, Href: f})
+	}
+	var buf bytes.Buffer
+	if err := dashboard.WriteReport(&buf, v); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return os.WriteFile(filepath.Join(dst, ReportFile), buf.Bytes(), 0o644)
+}
+
+// relTo is where Collect copies the lab's file path, relative to its destination.
+func relTo(l *lab.Lab, path string) string {
+	rel, _ := filepath.Rel(l.Dir, path)
+	return filepath.ToSlash(rel)
 }

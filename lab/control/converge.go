@@ -11,6 +11,7 @@ import (
 	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
+	"github.com/labctl/labctl/lab/eventlog"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/scenario"
@@ -38,8 +39,14 @@ func (lb *Lab) Converge(ctx context.Context) (Convergence, error) {
 	if err != nil {
 		return Convergence{}, err
 	}
+	events, err := eventlog.Create(st.Lab.EventLog())
+	if err != nil {
+		return Convergence{}, err
+	}
+	defer events.Close() // after the watcher has stopped (deferred below)
+	rep := logged{Reporter: lb.report, log: events, start: time.Now()}
 	var timeline progress.Timeline
-	clock, failed, stopped := watch(ctx, lb.report, st, &timeline)
+	clock, failed, stopped := watch(ctx, rep, st, &timeline)
 	// Nothing is reported once Converge has returned.
 	defer func() { cancel(); <-stopped }()
 	var failure error
@@ -56,7 +63,7 @@ func (lb *Lab) Converge(ctx context.Context) (Convergence, error) {
 			return
 		}
 		at := clock()
-		lb.report.CheckResult(at, res)
+		rep.CheckResult(at, res)
 		if res.Status == check.Passed {
 			timeline.Add(progress.Step{Machine: res.Node, At: at, Kind: progress.KindCheck, Name: res.Check})
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/lab/check"
+	"github.com/labctl/labctl/lab/eventlog"
 	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
 )
@@ -76,5 +77,12 @@ func TestConvergeReportsFailingCheck(t *testing.T) {
 				t.Errorf("results %q, want %q", statuses, want)
 			}
 		})
+	}
+}
+
+// The event log's word for a passed check is lab/check's.
+func TestEventLogPassed(t *testing.T) {
+	if string(check.Passed) != eventlog.StatusPassed {
+		t.Errorf("check.Passed %q, eventlog.StatusPassed %q", check.Passed, eventlog.StatusPassed)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/lab/eventlog"
 )
 
 // phase is one stretch of a machine's boot, named for the step that ends it.
@@ -58,10 +59,17 @@ type Summary struct {
 	LastEnd  time.Duration // when it ended
 }
 
-// Summarize splits each machine's steps into phases and takes, per phase,
-// the median over the machines that went through it.
-func Summarize(steps []Step) Summary {
-	var order []string
+// Span is one phase of one machine's boot: it began when the previous
+// phase ended (or at the clock's start) and ended at End.
+type Span struct {
+	Name       string
+	Start, End time.Duration
+}
+
+// MachinePhases splits each machine's steps into the phases it went
+// through, in the order the machines first appear; a machine without a
+// phase has none.
+func MachinePhases(steps []Step) (order []string, spans map[string][]Span) {
 	byMachine := map[string][]Step{}
 	for _, s := range steps {
 		if _, ok := byMachine[s.Machine]; !ok {
@@ -69,16 +77,15 @@ func Summarize(steps []Step) Summary {
 		}
 		byMachine[s.Machine] = append(byMachine[s.Machine], s)
 	}
-	var sum Summary
-	durations := make([][]time.Duration, len(phases))
+	spans = map[string][]Span{}
 	for _, m := range order {
 		// Steps come from several pollers; each one's clock is the watcher's.
 		ms := byMachine[m]
 		slices.SortStableFunc(ms, func(a, b Step) int { return cmp.Compare(a.At, b.At) })
 		var end time.Duration
-		next, found := 0, false
+		next := 0
 		seen := map[string]bool{}
-		for i, p := range phases {
+		for _, p := range phases {
 			if p.after != "" && !seen[p.after] {
 				continue
 			}
@@ -94,21 +101,36 @@ func Summarize(steps []Step) Summary {
 			if at < 0 {
 				continue
 			}
-			durations[i] = append(durations[i], ms[at].At-end)
-			end, next, found = ms[at].At, at+1, true
+			spans[m] = append(spans[m], Span{Name: p.name, Start: end, End: ms[at].At})
+			end, next = ms[at].At, at+1
 			seen[p.name] = true
 		}
-		if !found {
+	}
+	return order, spans
+}
+
+// Summarize splits each machine's steps into phases and takes, per phase,
+// the median over the machines that went through it.
+func Summarize(steps []Step) Summary {
+	order, spans := MachinePhases(steps)
+	var sum Summary
+	durations := map[string][]time.Duration{}
+	for _, m := range order {
+		ss := spans[m]
+		if len(ss) == 0 {
 			continue
 		}
+		for _, sp := range ss {
+			durations[sp.Name] = append(durations[sp.Name], sp.End-sp.Start)
+		}
 		sum.Machines++
-		if end > sum.LastEnd || sum.Last == "" {
+		if end := ss[len(ss)-1].End; end > sum.LastEnd || sum.Last == "" {
 			sum.Last, sum.LastEnd = m, end
 		}
 	}
-	for i, ds := range durations {
-		if len(ds) > 0 {
-			sum.Phases = append(sum.Phases, PhaseTime{Name: phases[i].name, Median: median(ds), Machines: len(ds)})
+	for _, p := range phases {
+		if ds := durations[p.name]; len(ds) > 0 {
+			sum.Phases = append(sum.Phases, PhaseTime{Name: p.name, Median: median(ds), Machines: len(ds)})
 		}
 	}
 	return sum
@@ -173,4 +195,21 @@ func (t *Timeline) Summary() Summary {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return Summarize(t.steps)
+}
+
+// FromLog are the entries of a lab's event log as steps: the machines'
+// steps and the checks that passed, on the log's clock.
+func FromLog(entries []eventlog.Entry) []Step {
+	steps := make([]Step, 0, len(entries))
+	for _, e := range entries {
+		kind := e.Kind
+		if kind == eventlog.KindCheck {
+			if e.Status != eventlog.StatusPassed {
+				continue
+			}
+			kind = KindCheck
+		}
+		steps = append(steps, Step{Machine: e.Machine, At: e.At, Text: e.Text, Kind: kind, Name: e.Name})
+	}
+	return steps
 }

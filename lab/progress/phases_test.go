@@ -3,10 +3,12 @@ package progress
 import (
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/lab/eventlog"
 )
 
 func s(machine string, at float64, kind, name string) Step {
@@ -118,5 +120,39 @@ func TestTimeline(t *testing.T) {
 	want := Summary{Machines: 1, Last: "m", LastEnd: sec(2), Phases: []PhaseTime{{"dhcp", sec(1), 1}, {"checks", sec(1), 1}}}
 	if got := tl.Summary(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Summary = %+v, want %+v", got, want)
+	}
+}
+
+func TestMachinePhases(t *testing.T) {
+	steps := []Step{
+		{Machine: "a", At: 1 * time.Second, Kind: KindLease},
+		{Machine: "b", At: 2 * time.Second, Kind: KindLease},
+		{Machine: "a", At: 3 * time.Second, Kind: bootlog.KindIPXE},
+		{Machine: "a", At: 5 * time.Second, Kind: KindCheck, Name: "one"},
+		{Machine: "a", At: 7 * time.Second, Kind: KindCheck, Name: "two"},
+		{Machine: "c", At: 7 * time.Second, Kind: KindTFTP},
+	}
+	order, spans := MachinePhases(steps)
+	if want := []string{"a", "b", "c"}; !slices.Equal(order, want) {
+		t.Errorf("order %v, want %v", order, want)
+	}
+	wantA := []Span{{"dhcp", 0, time.Second}, {"ipxe", time.Second, 3 * time.Second}, {"checks", 3 * time.Second, 7 * time.Second}}
+	if !slices.Equal(spans["a"], wantA) {
+		t.Errorf("a: %v, want %v", spans["a"], wantA)
+	}
+	if len(spans["b"]) != 1 || len(spans["c"]) != 0 {
+		t.Errorf("b %v (one phase), c %v (none)", spans["b"], spans["c"])
+	}
+}
+
+func TestFromLog(t *testing.T) {
+	steps := FromLog([]eventlog.Entry{
+		{Machine: "a", At: time.Second, Kind: KindLease, Text: "DHCP lease"},
+		{Machine: "a", At: 2 * time.Second, Kind: eventlog.KindCheck, Name: "ok", Status: eventlog.StatusPassed},
+		{Machine: "a", At: 3 * time.Second, Kind: eventlog.KindCheck, Name: "bad", Status: "failed"},
+	})
+	want := []Step{{Machine: "a", At: time.Second, Kind: KindLease, Text: "DHCP lease"}, {Machine: "a", At: 2 * time.Second, Kind: KindCheck, Name: "ok"}}
+	if !slices.Equal(steps, want) {
+		t.Errorf("got %v, want %v (a failed check ends no phase)", steps, want)
 	}
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/labctl/labctl/lab/control"
+	"github.com/labctl/labctl/lab/dashboard"
+)
+
+func newDashboardCmd(g *globals) *cobra.Command {
+	var listen, token, tokenFile string
+	cmd := &cobra.Command{
+		Use:   "dashboard",
+		Short: "Serve a read-only web dashboard of the labs under the state directory, updated live",
+		Long: `Serve a read-only web dashboard of the labs under the state directory:
+the labs, and per lab its machines (power, address, firmware, phase, last
+boot-service event), a boot timeline per machine, the checks' results, the
+serial consoles' tails and the BMC endpoints, updated live while labs boot.
+
+It listens on loopback only unless told otherwise; any other address needs
+a token (--token or --token-file), which every request must carry
+(?token=TOKEN once, or Authorization: Bearer TOKEN).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if token != "" && tokenFile != "" {
+				return errors.New("--token and --token-file: give one")
+			}
+			if tokenFile != "" {
+				raw, err := os.ReadFile(tokenFile)
+				if err != nil {
+					return fmt.Errorf("--token-file: %w", err)
+				}
+				if token = strings.TrimSpace(string(raw)); token == "" {
+					return fmt.Errorf("--token-file %s: empty", tokenFile)
+				}
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen %s: %w", listen, err)
+			}
+			srv := &dashboard.Server{Root: g.stateDir, Prober: control.Prober{}, Token: token, Log: g.logger()}
+			if err := srv.Check(ln.Addr()); err != nil {
+				ln.Close()
+				return fmt.Errorf("--listen %s is not a loopback address: give --token or --token-file", listen)
+			}
+			url := "http://" + ln.Addr().String() + "/"
+			if token != "" {
+				url += "?token=…"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "dashboard of the labs in %s: %s\n", g.stateDir, url)
+			if err := srv.Serve(cmd.Context(), ln); err != nil {
+				return err
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&listen, "listen", "127.0.0.1:8090", "address to serve on; other than loopback needs --token or --token-file")
+	fl.StringVar(&token, "token", "", "token every request must carry (required off loopback)")
+	fl.StringVar(&tokenFile, "token-file", "", "file holding the token")
+	return cmd
+}

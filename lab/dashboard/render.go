@@ -1,0 +1,55 @@
+package dashboard
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"time"
+
+	"github.com/labctl/labctl/lab/state"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pages are the dashboard's and the report's templates: one renderer for
+// both, so the report shows what the dashboard shows.
+var pages = template.Must(template.New("").Funcs(template.FuncMap{
+	"secs": func(d time.Duration) string { return fmt.Sprintf("%.1f", d.Seconds()) },
+	"sub":  func(a, b time.Duration) time.Duration { return a - b },
+	"pct": func(d, scale time.Duration) string {
+		if scale <= 0 {
+			return "0"
+		}
+		return fmt.Sprintf("%.2f", 100*float64(d)/float64(scale))
+	},
+	"age": func(t, now time.Time) string {
+		if t.IsZero() {
+			return "unknown"
+		}
+		return now.Sub(t).Round(time.Second).String()
+	},
+}).ParseFS(templateFS, "templates/*.html"))
+
+// labsPage is the labs page's data.
+type labsPage struct {
+	Root string
+	Labs []state.Summary
+	Now  time.Time
+}
+
+// labPage is a lab page's data: Lab is nil while no lab of that name is up
+// and was never seen (Why says what reading it said, if not just absent).
+type labPage struct {
+	Name, Root, Why string
+	Lab             *Lab
+}
+
+// WriteReport writes the lab as one self-contained HTML page (styles
+// inline, no script, nothing fetched), the test run's report.
+func WriteReport(w io.Writer, l *Lab) error {
+	return pages.ExecuteTemplate(w, "report", l)
+}
+
+func htmlEscape(s string) string { return template.HTMLEscapeString(s) }

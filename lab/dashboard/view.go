@@ -1,0 +1,181 @@
+// Package dashboard shows labs in a browser: a read-only web UI over every
+// lab under a state directory, updated live, and the same lab page written
+// as one self-contained HTML report for a test run's artifacts.
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/labctl/labctl/internal/tail"
+	"github.com/labctl/labctl/lab/eventlog"
+	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/state"
+)
+
+// Prober tells what only the running lab can (its provider and its boot
+// service): the lab's health and each machine's power. It is defined here,
+// where it is used; lab/control gives the one implementation.
+type Prober interface {
+	Probe(ctx context.Context, st *state.State) (*Probe, error)
+}
+
+// Probe is the running lab as its prober saw it.
+type Probe struct {
+	Phase    string   // running, or broken when Missing says what is gone
+	Missing  []string // what a running lab lacks
+	Machines map[string]MachineProbe
+}
+
+// MachineProbe is one machine as the running lab tells it.
+type MachineProbe struct {
+	Power     string
+	LastEvent string // the last thing it asked or told the boot service
+	IPMI      string // host:port inside the lab's namespace, "" without
+	Redfish   string // its ComputerSystem's URL, "" without
+}
+
+// consoleLines is how much of each serial console a page shows.
+const consoleLines = 15
+
+// Lab is one lab as a page shows it.
+type Lab struct {
+	Name, Scenario, Provider, Accel string
+	Phase                           string
+	Created                         time.Time
+	Error                           string   // why the lab process failed
+	Missing                         []string // why a running lab is broken
+	// Down says why the lab is no longer there (taken down, its process
+	// died); the page then shows what was last seen.
+	Down     string
+	Machines []Machine
+	Checks   []Check
+	Scale    time.Duration // the timeline's end, the widest bar's
+	Links    []Link        // the lab's logs
+	Seen     time.Time     // when this was read
+}
+
+// Machine is one machine of a lab.
+type Machine struct {
+	Name, MAC, IP, Firmware string
+	Power, LastEvent        string
+	IPMI, Redfish           string
+	Phase                   string // the last phase it finished, "" before its first
+	Spans                   []progress.Span
+	Checks                  []Check // as marks on its timeline
+	Faults                  []Fault // marks too: what the kernel reported stuck
+	Console                 string  // its serial console's tail
+	ConsoleErr              string  // why the console could not be read
+	ConsoleLink             string
+}
+
+// Check is one check's result on a node.
+type Check struct {
+	Name, Node, Status string
+	At                 time.Duration
+	Output, Reason     string
+}
+
+// Fault is a fault step seen on a machine's console (a CPU stall).
+type Fault struct {
+	At   time.Duration
+	Text string
+}
+
+// Link is a log a page links to.
+type Link struct{ Name, Href string }
+
+// Read reads the lab in dir: its state, its event log and its machines'
+// consoles, and asks p (nil: nobody) about its power and health. A lab
+// without a state file is an error matching os.ErrNotExist.
+func Read(ctx context.Context, dir string, p Prober) (*Lab, error) {
+	st, err := state.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if st.Lab == nil {
+		return nil, fmt.Errorf("%s: no lab recorded", filepath.Join(dir, state.FileName))
+	}
+	l := st.Lab
+	v := &Lab{Name: l.Name, Scenario: st.Source, Provider: st.Provider, Accel: st.Accel, Phase: string(st.Phase),
+		Created: st.Created, Error: st.Error, Seen: time.Now()}
+	if pid := st.Pids["labd"]; pid != 0 && !proc.Alive(pid) && st.Phase != state.Failed {
+		v.Down = fmt.Sprintf("its lab process (pid %d) is not running: it crashed or was killed; take it down with labctl down %s", pid, l.Name)
+	}
+	var probe *Probe
+	if p != nil && v.Down == "" && st.Phase == state.Running {
+		probe, err = p.Probe(ctx, st)
+		if err != nil {
+			v.Missing = append(v.Missing, err.Error())
+		} else {
+			v.Phase, v.Missing = probe.Phase, probe.Missing
+		}
+	}
+	entries, err := eventlog.Read(l.EventLog())
+	if err != nil {
+		v.Missing = append(v.Missing, err.Error())
+	}
+	_, spans := progress.MachinePhases(progress.FromLog(entries))
+	checks := map[string][]Check{}
+	faults := map[string][]Fault{}
+	for _, e := range entries {
+		if e.Kind == progress.KindStall {
+			faults[e.Machine] = append(faults[e.Machine], Fault{At: e.At, Text: e.Text})
+			v.Scale = max(v.Scale, e.At)
+		}
+		if e.Kind != eventlog.KindCheck {
+			continue
+		}
+		c := Check{Name: e.Name, Node: e.Machine, Status: e.Status, At: e.At, Output: e.Output, Reason: e.Reason}
+		v.Checks = append(v.Checks, c)
+		checks[e.Machine] = append(checks[e.Machine], c)
+		v.Scale = max(v.Scale, e.At)
+	}
+	for _, m := range l.Machines {
+		mv := Machine{Name: m.Name, MAC: m.MAC.String(), IP: m.IP.String(), Firmware: string(m.Firmware),
+			Power: "unknown", Spans: spans[m.Name], Checks: checks[m.Name], Faults: faults[m.Name]}
+		if probe != nil {
+			if mp, ok := probe.Machines[m.Name]; ok {
+				mv.Power, mv.LastEvent, mv.IPMI, mv.Redfish = mp.Power, mp.LastEvent, mp.IPMI, mp.Redfish
+			}
+		}
+		if n := len(mv.Spans); n > 0 {
+			mv.Phase = mv.Spans[n-1].Name
+			v.Scale = max(v.Scale, mv.Spans[n-1].End)
+		}
+		if mv.LastEvent == "" {
+			mv.LastEvent = lastBootEvent(entries, m.Name)
+		}
+		serial := l.MachineFiles(m.Name).SerialLog
+		if s, err := tail.Clean(serial, consoleLines); err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				mv.ConsoleErr = err.Error()
+			}
+		} else {
+			mv.Console = s
+		}
+		v.Machines = append(v.Machines, mv)
+	}
+	return v, nil
+}
+
+// lastBootEvent is the text of the machine's last step that the boot
+// service saw, from the event log (when the lab cannot be asked).
+func lastBootEvent(entries []eventlog.Entry, machine string) string {
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		switch e.Kind {
+		case progress.KindLease, progress.KindTFTP, progress.KindStall, eventlog.KindCheck:
+			continue
+		}
+		if e.Machine == machine {
+			return e.Text
+		}
+	}
+	return ""
+}
