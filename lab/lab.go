@@ -79,6 +79,9 @@ type Machine struct {
 	// BMCProtocols are the protocols the machine's virtual BMC speaks
 	// (ProtocolIPMI, ProtocolRedfish); empty: both.
 	BMCProtocols []string `json:",omitempty"`
+	// TPM gives the machine a TPM 2.0 (a software TPM, swtpm, whose state
+	// stays in the machine's directory across reboots and reinstalls).
+	TPM bool `json:",omitempty"`
 }
 
 // The protocols a virtual BMC can speak, as scenarios and inventories name them.

@@ -18,6 +18,8 @@ esac
 packages=(
 	# VMs and firmware
 	qemu-system-x86 qemu-utils ovmf ipxe ipxe-qemu
+	# a software TPM 2.0 per machine (scenario machines with tpm: true; docs/boot-matrix.md)
+	swtpm swtpm-tools
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
 	# network boot
 	dnsmasq-base iproute2

@@ -52,6 +52,8 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2EK8sWrongNodeCertificate":        30 * time.Minute,
 	"TestE2ERackSim":                        6 * time.Minute,
 	"TestE2ETestSeveral":                    6 * time.Minute,
+	"TestE2EBootMatrix/qemu":                5 * time.Minute,
+	"TestE2EBootMatrix/libvirt":             5 * time.Minute,
 }
 
 // e2eCleanupTime is what a test keeps back from the package's -timeout for

@@ -12,6 +12,18 @@ for arg in $(cat /proc/cmdline); do
 	labctl.report=*) report="${arg#*=}" ;;
 	esac
 done
+# A TPM 2.0, if the machine has one: "measured" when the firmware extended
+# PCR 0 (the kernel shows each PCR of the sha256 bank), "zero" when it
+# did not, "none" without a TPM.
+tpm=none
+pcr0=""
+if [ -r /sys/class/tpm/tpm0/pcr-sha256/0 ]; then
+	pcr0=$(cat /sys/class/tpm/tpm0/pcr-sha256/0)
+	case "$pcr0" in
+	*[1-9a-fA-F]*) tpm=measured ;;
+	*) tpm=zero ;;
+	esac
+fi
 ip link set lo up
 iface=""
 for i in $(seq 50); do
@@ -28,11 +40,11 @@ elif ! udhcpc -i "$iface" -n -q -t 10 -T 2 -s /etc/udhcpc.script; then
 	echo "LABCTL-SMOKE: no DHCP lease on $iface"
 elif [ -z "$report" ]; then
 	echo "LABCTL-SMOKE: no labctl.report= on the kernel command line"
-elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile"; then
+elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile%20tpm=$tpm%20pcr0=$pcr0"; then
 	result=ok
 else
 	echo "LABCTL-SMOKE: report to $report failed"
 fi
-echo "LABCTL-SMOKE: profile=$profile report=$result"
+echo "LABCTL-SMOKE: profile=$profile report=$result tpm=$tpm pcr0=$pcr0"
 sync
 poweroff -f

@@ -109,6 +109,15 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 		d.OS.Loader = &libvirtxml.DomainLoader{Path: firmware.DebianOVMF.Code, Readonly: "yes", Type: "pflash"}
 		d.OS.NVRam = &libvirtxml.DomainNVRam{NVRam: f.NVRAM, Template: firmware.DebianOVMF.Vars}
 	}
+	if m.TPM {
+		// libvirtd runs the swtpm itself, its state under the private
+		// daemon's /var/lib/libvirt/swtpm (the lab's directory), kept
+		// across the domain's restarts; tpm-tis as the QEMU provider's.
+		d.Devices.TPMs = []libvirtxml.DomainTPM{{
+			Model:   "tpm-tis",
+			Backend: &libvirtxml.DomainTPMBackend{Emulator: &libvirtxml.DomainTPMBackendEmulator{Version: "2.0"}},
+		}}
+	}
 	if err := setBoot(d, bootMeta{Order: joinBoot(m.Boot)}); err != nil {
 		return nil, err
 	}

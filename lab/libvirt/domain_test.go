@@ -133,6 +133,32 @@ func TestDomainXML(t *testing.T) {
 	}
 }
 
+func TestDomainXMLTPM(t *testing.T) {
+	for _, tpm := range []bool{false, true} {
+		m := testMachine(lab.UEFI, power.BootNetwork)
+		m.TPM = tpm
+		d, err := domainXML(testLab(), m, "qemu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := d.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var x libvirtxml.Domain
+		if err := x.Unmarshal(s); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case !tpm && len(x.Devices.TPMs) != 0:
+			t.Errorf("machine without a TPM has one: %s", s)
+		case tpm && (len(x.Devices.TPMs) != 1 || x.Devices.TPMs[0].Model != "tpm-tis" || x.Devices.TPMs[0].Backend == nil ||
+			x.Devices.TPMs[0].Backend.Emulator == nil || x.Devices.TPMs[0].Backend.Emulator.Version != "2.0"):
+			t.Errorf("want one tpm-tis with a TPM 2.0 emulator backend: %s", s)
+		}
+	}
+}
+
 func TestDomainXMLRejects(t *testing.T) {
 	l := testLab()
 	for _, tc := range []struct {

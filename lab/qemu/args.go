@@ -60,5 +60,13 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 		"-no-reboot",
 		"-pidfile", f.Pid,
 	)
+	if m.TPM {
+		// tpm-tis serves both machine types (pc and q35); SeaBIOS and OVMF
+		// both measure the boot into it.
+		a = append(a,
+			"-chardev", "socket,id=chrtpm,path="+f.TPMSocket,
+			"-tpmdev", "emulator,id=tpm0,chardev=chrtpm",
+			"-device", "tpm-tis,tpmdev=tpm0")
+	}
 	return a
 }

@@ -39,6 +39,20 @@ func TestArgs(t *testing.T) {
 				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=1"},
 			[]string{"tcg", firmware.DebianOVMF.Vars}},
 	}
+	tpm := testMachine(lab.UEFI, power.BootNetwork)
+	tpm.TPM = true
+	tests = append(tests, struct {
+		name    string
+		m       lab.Machine
+		accel   string
+		want    []string
+		notWant []string
+	}{"uefi with a tpm", tpm, "tcg",
+		[]string{"socket,id=chrtpm,path=/labs/t/machines/m1/swtpm.sock", "emulator,id=tpm0,chardev=chrtpm", "tpm-tis,tpmdev=tpm0"}, nil})
+	// Machines without a TPM have none.
+	for i := range tests[:2] {
+		tests[i].notWant = append(tests[i].notWant, "tpm")
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := args(tt.m, f, tapName(tt.m.Name), vm.Accel(tt.accel), tt.m.Boot, firmware.DebianOVMF)
@@ -59,6 +73,18 @@ func TestArgs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSwtpmArgs: the TPM's state lives in the machine's directory (so it
+// survives reboots and goes with the lab), and swtpm ends with its QEMU.
+func TestSwtpmArgs(t *testing.T) {
+	f := machineFiles(&lab.Lab{Dir: "/labs/t"}, "m1")
+	got := strings.Join(swtpmArgs(f), " ")
+	want := "socket --tpm2 --tpmstate dir=/labs/t/machines/m1/tpm,mode=0600 --ctrl type=unixio,path=/labs/t/machines/m1/swtpm.sock,mode=0600" +
+		" --pid file=/labs/t/machines/m1/swtpm.pid --log file=/labs/t/machines/m1/swtpm.log,level=1 --terminate"
+	if got != want {
+		t.Errorf("swtpm %s\nwant  %s", got, want)
 	}
 }
 

@@ -18,6 +18,9 @@ type files struct {
 	Stdio   string // QEMU's own output
 	Fault   string // how QEMU died unasked, if it did
 	Restart string // there while QEMU is started again after a reset
+	// The machine's software TPM (machines with TPM): its state directory,
+	// kept across reboots, its control socket, pid file and log.
+	TPMState, TPMSocket, TPMPid, TPMLog string
 }
 
 // machineFiles returns the files of the machine called name.
@@ -32,5 +35,9 @@ func machineFiles(l *lab.Lab, name string) files {
 		Stdio:        filepath.Join(d, "qemu.log"),
 		Fault:        filepath.Join(d, "fault"),
 		Restart:      filepath.Join(d, "restarting"),
+		TPMState:     filepath.Join(d, "tpm"),
+		TPMSocket:    filepath.Join(d, "swtpm.sock"),
+		TPMPid:       filepath.Join(d, "swtpm.pid"),
+		TPMLog:       filepath.Join(d, "swtpm.log"),
 	}
 }

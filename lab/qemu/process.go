@@ -47,8 +47,16 @@ func (p *Provider) startFrom(ctx context.Context, l *lab.Lab, m lab.Machine, pre
 		boot = append([]power.BootDevice{ov.Once}, persistent...)
 	}
 	accel := p.accel()
+	endTPM := func() {}
+	if m.TPM {
+		var err error
+		if endTPM, err = p.startTPM(ctx, m, f); err != nil {
+			return err
+		}
+	}
 	pid, err := p.spawn(l, m, f, accel, boot, prev, incoming)
 	if err != nil {
+		endTPM()
 		return err
 	}
 	if ov.Once != "" {
@@ -57,6 +65,7 @@ func (p *Provider) startFrom(ctx context.Context, l *lab.Lab, m lab.Machine, pre
 		}
 	}
 	if err := waitQMP(ctx, m.Name, f, pid); err != nil {
+		endTPM()
 		return err
 	}
 	p.log.Info("machine started", "machine", m.Name, "pid", pid, "accel", accel, "firmware", m.Firmware, "boot", boot)
@@ -226,6 +235,7 @@ func (p *Provider) stop(ctx context.Context, f files, machine string) error {
 		pid = cmd.Process.Pid // started after a reset, its pid file not yet written
 	}
 	if pid == 0 {
+		stopTPM(f)
 		return nil
 	}
 	qmpRun(f, `{"execute":"quit"}`)
@@ -235,6 +245,7 @@ func (p *Provider) stop(ctx context.Context, f files, machine string) error {
 		}
 	}
 	os.Remove(f.Pid)
+	stopTPM(f)
 	p.notify(machine, 0)
 	return nil
 }

@@ -22,24 +22,29 @@ import (
 type Provider struct {
 	log *slog.Logger
 
-	Binary   string        // qemu-system-x86_64
-	Firmware firmware.OVMF // for UEFI machines
-	Accel    vm.Accel      // empty: TCG (the lab process probes KVM and sets it)
+	Binary      string        // qemu-system-x86_64
+	SwtpmBinary string        // swtpm, for machines with a TPM
+	Firmware    firmware.OVMF // for UEFI machines
+	Accel       vm.Accel      // empty: TCG (the lab process probes KVM and sets it)
 	// OnProcess, if set, is told each QEMU pid as it starts (0 when it is
-	// gone), by role "qemu/<machine>", so the lab's state file can record it.
+	// gone), by role "qemu/<machine>" (and each swtpm's by
+	// "swtpm/<machine>"), so the lab's state file can record it.
 	OnProcess func(role string, pid int)
 
 	mu    sync.Mutex
 	procs map[string]*exec.Cmd // started by this process; reaped by wait goroutines
+	tpms  map[string]int       // the current swtpm pid of each machine with a TPM
 }
 
 // New returns a QEMU provider with Debian's paths.
 func New(log *slog.Logger) *Provider {
 	return &Provider{
-		log:      log,
-		Binary:   "qemu-system-x86_64",
-		Firmware: firmware.DebianOVMF,
-		procs:    map[string]*exec.Cmd{},
+		log:         log,
+		Binary:      "qemu-system-x86_64",
+		SwtpmBinary: "swtpm",
+		Firmware:    firmware.DebianOVMF,
+		procs:       map[string]*exec.Cmd{},
+		tpms:        map[string]int{},
 	}
 }
 
@@ -107,8 +112,10 @@ func (p *Provider) Destroy(ctx context.Context, l *lab.Lab) error {
 	return errors.Join(errs...)
 }
 
-func (p *Provider) notify(machine string, pid int) {
+func (p *Provider) notify(machine string, pid int) { p.notifyRole("qemu/"+machine, pid) }
+
+func (p *Provider) notifyRole(role string, pid int) {
 	if p.OnProcess != nil {
-		p.OnProcess("qemu/"+machine, pid)
+		p.OnProcess(role, pid)
 	}
 }

@@ -117,6 +117,9 @@ type MachineSpec struct {
 	// BMCProtocols are what the machine's virtual BMC speaks (ipmi,
 	// redfish); empty: both.
 	BMCProtocols []string `yaml:"bmc_protocols"`
+	// TPM gives the machine a software TPM 2.0 (swtpm) that the firmware
+	// measures the boot into; defaults.tpm: true gives every machine one.
+	TPM bool `yaml:"tpm"`
 }
 
 // Check is one named convergence condition, polled until it holds.
@@ -259,6 +262,7 @@ func (s *Scenario) applyDefaults() {
 			if len(m.BMCProtocols) == 0 {
 				m.BMCProtocols = src.BMCProtocols
 			}
+			m.TPM = m.TPM || src.TPM
 		}
 	}
 	if s.Deadline == 0 {
@@ -468,7 +472,7 @@ func (m MachineSpec) machine() lab.Machine {
 	}
 	return lab.Machine{Name: m.Name, MAC: mac, UUID: m.UUID, IP: ip, MemoryMiB: m.MemoryMiB,
 		VCPUs: m.VCPUs, DiskGiB: m.DiskGiB, Firmware: lab.Firmware(m.Firmware), Boot: boot, BMCProfile: m.BMCProfile,
-		BMCProtocols: m.BMCProtocols}
+		BMCProtocols: m.BMCProtocols, TPM: m.TPM}
 }
 
 // Lab turns the scenario into the lab model. dir is the lab's state

@@ -49,6 +49,30 @@ func TestLoadValid(t *testing.T) {
 	}
 }
 
+// TestTPM: tpm is per machine, and defaults.tpm gives every machine one.
+func TestTPM(t *testing.T) {
+	for _, tc := range []struct {
+		name, defaults, machineA string
+		want                     [2]bool // machines a and b
+	}{
+		{"none", "", "", [2]bool{false, false}},
+		{"one machine", "", ", tpm: true", [2]bool{true, false}},
+		{"every machine by default", "defaults: {tpm: true}\n", "", [2]bool{true, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			y := strings.Replace(validYAML, "ip: 10.9.0.11}", "ip: 10.9.0.11"+tc.machineA+"}", 1) + tc.defaults
+			s, err := load(t, y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := s.Lab("/tmp/x", "ns")
+			if got := [2]bool{l.Machines[0].TPM, l.Machines[1].TPM}; got != tc.want {
+				t.Errorf("TPM of a, b = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestLoadInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
