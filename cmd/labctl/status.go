@@ -38,7 +38,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if output == "json" {
 				return printJSON(w, s)
 			}
-			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", s.Scenario, s.Phase, s.Provider, s.Accel, s.Netns)
+			if s.Interface != "" {
+				fmt.Fprintf(w, "lab %s (%s): provider %s, interface %s\n", s.Scenario, s.Phase, s.Provider, s.Interface)
+			} else {
+				fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", s.Scenario, s.Phase, s.Provider, s.Accel, s.Netns)
+			}
 			for _, m := range s.Missing {
 				fmt.Fprintf(w, "  missing: %s\n", m)
 			}
@@ -57,6 +61,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 				ipmi := "-"
 				if m.BMC != nil && m.BMC.IPMI != "" {
 					ipmi = m.BMC.IPMI
+				}
+				if m.Server != "" {
+					ipmi = "server " + m.Server // its BMCs are the inventory's
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.MAC, m.IP, m.Power, ipmi, m.LastEvent)
 			}

@@ -51,6 +51,7 @@ var layer = map[string]int{
 	"bootsvc/dhcp": assemblies, // the rack's interface checked, an inventory's reservations, dnsmasq
 
 	"lab/qemu": runners, "lab/libvirt": runners, "lab/check": runners,
+	"lab/rack": runners, // a rack's servers as a provider, through bmc clients
 	"bootsvc/serve": runners, // the boot service, its API and reload as one process
 
 	"lab/providers": registries, "images/registry": registries,
@@ -73,6 +74,7 @@ var folders = []string{"", "internal", "scenarios", "firmware", "images", "boots
 var only = map[string][]string{
 	"lab/qemu":       {"lab/providers"},
 	"lab/libvirt":    {"lab/providers"},
+	"lab/rack":       {"lab/providers"},
 	"images/labos":   {"images/registry", "images/k8s"}, // the node image is a labos variant
 	"images/smoke":   {"images/registry"},
 	"images/flatcar": {"images/registry"},
