@@ -106,13 +106,17 @@ func addGroupMetadata(raw []byte, src string, labMeta map[string]any, byMAC, byU
 			if mac, err := net.ParseMAC(val); err == nil {
 				if m, ok := byMAC[mac.String()]; ok {
 					pinned = &m
-					sel[k] = m.MAC.String()
+					if m.MAC.String() != mac.String() {
+						sel[k] = m.MAC.String() // the scenario's machine is a server on a rack
+					}
 				}
 			}
 		case "uuid":
 			if m, ok := byUUID[val]; ok {
 				pinned = &m
-				sel[k] = m.UUID
+				if m.UUID != val {
+					sel[k] = m.UUID
+				}
 			}
 		}
 	}
