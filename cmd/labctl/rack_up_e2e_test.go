@@ -43,7 +43,7 @@ func testRackUp(t *testing.T, ctx context.Context, e *e2eEnv, opNetns, invPath, 
 	os.WriteFile(twoMachines, inv[:strings.Index(string(inv), "- name: rack3")], 0o644)
 	ownAddress := filepath.Join(t.TempDir(), "own.yaml")
 	os.WriteFile(ownAddress, []byte(strings.Replace(string(inv), "address: 10.79.0.11", "address: 10.79.0.2", 1)), 0o644)
-	if out, err := exec.Command("ip", "-n", opNetns, "link", "add", "down0", "type", "dummy").CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "-n", opNetns, "link", "add", "down0", "type", "veth", "peer", "name", "down0p").CombinedOutput(); err != nil {
 		t.Fatalf("a down interface for the test: %v: %s", err, out)
 	}
 	before := ipState()
