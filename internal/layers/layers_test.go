@@ -51,7 +51,7 @@ var layer = map[string]int{
 	"bootsvc/dhcp": assemblies, // the rack's interface checked, an inventory's reservations, dnsmasq
 
 	"lab/qemu": runners, "lab/libvirt": runners, "lab/check": runners,
-	"lab/rack": runners, // a rack's servers as a provider, through bmc clients
+	"lab/rack":      runners, // a rack's servers as a provider, through bmc clients
 	"bootsvc/serve": runners, // the boot service, its API and reload as one process
 
 	"lab/providers": registries, "images/registry": registries,
