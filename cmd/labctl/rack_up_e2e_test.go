@@ -88,7 +88,7 @@ func testRackUp(t *testing.T, ctx context.Context, e *e2eEnv, opNetns, invPath, 
 		}
 	}
 	if status, err := op("status", "etcd3"); err != nil || !strings.Contains(status, "lab etcd3 (running): provider rack, interface rack0") ||
-		!strings.Contains(status, "10.79.0.11  on     server rack1") {
+		!strings.Contains(status, "10.79.0.11  on     rack1") {
 		t.Errorf("status: %v\n%s", err, status)
 	}
 	if host, err := op("ssh", "etcd3", "node2", "--", "hostname; ip -4 -o addr show scope global"); err != nil ||
