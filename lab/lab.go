@@ -110,6 +110,28 @@ type Lab struct {
 	Dir      string // state directory: state file, disks, logs, keys
 	Network  Network
 	Machines []Machine
+	// Rack, when set, makes the machines a rack's servers, driven through
+	// their BMCs: labctl made no namespace, bridge or VM for the lab (Netns
+	// is empty: the namespace labctl ran in) and serves on Network.Name,
+	// the operator's interface, whose address is Network.Gateway.
+	Rack *Rack `json:",omitempty"`
+}
+
+// Rack is how a lab reaches its servers: the inventory that lists them and
+// their BMCs, which inventory machine each lab machine is, and who hands
+// out addresses on the interface (proxy, full or none).
+type Rack struct {
+	Inventory string            // absolute path of the inventory file
+	Servers   map[string]string // lab machine name -> inventory machine name
+	DHCP      string
+}
+
+// Server is the inventory name of the lab machine called name.
+func (r *Rack) Server(name string) string {
+	if s := r.Servers[name]; s != "" {
+		return s
+	}
+	return name
 }
 
 // Machine returns the machine called name and its index in Machines (which

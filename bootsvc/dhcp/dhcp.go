@@ -63,6 +63,7 @@ type Options struct {
 	BootPort     uint16        // the boot service's HTTP port on the interface's address
 	IPXEDir      string        // iPXE binaries; "": Debian's
 	Dir          string        // dnsmasq's config, TFTP root, leases and log
+	OnStart      func(pid int) // told each dnsmasq started (a lab records it); nil: nobody
 }
 
 // Link is the interface as found: its name and IPv4 address with prefix.
@@ -151,7 +152,7 @@ func Run(ctx context.Context, o Options, conf dnsmasq.Config, reconfigure func()
 	for {
 		runCtx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		p := &dnsmasq.Process{Config: conf, ConfigFile: filepath.Join(o.Dir, "dnsmasq.conf"), Log: log}
+		p := &dnsmasq.Process{Config: conf, ConfigFile: filepath.Join(o.Dir, "dnsmasq.conf"), Log: log, OnStart: o.OnStart}
 		go func() { done <- p.Run(runCtx) }()
 		next, changed := conf, false
 		for !changed {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -48,9 +49,25 @@ func newConsoleCmd(g *globals) *cobra.Command {
 func newLogsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "logs SCENARIO NODE",
-		Short: "Print a machine's serial console log",
+		Short: "Print a machine's serial console log (a rack's server: what it asked the boot service)",
 		Args:  labArgs(g, cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if control.IsRack(g.stateDir, args[0]) {
+				r, err := control.MachineLog(cmd.Context(), g.stateDir, args[0], args[1])
+				if err != nil {
+					return err
+				}
+				w := cmd.OutOrStdout()
+				if r == nil {
+					fmt.Fprintf(w, "%s has asked the boot service nothing yet (a server's console is its BMC's)\n", args[1])
+					return nil
+				}
+				fmt.Fprintf(w, "%s: %s %s, address %s (the boot service's machine log; a server's console is its BMC's)\n", args[1], r.MAC, r.UUID, r.IP)
+				for _, e := range r.Events {
+					fmt.Fprintf(w, "%s  %-9s %s %d %s %s\n", e.Time.UTC().Format(time.TimeOnly), e.Kind, e.Path, e.Status, e.Name, e.Detail)
+				}
+				return nil
+			}
 			f, err := control.MachineFiles(g.stateDir, args[0], args[1])
 			if err != nil {
 				return err

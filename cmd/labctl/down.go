@@ -14,6 +14,7 @@ import (
 
 func newDownCmd(g *globals) *cobra.Command {
 	var all bool
+	var o control.DownOptions
 	cmd := &cobra.Command{
 		Use:   "down SCENARIO | down --all",
 		Short: "Take a lab down (also after a crash): machines, network, dnsmasq, namespace, state",
@@ -42,7 +43,7 @@ func newDownCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			err = control.Down(cmd.Context(), state.Dir(g.stateDir, name), g.printer(out))
+			err = control.DownWith(cmd.Context(), state.Dir(g.stateDir, name), g.printer(out), o)
 			if errors.Is(err, os.ErrNotExist) {
 				fmt.Fprintf(out, "lab %s is not up; nothing to do\n", name)
 				return nil
@@ -54,6 +55,7 @@ func newDownCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&o.LeavePower, "leave-power", false, "leave a rack's servers powered as they are (default: power them off through their BMCs)")
 	cmd.Flags().BoolVar(&all, "all", false, "take down every lab recorded in the state directory (each from its own state: only what it made)")
 	return cmd
 }

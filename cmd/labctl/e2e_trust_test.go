@@ -50,7 +50,7 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2ELabAPI":                         6 * time.Minute,
 	"TestE2EK8sInstall":                     40 * time.Minute,
 	"TestE2EK8sWrongNodeCertificate":        30 * time.Minute,
-	"TestE2ERackSim":                        6 * time.Minute,
+	"TestE2ERackSim":                        12 * time.Minute, // with etcd3 up on its servers
 	"TestE2ETestSeveral":                    6 * time.Minute,
 	"TestE2EBootMatrix/qemu":                5 * time.Minute,
 	"TestE2EBootMatrix/libvirt":             5 * time.Minute,

@@ -53,6 +53,11 @@ func (p *printer) AccelProbed(accel vm.Accel, why string) {
 }
 
 func (p *printer) LabStarted(st *state.State) {
+	if r := st.Lab.Rack; r != nil {
+		p.printf("lab %s: %d servers of inventory %s through their BMCs, on interface %s (%s), dhcp %s, state %s\n",
+			st.Lab.Name, len(st.Lab.Machines), r.Inventory, st.Lab.Network.Name, st.Lab.Network.Gateway, r.DHCP, st.Lab.Dir)
+		return
+	}
 	p.printf("lab %s: provider %s, namespace %s, state %s\n", st.Lab.Name, st.Provider, st.Lab.Netns, st.Lab.Dir)
 }
 
@@ -133,7 +138,11 @@ func (p *printer) upHints(l *control.Lab) {
 		p.printf("  its inventory:      %[1]s status %[2]s -o inventory\n  take it down:       %[1]s down %[2]s\n", p.self, ml.Name)
 		return
 	}
-	p.printf("lab %s is up and its %d checks passed (namespace %s)\n", ml.Name, len(l.Scenario.Checks), ml.Netns)
+	if ml.Rack != nil {
+		p.printf("lab %s is up on its servers and its %d checks passed (interface %s)\n", ml.Name, len(l.Scenario.Checks), ml.Network.Name)
+	} else {
+		p.printf("lab %s is up and its %d checks passed (namespace %s)\n", ml.Name, len(l.Scenario.Checks), ml.Netns)
+	}
 	if len(ml.Machines) > 0 {
 		p.printf("  a shell on a node:  %s ssh %s %s\n", p.self, ml.Name, ml.Machines[0].Name)
 	}

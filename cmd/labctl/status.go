@@ -39,7 +39,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if output == "json" {
 				return printJSON(w, s)
 			}
-			fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", s.Scenario, s.Phase, s.Provider, s.Accel, s.Netns)
+			if s.Interface != "" {
+				fmt.Fprintf(w, "lab %s (%s): provider %s, interface %s\n", s.Scenario, s.Phase, s.Provider, s.Interface)
+			} else {
+				fmt.Fprintf(w, "lab %s (%s): provider %s, accelerator %s, namespace %s\n", s.Scenario, s.Phase, s.Provider, s.Accel, s.Netns)
+			}
 			for _, m := range s.Missing {
 				fmt.Fprintf(w, "  missing: %s\n", m)
 			}
@@ -56,11 +60,18 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "  kubeconfig %s (%s kubectl %s -- ARGS)\n", s.Kubeconfig, g.self, args[0])
 			}
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tMAC\tIP\tPOWER\tIPMI\tLAST EVENT")
+			bmcColumn := "IPMI"
+			if s.Interface != "" {
+				bmcColumn = "SERVER" // a rack's: its BMCs are the inventory's
+			}
+			fmt.Fprintf(tw, "NAME\tMAC\tIP\tPOWER\t%s\tLAST EVENT\n", bmcColumn)
 			for _, m := range s.Machines {
 				ipmi := "-"
 				if m.BMC != nil && m.BMC.IPMI != "" {
 					ipmi = m.BMC.IPMI
+				}
+				if m.Server != "" {
+					ipmi = m.Server
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.MAC, m.IP, m.Power, ipmi, m.LastEvent)
 			}
@@ -71,8 +82,12 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "lab CA (verifies the API, the BMCs and the scenario's services): %s\n", s.CAFile)
 			}
 			if a := s.API; a != nil {
-				fmt.Fprintf(w, "boot service API (inside namespace %s): %s, client certificate %s, key %s\n",
-					s.Netns, a.Endpoint, a.CertFile, a.KeyFile)
+				where := "inside namespace " + s.Netns
+				if s.Interface != "" {
+					where = "on interface " + s.Interface
+				}
+				fmt.Fprintf(w, "boot service API (%s): %s, client certificate %s, key %s\n",
+					where, a.Endpoint, a.CertFile, a.KeyFile)
 			}
 			if b := s.BMC; b != nil {
 				fmt.Fprintf(w, "BMCs (inside namespace %s): redfish %s, user %s, password file %s\n",

@@ -15,6 +15,9 @@ import (
 type labFlags struct {
 	provider, netns, accel, ipxeDir string
 	fromSnapshot                    string
+	// A rack's servers instead of VMs: all three or none.
+	inventory, iface, dhcp string
+	mapping                map[string]string
 }
 
 func (f *labFlags) add(cmd *cobra.Command) {
@@ -23,6 +26,42 @@ func (f *labFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.accel, "accel", "", "kvm or tcg (default: probe whether a guest really runs under KVM)")
 	cmd.Flags().StringVar(&f.ipxeDir, "ipxe-dir", "", "directory holding undionly.kpxe, ipxe.efi and snponly.efi (default Debian's)")
 	cmd.Flags().StringVar(&f.fromSnapshot, "from-snapshot", "", "restore the lab from this snapshot (labctl snapshot save) instead of booting it")
+}
+
+// addRack adds the flags that run the scenario on a rack's servers.
+func (f *labFlags) addRack(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.inventory, "inventory", "", "run on the servers this inventory YAML lists, through their BMCs, instead of VMs (docs/racks.md)")
+	fl.StringVar(&f.iface, "interface", "", "with --inventory: the rack's interface the boot service and dnsmasq serve on (up, with an IPv4 address; labctl never changes it)")
+	fl.StringVar(&f.dhcp, "dhcp", "", "with --inventory: who hands out addresses: proxy (the site; labctl answers PXE only), full (labctl: the inventory's addresses) or none")
+	fl.StringToStringVar(&f.mapping, "map", nil, "with --inventory: scenario machine=inventory machine, for names that differ (e.g. node1=rack1,node2=rack2)")
+}
+
+// rack is the rack options the flags give, nil without --inventory; a
+// rack flag without --inventory is refused naming it.
+func (f *labFlags) rack(cmd *cobra.Command) (*control.RackUpOptions, error) {
+	if f.inventory == "" {
+		for _, name := range []string{"interface", "dhcp", "map"} {
+			if cmd.Flags().Changed(name) {
+				return nil, fmt.Errorf("--%s: only with --inventory (a rack's servers)", name)
+			}
+		}
+		return nil, nil
+	}
+	return &control.RackUpOptions{Inventory: f.inventory, Interface: f.iface, DHCP: f.dhcp, Map: f.mapping}, nil
+}
+
+// rackError names the flag of a refused rack input.
+func rackError(err error) error {
+	var in *control.InputError
+	if errors.As(err, &in) {
+		return fmt.Errorf("--%s: %w", in.Input, in.Err)
+	}
+	var missing *control.MissingError
+	if errors.As(err, &missing) {
+		return fmt.Errorf("--%s: required with --inventory", missing.Field)
+	}
+	return err
 }
 
 // options are the flags as control's options.
@@ -39,12 +78,30 @@ func newUpCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up SCENARIO",
 		Short: "Bring a lab up: network, boot service, dnsmasq and machines, in a network namespace of its own",
-		Args:  scenarioArg,
+		Long: `up brings the scenario's lab up and waits until its checks pass.
+
+By default the machines are VMs on a network of their own, in a network
+namespace labctl makes. With --inventory, --interface and --dhcp they are a
+rack's servers instead: each scenario machine is the inventory machine of
+the same name (or as --map says), with the inventory's MAC, UUID and
+address; the boot service and dnsmasq serve on --interface in the current
+namespace (nothing is made or changed there), and each server is set to
+boot from the network through its BMC and power-cycled. down stops what up
+started and powers the servers off (docs/racks.md).`,
+		Example: `  labctl up etcd3
+  labctl up etcd3 --inventory rack.yaml --interface eno2 --dhcp proxy --map node1=rack1,node2=rack2,node3=rack3`,
+		Args: scenarioArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := g.printer(cmd.OutOrStdout())
-			l, err := control.Up(cmd.Context(), f.options(g, p, args[0]))
+			o := f.options(g, p, args[0])
+			rack, err := f.rack(cmd)
 			if err != nil {
-				return g.downFirst(err)
+				return err
+			}
+			o.Rack = rack
+			l, err := control.Up(cmd.Context(), o)
+			if err != nil {
+				return g.downFirst(rackError(err))
 			}
 			run, err := l.Converge(cmd.Context())
 			p.phases(run.Phases)
@@ -56,6 +113,7 @@ func newUpCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.add(cmd)
+	f.addRack(cmd)
 	return cmd
 }
 

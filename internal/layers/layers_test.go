@@ -54,6 +54,7 @@ var layer = map[string]int{
 
 	"lab/qemu": runners, "lab/libvirt": runners, "lab/check": runners,
 	"lab/fault":     runners, // faults injected through the providers, BMCs and SSH; the model's Fault
+	"lab/rack":      runners, // a rack's servers as a provider, through bmc clients
 	"bootsvc/serve": runners, // the boot service, its API and reload as one process
 	"lab/dashboard": runners, // pages of labs from their state, event log and consoles (progress's phases)
 
@@ -77,6 +78,7 @@ var folders = []string{"", "internal", "scenarios", "firmware", "images", "boots
 var only = map[string][]string{
 	"lab/qemu":       {"lab/providers"},
 	"lab/libvirt":    {"lab/providers"},
+	"lab/rack":       {"lab/providers"},
 	"images/labos":   {"images/registry", "images/k8s"}, // the node image is a labos variant
 	"images/smoke":   {"images/registry"},
 	"images/flatcar": {"images/registry"},

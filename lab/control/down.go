@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/labctl/labctl/internal/power"
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/providers"
@@ -24,6 +26,21 @@ import (
 // idempotent; a lab that is not up is reported by an error matching
 // os.ErrNotExist. rep is told what Down works around; it may be nil.
 func Down(ctx context.Context, dir string, rep Reporter) error {
+	return DownWith(ctx, dir, rep, DownOptions{})
+}
+
+// DownOptions qualify a Down.
+type DownOptions struct {
+	// LeavePower leaves a rack's servers powered as they are; Down powers
+	// them off.
+	LeavePower bool
+}
+
+// DownWith is Down as o says. A rack's lab (Lab.Rack) has no namespace of
+// its own: its down stops the lab process and what it started (dnsmasq),
+// powers the servers off through their BMCs, and removes the lab's
+// directory, touching no interface, address or route.
+func DownWith(ctx context.Context, dir string, rep Reporter, o DownOptions) error {
 	log := reporter(rep).Log()
 	if err := RequireRoot("take a lab down"); err != nil {
 		return err
@@ -48,6 +65,9 @@ func Down(ctx context.Context, dir string, rep Reporter) error {
 			log.Warn("lab process did not stop; killing it", "pid", pid)
 			proc.Kill(pid, 5*time.Second)
 		}
+	}
+	if l.Rack != nil {
+		return downRack(ctx, dir, o)
 	}
 	if !st.OwnsNetns() {
 		// up failed before it made anything but this directory.
@@ -89,6 +109,47 @@ func Down(ctx context.Context, dir string, rep Reporter) error {
 		return err // keep the state so that down can be retried
 	}
 	return state.Remove(dir)
+}
+
+// downRack is the rest of a rack lab's down, once its lab process is gone.
+func downRack(ctx context.Context, dir string, o DownOptions) error {
+	st, err := state.Load(dir)
+	if err != nil {
+		return err
+	}
+	// Only processes that still run from this lab's directory are this
+	// lab's (dnsmasq's command line names its config file there).
+	for role, pid := range st.Pids {
+		if role != "labd" && proc.Runs(pid, dir) {
+			proc.Kill(pid, 5*time.Second)
+		}
+	}
+	if !o.LeavePower {
+		if err := powerOff(ctx, st); err != nil {
+			return err // keep the state so that down can be retried
+		}
+	}
+	return state.Remove(dir)
+}
+
+// powerOff powers every machine of the lab off through its provider,
+// naming each that failed.
+func powerOff(ctx context.Context, st *state.State) error {
+	prov, err := Provider(st)
+	if err != nil {
+		return err
+	}
+	pd, ok := prov.(lab.PowerDriver)
+	if !ok {
+		return fmt.Errorf("provider %s cannot power machines off", st.Provider)
+	}
+	var errs []error
+	for _, m := range st.Lab.Machines {
+		if err := pd.SetPower(ctx, st.Lab, m.Name, power.ActionOff); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // inNetns reports whether pid lives in the named namespace, so that a

@@ -57,7 +57,7 @@ func Assess(ctx context.Context, st *state.State, prov lab.Provider) Health {
 			missing("%s (pid %d) is not running", role, pid)
 		}
 	}
-	if st.Phase == state.Running {
+	if st.Phase == state.Running && (l.Rack == nil || l.Rack.DHCP != "none") {
 		if role := l.Network.DHCPRole(); st.Pids[role] == 0 {
 			missing("%s is not running", role)
 		}

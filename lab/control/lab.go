@@ -9,9 +9,11 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/providers"
 	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
@@ -90,6 +92,33 @@ func MachineFiles(root, scenario, node string) (lab.MachineFiles, error) {
 		return lab.MachineFiles{}, err
 	}
 	return st.Lab.MachineFiles(node), nil
+}
+
+// MachineLog is what the boot service's machine log holds of machine node
+// of the lab a SCENARIO argument names (under root): a rack's server has no
+// serial console of labctl's (its console is its BMC's). nil: the machine
+// asked the boot service nothing yet.
+func MachineLog(ctx context.Context, root, scenario, node string) (*bootlog.Record, error) {
+	st, err := Load(root, scenario)
+	if err != nil {
+		return nil, err
+	}
+	m, _, err := st.Lab.Machine(node)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := progress.BootLog(st.Lab).Records(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the boot service's machine log: %w", err)
+	}
+	return bootlog.Find(rs, m.MAC, m.UUID), nil
+}
+
+// IsRack says whether the lab a SCENARIO argument names (under root) runs
+// on a rack's servers.
+func IsRack(root, scenario string) bool {
+	st, err := Load(root, scenario)
+	return err == nil && st.Lab.Rack != nil
 }
 
 // SSH connects to machine node of the lab a SCENARIO argument names (under

@@ -3,6 +3,7 @@ package control
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/labctl/labctl/bmc/inventory"
@@ -18,6 +19,9 @@ type RackUpOptions struct {
 	Inventory string
 	Interface string
 	DHCP      string
+	// Map names the inventory machine of a scenario machine whose name
+	// differs (scenario name -> inventory name); the others match by name.
+	Map map[string]string
 }
 
 // InputError is an input of RackUpOptions that is refused: Input is its
@@ -35,6 +39,8 @@ type RackPlan struct {
 	Mode     dhcp.Mode
 	Link     dhcp.Link
 	Machines []lab.Machine // the scenario's, with the inventory's MAC, UUID and address
+	Servers  []string      // the inventory's name of each of Machines
+	Path     string        // the inventory file, absolute
 }
 
 // CheckRack validates a scenario on a rack before anything is powered or
@@ -67,13 +73,22 @@ func CheckRack(sc *scenario.Scenario, o RackUpOptions) (*RackPlan, error) {
 		byName[m.Name] = i
 	}
 	l := sc.Lab("", "")
+	for from := range o.Map {
+		if _, _, err := l.Machine(from); err != nil {
+			return nil, &InputError{"map", err}
+		}
+	}
 	var missing []string
 	var errs []error
 	plan := &RackPlan{Mode: mode, Link: link}
 	for _, m := range l.Machines {
-		i, ok := byName[m.Name]
+		server := m.Name
+		if to := o.Map[m.Name]; to != "" {
+			server = to
+		}
+		i, ok := byName[server]
 		if !ok {
-			missing = append(missing, m.Name)
+			missing = append(missing, server)
 			continue
 		}
 		im := inv.Machines[i]
@@ -96,13 +111,31 @@ func CheckRack(sc *scenario.Scenario, o RackUpOptions) (*RackPlan, error) {
 			m.UUID = im.UUID
 		}
 		plan.Machines = append(plan.Machines, m)
+		plan.Servers = append(plan.Servers, server)
 	}
 	if len(missing) > 0 {
-		errs = append([]error{fmt.Errorf("%s: machines: scenario %s needs %d machines and lists no %s (inventory machines are matched by name)",
+		errs = append([]error{fmt.Errorf("%s: machines: scenario %s needs %d machines and lists no %s (inventory machines are matched by name, or as --map says)",
 			inv.Path, sc.Name, len(l.Machines), strings.Join(missing, ", "))}, errs...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, &InputError{"inventory", err}
 	}
+	if plan.Path, err = filepath.Abs(inv.Path); err != nil {
+		return nil, &InputError{"inventory", err}
+	}
 	return plan, nil
+}
+
+// Lab is l (the scenario's lab model) on the rack: its network is the
+// interface's, its machines the servers.
+func (p *RackPlan) Lab(l *lab.Lab) *lab.Lab {
+	r := *l
+	r.Netns = ""
+	r.Network = lab.Network{Name: p.Link.Name, Subnet: p.Link.Addr.Masked(), Gateway: p.Link.Addr.Addr(), Domain: l.Network.Domain}
+	r.Machines = p.Machines
+	r.Rack = &lab.Rack{Inventory: p.Path, DHCP: string(p.Mode), Servers: map[string]string{}}
+	for i, m := range p.Machines {
+		r.Rack.Servers[m.Name] = p.Servers[i]
+	}
+	return &r
 }

@@ -51,6 +51,8 @@ func TestCheckRackInputs(t *testing.T) {
 		{"no dhcp mode", RackUpOptions{Inventory: inv, Interface: "lo"}, "dhcp: required"},
 		{"bad dhcp mode", RackUpOptions{Inventory: inv, Interface: "lo", DHCP: "half"}, `dhcp: "half": want proxy, full or none`},
 		{"no such interface", RackUpOptions{Inventory: inv, Interface: "nope0", DHCP: "proxy"}, "interface: interface nope0 does not exist"},
+		{"map from no machine", RackUpOptions{Inventory: inv, Interface: "lo", DHCP: "proxy", Map: map[string]string{"node9": "bios1"}},
+			`map: lab pxe-smoke has no machine "node9" (its machines: bios1, uefi1)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,6 +110,25 @@ func TestCheckRackOnInterface(t *testing.T) {
 	}
 	if plan.Machines[1].Name != "uefi1" || plan.Machines[1].IP.String() != "10.66.0.12" || plan.Machines[1].Firmware != "uefi" {
 		t.Errorf("uefi1 on the rack: %+v", plan.Machines[1])
+	}
+
+	// Names that differ: --map's scenario=inventory pairs.
+	mapped := rackInventory(t, map[string]string{"rack-a": "10.66.0.21", "rack-b": "10.66.0.22"}, "rack-a", "rack-b")
+	plan, err = check(RackUpOptions{Inventory: mapped, Interface: "rack0", DHCP: "full", Map: map[string]string{"bios1": "rack-a", "uefi1": "rack-b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := plan.Lab(sc.Lab("/labs/pxe-smoke", "ignored"))
+	if got := fmt.Sprintf("%s=%s %s %s=%s %s netns %q on %s %s", l.Machines[0].Name, l.Rack.Server("bios1"), l.Machines[0].IP,
+		l.Machines[1].Name, l.Rack.Server("uefi1"), l.Machines[1].IP, l.Netns, l.Network.Name, l.Network.Gateway); got != `bios1=rack-a 10.66.0.21 uefi1=rack-b 10.66.0.22 netns "" on rack0 10.66.0.1` {
+		t.Errorf("mapped lab: %s", got)
+	}
+	if l.Rack.DHCP != "full" || !filepath.IsAbs(l.Rack.Inventory) {
+		t.Errorf("rack: %+v", l.Rack)
+	}
+	if _, err := check(RackUpOptions{Inventory: mapped, Interface: "rack0", DHCP: "full", Map: map[string]string{"bios1": "rack-a"}}); err == nil ||
+		!strings.Contains(err.Error(), "lists no uefi1 (inventory machines are matched by name, or as --map says)") {
+		t.Errorf("a machine neither named nor mapped: %v", err)
 	}
 
 	noMAC := filepath.Join(t.TempDir(), "nomac.yaml")

@@ -17,9 +17,12 @@ import (
 type Status struct {
 	Scenario string `json:"scenario"`
 	Netns    string `json:"netns"`
-	Provider string `json:"provider"`
-	Accel    string `json:"accel,omitempty"`
-	Phase    string `json:"phase"`
+	// Interface is a rack lab's interface (Netns is then empty: the
+	// namespace labctl ran in).
+	Interface string `json:"interface,omitempty"`
+	Provider  string `json:"provider"`
+	Accel     string `json:"accel,omitempty"`
+	Phase     string `json:"phase"`
 	// Kubeconfig is the admin kubeconfig of a Kubernetes lab; use it
 	// inside Netns (or with `labctl kubectl`).
 	Kubeconfig string `json:"kubeconfig,omitempty"`
@@ -57,6 +60,7 @@ type MachineStatus struct {
 	MAC       string      `json:"mac"`
 	UUID      string      `json:"uuid"`
 	IP        string      `json:"ip"`
+	Server    string      `json:"server,omitempty"` // a rack lab's: the inventory's name of the machine
 	Power     string      `json:"power"`
 	LastEvent string      `json:"last_event"`
 	BMC       *MachineBMC `json:"bmc,omitempty"`
@@ -85,6 +89,7 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 		return nil, err
 	}
 	_, hasBMC := prov.(lab.PowerDriver) // what virtual BMCs act through
+	hasBMC = hasBMC && l.Rack == nil    // a rack's BMCs are its inventory's
 	health := Assess(ctx, st, prov)
 	records, _ := progress.BootLog(l).Records(ctx) // none while the boot service is not up
 	s := &Status{Scenario: l.Name, Netns: l.Netns, Provider: st.Provider, Accel: st.Accel, Phase: string(health.Phase),
@@ -95,6 +100,9 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 	}
 	for _, a := range active {
 		s.Faults = append(s.Faults, FaultStatus{ID: a.ID, Fault: a.Fault.String(), Since: a.Since})
+	}
+	if l.Rack != nil {
+		s.Interface = l.Network.Name
 	}
 	if exists(l.Kubeconfig()) {
 		s.Kubeconfig = l.Kubeconfig()
@@ -110,6 +118,9 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 	}
 	for i, m := range l.Machines {
 		ms := MachineStatus{Name: m.Name, MAC: m.MAC.String(), UUID: m.UUID, IP: m.IP.String(), Power: "unknown"}
+		if l.Rack != nil {
+			ms.Server = l.Rack.Server(m.Name)
+		}
 		if p, ok := health.Power[m.Name]; ok {
 			ms.Power = string(p)
 		}

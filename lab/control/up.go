@@ -30,6 +30,9 @@ import (
 	"github.com/labctl/labctl/lab/vm"
 )
 
+// rackProvider is the provider of a rack's servers (lab/rack's Name).
+const rackProvider = "rack"
+
 // DaemonCommand is the hidden labctl subcommand that runs the lab process
 // (labd.Run) inside the lab's namespace.
 const DaemonCommand = "lab-daemon"
@@ -48,6 +51,9 @@ type UpOptions struct {
 	// FromSnapshot names a snapshot (labctl snapshot save) to restore the
 	// lab from instead of booting it: same identity, machines resumed.
 	FromSnapshot string
+	// Rack, when set, runs the scenario on a rack's servers (see CheckRack)
+	// instead of VMs: no namespace, network or VM is made.
+	Rack *RackUpOptions
 }
 
 // Up checks o (see Check), builds the scenario's images, records the lab in
@@ -90,8 +96,24 @@ func Check(o UpOptions) (*Plan, error) {
 			return nil, err
 		}
 	}
+	var rack *RackPlan
+	if o.Rack != nil {
+		if snap != nil {
+			return nil, fmt.Errorf("--from-snapshot restores a lab of VMs; a rack's servers boot afresh")
+		}
+		if o.Provider != "" || o.Netns != "" {
+			return nil, fmt.Errorf("--provider and --netns are for labs of VMs; a rack's servers are driven through their BMCs, in this namespace")
+		}
+		if rack, err = CheckRack(sc, *o.Rack); err != nil {
+			return nil, err
+		}
+		o.Provider = rackProvider
+	}
 	if o.Provider == "" {
 		o.Provider = providers.Default()
+	}
+	if o.Provider == rackProvider && rack == nil {
+		return nil, fmt.Errorf("provider %s drives a rack's servers: give --inventory, --interface and --dhcp", rackProvider)
 	}
 	if _, err := providers.New(o.Provider, providers.Config{}); err != nil {
 		return nil, err
@@ -105,7 +127,7 @@ func Check(o UpOptions) (*Plan, error) {
 			return nil, err
 		}
 	}
-	if o.Netns == "" {
+	if o.Netns == "" && rack == nil {
 		o.Netns = "labctl-" + sc.Name
 	}
 	if err := state.CheckName(sc.Name); err != nil {
@@ -117,10 +139,12 @@ func Check(o UpOptions) (*Plan, error) {
 	if err := state.CheckNotUp(dir, sc.Name); err != nil {
 		return nil, err
 	}
-	if err := netns.Available(o.Netns); err != nil {
+	l := sc.Lab(dir, o.Netns)
+	if rack != nil {
+		l = rack.Lab(l)
+	} else if err := netns.Available(o.Netns); err != nil {
 		return nil, err
 	}
-	l := sc.Lab(dir, o.Netns)
 	if l.Network.Operator.IsValid() {
 		if err := netns.Available(l.OperatorNetns()); err != nil {
 			return nil, err
@@ -199,6 +223,10 @@ func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map
 	}
 	if err := firmware.CopyTo(o.IPXEDir, l.TFTPDir()); err != nil {
 		return err
+	}
+	if l.Rack != nil {
+		// A rack's servers: nothing to make, labd serves in this namespace.
+		return launch(st, o.Self)
 	}
 	if accel == "" {
 		var why string
@@ -298,7 +326,11 @@ func launch(st *state.State, self string) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command("ip", "netns", "exec", l.Netns, self, DaemonCommand, "--state", l.Dir)
+	argv := []string{self, DaemonCommand, "--state", l.Dir}
+	if l.Netns != "" {
+		argv = append([]string{"ip", "netns", "exec", l.Netns}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {

@@ -81,6 +81,14 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 // devices) the virtual BMCs. A service that fails later stops the lab
 // through fail; wg waits for them all.
 func startServices(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Provider, log *slog.Logger, fail func(error)) error {
+	if l.Rack != nil {
+		// A rack's servers: the boot service and dnsmasq on the operator's
+		// interface; the servers' BMCs are the rack's own.
+		if err := serveBoot(ctx, wg, l, log, fail); err != nil {
+			return err
+		}
+		return runRackDHCP(ctx, wg, l, log, fail)
+	}
 	if l.Network.SiteDHCP != "" {
 		// A simulated rack: the site's DHCP, and an operator's port on the
 		// segment; labctl's boot service is the operator's to run.

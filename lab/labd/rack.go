@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labctl/labctl/bootsvc/dhcp"
+	"github.com/labctl/labctl/bootsvc/dnsmasq"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/kea"
 	"github.com/labctl/labctl/lab/state"
@@ -68,5 +70,36 @@ func joinOperator(ctx context.Context, l *lab.Lab) error {
 			return fmt.Errorf("operator interface: ip %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
 		}
 	}
+	return nil
+}
+
+// runRackDHCP supervises dnsmasq on a rack lab's interface as `labctl
+// serve --dhcp` does (bootsvc/dhcp): proxyDHCP beside the site's server, or
+// full DHCP with a reservation per machine (the inventory's address), or
+// nothing (--dhcp none). It never touches the interface's addresses.
+func runRackDHCP(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Logger, fail func(error)) error {
+	o := dhcp.Options{Mode: dhcp.Mode(l.Rack.DHCP), Interface: l.Network.Name, Domain: l.Network.Domain,
+		BootPort: lab.BootPort, Dir: l.Dir, OnStart: func(pid int) { state.SetPid(l.Dir, "dnsmasq", pid) }}
+	if o.Mode == dhcp.None {
+		return nil
+	}
+	if o.Mode == dhcp.Full {
+		for _, m := range l.Machines {
+			o.Reservations = append(o.Reservations, dhcp.Reservation{
+				Field: fmt.Sprintf("%s: machine %s", l.Rack.Inventory, l.Rack.Server(m.Name)), Name: m.Name, MAC: m.MAC, Address: m.IP})
+		}
+	}
+	link := dhcp.Link{Name: l.Network.Name, Addr: netip.PrefixFrom(l.Network.Gateway, l.Network.Subnet.Bits())}
+	conf, err := dhcp.Config(o, link)
+	if err != nil {
+		return fmt.Errorf("dnsmasq on %s: %w", link.Name, err)
+	}
+	// The lab's layout names dnsmasq's files as a VM lab's.
+	conf.TFTPRoot, conf.LogFile, conf.LeaseFile = l.TFTPDir(), l.DnsmasqLog(), l.DnsmasqLeases()
+	wg.Go(func() {
+		if err := dhcp.Run(ctx, o, conf, func() (dnsmasq.Config, error) { return conf, nil }, log); err != nil {
+			fail(err)
+		}
+	})
 	return nil
 }

@@ -115,7 +115,13 @@ func Pids(ctx context.Context, name string) ([]int, error) {
 // Do runs fn on an OS thread that has entered the named namespace. Sockets
 // fn creates belong to that namespace and may be used from any goroutine
 // afterwards. fn must not start goroutines that expect the namespace.
+//
+// The empty name is the namespace the process runs in (a rack's lab, whose
+// interface is the operator's): fn runs as it is.
 func Do(name string, fn func() error) error {
+	if name == "" {
+		return fn()
+	}
 	target, err := netns.GetFromName(name)
 	if err != nil {
 		return fmt.Errorf("open network namespace %s: %w", name, err)

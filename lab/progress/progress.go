@@ -137,6 +137,13 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 	if s := w.gaveUp[m.Name]; s != "" {
 		return failed(fmt.Sprintf("firmware gave up (%q)", s))
 	}
+	if r := w.Lab.Rack; r != nil && b != nil && b.IP != "" && b.IP != m.IP.String() {
+		// A rack's scenario was written for the inventory's addresses (its
+		// members know each other's before boot): a server elsewhere
+		// would leave the checks waiting for their deadline.
+		return fmt.Errorf("machine %s (server %s): the boot service saw it at %s, but inventory %s gives its address as %s",
+			m.Name, r.Server(m.Name), b.IP, r.Inventory, m.IP)
+	}
 	if p, err := w.Power.PowerState(ctx, w.Lab, m.Name); err != nil || p != power.Off {
 		return nil
 	}

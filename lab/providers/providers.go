@@ -13,6 +13,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/libvirt"
 	"github.com/labctl/labctl/lab/qemu"
+	"github.com/labctl/labctl/lab/rack"
 	"github.com/labctl/labctl/lab/vm"
 )
 
@@ -39,6 +40,8 @@ type entry struct {
 var registry = []entry{
 	{"libvirt", newLibvirt, systemLibvirtd},
 	{"qemu", newQEMU, func() bool { return true }},
+	// A rack's servers, through their BMCs: only with an inventory, never a default.
+	{rack.Name, func(c Config) lab.Provider { return rack.New(c.Log) }, func() bool { return false }},
 }
 
 func newQEMU(c Config) lab.Provider {

@@ -13,7 +13,7 @@ func TestNew(t *testing.T) {
 			t.Errorf("New(%q) = %v, %v", name, p, err)
 		}
 	}
-	if _, err := New("vbox", Config{}); err == nil || !strings.Contains(err.Error(), `unknown provider "vbox" (known: libvirt, qemu)`) {
+	if _, err := New("vbox", Config{}); err == nil || !strings.Contains(err.Error(), `unknown provider "vbox" (known: libvirt, qemu, rack)`) {
 		t.Errorf("New(vbox): %v", err)
 	}
 	if d := Default(); !slices.Contains(Names(), d) {

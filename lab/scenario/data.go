@@ -33,6 +33,22 @@ func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, keys *sshke
 		}
 		byMAC[m.MAC.String()], byUUID[m.UUID] = m, m
 	}
+	// On a rack the inventory's MACs and UUIDs replace the scenario's: a
+	// selector that pins a scenario machine pins its server instead.
+	for _, spec := range s.Machines {
+		m, _, err := l.Machine(spec.Name)
+		if err != nil {
+			continue
+		}
+		if mac, err := net.ParseMAC(spec.MAC); err == nil {
+			if _, ok := byMAC[mac.String()]; !ok {
+				byMAC[mac.String()] = m
+			}
+		}
+		if _, ok := byUUID[spec.UUID]; !ok && spec.UUID != "" {
+			byUUID[spec.UUID] = m
+		}
+	}
 	labMeta := map[string]any{
 		"name": l.Name, "domain": l.Network.Domain, "gateway": l.Network.Gateway.String(),
 		"boot_url": bootURL, "ssh_authorized_key": keys.AuthorizedKey, "machines": machines,
@@ -90,11 +106,17 @@ func addGroupMetadata(raw []byte, src string, labMeta map[string]any, byMAC, byU
 			if mac, err := net.ParseMAC(val); err == nil {
 				if m, ok := byMAC[mac.String()]; ok {
 					pinned = &m
+					if m.MAC.String() != mac.String() {
+						sel[k] = m.MAC.String() // the scenario's machine is a server on a rack
+					}
 				}
 			}
 		case "uuid":
 			if m, ok := byUUID[val]; ok {
 				pinned = &m
+				if m.UUID != val {
+					sel[k] = m.UUID
+				}
 			}
 		}
 	}

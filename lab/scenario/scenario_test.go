@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,6 +162,37 @@ func TestWriteData(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dst, "profiles", "p.json")); err != nil {
 		t.Error(err)
+	}
+}
+
+// On a rack the inventory's MAC replaces the scenario's: the group that
+// pinned machine a by its MAC pins the server that is a now, with a's
+// metadata.
+func TestWriteDataFollowsReplacedMAC(t *testing.T) {
+	s, err := load(t, validYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Lab(t.TempDir(), "")
+	l.Machines[0].MAC, _ = net.ParseMAC("0c:c4:7a:00:00:31")
+	dst := filepath.Join(t.TempDir(), "data")
+	keys, err := sshkeys.LoadOrCreate(t.TempDir(), []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteData(dst, l, "http://10.9.0.1:8080", keys, nil); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dst, "groups", "a.json"))
+	var g struct {
+		Selector map[string]string
+		Metadata struct{ Machine struct{ Name, MAC string } }
+	}
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatal(err)
+	}
+	if g.Selector["mac"] != "0c:c4:7a:00:00:31" || g.Metadata.Machine.Name != "a" || g.Metadata.Machine.MAC != "0c:c4:7a:00:00:31" {
+		t.Errorf("group a on a rack: selector %v, machine %+v", g.Selector, g.Metadata.Machine)
 	}
 }
 

@@ -85,7 +85,13 @@ type Fault struct {
 // OwnsNetns reports whether this lab made Lab.Netns. States written before
 // MadeNetns existed recorded the lab process only after making the
 // namespace, so a recorded lab process counts too.
-func (s *State) OwnsNetns() bool { return s.MadeNetns || s.Pids["labd"] != 0 }
+// A rack's lab (Lab.Rack) runs in a namespace that is not its own.
+func (s *State) OwnsNetns() bool {
+	if s.Lab != nil && s.Lab.Rack != nil {
+		return false
+	}
+	return s.MadeNetns || s.Pids["labd"] != 0
+}
 
 // Load reads the state file in dir. A lab that is not up gives an error
 // matching os.ErrNotExist.
