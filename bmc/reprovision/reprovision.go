@@ -133,10 +133,7 @@ func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) (Phase, erro
 	if err != nil {
 		return PhasePower, fmt.Errorf("%s: power status: %w", t.Name, err)
 	}
-	action := power.ActionCycle
-	if st == power.Off {
-		action = power.ActionOn // a cycle of a machine that is off does nothing on many BMCs
-	}
+	action := power.BootAction(st)
 	mark, err := w.Mark(ctx)
 	if err != nil {
 		return PhasePower, fmt.Errorf("%s: read the boot service's log: %w", t.Name, err)

@@ -28,6 +28,16 @@ const (
 	ActionReset   Action = "reset"    // hard reset: restart at once, without shutting down
 )
 
+// BootAction is what makes a machine in state s boot now: on when it is
+// off (a cycle of a machine that is off does nothing on many BMCs), else
+// a cycle.
+func BootAction(s State) Action {
+	if s == Off {
+		return ActionOn
+	}
+	return ActionCycle
+}
+
 // ParseAction accepts the names used on the command line.
 func ParseAction(s string) (Action, error) {
 	switch a := Action(s); a {

@@ -17,3 +17,11 @@ func TestParseAction(t *testing.T) {
 		t.Errorf("ParseAction(hibernate): %v", err)
 	}
 }
+
+func TestBootAction(t *testing.T) {
+	for s, want := range map[State]Action{Off: ActionOn, On: ActionCycle} {
+		if got := BootAction(s); got != want {
+			t.Errorf("BootAction(%s) = %s, want %s", s, got, want)
+		}
+	}
+}

@@ -65,10 +65,7 @@ func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 	if err != nil {
 		return fmt.Errorf("machine %s (server %s): power status: %w", m.Name, l.Rack.Server(m.Name), err)
 	}
-	action := power.ActionCycle
-	if st == power.Off {
-		action = power.ActionOn // a cycle of a machine that is off does nothing on many BMCs
-	}
+	action := power.BootAction(st)
 	if err := c.SetPower(ctx, action); err != nil {
 		return fmt.Errorf("machine %s (server %s): power %s: %w", m.Name, l.Rack.Server(m.Name), action, err)
 	}
