@@ -53,6 +53,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("dnsmasq config: gateway: %v is outside %v", c.Gateway, c.Subnet)
 	case c.TFTPRoot == "":
 		return fmt.Errorf("dnsmasq config: tftp root: missing")
+	case strings.ContainsAny(c.TFTPRoot+c.LogFile+c.LeaseFile, ",\n"):
+		// dnsmasq reads a comma as a separator and fails to start.
+		return fmt.Errorf("dnsmasq config: tftp root, log or lease file under %q: a path with a comma or newline; use a state directory without one", c.TFTPRoot)
 	case !strings.HasPrefix(c.BootURL, "http://") && !strings.HasPrefix(c.BootURL, "https://"):
 		return fmt.Errorf("dnsmasq config: boot url: %q is not an http(s) URL", c.BootURL)
 	case strings.ContainsAny(c.BootURL, ", \n"):

@@ -133,6 +133,7 @@ func TestValidate(t *testing.T) {
 		{"comma in url", func(c *Config) { c.BootURL = "http://a,b/" }, "boot url"},
 		{"not http", func(c *Config) { c.BootURL = "tftp://x/boot.ipxe" }, "boot url"},
 		{"no tftp root", func(c *Config) { c.TFTPRoot = "" }, "tftp root"},
+		{"comma in a path", func(c *Config) { c.TFTPRoot = "/tmp/a,b/tftp" }, `under "/tmp/a,b/tftp": a path with a comma`},
 		{"no domain", func(c *Config) { c.Domain = "" }, "domain"},
 		{"router prefix not IPv6", func(c *Config) { c.RouterPrefix = netip.MustParsePrefix("10.78.0.0/24") }, "router prefix"},
 		{"router prefix not a /64", func(c *Config) { c.RouterPrefix = netip.MustParsePrefix("fd6c:6162:a4d::/48") }, "router prefix"},

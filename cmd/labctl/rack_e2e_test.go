@@ -172,6 +172,7 @@ func TestE2ERackSim(t *testing.T) {
 
 	stopServe()
 	t.Run("up etcd3 on the rack", func(t *testing.T) { testRackUp(t, ctx, e, opNetns, invPath, leases) })
+	t.Run("up etcd3-install on the rack in dhcp full mode", func(t *testing.T) { testRackInstallFull(t, ctx, e, opNetns, invPath) })
 	out, err = e.run(ctx, "down", "rack-sim")
 	if err != nil {
 		t.Fatalf("labctl down: %v\n%s", err, out)

@@ -129,6 +129,48 @@ func testRackUp(t *testing.T, ctx context.Context, e *e2eEnv, opNetns, invPath, 
 	}
 }
 
+// testRackInstallFull installs etcd3-install on the simulated rack's
+// servers with labctl's dnsmasq handing out the inventory's addresses: the
+// servers boot network first, so each is put disk first once its installer
+// fetched its config, and comes back from its disk into the cluster (the
+// scenario's checks prove it); down powers them off.
+func testRackInstallFull(t *testing.T, ctx context.Context, e *e2eEnv, opNetns, invPath string) {
+	stateDir := t.TempDir()
+	os.Chmod(stateDir, 0o755)
+	labDir := filepath.Join(stateDir, "etcd3-install")
+	op := func(args ...string) (string, error) {
+		out, err := netns.Command(ctx, opNetns, append([]string{e.bin, "--state-dir", stateDir}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() { op("down", "etcd3-install") })
+	begin := time.Now()
+	out, err := op("up", "etcd3-install", "--inventory", invPath, "--interface", "rack0", "--dhcp", "full", "--map=node1=rack1,node2=rack2,node3=rack3")
+	t.Logf("labctl up etcd3-install --inventory --dhcp full (%.0f s):\n%s", time.Since(begin).Seconds(), out)
+	labd := tail(filepath.Join(labDir, "labd.log"))
+	if err != nil {
+		t.Fatalf("labctl up etcd3-install on the rack: %v\nlabd:\n%s", err, labd)
+	}
+	if !strings.Contains(out, "lab etcd3-install is up on its servers and its ") {
+		t.Errorf("up does not say the lab is up on its servers")
+	}
+	if n := strings.Count(labd, "the disk is first from now on"); n != 3 {
+		t.Errorf("%d servers put disk first after their installer's fetch, want 3:\n%s", n, labd)
+	}
+	// Full mode: labctl's dnsmasq leased each server its inventory address.
+	leases, _ := os.ReadFile(filepath.Join(labDir, "dnsmasq.leases"))
+	for _, want := range []string{"52:54:00:79:00:11 10.79.0.11", "52:54:00:79:00:12 10.79.0.12", "52:54:00:79:00:13 10.79.0.13"} {
+		if !strings.Contains(string(leases), want) {
+			t.Errorf("dnsmasq's leases lack %q:\n%s", want, leases)
+		}
+	}
+	if out, err := op("down", "etcd3-install"); err != nil || !strings.Contains(out, "lab etcd3-install is down") {
+		t.Fatalf("down: %v\n%s", err, out)
+	}
+	if pids := processesMentioning(labDir); len(pids) > 0 {
+		t.Errorf("processes of the rack's lab left: %v", pids)
+	}
+}
+
 func tail(path string) string {
 	b, _ := os.ReadFile(path)
 	if len(b) > 4000 {
