@@ -45,7 +45,7 @@ func TestRunHook(t *testing.T) {
 		t.Errorf("the hook saw LABCTL_MACHINES=%q, want %q", b, "w1 w2")
 	}
 
-	never := scenario.Hook{Node: "cp1", Run: "echo node w1 is not drained; exit 7", Timeout: scenario.Duration(5 * time.Second)} // several attempts, under load too
+	never := scenario.Hook{Node: "cp1", Run: "echo node w1 is not drained; exit 7", Timeout: scenario.Duration(10 * time.Second)} // complete attempts even when sshd is slow under load
 	_, err = RunHook(ctx, sh, l, never, []string{"w1"}, 50*time.Millisecond)
 	for _, want := range []string{"cp1: ", "exit status 7", "node w1 is not drained"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
