@@ -14,14 +14,15 @@ import (
 )
 
 func newDashboardCmd(g *globals) *cobra.Command {
-	var listen, token, tokenFile string
+	var listen, token, tokenFile, bootService string
 	cmd := &cobra.Command{
 		Use:   "dashboard",
 		Short: "Serve a read-only web dashboard of the labs under the state directory, updated live",
 		Long: `Serve a read-only web dashboard of the labs under the state directory:
 the labs, and per lab its machines (power, address, firmware, phase, last
 boot-service event), a boot timeline per machine, the checks' results, the
-serial consoles' tails and the BMC endpoints, updated live while labs boot.
+serial consoles' tails and the BMC endpoints, updated live while labs boot;
+with --boot-service, a standing labctl serve's machine log too (/serve).
 
 It listens on loopback only unless told otherwise; any other address needs
 a token (--token or --token-file), which every request must carry
@@ -44,7 +45,10 @@ a token (--token or --token-file), which every request must carry
 			if err != nil {
 				return fmt.Errorf("--listen %s: %w", listen, err)
 			}
-			srv := &dashboard.Server{Root: g.stateDir, Prober: control.Prober{}, Token: token, Log: g.logger()}
+			if bootService != "" && !strings.HasPrefix(bootService, "http://") && !strings.HasPrefix(bootService, "https://") {
+				return fmt.Errorf("--boot-service %q: not an http(s) URL (a standing labctl serve's, e.g. http://10.0.0.1:8080)", bootService)
+			}
+			srv := &dashboard.Server{Root: g.stateDir, Prober: control.Prober{}, Token: token, BootService: bootService, Log: g.logger()}
 			if err := srv.Check(ln.Addr()); err != nil {
 				ln.Close()
 				return fmt.Errorf("--listen %s is not a loopback address: give --token or --token-file", listen)
@@ -64,5 +68,6 @@ a token (--token or --token-file), which every request must carry
 	fl.StringVar(&listen, "listen", "127.0.0.1:8090", "address to serve on; other than loopback needs --token or --token-file")
 	fl.StringVar(&token, "token", "", "token every request must carry (required off loopback)")
 	fl.StringVar(&tokenFile, "token-file", "", "file holding the token")
+	fl.StringVar(&bootService, "boot-service", "", "a standing labctl serve's URL: its machine log on the page /serve")
 	return cmd
 }

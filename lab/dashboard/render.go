@@ -30,13 +30,15 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return now.Sub(t).Round(time.Second).String()
 	},
+	"last": last,
 }).ParseFS(templateFS, "templates/*.html"))
 
 // labsPage is the labs page's data.
 type labsPage struct {
-	Root string
-	Labs []state.Summary
-	Now  time.Time
+	Root        string
+	Labs        []state.Summary
+	Now         time.Time
+	BootService string // a standing boot service's URL, linked when set
 }
 
 // labPage is a lab page's data: Lab is nil while no lab of that name is up

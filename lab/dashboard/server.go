@@ -27,7 +27,10 @@ type Server struct {
 	// which sets a cookie, or an Authorization: Bearer header). Serve
 	// refuses a listener on a non-loopback address without one.
 	Token string
-	Log   *slog.Logger
+	// BootService, when set, is a standing boot service's URL (labctl
+	// serve), whose machine log the page /serve shows.
+	BootService string
+	Log         *slog.Logger
 	// Tick is how often a live page's files are looked at (default 500ms);
 	// the browser keeps one connection and is sent a page only when it changed.
 	Tick time.Duration
@@ -111,6 +114,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /labs/{name}", s.lab)
 	mux.HandleFunc("GET /labs/{name}/events", s.labEvents)
 	mux.HandleFunc("GET /labs/{name}/console/{machine}", s.console)
+	if s.BootService != "" {
+		mux.HandleFunc("GET /serve", s.serve)
+		mux.HandleFunc("GET /serve/events", s.serveEvents)
+	}
 	if s.Token == "" {
 		return mux
 	}
@@ -158,7 +165,7 @@ func (s *Server) labsPage() (*labsPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &labsPage{Root: s.Root, Labs: labs, Now: time.Now()}, nil
+	return &labsPage{Root: s.Root, Labs: labs, Now: time.Now(), BootService: s.BootService}, nil
 }
 
 func (s *Server) labs(w http.ResponseWriter, r *http.Request) {
