@@ -29,7 +29,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 			}
 			if output == "inventory" {
 				// For `labctl reprovision --inventory` and `labctl serve --inventory`.
-				return inventory.Encode(cmd.OutOrStdout(), control.Inventory(st))
+				ms, err := control.Inventory(st)
+				if err != nil {
+					return err
+				}
+				return inventory.Encode(cmd.OutOrStdout(), ms)
 			}
 			s, err := control.LabStatus(cmd.Context(), st)
 			if err != nil {

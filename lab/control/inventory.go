@@ -1,6 +1,8 @@
 package control
 
 import (
+	"fmt"
+
 	"github.com/labctl/labctl/bmc"
 	"github.com/labctl/labctl/bmc/inventory"
 	"github.com/labctl/labctl/lab"
@@ -13,9 +15,22 @@ import (
 // the address reserved for the MAC, and the endpoints each machine's virtual
 // BMC speaks (Redfish first), with the lab's password file and CA. The
 // endpoints are reachable inside the lab's namespace and, for a simulated
-// rack, from its operator namespace.
-func Inventory(st *state.State) []inventory.Machine {
+// rack, from its operator namespace. A lab on a rack's servers (up
+// --inventory) is its servers as the rack's inventory lists them, by their
+// names there: their own BMCs, not virtual ones.
+func Inventory(st *state.State) ([]inventory.Machine, error) {
 	l := st.Lab
+	if l.Rack != nil {
+		inv, err := inventory.Load(l.Rack.Inventory)
+		if err != nil {
+			return nil, fmt.Errorf("the inventory lab %s was brought up from: %w", l.Name, err)
+		}
+		names := make([]string, len(l.Machines))
+		for i, m := range l.Machines {
+			names[i] = l.Rack.Server(m.Name)
+		}
+		return inv.Select(names)
+	}
 	ca := pki.CAFile(l.PKIDir())
 	var ms []inventory.Machine
 	for i, m := range l.Machines {
@@ -30,5 +45,5 @@ func Inventory(st *state.State) []inventory.Machine {
 		}
 		ms = append(ms, im)
 	}
-	return ms
+	return ms, nil
 }

@@ -12,8 +12,10 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/internal/testenv"
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/scenario"
+	"github.com/labctl/labctl/lab/state"
 )
 
 // rackInventory lists pxe-smoke's machines as a rack's: bios1 and uefi1
@@ -156,5 +158,26 @@ func TestCheckRackOnInterface(t *testing.T) {
 				t.Fatalf("CheckRack: %v, want an InputError with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A rack lab's inventory is its servers as the rack's inventory lists them
+// (their names and BMCs there), not virtual BMCs; one whose inventory went
+// is refused naming it.
+func TestInventoryOfARackLab(t *testing.T) {
+	inv := rackInventory(t, map[string]string{"rack1": "10.66.0.11", "rack2": "10.66.0.12"}, "rack1", "rack2", "rack3")
+	st := &state.State{Lab: &lab.Lab{Name: "pxe-smoke", Machines: []lab.Machine{{Name: "bios1"}, {Name: "uefi1"}},
+		Rack: &lab.Rack{Inventory: inv, Servers: map[string]string{"bios1": "rack2", "uefi1": "rack1"}}}}
+	ms, err := Inventory(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 2 || ms[0].Name != "rack2" || ms[1].Name != "rack1" || ms[0].Address.String() != "10.66.0.12" ||
+		len(ms[0].BMC) != 1 || ms[0].BMC[0].Address != "10.66.0.200:623" {
+		t.Errorf("inventory of the rack lab = %+v, want rack2 then rack1 with the rack's BMC", ms)
+	}
+	st.Lab.Rack.Inventory = filepath.Join(t.TempDir(), "gone.yaml")
+	if _, err := Inventory(st); err == nil || !strings.Contains(err.Error(), "the inventory lab pxe-smoke was brought up from") || !strings.Contains(err.Error(), "gone.yaml") {
+		t.Errorf("a gone inventory: err = %v, want one naming it", err)
 	}
 }
