@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/providers"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
@@ -64,22 +63,8 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 		if err := restoreMachines(ctx, prov, l, st.Restore, log); err != nil {
 			return err
 		}
-	} else {
-		// The boot service's log before any server boots: only later fetches count.
-		var mark uint64
-		pd, rack := prov.(lab.PowerDriver)
-		if rack = rack && l.Rack != nil; rack {
-			var err error
-			if mark, err = progress.BootLog(l).Mark(ctx); err != nil {
-				return fmt.Errorf("read the boot service's log: %w", err)
-			}
-		}
-		if err := lab.CreateMachines(ctx, prov, l, l.Machines); err != nil {
-			return err
-		}
-		if rack {
-			diskFirstAfterInstall(ctx, &wg, l, pd, mark, log)
-		}
+	} else if err := createMachines(ctx, &wg, l, prov, log); err != nil {
+		return err
 	}
 	state.Update(dir, func(s *state.State) { s.Phase = state.Running })
 	log.Info("lab up", "lab", l.Name, "provider", prov.Name(), "boot", l.BootURL())

@@ -2,6 +2,7 @@ package labd
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -11,6 +12,25 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/progress"
 )
+
+// createMachines creates the lab's machines; a rack's servers that install
+// to disk are then followed until their disk can go first.
+func createMachines(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Provider, log *slog.Logger) error {
+	pd, ok := prov.(lab.PowerDriver)
+	if l.Rack == nil || !ok {
+		return lab.CreateMachines(ctx, prov, l, l.Machines)
+	}
+	// The boot service's log before any server boots: only later fetches count.
+	mark, err := progress.BootLog(l).Mark(ctx)
+	if err != nil {
+		return fmt.Errorf("read the boot service's log: %w", err)
+	}
+	if err := lab.CreateMachines(ctx, prov, l, l.Machines); err != nil {
+		return err
+	}
+	diskFirstAfterInstall(ctx, wg, l, pd, mark, log)
+	return nil
+}
 
 // diskFirstAfterInstall puts the disk first, persistently, on each of a
 // rack's servers that installs to disk once it has fetched its installer's
