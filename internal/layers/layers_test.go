@@ -44,7 +44,7 @@ var layer = map[string]int{
 	"bmc/virtual": parts, "bmc/virtual/virtualtest": parts,
 	"bootsvc/rpc/rpcpb": parts, "bootsvc/rpc/serverpb": parts, "bootsvc/rpc/storagepb": parts, // generated
 
-	"lab/vm": assemblies, "bootsvc/rpc": assemblies, "bmc/protocols": assemblies,
+	"lab/vm": assemblies, "bootsvc/rpc": assemblies, "bootsvc/bootsvctest": assemblies, "bmc/protocols": assemblies,
 	"images/k8s": assemblies, "images/flatcar": assemblies, "images/fcos": assemblies,
 	"lab/progress": assemblies, // follows what lab/state records
 	"lab/snapshot": assemblies, // saved labs on disk: a lab's state, its files, its images' identity
@@ -83,8 +83,8 @@ var only = map[string][]string{
 	"images/smoke":   {"images/registry"},
 	"images/flatcar": {"images/registry"},
 	"images/fcos":    {"images/registry"},
-	"images/k8s":     {"images/registry", "cmd/labctl"},                                                   // kubectl runs the cached build
-	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc", "bootsvc/serve", "scripts/bootsvc-bench"}, // readers of its log use bootsvc/bootlog
+	"images/k8s":     {"images/registry", "cmd/labctl"},                                                                          // kubectl runs the cached build
+	"bootsvc":        {"lab/labd", "cmd/labctl", "bootsvc/rpc", "bootsvc/serve", "scripts/bootsvc-bench", "bootsvc/bootsvctest"}, // readers of its log use bootsvc/bootlog
 	"lab/labd":       {"cmd/labctl"},
 	"lab/control":    {"cmd/labctl"},
 }

@@ -4,33 +4,19 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/bootsvc/bootsvctest"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/scenario"
 )
 
 func TestReportChecksAgainstBootService(t *testing.T) {
-	data := t.TempDir()
-	for _, d := range []string{"groups", "profiles"} {
-		os.MkdirAll(filepath.Join(data, d), 0o755)
-	}
-	os.WriteFile(filepath.Join(data, "groups", "default.json"), []byte(`{"id":"default","profile":"p"}`), 0o644)
-	os.WriteFile(filepath.Join(data, "profiles", "p.json"), []byte(`{"id":"p","boot":{"kernel":"/k"}}`), 0o644)
-	svc, err := bootsvc.New(bootsvc.Config{DataDir: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(svc.Handler())
-	defer srv.Close()
+	svc, srv := bootsvctest.Serve(t)
 
 	mac, _ := net.ParseMAC("52:54:00:77:00:11")
 	m := lab.Machine{Name: "bios1", MAC: mac, UUID: "7d3c0b1e-0b6a-4d51-9c39-000000000011", IP: netip.MustParseAddr("10.77.0.11")}

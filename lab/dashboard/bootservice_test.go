@@ -2,13 +2,10 @@ package dashboard
 
 import (
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/labctl/labctl/bootsvc"
+	"github.com/labctl/labctl/bootsvc/bootsvctest"
 )
 
 // TestStandingBootService shows a real boot service's machine log on
@@ -17,18 +14,7 @@ import (
 // said on the page, naming its URL; without --boot-service there is no
 // such page.
 func TestStandingBootService(t *testing.T) {
-	data := t.TempDir()
-	for _, d := range []string{"groups", "profiles"} {
-		os.MkdirAll(filepath.Join(data, d), 0o755)
-	}
-	os.WriteFile(filepath.Join(data, "groups", "default.json"), []byte(`{"id":"default","profile":"p"}`), 0o644)
-	os.WriteFile(filepath.Join(data, "profiles", "p.json"), []byte(`{"id":"p","boot":{"kernel":"/k"}}`), 0o644)
-	svc, err := bootsvc.New(bootsvc.Config{DataDir: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := httptest.NewServer(svc.Handler())
-	defer bs.Close()
+	_, bs := bootsvctest.Serve(t)
 	for _, path := range []string{"/ipxe?mac=52-54-00-79-00-11&uuid=6f1d2c3b-79a1-4e2f-8c00-000000000011", "/report?mac=52-54-00-79-00-11&event=installed&detail=disk-vda"} {
 		resp, err := http.Get(bs.URL + path)
 		if err != nil {

@@ -4,15 +4,12 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/bootsvc/bootsvctest"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/state"
@@ -34,18 +31,7 @@ func (poweredOn) SetBootDevice(context.Context, *lab.Lab, string, power.BootDevi
 // the inventory's fails at once, naming the machine, its server, both
 // addresses and the inventory; the same request in a lab of VMs does not.
 func TestRackServerAtAnotherAddressFails(t *testing.T) {
-	data := t.TempDir()
-	for _, d := range []string{"groups", "profiles"} {
-		os.MkdirAll(filepath.Join(data, d), 0o755)
-	}
-	os.WriteFile(filepath.Join(data, "groups", "default.json"), []byte(`{"id":"default","profile":"p"}`), 0o644)
-	os.WriteFile(filepath.Join(data, "profiles", "p.json"), []byte(`{"id":"p","boot":{"kernel":"/k"}}`), 0o644)
-	svc, err := bootsvc.New(bootsvc.Config{DataDir: data})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(svc.Handler())
-	defer srv.Close()
+	_, srv := bootsvctest.Serve(t)
 	// The server asks from 127.0.0.1; the inventory reserves 10.79.0.11.
 	resp, err := http.Get(srv.URL + "/ipxe?mac=52-54-00-79-00-11")
 	if err != nil {
