@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/labctl/labctl/lab/state"
@@ -31,6 +32,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		return now.Sub(t).Round(time.Second).String()
 	},
 	"last": last,
+	"join": func(s []string) string { return strings.Join(s, ", ") },
 }).ParseFS(templateFS, "templates/*.html"))
 
 // labsPage is the labs page's data.
