@@ -201,7 +201,6 @@ func (s *Server) labsEvents(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		p.Now = p.Now.Truncate(time.Minute) // the ages tick; a page a minute is enough for them
 		return pages.ExecuteTemplate(buf, "labsbody", p)
 	})
 }
