@@ -77,3 +77,36 @@ func TestStepsInEventLog(t *testing.T) {
 		t.Errorf("the step's check is logged as %+v, want step cut at %s", e, zero.Add(32*time.Second))
 	}
 }
+
+// RunSteps keeps its steps in the lab's event log: a step whose fault is
+// refused before it touches the lab (no machine node9) is logged failed,
+// with why, and the steps after it are not run (nor logged).
+func TestRunStepsLogs(t *testing.T) {
+	st, sc := pxeSmoke(t, t.TempDir(), "labctl-test-none")
+	if err := state.Create(st); err != nil {
+		t.Fatal(err)
+	}
+	w, err := eventlog.Create(st.Lab.EventLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Add(eventlog.Entry{Time: time.Now().UTC(), Machine: "bios1", Kind: "lease", Text: "DHCP lease"})
+	w.Close()
+	steps := *sc
+	steps.Steps = []scenario.Step{
+		{Name: "off-node9", Fault: scenario.Fault{Kind: scenario.FaultPowerOff, Machines: []string{"node9"}}},
+		{Name: "later", Fault: scenario.Fault{Kind: scenario.FaultPause, Machines: []string{"bios1"}}},
+	}
+	lb := &Lab{State: st, Scenario: &steps, report: &events{}}
+	if _, err := lb.RunSteps(context.Background()); err == nil {
+		t.Fatal("RunSteps passed a step on no machine")
+	}
+	v, err := dashboard.Read(context.Background(), st.Lab.Dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Steps) != 1 || v.Steps[0].Name != "off-node9" || v.Steps[0].Verdict() != "failed" ||
+		!reflect.DeepEqual(v.Steps[0].Machines, []string{"node9"}) || v.Steps[0].Reason != `fault.machines: no machine named "node9"` {
+		t.Errorf("steps in the event log: %+v, want off-node9 failed on node9, saying why", v.Steps)
+	}
+}
