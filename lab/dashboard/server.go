@@ -26,7 +26,8 @@ type Server struct {
 	Prober Prober // nil: no power or health, only what the files say
 	// Token, when set, is required of every request (the ?token= query,
 	// which sets a cookie, or an Authorization: Bearer header). Serve
-	// refuses a listener on a non-loopback address without one, or TLS.
+	// refuses a listener on a non-loopback address without one, unless TLS
+	// requires client certificates.
 	Token string
 	// TLS, when set, makes the dashboard HTTPS. When it requires and
 	// verifies client certificates, only the clients its CA signed get a
