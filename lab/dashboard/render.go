@@ -25,7 +25,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%.2f", 100*float64(d)/float64(scale))
 	},
-	"age": age,
+	"age":  age,
 	"last": last,
 	"join": func(s []string) string { return strings.Join(s, ", ") },
 }).ParseFS(templateFS, "templates/*.html"))
