@@ -53,7 +53,7 @@ func New(store Store, tf TLSFiles, log *slog.Logger) (*Server, error) {
 	}
 	conf, err := tf.ServerConfig()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("API %w", err)
 	}
 	s := &Server{log: log}
 	s.grpc = grpc.NewServer(

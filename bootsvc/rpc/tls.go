@@ -12,8 +12,9 @@ import (
 	"google.golang.org/grpc/peer"
 )
 
-// TLSFiles names the API's TLS material, all three required: the server's
-// certificate and key, and the CA that signs the clients allowed in.
+// TLSFiles names a server's mutual-TLS material, all three required: the
+// server's certificate and key, and the CA that signs the clients allowed
+// in. The API uses it, and so does labctl dashboard off loopback.
 type TLSFiles struct {
 	CAFile, CertFile, KeyFile string
 }
@@ -23,12 +24,12 @@ type TLSFiles struct {
 func (tf TLSFiles) ServerConfig() (*tls.Config, error) {
 	for _, f := range []struct{ name, path string }{{"CA file", tf.CAFile}, {"certificate file", tf.CertFile}, {"key file", tf.KeyFile}} {
 		if f.path == "" {
-			return nil, fmt.Errorf("API TLS: no %s given (the API has no plaintext mode)", f.name)
+			return nil, fmt.Errorf("TLS: no %s given (mutual TLS needs the CA, certificate and key files)", f.name)
 		}
 	}
 	cert, err := tls.LoadX509KeyPair(tf.CertFile, tf.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("API TLS: certificate %s, key %s: %w", tf.CertFile, tf.KeyFile, err)
+		return nil, fmt.Errorf("TLS: certificate %s, key %s: %w", tf.CertFile, tf.KeyFile, err)
 	}
 	pool, err := certPool(tf.CAFile)
 	if err != nil {
@@ -45,11 +46,11 @@ func (tf TLSFiles) ServerConfig() (*tls.Config, error) {
 func certPool(file string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
-		return nil, fmt.Errorf("API TLS: CA file: %w", err)
+		return nil, fmt.Errorf("TLS: CA file: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New("API TLS: CA file " + file + " holds no PEM certificate")
+		return nil, errors.New("TLS: CA file " + file + " holds no PEM certificate")
 	}
 	return pool, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/labctl/labctl/bootsvc/bootsvctest"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/dashboard"
@@ -26,9 +27,10 @@ import (
 // lab, opened before the lab comes up so that it sees the machines' phases
 // change while they boot (pxe-smoke converges in well under a minute).
 type dashboardWatch struct {
-	e       *e2eEnv
-	url     string
-	browser context.Context
+	e           *e2eEnv
+	url         string
+	browser     context.Context
+	bootService string // a real boot service's URL, standing in for a labctl serve
 }
 
 // phaseRecorder notes, in the page itself, every phase each machine's row
@@ -55,12 +57,13 @@ func openDashboard(t *testing.T, e *e2eEnv) *dashboardWatch {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &dashboard.Server{Root: e.stateDir, Prober: control.Prober{}}
+	_, bs := bootsvctest.Serve(t) // on loopback, where the dashboard reaches it
+	srv := &dashboard.Server{Root: e.stateDir, Prober: control.Prober{}, BootService: bs.URL}
 	go srv.Serve(ctx, ln)
 	alloc, _ := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1100, 900))...)
 	browser, _ := chromedp.NewContext(alloc)
-	d := &dashboardWatch{e: e, url: "http://" + ln.Addr().String() + "/", browser: browser}
+	d := &dashboardWatch{e: e, url: "http://" + ln.Addr().String() + "/", browser: browser, bootService: bs.URL}
 	if err := chromedp.Do(browser, chromedp.Navigate(d.url+"labs/"+e.scenario), chromedp.WaitReady("#live")); err != nil {
 		t.Fatalf("open the dashboard in chromium: %v", err)
 	}
@@ -130,8 +133,45 @@ func (d *dashboardWatch) verify(art string) func(t *testing.T) {
 		if want := []string{"booted-bios-profile bios1 passed", "booted-uefi-profile uefi1 passed"}; !slices.Equal(checks, want) {
 			t.Errorf("report's checks %q, want %q", checks, want)
 		}
+		t.Run("serve page", d.servePage)
 		d.refusesWithoutToken(t)
 	}
+}
+
+// servePage opens the standing boot service's page (/serve): a machine
+// that asks the boot service for its script appears on it without a reload.
+func (d *dashboardWatch) servePage(t *testing.T) {
+	tab, closeTab := chromedp.NewContext(d.browser)
+	defer closeTab()
+	ctx, cancel := context.WithTimeout(tab, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(d.url+"serve"), chromedp.WaitVisible(`//p[contains(., "The boot service has seen no machine yet")]`)); err != nil {
+		t.Fatalf("/serve before any machine asked: %v", err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.labctlMark = "same page"; true`)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(d.bootService + "/ipxe?mac=52-54-00-79-00-21&uuid=6f1d2c3b-79a1-4e2f-8c00-000000000021")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	row := `tr[data-mac="52:54:00:79:00:21"]`
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(row)); err != nil {
+		t.Fatalf("/serve does not show the machine that asked: %v", err)
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.labctlMark + ": " + document.querySelector('`+row+`').textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "same page: "; !strings.HasPrefix(got, want) || !strings.Contains(got, "6f1d2c3b-79a1-4e2f-8c00-000000000021") || !strings.Contains(got, "ipxe") {
+		t.Errorf("/serve's row: %q, want the machine's UUID and its ipxe request, on the same page", got)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(t.ArtifactDir(), "serve.png"), shot, 0o644)
 }
 
 // sawDown runs after `labctl down`: the page still open says the lab is

@@ -44,7 +44,7 @@ func (lb *Lab) Converge(ctx context.Context) (Convergence, error) {
 		return Convergence{}, err
 	}
 	defer events.Close() // after the watcher has stopped (deferred below)
-	rep := logged{Reporter: lb.report, log: events, start: time.Now()}
+	rep := logged{Reporter: lb.report, log: events}
 	var timeline progress.Timeline
 	clock, failed, stopped := watch(ctx, rep, st, &timeline)
 	// Nothing is reported once Converge has returned.

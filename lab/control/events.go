@@ -1,23 +1,30 @@
 package control
 
 import (
+	"strings"
 	"time"
 
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/eventlog"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/scenario"
 )
 
 // logged is a Reporter that also keeps each step and check result in the
 // lab's event log, for the dashboard and the test report.
 type logged struct {
 	Reporter
-	log   *eventlog.Writer
-	start time.Time // the steps' clock's zero
+	log *eventlog.Writer
+	// offset is added to the times it is told: the scenario steps' clock
+	// starts after Converge's, which is the log's.
+	offset time.Duration
+	// faulted are the machines each scenario step's fault acts on, by step.
+	faulted map[string][]string
 }
 
 func (r logged) add(e eventlog.Entry) {
-	e.Time = r.start.Add(e.At).UTC()
+	e.At += r.offset
+	e.Time = r.log.Start().Add(e.At).UTC()
 	if err := r.log.Add(e); err != nil {
 		r.Log().Warn("event log", "err", err)
 	}
@@ -29,7 +36,54 @@ func (r logged) MachineStep(s progress.Step) {
 }
 
 func (r logged) CheckResult(at time.Duration, res check.Result) {
-	r.add(eventlog.Entry{At: at, Machine: res.Node, Kind: eventlog.KindCheck, Name: res.Check,
-		Status: string(res.Status), Output: res.Output, Reason: res.Reason})
+	e := eventlog.Entry{At: at, Machine: res.Node, Kind: eventlog.KindCheck, Name: res.Check,
+		Status: string(res.Status), Output: res.Output, Reason: res.Reason}
+	// A step's checks are named STEP/CHECK (stepChecks).
+	if step, _, ok := strings.Cut(res.Check, "/"); ok {
+		if _, known := r.faulted[step]; known {
+			e.Step = step
+		}
+	}
+	r.add(e)
 	r.Reporter.CheckResult(at, res)
+}
+
+func (r logged) Step(ev StepEvent) {
+	e := eventlog.Entry{At: ev.At, Kind: eventlog.KindStep, Name: ev.Step, Status: string(ev.Phase), Text: ev.Fault,
+		Took: ev.Took, Machines: r.faulted[ev.Step]}
+	if ev.Err != nil {
+		e.Reason = ev.Err.Error()
+	}
+	r.add(e)
+	r.Reporter.Step(ev)
+}
+
+// logSteps has the lab's reporter also keep the scenario's steps, begun
+// at begin, in the lab's event log after what Converge kept there, until
+// the function it returns is called. Without the log they are only reported.
+func (lb *Lab) logSteps(begin time.Time) (restore func()) {
+	w, err := eventlog.Append(lb.State.Lab.EventLog())
+	if err != nil {
+		lb.report.Log().Warn("the steps are not in the event log", "err", err)
+		return func() {}
+	}
+	faulted := map[string][]string{}
+	for _, s := range lb.Scenario.Steps {
+		faulted[s.Name] = faultedMachines(s.Fault)
+	}
+	plain := lb.report
+	lb.report = logged{Reporter: plain, log: w, offset: begin.Sub(w.Start()), faulted: faulted}
+	return func() {
+		lb.report = plain
+		w.Close()
+	}
+}
+
+// faultedMachines are the machines f names, alone or in its groups.
+func faultedMachines(f scenario.Fault) []string {
+	ms := append([]string(nil), f.Machines...)
+	for _, g := range f.Groups {
+		ms = append(ms, g...)
+	}
+	return ms
 }

@@ -52,6 +52,7 @@ func (lb *Lab) RunSteps(ctx context.Context) ([]StepResult, error) {
 	sc := lb.Scenario
 	begin := time.Now()
 	clock := func() time.Duration { return time.Since(begin) }
+	defer lb.logSteps(begin)() // on the lab's timeline, for the dashboard and the report
 	var results []StepResult
 	var failure error
 	for _, s := range sc.Steps {

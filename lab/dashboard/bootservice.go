@@ -49,7 +49,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	s.stream(w, r, func(ctx context.Context, buf *bytes.Buffer) error {
 		p := s.servePage(ctx)
-		p.Now = p.Now.Truncate(time.Minute)
 		return pages.ExecuteTemplate(buf, "servebody", p)
 	})
 }

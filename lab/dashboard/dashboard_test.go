@@ -145,7 +145,7 @@ func TestServeRefusesOpenAddress(t *testing.T) {
 	defer ln.Close()
 	err = (&Server{Root: t.TempDir()}).Serve(context.Background(), ln)
 	var lbe *LoopbackError
-	if !errors.As(err, &lbe) || !strings.Contains(err.Error(), "not a loopback address, so a token is required (--token or --token-file)") {
+	if !errors.As(err, &lbe) || !strings.Contains(err.Error(), "not a loopback address, so a token or client certificates are required") {
 		t.Fatalf("Serve on %s without a token: %v", ln.Addr(), err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/labctl/labctl/lab/state"
@@ -24,13 +25,9 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return fmt.Sprintf("%.2f", 100*float64(d)/float64(scale))
 	},
-	"age": func(t, now time.Time) string {
-		if t.IsZero() {
-			return "unknown"
-		}
-		return now.Sub(t).Round(time.Second).String()
-	},
+	"age":  age,
 	"last": last,
+	"join": func(s []string) string { return strings.Join(s, ", ") },
 }).ParseFS(templateFS, "templates/*.html"))
 
 // labsPage is the labs page's data.
@@ -52,6 +49,20 @@ type labPage struct {
 // inline, no script, nothing fetched), the test run's report.
 func WriteReport(w io.Writer, l *Lab) error {
 	return pages.ExecuteTemplate(w, "report", l)
+}
+
+// age is how long before now t was, to the minute: a live page is sent
+// again only when what it shows changes, and an age in seconds would change
+// it every tick.
+func age(t, now time.Time) string {
+	if t.IsZero() {
+		return "unknown"
+	}
+	d := now.Sub(t)
+	if d < time.Minute {
+		return "under a minute"
+	}
+	return strings.TrimSuffix(d.Truncate(time.Minute).String(), "0s")
 }
 
 func htmlEscape(s string) string { return template.HTMLEscapeString(s) }

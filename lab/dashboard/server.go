@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,8 +26,14 @@ type Server struct {
 	Prober Prober // nil: no power or health, only what the files say
 	// Token, when set, is required of every request (the ?token= query,
 	// which sets a cookie, or an Authorization: Bearer header). Serve
-	// refuses a listener on a non-loopback address without one.
+	// refuses a listener on a non-loopback address without one, unless TLS
+	// requires client certificates.
 	Token string
+	// TLS, when set, makes the dashboard HTTPS. When it requires and
+	// verifies client certificates, only the clients its CA signed get a
+	// connection at all, which lets a non-loopback listener serve without
+	// a token.
+	TLS *tls.Config
 	// BootService, when set, is a standing boot service's URL (labctl
 	// serve), whose machine log the page /serve shows.
 	BootService string
@@ -67,21 +74,27 @@ func (s *Server) Probe(ctx context.Context, st *state.State) (*Probe, error) {
 
 const tokenCookie = "labctl_dashboard_token"
 
-// LoopbackError refuses to serve a non-loopback address without a token.
+// LoopbackError refuses to serve a non-loopback address without a token
+// or client certificates.
 type LoopbackError struct{ Addr string }
 
 func (e *LoopbackError) Error() string {
-	return fmt.Sprintf("dashboard on %s: not a loopback address, so a token is required (--token or --token-file)", e.Addr)
+	return fmt.Sprintf("dashboard on %s: not a loopback address, so a token or client certificates are required", e.Addr)
 }
 
-// Serve serves ln until ctx ends. A listener on any address but loopback
-// needs a Token: the dashboard is never open to the network by accident.
+// Serve serves ln until ctx ends, over TLS when the server has a TLS
+// config. A listener on any address but loopback needs a Token or client
+// certificates: the dashboard is never open to the network by accident.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.Check(ln.Addr()); err != nil {
 		return err
 	}
+	if s.TLS != nil {
+		ln = tls.NewListener(ln, s.TLS)
+	}
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return ctx }}
+		BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog:    slog.NewLogLogger(s.log().Handler(), slog.LevelWarn)} // refused TLS handshakes among them
 	go func() {
 		<-ctx.Done()
 		srv.Close() // live pages never end by themselves
@@ -93,12 +106,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Check refuses (with a *LoopbackError) to serve addr, not a loopback
-// address, without a token.
+// address, without a token or client certificates.
 func (s *Server) Check(addr net.Addr) error {
-	if s.Token == "" && !loopback(addr) {
+	if s.Token == "" && !s.clientCertificates() && !loopback(addr) {
 		return &LoopbackError{Addr: addr.String()}
 	}
 	return nil
+}
+
+// clientCertificates says whether the TLS config lets in only clients
+// with a certificate its CA signed.
+func (s *Server) clientCertificates() bool {
+	return s.TLS != nil && s.TLS.ClientAuth == tls.RequireAndVerifyClientCert && s.TLS.ClientCAs != nil
 }
 
 func loopback(a net.Addr) bool {
@@ -183,7 +202,6 @@ func (s *Server) labsEvents(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		p.Now = p.Now.Truncate(time.Minute) // the ages tick; a page a minute is enough for them
 		return pages.ExecuteTemplate(buf, "labsbody", p)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/labctl/labctl/internal/tail"
@@ -55,6 +56,7 @@ type Lab struct {
 	Down     string
 	Machines []Machine
 	Checks   []Check
+	Steps    []FaultStep   // the scenario's fault steps, in the order they ran
 	Scale    time.Duration // the timeline's end, the widest bar's
 	Links    []Link        // the lab's logs
 	Seen     time.Time     // when this was read
@@ -67,10 +69,11 @@ type Machine struct {
 	IPMI, Redfish           string
 	Phase                   string // the last phase it finished, "" before its first
 	Spans                   []progress.Span
-	Checks                  []Check // as marks on its timeline
-	Faults                  []Fault // marks too: what the kernel reported stuck
-	Console                 string  // its serial console's tail
-	ConsoleErr              string  // why the console could not be read
+	Checks                  []Check     // as marks on its timeline
+	Faults                  []Fault     // marks too: what the kernel reported stuck
+	Steps                   []FaultStep // the fault steps that acted on it, as bands
+	Console                 string      // its serial console's tail
+	ConsoleErr              string      // why the console could not be read
 	ConsoleLink             string
 }
 
@@ -85,6 +88,69 @@ type Check struct {
 type Fault struct {
 	At   time.Duration
 	Text string
+}
+
+// FaultStep is a scenario step as the event log tells it: a fault injected
+// into the lab, checked under, healed and recovered from. It is drawn from
+// whatever phases the log holds, in order, so a new kind of fault or phase
+// needs nothing here.
+type FaultStep struct {
+	Name, Fault string
+	Machines    []string // what its fault acts on; none: the whole lab
+	Marks       []StepMark
+	Start, End  time.Duration // its first and last phase's times
+	Phase       string        // its last phase: recovered or failed once over
+	Recovery    time.Duration // from healing to its checks passing again
+	Reason      string        // why it failed
+}
+
+// StepMark is one phase of a fault step.
+type StepMark struct {
+	Phase string
+	At    time.Duration
+	Took  time.Duration // what the phase measured (the fault held, the recovery)
+}
+
+// The last phases of a fault step (lab/control's StepRecovered, StepFailed).
+const (
+	stepRecovered = "recovered"
+	stepFailed    = "failed"
+)
+
+// Verdict is the step's outcome in a word, or that it is still running.
+func (s FaultStep) Verdict() string {
+	switch s.Phase {
+	case stepRecovered, stepFailed:
+		return s.Phase
+	}
+	return "running (" + s.Phase + ")"
+}
+
+// faultSteps gathers the steps' entries of the log, a step at a time.
+func faultSteps(entries []eventlog.Entry) []FaultStep {
+	var steps []FaultStep
+	index := map[string]int{}
+	for _, e := range entries {
+		if e.Kind != eventlog.KindStep {
+			continue
+		}
+		i, ok := index[e.Name]
+		if !ok {
+			i = len(steps)
+			index[e.Name] = i
+			steps = append(steps, FaultStep{Name: e.Name, Fault: e.Text, Machines: e.Machines, Start: e.At})
+		}
+		s := &steps[i]
+		s.Marks = append(s.Marks, StepMark{Phase: e.Status, At: e.At, Took: e.Took})
+		s.End, s.Phase = e.At, e.Status
+		if e.Status == stepRecovered {
+			s.Recovery = e.Took
+		}
+		if e.Reason != "" {
+			s.Reason = e.Reason
+		}
+	}
+	return steps
 }
 
 // Link is a log a page links to.
@@ -121,6 +187,10 @@ func Read(ctx context.Context, dir string, p Prober) (*Lab, error) {
 		v.Missing = append(v.Missing, err.Error())
 	}
 	_, spans := progress.MachinePhases(progress.FromLog(entries))
+	v.Steps = faultSteps(entries)
+	for _, s := range v.Steps {
+		v.Scale = max(v.Scale, s.End)
+	}
 	checks := map[string][]Check{}
 	faults := map[string][]Fault{}
 	for _, e := range entries {
@@ -139,6 +209,11 @@ func Read(ctx context.Context, dir string, p Prober) (*Lab, error) {
 	for _, m := range l.Machines {
 		mv := Machine{Name: m.Name, MAC: m.MAC.String(), IP: m.IP.String(), Firmware: string(m.Firmware),
 			Power: "unknown", Spans: spans[m.Name], Checks: checks[m.Name], Faults: faults[m.Name]}
+		for _, s := range v.Steps {
+			if len(s.Machines) == 0 || slices.Contains(s.Machines, m.Name) {
+				mv.Steps = append(mv.Steps, s)
+			}
+		}
 		if probe != nil {
 			if mp, ok := probe.Machines[m.Name]; ok {
 				mv.Power, mv.LastEvent, mv.IPMI, mv.Redfish = mp.Power, mp.LastEvent, mp.IPMI, mp.Redfish
@@ -170,7 +245,7 @@ func lastBootEvent(entries []eventlog.Entry, machine string) string {
 	for i := len(entries) - 1; i >= 0; i-- {
 		e := entries[i]
 		switch e.Kind {
-		case progress.KindLease, progress.KindTFTP, progress.KindStall, eventlog.KindCheck:
+		case progress.KindLease, progress.KindTFTP, progress.KindStall, eventlog.KindCheck, eventlog.KindStep:
 			continue
 		}
 		if e.Machine == machine {

@@ -17,8 +17,14 @@ import (
 )
 
 // KindCheck is the kind of a check's result on a node (Status, Output,
-// Reason); every other entry is a step of the kind progress names.
-const KindCheck = "check"
+// Reason; Step when a scenario step ran it). KindStep is a scenario step's
+// progress (Name the step, Status its phase, Text its fault, Machines those
+// the fault acts on, Took the phase's duration, Reason why it failed).
+// Every other entry is a machine's step of the kind progress names.
+const (
+	KindCheck = "check"
+	KindStep  = "step"
+)
 
 // StatusPassed is the Status of a check that passed (lab/check's word).
 const StatusPassed = "passed"
@@ -33,14 +39,20 @@ type Entry struct {
 	Text    string        `json:"text,omitempty"`   // the step as the timeline prints it
 	Status  string        `json:"status,omitempty"` // a check's: passed or failed
 	Output  string        `json:"output,omitempty"` // a check's last attempt's output
-	Reason  string        `json:"reason,omitempty"` // why a check's last attempt failed
+	Reason  string        `json:"reason,omitempty"` // why a check's last attempt failed, or a step
+	// A scenario step's: how long its phase took (held: the fault lasted;
+	// recovered: the recovery time), and the machines its fault acts on.
+	Took     time.Duration `json:"took,omitempty"`
+	Machines []string      `json:"machines,omitempty"`
+	Step     string        `json:"step,omitempty"` // the scenario step that ran a check
 }
 
 // Writer appends entries to a lab's event log; safe for concurrent use
 // (steps and check results come from different goroutines).
 type Writer struct {
-	mu sync.Mutex
-	f  *os.File
+	mu    sync.Mutex
+	f     *os.File
+	start time.Time
 }
 
 // Create starts a fresh event log at path (a new Converge starts a new
@@ -50,8 +62,30 @@ func Create(path string) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create event log: %w", err)
 	}
-	return &Writer{f: f}, nil
+	return &Writer{f: f, start: time.Now()}, nil
 }
+
+// Append continues the event log at path on its own clock (what follows
+// Converge, such as the scenario's steps, on the same timeline); a missing
+// or empty log starts now.
+func Append(path string) (*Writer, error) {
+	entries, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if len(entries) > 0 {
+		start = entries[0].Time.Add(-entries[0].At)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("append to event log: %w", err)
+	}
+	return &Writer{f: f, start: start}, nil
+}
+
+// Start is the zero of the log's clock: an entry's Time is Start plus At.
+func (w *Writer) Start() time.Time { return w.start }
 
 // Add appends e as one line, written whole so a reader never sees half.
 func (w *Writer) Add(e Entry) error {

@@ -3,6 +3,7 @@ package eventlog
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestWriteRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }
@@ -64,4 +65,34 @@ func TestRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Append continues a log on its clock: its Start is the first entry's Time
+// less its At, and what it adds follows what was there.
+func TestAppend(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	zero := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	w, _ := Create(path)
+	w.Add(Entry{Time: zero.Add(3 * time.Second), At: 3 * time.Second, Machine: "node1", Kind: "lease"})
+	w.Close()
+	w, err := Append(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Start().Equal(zero) {
+		t.Errorf("Start %s, want %s", w.Start(), zero)
+	}
+	step := Entry{Time: zero.Add(40 * time.Second), At: 40 * time.Second, Kind: KindStep, Name: "cut", Status: "recovered",
+		Text: "partition node3", Took: 7 * time.Second, Machines: []string{"node3"}}
+	w.Add(step)
+	w.Close()
+	got, err := Read(path)
+	if err != nil || len(got) != 2 || !reflect.DeepEqual(got[1], step) {
+		t.Errorf("after Append: %+v, %v; want the lease then %+v", got, err, step)
+	}
+	fresh, err := Append(filepath.Join(t.TempDir(), "new.jsonl"))
+	if err != nil || time.Since(fresh.Start()) > time.Minute {
+		t.Errorf("Append to no log: start %s, %v; want now", fresh.Start(), err)
+	}
+	fresh.Close()
 }

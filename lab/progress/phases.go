@@ -198,13 +198,17 @@ func (t *Timeline) Summary() Summary {
 }
 
 // FromLog are the entries of a lab's event log as steps: the machines'
-// steps and the checks that passed, on the log's clock.
+// steps and the convergence checks that passed, on the log's clock (the
+// scenario's fault steps and their checks come after the boot's phases).
 func FromLog(entries []eventlog.Entry) []Step {
 	steps := make([]Step, 0, len(entries))
 	for _, e := range entries {
 		kind := e.Kind
-		if kind == eventlog.KindCheck {
-			if e.Status != eventlog.StatusPassed {
+		switch {
+		case kind == eventlog.KindStep:
+			continue
+		case kind == eventlog.KindCheck:
+			if e.Status != eventlog.StatusPassed || e.Step != "" {
 				continue
 			}
 			kind = KindCheck

@@ -150,9 +150,11 @@ func TestFromLog(t *testing.T) {
 		{Machine: "a", At: time.Second, Kind: KindLease, Text: "DHCP lease"},
 		{Machine: "a", At: 2 * time.Second, Kind: eventlog.KindCheck, Name: "ok", Status: eventlog.StatusPassed},
 		{Machine: "a", At: 3 * time.Second, Kind: eventlog.KindCheck, Name: "bad", Status: "failed"},
+		{At: 4 * time.Second, Kind: eventlog.KindStep, Name: "cut", Status: "injected", Machines: []string{"a"}},
+		{Machine: "a", At: 5 * time.Second, Kind: eventlog.KindCheck, Name: "cut/ok", Status: eventlog.StatusPassed, Step: "cut"},
 	})
 	want := []Step{{Machine: "a", At: time.Second, Kind: KindLease, Text: "DHCP lease"}, {Machine: "a", At: 2 * time.Second, Kind: KindCheck, Name: "ok"}}
 	if !slices.Equal(steps, want) {
-		t.Errorf("got %v, want %v (a failed check ends no phase)", steps, want)
+		t.Errorf("got %v, want %v (a failed check ends no phase, nor does a fault step or its checks)", steps, want)
 	}
 }
