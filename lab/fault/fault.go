@@ -89,6 +89,8 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = bmcFault(ctx, env, f)
 	case scenario.FaultPartition:
 		err = partition(ctx, env, id, f)
+	case scenario.FaultLoss:
+		err = loss(ctx, env, id, f)
 	case scenario.FaultPause:
 		err = pause(ctx, env, f.Machines)
 	case scenario.FaultLinkDown:
@@ -124,6 +126,8 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		})
 	case scenario.FaultPartition:
 		err = unpartition(ctx, env.Lab, id)
+	case scenario.FaultLoss:
+		err = unloss(ctx, env.Lab, id)
 	case scenario.FaultPause:
 		err = onEach(f.Machines, func(name string) error {
 			fr, err := freezer(env)

@@ -49,6 +49,9 @@ const (
 	FaultPowerOff = "power-off"
 	// FaultServiceStop stops a systemd unit over SSH; healed by starting it.
 	FaultServiceStop = "service-stop"
+	// FaultLoss drops Percent of the frames from and to each machine on
+	// the lab's bridge, at random (nftables' numgen, no netem needed).
+	FaultLoss = "loss"
 	// BMC faults: the machine's virtual BMC (IPMI and Redfish) answers
 	// busy, stays silent, drops its sessions or refuses a boot override,
 	// for the next Requests requests or until healed.
@@ -59,7 +62,7 @@ const (
 )
 
 // FaultKinds are the kinds a fault may have.
-var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop,
+var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultLoss,
 	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot}
 
 // BMCFault reports whether kind is a fault of the machine's virtual BMC,
@@ -79,6 +82,8 @@ type Fault struct {
 	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
 	// Requests is how many requests a BMC fault spoils (0: until healed).
 	Requests int `yaml:"requests" json:"requests,omitempty"`
+	// Percent is the share of a loss's frames dropped (1 to 100).
+	Percent int `yaml:"percent" json:"percent,omitempty"`
 }
 
 // String is the fault in a few words, for timelines and `labctl fault list`.
@@ -102,6 +107,9 @@ func (f Fault) String() string {
 	}
 	if f.Requests > 0 {
 		fmt.Fprintf(&b, " for %d requests", f.Requests)
+	}
+	if f.Percent > 0 {
+		fmt.Fprintf(&b, " %d%%", f.Percent)
 	}
 	return b.String()
 }
@@ -168,6 +176,12 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 		}
 	} else if f.Unit != "" {
 		bad("unit", "only a service-stop has a unit")
+	}
+	switch {
+	case f.Kind == FaultLoss && (f.Percent < 1 || f.Percent > 100):
+		bad("percent", "%d: a loss drops 1 to 100 percent of the frames", f.Percent)
+	case f.Kind != FaultLoss && f.Percent != 0:
+		bad("percent", "only a loss has a percent")
 	}
 	if _, bmcFault := BMCFault(f.Kind); !bmcFault && f.Requests != 0 {
 		bad("requests", "only a BMC fault (bmc-*) spoils a number of requests")

@@ -46,7 +46,7 @@ func TestStepsInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot`},
+		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, loss, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot`},
 		{"unknown machine", "machines: [a]}", "machines: [z]}", `steps[1].fault.machines: no machine named "z"`},
 		{"no machines", "kind: pause, machines: [a]}", "kind: pause}", "steps[1].fault.machines: missing: the machines the pause acts on"},
 		{"machine twice", "machines: [a]}", "machines: [a, a]}", "steps[1].fault.machines: a twice"},
@@ -62,6 +62,9 @@ func TestStepsInvalid(t *testing.T) {
 		{"protocol off power", "machines: [a]}", "machines: [a], protocol: ipmi}", "steps[1].fault.protocol: only a power-off"},
 		{"bad protocol", "kind: pause, machines: [a]}", "kind: power-off, machines: [a], protocol: snmp}", `steps[1].fault.protocol: "snmp": want ipmi or redfish`},
 		{"requests off a BMC fault", "machines: [a]}", "machines: [a], requests: 2}", "steps[1].fault.requests: only a BMC fault (bmc-*) spoils a number of requests"},
+		{"loss without percent", "kind: pause, machines: [a]}", "kind: loss, machines: [a]}", "steps[1].fault.percent: 0: a loss drops 1 to 100 percent of the frames"},
+		{"loss over 100", "kind: pause, machines: [a]}", "kind: loss, machines: [a], percent: 130}", "steps[1].fault.percent: 130: a loss drops 1 to 100 percent"},
+		{"percent off a loss", "machines: [a]}", "machines: [a], percent: 30}", "steps[1].fault.percent: only a loss has a percent"},
 		{"negative requests", "kind: pause, machines: [a]}", "kind: bmc-error, machines: [a], requests: -1}", "steps[1].fault.requests: -1 is negative (0: until healed)"},
 		{"BMC fault without machines", "kind: pause, machines: [a]}", "kind: bmc-timeout}", "steps[1].fault.machines: missing: the machines the bmc-timeout acts on"},
 		{"bad name", "name: cut", "name: Cut_It", `steps[0].name: "Cut_It" is not a DNS label`},
