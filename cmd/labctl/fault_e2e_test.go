@@ -13,7 +13,8 @@ import (
 // (node3 partitioned off: the majority writes, node3 refuses a
 // linearizable read, then catches up once healed; node2 frozen: the
 // quorum still writes, then all three are healthy; etcd stopped on node1:
-// node2 writes, node1 reads it once started again), then a fault by hand
+// node2 writes, node1 reads it once started again; node2's link at 30%
+// loss: every write acknowledged through it is read through node3), then a fault by hand
 // (node2's link down): refused naming the flag, injected and proven,
 // listed by status, healed; and a BMC fault on node3, armed in the lab
 // process's virtual BMC and healed.
@@ -32,7 +33,9 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		"step pause-node2: fault pause node2 took effect",
 		"step stop-etcd-node1: fault service-stop node1 unit etcd.service took effect",
 		"node1      check stop-etcd-node1/node1-reads passed",
-		"scenario etcd3: all 3 steps passed (recovery: isolate-node3 ",
+		"step lossy-node2: fault loss node2 30% took effect",
+		"node3      check lossy-node2/acked-writes-readable passed",
+		"scenario etcd3: all 4 steps passed (recovery: isolate-node3 ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify --steps: output lacks %q", want)
