@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -75,7 +76,7 @@ func loss(ctx context.Context, env Env, id string, f scenario.Fault) error {
 	fmt.Fprintf(&b, "  }\n}\n")
 	// Before: the gateway reaches each machine, or probes would prove nothing.
 	for _, m := range ms {
-		if err := env.reach(ctx, m.IP); err != nil {
+		if err := env.reachWithin(ctx, m.IP, 3); err != nil {
 			return fmt.Errorf("before the loss, the gateway does not reach %s's port 22, so probes would prove nothing: %w", m.Name, err)
 		}
 	}
@@ -104,6 +105,18 @@ func loss(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		}
 	}
 	return nil
+}
+
+// reachWithin tries reach up to tries times: a first connection through a
+// fresh bridge or to a loaded guest may miss one probe's time.
+func (env Env) reachWithin(ctx context.Context, ip netip.Addr, tries int) error {
+	var err error
+	for range tries {
+		if err = env.reach(ctx, ip); err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
 }
 
 // lossProbes is how many connections to send so that a loss of percent
