@@ -55,13 +55,17 @@ func TestBMCFault(t *testing.T) {
 		t.Errorf("second heal: %v", err)
 	}
 
+	// A lab process that is gone took its faults with it: healing is done.
+	gone := Env{Lab: l, BMCFaults: virtual.FaultClient{Socket: filepath.Join(t.TempDir(), "none.sock")}}
+	if err := Heal(ctx, gone, "slow-bmc", f); err != nil {
+		t.Errorf("heal with no lab process: %v", err)
+	}
 	// A lab whose BMCs are not labctl's (a rack) has nothing to arm.
 	err = Inject(ctx, Env{Lab: l}, "x", f)
 	if err == nil || !strings.Contains(err.Error(), "not labctl's virtual BMCs") {
 		t.Errorf("inject without virtual BMCs: %v", err)
 	}
-	// A lab process that is gone: the error names its socket.
-	gone := Env{Lab: l, BMCFaults: virtual.FaultClient{Socket: filepath.Join(t.TempDir(), "none.sock")}}
+	// Arming with no lab process: the error names its socket.
 	if err := Inject(ctx, gone, "x", f); err == nil || !strings.Contains(err.Error(), "none.sock") || !strings.Contains(err.Error(), "node2") {
 		t.Errorf("inject with no lab process: %v, want the socket and the machine named", err)
 	}

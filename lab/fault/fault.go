@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/labctl/labctl/bmc/virtual"
@@ -122,6 +123,9 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 				return errors.New("no virtual BMCs to heal (the lab's BMCs are not labctl's)")
 			}
 			_, err := env.BMCFaults.Clear(ctx, name)
+			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+				return nil // no lab process: its virtual BMCs, faults and all, are gone
+			}
 			return err
 		})
 	case scenario.FaultPartition:
