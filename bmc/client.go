@@ -35,6 +35,9 @@ type Client struct {
 	PollInterval time.Duration
 	// Settle bounds that wait (zero: DefaultSettle; soft-off: the endpoint's timeout).
 	Settle time.Duration
+	// Retry is how often an operation is tried again, on every endpoint,
+	// when the BMC answered busy or not in time (zero: DefaultRetry).
+	Retry Retry
 }
 
 func (c *Client) log() *slog.Logger {
@@ -47,7 +50,7 @@ func (c *Client) log() *slog.Logger {
 // PowerState reads the machine's power state.
 func (c *Client) PowerState(ctx context.Context) (power.State, error) {
 	var st power.State
-	err := c.try(ctx, "power status", func(ctx context.Context, conn Conn) error {
+	err := c.try(ctx, "power status", true, func(ctx context.Context, conn Conn) error {
 		ps, ok := conn.(power.StateReader)
 		if !ok {
 			return fmt.Errorf("power status: %w", ErrUnsupported)
@@ -62,7 +65,10 @@ func (c *Client) PowerState(ctx context.Context) (power.State, error) {
 // SetPower performs a and reads the power state back until it shows the
 // effect: a BMC that reports success without it is an error (ErrNoEffect).
 func (c *Client) SetPower(ctx context.Context, a power.Action) error {
-	return c.try(ctx, "power "+string(a), func(ctx context.Context, conn Conn) error {
+	// On and off may be sent again after a time-out; a cycle or a reset
+	// may have begun, so it is sent again only when the BMC said busy.
+	idempotent := a == power.ActionOn || a == power.ActionOff || a == power.ActionSoftOff
+	return c.try(ctx, "power "+string(a), idempotent, func(ctx context.Context, conn Conn) error {
 		ps, okS := conn.(power.Setter)
 		pr, okR := conn.(power.StateReader)
 		if !okS || !okR {
@@ -145,7 +151,7 @@ type bootApplier interface {
 // BMC has no one-time boot (a warning names the machine).
 func (c *Client) SetBoot(ctx context.Context, d power.BootDevice, o power.BootOptions) (power.BootOptions, error) {
 	applied := o
-	err := c.try(ctx, "boot device "+string(d), func(ctx context.Context, conn Conn) error {
+	err := c.try(ctx, "boot device "+string(d), true, func(ctx context.Context, conn Conn) error {
 		if ba, ok := conn.(bootApplier); ok {
 			var err error
 			applied, err = ba.ApplyBoot(ctx, d, o)
@@ -171,7 +177,7 @@ type bootReader interface {
 // "" for none; a device labctl does not set is named as the BMC names it.
 func (c *Client) BootOverride(ctx context.Context) (power.BootDevice, error) {
 	var d power.BootDevice
-	err := c.try(ctx, "read boot device", func(ctx context.Context, conn Conn) error {
+	err := c.try(ctx, "read boot device", true, func(ctx context.Context, conn Conn) error {
 		br, ok := conn.(bootReader)
 		if !ok {
 			return fmt.Errorf("read boot device: %w", ErrUnsupported)
@@ -190,27 +196,44 @@ type warner interface{ Warnings() []string }
 // try runs op against each endpoint in order, each under its own timeout,
 // until one succeeds. A failure that is the machine's answer rather than the
 // endpoint's (unsupported, no effect) still moves on: another protocol may do better.
-func (c *Client) try(ctx context.Context, op string, fn func(context.Context, Conn) error) error {
+// When every endpoint failed only for now (busy; or, for an idempotent op,
+// no answer in time), the round is repeated after a growing pause (Retry).
+func (c *Client) try(ctx context.Context, op string, idempotent bool, fn func(context.Context, Conn) error) error {
 	if len(c.Server.Endpoints) == 0 {
 		return fmt.Errorf("%s: %s: no BMC endpoints", c.Server.Name, op)
 	}
 	e := &AttemptsError{Machine: c.Server.Name, Op: op}
-	for _, ep := range c.Server.Endpoints {
-		if ctx.Err() != nil {
-			break
+	retry := c.Retry.orDefault()
+	for round := 1; ; round++ {
+		transient := true
+		for _, ep := range c.Server.Endpoints {
+			if ctx.Err() != nil {
+				break
+			}
+			err := c.attempt(ctx, ep, fn)
+			if err == nil {
+				c.log().Debug("bmc", "machine", c.Server.Name, "op", op, "endpoint", ep.String(), "round", round)
+				return nil
+			}
+			c.log().Debug("bmc endpoint failed", "machine", c.Server.Name, "op", op, "endpoint", ep.String(), "round", round, "err", err)
+			e.Attempts = append(e.Attempts, Attempt{Endpoint: ep, Err: err})
+			transient = transient && retriable(err, idempotent)
 		}
-		err := c.attempt(ctx, ep, fn)
-		if err == nil {
-			c.log().Debug("bmc", "machine", c.Server.Name, "op", op, "endpoint", ep.String())
-			return nil
+		if len(e.Attempts) == 0 {
+			return fmt.Errorf("%s: %s: %w", c.Server.Name, op, ctx.Err())
 		}
-		c.log().Debug("bmc endpoint failed", "machine", c.Server.Name, "op", op, "endpoint", ep.String(), "err", err)
-		e.Attempts = append(e.Attempts, Attempt{Endpoint: ep, Err: err})
+		if !transient || round >= retry.Attempts || ctx.Err() != nil {
+			e.Rounds = round
+			return e
+		}
+		pause := retry.backoff(round)
+		c.log().Warn(fmt.Sprintf("%s: %s: BMC busy or silent, trying again in %s (round %d of %d)", c.Server.Name, op, pause, round+1, retry.Attempts),
+			"machine", c.Server.Name, "err", e.Attempts[len(e.Attempts)-1].Err)
+		if sleep(ctx, pause) != nil {
+			e.Rounds = round
+			return e
+		}
 	}
-	if len(e.Attempts) == 0 {
-		return fmt.Errorf("%s: %s: %w", c.Server.Name, op, ctx.Err())
-	}
-	return e
 }
 
 func (c *Client) attempt(ctx context.Context, ep Endpoint, fn func(context.Context, Conn) error) error {

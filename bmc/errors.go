@@ -15,6 +15,9 @@ var (
 	ErrUnsupported = errors.New("not supported by the BMC")
 	ErrTimeout     = errors.New("timed out")
 	ErrNoEffect    = errors.New("BMC reported success but the machine did not change")
+	// ErrBusy is a BMC's "not now": it did not act and asks to be asked
+	// again (Redfish 503 or 409 ResourceInUse, IPMI Node Busy C0h).
+	ErrBusy = errors.New("BMC busy")
 )
 
 // Password reads the endpoint's password from its environment variable or file.
@@ -73,11 +76,16 @@ type AttemptsError struct {
 	Machine  string
 	Op       string
 	Attempts []Attempt
+	Rounds   int // how many times every endpoint was tried (Client.Retry)
 }
 
 func (e *AttemptsError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s failed on every BMC endpoint:", e.Machine, e.Op)
+	fmt.Fprintf(&b, "%s: %s failed on every BMC endpoint", e.Machine, e.Op)
+	if e.Rounds > 1 {
+		fmt.Fprintf(&b, " in %d rounds", e.Rounds)
+	}
+	b.WriteString(":")
 	for i, a := range e.Attempts {
 		fmt.Fprintf(&b, " [%d] %s: %v;", i+1, a.Endpoint, a.Err)
 	}

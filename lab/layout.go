@@ -82,6 +82,10 @@ func (l *Lab) OperatorNetns() string { return l.Netns + "-operator" }
 // CA in PKIDir (lab/pki names the files there).
 func (l *Lab) BMCPasswordFile() string { return filepath.Join(l.Dir, "bmc-password") }
 
+// BMCFaultSocket is the Unix socket on which the lab process arms and
+// clears its virtual BMCs' faults (labctl fault bmc-*).
+func (l *Lab) BMCFaultSocket() string { return filepath.Join(l.Dir, "bmc-faults.sock") }
+
 // APIAddr is the boot service API's host:port.
 func (l *Lab) APIAddr() string {
 	return netip.AddrPortFrom(l.Network.Gateway, APIPort).String()

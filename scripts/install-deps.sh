@@ -23,8 +23,9 @@ packages=(
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config
 	# network boot
 	dnsmasq-base iproute2
-	# fault injection: a partition is an ebtables chain in the lab's namespace (docs/faults.md)
-	iptables
+	# fault injection: a partition is an ebtables chain in the lab's namespace,
+	# a loss an nftables table in its bridge family (docs/faults.md)
+	iptables nftables
 	# an independent site DHCP server for the simulated rack (labctl serve --dhcp proxy tests)
 	kea-dhcp4-server
 	# images: the offline OS and the smoke initramfs

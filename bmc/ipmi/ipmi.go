@@ -86,15 +86,25 @@ func classify(ctx context.Context, op string, err error) error {
 	case errors.Is(err, goipmi.ErrRAKPAuthentication), strings.Contains(msg, "unauthorized name"), strings.Contains(msg, "invalid integrity check"),
 		strings.Contains(msg, "rakp"), strings.Contains(msg, "password"), strings.Contains(msg, "insufficient"):
 		kind = bmc.ErrAuth
-	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "timeout"),
-		strings.Contains(msg, "no datagram"), strings.Contains(msg, "deadline"),
-		strings.Contains(msg, "i/o timeout"), strings.Contains(msg, "no route"), strings.Contains(msg, "network is unreachable"):
+	case busy(err):
+		kind = bmc.ErrBusy
+	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "no route"), strings.Contains(msg, "network is unreachable"):
 		kind = bmc.ErrUnreachable
+	case strings.Contains(msg, "timeout"), strings.Contains(msg, "no datagram"), strings.Contains(msg, "deadline"):
+		// Silence: the BMC is there or not; either way it did not answer in time.
+		kind = bmc.ErrTimeout
 	}
 	if kind == nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return fmt.Errorf("%s: %w: %w", op, kind, err)
+}
+
+// busy reports whether the BMC answered "not now", Node Busy (C0h): it did
+// not act. (C3h, a time-out while processing, may have acted.)
+func busy(err error) bool {
+	re, ok := types.IsResponseError(err)
+	return ok && re.CompletionCode() == types.CodeNodeBusy
 }
 
 // Close ends the session.
@@ -176,7 +186,7 @@ func (c *Conn) SetBootDevice(ctx context.Context, d power.BootDevice, o power.Bo
 		}
 	}
 	if err != nil {
-		if _, ok := types.IsResponseError(err); ok {
+		if _, ok := types.IsResponseError(err); ok && !busy(err) {
 			return fmt.Errorf("set boot flags %s: %w: %w", d, bmc.ErrUnsupported, err)
 		}
 		return classify(ctx, "set boot flags "+string(d), err)

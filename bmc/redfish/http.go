@@ -71,9 +71,20 @@ func (c *Conn) do(ctx context.Context, method, path string, body any, header map
 			return nil, fmt.Errorf("%s %s: %w", method, path, err)
 		}
 	}
+	relogged := false
 	for attempt := 1; ; attempt++ {
 		rep, err := c.once(ctx, method, path, payload, header)
 		var se *statusError
+		if errors.As(err, &se) && se.Status == http.StatusUnauthorized && c.token != "" && c.sessions != "" && !relogged {
+			// The BMC dropped the session (a reset, a session limit, an
+			// idle time-out): log in again, once, and resend.
+			relogged = true
+			if lerr := c.openSession(ctx); lerr != nil {
+				return nil, fmt.Errorf("%w; logging in again: %w", err, lerr)
+			}
+			attempt--
+			continue
+		}
 		if err == nil || !retry || !errors.As(err, &se) || !busy(se.Status) || attempt == maxAttempts {
 			if se != nil {
 				se.Attempts = attempt

@@ -202,6 +202,7 @@ func TestResetRetry(t *testing.T) {
 	})
 	t.Run("cycle is not repeated", func(t *testing.T) {
 		b := startQuirky(t, virtual.Quirks{BusyResets: 1}, bmc.Endpoint{})
+		b.c.Retry = bmc.Retry{Attempts: 1} // the connection's own behaviour
 		b.m.SetOn(true)
 		err := b.c.SetPower(ctx, power.ActionCycle)
 		if err == nil || !strings.Contains(err.Error(), "reset PowerCycle (not repeated") || !strings.Contains(err.Error(), "503 Service Unavailable") {
@@ -218,8 +219,21 @@ func TestResetRetry(t *testing.T) {
 			t.Errorf("boots %v, want one", boots)
 		}
 	})
+	t.Run("a cycle answered 503 is sent again by the client's next round", func(t *testing.T) {
+		// 503 says the service did not act: the client, not the connection, asks again.
+		b := startQuirky(t, virtual.Quirks{BusyResets: 1}, bmc.Endpoint{})
+		b.c.Retry = bmc.Retry{Attempts: 2, Backoff: 100 * time.Millisecond}
+		b.m.SetOn(true)
+		if err := b.c.SetPower(ctx, power.ActionCycle); err != nil {
+			t.Fatal(err)
+		}
+		if boots := b.m.Boots(); len(boots) != 1 {
+			t.Errorf("boots %v, want exactly one", boots)
+		}
+	})
 	t.Run("busy beyond the timeout", func(t *testing.T) {
 		b := startQuirky(t, virtual.Quirks{BusyRequests: 1000}, bmc.Endpoint{Timeout: 2 * time.Second})
+		b.c.Retry = bmc.Retry{Attempts: 1}
 		_, err := b.c.PowerState(ctx)
 		if err == nil || !strings.Contains(err.Error(), "GET /redfish/v1/: 503 Service Unavailable") || !strings.Contains(err.Error(), "attempts)") {
 			t.Errorf("got %v, want the last busy answer and the number of attempts", err)

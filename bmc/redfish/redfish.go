@@ -30,6 +30,7 @@ type Conn struct {
 	basic    bool   // basic auth on every request
 	token    string // X-Auth-Token of the session
 	session  string // the session's URI, deleted on Close
+	sessions string // the Sessions collection, to log in again to when the BMC dropped the session
 	systemID string // @odata.id of the system
 	warnings []string
 }
@@ -123,6 +124,15 @@ func (c *Conn) logIn(ctx context.Context, auth bmc.Auth, root serviceRoot) error
 		c.basic = true
 		return nil
 	}
+	c.sessions = sessions
+	return c.openSession(ctx)
+}
+
+// openSession posts the credentials to the Sessions collection and keeps
+// the token and the session's URI.
+func (c *Conn) openSession(ctx context.Context) error {
+	sessions := c.sessions
+	c.token, c.session = "", ""
 	// A busy answer to a login created no session; a duplicate one, should a
 	// lost answer hide the first, expires on the BMC.
 	rep, err := c.do(ctx, http.MethodPost, sessions, map[string]string{"UserName": c.user, "Password": c.password}, nil, true)
@@ -149,6 +159,15 @@ func (c *Conn) findSystem(ctx context.Context, root serviceRoot, uuid string) er
 	var coll struct{ Members []odataRef }
 	if _, err := c.get(ctx, root.Systems.ID, &coll); err != nil {
 		return classify(ctx, "list systems", err)
+	}
+	// A BMC that names its systems by UUID (sushy-tools, labctl's own) is
+	// asked for that one first: the others are not read, so one system's
+	// trouble does not reach the clients of its neighbours.
+	for i, m := range coll.Members {
+		if uuid != "" && i > 0 && strings.EqualFold(m.ID[strings.LastIndex(strings.TrimSuffix(m.ID, "/"), "/")+1:], uuid) {
+			coll.Members[0], coll.Members[i] = m, coll.Members[0]
+			break
+		}
 	}
 	var seen []string
 	for _, m := range coll.Members {
@@ -180,6 +199,11 @@ func classify(ctx context.Context, op string, err error) error {
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w", op, err) // bmc.Client names the time-out and its budget
+	case errors.As(err, &se) && (se.Status == http.StatusServiceUnavailable ||
+		se.Status == http.StatusConflict && strings.HasSuffix(se.Code, ".ResourceInUse")):
+		// "Not now": the service did not act (503), or the resource is in
+		// use or in transition (409 ResourceInUse, a pending job).
+		return fmt.Errorf("%s: %w: %w", op, bmc.ErrBusy, err)
 	case errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden):
 		return fmt.Errorf("%s: %w: %w", op, bmc.ErrAuth, err)
 	case errors.As(err, &certErr):
@@ -203,6 +227,7 @@ func (c *Conn) Close(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second) // a logout is not worth waiting long for
 	defer cancel()
+	c.sessions = "" // a session the BMC dropped is not logged in again to be deleted
 	_, err := c.do(ctx, http.MethodDelete, c.session, nil, nil, false)
 	c.session, c.token = "", ""
 	return err

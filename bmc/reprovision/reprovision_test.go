@@ -42,6 +42,9 @@ var bootData = map[string]string{
 	"groups/n6.json":       `{"id": "n6", "profile": "good", "selector": {"mac": "52:54:00:00:00:06"}}`,
 	"groups/n7.json":       `{"id": "n7", "profile": "good", "selector": {"mac": "52:54:00:00:00:07"}}`,
 	"groups/n8.json":       `{"id": "n8", "profile": "good", "selector": {"mac": "52:54:00:00:00:08"}}`,
+	"groups/n9.json":       `{"id": "n9", "profile": "good", "selector": {"mac": "52:54:00:00:00:09"}}`,
+	"groups/n10.json":      `{"id": "n10", "profile": "good", "selector": {"mac": "52:54:00:00:00:0a"}}`,
+	"groups/n11.json":      `{"id": "n11", "profile": "good", "selector": {"mac": "52:54:00:00:00:0b"}}`,
 }
 
 // bootService runs the real boot service on loopback.
@@ -95,9 +98,11 @@ func TestRun(t *testing.T) {
 		redfish         bool
 		profile         string // the virtual BMC's quirk profile
 		passwordEnv     string
+		fault           *virtual.Fault              // armed on its virtual BMC before reprovisioning
 		setup           func(t *testing.T, n *node) // before reprovisioning
 		check           func(t *testing.T, n *node, err error)
 		m               *virtualtest.VM
+		sys             *virtual.System
 	}
 	bootedOnce := func(t *testing.T, n *node, err error) {
 		if err != nil {
@@ -110,7 +115,26 @@ func TestRun(t *testing.T) {
 			t.Errorf("after the network boot, next boot is %s once=%v; want disk", d, once)
 		}
 	}
+	flakyTwice := func(t *testing.T, n *node, err error) {
+		bootedOnce(t, n, err)
+		if st := n.sys.FaultStatus(); st.Hits != 2 {
+			t.Errorf("its BMC's fault spoiled %d requests, want 2: it did not take effect", st.Hits)
+		}
+	}
 	nodes := []*node{
+		// A BMC busy for two requests (Redfish 503, IPMI Node Busy) is
+		// ridden out with backoff.
+		{name: "flaky-ipmi", mac: "52:54:00:00:00:09", fault: &virtual.Fault{Kind: virtual.FaultError, Requests: 2}, check: flakyTwice},
+		{name: "flaky-redfish", mac: "52:54:00:00:00:0a", redfish: true, fault: &virtual.Fault{Kind: virtual.FaultError, Requests: 2}, check: flakyTwice},
+		// One that never answers fails naming the machine, after its rounds.
+		{name: "silent-bmc", mac: "52:54:00:00:00:0b", fault: &virtual.Fault{Kind: virtual.FaultTimeout}, check: func(t *testing.T, n *node, err error) {
+			if !errors.Is(err, bmc.ErrTimeout) || !strings.Contains(err.Error(), "silent-bmc: set boot device pxe once: silent-bmc: boot device network failed on every BMC endpoint in 3 rounds") {
+				t.Errorf("got %v, want a time-out naming the machine and its rounds", err)
+			}
+			if b := n.m.Boots(); len(b) != 0 {
+				t.Errorf("machine behind a silent BMC was booted: %v", b)
+			}
+		}},
 		{name: "ipmi-node", mac: "52:54:00:00:00:01", check: bootedOnce},
 		{name: "redfish-node", mac: "52:54:00:00:00:02", redfish: true, check: bootedOnce},
 		// sushy-tools has no one-time boot: the client sets PXE persistently,
@@ -171,7 +195,16 @@ func TestRun(t *testing.T) {
 			t.Fatal(err)
 		}
 		sys := &virtual.System{Name: n.name, UUID: n.uuid, Machine: n.m, Quirks: q}
+		n.sys = sys
+		if n.fault != nil {
+			if err := sys.SetFault(*n.fault); err != nil {
+				t.Fatal(err)
+			}
+		}
 		ep := bmc.Endpoint{Protocol: bmc.IPMI, Username: "admin", PasswordEnv: cmp.Or(n.passwordEnv, "RP_PW"), Timeout: 10 * time.Second}
+		if n.fault != nil && n.fault.Requests == 0 {
+			ep.Timeout = time.Second // a BMC that never answers costs this per round
+		}
 		if n.redfish {
 			redfishSystems[n.profile] = append(redfishSystems[n.profile], sys)
 			ep.Protocol, ep.SystemUUID = bmc.Redfish, n.uuid
@@ -185,7 +218,8 @@ func TestRun(t *testing.T) {
 		}
 		mac, _ := net.ParseMAC(n.mac)
 		targets = append(targets, reprovision.Target{Name: n.name, MAC: mac, UUID: n.uuid,
-			BMC: &bmc.Client{Server: bmc.Server{Name: n.name, Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers()}})
+			BMC: &bmc.Client{Server: bmc.Server{Name: n.name, Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers(),
+				Retry: bmc.Retry{Attempts: 3, Backoff: 200 * time.Millisecond}}})
 	}
 	cert, caPEM, err := virtualtest.NewCertificate("127.0.0.1")
 	if err != nil {

@@ -48,6 +48,7 @@ func ServeIPMI(ctx context.Context, conn net.PacketConn, sys *System, cred Crede
 	// or FRU, and says so with Invalid Command (C1h) as a BMC without
 	// them does, rather than "not supported in present state".
 	reg := handlers.NewRegistry()
+	reg.Use(sys.ipmiFaults) // before the handlers: middleware wraps what is registered after it
 	handlers.RegisterAppHandlers(reg)
 	handlers.RegisterSessionHandlers(reg)
 	handlers.RegisterChassisHandlers(reg)
@@ -65,7 +66,7 @@ func ServeIPMI(ctx context.Context, conn net.PacketConn, sys *System, cred Crede
 	reg.RegisterFunc(types.CommandWarmReset, sys.ipmiResetBMC)
 	reg.RegisterFunc(types.CommandGetSystemGUID, sys.ipmiSystemGUID)
 
-	srv := server.NewServer(b, conn, server.WithHandlerRegistry(reg))
+	srv := server.NewServer(b, silentConn{PacketConn: conn, sys: sys}, server.WithHandlerRegistry(reg))
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	defer stop()
 	err = srv.Serve(ctx)
@@ -152,6 +153,9 @@ func (s *System) ipmiSetBootOptions(ctx context.Context, _ *handlers.HandlerCont
 		var f types.BootOptionParam_BootFlags
 		if err := f.Unpack(data); err != nil {
 			return nil, types.CodeRequestDataLengthInvalid, nil
+		}
+		if _, refused := s.spoil(FaultRefuseBoot); refused {
+			return nil, types.CodeNodeBusy, nil
 		}
 		o := Override{Once: !f.Persist && s.Quirks.IPMIOnce != "ignored", UEFI: f.BIOSBootType == types.BIOSBootTypeEFI}
 		if f.BootFlagsValid {

@@ -115,7 +115,7 @@ func NewRedfishHandler(systems []*System, cred Credentials) (http.Handler, error
 	r.mux.Handle("/", r.authenticated(privLogin, func(w http.ResponseWriter, req *http.Request, _ *caller) {
 		rfError(w, http.StatusNotFound, "ResourceMissingAtURI", "no resource at "+req.URL.Path, req.URL.Path)
 	}))
-	return r.quirky(protocol(r.mux)), nil
+	return r.quirky(protocol(r.faulty(r.mux))), nil
 }
 
 // quirky applies the service's quirks before next: an answer held back by

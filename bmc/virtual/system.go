@@ -52,6 +52,7 @@ type System struct {
 	booted   Override // the override the machine was last powered on with
 	modeSet  bool     // override.UEFI was set by a request, not taken from UEFI
 	ipmi     ipmiBootParams
+	fault    faultState // a misbehaviour armed at run time (faults.go)
 }
 
 // id is the system's Redfish Id: its UUID, or a vendor's fixed Id.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/labctl/labctl/bmc"
 	"github.com/labctl/labctl/bmc/protocols"
+	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
@@ -53,10 +54,15 @@ func faultEnv(st *state.State) (fault.Env, error) {
 		return fault.Env{}, err
 	}
 	dial := netns.Dialer(l.Netns)
+	var bmcFaults fault.BMCFaulter
+	if l.Rack == nil {
+		bmcFaults = virtual.FaultClient{Socket: l.BMCFaultSocket()}
+	}
 	return fault.Env{
-		Lab:      l,
-		Shell:    &check.SSH{Keys: keys, Dial: dial},
-		Provider: prov,
+		BMCFaults: bmcFaults,
+		Lab:       l,
+		Shell:     &check.SSH{Keys: keys, Dial: dial},
+		Provider:  prov,
 		BMC: func(machine, protocol string) (power.Controller, error) {
 			_, i, err := l.Machine(machine)
 			if err != nil {

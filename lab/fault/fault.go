@@ -15,8 +15,10 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
@@ -50,8 +52,17 @@ type Env struct {
 	// BMC is a machine's BMC (protocol "" = its endpoints in order): power
 	// faults go through it, so that the BMC path is what is exercised.
 	BMC func(machine, protocol string) (power.Controller, error)
+	// BMCFaults arms and clears faults on the machines' virtual BMCs, in
+	// the lab process that serves them (virtual.FaultClient).
+	BMCFaults BMCFaulter
 	// Probe bounds one reachability probe (default 3 s).
 	Probe time.Duration
+}
+
+// BMCFaulter arms and clears a machine's virtual BMC fault.
+type BMCFaulter interface {
+	Set(ctx context.Context, machine string, f virtual.Fault) (virtual.FaultStatus, error)
+	Clear(ctx context.Context, machine string) (virtual.FaultStatus, error)
 }
 
 // NotEffectiveError says that a fault was applied but the probe that
@@ -75,8 +86,12 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 	}
 	var err error
 	switch f.Kind {
+	case scenario.FaultBMCError, scenario.FaultBMCTimeout, scenario.FaultBMCDropSessions, scenario.FaultBMCRefuseBoot:
+		err = bmcFault(ctx, env, f)
 	case scenario.FaultPartition:
 		err = partition(ctx, env, id, f)
+	case scenario.FaultLoss:
+		err = loss(ctx, env, id, f)
 	case scenario.FaultPause:
 		err = pause(ctx, env, f.Machines)
 	case scenario.FaultLinkDown:
@@ -102,8 +117,21 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 	var err error
 	switch f.Kind {
+	case scenario.FaultBMCError, scenario.FaultBMCTimeout, scenario.FaultBMCDropSessions, scenario.FaultBMCRefuseBoot:
+		err = onEach(f.Machines, func(name string) error {
+			if env.BMCFaults == nil {
+				return errors.New("no virtual BMCs to heal (the lab's BMCs are not labctl's)")
+			}
+			_, err := env.BMCFaults.Clear(ctx, name)
+			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+				return nil // no lab process: its virtual BMCs, faults and all, are gone
+			}
+			return err
+		})
 	case scenario.FaultPartition:
 		err = unpartition(ctx, env.Lab, id)
+	case scenario.FaultLoss:
+		err = unloss(ctx, env.Lab, id)
 	case scenario.FaultPause:
 		err = onEach(f.Machines, func(name string) error {
 			fr, err := freezer(env)
@@ -264,6 +292,27 @@ func powerOff(ctx context.Context, env Env, f scenario.Fault) error {
 		}
 		if st != power.Off {
 			return &NotEffectiveError{Fault: "power-off " + name, Reason: fmt.Sprintf("its BMC answered, but the machine is %s", st)}
+		}
+		return nil
+	})
+}
+
+// bmcFault arms the fault on each machine's virtual BMC; the lab process
+// answers with the fault armed on the system that serves the machine's
+// IPMI and Redfish, which proves it (a probe would spend one of its requests).
+func bmcFault(ctx context.Context, env Env, f scenario.Fault) error {
+	kind, _ := scenario.BMCFault(f.Kind)
+	if env.BMCFaults == nil {
+		return errors.New("the lab's BMCs are not labctl's virtual BMCs (a rack's servers): no BMC fault to arm")
+	}
+	want := virtual.Fault{Kind: kind, Requests: f.Requests}
+	return onEach(f.Machines, func(name string) error {
+		st, err := env.BMCFaults.Set(ctx, name, want)
+		if err != nil {
+			return err
+		}
+		if !st.Armed || st.Fault != want {
+			return &NotEffectiveError{Fault: f.Kind + " " + name, Reason: fmt.Sprintf("the lab process reports its BMC's fault as %+v", st)}
 		}
 		return nil
 	})

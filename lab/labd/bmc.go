@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/labctl/labctl/bmc/virtual"
 	"github.com/labctl/labctl/lab"
@@ -28,6 +31,7 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 	// The lab's Redfish service serves the machines with a standard BMC; a
 	// machine whose BMC has a quirk profile gets a service of its own.
 	services := map[string][]*virtual.System{}
+	var all []*virtual.System
 	for i, m := range l.Machines {
 		q, err := virtual.Profile(m.BMCProfile)
 		if err != nil {
@@ -35,6 +39,7 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 		}
 		sys := &virtual.System{Name: m.Name, UUID: m.UUID, Machine: lab.MachinePower(prov, l, m.Name),
 			Quirks: q, UEFI: m.Firmware == lab.UEFI}
+		all = append(all, sys)
 		if m.Speaks(lab.ProtocolRedfish) {
 			raddr := l.MachineRedfishAddr(i)
 			services[raddr] = append(services[raddr], sys)
@@ -64,8 +69,36 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 			}
 		})
 	}
+	if err := serveFaultAPI(ctx, wg, l, all, fail); err != nil {
+		return err
+	}
 	log.Info("virtual BMCs up", "ipmi_ports", fmt.Sprintf("%d-%d", lab.IPMIBasePort, lab.IPMIBasePort+len(l.Machines)-1),
 		"redfish", l.RedfishURL(), "username", cred.Username, "password_file", l.BMCPasswordFile(), "ca_file", pki.CAFile(l.PKIDir()))
+	return nil
+}
+
+// serveFaultAPI serves the virtual BMCs' fault API on the lab's socket
+// (mode 0600: the lab's owner only) until ctx ends.
+func serveFaultAPI(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, systems []*virtual.System, fail func(error)) error {
+	sock := l.BMCFaultSocket()
+	os.Remove(sock) // a crashed lab process's
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("virtual BMCs: fault API: %w", err)
+	}
+	if err := os.Chmod(sock, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("virtual BMCs: fault API: %w", err)
+	}
+	srv := &http.Server{Handler: virtual.NewFaultHandler(systems), ReadHeaderTimeout: 10 * time.Second}
+	stop := context.AfterFunc(ctx, func() { srv.Close() })
+	wg.Go(func() {
+		defer stop()
+		defer os.Remove(sock)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && ctx.Err() == nil {
+			fail(fmt.Errorf("virtual BMCs: fault API on %s: %w", sock, err))
+		}
+	})
 	return nil
 }
 

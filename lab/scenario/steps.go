@@ -49,10 +49,27 @@ const (
 	FaultPowerOff = "power-off"
 	// FaultServiceStop stops a systemd unit over SSH; healed by starting it.
 	FaultServiceStop = "service-stop"
+	// FaultLoss drops Percent of the frames from and to each machine on
+	// the lab's bridge, at random (nftables' numgen, no netem needed).
+	FaultLoss = "loss"
+	// BMC faults: the machine's virtual BMC (IPMI and Redfish) answers
+	// busy, stays silent, drops its sessions or refuses a boot override,
+	// for the next Requests requests or until healed.
+	FaultBMCError        = "bmc-error"
+	FaultBMCTimeout      = "bmc-timeout"
+	FaultBMCDropSessions = "bmc-drop-sessions"
+	FaultBMCRefuseBoot   = "bmc-refuse-boot"
 )
 
 // FaultKinds are the kinds a fault may have.
-var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop}
+var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultLoss,
+	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot}
+
+// BMCFault reports whether kind is a fault of the machine's virtual BMC,
+// and the BMC's own name for it.
+func BMCFault(kind string) (string, bool) {
+	return strings.CutPrefix(kind, "bmc-")
+}
 
 // Fault is one fault, as data.
 type Fault struct {
@@ -63,6 +80,10 @@ type Fault struct {
 	// Protocol is the BMC protocol of power-off (ipmi or redfish); empty:
 	// the BMC's endpoints in order.
 	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
+	// Requests is how many requests a BMC fault spoils (0: until healed).
+	Requests int `yaml:"requests" json:"requests,omitempty"`
+	// Percent is the share of a loss's frames dropped (1 to 100).
+	Percent int `yaml:"percent" json:"percent,omitempty"`
 }
 
 // String is the fault in a few words, for timelines and `labctl fault list`.
@@ -83,6 +104,12 @@ func (f Fault) String() string {
 	}
 	if f.Protocol != "" {
 		b.WriteString(" via " + f.Protocol)
+	}
+	if f.Requests > 0 {
+		fmt.Fprintf(&b, " for %d requests", f.Requests)
+	}
+	if f.Percent > 0 {
+		fmt.Fprintf(&b, " %d%%", f.Percent)
 	}
 	return b.String()
 }
@@ -149,6 +176,17 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 		}
 	} else if f.Unit != "" {
 		bad("unit", "only a service-stop has a unit")
+	}
+	switch {
+	case f.Kind == FaultLoss && (f.Percent < 1 || f.Percent > 100):
+		bad("percent", "%d: a loss drops 1 to 100 percent of the frames", f.Percent)
+	case f.Kind != FaultLoss && f.Percent != 0:
+		bad("percent", "only a loss has a percent")
+	}
+	if _, bmcFault := BMCFault(f.Kind); !bmcFault && f.Requests != 0 {
+		bad("requests", "only a BMC fault (bmc-*) spoils a number of requests")
+	} else if f.Requests < 0 {
+		bad("requests", "%d is negative (0: until healed)", f.Requests)
 	}
 	switch {
 	case f.Protocol != "" && f.Kind != FaultPowerOff:

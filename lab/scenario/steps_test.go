@@ -18,6 +18,9 @@ const stepsYAML = validYAML + `steps:
     fault: {kind: pause, machines: [a]}
     heal_after: 5s
     recover: {deadline: 1m, checks: [{name: up, run: "true"}]}
+  - name: flaky-bmc
+    fault: {kind: bmc-error, machines: [b], requests: 2}
+    recover: {checks: [{name: up, run: "true"}]}
 `
 
 func TestStepsValid(t *testing.T) {
@@ -25,7 +28,7 @@ func TestStepsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Steps) != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
+	if len(s.Steps) != 3 || s.Steps[2].Fault.Requests != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
 		t.Fatalf("steps = %+v", s.Steps)
 	}
 	if d := time.Duration(s.Steps[0].Deadline); d != DefaultDuringDeadline {
@@ -43,7 +46,7 @@ func TestStepsInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop`},
+		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, loss, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot`},
 		{"unknown machine", "machines: [a]}", "machines: [z]}", `steps[1].fault.machines: no machine named "z"`},
 		{"no machines", "kind: pause, machines: [a]}", "kind: pause}", "steps[1].fault.machines: missing: the machines the pause acts on"},
 		{"machine twice", "machines: [a]}", "machines: [a, a]}", "steps[1].fault.machines: a twice"},
@@ -58,6 +61,12 @@ func TestStepsInvalid(t *testing.T) {
 		{"unit off a service", "machines: [a]}", "machines: [a], unit: etcd}", "steps[1].fault.unit: only a service-stop has a unit"},
 		{"protocol off power", "machines: [a]}", "machines: [a], protocol: ipmi}", "steps[1].fault.protocol: only a power-off"},
 		{"bad protocol", "kind: pause, machines: [a]}", "kind: power-off, machines: [a], protocol: snmp}", `steps[1].fault.protocol: "snmp": want ipmi or redfish`},
+		{"requests off a BMC fault", "machines: [a]}", "machines: [a], requests: 2}", "steps[1].fault.requests: only a BMC fault (bmc-*) spoils a number of requests"},
+		{"loss without percent", "kind: pause, machines: [a]}", "kind: loss, machines: [a]}", "steps[1].fault.percent: 0: a loss drops 1 to 100 percent of the frames"},
+		{"loss over 100", "kind: pause, machines: [a]}", "kind: loss, machines: [a], percent: 130}", "steps[1].fault.percent: 130: a loss drops 1 to 100 percent"},
+		{"percent off a loss", "machines: [a]}", "machines: [a], percent: 30}", "steps[1].fault.percent: only a loss has a percent"},
+		{"negative requests", "kind: pause, machines: [a]}", "kind: bmc-error, machines: [a], requests: -1}", "steps[1].fault.requests: -1 is negative (0: until healed)"},
+		{"BMC fault without machines", "kind: pause, machines: [a]}", "kind: bmc-timeout}", "steps[1].fault.machines: missing: the machines the bmc-timeout acts on"},
 		{"bad name", "name: cut", "name: Cut_It", `steps[0].name: "Cut_It" is not a DNS label`},
 		{"duplicate name", "name: freeze", "name: cut", "steps[1].name: duplicate step cut"},
 		{"no recovery checks", "recover: {deadline: 1m, checks: [{name: up, run: \"true\"}]}", "recover: {deadline: 1m}", "steps[1].recover.checks: missing"},
