@@ -207,4 +207,5 @@ func assertSiteDHCPAnswers(t *testing.T, ctx context.Context, e *e2eEnv, keaLeas
 	if want := "ip=" + reserved + " serverid=" + st.Lab.Network.Gateway.String(); err != nil || strings.TrimSpace(string(got)) != want {
 		t.Errorf("the site's DHCP after down: udhcpc %v, lease %q; want %q\n%s", err, got, want, out)
 	}
+	t.Logf("the site's DHCP after down: %s", strings.TrimSpace(string(got)))
 }
