@@ -20,6 +20,10 @@ type Target struct {
 	UUID string
 	BMC  power.Controller // a *bmc.Client
 	Mode power.BootMode   // the firmware mode to boot the network in ("": as it is)
+	// EveryBoot boots the network persistently, not once: a rack's server
+	// that lives in RAM, whose every boot is a network boot. There is no
+	// disk to put first again after the fetch.
+	EveryBoot bool
 }
 
 // bootSetter is a BMC client that says how it set the boot device: a
@@ -117,7 +121,7 @@ func Run(ctx context.Context, targets []Target, w Waiter, o Options) []Result {
 
 func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) (Phase, error) {
 	log = log.With("machine", t.Name)
-	want := power.BootOptions{Mode: t.Mode}
+	want := power.BootOptions{Mode: t.Mode, Persistent: t.EveryBoot}
 	applied := want
 	var err error
 	if bs, ok := t.BMC.(bootSetter); ok {
@@ -126,7 +130,11 @@ func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) (Phase, erro
 		err = t.BMC.SetBootDevice(ctx, power.BootNetwork, want)
 	}
 	if err != nil {
-		return PhaseBootDevice, fmt.Errorf("%s: set boot device pxe once: %w", t.Name, err)
+		how := "once"
+		if t.EveryBoot {
+			how = "persistently"
+		}
+		return PhaseBootDevice, fmt.Errorf("%s: set boot device pxe %s: %w", t.Name, how, err)
 	}
 	log.Info("boot device set", "device", "pxe", "once", !applied.Persistent)
 	st, err := t.BMC.PowerState(ctx)
@@ -146,6 +154,9 @@ func one(ctx context.Context, t Target, w Waiter, log *slog.Logger) (Phase, erro
 		return PhaseFetch, fmt.Errorf("%s: wait for the machine to fetch its config: %w", t.Name, err)
 	}
 	log.Info("config fetched")
+	if t.EveryBoot {
+		return PhaseDone, nil
+	}
 	if !applied.Persistent && keptNetwork(ctx, t, log) {
 		applied.Persistent = true
 	}

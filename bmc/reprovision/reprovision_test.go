@@ -45,6 +45,7 @@ var bootData = map[string]string{
 	"groups/n9.json":       `{"id": "n9", "profile": "good", "selector": {"mac": "52:54:00:00:00:09"}}`,
 	"groups/n10.json":      `{"id": "n10", "profile": "good", "selector": {"mac": "52:54:00:00:00:0a"}}`,
 	"groups/n11.json":      `{"id": "n11", "profile": "good", "selector": {"mac": "52:54:00:00:00:0b"}}`,
+	"groups/n12.json":      `{"id": "n12", "profile": "good", "selector": {"mac": "52:54:00:00:00:0c"}}`,
 }
 
 // bootService runs the real boot service on loopback.
@@ -98,7 +99,8 @@ func TestRun(t *testing.T) {
 		redfish         bool
 		profile         string // the virtual BMC's quirk profile
 		passwordEnv     string
-		fault           *virtual.Fault              // armed on its virtual BMC before reprovisioning
+		fault           *virtual.Fault // armed on its virtual BMC before reprovisioning
+		everyBoot       bool
 		setup           func(t *testing.T, n *node) // before reprovisioning
 		check           func(t *testing.T, n *node, err error)
 		m               *virtualtest.VM
@@ -146,6 +148,19 @@ func TestRun(t *testing.T) {
 		// virtualbmc applies a one-time device persistently and says
 		// one-time: the network it still reports after the boot must go.
 		{name: "virtualbmc", mac: "52:54:00:00:00:07", profile: "virtualbmc", check: bootedOnce},
+		// A rack's server that lives in RAM boots the network every time,
+		// the virtualbmc profile's network kept or not: nothing restores the disk.
+		{name: "every-boot", mac: "52:54:00:00:00:0c", profile: "virtualbmc", everyBoot: true, check: func(t *testing.T, n *node, err error) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b := n.m.Boots(); len(b) != 1 || b[0] != power.BootNetwork {
+				t.Errorf("boots %v, want [network]", b)
+			}
+			if d, once := n.m.NextBoot(); d != power.BootNetwork || once {
+				t.Errorf("after the network boot, next boot is %s once=%v; want network, persistently", d, once)
+			}
+		}},
 		{name: "bad-password", mac: "52:54:00:00:00:03", passwordEnv: "RP_BAD_PW", check: func(t *testing.T, n *node, err error) {
 			if !errors.Is(err, bmc.ErrAuth) || !strings.Contains(err.Error(), "bad-password") {
 				t.Errorf("got %v, want an auth error naming the machine", err)
@@ -217,7 +232,7 @@ func TestRun(t *testing.T) {
 			ep.Address = pc.LocalAddr().String()
 		}
 		mac, _ := net.ParseMAC(n.mac)
-		targets = append(targets, reprovision.Target{Name: n.name, MAC: mac, UUID: n.uuid,
+		targets = append(targets, reprovision.Target{Name: n.name, MAC: mac, UUID: n.uuid, EveryBoot: n.everyBoot,
 			BMC: &bmc.Client{Server: bmc.Server{Name: n.name, Endpoints: []bmc.Endpoint{ep}}, Dialers: protocols.Dialers(),
 				Retry: bmc.Retry{Attempts: 3, Backoff: 200 * time.Millisecond}}})
 	}

@@ -104,8 +104,10 @@ func TestE2EBrokenScenarioIsDiagnosed(t *testing.T) {
 
 // TestE2EEtcd3 is the README's main job: `labctl up etcd3` (three live
 // machines forming an etcd cluster, checked over SSH), verified again,
-// its status and its serial console, a rolling reprovision of its members
-// with a writer running throughout, then down.
+// its status and its serial console, a rolling reprovision stopped by a
+// BMC that refuses its credentials, then down. (The rolling reprovision of
+// the whole cluster with a writer running is TestE2ERackSim's, on the
+// simulated rack's servers.)
 func TestE2EEtcd3(t *testing.T) {
 	e := newE2E(t, "etcd3")
 	ctx, cancel := e2eContext(t)

@@ -38,7 +38,7 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2EForeignNetnsSurvives":           1 * time.Minute,
 	"TestE2ENotRootIsRefused":               1 * time.Minute,
 	"TestE2ESecondLabRefused":               4 * time.Minute,
-	"TestE2EEtcd3":                          40 * time.Minute, // with its rolling reprovision
+	"TestE2EEtcd3":                          40 * time.Minute, // with its faults and snapshots
 	"TestE2EEtcdLarge":                      17 * time.Minute,
 	"TestE2EEtcd3Install":                   45 * time.Minute,
 	"TestE2EBrokenScenarioIsDiagnosed":      15 * time.Minute,
@@ -50,7 +50,7 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2ELabAPI":                         6 * time.Minute,
 	"TestE2EK8sInstall":                     40 * time.Minute,
 	"TestE2EK8sWrongNodeCertificate":        30 * time.Minute,
-	"TestE2ERackSim":                        12 * time.Minute, // with etcd3 up on its servers
+	"TestE2ERackSim":                        20 * time.Minute, // with etcd3 up on its servers, reprovisioned, and etcd3-install
 	"TestE2ETestSeveral":                    6 * time.Minute,
 	"TestE2EBootMatrix/qemu":                5 * time.Minute,
 	"TestE2EBootMatrix/libvirt":             5 * time.Minute,

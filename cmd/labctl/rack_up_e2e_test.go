@@ -17,9 +17,10 @@ import (
 // and the interface rack0: bad input is refused before anything is
 // powered or started, naming the flag and the field; then `up --dhcp
 // proxy` beside Kea converges and verifies over SSH, status and ssh work on
-// the lab, Kea's leases keep the reservations, and down leaves no process
-// of labctl's, the interface's links and addresses as they were, and the
-// servers off.
+// the lab, Kea's leases keep the reservations, reprovision goes through the
+// servers' own BMCs (testRackReprovision), and down leaves no process of
+// labctl's, the interface's links and addresses as they were, the servers
+// off and Kea still handing out its reservations.
 func testRackUp(t *testing.T, ctx context.Context, e *e2eEnv, opNetns, invPath, keaLeases string) {
 	stateDir := t.TempDir()
 	os.Chmod(stateDir, 0o755)
@@ -110,6 +111,8 @@ func testRackUp(t *testing.T, ctx context.Context, e *e2eEnv, opNetns, invPath, 
 		}
 	}
 
+	t.Run("reprovision", func(t *testing.T) { testRackReprovision(t, ctx, e, opNetns, stateDir) })
+
 	if out, err := op("down", "etcd3"); err != nil || !strings.Contains(out, "lab etcd3 is down") {
 		t.Fatalf("down: %v\n%s", err, out)
 	}
@@ -127,6 +130,7 @@ func testRackUp(t *testing.T, ctx context.Context, e *e2eEnv, opNetns, invPath, 
 	if status, err := e.run(ctx, "status", "rack-sim"); err != nil || !strings.Contains(status, "lab rack-sim (running)") {
 		t.Errorf("rack-sim after etcd3's down: %v\n%s", err, status)
 	}
+	assertSiteDHCPAnswers(t, ctx, e, keaLeases)
 }
 
 // testRackInstallFull installs etcd3-install on the simulated rack's

@@ -125,7 +125,7 @@ fails. The exit status is non-zero when any machine did not pass.`,
 			return report.Err()
 		},
 	}
-	cmd.Flags().StringVar(&rack.Inventory, "inventory", "", "inventory file (YAML, see docs/inventory.md): with --bootsvc, a rack's machines; with a lab, BMC endpoints for its machines (by name)")
+	cmd.Flags().StringVar(&rack.Inventory, "inventory", "", "inventory file (YAML, see docs/inventory.md): with --bootsvc, a rack's machines; with a lab, BMC endpoints for its machines (by name; a lab on a rack's servers uses its own inventory unless given)")
 	cmd.Flags().StringVar(&rack.BootURL, "bootsvc", "", "a rack's boot service base URL (its GET /machines log is watched); needs --inventory")
 	cmd.Flags().StringVar(&protocol, "protocol", "", "use only this BMC protocol: ipmi or redfish (default: every endpoint, in order)")
 	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Minute, "give up on machines that have not fetched their config (and passed the checks) by then")

@@ -28,7 +28,9 @@ import (
 type ReprovisionOptions struct {
 	Protocols []bmc.Protocol // at most one: use only this protocol's endpoints
 	// Inventory, if set, gives the machines' BMC endpoints (by machine
-	// name, the MACs agreeing) instead of the lab's own virtual BMCs'.
+	// name, the MACs agreeing) instead of the lab's own virtual BMCs'. A
+	// lab on a rack's servers uses its rack's inventory unless this is set,
+	// and names its servers there as the rack does (Lab.Rack.Server).
 	Inventory string
 	Plan      reprovision.Plan // Parallel, Rolling, Batch; Verify is the scenario's checks
 }
@@ -36,16 +38,22 @@ type ReprovisionOptions struct {
 // Reprovision reprovisions the lab's machines through their BMCs (names
 // empty: every machine), every connection made inside the lab's namespace,
 // and then (for a scenario with checks) runs its checks again, reporting
-// each check's result as it comes. Its error is bad input, refused before
-// anything is touched; how the machines fared is in the report.
+// each check's result as it comes. A lab on a rack's servers goes through
+// the servers' own BMCs, as its inventory lists them. Its error is bad
+// input, refused before anything is touched; how the machines fared is in
+// the report.
 func (lb *Lab) Reprovision(ctx context.Context, names []string, o ReprovisionOptions) (reprovision.Report, error) {
 	rep, st, sc := lb.report, lb.State, lb.Scenario
 	l := st.Lab
 	inv := BMCInventory(l, o.Protocols...)
+	path := o.Inventory
+	if path == "" && l.Rack != nil {
+		path = l.Rack.Inventory
+	}
 	var rack *inventory.Inventory
-	if o.Inventory != "" {
+	if path != "" {
 		var err error
-		if rack, err = inventory.Load(o.Inventory); err != nil {
+		if rack, err = inventory.Load(path); err != nil {
 			return reprovision.Report{}, err
 		}
 	}
@@ -63,12 +71,20 @@ func (lb *Lab) Reprovision(ctx context.Context, names []string, o ReprovisionOpt
 		}
 		server := inv[i].BMCServer()
 		if rack != nil {
-			if server, err = rackServer(rack, m, o.Protocols); err != nil {
+			if server, err = rackServer(rack, l, m, o.Protocols); err != nil {
 				return reprovision.Report{}, err
 			}
 		}
-		targets = append(targets, reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, Mode: bootMode(m.Firmware == lab.UEFI),
-			BMC: &bmc.Client{Server: server, Dialers: protocols.DialersVia(dial)}})
+		t := reprovision.Target{Name: m.Name, MAC: m.MAC, UUID: m.UUID, Mode: bootMode(m.Firmware == lab.UEFI),
+			BMC: &bmc.Client{Server: server, Dialers: protocols.DialersVia(dial)}}
+		if l.Rack != nil {
+			// A server's firmware mode is its own (the rack provider leaves
+			// it too), and one that lives in RAM boots the network every
+			// time, as up set it: a one-time boot would leave its BIOS
+			// order in charge of its next power cycle.
+			t.Mode, t.EveryBoot = "", !slices.Contains(m.Boot, power.BootDisk)
+		}
+		targets = append(targets, t)
 	}
 	plan := o.Plan
 	if plan.Log == nil {
@@ -94,14 +110,19 @@ func (lb *Lab) Reprovision(ctx context.Context, names []string, o ReprovisionOpt
 	return reprovision.Fleet(ctx, targets, &reprovision.FetchWaiter{Log: progress.BootLog(l)}, plan), nil
 }
 
-// rackServer is the lab machine m's BMC as the inventory lists it.
-func rackServer(inv *inventory.Inventory, m lab.Machine, protos []bmc.Protocol) (bmc.Server, error) {
-	ms, err := inv.Select([]string{m.Name})
+// rackServer is the lab machine m's BMC as the inventory lists it: by its
+// name, or for a lab on a rack's servers by its server's.
+func rackServer(inv *inventory.Inventory, l *lab.Lab, m lab.Machine, protos []bmc.Protocol) (bmc.Server, error) {
+	name := m.Name
+	if l.Rack != nil {
+		name = l.Rack.Server(m.Name)
+	}
+	ms, err := inv.Select([]string{name})
 	if err != nil {
 		return bmc.Server{}, err
 	}
 	if ms[0].MAC.String() != m.MAC.String() {
-		return bmc.Server{}, fmt.Errorf("%s: machine %s: mac %s is not the lab's %s", inv.Path, m.Name, ms[0].MAC, m.MAC)
+		return bmc.Server{}, fmt.Errorf("%s: machine %s: mac %s is not the lab's %s", inv.Path, name, ms[0].MAC, m.MAC)
 	}
 	return endpointsOf(inv.Path, ms[0], protos)
 }

@@ -76,3 +76,39 @@ func TestReprovisionRackRefusesRolling(t *testing.T) {
 		t.Fatalf("got %v, want --rolling refused", err)
 	}
 }
+
+// A lab on a rack's servers is reprovisioned through its rack's inventory,
+// where its machines go by their servers' names: a server the inventory no
+// longer lists, or lists with another MAC, is refused by that name before
+// any BMC is dialled.
+func TestReprovisionRackLabUsesItsInventory(t *testing.T) {
+	mac := func(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "rack.yaml")
+	st := &state.State{Source: "pxe-smoke", Lab: &lab.Lab{Name: "pxe-smoke", Dir: dir,
+		Machines: []lab.Machine{{Name: "bios1", MAC: mac("52:54:00:77:00:11")}, {Name: "uefi1", MAC: mac("52:54:00:77:00:12"), Firmware: lab.UEFI}},
+		Rack:     &lab.Rack{Inventory: inv, DHCP: "proxy", Servers: map[string]string{"bios1": "rack1", "uefi1": "rack2"}}}}
+	const rack1 = `  - name: rack1
+    mac: 52:54:00:77:00:11
+    bmc: [{protocol: ipmi, address: "192.0.2.1:6230", username: admin, password_env: X}]
+`
+	for _, tc := range []struct{ name, inventory, want string }{
+		{"server missing", rack1, inv + ": no machine named rack2"},
+		{"server with another MAC", rack1 + strings.Replace(strings.Replace(rack1, "rack1", "rack2", 1), "00:11", "00:99", 1),
+			inv + ": machine rack2: mac 52:54:00:77:00:99 is not the lab's 52:54:00:77:00:12"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(inv, []byte("machines:\n"+tc.inventory), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sc, err := scenario.Find(st.Source)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lb := &Lab{State: st, Scenario: sc, report: reporter(nil)}
+			if _, err := lb.Reprovision(context.Background(), nil, ReprovisionOptions{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
