@@ -104,7 +104,7 @@ func dnsmasqConfig(l *lab.Lab) dnsmasq.Config {
 		RouterPrefix: l.Network.RouterPrefix(),
 	}
 	for _, m := range l.Machines {
-		c.Hosts = append(c.Hosts, dnsmasq.Host{Name: m.Name, MAC: m.MAC, IP: m.IP})
+		c.Hosts = append(c.Hosts, dnsmasq.Host{Name: m.Name, MAC: m.MAC, IP: m.IP, SecureBoot: m.SecureBoot})
 	}
 	return c
 }
