@@ -24,6 +24,17 @@ if [ -r /sys/class/tpm/tpm0/pcr-sha256/0 ]; then
 	*) tpm=zero ;;
 	esac
 fi
+# Secure Boot as the firmware reports it: the SecureBoot variable (4 bytes
+# of attributes, then 1 when enforced). "none" without UEFI variables
+# (BIOS).
+sb=none
+if [ -d /sys/firmware/efi ]; then
+	mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+	case "$(od -An -tu1 -j4 -N1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c 2>/dev/null | tr -d ' ')" in
+	1) sb=enabled ;;
+	*) sb=disabled ;;
+	esac
+fi
 ip link set lo up
 iface=""
 for i in $(seq 50); do
@@ -40,11 +51,11 @@ elif ! udhcpc -i "$iface" -n -q -t 10 -T 2 -s /etc/udhcpc.script; then
 	echo "LABCTL-SMOKE: no DHCP lease on $iface"
 elif [ -z "$report" ]; then
 	echo "LABCTL-SMOKE: no labctl.report= on the kernel command line"
-elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile%20tpm=$tpm%20pcr0=$pcr0"; then
+elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile%20tpm=$tpm%20pcr0=$pcr0%20secureboot=$sb"; then
 	result=ok
 else
 	echo "LABCTL-SMOKE: report to $report failed"
 fi
-echo "LABCTL-SMOKE: profile=$profile report=$result tpm=$tpm pcr0=$pcr0"
+echo "LABCTL-SMOKE: profile=$profile report=$result tpm=$tpm pcr0=$pcr0 secureboot=$sb"
 sync
 poweroff -f
