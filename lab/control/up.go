@@ -227,7 +227,7 @@ func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map
 	if err := firmware.CopyTo(o.IPXEDir, l.TFTPDir()); err != nil {
 		return err
 	}
-	if err := writeSecureBoot(l, imgs, o.SignedDir); err != nil {
+	if err := copySignedChain(l, o.SignedDir); err != nil {
 		return err
 	}
 	if l.Rack != nil {

@@ -38,6 +38,10 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 		bootLog.Close()
 		return err
 	}
+	if err := writeGRUBMenus(l, svc.Server()); err != nil {
+		bootLog.Close()
+		return err
+	}
 	wg.Go(func() {
 		defer bootLog.Close()
 		if err := svc.Run(ctx); err != nil && ctx.Err() == nil {
