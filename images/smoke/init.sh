@@ -25,15 +25,23 @@ if [ -r /sys/class/tpm/tpm0/pcr-sha256/0 ]; then
 	esac
 fi
 # Secure Boot as the firmware reports it: the SecureBoot variable (4 bytes
-# of attributes, then 1 when enforced). "none" without UEFI variables
-# (BIOS).
+# of attributes, then 1 when enforced); "none" without UEFI (BIOS),
+# "unreadable" when the variable cannot be read.
 sb=none
 if [ -d /sys/firmware/efi ]; then
-	mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
-	case "$(od -An -tu1 -j4 -N1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c 2>/dev/null | tr -d ' ')" in
-	1) sb=enabled ;;
-	*) sb=disabled ;;
-	esac
+	sb=unreadable
+	var=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
+	mount -t efivarfs efivarfs /sys/firmware/efi/efivars || echo "LABCTL-SMOKE: cannot mount efivarfs"
+	if [ -r "$var" ]; then
+		set -- $(od -An -tu1 "$var")
+		case "$5" in
+		1) sb=enabled ;;
+		0) sb=disabled ;;
+		esac
+	else
+		echo "LABCTL-SMOKE: no $var: $(ls /sys/firmware/efi/efivars | head -5)"
+	fi
+	echo "LABCTL-SMOKE: kernel: $(dmesg | grep -i 'secure.boot' | head -3)"
 fi
 ip link set lo up
 iface=""
