@@ -13,6 +13,12 @@ type OVMF struct {
 // variable store must come from the same build.
 var DebianOVMF = OVMF{Code: "/usr/share/OVMF/OVMF_CODE_4M.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.fd"}
 
+// DebianOVMFSecureBoot is the same package's Secure Boot build: code that
+// needs SMM (QEMU's q35 with smm=on and its flash secure) and a variable
+// store with Microsoft's keys enrolled and Secure Boot on, so that it
+// starts only programs signed by Microsoft (shim) or by keys shim trusts.
+var DebianOVMFSecureBoot = OVMF{Code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", Vars: "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"}
+
 // NewNVRAM writes a fresh copy of the variable store to dst, a machine's
 // NVRAM: a new or reimaged machine starts from blank firmware settings.
 func (o OVMF) NewNVRAM(dst string) error {

@@ -82,6 +82,10 @@ type Machine struct {
 	// TPM gives the machine a TPM 2.0 (a software TPM, swtpm, whose state
 	// stays in the machine's directory across reboots and reinstalls).
 	TPM bool `json:",omitempty"`
+	// SecureBoot makes a UEFI machine enforce Secure Boot with Microsoft's
+	// keys enrolled: it network-boots Debian's signed shim and GRUB
+	// (firmware.SignedChain) and refuses an unsigned program.
+	SecureBoot bool `json:",omitempty"`
 }
 
 // The protocols a virtual BMC can speak, as scenarios and inventories name them.

@@ -62,6 +62,9 @@ func (m Machine) Problems() []Problem {
 	if m.Firmware != BIOS && m.Firmware != UEFI {
 		bad("firmware", "%q is neither bios nor uefi", m.Firmware)
 	}
+	if m.SecureBoot && m.Firmware != UEFI {
+		bad("secure_boot", "needs firmware uefi, not %q", m.Firmware)
+	}
 	if len(m.Boot) == 0 {
 		bad("boot", "empty boot order")
 	}

@@ -39,7 +39,13 @@ type Host struct {
 	Name string
 	MAC  net.HardwareAddr
 	IP   netip.Addr
+	// SecureBoot hands the host the signed shim (ShimFile) instead of
+	// iPXE, which its firmware would refuse.
+	SecureBoot bool
 }
+
+// ShimFile is the boot file of Secure Boot hosts (firmware.Shim).
+const ShimFile = "shimx64.efi"
 
 // Validate names the field at fault in a config that dnsmasq would refuse
 // or that would put the lab's DHCP onto the wrong network.
@@ -137,8 +143,13 @@ func (c Config) Render() (string, error) {
 	}
 	line("dhcp-option=option:dns-server,%s", gw)
 	line("host-record=boot.%s,%s", c.Domain, gw)
+	secureBoot := false
 	for _, h := range c.Hosts {
-		line("dhcp-host=%s,%s,%s", h.MAC, h.IP, h.Name)
+		tag := ""
+		if h.SecureBoot {
+			tag, secureBoot = "set:secboot,", true // the boot file lines below tell it apart
+		}
+		line("dhcp-host=%s,%s%s,%s", h.MAC, tag, h.IP, h.Name)
 		line("host-record=%s.%s,%s", h.Name, c.Domain, h.IP)
 	}
 	// iPXE waits for ProxyDHCP offers after a DHCP offer (about 3 s) unless
@@ -153,7 +164,14 @@ func (c Config) Render() (string, error) {
 	// next-server (siaddr) is the gateway in every case: iPXE scripts use
 	// ${next-server} to reach the boot service.
 	line("dhcp-boot=tag:ipxe,%s,,%s", c.BootURL, gw)
-	line("dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,%s", gw)
+	efi := "tag:!ipxe,tag:efi64"
+	if secureBoot {
+		// Exclusive tags: which of two matching dhcp-boot lines dnsmasq
+		// picks is not documented.
+		line("dhcp-boot=tag:!ipxe,tag:secboot,%s,,%s", ShimFile, gw)
+		efi += ",tag:!secboot"
+	}
+	line("dhcp-boot=%s,ipxe.efi,,%s", efi, gw)
 	line("dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,%s", gw)
 	return b.String(), nil
 }

@@ -77,6 +77,8 @@ func TestRenderLines(t *testing.T) {
 	proxy.Proxy, proxy.RouterPrefix = true, netip.Prefix{}
 	noRA := labConfig()
 	noRA.RouterPrefix = netip.Prefix{}
+	secboot := labConfig()
+	secboot.Hosts[1].SecureBoot = true
 	tests := []struct {
 		name    string
 		config  Config
@@ -91,6 +93,14 @@ func TestRenderLines(t *testing.T) {
 			"dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,10.77.0.1",
 			"dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,10.77.0.1",
 		}, nil},
+		{"Secure Boot host gets the signed shim, the others iPXE", secboot, []string{
+			"dhcp-host=52:54:00:77:00:11,10.77.0.11,bios1",
+			"dhcp-host=52:54:00:77:00:12,set:secboot,10.77.0.12,uefi1",
+			"dhcp-boot=tag:!ipxe,tag:secboot,shimx64.efi,,10.77.0.1",
+			"dhcp-boot=tag:!ipxe,tag:efi64,tag:!secboot,ipxe.efi,,10.77.0.1",
+			"dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,10.77.0.1",
+		}, nil},
+		{"no Secure Boot tag without a Secure Boot host", labConfig(), nil, []string{"secboot", "shimx64"}},
 		{"iPXE told not to wait for ProxyDHCP", labConfig(), []string{"dhcp-option=tag:ipxe,175,b0:01:01"}, nil},
 		{"router advertisements: prefix, no default route", labConfig(), []string{"enable-ra", "dhcp-range=fd6c:6162:a4d::,ra-only,64", "ra-param=labbr0,60,0"}, nil},
 		{"no router advertisements without a prefix", noRA, nil, []string{"enable-ra", "ra-only", "ra-param"}},

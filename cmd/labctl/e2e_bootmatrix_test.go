@@ -30,11 +30,12 @@ func TestE2EBootMatrix(t *testing.T) {
 			if err != nil {
 				t.Fatalf("labctl %s: %v", strings.Join(args, " "), err)
 			}
-			for _, want := range []string{"uefi-tpm   check tpm-pcrs-measured passed", "uefi-plain check no-tpm-without-one passed", "all 2 checks passed"} {
+			for _, want := range []string{"uefi-tpm   check tpm-pcrs-measured passed", "uefi-plain check no-tpm-without-one passed", "all 4 checks passed"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("output lacks %q", want)
 				}
 			}
+			assertSecureBootPath(t, out)
 			// The guest's own reading, as the boot service recorded its
 			// report: a non-zero sha256 PCR 0.
 			if m := regexp.MustCompile(`uefi-tpm +report booted: .*tpm=measured pcr0=([0-9A-Fa-f]{64})`).FindStringSubmatch(out); m == nil || strings.Trim(m[1], "0") == "" {

@@ -54,6 +54,7 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2ETestSeveral":                    6 * time.Minute,
 	"TestE2EBootMatrix/qemu":                5 * time.Minute,
 	"TestE2EBootMatrix/libvirt":             5 * time.Minute,
+	"TestE2ESecureBootRefusesUnsigned":      4 * time.Minute,
 }
 
 // e2eCleanupTime is what a test keeps back from the package's -timeout for

@@ -14,6 +14,7 @@ import (
 // labFlags are the flags of the commands that bring a lab up.
 type labFlags struct {
 	provider, netns, accel, ipxeDir string
+	signedDir                       string
 	fromSnapshot                    string
 	// A rack's servers instead of VMs: all three or none.
 	inventory, iface, dhcp string
@@ -25,6 +26,7 @@ func (f *labFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.netns, "netns", "", "network namespace for the lab (default labctl-SCENARIO)")
 	cmd.Flags().StringVar(&f.accel, "accel", "", "kvm or tcg (default: probe whether a guest really runs under KVM)")
 	cmd.Flags().StringVar(&f.ipxeDir, "ipxe-dir", "", "directory holding undionly.kpxe, ipxe.efi and snponly.efi (default Debian's)")
+	cmd.Flags().StringVar(&f.signedDir, "secure-boot-dir", "", "directory holding the signed shimx64.efi and grubx64.efi that Secure Boot machines boot (default Debian's shim-signed and grub-efi-amd64-signed)")
 	cmd.Flags().StringVar(&f.fromSnapshot, "from-snapshot", "", "restore the lab from this snapshot (labctl snapshot save) instead of booting it")
 }
 
@@ -67,7 +69,7 @@ func rackError(err error) error {
 // options are the flags as control's options.
 func (f *labFlags) options(g *globals, p *printer, source string) control.UpOptions {
 	return control.UpOptions{Source: source, Provider: f.provider, Netns: f.netns, StateRoot: g.stateDir,
-		CacheDir: g.cacheDir, Accel: f.accel, IPXEDir: f.ipxeDir, Self: self(), Report: p, FromSnapshot: f.fromSnapshot}
+		CacheDir: g.cacheDir, Accel: f.accel, IPXEDir: f.ipxeDir, SignedDir: f.signedDir, Self: self(), Report: p, FromSnapshot: f.fromSnapshot}
 }
 
 // up, verify and test chain the same calls on a control.Lab: Up (or Open),

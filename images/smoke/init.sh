@@ -24,6 +24,25 @@ if [ -r /sys/class/tpm/tpm0/pcr-sha256/0 ]; then
 	*) tpm=zero ;;
 	esac
 fi
+# Secure Boot as the firmware reports it: the SecureBoot variable (4 bytes
+# of attributes, then 1 when enforced); "none" without UEFI (BIOS),
+# "unreadable" when the variable cannot be read.
+sb=none
+if [ -d /sys/firmware/efi ]; then
+	sb=unreadable
+	var=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
+	mount -t efivarfs efivarfs /sys/firmware/efi/efivars || echo "LABCTL-SMOKE: cannot mount efivarfs"
+	if [ -r "$var" ]; then
+		set -- $(od -An -tu1 "$var")
+		case "$5" in
+		1) sb=enabled ;;
+		0) sb=disabled ;;
+		esac
+	else
+		echo "LABCTL-SMOKE: no $var: $(ls /sys/firmware/efi/efivars | head -5)"
+	fi
+	echo "LABCTL-SMOKE: kernel: $(dmesg | grep -i 'secure.boot' | head -3)"
+fi
 ip link set lo up
 iface=""
 for i in $(seq 50); do
@@ -40,11 +59,11 @@ elif ! udhcpc -i "$iface" -n -q -t 10 -T 2 -s /etc/udhcpc.script; then
 	echo "LABCTL-SMOKE: no DHCP lease on $iface"
 elif [ -z "$report" ]; then
 	echo "LABCTL-SMOKE: no labctl.report= on the kernel command line"
-elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile%20tpm=$tpm%20pcr0=$pcr0"; then
+elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile%20tpm=$tpm%20pcr0=$pcr0%20secureboot=$sb"; then
 	result=ok
 else
 	echo "LABCTL-SMOKE: report to $report failed"
 fi
-echo "LABCTL-SMOKE: profile=$profile report=$result tpm=$tpm pcr0=$pcr0"
+echo "LABCTL-SMOKE: profile=$profile report=$result tpm=$tpm pcr0=$pcr0 secureboot=$sb"
 sync
 poweroff -f

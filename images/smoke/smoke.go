@@ -31,8 +31,9 @@ var udhcpcScript []byte
 const Marker = "LABCTL-SMOKE:"
 
 // Modules are what the VM needs beyond the cloud kernel's built-ins to reach
-// the network (dependencies are added from modules.dep).
-var Modules = []string{"virtio_pci", "virtio_net"}
+// the network, and efivarfs to read the Secure Boot state (dependencies are
+// added from modules.dep).
+var Modules = []string{"virtio_pci", "virtio_net", "efivarfs"}
 
 // Inputs are the files the image is built from; the zero value means
 // Debian's: the newest /boot/vmlinuz-*, its /lib/modules and busybox-static.

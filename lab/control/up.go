@@ -39,13 +39,16 @@ const DaemonCommand = "lab-daemon"
 
 // UpOptions say which lab to bring up, and how.
 type UpOptions struct {
-	Source    string   // scenario name or directory
-	Provider  string   // empty: providers.Default()
-	Netns     string   // empty: labctl-<scenario>
-	StateRoot string   // parent of every lab's directory
-	CacheDir  string   // built images; the accelerator probe's answer sits beside it
-	Accel     string   // kvm, tcg, or empty to probe
-	IPXEDir   string   // iPXE binaries; empty: Debian's
+	Source    string // scenario name or directory
+	Provider  string // empty: providers.Default()
+	Netns     string // empty: labctl-<scenario>
+	StateRoot string // parent of every lab's directory
+	CacheDir  string // built images; the accelerator probe's answer sits beside it
+	Accel     string // kvm, tcg, or empty to probe
+	IPXEDir   string // iPXE binaries; empty: Debian's
+	// SignedDir holds the signed shimx64.efi and grubx64.efi that Secure
+	// Boot machines boot; empty: Debian's (firmware.DebianSigned).
+	SignedDir string
 	Self      string   // the labctl binary, re-run as the lab process
 	Report    Reporter // told each image, the accelerator, the lab's start; nil: nothing
 	// FromSnapshot names a snapshot (labctl snapshot save) to restore the
@@ -222,6 +225,9 @@ func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map
 		}
 	}
 	if err := firmware.CopyTo(o.IPXEDir, l.TFTPDir()); err != nil {
+		return err
+	}
+	if err := copySignedChain(l, o.SignedDir); err != nil {
 		return err
 	}
 	if l.Rack != nil {

@@ -38,6 +38,10 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 		bootLog.Close()
 		return err
 	}
+	if err := writeGRUBMenus(l, svc.Server()); err != nil {
+		bootLog.Close()
+		return err
+	}
 	wg.Go(func() {
 		defer bootLog.Close()
 		if err := svc.Run(ctx); err != nil && ctx.Err() == nil {
@@ -104,7 +108,7 @@ func dnsmasqConfig(l *lab.Lab) dnsmasq.Config {
 		RouterPrefix: l.Network.RouterPrefix(),
 	}
 	for _, m := range l.Machines {
-		c.Hosts = append(c.Hosts, dnsmasq.Host{Name: m.Name, MAC: m.MAC, IP: m.IP})
+		c.Hosts = append(c.Hosts, dnsmasq.Host{Name: m.Name, MAC: m.MAC, IP: m.IP, SecureBoot: m.SecureBoot})
 	}
 	return c
 }

@@ -106,8 +106,16 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 		d.OS.BIOS = &libvirtxml.DomainBIOS{UseSerial: "yes"}
 	case lab.UEFI:
 		d.OS.Type.Machine = "q35"
-		d.OS.Loader = &libvirtxml.DomainLoader{Path: firmware.DebianOVMF.Code, Readonly: "yes", Type: "pflash"}
-		d.OS.NVRam = &libvirtxml.DomainNVRam{NVRam: f.NVRAM, Template: firmware.DebianOVMF.Vars}
+		fw := ovmf(m)
+		d.OS.Loader = &libvirtxml.DomainLoader{Path: fw.Code, Readonly: "yes", Type: "pflash"}
+		d.OS.NVRam = &libvirtxml.DomainNVRam{NVRam: f.NVRAM, Template: fw.Vars}
+		if m.SecureBoot {
+			// As the QEMU provider's: SMM on, flash only SMM may write,
+			// no unsigned iPXE ROM on the NIC.
+			d.OS.Loader.Secure = "yes"
+			d.Features.SMM = &libvirtxml.DomainFeatureSMM{State: "on"}
+			d.Devices.Interfaces[0].ROM = &libvirtxml.DomainROM{Enabled: "no"}
+		}
 	}
 	if m.TPM {
 		// libvirtd runs the swtpm itself, its state under the private
@@ -122,6 +130,15 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 		return nil, err
 	}
 	return d, nil
+}
+
+// ovmf is m's firmware build: Secure Boot's (Microsoft's keys enrolled)
+// or the plain one.
+func ovmf(m lab.Machine) firmware.OVMF {
+	if m.SecureBoot {
+		return firmware.DebianOVMFSecureBoot
+	}
+	return firmware.DebianOVMF
 }
 
 // setBoot records meta in d's metadata and gives the NIC and disk their

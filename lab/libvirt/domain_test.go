@@ -159,6 +159,37 @@ func TestDomainXMLTPM(t *testing.T) {
 	}
 }
 
+// TestDomainXMLSecureBoot: a Secure Boot machine gets the Secure Boot
+// OVMF with Microsoft's keys as its NVRAM template, secure flash, SMM and
+// no option ROM on its NIC; a plain UEFI machine none of them.
+func TestDomainXMLSecureBoot(t *testing.T) {
+	for _, sb := range []bool{false, true} {
+		m := testMachine(lab.UEFI, power.BootNetwork)
+		m.SecureBoot = sb
+		d, err := domainXML(testLab(), m, "qemu")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := d.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var x libvirtxml.Domain
+		if err := x.Unmarshal(s); err != nil {
+			t.Fatal(err)
+		}
+		want, secure, smm, rom := firmware.DebianOVMF, "", false, false
+		if sb {
+			want, secure, smm, rom = firmware.DebianOVMFSecureBoot, "yes", true, true
+		}
+		if x.OS.Loader.Path != want.Code || x.OS.NVRam.Template != want.Vars || x.OS.Loader.Secure != secure ||
+			(x.Features.SMM != nil && x.Features.SMM.State == "on") != smm ||
+			(x.Devices.Interfaces[0].ROM != nil && x.Devices.Interfaces[0].ROM.Enabled == "no") != rom {
+			t.Errorf("secure boot %v: want loader %s (secure %q), template %s, smm %v, NIC ROM off %v: %s", sb, want.Code, secure, want.Vars, smm, rom, s)
+		}
+	}
+}
+
 func TestDomainXMLRejects(t *testing.T) {
 	l := testLab()
 	for _, tc := range []struct {

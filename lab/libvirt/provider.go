@@ -17,7 +17,6 @@ import (
 	golibvirt "libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 
-	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/lab"
@@ -180,7 +179,7 @@ func (p *Provider) createMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 		// A fresh disk and NVRAM: a reimaged machine starts from blank
 		// firmware settings.
 		made = true
-		if err := vm.Prepare(ctx, l, m, firmware.DebianOVMF, true); err != nil {
+		if err := vm.Prepare(ctx, l, m, ovmf(m), true); err != nil {
 			return err
 		}
 		d, err := c.DomainDefineXML(x)

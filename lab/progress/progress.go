@@ -47,6 +47,17 @@ const (
 // worked; seeing one fails the machine at once.
 var firmwareGaveUp = []string{"No bootable device", "No more network devices", "BdsDxe: No bootable option", "Boot Failed."}
 
+// secureBootRefused are what the stages of a Secure Boot chain print when
+// they refuse a program that is unsigned or signed by a key they do not
+// trust: seeing one fails the machine at once, naming the stage. OVMF's
+// boot manager says "BdsDxe: failed to load Boot0001 ...: Access Denied".
+var secureBootRefused = []struct{ mark, stage string }{
+	{"Verification failed: ", "shim refused the boot loader"},
+	{"bad shim signature", "GRUB refused the kernel"},
+	{": Access Denied", "the firmware refused the network boot program"},
+	{": Security Violation", "the firmware refused the network boot program"},
+}
+
 // kernelStalled mark the lines a guest kernel prints when a CPU made no
 // progress for many seconds: under TCG they show where a slow boot lost its
 // time.
@@ -63,12 +74,13 @@ type Watcher struct {
 	eventSeen  map[string]int
 	serialSeen map[string]int64  // bytes of each machine's serial log read, whole lines only
 	gaveUp     map[string]string // the give-up words seen, by machine
+	refused    map[string]string // a Secure Boot refusal seen: stage and console line, by machine
 }
 
 // NewWatcher starts the clock for a lab's steps.
 func NewWatcher(l *lab.Lab, power lab.PowerDriver) *Watcher {
 	return &Watcher{Lab: l, BootLog: BootLog(l), Power: power, start: time.Now(),
-		eventSeen: map[string]int{}, serialSeen: map[string]int64{}, gaveUp: map[string]string{}}
+		eventSeen: map[string]int{}, serialSeen: map[string]int64{}, gaveUp: map[string]string{}, refused: map[string]string{}}
 }
 
 // Elapsed is the time since the watcher started: the clock of its steps.
@@ -134,6 +146,10 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 	failed := func(why string) error {
 		return fmt.Errorf("machine %s: %s\n%s", m.Name, why, tail.Serial(serial, 20))
 	}
+	if s := w.refused[m.Name]; s != "" {
+		// Before the give-up words: the firmware gives up after it.
+		return failed("Secure Boot: " + s)
+	}
 	if s := w.gaveUp[m.Name]; s != "" {
 		return failed(fmt.Sprintf("firmware gave up (%q)", s))
 	}
@@ -176,6 +192,9 @@ func (w *Watcher) serialSteps(machine string, at time.Duration) []Step {
 			}
 		}
 	}
+	if r := refusal(whole, partial); r != "" && w.refused[machine] == "" {
+		w.refused[machine] = r
+	}
 	var steps []Step
 	for line := range strings.Lines(string(whole)) {
 		for _, mark := range kernelStalled {
@@ -188,6 +207,27 @@ func (w *Watcher) serialSteps(machine string, at time.Duration) []Step {
 		}
 	}
 	return steps
+}
+
+// refusal is the first Secure Boot refusal in a console's new lines: the
+// stage and the line that says it (escape sequences and all: the tail
+// shown with the failure is cleaned), or "".
+func refusal(whole, partial []byte) string {
+	for _, r := range secureBootRefused {
+		for _, text := range [][]byte{whole, partial} {
+			i := bytes.Index(text, []byte(r.mark))
+			if i < 0 {
+				continue
+			}
+			start := bytes.LastIndexAny(text[:i], "\r\n") + 1
+			end := len(text)
+			if j := bytes.IndexAny(text[i:], "\r\n"); j >= 0 {
+				end = i + j
+			}
+			return fmt.Sprintf("%s (%q)", r.stage, strings.TrimSpace(string(text[start:end])))
+		}
+	}
+	return ""
 }
 
 // maxPartial bounds the line still being written that newLines leaves for

@@ -59,7 +59,7 @@ func TestSerialStepsReadWhatIsNew(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &lab.Lab{Dir: t.TempDir()}
 			serial := l.MachineFiles("m").SerialLog
-			w := &Watcher{Lab: l, serialSeen: map[string]int64{}, gaveUp: map[string]string{}}
+			w := &Watcher{Lab: l, serialSeen: map[string]int64{}, gaveUp: map[string]string{}, refused: map[string]string{}}
 			read := 0
 			for i, chunk := range tc.writes {
 				writeLog(t, serial, chunk)
@@ -89,6 +89,38 @@ func TestSerialStepsReadWhatIsNew(t *testing.T) {
 				}
 				if read += n; w.serialSeen["m"] != int64(read) {
 					t.Errorf("poll %d: read to byte %d, want %d", i+1, w.serialSeen["m"], read)
+				}
+			}
+		})
+	}
+}
+
+// Each stage of a Secure Boot chain refuses in its own words, as these
+// programs print them on the console: the refusal names the stage and
+// quotes the line, the first one seen is kept, and a machine that boots
+// (Secure Boot on, said by the kernel) is not refused.
+func TestSecureBootRefusal(t *testing.T) {
+	const ovmf = "BdsDxe: failed to load Boot0001 \"UEFI PXEv4 (MAC:525400773014)\" from PciRoot(0x0)/Pci(0x1,0x0)/MAC(525400773014,0x1)/IPv4(0.0.0.0,0x0,DHCP,0.0.0.0,0.0.0.0,0.0.0.0): Access Denied"
+	for _, tc := range []struct {
+		name   string
+		writes []string
+		want   []string // the refusal known after each poll
+	}{
+		{"firmware refuses an unsigned program", []string{">>Start PXE over IPv4.\r\n  NBP file downloaded successfully.\r\n" + ovmf + "\r\n"},
+			[]string{"the firmware refused the network boot program (" + `"` + strings.ReplaceAll(ovmf, `"`, `\"`) + `"` + ")"}},
+		{"shim refuses GRUB, then the firmware gives up", []string{"Fetching Netboot Image grubx64.efi\nVerification failed: (0x1A) Security Violation\n", "BdsDxe: failed to load Boot0001: Access Denied\n"},
+			[]string{`shim refused the boot loader ("Verification failed: (0x1A) Security Violation")`, `shim refused the boot loader ("Verification failed: (0x1A) Security Violation")`}},
+		{"GRUB refuses the kernel, line still being written", []string{"Loading kernel\nerror: bad shim signature"}, []string{`GRUB refused the kernel ("error: bad shim signature")`}},
+		{"a Secure Boot boot", []string{"Fetching Netboot Image grubx64.efi\n[    0.000000] secureboot: Secure boot enabled\n"}, []string{""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &lab.Lab{Dir: t.TempDir()}
+			w := &Watcher{Lab: l, serialSeen: map[string]int64{}, gaveUp: map[string]string{}, refused: map[string]string{}}
+			for i, chunk := range tc.writes {
+				writeLog(t, l.MachineFiles("m").SerialLog, chunk)
+				w.serialSteps("m", 0)
+				if got := w.refused["m"]; got != tc.want[i] {
+					t.Errorf("poll %d: refusal %q, want %q", i+1, got, tc.want[i])
 				}
 			}
 		})

@@ -32,11 +32,23 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 	} else {
 		a = append(a, "-accel", "tcg")
 	}
-	if m.Firmware == lab.UEFI {
+	nic := ""
+	switch {
+	case m.Firmware == lab.UEFI && m.SecureBoot:
+		// The Secure Boot build keeps its variables in SMM, behind flash
+		// that only SMM may write; without these it does not start. The
+		// NIC goes without QEMU's iPXE option ROM (unsigned: refused),
+		// OVMF's own driver boots it.
+		a = append(a, "-machine", "q35,smm=on",
+			"-global", "driver=cfi.pflash01,property=secure,value=on",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+fw.Code,
+			"-drive", "if=pflash,format=raw,unit=1,file="+f.NVRAM)
+		nic = ",romfile="
+	case m.Firmware == lab.UEFI:
 		a = append(a, "-machine", "q35",
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+fw.Code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+f.NVRAM)
-	} else {
+	default:
 		// graphics=off makes SeaBIOS write to the serial port (what
 		// libvirt's <bios useserial="yes"/> does): without it, "No bootable
 		// device" never reaches the log that fails a lab fast.
@@ -49,7 +61,7 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 	a = append(a,
 		"-boot", "strict=on",
 		"-netdev", "tap,id=net0,ifname="+tap+",script=no,downscript=no",
-		"-device", "virtio-net-pci,id="+bootDeviceID[power.BootNetwork]+",netdev=net0,mac="+m.MAC.String()+index[power.BootNetwork],
+		"-device", "virtio-net-pci,id="+bootDeviceID[power.BootNetwork]+",netdev=net0,mac="+m.MAC.String()+nic+index[power.BootNetwork],
 		"-drive", "if=none,id=disk0,format=qcow2,file="+f.Disk,
 		"-device", "virtio-blk-pci,id="+bootDeviceID[power.BootDisk]+",drive=disk0"+index[power.BootDisk],
 		"-chardev", "socket,id=serial0,path="+f.Console+",server=on,wait=off,logfile="+f.SerialLog+",logappend=on",

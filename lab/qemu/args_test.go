@@ -49,13 +49,31 @@ func TestArgs(t *testing.T) {
 		notWant []string
 	}{"uefi with a tpm", tpm, "tcg",
 		[]string{"socket,id=chrtpm,path=/labs/t/machines/m1/swtpm.sock", "emulator,id=tpm0,chardev=chrtpm", "tpm-tis,tpmdev=tpm0"}, nil})
-	// Machines without a TPM have none.
+	sb := testMachine(lab.UEFI, power.BootNetwork)
+	sb.SecureBoot = true
+	tests = append(tests, struct {
+		name    string
+		m       lab.Machine
+		accel   string
+		want    []string
+		notWant []string
+	}{"uefi with secure boot", sb, "tcg",
+		[]string{"q35,smm=on", "driver=cfi.pflash01,property=secure,value=on",
+			"if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.DebianOVMFSecureBoot.Code,
+			"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1"},
+		[]string{"OVMF_CODE_4M.fd", "tpm"}})
+	// Machines without a TPM have none; without Secure Boot, no SMM and
+	// QEMU's iPXE ROM on the NIC.
 	for i := range tests[:2] {
-		tests[i].notWant = append(tests[i].notWant, "tpm")
+		tests[i].notWant = append(tests[i].notWant, "tpm", "smm", "secure", "romfile")
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := args(tt.m, f, tapName(tt.m.Name), vm.Accel(tt.accel), tt.m.Boot, firmware.DebianOVMF)
+			fw := firmware.DebianOVMF
+			if tt.m.SecureBoot {
+				fw = firmware.DebianOVMFSecureBoot
+			}
+			got := args(tt.m, f, tapName(tt.m.Name), vm.Accel(tt.accel), tt.m.Boot, fw)
 			have := map[string]bool{}
 			for _, a := range got {
 				have[a] = true

@@ -89,7 +89,7 @@ func (p *Provider) spawn(l *lab.Lab, m lab.Machine, f files, accel vm.Accel, boo
 	defer stdio.Close()
 	run := f
 	run.Disk = activeDisk(f) // a saved machine writes its overlay
-	argv := args(m, run, tapName(m.Name), accel, boot, p.Firmware)
+	argv := args(m, run, tapName(m.Name), accel, boot, p.ovmf(m))
 	if incoming != nil {
 		// Paused once loaded: the lab's machines resume together.
 		argv = append(argv, "-S", "-incoming", "fd:3")

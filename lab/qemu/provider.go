@@ -25,7 +25,9 @@ type Provider struct {
 	Binary      string        // qemu-system-x86_64
 	SwtpmBinary string        // swtpm, for machines with a TPM
 	Firmware    firmware.OVMF // for UEFI machines
-	Accel       vm.Accel      // empty: TCG (the lab process probes KVM and sets it)
+	// SecureBootFirmware is for UEFI machines with Secure Boot.
+	SecureBootFirmware firmware.OVMF
+	Accel              vm.Accel // empty: TCG (the lab process probes KVM and sets it)
 	// OnProcess, if set, is told each QEMU pid as it starts (0 when it is
 	// gone), by role "qemu/<machine>" (and each swtpm's by
 	// "swtpm/<machine>"), so the lab's state file can record it.
@@ -39,12 +41,13 @@ type Provider struct {
 // New returns a QEMU provider with Debian's paths.
 func New(log *slog.Logger) *Provider {
 	return &Provider{
-		log:         log,
-		Binary:      "qemu-system-x86_64",
-		SwtpmBinary: "swtpm",
-		Firmware:    firmware.DebianOVMF,
-		procs:       map[string]*exec.Cmd{},
-		tpms:        map[string]int{},
+		log:                log,
+		Binary:             "qemu-system-x86_64",
+		SwtpmBinary:        "swtpm",
+		Firmware:           firmware.DebianOVMF,
+		SecureBootFirmware: firmware.DebianOVMFSecureBoot,
+		procs:              map[string]*exec.Cmd{},
+		tpms:               map[string]int{},
 	}
 }
 
@@ -56,6 +59,14 @@ var (
 
 func (p *Provider) Name() string { return "qemu" }
 
+// ovmf is m's firmware build (its code and NVRAM template).
+func (p *Provider) ovmf(m lab.Machine) firmware.OVMF {
+	if m.SecureBoot {
+		return p.SecureBootFirmware
+	}
+	return p.Firmware
+}
+
 func (p *Provider) accel() vm.Accel {
 	if p.Accel == "" {
 		return vm.TCG
@@ -65,7 +76,7 @@ func (p *Provider) accel() vm.Accel {
 
 // CreateMachine makes m's tap, disk and NVRAM (kept if they exist) and starts it.
 func (p *Provider) CreateMachine(ctx context.Context, l *lab.Lab, m lab.Machine) error {
-	if err := vm.Prepare(ctx, l, m, p.Firmware, false); err != nil {
+	if err := vm.Prepare(ctx, l, m, p.ovmf(m), false); err != nil {
 		return err
 	}
 	if err := addTap(ctx, l, m.Name); err != nil {
@@ -79,7 +90,7 @@ func (p *Provider) Reimage(ctx context.Context, l *lab.Lab, m lab.Machine) error
 	if st, _ := p.PowerState(ctx, l, m.Name); st == power.On {
 		return fmt.Errorf("machine %s: reimage: power it off first", m.Name)
 	}
-	if err := vm.Prepare(ctx, l, m, p.Firmware, true); err != nil {
+	if err := vm.Prepare(ctx, l, m, p.ovmf(m), true); err != nil {
 		return err
 	}
 	// A restored or saved machine's overlays go with its old disk.

@@ -233,7 +233,7 @@ func (p *Provider) RestoreMachine(ctx context.Context, l *lab.Lab, m lab.Machine
 	}
 	// Prepare keeps the disk and NVRAM just put there and writes the
 	// machine's record.
-	if err := vm.Prepare(ctx, l, m, p.Firmware, false); err != nil {
+	if err := vm.Prepare(ctx, l, m, p.ovmf(m), false); err != nil {
 		return err
 	}
 	if err := addTap(ctx, l, m.Name); err != nil {

@@ -120,6 +120,9 @@ type MachineSpec struct {
 	// TPM gives the machine a software TPM 2.0 (swtpm) that the firmware
 	// measures the boot into; defaults.tpm: true gives every machine one.
 	TPM bool `yaml:"tpm"`
+	// SecureBoot (UEFI only) enforces Secure Boot with Microsoft's keys:
+	// the machine boots Debian's signed shim, GRUB and kernel over TFTP.
+	SecureBoot bool `yaml:"secure_boot"`
 }
 
 // Check is one named convergence condition, polled until it holds.
@@ -263,6 +266,7 @@ func (s *Scenario) applyDefaults() {
 				m.BMCProtocols = src.BMCProtocols
 			}
 			m.TPM = m.TPM || src.TPM
+			m.SecureBoot = m.SecureBoot || src.SecureBoot
 		}
 	}
 	if s.Deadline == 0 {
@@ -472,7 +476,7 @@ func (m MachineSpec) machine() lab.Machine {
 	}
 	return lab.Machine{Name: m.Name, MAC: mac, UUID: m.UUID, IP: ip, MemoryMiB: m.MemoryMiB,
 		VCPUs: m.VCPUs, DiskGiB: m.DiskGiB, Firmware: lab.Firmware(m.Firmware), Boot: boot, BMCProfile: m.BMCProfile,
-		BMCProtocols: m.BMCProtocols, TPM: m.TPM}
+		BMCProtocols: m.BMCProtocols, TPM: m.TPM, SecureBoot: m.SecureBoot}
 }
 
 // Lab turns the scenario into the lab model. dir is the lab's state

@@ -74,6 +74,31 @@ func TestTPM(t *testing.T) {
 	}
 }
 
+// TestSecureBoot: secure_boot is per machine, and defaults.secure_boot
+// gives every machine Secure Boot (all UEFI here).
+func TestSecureBoot(t *testing.T) {
+	uefi := strings.Replace(validYAML, "ip: 10.9.0.11}", "ip: 10.9.0.11, firmware: uefi}", 1)
+	for _, tc := range []struct {
+		name, yaml string
+		want       [2]bool // machines a and b
+	}{
+		{"none", uefi, [2]bool{false, false}},
+		{"one machine", strings.Replace(uefi, "bmc_profile: sushy-tools}", "bmc_profile: sushy-tools, secure_boot: true}", 1), [2]bool{false, true}},
+		{"every machine by default", uefi + "defaults: {secure_boot: true}\n", [2]bool{true, true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := load(t, tc.yaml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := s.Lab("/tmp/x", "ns")
+			if got := [2]bool{l.Machines[0].SecureBoot, l.Machines[1].SecureBoot}; got != tc.want {
+				t.Errorf("SecureBoot of a, b = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestLoadInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
@@ -87,6 +112,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"ip outside subnet", `10.9.0.12`, `10.10.0.12`, "machines[1].ip: 10.10.0.12 is outside the lab subnet"},
 		{"too little memory", `firmware: uefi,`, `firmware: uefi, memory_mib: 64,`, "machines[1].memory_mib: 64 MiB is too little"},
 		{"bad firmware", `firmware: uefi`, `firmware: coreboot`, `machines[1].firmware: "coreboot" is neither`},
+		{"secure boot on bios", `ip: 10.9.0.11}`, `ip: 10.9.0.11, secure_boot: true}`, `machines[0].secure_boot: needs firmware uefi, not "bios"`},
 		{"unknown field", `firmware: uefi`, `firmwre: uefi`, "field firmwre not found"},
 		{"bad bmc profile", `bmc_profile: sushy-tools`, `bmc_profile: supermicro`, `machines[1].bmc_profile: "supermicro" is not a virtual BMC profile (one of busy, idrac, ilo, no-once, slow, standard, sushy-tools, virtualbmc)`},
 		{"bad uuid", `00000000-0000-0000-0000-000000000002`, `not-a-uuid`, `machines[1].uuid: "not-a-uuid" is not a UUID`},
