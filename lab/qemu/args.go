@@ -44,12 +44,25 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 	}
 	index := map[power.BootDevice]string{}
 	for d, i := range bootIndex(boot) {
+		if d.Network() {
+			d = power.BootNetwork // the NIC's, whichever way it boots
+		}
 		index[d] = fmt.Sprintf(",bootindex=%d", i)
+	}
+	nic := ""
+	if power.NICBoot(boot) == power.BootHTTP {
+		// UEFI HTTP boot: no iPXE option ROM on the NIC, so OVMF's own
+		// network stack drives it, and OVMF offers no PXE boot options
+		// (each would wait out its DHCP timeouts, about a minute, first).
+		nic = ",romfile="
+		a = append(a,
+			"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n",
+			"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n")
 	}
 	a = append(a,
 		"-boot", "strict=on",
 		"-netdev", "tap,id=net0,ifname="+tap+",script=no,downscript=no",
-		"-device", "virtio-net-pci,id="+bootDeviceID[power.BootNetwork]+",netdev=net0,mac="+m.MAC.String()+index[power.BootNetwork],
+		"-device", "virtio-net-pci,id="+bootDeviceID[power.BootNetwork]+",netdev=net0,mac="+m.MAC.String()+nic+index[power.BootNetwork],
 		"-drive", "if=none,id=disk0,format=qcow2,file="+f.Disk,
 		"-device", "virtio-blk-pci,id="+bootDeviceID[power.BootDisk]+",drive=disk0"+index[power.BootDisk],
 		"-chardev", "socket,id=serial0,path="+f.Console+",server=on,wait=off,logfile="+f.SerialLog+",logappend=on",
