@@ -20,8 +20,8 @@ import (
 
 // Config says where the boot service's data is.
 type Config struct {
-	DataDir     string // matchbox-layout data directory
-	AssetsDir   string // served at /assets/; "" disables
+	DataDir   string // matchbox-layout data directory
+	AssetsDir string // served at /assets/; "" disables
 	// FirmwareDir holds the EFI binaries served to UEFI HTTP boot at
 	// /efi/{mac}/{file} (the lab's TFTP root: the same files TFTP serves);
 	// "" disables.

@@ -26,6 +26,7 @@ type Override struct {
 	Device power.BootDevice
 	Once   bool
 	UEFI   bool
+	URI    string // with BootHTTP: the EFI binary to fetch (Redfish's HttpBootUri); "": DHCP's
 }
 
 // System is one managed machine as its BMCs see it. Its IPMI and Redfish
@@ -114,7 +115,7 @@ func (s *System) SetOverride(ctx context.Context, o Override) error {
 			return fmt.Errorf("%s: clear boot override: %w", s.Name, err)
 		}
 	default:
-		if err := s.Machine.SetBootDevice(ctx, o.Device, power.BootOptions{Persistent: !o.Once, Mode: o.mode()}); err != nil {
+		if err := s.Machine.SetBootDevice(ctx, o.Device, power.BootOptions{Persistent: !o.Once, Mode: o.mode(), URI: o.URI}); err != nil {
 			return fmt.Errorf("%s: set boot device %s: %w", s.Name, o.Device, err)
 		}
 	}

@@ -152,13 +152,35 @@ func setBoot(d *libvirtxml.Domain, meta bootMeta) error {
 		}
 		return nil
 	}
+	nic := power.NICBoot(order)
 	for i := range d.Devices.Interfaces {
-		d.Devices.Interfaces[i].Boot = bootOf(power.BootNetwork)
+		d.Devices.Interfaces[i].Boot, d.Devices.Interfaces[i].ROM = nil, nil
+		if nic != "" {
+			d.Devices.Interfaces[i].Boot = bootOf(nic)
+		}
+		if nic == power.BootHTTP {
+			d.Devices.Interfaces[i].ROM = &libvirtxml.DomainROM{Enabled: "no"}
+		}
 	}
+	setHTTPBoot(d, nic == power.BootHTTP)
 	for i := range d.Devices.Disks {
 		d.Devices.Disks[i].Boot = bootOf(power.BootDisk)
 	}
 	return nil
+}
+
+// setHTTPBoot gives d what UEFI HTTP boot needs, or takes it away: the
+// NIC without iPXE's option ROM (above), so that OVMF's own network stack
+// drives it, and OVMF's PXE boot options off through fw_cfg (each would
+// wait out its DHCP timeouts first), as the QEMU provider does.
+func setHTTPBoot(d *libvirtxml.Domain, on bool) {
+	d.SysInfo = slices.DeleteFunc(d.SysInfo, func(s libvirtxml.DomainSysInfo) bool { return s.FWCfg != nil })
+	if on {
+		d.SysInfo = append(d.SysInfo, libvirtxml.DomainSysInfo{FWCfg: &libvirtxml.DomainSysInfoFWCfg{Entry: []libvirtxml.DomainSysInfoEntry{
+			{Name: "opt/org.tianocore/IPv4PXESupport", Value: "n"},
+			{Name: "opt/org.tianocore/IPv6PXESupport", Value: "n"},
+		}}})
+	}
 }
 
 // getBoot reads labctl's metadata back from a domain; a domain without it
@@ -228,8 +250,8 @@ func parseBoot(s string) ([]power.BootDevice, error) {
 	var order []power.BootDevice
 	for _, f := range strings.Split(s, ",") {
 		dev := power.BootDevice(f)
-		if dev != power.BootNetwork && dev != power.BootDisk {
-			return nil, fmt.Errorf("boot device %q is neither network nor disk", f)
+		if !dev.Valid() {
+			return nil, fmt.Errorf("boot device %q %s", f, power.ErrBootDevice)
 		}
 		order = append(order, dev)
 	}
