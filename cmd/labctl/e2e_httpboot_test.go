@@ -52,7 +52,7 @@ func httpBootThroughRedfish(t *testing.T, ctx context.Context, e *e2eEnv) {
 		out := bmcCmd("power", "status", "uefi-plain")
 		return strings.Contains(out, "uefi-plain: off"), out
 	})
-	// IPMI has no UEFI HTTP boot device: the client moves on to Redfish.
+	// Through Redfish, first in the lab's inventory (IPMI has no such device).
 	if out := bmcCmd("bootdev", "uefi-http", "--once", "--uri", uri, "uefi-plain"); !strings.Contains(out, "uefi-plain: boot device uefi-http (once=true") {
 		t.Errorf("bootdev uefi-http: %s", out)
 	}

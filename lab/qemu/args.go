@@ -43,9 +43,14 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 		a = append(a, "-machine", "pc,graphics=off")
 	}
 	index := map[power.BootDevice]string{}
-	for d, i := range bootIndex(boot) {
+	order := bootIndex(boot)
+	for d, i := range order {
 		if d.Network() {
-			d = power.BootNetwork // the NIC's, whichever way it boots
+			// The NIC's, whichever way it boots: the first of the two.
+			if i != order[power.NICBoot(boot)] {
+				continue
+			}
+			d = power.BootNetwork
 		}
 		index[d] = fmt.Sprintf(",bootindex=%d", i)
 	}
