@@ -46,10 +46,22 @@ func TestUefiHttpBoot(t *testing.T) {
 		t.Errorf("next boot %s once=%v uri=%q, want http persistent without a URI", d, once, m.HTTPBootURI())
 	}
 
+	// A lab machine's BMC honours only the URI its DHCP offers, and says so.
+	lab := virtualtest.NewVM()
+	url, ca = serve(t, &virtual.System{Name: "node1", UUID: uuid, Machine: lab, UEFI: true, HTTPBootURI: uri})
+	c = client(t, bmc.Endpoint{Address: url, CAFile: ca, Auth: bmc.AuthSession}, password)
+	err := c.SetBootDevice(ctx, power.BootHTTP, power.BootOptions{URI: "http://192.0.2.1/other.efi"})
+	if !errors.Is(err, bmc.ErrUnsupported) || !strings.Contains(err.Error(), `Boot/HttpBootUri: "http://192.0.2.1/other.efi": node1's firmware takes its URI from DHCP, which offers `+uri+" only") {
+		t.Errorf("another URI: %v, want it refused naming the one DHCP offers", err)
+	}
+	if err := c.SetBootDevice(ctx, power.BootHTTP, power.BootOptions{URI: uri}); err != nil {
+		t.Errorf("the URI DHCP offers: %v", err)
+	}
+
 	bios := virtualtest.NewVM()
 	url, ca = serve(t, &virtual.System{Name: "node1", UUID: uuid, Machine: bios})
 	c = client(t, bmc.Endpoint{Address: url, CAFile: ca, Auth: bmc.AuthSession}, password)
-	err := c.SetBootDevice(ctx, power.BootHTTP, power.BootOptions{URI: uri})
+	err = c.SetBootDevice(ctx, power.BootHTTP, power.BootOptions{URI: uri})
 	if !errors.Is(err, bmc.ErrUnsupported) || !strings.Contains(err.Error(), "BootSourceOverrideTarget UefiHttp is not among the allowed None, Pxe, Hdd") {
 		t.Errorf("UefiHttp on a BIOS machine: %v, want it refused naming the allowed targets", err)
 	}

@@ -213,6 +213,11 @@ func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request, c *calle
 				rfError(w, http.StatusBadRequest, "PropertyValueFormatError", fmt.Sprintf("Boot/HttpBootUri: %q is not an http(s) URI", v), v, "Boot/HttpBootUri")
 				return
 			}
+			if v != "" && s.HTTPBootURI != "" && v != s.HTTPBootURI {
+				rfError(w, http.StatusBadRequest, "PropertyValueNotInList",
+					fmt.Sprintf("Boot/HttpBootUri: %q: %s's firmware takes its URI from DHCP, which offers %s only", v, s.Name, s.HTTPBootURI), v, "Boot/HttpBootUri")
+				return
+			}
 			continue
 		case "BootSourceOverrideEnabled":
 			enabled, allowed = v, allowedEnabled(s.Quirks)

@@ -43,6 +43,9 @@ type System struct {
 	// UEFI is the boot mode reported before any override sets one: the
 	// machine's firmware.
 	UEFI bool
+	// HTTPBootURI, if set, is the one HttpBootUri the machine can honour:
+	// its firmware takes the URI from DHCP, which offers this one.
+	HTTPBootURI string
 
 	// act serializes what changes the machine (power, boot device), which
 	// may take long; mu guards the fields, so reading them never waits

@@ -35,6 +35,9 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 		}
 		sys := &virtual.System{Name: m.Name, UUID: m.UUID, Machine: lab.MachinePower(prov, l, m.Name),
 			Quirks: q, UEFI: m.Firmware == lab.UEFI}
+		if sys.UEFI {
+			sys.HTTPBootURI = l.HTTPBootURI(m.MAC)
+		}
 		if m.Speaks(lab.ProtocolRedfish) {
 			raddr := l.MachineRedfishAddr(i)
 			services[raddr] = append(services[raddr], sys)
