@@ -24,11 +24,21 @@ func TFTPTransfers(r io.Reader) ([]Transfer, error) {
 	var ts []Transfer
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		if m := sentLine.FindStringSubmatch(sc.Text()); m != nil {
-			ts = append(ts, Transfer{File: m[1], To: m[2]})
+		if t, ok := TFTPSent(sc.Text()); ok {
+			ts = append(ts, t)
 		}
 	}
 	return ts, sc.Err()
+}
+
+// TFTPSent reads one line of dnsmasq's log: the transfer it reports
+// finished, if it is such a line.
+func TFTPSent(line string) (Transfer, bool) {
+	m := sentLine.FindStringSubmatch(line)
+	if m == nil {
+		return Transfer{}, false
+	}
+	return Transfer{File: m[1], To: m[2]}, true
 }
 
 // TFTPTransfersIn reads the transfers from the log file at path; a log
