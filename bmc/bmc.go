@@ -18,8 +18,10 @@ func ParseBootDevice(s string) (power.BootDevice, error) {
 		return power.BootNetwork, nil
 	case string(power.BootDisk):
 		return power.BootDisk, nil
+	case "uefi-http", string(power.BootHTTP):
+		return power.BootHTTP, nil
 	}
-	return "", fmt.Errorf("boot device %q: want pxe or disk: %w", s, ErrUnsupported)
+	return "", fmt.Errorf("boot device %q: want pxe, disk or uefi-http: %w", s, ErrUnsupported)
 }
 
 // Conn is an open connection to one BMC endpoint. It implements some of

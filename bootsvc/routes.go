@@ -53,6 +53,9 @@ func (s *Server) routes() http.Handler {
 	if s.assets != nil {
 		handle("GET /assets/", "assets", bootlog.KindAsset, http.StripPrefix("/assets", http.FileServer(rootFS{s.assets})))
 	}
+	if s.firmware != nil {
+		handle("GET /efi/{mac}/{file}", "efi", bootlog.KindFirmware, http.HandlerFunc(s.serveEFI))
+	}
 	handle("GET /pixiecore/v1/boot/{mac}", "pixiecore", bootlog.KindIPXE, http.HandlerFunc(s.servePixiecore))
 	handle("GET /report", "report", bootlog.KindReport, http.HandlerFunc(s.serveReport))
 	handle("POST /report", "report", bootlog.KindReport, http.HandlerFunc(s.serveReport))

@@ -20,8 +20,12 @@ import (
 
 // Config says where the boot service's data is.
 type Config struct {
-	DataDir     string // matchbox-layout data directory
-	AssetsDir   string // served at /assets/; "" disables
+	DataDir   string // matchbox-layout data directory
+	AssetsDir string // served at /assets/; "" disables
+	// FirmwareDir holds the EFI binaries served to UEFI HTTP boot at
+	// /efi/{mac}/{file} (the lab's TFTP root: the same files TFTP serves);
+	// "" disables.
+	FirmwareDir string
 	SignKeyFile string // optional OpenPGP secret key (armored or binary); passphrase from env LABCTL_SIGN_PASSPHRASE
 	MaxMachines int    // machines the machine log keeps, the one seen longest ago forgotten first; 0: DefaultMaxMachines
 	// MachineLog, if the file exists, is a machine log (GET /machines'
@@ -38,6 +42,7 @@ type Server struct {
 	state    atomic.Pointer[state]
 	signer   *signer
 	assets   *os.Root
+	firmware *os.Root
 	machines *registry
 	metrics  *metrics
 	butane   butaneCache
@@ -80,6 +85,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.AssetsDir != "" {
 		if s.assets, err = os.OpenRoot(cfg.AssetsDir); err != nil {
 			return nil, fmt.Errorf("assets directory: %w", err)
+		}
+	}
+	if cfg.FirmwareDir != "" {
+		if s.firmware, err = os.OpenRoot(cfg.FirmwareDir); err != nil {
+			return nil, fmt.Errorf("firmware directory: %w", err)
 		}
 	}
 	if cfg.SignKeyFile != "" {

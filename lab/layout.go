@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 )
 
 // Where a lab's services listen on its gateway, inside its namespace: the
@@ -103,6 +105,15 @@ func (l *Lab) BootAddr() string {
 // machines chain to.
 func (l *Lab) BootBaseURL() string { return "http://" + l.BootAddr() }
 func (l *Lab) BootURL() string     { return l.BootBaseURL() + "/boot.ipxe" }
+
+// HTTPBootURI is the EFI binary a machine's firmware fetches by UEFI HTTP
+// boot (DHCP offers it to the HTTPClient vendor class): iPXE's EFI build,
+// served by the boot service under the machine's MAC, so that its log
+// tells the machine apart before iPXE names it; iPXE then chains to
+// BootURL as after PXE.
+func (l *Lab) HTTPBootURI(mac net.HardwareAddr) string {
+	return l.BootBaseURL() + "/efi/" + strings.ReplaceAll(mac.String(), ":", "-") + "/ipxe.efi"
+}
 
 // IPMIAddr is the IPMI endpoint (host:port) of the lab's i-th machine.
 func (l *Lab) IPMIAddr(i int) string {

@@ -68,9 +68,21 @@ func (m Machine) Problems() []Problem {
 	if len(m.Boot) == 0 {
 		bad("boot", "empty boot order")
 	}
+	nic := power.BootDevice("")
 	for i, d := range m.Boot {
-		if d != power.BootNetwork && d != power.BootDisk {
-			bad(fmt.Sprintf("boot[%d]", i), "boot device %q is neither network nor disk", d)
+		field := fmt.Sprintf("boot[%d]", i)
+		switch {
+		case !d.Valid():
+			bad(field, "boot device %q %s", d, power.ErrBootDevice)
+		case d == power.BootHTTP && m.Firmware != UEFI:
+			bad(field, "http (UEFI HTTP boot) needs firmware uefi")
+		case d.Network() && nic != "" && nic != d:
+			// One NIC, one firmware driver: QEMU's iPXE ROM (PXE) or
+			// OVMF's own network stack (HTTP boot).
+			bad(field, "%s and %s both boot from the one NIC: choose one", nic, d)
+		}
+		if d.Network() && nic == "" {
+			nic = d
 		}
 	}
 	return ps

@@ -29,7 +29,11 @@ func TestValidate(t *testing.T) {
 		{"no disk", func(m *Machine) { m.DiskGiB = 0 }, "disk"},
 		{"bad firmware", func(m *Machine) { m.Firmware = "coreboot" }, "firmware"},
 		{"no boot order", func(m *Machine) { m.Boot = nil }, "boot"},
-		{"bad boot device", func(m *Machine) { m.Boot = []power.BootDevice{"cdrom"} }, "boot[0]"},
+		{"bad boot device", func(m *Machine) { m.Boot = []power.BootDevice{"cdrom"} }, `boot[0]: boot device "cdrom" is neither network, http nor disk`},
+		{"http boot on bios", func(m *Machine) { m.Boot = []power.BootDevice{power.BootHTTP} }, "boot[0]: http (UEFI HTTP boot) needs firmware uefi"},
+		{"pxe and http", func(m *Machine) {
+			m.Firmware, m.Boot = UEFI, []power.BootDevice{power.BootHTTP, power.BootDisk, power.BootNetwork}
+		}, "boot[2]: http and network both boot from the one NIC: choose one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,8 +45,10 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
-	if err := testMachine(UEFI, power.BootNetwork, power.BootDisk).Validate(); err != nil {
-		t.Errorf("valid machine: %v", err)
+	for _, m := range []Machine{testMachine(UEFI, power.BootNetwork, power.BootDisk), testMachine(UEFI, power.BootHTTP, power.BootDisk)} {
+		if err := m.Validate(); err != nil {
+			t.Errorf("valid machine %v: %v", m.Boot, err)
+		}
 	}
 }
 

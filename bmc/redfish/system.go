@@ -22,6 +22,7 @@ type system struct {
 		EnabledAllowed []string `json:"BootSourceOverrideEnabled@Redfish.AllowableValues"`
 		Mode           string   `json:"BootSourceOverrideMode"`
 		Modes          []string `json:"BootSourceOverrideMode@Redfish.AllowableValues"`
+		HTTPBootURI    string   `json:"HttpBootUri"`
 	}
 	Actions struct {
 		Reset struct {
@@ -151,8 +152,16 @@ func (c *Conn) ApplyBoot(ctx context.Context, d power.BootDevice, o power.BootOp
 		boot["BootSourceOverrideTarget"] = "Pxe"
 	case power.BootDisk:
 		boot["BootSourceOverrideTarget"] = "Hdd"
+	case power.BootHTTP:
+		boot["BootSourceOverrideTarget"] = "UefiHttp"
+		// Sent empty too: a URI left from an earlier request would win
+		// over the one DHCP offers.
+		boot["HttpBootUri"] = o.URI
 	default:
 		return o, fmt.Errorf("boot device %q: %w", d, bmc.ErrUnsupported)
+	}
+	if o.URI != "" && d != power.BootHTTP {
+		return o, fmt.Errorf("boot device %s with HttpBootUri %s: a URI goes with UEFI HTTP boot only: %w", d, o.URI, bmc.ErrUnsupported)
 	}
 	if t := s.Boot.Targets; len(t) > 0 && !slices.Contains(t, boot["BootSourceOverrideTarget"]) {
 		return o, fmt.Errorf("boot device %s: BootSourceOverrideTarget %s is not among the allowed %s: %w",
@@ -203,6 +212,8 @@ func (c *Conn) ApplyBoot(ctx context.Context, d power.BootDevice, o power.BootOp
 		o.Persistent = true
 	case gb.Enabled != enabled:
 		return o, fmt.Errorf("boot device %s: BMC reports %s/%s: %w", d, gb.Target, gb.Enabled, bmc.ErrNoEffect)
+	case d == power.BootHTTP && gb.HTTPBootURI != o.URI:
+		return o, fmt.Errorf("boot device %s: BMC reports HttpBootUri %q, want %q: %w", d, gb.HTTPBootURI, o.URI, bmc.ErrNoEffect)
 	case mode != "" && gb.Mode != mode:
 		return o, fmt.Errorf("boot mode %s: BMC reports BootSourceOverrideMode %s: %w", o.Mode, gb.Mode, bmc.ErrNoEffect)
 	}

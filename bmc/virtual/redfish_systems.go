@@ -75,6 +75,14 @@ func allowedModes(q Quirks, cur string) []string {
 	return redfishModes
 }
 
+// allowedTargets are the boot targets of s: UefiHttp on UEFI machines only.
+func allowedTargets(s *System) []string {
+	if s.UEFI {
+		return append(slices.Clone(redfishTargets), "UefiHttp")
+	}
+	return redfishTargets
+}
+
 // systemJSON renders a system as it is now.
 func systemJSON(ctx context.Context, s *System, id string) (map[string]any, error) {
 	st, err := s.PowerState(ctx)
@@ -88,6 +96,8 @@ func systemJSON(ctx context.Context, s *System, id string) (map[string]any, erro
 		target = "Pxe"
 	case power.BootDisk:
 		target = "Hdd"
+	case power.BootHTTP:
+		target = "UefiHttp"
 	}
 	if o.Device != "" {
 		enabled = "Continuous"
@@ -105,11 +115,16 @@ func systemJSON(ctx context.Context, s *System, id string) (map[string]any, erro
 	self := "/redfish/v1/Systems/" + id
 	boot := map[string]any{
 		"BootSourceOverrideTarget":                          target,
-		"BootSourceOverrideTarget@Redfish.AllowableValues":  redfishTargets,
+		"BootSourceOverrideTarget@Redfish.AllowableValues":  allowedTargets(s),
 		"BootSourceOverrideEnabled":                         enabled,
 		"BootSourceOverrideEnabled@Redfish.AllowableValues": allowedEnabled(s.Quirks),
 		"BootSourceOverrideMode":                            mode,
 		"BootSourceOverrideMode@Redfish.AllowableValues":    allowedModes(s.Quirks, mode),
+	}
+	if s.UEFI {
+		// UEFI HTTP boot, as real BMCs offer it: the URI of the next
+		// UefiHttp boot, "" for the one DHCP offers.
+		boot["HttpBootUri"] = o.URI
 	}
 	// sushy-tools lists no allowed values for what it does not honour.
 	if s.Quirks.Once == "ignored" {
@@ -183,11 +198,27 @@ func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request, c *calle
 		return
 	}
 	target, enabled, mode := "", "", ""
+	uri, uriSet := boot["HttpBootUri"]
 	for k, v := range boot {
 		var allowed []string
 		switch k {
 		case "BootSourceOverrideTarget":
-			target, allowed = v, redfishTargets
+			target, allowed = v, allowedTargets(s)
+		case "HttpBootUri":
+			if _, ok := cur["Boot"].(map[string]any)["HttpBootUri"]; !ok {
+				rfError(w, http.StatusBadRequest, "PropertyUnknown", "property Boot/HttpBootUri: "+s.Name+" boots by BIOS, without UEFI HTTP boot", "Boot/HttpBootUri")
+				return
+			}
+			if v != "" && !strings.HasPrefix(v, "http://") && !strings.HasPrefix(v, "https://") {
+				rfError(w, http.StatusBadRequest, "PropertyValueFormatError", fmt.Sprintf("Boot/HttpBootUri: %q is not an http(s) URI", v), v, "Boot/HttpBootUri")
+				return
+			}
+			if v != "" && s.HTTPBootURI != "" && v != s.HTTPBootURI {
+				rfError(w, http.StatusBadRequest, "PropertyValueNotInList",
+					fmt.Sprintf("Boot/HttpBootUri: %q: %s's firmware takes its URI from DHCP, which offers %s only", v, s.Name, s.HTTPBootURI), v, "Boot/HttpBootUri")
+				return
+			}
+			continue
 		case "BootSourceOverrideEnabled":
 			enabled, allowed = v, allowedEnabled(s.Quirks)
 		case "BootSourceOverrideMode":
@@ -209,6 +240,8 @@ func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request, c *calle
 		o.Device = power.BootNetwork
 	case "Hdd":
 		o.Device = power.BootDisk
+	case "UefiHttp":
+		o.Device = power.BootHTTP
 	case "None":
 		o.Device = ""
 	}
@@ -226,6 +259,12 @@ func (r *redfish) systemPatch(w http.ResponseWriter, req *http.Request, c *calle
 		if prev.Device == "" {
 			o.Once = true // a new target with no Enabled: the next boot only
 		}
+	}
+	if uriSet {
+		o.URI = uri
+	}
+	if o.Device != power.BootHTTP {
+		o.URI = "" // a URI belongs to an HTTP boot only
 	}
 	switch mode {
 	case "UEFI":

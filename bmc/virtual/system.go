@@ -26,6 +26,7 @@ type Override struct {
 	Device power.BootDevice
 	Once   bool
 	UEFI   bool
+	URI    string // with BootHTTP: the EFI binary to fetch (Redfish's HttpBootUri); "": DHCP's
 }
 
 // System is one managed machine as its BMCs see it. Its IPMI and Redfish
@@ -42,6 +43,9 @@ type System struct {
 	// UEFI is the boot mode reported before any override sets one: the
 	// machine's firmware.
 	UEFI bool
+	// HTTPBootURI, if set, is the one HttpBootUri the machine can honour:
+	// its firmware takes the URI from DHCP, which offers this one.
+	HTTPBootURI string
 
 	// act serializes what changes the machine (power, boot device), which
 	// may take long; mu guards the fields, so reading them never waits
@@ -115,7 +119,7 @@ func (s *System) SetOverride(ctx context.Context, o Override) error {
 			return fmt.Errorf("%s: clear boot override: %w", s.Name, err)
 		}
 	default:
-		if err := s.Machine.SetBootDevice(ctx, o.Device, power.BootOptions{Persistent: !o.Once, Mode: o.mode()}); err != nil {
+		if err := s.Machine.SetBootDevice(ctx, o.Device, power.BootOptions{Persistent: !o.Once, Mode: o.mode(), URI: o.URI}); err != nil {
 			return fmt.Errorf("%s: set boot device %s: %w", s.Name, o.Device, err)
 		}
 	}

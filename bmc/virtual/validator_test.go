@@ -52,7 +52,8 @@ func TestProtocolValidator(t *testing.T) {
 		t.Fatal(err)
 	}
 	systems := []*virtual.System{
-		{Name: "node1", UUID: testUUID, Machine: virtualtest.NewVM()},
+		// UEFI: the system the validator reads offers UefiHttp and HttpBootUri.
+		{Name: "node1", UUID: testUUID, Machine: virtualtest.NewVM(), UEFI: true},
 		{Name: "node2", UUID: "0b6c3f1e-7a2d-4c5e-9f80-1a2b3c4d5e6f", Machine: virtualtest.NewVM()},
 	}
 	sctx, stop := context.WithCancel(ctx)

@@ -75,7 +75,7 @@ type Event struct {
 	// GET /machines (HEAD answers with the header alone).
 	Seq    uint64    `json:"seq"`
 	Time   time.Time `json:"time"`
-	Kind   string    `json:"kind"` // boot.ipxe, ipxe, grub, ignition, cloud, generic, metadata, asset, report
+	Kind   string    `json:"kind"` // boot.ipxe, ipxe, grub, ignition, cloud, generic, metadata, asset, report, firmware
 	Path   string    `json:"path"`
 	Status int       `json:"status"`
 	Name   string    `json:"name,omitempty"`   // a report's event name (booted, installed, ...)
@@ -101,6 +101,10 @@ const (
 	KindMetadata = "metadata"
 	KindAsset    = "asset"
 	KindReport   = "report"
+	// KindFirmware is a boot file fetched by the firmware itself, before
+	// iPXE: the EFI binary of UEFI HTTP boot (Path .../ipxe.efi, Detail
+	// "over http").
+	KindFirmware = "firmware"
 )
 
 // Reader is anything that returns the machine log: a Client, or a fixed

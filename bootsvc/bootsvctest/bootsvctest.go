@@ -12,7 +12,8 @@ import (
 )
 
 // Serve starts a boot service over HTTP whose data directory gives every
-// machine profile p (kernel /k), closed when the test ends.
+// machine profile p (kernel /k) and whose firmware directory holds an
+// ipxe.efi (UEFI HTTP boot), closed when the test ends.
 func Serve(t testing.TB) (*bootsvc.Server, *httptest.Server) {
 	t.Helper()
 	data := t.TempDir()
@@ -28,7 +29,11 @@ func Serve(t testing.TB) (*bootsvc.Server, *httptest.Server) {
 			t.Fatal(err)
 		}
 	}
-	svc, err := bootsvc.New(bootsvc.Config{DataDir: data})
+	fw := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fw, "ipxe.efi"), []byte("MZ"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := bootsvc.New(bootsvc.Config{DataDir: data, FirmwareDir: fw})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,9 @@ type Host struct {
 	// SecureBoot hands the host the signed shim (ShimFile) instead of
 	// iPXE, which its firmware would refuse.
 	SecureBoot bool
+	// HTTPBootURI is the EFI binary offered to the host's firmware when it
+	// asks for UEFI HTTP boot (vendor class HTTPClient); empty: none.
+	HTTPBootURI string
 }
 
 // ShimFile is the boot file of Secure Boot hosts (firmware.Shim).
@@ -88,6 +91,9 @@ func (c Config) Validate() error {
 	for i, h := range c.Hosts {
 		if len(h.MAC) != 6 {
 			return fmt.Errorf("dnsmasq config: hosts[%d] (%s): mac %v is not an Ethernet address", i, h.Name, h.MAC)
+		}
+		if u := h.HTTPBootURI; u != "" && (!strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") || strings.ContainsAny(u, ", \n")) {
+			return fmt.Errorf("dnsmasq config: hosts[%d] (%s): http boot uri %q is not an http(s) URL without commas or spaces", i, h.Name, u)
 		}
 		if !c.Proxy && !c.Subnet.Contains(h.IP) {
 			return fmt.Errorf("dnsmasq config: hosts[%d] (%s): ip %v is outside %v", i, h.Name, h.IP, c.Subnet)
@@ -168,10 +174,33 @@ func (c Config) Render() (string, error) {
 	if secureBoot {
 		// Exclusive tags: which of two matching dhcp-boot lines dnsmasq
 		// picks is not documented.
-		line("dhcp-boot=tag:!ipxe,tag:secboot,%s,,%s", ShimFile, gw)
+		line("dhcp-boot=tag:!ipxe,tag:secboot,tag:!http,%s,,%s", ShimFile, gw)
 		efi += ",tag:!secboot"
 	}
 	line("dhcp-boot=%s,ipxe.efi,,%s", efi, gw)
-	line("dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,%s", gw)
+	line("dhcp-boot=tag:!ipxe,tag:!efi64,tag:!http,undionly.kpxe,,%s", gw)
+	c.renderHTTPBoot(line)
 	return b.String(), nil
+}
+
+// renderHTTPBoot answers UEFI HTTP boot: firmware that asks with vendor
+// class HTTPClient (client architecture 16, not 7 or 9 as PXE) gets its
+// host's URL as boot file, and the vendor class echoed back in option 60,
+// without which UEFI ignores the offer. The tag per host is set by MAC.
+func (c Config) renderHTTPBoot(line func(string, ...any)) {
+	var hosts []Host
+	for _, h := range c.Hosts {
+		if h.HTTPBootURI != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) == 0 {
+		return
+	}
+	line("dhcp-vendorclass=set:http,HTTPClient")
+	line("dhcp-option-force=tag:http,60,HTTPClient")
+	for i, h := range hosts {
+		line("dhcp-mac=set:http%d,%s", i, h.MAC)
+		line("dhcp-boot=tag:!ipxe,tag:http,tag:http%d,%s,,%s", i, h.HTTPBootURI, c.Gateway)
+	}
 }

@@ -28,7 +28,8 @@ func labConfig() Config {
 		Domain:    "pxe-smoke.lab",
 		Hosts: []Host{
 			{Name: "bios1", MAC: mac("52:54:00:77:00:11"), IP: netip.MustParseAddr("10.77.0.11")},
-			{Name: "uefi1", MAC: mac("52:54:00:77:00:12"), IP: netip.MustParseAddr("10.77.0.12")},
+			{Name: "uefi1", MAC: mac("52:54:00:77:00:12"), IP: netip.MustParseAddr("10.77.0.12"),
+				HTTPBootURI: "http://10.77.0.1:8080/efi/52-54-00-77-00-12/ipxe.efi"},
 		},
 		TFTPRoot:  "/var/lib/labctl/labs/pxe-smoke/tftp",
 		BootURL:   "http://10.77.0.1:8080/boot.ipxe",
@@ -79,6 +80,8 @@ func TestRenderLines(t *testing.T) {
 	noRA.RouterPrefix = netip.Prefix{}
 	secboot := labConfig()
 	secboot.Hosts[1].SecureBoot = true
+	noHTTP := labConfig()
+	noHTTP.Hosts[1].HTTPBootURI = ""
 	tests := []struct {
 		name    string
 		config  Config
@@ -91,16 +94,23 @@ func TestRenderLines(t *testing.T) {
 		{"boot file by architecture", labConfig(), []string{
 			"dhcp-boot=tag:ipxe,http://10.77.0.1:8080/boot.ipxe,,10.77.0.1",
 			"dhcp-boot=tag:!ipxe,tag:efi64,ipxe.efi,,10.77.0.1",
-			"dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,10.77.0.1",
+			"dhcp-boot=tag:!ipxe,tag:!efi64,tag:!http,undionly.kpxe,,10.77.0.1",
 		}, nil},
 		{"Secure Boot host gets the signed shim, the others iPXE", secboot, []string{
 			"dhcp-host=52:54:00:77:00:11,10.77.0.11,bios1",
 			"dhcp-host=52:54:00:77:00:12,set:secboot,10.77.0.12,uefi1",
-			"dhcp-boot=tag:!ipxe,tag:secboot,shimx64.efi,,10.77.0.1",
+			"dhcp-boot=tag:!ipxe,tag:secboot,tag:!http,shimx64.efi,,10.77.0.1",
 			"dhcp-boot=tag:!ipxe,tag:efi64,tag:!secboot,ipxe.efi,,10.77.0.1",
-			"dhcp-boot=tag:!ipxe,tag:!efi64,undionly.kpxe,,10.77.0.1",
+			"dhcp-boot=tag:!ipxe,tag:!efi64,tag:!http,undionly.kpxe,,10.77.0.1",
 		}, nil},
 		{"no Secure Boot tag without a Secure Boot host", labConfig(), nil, []string{"secboot", "shimx64"}},
+		{"uefi http boot: the host's URL to HTTPClient, the vendor class echoed", labConfig(), []string{
+			"dhcp-vendorclass=set:http,HTTPClient",
+			"dhcp-option-force=tag:http,60,HTTPClient",
+			"dhcp-mac=set:http0,52:54:00:77:00:12",
+			"dhcp-boot=tag:!ipxe,tag:http,tag:http0,http://10.77.0.1:8080/efi/52-54-00-77-00-12/ipxe.efi,,10.77.0.1",
+		}, []string{"http1"}},
+		{"no http boot without a host's URL", noHTTP, nil, []string{"HTTPClient", "tag:http"}},
 		{"iPXE told not to wait for ProxyDHCP", labConfig(), []string{"dhcp-option=tag:ipxe,175,b0:01:01"}, nil},
 		{"router advertisements: prefix, no default route", labConfig(), []string{"enable-ra", "dhcp-range=fd6c:6162:a4d::,ra-only,64", "ra-param=labbr0,60,0"}, nil},
 		{"no router advertisements without a prefix", noRA, nil, []string{"enable-ra", "ra-only", "ra-param"}},
@@ -141,6 +151,7 @@ func TestValidate(t *testing.T) {
 		{"host outside", func(c *Config) { c.Hosts[1].IP = netip.MustParseAddr("192.0.2.1") }, "hosts[1] (uefi1): ip"},
 		{"bad mac", func(c *Config) { c.Hosts[0].MAC = nil }, "hosts[0] (bios1): mac"},
 		{"comma in url", func(c *Config) { c.BootURL = "http://a,b/" }, "boot url"},
+		{"http boot uri not http", func(c *Config) { c.Hosts[1].HTTPBootURI = "tftp://10.77.0.1/ipxe.efi" }, `hosts[1] (uefi1): http boot uri "tftp://10.77.0.1/ipxe.efi"`},
 		{"not http", func(c *Config) { c.BootURL = "tftp://x/boot.ipxe" }, "boot url"},
 		{"no tftp root", func(c *Config) { c.TFTPRoot = "" }, "tftp root"},
 		{"comma in a path", func(c *Config) { c.TFTPRoot = "/tmp/a,b/tftp" }, `under "/tmp/a,b/tftp": a path with a comma`},

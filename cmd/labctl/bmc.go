@@ -49,8 +49,9 @@ func newBMCCmd(g *globals) *cobra.Command {
 	}
 
 	var once, uefi, legacy bool
+	var uri string
 	bootdev := &cobra.Command{
-		Use:   "bootdev pxe|disk [--once] [--uefi|--legacy] NODE...",
+		Use:   "bootdev pxe|disk|uefi-http [--uri URL] [--once] [--uefi|--legacy] NODE...",
 		Short: "Set the device machines boot from (persistent unless --once)",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -63,7 +64,10 @@ func newBMCCmd(g *globals) *cobra.Command {
 				return missingFlag(err)
 			}
 			p := g.printer(cmd.OutOrStdout())
-			o := power.BootOptions{Persistent: !once}
+			if uri != "" && d != power.BootHTTP {
+				return fmt.Errorf("--uri %s: a URI goes with uefi-http only, not %s", uri, args[0])
+			}
+			o := power.BootOptions{Persistent: !once, URI: uri}
 			switch {
 			case uefi && legacy:
 				return fmt.Errorf("--uefi and --legacy exclude each other")
@@ -81,6 +85,7 @@ func newBMCCmd(g *globals) *cobra.Command {
 	bootdev.Flags().BoolVar(&once, "once", false, "for the next boot only")
 	bootdev.Flags().BoolVar(&uefi, "uefi", false, "also switch the boot mode to UEFI (default: leave the mode alone)")
 	bootdev.Flags().BoolVar(&legacy, "legacy", false, "also switch the boot mode to legacy BIOS")
+	bootdev.Flags().StringVar(&uri, "uri", "", "with uefi-http: the EFI binary's URL (Redfish HttpBootUri; default: the one DHCP offers)")
 	cmd.AddCommand(powerCmd, bootdev)
 	return cmd
 }

@@ -98,7 +98,7 @@ func TestBMCCommands(t *testing.T) {
 				}
 			}},
 		{"no inventory", []string{"bmc", "power", "status", "good"}, "--inventory: required", nil, nil},
-		{"bad boot device", []string{"bmc", "bootdev", "cdrom", "--inventory", invPath, "good"}, `boot device "cdrom": want pxe or disk: not supported by the BMC`, nil, nil},
+		{"bad boot device", []string{"bmc", "bootdev", "cdrom", "--inventory", invPath, "good"}, `boot device "cdrom": want pxe, disk or uefi-http: not supported by the BMC`, nil, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,7 +11,9 @@ import (
 // TestE2EBootMatrix runs the boot-matrix scenario (docs/boot-matrix.md) on
 // both providers: the machine with a TPM reports a PCR 0 its firmware
 // extended, the one without reports no TPM, and each machine's swtpm (QEMU
-// provider) or libvirt's goes with the lab.
+// provider) or libvirt's goes with the lab; uefi-http fetched iPXE over
+// HTTP, and on the QEMU provider's lab a PXE machine is switched to UEFI
+// HTTP boot through Redfish (httpBootThroughRedfish).
 func TestE2EBootMatrix(t *testing.T) {
 	for _, provider := range []string{"qemu", "libvirt"} {
 		t.Run(provider, func(t *testing.T) {
@@ -30,9 +32,9 @@ func TestE2EBootMatrix(t *testing.T) {
 			if err != nil {
 				t.Fatalf("labctl %s: %v", strings.Join(args, " "), err)
 			}
-			for _, want := range []string{"uefi-tpm   check tpm-pcrs-measured passed", "uefi-plain check no-tpm-without-one passed", "all 4 checks passed"} {
-				if !strings.Contains(out, want) {
-					t.Errorf("output lacks %q", want)
+			for _, want := range []string{`uefi-tpm +check tpm-pcrs-measured passed`, `uefi-plain +check no-tpm-without-one passed`, `all 6 checks passed`} {
+				if !regexp.MustCompile(want).MatchString(out) {
+					t.Errorf("output lacks /%s/", want)
 				}
 			}
 			assertSecureBootPath(t, out)
@@ -44,6 +46,12 @@ func TestE2EBootMatrix(t *testing.T) {
 			if !regexp.MustCompile(`uefi-plain +report booted: .*tpm=none`).MatchString(out) {
 				t.Error("uefi-plain did not report itself without a TPM")
 			}
+			// UEFI HTTP boot: the path uefi-http took (docs/boot-matrix.md).
+			for _, want := range []string{`uefi-http +check efi-fetched-over-http passed`, `uefi-http +check booted-by-http passed`} {
+				if !regexp.MustCompile(want).MatchString(out) {
+					t.Errorf("output lacks /%s/", want)
+				}
+			}
 			if keep {
 				tpmState := filepath.Join(e.labDir(), "machines/uefi-tpm/tpm/tpm2-00.permall")
 				if st, err := os.Stat(tpmState); err != nil || st.Size() == 0 {
@@ -52,6 +60,7 @@ func TestE2EBootMatrix(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(e.labDir(), "machines/uefi-plain/tpm")); err == nil {
 					t.Error("uefi-plain, without a TPM, has TPM state")
 				}
+				httpBootThroughRedfish(t, ctx, e)
 				if down, err := e.run(ctx, "down", "boot-matrix"); err != nil {
 					t.Fatalf("down: %v\n%s", err, down)
 				}

@@ -61,7 +61,35 @@ type BootDevice string
 const (
 	BootNetwork BootDevice = "network" // PXE
 	BootDisk    BootDevice = "disk"
+	// BootHTTP is UEFI HTTP boot from the NIC: the firmware's own network
+	// stack fetches an EFI binary from the URL DHCP (or the BMC) gives it,
+	// no TFTP. UEFI machines only.
+	BootHTTP BootDevice = "http"
 )
+
+// Valid says whether d is one of the boot devices above.
+func (d BootDevice) Valid() bool {
+	return d == BootNetwork || d == BootDisk || d == BootHTTP
+}
+
+// Network says whether d boots from the NIC (PXE or HTTP).
+func (d BootDevice) Network() bool { return d == BootNetwork || d == BootHTTP }
+
+// NICBoot is how the NIC boots in order: the first of network and http
+// in it, "" if neither is. A NIC boots one way: its firmware driver is
+// either the PXE ROM or UEFI's own HTTP boot stack.
+func NICBoot(order []BootDevice) BootDevice {
+	for _, d := range order {
+		if d.Network() {
+			return d
+		}
+	}
+	return ""
+}
+
+// ErrBootDevice is the reason a boot device is refused, for errors that
+// name the field or machine before it.
+const ErrBootDevice = "is neither network, http nor disk"
 
 // BootMode is the firmware mode a boot override asks for.
 type BootMode string
@@ -79,6 +107,9 @@ const (
 type BootOptions struct {
 	Persistent bool     // false: the next boot only
 	Mode       BootMode // machines with fixed firmware ignore it
+	// URI is the EFI binary a BootHTTP boot fetches (Redfish's
+	// HttpBootUri); empty: the one DHCP offers.
+	URI string
 }
 
 // StateReader reads a machine's power.

@@ -199,6 +199,9 @@ func (r *Runner) attempt(ctx context.Context, c scenario.Check, m lab.Machine) (
 	if c.Report != nil {
 		return r.reported(ctx, c.Report, m)
 	}
+	if c.Fetched != nil {
+		return r.fetched(ctx, c.Fetched, m)
+	}
 	if r.Shell == nil {
 		return "", errors.New("no shell to run commands with")
 	}

@@ -39,6 +39,9 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 		}
 		sys := &virtual.System{Name: m.Name, UUID: m.UUID, Machine: lab.MachinePower(prov, l, m.Name),
 			Quirks: q, UEFI: m.Firmware == lab.UEFI}
+		if sys.UEFI {
+			sys.HTTPBootURI = l.HTTPBootURI(m.MAC)
+		}
 		all = append(all, sys)
 		if m.Speaks(lab.ProtocolRedfish) {
 			raddr := l.MachineRedfishAddr(i)

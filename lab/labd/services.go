@@ -27,7 +27,7 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 		return err
 	}
 	svc, err := serve.Start(serve.Options{
-		Boot:       bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), MachineLog: l.MachineLog()},
+		Boot:       bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), FirmwareDir: l.TFTPDir(), MachineLog: l.MachineLog()},
 		Address:    l.BootAddr(),
 		API:        apiOptions(l),
 		RequestLog: bootLog,
@@ -108,7 +108,12 @@ func dnsmasqConfig(l *lab.Lab) dnsmasq.Config {
 		RouterPrefix: l.Network.RouterPrefix(),
 	}
 	for _, m := range l.Machines {
-		c.Hosts = append(c.Hosts, dnsmasq.Host{Name: m.Name, MAC: m.MAC, IP: m.IP, SecureBoot: m.SecureBoot})
+		h := dnsmasq.Host{Name: m.Name, MAC: m.MAC, IP: m.IP, SecureBoot: m.SecureBoot}
+		if m.Firmware == lab.UEFI {
+			// Any UEFI machine may be told to boot by HTTP (its BMC can).
+			h.HTTPBootURI = l.HTTPBootURI(m.MAC)
+		}
+		c.Hosts = append(c.Hosts, h)
 	}
 	return c
 }

@@ -50,6 +50,7 @@ func TestServeBoot(t *testing.T) {
 		"data/profiles/p.json": `{"id":"p","boot":{"kernel":"/k"}}`,
 		"data/groups/a.json":   `{"id":"a","profile":"p","selector":{"mac":"52:54:00:00:00:01"}}`,
 		"assets/.keep":         "",
+		"tftp/ipxe.efi":        "efi", // as up copies iPXE there
 	} {
 		os.MkdirAll(filepath.Join(l.Dir, filepath.Dir(rel)), 0o755)
 		os.WriteFile(filepath.Join(l.Dir, rel), []byte(body), 0o644)
@@ -83,6 +84,10 @@ func TestServeBoot(t *testing.T) {
 	}
 	if code := get("/ipxe?mac=52:54:00:00:00:01"); code != http.StatusOK {
 		t.Fatalf("/ipxe = %d", code)
+	}
+	// UEFI HTTP boot's EFI binary comes from the lab's TFTP root.
+	if code := get("/efi/52-54-00-00-00-01/ipxe.efi"); code != http.StatusOK {
+		t.Fatalf("/efi/52-54-00-00-00-01/ipxe.efi = %d", code)
 	}
 
 	cert, err := tls.LoadX509KeyPair(pki.CertFile(l.PKIDir(), pki.APIClient), pki.KeyFile(l.PKIDir(), pki.APIClient))

@@ -111,10 +111,9 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 		d.OS.NVRam = &libvirtxml.DomainNVRam{NVRam: f.NVRAM, Template: fw.Vars}
 		if m.SecureBoot {
 			// As the QEMU provider's: SMM on, flash only SMM may write,
-			// no unsigned iPXE ROM on the NIC.
+			// the NIC without the unsigned iPXE ROM (setBoot).
 			d.OS.Loader.Secure = "yes"
 			d.Features.SMM = &libvirtxml.DomainFeatureSMM{State: "on"}
-			d.Devices.Interfaces[0].ROM = &libvirtxml.DomainROM{Enabled: "no"}
 		}
 	}
 	if m.TPM {
@@ -169,13 +168,42 @@ func setBoot(d *libvirtxml.Domain, meta bootMeta) error {
 		}
 		return nil
 	}
+	nic := power.NICBoot(order)
 	for i := range d.Devices.Interfaces {
-		d.Devices.Interfaces[i].Boot = bootOf(power.BootNetwork)
+		d.Devices.Interfaces[i].Boot, d.Devices.Interfaces[i].ROM = nil, nil
+		if nic != "" {
+			d.Devices.Interfaces[i].Boot = bootOf(nic)
+		}
+		if nic == power.BootHTTP || secureBoot(d) {
+			d.Devices.Interfaces[i].ROM = &libvirtxml.DomainROM{Enabled: "no"}
+		}
 	}
+	setHTTPBoot(d, nic == power.BootHTTP)
 	for i := range d.Devices.Disks {
 		d.Devices.Disks[i].Boot = bootOf(power.BootDisk)
 	}
 	return nil
+}
+
+// secureBoot reports whether d's firmware enforces Secure Boot: its NIC
+// then goes without iPXE's option ROM whatever it boots, as the ROM is
+// unsigned and would be refused.
+func secureBoot(d *libvirtxml.Domain) bool {
+	return d.OS.Loader != nil && d.OS.Loader.Secure == "yes"
+}
+
+// setHTTPBoot gives d what UEFI HTTP boot needs, or takes it away: the
+// NIC without iPXE's option ROM (above), so that OVMF's own network stack
+// drives it, and OVMF's PXE boot options off through fw_cfg (each would
+// wait out its DHCP timeouts first), as the QEMU provider does.
+func setHTTPBoot(d *libvirtxml.Domain, on bool) {
+	d.SysInfo = slices.DeleteFunc(d.SysInfo, func(s libvirtxml.DomainSysInfo) bool { return s.FWCfg != nil })
+	if on {
+		d.SysInfo = append(d.SysInfo, libvirtxml.DomainSysInfo{FWCfg: &libvirtxml.DomainSysInfoFWCfg{Entry: []libvirtxml.DomainSysInfoEntry{
+			{Name: "opt/org.tianocore/IPv4PXESupport", Value: "n"},
+			{Name: "opt/org.tianocore/IPv6PXESupport", Value: "n"},
+		}}})
+	}
 }
 
 // getBoot reads labctl's metadata back from a domain; a domain without it
@@ -245,8 +273,8 @@ func parseBoot(s string) ([]power.BootDevice, error) {
 	var order []power.BootDevice
 	for _, f := range strings.Split(s, ",") {
 		dev := power.BootDevice(f)
-		if dev != power.BootNetwork && dev != power.BootDisk {
-			return nil, fmt.Errorf("boot device %q is neither network nor disk", f)
+		if !dev.Valid() {
+			return nil, fmt.Errorf("boot device %q %s", f, power.ErrBootDevice)
 		}
 		order = append(order, dev)
 	}

@@ -286,3 +286,67 @@ func TestNetworkXML(t *testing.T) {
 		})
 	}
 }
+
+// UEFI HTTP boot: the NIC boots without iPXE's ROM and OVMF's PXE options
+// are off (fw_cfg); a boot-once HTTP boot over a PXE machine gets both for
+// that start only, and restoring the order takes them away again.
+func TestDomainXMLHTTPBoot(t *testing.T) {
+	httpBoot := func(x *libvirtxml.Domain) bool {
+		rom := x.Devices.Interfaces[0].ROM
+		var fwcfg []string
+		for _, s := range x.SysInfo {
+			if s.FWCfg != nil {
+				for _, e := range s.FWCfg.Entry {
+					fwcfg = append(fwcfg, e.Name+"="+e.Value)
+				}
+			}
+		}
+		on := rom != nil && rom.Enabled == "no"
+		if want := []string{"opt/org.tianocore/IPv4PXESupport=n", "opt/org.tianocore/IPv6PXESupport=n"}; on != slices.Equal(fwcfg, want) {
+			t.Errorf("NIC ROM %+v but fw_cfg %v", rom, fwcfg)
+		}
+		return on
+	}
+	reparse := func(d *libvirtxml.Domain) *libvirtxml.Domain {
+		s, err := d.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var x libvirtxml.Domain
+		if err := x.Unmarshal(s); err != nil {
+			t.Fatal(err)
+		}
+		return &x
+	}
+	d, err := domainXML(testLab(), testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), "qemu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := reparse(d)
+	if !httpBoot(x) || x.Devices.Interfaces[0].Boot == nil || x.Devices.Interfaces[0].Boot.Order != 1 {
+		t.Errorf("http boot machine: NIC %+v, want boot order 1 without a ROM", x.Devices.Interfaces[0])
+	}
+	if x.SysInfo[0].SMBIOS == nil {
+		t.Error("the SMBIOS sysinfo went")
+	}
+
+	d, err = domainXML(testLab(), testMachine(lab.UEFI, power.BootNetwork, power.BootDisk), "qemu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if httpBoot(reparse(d)) {
+		t.Error("a PXE machine boots by HTTP")
+	}
+	if err := setBoot(d, bootMeta{Order: "network,disk", Once: "http"}); err != nil {
+		t.Fatal(err)
+	}
+	if x := reparse(d); !httpBoot(x) || x.Devices.Interfaces[0].Boot.Order != 1 {
+		t.Errorf("once http: NIC %+v", x.Devices.Interfaces[0])
+	}
+	if err := setBoot(d, bootMeta{Order: "network,disk"}); err != nil {
+		t.Fatal(err)
+	}
+	if httpBoot(reparse(d)) {
+		t.Error("restored PXE order still boots by HTTP")
+	}
+}

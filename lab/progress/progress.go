@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/bootsvc/dnsmasq"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/lab"
@@ -270,6 +271,8 @@ func describe(e bootlog.Event) string {
 		return fmt.Sprintf("report %s: %s", e.Name, e.Detail)
 	case bootlog.KindAsset:
 		return fmt.Sprintf("fetched %s (%d)", e.Path, e.Status)
+	case bootlog.KindFirmware:
+		return fmt.Sprintf("firmware fetched %s over http (%d)", e.Path, e.Status)
 	}
 	return fmt.Sprintf("%s script %s (%d)", e.Kind, e.Path, e.Status)
 }
@@ -281,14 +284,14 @@ func (w *Watcher) dnsmasqSteps(at time.Duration) []Step {
 	var steps []Step
 	for line := range strings.Lines(string(whole)) {
 		line = strings.TrimSuffix(line, "\n")
+		sent, isSent := dnsmasq.TFTPSent(line)
 		for _, m := range w.Lab.Machines {
 			mac, ip := m.MAC.String(), m.IP.String()
 			switch {
 			case strings.Contains(line, "DHCPACK(") && strings.Contains(line, " "+mac):
 				steps = append(steps, Step{Machine: m.Name, At: at, Text: "DHCP lease " + ip, Kind: KindLease})
-			case strings.Contains(line, "dnsmasq-tftp") && strings.Contains(line, "sent ") && strings.HasSuffix(line, " to "+ip):
-				file := strings.Fields(line[strings.Index(line, "sent ")+5:])[0]
-				steps = append(steps, Step{Machine: m.Name, At: at, Text: "TFTP " + file, Kind: KindTFTP})
+			case isSent && sent.To == ip:
+				steps = append(steps, Step{Machine: m.Name, At: at, Text: "TFTP " + sent.File, Kind: KindTFTP})
 			}
 		}
 	}

@@ -55,8 +55,25 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 		a = append(a, "-machine", "pc,graphics=off")
 	}
 	index := map[power.BootDevice]string{}
-	for d, i := range bootIndex(boot) {
+	order := bootIndex(boot)
+	for d, i := range order {
+		if d.Network() {
+			// The NIC's, whichever way it boots: the first of the two.
+			if i != order[power.NICBoot(boot)] {
+				continue
+			}
+			d = power.BootNetwork
+		}
 		index[d] = fmt.Sprintf(",bootindex=%d", i)
+	}
+	if power.NICBoot(boot) == power.BootHTTP {
+		// UEFI HTTP boot: no iPXE option ROM on the NIC, so OVMF's own
+		// network stack drives it, and OVMF offers no PXE boot options
+		// (each would wait out its DHCP timeouts, about a minute, first).
+		nic = ",romfile="
+		a = append(a,
+			"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n",
+			"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n")
 	}
 	a = append(a,
 		"-boot", "strict=on",

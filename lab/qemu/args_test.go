@@ -39,6 +39,29 @@ func TestArgs(t *testing.T) {
 				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=1"},
 			[]string{"tcg", firmware.DebianOVMF.Vars}},
 	}
+	// UEFI HTTP boot: the NIC boots, without iPXE's ROM, and OVMF offers no PXE.
+	tests = append(tests, struct {
+		name    string
+		m       lab.Machine
+		accel   string
+		want    []string
+		notWant []string
+	}{"uefi http boot", testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), "tcg",
+		[]string{"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=2",
+			"name=opt/org.tianocore/IPv4PXESupport,string=n", "name=opt/org.tianocore/IPv6PXESupport,string=n"}, []string{"tpm"}})
+	// A one-time HTTP boot (through the BMC) of a PXE machine: http first.
+	pxe := testMachine(lab.UEFI, power.BootNetwork, power.BootDisk)
+	pxe.Boot = []power.BootDevice{power.BootHTTP, power.BootNetwork, power.BootDisk}
+	tests = append(tests, struct {
+		name    string
+		m       lab.Machine
+		accel   string
+		want    []string
+		notWant []string
+	}{"once http over network", pxe, "tcg",
+		[]string{"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=3",
+			"name=opt/org.tianocore/IPv4PXESupport,string=n"}, nil})
+	tests[0].notWant = append(tests[0].notWant, "romfile", "fw_cfg", "PXESupport")
 	tpm := testMachine(lab.UEFI, power.BootNetwork)
 	tpm.TPM = true
 	tests = append(tests, struct {

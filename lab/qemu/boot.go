@@ -42,11 +42,14 @@ func writeOverride(f files, ov bootOverride) error {
 // for every start; a running machine picks it up on its next power on, cycle or
 // reset, its own reboot included (a reset is a cold start, see args).
 func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string, d power.BootDevice, o power.BootOptions) error {
-	if d != power.BootNetwork && d != power.BootDisk {
-		return fmt.Errorf("machine %s: boot device %q is neither network nor disk", machine, d)
+	if !d.Valid() {
+		return fmt.Errorf("machine %s: boot device %q %s", machine, d, power.ErrBootDevice)
 	}
 	m, err := vm.Record(l, machine)
 	if err != nil {
+		return err
+	}
+	if err := vm.CheckHTTPBoot(l, m, d, o); err != nil {
 		return err
 	}
 	f := machineFiles(l, machine)
@@ -57,7 +60,7 @@ func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string
 		ov.Once = ""
 		ov.Order = []power.BootDevice{d}
 		for _, b := range m.Boot {
-			if b != d {
+			if b != d && !(b.Network() && d.Network()) {
 				ov.Order = append(ov.Order, b)
 			}
 		}

@@ -129,10 +129,13 @@ type MachineSpec struct {
 type Check struct {
 	Name  string   `yaml:"name"`
 	Nodes []string `yaml:"nodes"` // machine names; empty means every machine
-	// Exactly one of Run or Report is set.
+	// Exactly one of Run, Report or Fetched is set.
 	Run    string        `yaml:"run"`    // shell command run over SSH on each node
 	Report *ReportExpect `yaml:"report"` // a call-home event recorded by the boot service
-	Expect Expect        `yaml:"expect"`
+	// Fetched is a boot file the node's firmware fetched, and over which
+	// protocol: the boot path it really took.
+	Fetched *FetchedExpect `yaml:"fetched"`
+	Expect  Expect         `yaml:"expect"`
 	// Reboot, when set, reboots each node before the check and waits for
 	// it to come back (to prove it boots from its disk).
 	Reboot  bool     `yaml:"reboot"`
@@ -164,6 +167,20 @@ type ReportExpect struct {
 	Event          string `yaml:"event"`
 	DetailContains string `yaml:"detail_contains"`
 }
+
+// FetchedExpect is a boot file fetched by a machine's firmware over
+// Protocol and over no other: http as the boot service's log shows it
+// (UEFI HTTP boot), tftp as dnsmasq's does (PXE).
+type FetchedExpect struct {
+	File     string `yaml:"file"` // e.g. ipxe.efi
+	Protocol string `yaml:"protocol"`
+}
+
+// Fetch protocols.
+const (
+	ProtocolHTTP = "http"
+	ProtocolTFTP = "tftp"
+)
 
 // Expect is what a Run check's result must look like.
 type Expect struct {
@@ -427,8 +444,16 @@ func validateCheckList(p *problems, field string, checks []Check, names map[stri
 		if c.Name == "" {
 			p.bad(f("name"), "missing")
 		}
-		if (c.Run == "") == (c.Report == nil) {
-			p.bad(f("run"), "a check has exactly one of run or report")
+		if n := btoi(c.Run != "") + btoi(c.Report != nil) + btoi(c.Fetched != nil); n != 1 {
+			p.bad(f("run"), "a check has exactly one of run, report or fetched")
+		}
+		if fe := c.Fetched; fe != nil {
+			if fe.File == "" || path.Base(fe.File) != fe.File {
+				p.bad(f("fetched.file"), "%q is not a boot file's name (e.g. ipxe.efi)", fe.File)
+			}
+			if fe.Protocol != ProtocolHTTP && fe.Protocol != ProtocolTFTP {
+				p.bad(f("fetched.protocol"), "%q: want http or tftp", fe.Protocol)
+			}
 		}
 		for _, n := range c.Nodes {
 			if !names[n] {
@@ -503,4 +528,11 @@ func (s *Scenario) Lab(dir, netns string) *lab.Lab {
 		l.Machines = append(l.Machines, m.machine())
 	}
 	return l
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

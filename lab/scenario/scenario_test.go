@@ -121,6 +121,10 @@ func TestLoadInvalid(t *testing.T) {
 		{"blank description", "A test. More about it.", `" "`, "description: missing"},
 		{"bad output_matches", `output_matches: '^ok$'`, `output_matches: '(ok'`, "checks[0].expect.output_matches: error parsing regexp"},
 		{"bad fail_matches", `fail_matches: 'forbidden'`, `fail_matches: '[x'`, "checks[0].expect.fail_matches: error parsing regexp"},
+		{"run and fetched", `run: "true",`, `run: "true", fetched: {file: ipxe.efi, protocol: http},`, "checks[0].run: a check has exactly one of run, report or fetched"},
+		{"fetched over ftp", `run: "true",`, `fetched: {file: ipxe.efi, protocol: ftp},`, `checks[0].fetched.protocol: "ftp": want http or tftp`},
+		{"fetched a path", `run: "true",`, `fetched: {file: efi/ipxe.efi, protocol: http},`, `checks[0].fetched.file: "efi/ipxe.efi" is not a boot file's name`},
+		{"http boot on bios", `ip: 10.9.0.11}`, `ip: 10.9.0.11, boot: [http]}`, "machines[0].boot[0]: http (UEFI HTTP boot) needs firmware uefi"},
 		{"hook on no machine", `{node: a, run:`, `{node: z, run:`, `reprovision.before.node: no machine named "z"`},
 		{"hook without command", `{run: "true", timeout`, `{timeout`, "reprovision.after.run: missing"},
 	}

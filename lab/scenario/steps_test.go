@@ -71,7 +71,7 @@ func TestStepsInvalid(t *testing.T) {
 		{"duplicate name", "name: freeze", "name: cut", "steps[1].name: duplicate step cut"},
 		{"no recovery checks", "recover: {deadline: 1m, checks: [{name: up, run: \"true\"}]}", "recover: {deadline: 1m}", "steps[1].recover.checks: missing"},
 		{"bad during check", "{name: a-writes, nodes: [a], run: \"true\"}", "{name: a-writes, nodes: [x], run: \"true\"}", `steps[0].during[0].nodes: no machine named "x"`},
-		{"bad recover check", "{name: b-back, nodes: [b], run: \"true\"}", "{name: b-back, nodes: [b]}", "steps[0].recover.checks[0].run: a check has exactly one of run or report"},
+		{"bad recover check", "{name: b-back, nodes: [b], run: \"true\"}", "{name: b-back, nodes: [b]}", "steps[0].recover.checks[0].run: a check has exactly one of run, report or fetched"},
 		{"negative heal_after", "heal_after: 5s", "heal_after: -5s", "steps[1].heal_after: -5s is negative"},
 		{"bad duration", "heal_after: 5s", "heal_after: soon", `time: invalid duration "soon"`},
 		{"unknown field", "heal_after: 5s", "heal_afer: 5s", "field heal_afer not found"},

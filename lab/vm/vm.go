@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/labctl/labctl/firmware"
+	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 )
 
@@ -60,4 +61,24 @@ func Record(l *lab.Lab, name string) (lab.Machine, error) {
 		return lab.Machine{}, fmt.Errorf("machine %s: %w", name, err)
 	}
 	return m, nil
+}
+
+// CheckHTTPBoot refuses a boot request that machine m of l cannot honour:
+// UEFI HTTP boot on BIOS, or a URI other than the lab's own for m
+// (lab.HTTPBootURI): OVMF takes the URI from DHCP, and the lab's DHCP
+// offers that one.
+func CheckHTTPBoot(l *lab.Lab, m lab.Machine, d power.BootDevice, o power.BootOptions) error {
+	if d != power.BootHTTP {
+		if o.URI != "" {
+			return fmt.Errorf("machine %s: an HTTP boot URI (%s) with boot device %s: a URI goes with http only", m.Name, o.URI, d)
+		}
+		return nil
+	}
+	if m.Firmware != lab.UEFI {
+		return fmt.Errorf("machine %s: boot device http (UEFI HTTP boot) on %s firmware: it needs uefi", m.Name, m.Firmware)
+	}
+	if want := l.HTTPBootURI(m.MAC); o.URI != "" && o.URI != want {
+		return fmt.Errorf("machine %s: HTTP boot URI %s: the firmware takes its URI from the lab's DHCP, which offers %s only", m.Name, o.URI, want)
+	}
+	return nil
 }

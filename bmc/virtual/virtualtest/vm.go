@@ -18,6 +18,7 @@ type VM struct {
 	on          bool
 	persistent  power.BootDevice
 	once        power.BootDevice
+	uri         string // the last boot request's URI (UEFI HTTP boot)
 	boots       []power.BootDevice
 	ignorePower bool
 	// OnBoot, if set before use, is called after each boot with the device booted from.
@@ -79,11 +80,12 @@ func (m *VM) boot() power.BootDevice {
 }
 
 func (m *VM) SetBootDevice(_ context.Context, d power.BootDevice, o power.BootOptions) error {
-	if d != power.BootNetwork && d != power.BootDisk {
+	if !d.Valid() {
 		return fmt.Errorf("boot device %q not supported", d)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.uri = o.URI
 	if !o.Persistent {
 		m.once = d
 	} else {
@@ -100,6 +102,13 @@ func (m *VM) NextBoot() (power.BootDevice, bool) {
 		return m.once, true
 	}
 	return m.persistent, false
+}
+
+// HTTPBootURI is the URI the last boot device request carried.
+func (m *VM) HTTPBootURI() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.uri
 }
 
 // Boots returns the devices booted from, oldest first.

@@ -1,0 +1,82 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/bootsvc/bootsvctest"
+	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/scenario"
+)
+
+// The fetched check tells the boot paths apart: a machine whose firmware
+// fetched ipxe.efi from the boot service over HTTP passes "over http"; the
+// same check fails at once, naming TFTP and dnsmasq's line, for a machine
+// that took TFTP instead (the mutation), and keeps waiting for one that
+// fetched nothing yet. The TFTP lines are as dnsmasq 2.90 writes them.
+func TestFetchedTellsHTTPFromTFTP(t *testing.T) {
+	svc, srv := bootsvctest.Serve(t)
+	machine := func(name, mac, ip string) lab.Machine {
+		hw, _ := net.ParseMAC(mac)
+		return lab.Machine{Name: name, MAC: hw, IP: netip.MustParseAddr(ip)}
+	}
+	byHTTP := machine("uefi-http", "52:54:00:77:30:20", "10.77.30.20")
+	byTFTP := machine("uefi-tftp", "52:54:00:77:30:21", "10.77.30.21")
+	nothing := machine("uefi-late", "52:54:00:77:30:22", "10.77.30.22")
+	l := &lab.Lab{Dir: t.TempDir(), Machines: []lab.Machine{byHTTP, byTFTP, nothing}}
+
+	// uefi-http's firmware fetches the URL dnsmasq offered it.
+	resp, err := http.Get(srv.URL + "/efi/52-54-00-77-30-20/ipxe.efi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// uefi-tftp took PXE: dnsmasq sent it the same file over TFTP.
+	log := "Dec  6 17:56:06 dnsmasq-tftp[20523]: TFTP root is " + l.Dir + "/tftp  \n" +
+		"Dec  6 17:56:14 dnsmasq-tftp[20523]: sent " + l.Dir + "/tftp/ipxe.efi to 10.77.30.21\n"
+	if err := os.WriteFile(l.DnsmasqLog(), []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	overHTTP := scenario.Check{Name: "efi-over-http", Fetched: &scenario.FetchedExpect{File: "ipxe.efi", Protocol: scenario.ProtocolHTTP}}
+	overTFTP := scenario.Check{Name: "efi-over-tftp", Fetched: &scenario.FetchedExpect{File: "ipxe.efi", Protocol: scenario.ProtocolTFTP}}
+	r := &Runner{Lab: l, BootLog: recordsFunc(func(context.Context) ([]bootlog.Record, error) { return svc.Machines(), nil })}
+	for _, tc := range []struct {
+		check    scenario.Check
+		m        lab.Machine
+		out      string // in a pass's output
+		err      string // in a failure
+		hopeless bool
+	}{
+		{overHTTP, byHTTP, "ipxe.efi over http: boot service: GET /efi/52-54-00-77-30-20/ipxe.efi", "", false},
+		{overHTTP, byTFTP, "", "uefi-tftp fetched ipxe.efi over tftp, want over http only (dnsmasq: sent " + l.Dir + "/tftp/ipxe.efi to 10.77.30.21)", true},
+		{overHTTP, nothing, "", "uefi-late has not fetched ipxe.efi over http yet", false},
+		{overTFTP, byTFTP, "ipxe.efi over tftp: dnsmasq: sent", "", false},
+		{overTFTP, byHTTP, "", "uefi-http fetched ipxe.efi over http, want over tftp only (boot service: GET /efi/52-54-00-77-30-20/ipxe.efi", true},
+	} {
+		out, err := r.attempt(context.Background(), tc.check, tc.m)
+		switch {
+		case tc.err == "" && (err != nil || !strings.Contains(out, tc.out)):
+			t.Errorf("%s on %s: %q, %v; want a pass with %q", tc.check.Name, tc.m.Name, out, err, tc.out)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || errors.Is(err, ErrHopeless) != tc.hopeless):
+			t.Errorf("%s on %s: %v; want %q (hopeless: %v)", tc.check.Name, tc.m.Name, err, tc.err, tc.hopeless)
+		}
+	}
+
+	// The mutation through the whole runner: the wrong path fails the
+	// check at its first attempt, long before the deadline.
+	r.Checks, r.Deadline, r.Interval = []scenario.Check{{Name: "efi-over-http", Nodes: []string{"uefi-tftp"}, Fetched: overHTTP.Fetched}}, time.Minute, 10*time.Millisecond
+	r.Lab.Machines = []lab.Machine{byTFTP}
+	results, err := r.Run(context.Background())
+	if err == nil || results[0].Status != Failed || results[0].Attempts != 1 || !strings.Contains(err.Error(), `check "efi-over-http" on uefi-tftp failed after 1 attempts`) {
+		t.Errorf("runner: %+v, %v; want efi-over-http failed on uefi-tftp at once", results, err)
+	}
+}
