@@ -142,8 +142,10 @@ func Save(ctx context.Context, o SaveOptions) (*snapshot.Manifest, error) {
 	return m, resume()
 }
 
-// Snapshots lists the snapshots of the labs under stateRoot.
+// Snapshots lists the snapshots of the labs under stateRoot, first
+// sweeping what saves that crashed left (hard links to their labs' disks).
 func Snapshots(stateRoot string) ([]snapshot.Summary, error) {
+	snapshot.Sweep(snapshot.Root(stateRoot))
 	return snapshot.List(snapshot.Root(stateRoot))
 }
 
