@@ -39,6 +39,9 @@ func TestE2EK8sInstall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("labctl test k8s-install: %v", err)
 	}
+	if !t.Run("snapshot", func(t *testing.T) { testSnapshotK8s(t, ctx, e) }) { // snapshot_e2e_test.go
+		return
+	}
 	status, err := e.run(ctx, "status", "k8s-install", "-o", "json")
 	if err != nil {
 		t.Fatalf("labctl status: %v: %s", err, status)

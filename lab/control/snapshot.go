@@ -57,7 +57,7 @@ func Save(ctx context.Context, o SaveOptions) (*snapshot.Manifest, error) {
 	}
 	snap, ok := prov.(lab.Snapshotter)
 	if !ok {
-		return nil, fmt.Errorf("lab %s: provider %s cannot save snapshots (the qemu provider can)", l.Name, st.Provider)
+		return nil, fmt.Errorf("lab %s: provider %s cannot save snapshots (the qemu and libvirt providers can)", l.Name, st.Provider)
 	}
 	m := &snapshot.Manifest{Name: o.Name, SaveTime: map[string]images.Duration{}}
 	for name, dir := range st.Images {
@@ -142,8 +142,10 @@ func Save(ctx context.Context, o SaveOptions) (*snapshot.Manifest, error) {
 	return m, resume()
 }
 
-// Snapshots lists the snapshots of the labs under stateRoot.
+// Snapshots lists the snapshots of the labs under stateRoot, first
+// sweeping what saves that crashed left (hard links to their labs' disks).
 func Snapshots(stateRoot string) ([]snapshot.Summary, error) {
+	snapshot.Sweep(snapshot.Root(stateRoot))
 	return snapshot.List(snapshot.Root(stateRoot))
 }
 

@@ -179,6 +179,10 @@ func (p *Provider) createMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 		// A fresh disk and NVRAM: a reimaged machine starts from blank
 		// firmware settings.
 		made = true
+		// A reimaged machine drops the overlays a snapshot put on its disk.
+		if err := vm.DropOverlays(f.Dir); err != nil {
+			return fmt.Errorf("machine %s: %w", m.Name, err)
+		}
 		if err := vm.Prepare(ctx, l, m, ovmf(m), true); err != nil {
 			return err
 		}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -18,13 +17,8 @@ import (
 
 var _ lab.Snapshotter = (*Provider)(nil)
 
-// A machine's disk is a qcow2 chain in its directory: the base disk.qcow2
-// (lab.MachineFiles.Disk), then overlays disk.1.qcow2, disk.2.qcow2, ...,
-// each naming the one below by its bare name, so that the chain works from
-// any directory it is linked into. The one QEMU writes is named in
-// disk.active (no such file: the base). A saved chain is never written
-// again: a snapshot holds hard links to it, and a restored machine writes
-// an overlay of its own.
+// A machine's disk is a qcow2 chain in its directory (see vm.DiskChain).
+// The one QEMU writes is named in disk.active (no such file: the base).
 
 // Snapshot file names inside a machine's snapshot directory.
 const (
@@ -41,45 +35,6 @@ func activeDisk(f files) string {
 		}
 	}
 	return f.Disk
-}
-
-// diskChain lists the disk images in dir by name: the base, then the
-// overlays in the order made.
-func diskChain(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, e := range entries {
-		n := e.Name()
-		if n == "disk.qcow2" || (strings.HasPrefix(n, "disk.") && strings.HasSuffix(n, ".qcow2")) {
-			names = append(names, n)
-		}
-	}
-	return names, nil
-}
-
-// newOverlay makes the next overlay in f.Dir on top of the image named top
-// (a bare name in f.Dir) and returns its name. -u: QEMU holds top open and
-// locked; the size is given, so qemu-img need not read it.
-func newOverlay(ctx context.Context, f files, top string, sizeGiB int) (string, error) {
-	names, err := diskChain(f.Dir)
-	if err != nil {
-		return "", err
-	}
-	for n := len(names); ; n++ {
-		name := fmt.Sprintf("disk.%d.qcow2", n)
-		if _, err := os.Stat(filepath.Join(f.Dir, name)); err == nil {
-			continue
-		}
-		cmd := exec.CommandContext(ctx, "qemu-img", "create", "-q", "-u", "-f", "qcow2", "-F", "qcow2", "-b", top, name, fmt.Sprintf("%dG", sizeGiB))
-		cmd.Dir = f.Dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("qemu-img create %s on %s: %v: %s", name, top, err, strings.TrimSpace(string(out)))
-		}
-		return name, nil
-	}
 }
 
 func setActive(f files, name string) error {
@@ -104,7 +59,7 @@ func (p *Provider) SaveMachine(ctx context.Context, l *lab.Lab, machine, dir str
 		return fmt.Errorf("machine %s is off: only a running machine is saved", machine)
 	}
 	top := filepath.Base(activeDisk(f))
-	next, err := newOverlay(ctx, f, top, m.DiskGiB)
+	next, err := vm.NewOverlay(ctx, f.Dir, top, m.DiskGiB)
 	if err != nil {
 		return fmt.Errorf("machine %s: %w", machine, err)
 	}
@@ -117,17 +72,8 @@ func (p *Provider) SaveMachine(ctx context.Context, l *lab.Lab, machine, dir str
 	if err := setActive(f, next); err != nil {
 		return fmt.Errorf("machine %s: %w", machine, err)
 	}
-	chain, err := diskChain(f.Dir)
-	if err != nil {
-		return err
-	}
-	for _, name := range chain {
-		if name == next {
-			continue
-		}
-		if err := linkOrCopy(filepath.Join(f.Dir, name), filepath.Join(dir, name)); err != nil {
-			return fmt.Errorf("machine %s: %w", machine, err)
-		}
+	if err := vm.LinkChain(f.Dir, dir, next); err != nil {
+		return fmt.Errorf("machine %s: %w", machine, err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, snapTop), []byte(top+"\n"), 0o644); err != nil {
 		return err
@@ -210,21 +156,15 @@ func (p *Provider) RestoreMachine(ctx context.Context, l *lab.Lab, m lab.Machine
 		return fmt.Errorf("machine %s: snapshot %s: %w", m.Name, dir, err)
 	}
 	top := strings.TrimSpace(string(raw))
-	chain, err := diskChain(dir)
-	if err != nil {
-		return err
-	}
-	for _, name := range chain {
-		if err := linkOrCopy(filepath.Join(dir, name), filepath.Join(f.Dir, name)); err != nil {
-			return fmt.Errorf("machine %s: %w", m.Name, err)
-		}
+	if err := vm.LinkChain(dir, f.Dir, ""); err != nil {
+		return fmt.Errorf("machine %s: %w", m.Name, err)
 	}
 	for _, extra := range []string{f.NVRAM, f.Boot, f.SerialLog} {
 		if err := filecopy.Copy(filepath.Join(dir, filepath.Base(extra)), extra); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("machine %s: %w", m.Name, err)
 		}
 	}
-	next, err := newOverlay(ctx, f, top, m.DiskGiB)
+	next, err := vm.NewOverlay(ctx, f.Dir, top, m.DiskGiB)
 	if err != nil {
 		return fmt.Errorf("machine %s: %w", m.Name, err)
 	}
@@ -284,28 +224,11 @@ func waitLoaded(ctx context.Context, machine string, f files) error {
 	}
 }
 
-// linkOrCopy hard-links src to dst (a snapshot costs nothing for images
-// that are not written again), copying across file systems.
-func linkOrCopy(src, dst string) error {
-	if err := os.Link(src, dst); err == nil {
-		return nil
-	}
-	return filecopy.Copy(src, dst)
-}
-
 // dropOverlays removes the overlays above a machine's base disk, so it
 // starts again from the base alone (after Reimage made that blank).
 func dropOverlays(f files) error {
-	chain, err := diskChain(f.Dir)
-	if err != nil {
+	if err := vm.DropOverlays(f.Dir); err != nil {
 		return err
-	}
-	for _, name := range chain {
-		if name != filepath.Base(f.Disk) {
-			if err := os.Remove(filepath.Join(f.Dir, name)); err != nil {
-				return err
-			}
-		}
 	}
 	if err := os.Remove(filepath.Join(f.Dir, activeName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err

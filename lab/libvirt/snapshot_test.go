@@ -1,0 +1,219 @@
+package libvirt
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	golibvirt "libvirt.org/go/libvirt"
+	"libvirt.org/go/libvirtxml"
+
+	"github.com/labctl/labctl/lab"
+)
+
+// TestSnapshot saves the pxe-smoke lab's BIOS and UEFI machines (real
+// libvirtd and QEMU) once both run their NIC's iPXE, paused together, and
+// restores them twice into labs of their own: the saved chain is shared
+// read-only, each restore writes an overlay of its own, the NVRAM comes
+// back as saved, and a restored machine waits paused, loaded from the
+// saved state, until resumed.
+func TestSnapshot(t *testing.T) {
+	l := newTestLab(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	p := New(testLogger(t))
+	if err := p.CreateNetwork(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CreateMachines(ctx, l, l.Machines); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range l.Machines {
+		waitFor(t, m.Name+" to reach iPXE", 3*time.Minute, func() bool { return hasAll(serial(l, m.Name), firmwareMarkers[m.Firmware]) },
+			func() string { return serial(l, m.Name) })
+	}
+	snap := t.TempDir()
+	for _, m := range l.Machines {
+		if err := p.Pause(ctx, l, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range l.Machines {
+		dir := filepath.Join(snap, m.Name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.SaveMachine(ctx, l, m.Name, dir); err != nil {
+			t.Fatal(err)
+		}
+		if got := domainState(t, p, l, m.Name); got != golibvirt.DOMAIN_PAUSED {
+			t.Errorf("%s after save: state %d, want paused until resumed", m.Name, got)
+		}
+	}
+	for _, m := range l.Machines {
+		if err := p.Resume(ctx, l, m.Name); err != nil {
+			t.Fatal(err)
+		}
+		f := l.MachineFiles(m.Name)
+		dir := filepath.Join(snap, m.Name)
+		if got := domainState(t, p, l, m.Name); got != golibvirt.DOMAIN_RUNNING {
+			t.Errorf("%s after resume: state %d, want running", m.Name, got)
+		}
+		// It goes on in an overlay on the saved disk, now and after a cold
+		// start; the snapshot holds that disk by hard link.
+		live, def := domainDisks(t, p, l, m.Name)
+		if want := filepath.Join(f.Dir, "disk.1.qcow2"); live != want || def != want || backing(t, want) != "disk.qcow2" {
+			t.Errorf("%s writes %s, defined on %s (backing %q); want %s on disk.qcow2", m.Name, live, def, backing(t, want), want)
+		}
+		if inode(t, f.Disk) != inode(t, filepath.Join(dir, "disk.qcow2")) {
+			t.Errorf("%s: the snapshot copied the disk instead of linking it", m.Name)
+		}
+		if st, err := os.Stat(filepath.Join(dir, snapState)); err != nil || st.Size() < 1<<20 {
+			t.Fatalf("%s: saved state: %v, %v; want a file of the machine's memory", m.Name, st, err)
+		}
+		if m.Firmware == lab.UEFI {
+			saved, _ := os.ReadFile(filepath.Join(dir, filepath.Base(f.NVRAM)))
+			if live, _ := os.ReadFile(f.NVRAM); len(saved) == 0 || !bytes.Equal(saved, live) {
+				t.Errorf("%s: the snapshot's NVRAM is not the machine's", m.Name)
+			}
+		}
+	}
+
+	// Two restores of one snapshot share only the read-only chain.
+	overlays := map[string][]uint64{}
+	prev := l
+	for i := range 2 {
+		// One lab at a time on the namespace's bridge.
+		if err := New(testLogger(t)).Destroy(ctx, prev); err != nil {
+			t.Fatal(err)
+		}
+		dir, err := os.MkdirTemp("", "lv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := *l
+		r.Dir = dir
+		t.Cleanup(func() {
+			New(testLogger(t)).Destroy(context.Background(), &r)
+			os.RemoveAll(dir)
+		})
+		if err := p.CreateNetwork(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range r.Machines {
+			if err := p.RestoreMachine(ctx, &r, m, filepath.Join(snap, m.Name)); err != nil {
+				t.Fatal(err)
+			}
+			if got := domainState(t, p, &r, m.Name); got != golibvirt.DOMAIN_PAUSED {
+				t.Fatalf("restore %d: %s state %d, want paused until resumed", i, m.Name, got)
+			}
+		}
+		if qemus := labQEMUs(t, &r); len(qemus) != len(r.Machines) {
+			t.Fatalf("restore %d: %d QEMU processes, want %d", i, len(qemus), len(r.Machines))
+		} else {
+			for _, pid := range qemus {
+				if cmd, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline")); !bytes.Contains(cmd, []byte("-incoming\x00")) {
+					t.Errorf("restore %d: QEMU %d not started from a saved state: %s", i, pid, bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}))
+				}
+			}
+		}
+		for _, m := range r.Machines {
+			if err := p.Resume(ctx, &r, m.Name); err != nil {
+				t.Fatal(err)
+			}
+			if got := domainState(t, p, &r, m.Name); got != golibvirt.DOMAIN_RUNNING {
+				t.Fatalf("restore %d: %s state %d after resume", i, m.Name, got)
+			}
+			f := r.MachineFiles(m.Name)
+			live, def := domainDisks(t, p, &r, m.Name)
+			if live != def || filepath.Dir(live) != f.Dir || backing(t, live) != "disk.qcow2" || inode(t, f.Disk) != inode(t, filepath.Join(snap, m.Name, "disk.qcow2")) {
+				t.Errorf("restore %d: %s writes %s (defined on %s, backing %q), not an overlay of its own on the snapshot's disk", i, m.Name, live, def, backing(t, live))
+			}
+			overlays[m.Name] = append(overlays[m.Name], inode(t, live))
+			if m.Firmware == lab.UEFI {
+				saved := filepath.Join(snap, m.Name, filepath.Base(f.NVRAM))
+				a, _ := os.ReadFile(saved)
+				if b, _ := os.ReadFile(f.NVRAM); !bytes.Equal(a, b) || inode(t, f.NVRAM) == inode(t, saved) {
+					t.Errorf("restore %d: %s's NVRAM is not a copy of the saved one", i, m.Name)
+				}
+			}
+		}
+		prev = &r
+	}
+	for name, in := range overlays {
+		if in[0] == in[1] {
+			t.Errorf("%s: two restores write one overlay", name)
+		}
+	}
+}
+
+func domainState(t *testing.T, p *Provider, l *lab.Lab, name string) golibvirt.DomainState {
+	t.Helper()
+	var st golibvirt.DomainState
+	if err := p.withDomain(l, name, func(_ *golibvirt.Connect, d *golibvirt.Domain) error {
+		var err error
+		st, _, err = d.GetState()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// domainDisks are the disk file the domain runs on and the one its
+// definition names for its next start.
+func domainDisks(t *testing.T, p *Provider, l *lab.Lab, name string) (live, def string) {
+	t.Helper()
+	if err := p.withDomain(l, name, func(_ *golibvirt.Connect, d *golibvirt.Domain) error {
+		s, err := d.GetXMLDesc(0)
+		if err != nil {
+			return err
+		}
+		var x libvirtxml.Domain
+		if err := x.Unmarshal(s); err != nil {
+			return err
+		}
+		if live, err = diskFile(&x); err != nil {
+			return err
+		}
+		px, err := persistentXML(d)
+		if err != nil {
+			return err
+		}
+		def, err = diskFile(px)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return live, def
+}
+
+// backing is the backing file an image names (-U: QEMU holds it).
+func backing(t *testing.T, image string) string {
+	t.Helper()
+	out, err := exec.Command("qemu-img", "info", "-U", "--output=json", image).Output()
+	if err != nil {
+		t.Fatalf("qemu-img info %s: %v", image, err)
+	}
+	var info struct {
+		Backing string `json:"backing-filename"`
+	}
+	json.Unmarshal(out, &info)
+	return info.Backing
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Sys().(*syscall.Stat_t).Ino
+}
