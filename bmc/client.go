@@ -229,7 +229,7 @@ func (c *Client) try(ctx context.Context, op string, idempotent bool, fn func(co
 		pause := retry.backoff(round)
 		c.log().Warn(fmt.Sprintf("%s: %s: BMC busy or silent, trying again in %s (round %d of %d)", c.Server.Name, op, pause, round+1, retry.Attempts),
 			"machine", c.Server.Name, "err", e.Attempts[len(e.Attempts)-1].Err)
-		if sleep(ctx, pause) != nil {
+		if Sleep(ctx, pause) != nil {
 			e.Rounds = round
 			return e
 		}

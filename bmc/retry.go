@@ -43,8 +43,9 @@ func retriable(err error, idempotent bool) bool {
 	return errors.Is(err, ErrBusy) || idempotent && errors.Is(err, ErrTimeout)
 }
 
-// sleep waits d, or fails at once when ctx would end first.
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or fails at once when ctx would end first: the pause
+// between a BMC's busy answer and the next try, for every client.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return context.DeadlineExceeded
 	}

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/labctl/labctl/bmc"
 )
 
 // Retry bounds: a busy BMC (503, or 500 from a service still starting) is
@@ -91,7 +93,7 @@ func (c *Conn) do(ctx context.Context, method, path string, body any, header map
 			}
 			return rep, err
 		}
-		if sleep(ctx, backoff(attempt)) != nil {
+		if bmc.Sleep(ctx, backoff(attempt)) != nil {
 			se.Attempts = attempt
 			return nil, err
 		}
@@ -101,21 +103,6 @@ func (c *Conn) do(ctx context.Context, method, path string, body any, header map
 // backoff is the pause after the attempt-th busy answer.
 func backoff(attempt int) time.Duration {
 	return min(firstBackoff<<(attempt-1), maxBackoff)
-}
-
-// sleep waits d, or fails at once when ctx would end first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
-		return context.DeadlineExceeded
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // once sends one request with the connection's credentials.

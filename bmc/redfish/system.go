@@ -106,7 +106,7 @@ func (c *Conn) SetPower(ctx context.Context, a power.Action) error {
 		case attempt == maxAttempts || ctx.Err() != nil:
 			return classify(ctx, "reset "+rt, fmt.Errorf("%w (power still %s after %d attempts)", err, st, attempt))
 		}
-		if err := sleep(ctx, backoff(attempt)); err != nil {
+		if err := bmc.Sleep(ctx, backoff(attempt)); err != nil {
 			return classify(ctx, "reset "+rt, fmt.Errorf("%w (power still %s)", se, st))
 		}
 	}
@@ -239,7 +239,7 @@ func (c *Conn) patchBoot(ctx context.Context, etag string, boot map[string]strin
 			return nil, err
 		}
 		if err != nil {
-			if sleep(ctx, backoff(attempt)) != nil {
+			if bmc.Sleep(ctx, backoff(attempt)) != nil {
 				se.Attempts = attempt
 				return nil, err
 			}
