@@ -44,7 +44,7 @@ var layer = map[string]int{
 	"bmc/virtual": parts, "bmc/virtual/virtualtest": parts,
 	"bootsvc/rpc/rpcpb": parts, "bootsvc/rpc/serverpb": parts, "bootsvc/rpc/storagepb": parts, // generated
 
-	"lab/vm": assemblies, "bootsvc/rpc": assemblies, "bootsvc/bootsvctest": assemblies, "bmc/protocols": assemblies,
+	"lab/vm": assemblies, "lab/vm/vmtest": assemblies, "bootsvc/rpc": assemblies, "bootsvc/bootsvctest": assemblies, "bmc/protocols": assemblies,
 	"images/k8s": assemblies, "images/flatcar": assemblies, "images/fcos": assemblies,
 	"lab/progress": assemblies, // follows what lab/state records
 	"lab/snapshot": assemblies, // saved labs on disk: a lab's state, its files, its images' identity

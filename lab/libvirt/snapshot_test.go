@@ -3,12 +3,9 @@ package libvirt
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm/vmtest"
 )
 
 // TestSnapshot saves the pxe-smoke lab's BIOS and UEFI machines (real
@@ -69,10 +67,10 @@ func TestSnapshot(t *testing.T) {
 		// It goes on in an overlay on the saved disk, now and after a cold
 		// start; the snapshot holds that disk by hard link.
 		live, def := domainDisks(t, p, l, m.Name)
-		if want := filepath.Join(f.Dir, "disk.1.qcow2"); live != want || def != want || backing(t, want) != "disk.qcow2" {
-			t.Errorf("%s writes %s, defined on %s (backing %q); want %s on disk.qcow2", m.Name, live, def, backing(t, want), want)
+		if want := filepath.Join(f.Dir, "disk.1.qcow2"); live != want || def != want || vmtest.Backing(t, want) != "disk.qcow2" {
+			t.Errorf("%s writes %s, defined on %s (backing %q); want %s on disk.qcow2", m.Name, live, def, vmtest.Backing(t, want), want)
 		}
-		if inode(t, f.Disk) != inode(t, filepath.Join(dir, "disk.qcow2")) {
+		if vmtest.Inode(t, f.Disk) != vmtest.Inode(t, filepath.Join(dir, "disk.qcow2")) {
 			t.Errorf("%s: the snapshot copied the disk instead of linking it", m.Name)
 		}
 		if st, err := os.Stat(filepath.Join(dir, snapState)); err != nil || st.Size() < 1<<20 {
@@ -133,14 +131,14 @@ func TestSnapshot(t *testing.T) {
 			}
 			f := r.MachineFiles(m.Name)
 			live, def := domainDisks(t, p, &r, m.Name)
-			if live != def || filepath.Dir(live) != f.Dir || backing(t, live) != "disk.qcow2" || inode(t, f.Disk) != inode(t, filepath.Join(snap, m.Name, "disk.qcow2")) {
-				t.Errorf("restore %d: %s writes %s (defined on %s, backing %q), not an overlay of its own on the snapshot's disk", i, m.Name, live, def, backing(t, live))
+			if live != def || filepath.Dir(live) != f.Dir || vmtest.Backing(t, live) != "disk.qcow2" || vmtest.Inode(t, f.Disk) != vmtest.Inode(t, filepath.Join(snap, m.Name, "disk.qcow2")) {
+				t.Errorf("restore %d: %s writes %s (defined on %s, backing %q), not an overlay of its own on the snapshot's disk", i, m.Name, live, def, vmtest.Backing(t, live))
 			}
-			overlays[m.Name] = append(overlays[m.Name], inode(t, live))
+			overlays[m.Name] = append(overlays[m.Name], vmtest.Inode(t, live))
 			if m.Firmware == lab.UEFI {
 				saved := filepath.Join(snap, m.Name, filepath.Base(f.NVRAM))
 				a, _ := os.ReadFile(saved)
-				if b, _ := os.ReadFile(f.NVRAM); !bytes.Equal(a, b) || inode(t, f.NVRAM) == inode(t, saved) {
+				if b, _ := os.ReadFile(f.NVRAM); !bytes.Equal(a, b) || vmtest.Inode(t, f.NVRAM) == vmtest.Inode(t, saved) {
 					t.Errorf("restore %d: %s's NVRAM is not a copy of the saved one", i, m.Name)
 				}
 			}
@@ -193,27 +191,4 @@ func domainDisks(t *testing.T, p *Provider, l *lab.Lab, name string) (live, def 
 		t.Fatal(err)
 	}
 	return live, def
-}
-
-// backing is the backing file an image names (-U: QEMU holds it).
-func backing(t *testing.T, image string) string {
-	t.Helper()
-	out, err := exec.Command("qemu-img", "info", "-U", "--output=json", image).Output()
-	if err != nil {
-		t.Fatalf("qemu-img info %s: %v", image, err)
-	}
-	var info struct {
-		Backing string `json:"backing-filename"`
-	}
-	json.Unmarshal(out, &info)
-	return info.Backing
-}
-
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Sys().(*syscall.Stat_t).Ino
 }

@@ -10,16 +10,15 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/vm/vmtest"
 )
 
 // qemuStatus is the machine's QEMU run state (running, paused, ...).
@@ -39,29 +38,6 @@ func qemuStatus(t *testing.T, f files) string {
 	}
 	json.Unmarshal(raw, &r)
 	return r.Return.Status
-}
-
-// backing is the backing file an image names (-U: QEMU holds it).
-func backing(t *testing.T, image string) string {
-	t.Helper()
-	out, err := exec.Command("qemu-img", "info", "-U", "--output=json", image).Output()
-	if err != nil {
-		t.Fatalf("qemu-img info %s: %v", image, err)
-	}
-	var info struct {
-		Backing string `json:"backing-filename"`
-	}
-	json.Unmarshal(out, &info)
-	return info.Backing
-}
-
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Sys().(*syscall.Stat_t).Ino
 }
 
 // TestSnapshot saves a running BIOS and a running UEFI machine (real QEMU)
@@ -118,10 +94,10 @@ func testSnapshot(t *testing.T, fw lab.Firmware) {
 	}
 	// The machine goes on in an overlay on the saved disk, which the
 	// snapshot holds by hard link.
-	if active := activeDisk(f); filepath.Base(active) != "disk.1.qcow2" || backing(t, active) != "disk.qcow2" {
-		t.Errorf("active disk %s (backing %q), want disk.1.qcow2 on disk.qcow2", active, backing(t, active))
+	if active := activeDisk(f); filepath.Base(active) != "disk.1.qcow2" || vmtest.Backing(t, active) != "disk.qcow2" {
+		t.Errorf("active disk %s (backing %q), want disk.1.qcow2 on disk.qcow2", active, vmtest.Backing(t, active))
 	}
-	if inode(t, f.Disk) != inode(t, filepath.Join(snap, "disk.qcow2")) {
+	if vmtest.Inode(t, f.Disk) != vmtest.Inode(t, filepath.Join(snap, "disk.qcow2")) {
 		t.Error("the snapshot copied the disk instead of linking it")
 	}
 	if st, err := os.Stat(filepath.Join(snap, snapState)); err != nil || st.Size() < 1<<20 {
@@ -164,13 +140,13 @@ func testSnapshot(t *testing.T, fw lab.Firmware) {
 			t.Errorf("restore %d: QEMU not started from the saved state: %s", i, cmdline(qemuPid(rf)))
 		}
 		active := activeDisk(rf)
-		if backing(t, active) != "disk.qcow2" || inode(t, rf.Disk) != inode(t, filepath.Join(snap, "disk.qcow2")) {
-			t.Errorf("restore %d: active %s on %q, not on the snapshot's disk", i, active, backing(t, active))
+		if vmtest.Backing(t, active) != "disk.qcow2" || vmtest.Inode(t, rf.Disk) != vmtest.Inode(t, filepath.Join(snap, "disk.qcow2")) {
+			t.Errorf("restore %d: active %s on %q, not on the snapshot's disk", i, active, vmtest.Backing(t, active))
 		}
-		overlays = append(overlays, inode(t, active))
+		overlays = append(overlays, vmtest.Inode(t, active))
 		if fw == lab.UEFI {
 			saved, _ := os.ReadFile(filepath.Join(snap, filepath.Base(rf.NVRAM)))
-			if live, _ := os.ReadFile(rf.NVRAM); !bytes.Equal(saved, live) || inode(t, rf.NVRAM) == inode(t, filepath.Join(snap, filepath.Base(rf.NVRAM))) {
+			if live, _ := os.ReadFile(rf.NVRAM); !bytes.Equal(saved, live) || vmtest.Inode(t, rf.NVRAM) == vmtest.Inode(t, filepath.Join(snap, filepath.Base(rf.NVRAM))) {
 				t.Errorf("restore %d: NVRAM not a copy of the saved one", i)
 			}
 		}
