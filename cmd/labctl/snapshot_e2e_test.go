@@ -80,7 +80,9 @@ func testSnapshot(t *testing.T, ctx context.Context, e *e2eEnv) {
 	out, err = e.run(ctx, "up", "etcd3", "--from-snapshot", name)
 	t.Logf("labctl up etcd3 --from-snapshot %s (%s):\n%s", name, time.Since(begin).Round(time.Millisecond), out)
 	if err != nil || !strings.Contains(out, "lab etcd3 is up and its ") {
-		t.Fatalf("up --from-snapshot: %v", err)
+		// The lab process's log goes with the lab: show it here.
+		log, _ := os.ReadFile(filepath.Join(e.labDir(), "labd.log"))
+		t.Fatalf("up --from-snapshot: %v\nlabd.log:\n%s", err, log)
 	}
 	if log, err := os.ReadFile(filepath.Join(e.labDir(), "labd.log")); err == nil {
 		for _, line := range strings.Split(string(log), "\n") {

@@ -174,6 +174,12 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 	if b.Reported() {
 		return nil // it powered itself off after reporting (pxe-smoke's machines do)
 	}
+	// The boot log was read before the power state: a machine that
+	// reports and powers off at once (the smoke image) may have done both
+	// in between, so read the log again before calling it a failure.
+	if ms, err := w.BootLog.Records(ctx); err == nil && bootlog.Find(ms, m.MAC, m.UUID).Reported() {
+		return nil
+	}
 	return failed("powered off before it reported to the boot service")
 }
 
