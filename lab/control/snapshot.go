@@ -12,6 +12,7 @@ import (
 
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/internal/filecopy"
+	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/netns"
@@ -241,7 +242,8 @@ func awaitRestored(ctx context.Context, st *state.State) error {
 			return fmt.Errorf("lab %s: restore from %s failed: %s", l.Name, st.Restore, s.Error)
 		}
 		if !proc.Runs(s.Pids["labd"], DaemonCommand, l.Dir) {
-			return fmt.Errorf("lab %s: the lab process ended while restoring (see %s)", l.Name, l.ProcessLog())
+			// Its log goes with the lab: say what it said.
+			return fmt.Errorf("lab %s: the lab process %d ended while restoring; %s:\n%s", l.Name, s.Pids["labd"], l.ProcessLog(), tail.File(l.ProcessLog(), 15))
 		}
 		select {
 		case <-ctx.Done():
