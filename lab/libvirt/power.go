@@ -126,14 +126,7 @@ func (p *Provider) setPower(ctx context.Context, l *lab.Lab, c *golibvirt.Connec
 // soon as that start has happened. Either takes effect at the next cold start.
 func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string, dev power.BootDevice, o power.BootOptions) error {
 	once := !o.Persistent
-	if !dev.Valid() {
-		return fmt.Errorf("machine %s: boot device %q %s", machine, dev, power.ErrBootDevice)
-	}
-	m, err := vm.Record(l, machine)
-	if err != nil {
-		return err
-	}
-	if err := vm.CheckHTTPBoot(l, m, dev, o); err != nil {
+	if _, err := vm.BootRequest(l, machine, dev, o); err != nil {
 		return err
 	}
 	return p.withDomain(l, machine, func(c *golibvirt.Connect, d *golibvirt.Domain) error {

@@ -3,7 +3,6 @@ package qemu
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 
 	"github.com/labctl/labctl/internal/power"
@@ -42,14 +41,8 @@ func writeOverride(f files, ov bootOverride) error {
 // for every start; a running machine picks it up on its next power on, cycle or
 // reset, its own reboot included (a reset is a cold start, see args).
 func (p *Provider) SetBootDevice(ctx context.Context, l *lab.Lab, machine string, d power.BootDevice, o power.BootOptions) error {
-	if !d.Valid() {
-		return fmt.Errorf("machine %s: boot device %q %s", machine, d, power.ErrBootDevice)
-	}
-	m, err := vm.Record(l, machine)
+	m, err := vm.BootRequest(l, machine, d, o)
 	if err != nil {
-		return err
-	}
-	if err := vm.CheckHTTPBoot(l, m, d, o); err != nil {
 		return err
 	}
 	f := machineFiles(l, machine)

@@ -63,11 +63,23 @@ func Record(l *lab.Lab, name string) (lab.Machine, error) {
 	return m, nil
 }
 
-// CheckHTTPBoot refuses a boot request that machine m of l cannot honour:
-// UEFI HTTP boot on BIOS, or a URI other than the lab's own for m
-// (lab.HTTPBootURI): OVMF takes the URI from DHCP, and the lab's DHCP
-// offers that one.
-func CheckHTTPBoot(l *lab.Lab, m lab.Machine, d power.BootDevice, o power.BootOptions) error {
+// BootRequest is the recorded machine of l that a request to boot from d
+// names, or the request's refusal, for both providers: a device they do
+// not know, UEFI HTTP boot on BIOS, or a URI other than the lab's own for
+// the machine (lab.HTTPBootURI): OVMF takes the URI from DHCP, and the
+// lab's DHCP offers that one.
+func BootRequest(l *lab.Lab, machine string, d power.BootDevice, o power.BootOptions) (lab.Machine, error) {
+	if !d.Valid() {
+		return lab.Machine{}, fmt.Errorf("machine %s: boot device %q %s", machine, d, power.ErrBootDevice)
+	}
+	m, err := Record(l, machine)
+	if err != nil {
+		return lab.Machine{}, err
+	}
+	return m, checkHTTPBoot(l, m, d, o)
+}
+
+func checkHTTPBoot(l *lab.Lab, m lab.Machine, d power.BootDevice, o power.BootOptions) error {
 	if d != power.BootHTTP {
 		if o.URI != "" {
 			return fmt.Errorf("machine %s: an HTTP boot URI (%s) with boot device %s: a URI goes with http only", m.Name, o.URI, d)
