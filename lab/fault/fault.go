@@ -1,6 +1,7 @@
 // Package fault injects faults into a running lab and heals them: a
 // partition of the lab's segment, a frozen guest, a NIC without carrier, a
-// machine powered off through its BMC, a service stopped. Each injection is
+// machine powered off through its BMC, a service stopped, the boot service
+// or DHCP unavailable, a filesystem filled. Each injection is
 // proven to have taken effect before it returns (a partition that lets
 // packets through would make every check under it a false pass), and
 // everything it changes lives inside the lab's namespace or its machines.
@@ -100,6 +101,10 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = powerOff(ctx, env, f)
 	case scenario.FaultServiceStop:
 		err = serviceStop(ctx, env, f)
+	case scenario.FaultBootServiceDown, scenario.FaultDHCPDown:
+		err = bootPath(ctx, env, id, f)
+	case scenario.FaultDiskFill:
+		err = diskFill(ctx, env, id, f)
 	default:
 		return fmt.Errorf("fault kind %q: not known", f.Kind)
 	}
@@ -132,6 +137,10 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = unpartition(ctx, env.Lab, id)
 	case scenario.FaultLoss:
 		err = unloss(ctx, env.Lab, id)
+	case scenario.FaultBootServiceDown, scenario.FaultDHCPDown:
+		err = unBootPath(ctx, env.Lab, id)
+	case scenario.FaultDiskFill:
+		err = unfill(ctx, env, id, f)
 	case scenario.FaultPause:
 		err = onEach(f.Machines, func(name string) error {
 			fr, err := freezer(env)

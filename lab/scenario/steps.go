@@ -59,11 +59,29 @@ const (
 	FaultBMCTimeout      = "bmc-timeout"
 	FaultBMCDropSessions = "bmc-drop-sessions"
 	FaultBMCRefuseBoot   = "bmc-refuse-boot"
+	// Boot-path faults act on the whole lab, not on machines: its boot
+	// service refuses the machines' connections (FaultBootServiceDown), or
+	// its dnsmasq's DHCP and TFTP go unanswered (FaultDHCPDown). A machine
+	// (re)booted meanwhile retries until healed.
+	FaultBootServiceDown = "boot-service-down"
+	FaultDHCPDown        = "dhcp-down"
+	// FaultDiskFill fills the filesystem at Path on each machine (to
+	// Percent of its size; 0: full) with a file of its own; healed by
+	// removing it.
+	FaultDiskFill = "disk-fill"
 )
 
 // FaultKinds are the kinds a fault may have.
 var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultLoss,
-	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot}
+	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot,
+	FaultBootServiceDown, FaultDHCPDown, FaultDiskFill}
+
+// BootPathFault reports whether kind makes the lab's boot path (its boot
+// service, DHCP or TFTP) unavailable: a machine's failed boot is then
+// expected, and retried.
+func BootPathFault(kind string) bool {
+	return kind == FaultBootServiceDown || kind == FaultDHCPDown
+}
 
 // BMCFault reports whether kind is a fault of the machine's virtual BMC,
 // and the BMC's own name for it.
@@ -82,8 +100,11 @@ type Fault struct {
 	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
 	// Requests is how many requests a BMC fault spoils (0: until healed).
 	Requests int `yaml:"requests" json:"requests,omitempty"`
-	// Percent is the share of a loss's frames dropped (1 to 100).
+	// Percent is the share of a loss's frames dropped (1 to 100), or how
+	// full a disk-fill makes its filesystem (1 to 100; 0: full).
 	Percent int `yaml:"percent" json:"percent,omitempty"`
+	// Path is a file or directory on the filesystem a disk-fill fills.
+	Path string `yaml:"path" json:"path,omitempty"`
 }
 
 // String is the fault in a few words, for timelines and `labctl fault list`.
@@ -102,6 +123,9 @@ func (f Fault) String() string {
 	if f.Unit != "" {
 		b.WriteString(" unit " + f.Unit)
 	}
+	if f.Path != "" {
+		b.WriteString(" " + f.Path)
+	}
 	if f.Protocol != "" {
 		b.WriteString(" via " + f.Protocol)
 	}
@@ -114,7 +138,11 @@ func (f Fault) String() string {
 	return b.String()
 }
 
-var unitName = regexp.MustCompile(`^[A-Za-z0-9@._:-]+$`)
+var (
+	unitName = regexp.MustCompile(`^[A-Za-z0-9@._:-]+$`)
+	// fillPath is an absolute path a shell takes as one word.
+	fillPath = regexp.MustCompile(`^/[A-Za-z0-9@._/+-]*$`)
+)
 
 // Problems lists what is wrong with f for a lab of the named machines,
 // each naming the field (under prefix, e.g. "steps[0].fault").
@@ -165,7 +193,11 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 		if len(f.Groups) > 0 {
 			bad("groups", "only a partition has groups")
 		}
-		if len(f.Machines) == 0 {
+		if BootPathFault(f.Kind) {
+			if len(f.Machines) > 0 {
+				bad("machines", "a %s acts on the whole lab's boot path: no machines", f.Kind)
+			}
+		} else if len(f.Machines) == 0 {
 			bad("machines", "missing: the machines the %s acts on", f.Kind)
 		}
 		known("machines", f.Machines)
@@ -180,8 +212,16 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 	switch {
 	case f.Kind == FaultLoss && (f.Percent < 1 || f.Percent > 100):
 		bad("percent", "%d: a loss drops 1 to 100 percent of the frames", f.Percent)
-	case f.Kind != FaultLoss && f.Percent != 0:
-		bad("percent", "only a loss has a percent")
+	case f.Kind == FaultDiskFill && (f.Percent < 0 || f.Percent > 100):
+		bad("percent", "%d: a disk-fill fills 1 to 100 percent of the filesystem (0: full)", f.Percent)
+	case f.Kind != FaultLoss && f.Kind != FaultDiskFill && f.Percent != 0:
+		bad("percent", "only a loss or a disk-fill has a percent")
+	}
+	switch {
+	case f.Kind == FaultDiskFill && !fillPath.MatchString(f.Path):
+		bad("path", "%q: want an absolute path (letters, digits, '@._/+-') on the filesystem to fill", f.Path)
+	case f.Kind != FaultDiskFill && f.Path != "":
+		bad("path", "only a disk-fill has a path")
 	}
 	if _, bmcFault := BMCFault(f.Kind); !bmcFault && f.Requests != 0 {
 		bad("requests", "only a BMC fault (bmc-*) spoils a number of requests")

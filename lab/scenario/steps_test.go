@@ -21,6 +21,15 @@ const stepsYAML = validYAML + `steps:
   - name: flaky-bmc
     fault: {kind: bmc-error, machines: [b], requests: 2}
     recover: {checks: [{name: up, run: "true"}]}
+  - name: no-boot
+    fault: {kind: boot-service-down}
+    recover: {checks: [{name: up, run: "true"}]}
+  - name: no-dhcp
+    fault: {kind: dhcp-down}
+    recover: {checks: [{name: up, run: "true"}]}
+  - name: full
+    fault: {kind: disk-fill, machines: [a], path: /var/lib, percent: 90}
+    recover: {checks: [{name: up, run: "true"}]}
 `
 
 func TestStepsValid(t *testing.T) {
@@ -28,7 +37,7 @@ func TestStepsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Steps) != 3 || s.Steps[2].Fault.Requests != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
+	if len(s.Steps) != 6 || s.Steps[2].Fault.Requests != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
 		t.Fatalf("steps = %+v", s.Steps)
 	}
 	if d := time.Duration(s.Steps[0].Deadline); d != DefaultDuringDeadline {
@@ -37,8 +46,10 @@ func TestStepsValid(t *testing.T) {
 	if d := time.Duration(s.Steps[1].Recover.Deadline); d != time.Minute {
 		t.Errorf("recover deadline %s, want 1m", d)
 	}
-	if got := s.Steps[0].Fault.String(); got != "partition b" {
-		t.Errorf("fault in words %q", got)
+	for i, want := range map[int]string{0: "partition b", 3: "boot-service-down", 4: "dhcp-down", 5: "disk-fill a /var/lib 90%"} {
+		if got := s.Steps[i].Fault.String(); got != want {
+			t.Errorf("steps[%d]: fault in words %q, want %q", i, got, want)
+		}
 	}
 }
 
@@ -46,7 +57,7 @@ func TestStepsInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, loss, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot`},
+		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, loss, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, dhcp-down, disk-fill`},
 		{"unknown machine", "machines: [a]}", "machines: [z]}", `steps[1].fault.machines: no machine named "z"`},
 		{"no machines", "kind: pause, machines: [a]}", "kind: pause}", "steps[1].fault.machines: missing: the machines the pause acts on"},
 		{"machine twice", "machines: [a]}", "machines: [a, a]}", "steps[1].fault.machines: a twice"},
@@ -64,7 +75,15 @@ func TestStepsInvalid(t *testing.T) {
 		{"requests off a BMC fault", "machines: [a]}", "machines: [a], requests: 2}", "steps[1].fault.requests: only a BMC fault (bmc-*) spoils a number of requests"},
 		{"loss without percent", "kind: pause, machines: [a]}", "kind: loss, machines: [a]}", "steps[1].fault.percent: 0: a loss drops 1 to 100 percent of the frames"},
 		{"loss over 100", "kind: pause, machines: [a]}", "kind: loss, machines: [a], percent: 130}", "steps[1].fault.percent: 130: a loss drops 1 to 100 percent"},
-		{"percent off a loss", "machines: [a]}", "machines: [a], percent: 30}", "steps[1].fault.percent: only a loss has a percent"},
+		{"percent off a loss", "machines: [a]}", "machines: [a], percent: 30}", "steps[1].fault.percent: only a loss or a disk-fill has a percent"},
+		{"boot path with machines", "kind: pause, machines: [a]}", "kind: boot-service-down, machines: [a]}", "steps[1].fault.machines: a boot-service-down acts on the whole lab's boot path: no machines"},
+		{"dhcp with machines", "kind: pause, machines: [a]}", "kind: dhcp-down, machines: [a]}", "steps[1].fault.machines: a dhcp-down acts on the whole lab's boot path: no machines"},
+		{"fill without path", "kind: pause, machines: [a]}", "kind: disk-fill, machines: [a]}", `steps[1].fault.path: "": want an absolute path`},
+		{"fill relative path", "kind: pause, machines: [a]}", "kind: disk-fill, machines: [a], path: var/lib}", `steps[1].fault.path: "var/lib": want an absolute path`},
+		{"fill path with a space", "kind: pause, machines: [a]}", "kind: disk-fill, machines: [a], path: '/var/x y'}", `steps[1].fault.path: "/var/x y": want an absolute path`},
+		{"fill over 100", "kind: pause, machines: [a]}", "kind: disk-fill, machines: [a], path: /var, percent: 101}", "steps[1].fault.percent: 101: a disk-fill fills 1 to 100 percent"},
+		{"fill without machines", "kind: pause, machines: [a]}", "kind: disk-fill, path: /var}", "steps[1].fault.machines: missing: the machines the disk-fill acts on"},
+		{"path off a fill", "machines: [a]}", "machines: [a], path: /var}", "steps[1].fault.path: only a disk-fill has a path"},
 		{"negative requests", "kind: pause, machines: [a]}", "kind: bmc-error, machines: [a], requests: -1}", "steps[1].fault.requests: -1 is negative (0: until healed)"},
 		{"BMC fault without machines", "kind: pause, machines: [a]}", "kind: bmc-timeout}", "steps[1].fault.machines: missing: the machines the bmc-timeout acts on"},
 		{"bad name", "name: cut", "name: Cut_It", `steps[0].name: "Cut_It" is not a DNS label`},
