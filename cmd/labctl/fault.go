@@ -33,6 +33,9 @@ in the lab's state (listed by status) and healed by heal ID or by down.
   labctl fault etcd3 inject service-stop --machines node1 --unit etcd
   labctl fault etcd3 inject loss --machines node2 --percent 30
   labctl fault etcd3 inject bmc-error --machines node3 --requests 2
+  labctl fault etcd3 inject boot-service-down
+  labctl fault etcd3 inject dhcp-down
+  labctl fault etcd3 inject disk-fill --machines node1 --path /var/lib/etcd
   labctl fault etcd3 heal partition-node3`,
 		Args: labArgs(g, func(cmd *cobra.Command, args []string) error {
 			switch {
@@ -88,7 +91,8 @@ in the lab's state (listed by status) and healed by heal ID or by down.
 	fl.StringArrayVar(&groups, "groups", nil, "a partition's group, machines separated by commas; once per group")
 	fl.StringVar(&f.Unit, "unit", "", "the systemd unit of a service-stop")
 	fl.StringVar(&f.Protocol, "protocol", "", "the BMC protocol of a power-off: ipmi or redfish (default: the BMC's endpoints in order)")
-	fl.IntVar(&f.Percent, "percent", 0, "the share of frames a loss drops, 1 to 100")
+	fl.IntVar(&f.Percent, "percent", 0, "the share of frames a loss drops, 1 to 100; how full a disk-fill makes its filesystem (default 0: full)")
+	fl.StringVar(&f.Path, "path", "", "the directory whose filesystem a disk-fill fills")
 	fl.IntVar(&f.Requests, "requests", 0, "the requests a BMC fault (bmc-*) spoils (default 0: until healed)")
 	fl.StringVar(&id, "id", "", "the fault's id, to heal it by (default KIND-MACHINES)")
 	return cmd
@@ -106,7 +110,7 @@ func defaultFaultID(f scenario.Fault) string {
 // flagNames turns a fault's field names into the flags that give them.
 func flagNames(err error) error {
 	msg := strings.ReplaceAll(err.Error(), "fault.kind:", "KIND:")
-	for _, field := range []string{"machines", "groups", "unit", "protocol", "requests", "percent"} {
+	for _, field := range []string{"machines", "groups", "unit", "protocol", "requests", "percent", "path"} {
 		msg = strings.ReplaceAll(msg, "fault."+field, "--"+field)
 	}
 	if msg == err.Error() {

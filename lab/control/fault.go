@@ -99,7 +99,7 @@ func (lb *Lab) Inject(ctx context.Context, id string, f scenario.Fault) error {
 	var dup bool
 	err = state.Update(dir, func(s *state.State) {
 		if dup = slices.ContainsFunc(s.Faults, func(r state.Fault) bool { return r.ID == id }); !dup {
-			s.Faults = append(s.Faults, state.Fault{ID: id, Spec: spec, Since: time.Now().UTC()})
+			s.Faults = append(s.Faults, state.Fault{ID: id, Spec: spec, Since: time.Now().UTC(), BootPath: scenario.BootPathFault(f.Kind)})
 		}
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
 )
 
 // metaNS names labctl's element in a domain's <metadata>, where the
@@ -102,8 +103,10 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 	switch m.Firmware {
 	case lab.BIOS:
 		d.OS.Type.Machine = "pc"
-		// SeaBIOS and iPXE print to the serial port too (QEMU's graphics=off).
-		d.OS.BIOS = &libvirtxml.DomainBIOS{UseSerial: "yes"}
+		// SeaBIOS and iPXE print to the serial port too (QEMU's
+		// graphics=off); a failed boot is retried (vm.RebootTimeout).
+		timeout := int(vm.RebootTimeout.Milliseconds())
+		d.OS.BIOS = &libvirtxml.DomainBIOS{UseSerial: "yes", RebootTimeout: &timeout}
 	case lab.UEFI:
 		d.OS.Type.Machine = "q35"
 		fw := ovmf(m)

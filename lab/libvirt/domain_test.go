@@ -120,8 +120,8 @@ func TestDomainXML(t *testing.T) {
 			if loader != tc.loader || nvram != tc.nvram {
 				t.Errorf("loader %q nvram %q, want %q %q", loader, nvram, tc.loader, tc.nvram)
 			}
-			if tc.m.Firmware == lab.BIOS && (x.OS.BIOS == nil || x.OS.BIOS.UseSerial != "yes") {
-				t.Errorf("SeaBIOS not on the serial console: %s", s)
+			if tc.m.Firmware == lab.BIOS && (x.OS.BIOS == nil || x.OS.BIOS.UseSerial != "yes" || x.OS.BIOS.RebootTimeout == nil || *x.OS.BIOS.RebootTimeout != 5000) {
+				t.Errorf("SeaBIOS not on the serial console or not retrying a failed boot after 5 s: %s", s)
 			}
 			if got := bootOrder(t, &x); !slices.Equal(got, tc.wantBoot) {
 				t.Errorf("boot order %v, want %v", got, tc.wantBoot)

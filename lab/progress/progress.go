@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,6 +49,12 @@ const (
 // worked; seeing one fails the machine at once.
 var firmwareGaveUp = []string{"No bootable device", "No more network devices", "BdsDxe: No bootable option", "Boot Failed."}
 
+// firmwareStarted is what SeaBIOS prints as it starts. It retries a failed
+// boot (vm.RebootTimeout): a give-up it printed before starting again was
+// one attempt, not the machine's end (a boot service that was down for a
+// while, a console read again from its start).
+var firmwareStarted = []byte("SeaBIOS (version")
+
 // secureBootRefused are what the stages of a Secure Boot chain print when
 // they refuse a program that is unsigned or signed by a key they do not
 // trust: seeing one fails the machine at once, naming the stage. OVMF's
@@ -75,7 +82,11 @@ type Watcher struct {
 	eventSeen  map[string]int
 	serialSeen map[string]int64  // bytes of each machine's serial log read, whole lines only
 	gaveUp     map[string]string // the give-up words seen, by machine
-	refused    map[string]string // a Secure Boot refusal seen: stage and console line, by machine
+	// bootPathDown is set while the lab has a fault on its boot path
+	// (the boot service or DHCP unavailable): a machine's failed boot is
+	// then expected, and it retries.
+	bootPathDown bool
+	refused      map[string]string // a Secure Boot refusal seen: stage and console line, by machine
 }
 
 // NewWatcher starts the clock for a lab's steps.
@@ -113,6 +124,7 @@ func (w *Watcher) Poll(ctx context.Context) Snapshot {
 		return snap
 	}
 	snap.Running = st.Phase == state.Running
+	w.bootPathDown = slices.ContainsFunc(st.Faults, func(f state.Fault) bool { return f.BootPath })
 	snap.Steps = append(snap.Steps, w.dnsmasqSteps(at)...)
 	ms, err := w.BootLog.Records(ctx)
 	if err != nil && snap.Running {
@@ -186,18 +198,26 @@ func (w *Watcher) machineFailed(ctx context.Context, m lab.Machine, b *bootlog.R
 // serialSteps reads what machine's serial log gained since the last poll
 // (a node's console grows to some 200 KB over k8s-install): the kernel's
 // stall reports become steps, and the firmware's give-up words, once seen,
-// are kept for machineFailed. The words are looked for in the line still
-// being written too, which the next poll reads again.
+// are kept for machineFailed, unless the firmware started again after
+// them or the lab's boot path is down (the machine retries). The words
+// are looked for in the line still being written too, which the next poll
+// reads again.
 func (w *Watcher) serialSteps(machine string, at time.Duration) []Step {
 	seen := w.serialSeen[machine]
 	whole, partial := newLines(w.Lab.MachineFiles(machine).SerialLog, &seen)
 	w.serialSeen[machine] = seen
-	if w.gaveUp[machine] == "" {
-		for _, s := range firmwareGaveUp {
-			if bytes.Contains(whole, []byte(s)) || bytes.Contains(partial, []byte(s)) {
-				w.gaveUp[machine] = s
-			}
+	text := append(whole[:len(whole):len(whole)], partial...)
+	last, word := -1, ""
+	for _, s := range firmwareGaveUp {
+		if i := bytes.LastIndex(text, []byte(s)); i > last {
+			last, word = i, s
 		}
+	}
+	switch restart := bytes.LastIndex(text, firmwareStarted); {
+	case restart > last:
+		delete(w.gaveUp, machine)
+	case last >= 0 && !w.bootPathDown && w.gaveUp[machine] == "":
+		w.gaveUp[machine] = word
 	}
 	if r := refusal(whole, partial); r != "" && w.refused[machine] == "" {
 		w.refused[machine] = r

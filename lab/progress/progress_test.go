@@ -33,6 +33,25 @@ func writeLog(t *testing.T, path, chunk string) {
 	}
 }
 
+// While the lab's boot path is down, a machine's failed boot is not its
+// end: it retries once the fault is healed.
+func TestGiveUpUnderBootPathFault(t *testing.T) {
+	l := &lab.Lab{Dir: t.TempDir()}
+	serial := l.MachineFiles("m").SerialLog
+	w := &Watcher{Lab: l, serialSeen: map[string]int64{}, gaveUp: map[string]string{}, refused: map[string]string{}, bootPathDown: true}
+	writeLog(t, serial, "iPXE 1.21\nNo more network devices\nNo bootable device.  Retrying in 5 seconds.\n")
+	w.serialSteps("m", 0)
+	if got := w.gaveUp["m"]; got != "" {
+		t.Errorf("under a boot-path fault, gave up %q; want a retry expected", got)
+	}
+	w.bootPathDown = false
+	writeLog(t, serial, "No bootable device.  Retrying in 5 seconds.\n")
+	w.serialSteps("m", 0)
+	if got := w.gaveUp["m"]; got != "No bootable device" {
+		t.Errorf("healed, a failed boot: gave up %q, want it seen", got)
+	}
+}
+
 // The firmware's give-up words and the kernel's stall reports are found
 // however the console's output is cut into polls, each report once, while
 // each poll reads only what the log gained since its last whole line.
@@ -54,6 +73,9 @@ func TestSerialStepsReadWhatIsNew(t *testing.T) {
 		{"a new, shorter log", []string{strings.Repeat("x", 100) + "\n", "!Boot Failed."}, []string{"", "Boot Failed."}, [][]string{nil, nil}},
 		{"a soft lockup and an RCU stall", []string{"Linux\n" + lockup + rcu}, []string{""}, [][]string{{"kernel: watchdog: BUG: soft lockup - CPU#0 stuck for 43s! [(udev-worker):734]", "kernel: rcu: INFO: rcu_preempt self-detected stall on CPU"}}},
 		{"a lockup line cut by a poll, reported once", []string{lockup[:50], lockup[50:], "later\n"}, []string{"", "", ""}, [][]string{nil, {"kernel: watchdog: BUG: soft lockup - CPU#0 stuck for 43s! [(udev-worker):734]"}, nil}},
+		{"a failed boot retried: given up, then started again", []string{"SeaBIOS (version 1.16.2)\nNo bootable device.  Retrying in 5 seconds.\nSeaBIOS (version 1.16.2)\niPXE 1.21\n"}, []string{""}, [][]string{nil}},
+		{"given up, started again at the next poll", []string{"No bootable device.  Retrying in 5 seconds.\n", "SeaBIOS (version 1.16.2)\n"}, []string{"No bootable device", ""}, [][]string{nil, nil}},
+		{"given up again after a retry", []string{"No bootable device.\nSeaBIOS (version 1.16.2)\n", "No more network devices\n"}, []string{"", "No more network devices"}, [][]string{nil, nil}},
 		{"a line that never ends is not read again", []string{strings.Repeat("=", maxPartial+1), "No more network devices"}, []string{"", "No more network devices"}, [][]string{nil, nil}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

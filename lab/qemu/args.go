@@ -76,7 +76,7 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 			"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n")
 	}
 	a = append(a,
-		"-boot", "strict=on",
+		"-boot", fmt.Sprintf("strict=on,reboot-timeout=%d", vm.RebootTimeout.Milliseconds()),
 		"-netdev", "tap,id=net0,ifname="+tap+",script=no,downscript=no",
 		"-device", "virtio-net-pci,id="+bootDeviceID[power.BootNetwork]+",netdev=net0,mac="+m.MAC.String()+nic+index[power.BootNetwork],
 		"-drive", "if=none,id=disk0,format=qcow2,file="+f.Disk,

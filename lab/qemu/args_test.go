@@ -26,7 +26,7 @@ func TestArgs(t *testing.T) {
 		notWant []string // substrings no argument may contain
 	}{
 		{"bios network first", testMachine(lab.BIOS, power.BootNetwork, power.BootDisk), "tcg",
-			[]string{"-uuid", "7d3c0b1e-0b6a-4d51-9c39-000000000011", "pc,graphics=off", "tcg", "strict=on",
+			[]string{"-uuid", "7d3c0b1e-0b6a-4d51-9c39-000000000011", "pc,graphics=off", "tcg", "strict=on,reboot-timeout=5000",
 				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,bootindex=1", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=2",
 				"tap,id=net0,ifname=" + tapName("m1") + ",script=no,downscript=no",
 				"socket,id=serial0,path=/labs/t/machines/m1/console.sock,server=on,wait=off,logfile=/labs/t/machines/m1/serial.log,logappend=on",

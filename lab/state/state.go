@@ -80,6 +80,10 @@ type Fault struct {
 	ID    string          `json:"id"`
 	Spec  json.RawMessage `json:"spec"`
 	Since time.Time       `json:"since"`
+	// BootPath says that the fault takes the machines' boot path away (the
+	// boot service, DHCP): a machine's failed boot meanwhile is retried,
+	// not its end (lab/progress).
+	BootPath bool `json:"boot_path,omitempty"`
 }
 
 // OwnsNetns reports whether this lab made Lab.Netns. States written before

@@ -10,11 +10,19 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"time"
 
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 )
+
+// RebootTimeout is how long SeaBIOS waits, after no boot device worked,
+// before it starts the machine again (QEMU's -boot reboot-timeout,
+// libvirt's <bios rebootTimeout>): a machine that found no boot service or
+// DHCP retries until they answer again, as a rack's servers are set to,
+// rather than stay at "No bootable device". OVMF ignores it.
+const RebootTimeout = 5 * time.Second
 
 // Prepare validates m and gives it its directory, a qcow2 disk, for UEFI an
 // NVRAM copied from fw's template, and its record (see Record). fresh
