@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/bootsvc/outage"
 )
 
 // Config says where the boot service's data is.
@@ -33,6 +34,9 @@ type Config struct {
 	// machines reported before.
 	MachineLog string
 	Logger     *slog.Logger // nil: slog.Default()
+	// Outage, if not nil, can make the service fail on purpose (a lab's
+	// boot-service-error fault).
+	Outage *outage.Switch
 }
 
 // Server answers boot requests from the last good load of the data directory.
@@ -99,6 +103,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.bufs.New = func() any { return new(bytes.Buffer) }
 	s.handler = s.routes()
+	if cfg.Outage != nil {
+		s.handler = cfg.Outage.Wrap(s.handler)
+	}
 	return s, nil
 }
 

@@ -88,6 +88,10 @@ func (l *Lab) BMCPasswordFile() string { return filepath.Join(l.Dir, "bmc-passwo
 // clears its virtual BMCs' faults (labctl fault bmc-*).
 func (l *Lab) BMCFaultSocket() string { return filepath.Join(l.Dir, "bmc-faults.sock") }
 
+// BootFaultSocket is the Unix socket on which the lab process makes its
+// boot service fail on purpose and heals it (labctl fault boot-service-error).
+func (l *Lab) BootFaultSocket() string { return filepath.Join(l.Dir, "boot-faults.sock") }
+
 // APIAddr is the boot service API's host:port.
 func (l *Lab) APIAddr() string {
 	return netip.AddrPortFrom(l.Network.Gateway, APIPort).String()

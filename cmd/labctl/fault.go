@@ -34,6 +34,7 @@ in the lab's state (listed by status) and healed by heal ID or by down.
   labctl fault etcd3 inject loss --machines node2 --percent 30
   labctl fault etcd3 inject bmc-error --machines node3 --requests 2
   labctl fault etcd3 inject boot-service-down
+  labctl fault etcd3 inject boot-service-error --status 500
   labctl fault etcd3 inject dhcp-down
   labctl fault etcd3 inject disk-fill --machines node1 --path /var/lib/etcd
   labctl fault etcd3 heal partition-node3`,
@@ -93,6 +94,7 @@ in the lab's state (listed by status) and healed by heal ID or by down.
 	fl.StringVar(&f.Protocol, "protocol", "", "the BMC protocol of a power-off: ipmi or redfish (default: the BMC's endpoints in order)")
 	fl.IntVar(&f.Percent, "percent", 0, "the share of frames a loss drops, 1 to 100; how full a disk-fill makes its filesystem (default 0: full)")
 	fl.StringVar(&f.Path, "path", "", "the directory whose filesystem a disk-fill fills")
+	fl.IntVar(&f.Status, "status", 0, "what a boot-service-error answers the machines, 500 to 599 (default 0: 503)")
 	fl.IntVar(&f.Requests, "requests", 0, "the requests a BMC fault (bmc-*) spoils (default 0: until healed)")
 	fl.StringVar(&id, "id", "", "the fault's id, to heal it by (default KIND-MACHINES)")
 	return cmd
@@ -110,7 +112,7 @@ func defaultFaultID(f scenario.Fault) string {
 // flagNames turns a fault's field names into the flags that give them.
 func flagNames(err error) error {
 	msg := strings.ReplaceAll(err.Error(), "fault.kind:", "KIND:")
-	for _, field := range []string{"machines", "groups", "unit", "protocol", "requests", "percent", "path"} {
+	for _, field := range []string{"machines", "groups", "unit", "protocol", "requests", "percent", "path", "status"} {
 		msg = strings.ReplaceAll(msg, "fault."+field, "--"+field)
 	}
 	if msg == err.Error() {

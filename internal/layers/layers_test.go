@@ -34,8 +34,9 @@ var layer = map[string]int{
 	"internal/layers": model, "scripts": model, "internal/junit": model, "internal/testenv": model, // no code: the scripts' doc; junit needs nothing of ours
 	"": model, // the repository's own tests (workflows_test.go)
 
-	"lab/kea":      model, // a simulated rack's site DHCP server, configured and supervised: needs nothing of ours
-	"lab/eventlog": model, // the lab's event log (steps, check results): needs nothing of ours
+	"lab/kea":        model, // a simulated rack's site DHCP server, configured and supervised: needs nothing of ours
+	"lab/eventlog":   model, // the lab's event log (steps, check results): needs nothing of ours
+	"bootsvc/outage": model, // a boot service failing on purpose, and its API: needs nothing of ours
 
 	"firmware": parts, "bootsvc": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/pki": parts,
 	"lab/console": parts, "lab/libvirt/libvirtd": parts,

@@ -11,6 +11,7 @@ import (
 	"github.com/labctl/labctl/bmc"
 	"github.com/labctl/labctl/bmc/protocols"
 	"github.com/labctl/labctl/bmc/virtual"
+	"github.com/labctl/labctl/bootsvc/outage"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
@@ -59,10 +60,11 @@ func faultEnv(st *state.State) (fault.Env, error) {
 		bmcFaults = virtual.FaultClient{Socket: l.BMCFaultSocket()}
 	}
 	return fault.Env{
-		BMCFaults: bmcFaults,
-		Lab:       l,
-		Shell:     &check.SSH{Keys: keys, Dial: dial},
-		Provider:  prov,
+		BMCFaults:  bmcFaults,
+		BootOutage: outage.Client{Socket: l.BootFaultSocket()},
+		Lab:        l,
+		Shell:      &check.SSH{Keys: keys, Dial: dial},
+		Provider:   prov,
 		BMC: func(machine, protocol string) (power.Controller, error) {
 			_, i, err := l.Machine(machine)
 			if err != nil {

@@ -1,12 +1,15 @@
 package fault
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/labctl/labctl/lab"
@@ -23,6 +26,8 @@ import (
 //     the watcher and the checks read, the API on its own port) are not;
 //   - dhcp-down drops DHCP and TFTP, so dnsmasq is never asked.
 // Deleting the table heals either; deleting the namespace takes it along.
+// A boot-service-error is no table: the lab process's boot service answers
+// the machines an error status while its outage is set (outage.Switch).
 
 // bootPathRules is the rule of a boot-path fault.
 func bootPathRules(l *lab.Lab, kind string) string {
@@ -70,8 +75,15 @@ func unBootPath(ctx context.Context, l *lab.Lab, id string) error {
 
 // bootServiceProbe connects to the boot service from inside the lab's
 // namespace as a machine would, from an address other than the
-// gateway's (127.0.0.1), and sends a request: any answer is an answer.
+// gateway's (127.0.0.1): any answer is an answer.
 func (env Env) bootServiceProbe(ctx context.Context) error {
+	_, err := env.bootServiceStatus(ctx)
+	return err
+}
+
+// bootServiceStatus asks the boot service for /healthz as bootServiceProbe
+// does and returns the status it answered.
+func (env Env) bootServiceStatus(ctx context.Context) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, env.probe())
 	defer cancel()
 	var c net.Conn
@@ -82,19 +94,61 @@ func (env Env) bootServiceProbe(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
-	if _, err := fmt.Fprintf(c, "GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n", env.Lab.BootAddr()); err != nil {
+	req, _ := http.NewRequest(http.MethodGet, "http://"+env.Lab.BootAddr()+"/healthz", nil)
+	if err := req.Write(c); err != nil {
+		return 0, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), req)
+	if err != nil {
+		return 0, fmt.Errorf("no answer to GET /healthz: %w", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// bootServiceError makes the lab process's boot service answer the
+// machines an error, and proves it twice: the lab process reports the
+// outage in force, and a request from an address other than the
+// gateway's, answered 200 before, is answered the status after.
+func bootServiceError(ctx context.Context, env Env, f scenario.Fault) error {
+	if env.BootOutage == nil {
+		return errors.New("the lab's boot service is not served by a lab process: no outage to set")
+	}
+	want := f.Status
+	if want == 0 {
+		want = scenario.DefaultBootServiceStatus
+	}
+	if code, err := env.bootServiceStatus(ctx); err != nil || code != http.StatusOK {
+		return fmt.Errorf("before the %s, the boot service at %s answers %d (%v), not 200, so the probe would prove nothing", f.Kind, env.Lab.BootAddr(), code, err)
+	}
+	st, err := env.BootOutage.Set(ctx, want)
+	if err != nil {
 		return err
 	}
-	if _, err := c.Read(make([]byte, 1)); err != nil {
-		return fmt.Errorf("no answer to GET /healthz: %w", err)
+	if st.Status != want {
+		return &NotEffectiveError{Fault: f.String(), Reason: fmt.Sprintf("the lab process reports its boot service answering %d", st.Status)}
+	}
+	if code, err := env.bootServiceStatus(ctx); err != nil || code != want {
+		return &NotEffectiveError{Fault: f.String(), Reason: fmt.Sprintf("the boot service answers %d (%v), not %d", code, err, want)}
 	}
 	return nil
+}
+
+func healBootServiceError(ctx context.Context, env Env) error {
+	if env.BootOutage == nil {
+		return errors.New("the lab's boot service is not served by a lab process: no outage to heal")
+	}
+	_, err := env.BootOutage.Clear(ctx)
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return nil // no lab process: its boot service, outage and all, is gone
+	}
+	return err
 }
 
 // tftpProbe sends dnsmasq a TFTP read request for a file that is not

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -14,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/dnsmasq"
+	"github.com/labctl/labctl/bootsvc/outage"
 	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/internal/testenv"
 	"github.com/labctl/labctl/lab"
@@ -22,10 +25,11 @@ import (
 	"github.com/labctl/labctl/lab/scenario"
 )
 
-// bootPathSegment is a segment whose gateway serves HTTP on the boot
-// service's port and runs the real dnsmasq, as a lab process does, with a
+// bootPathSegment is a segment whose gateway serves the real boot service
+// (an empty data directory) on its port, its outage API on a Unix socket
+// (returned), and the real dnsmasq, as a lab process does, with a
 // reservation for machine a.
-func bootPathSegment(t *testing.T) *segment {
+func bootPathSegment(t *testing.T) (*segment, string) {
 	s := newSegment(t, "a")
 	testenv.Tool(t, "nft", "nftables")
 	testenv.Tool(t, "dnsmasq", "dnsmasq-base")
@@ -33,13 +37,26 @@ func bootPathSegment(t *testing.T) *segment {
 	l := s.lab
 	l.Network = lab.Network{Name: "labbr0", Subnet: netip.MustParsePrefix("10.99.0.0/24"), Gateway: netip.MustParseAddr("10.99.0.1"), Domain: "t.lab"}
 
+	sw := &outage.Switch{Exempt: []netip.Addr{l.Network.Gateway}}
+	boot, err := bootsvc.New(bootsvc.Config{DataDir: t.TempDir(), Outage: sw, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := netns.Listen(l.Netns, "tcp", l.BootAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })}
+	srv := &http.Server{Handler: boot.Handler()}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+	sock := filepath.Join(t.TempDir(), "boot-faults.sock")
+	uln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &http.Server{Handler: outage.Handler(sw)}
+	go api.Serve(uln)
+	t.Cleanup(func() { api.Close() })
 
 	dir := t.TempDir()
 	m := l.Machines[0]
@@ -64,7 +81,7 @@ func bootPathSegment(t *testing.T) *segment {
 			t.Fatalf("dnsmasq's TFTP did not answer within 15s:\n%s", tail.File(cfg.LogFile, 20))
 		}
 	}
-	return s
+	return s, sock
 }
 
 // lease asks dnsmasq for a's lease from a's namespace (busybox udhcpc, 2
@@ -88,14 +105,27 @@ func (s *segment) bootServiceFrom(ns string) error {
 	return err
 }
 
+// healthz asks the boot service for /healthz from namespace ns.
+func (s *segment) healthz(t *testing.T, ns string) int {
+	hc := netns.HTTPClient(ns, 2*time.Second)
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(s.lab.BootBaseURL() + "/healthz")
+	if err != nil {
+		t.Errorf("GET /healthz from %s: %v", ns, err)
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // TestBootPathFaults takes the boot service and then DHCP and TFTP away
 // from a machine on a real bridge, with the real dnsmasq: each is proven
 // when injected, seen by the machine (its connection refused, its DHCP
 // unanswered) while the gateway's own connections go through, and gone
-// once healed.
+// once healed; then the boot service answers it 500 (its requests only).
 func TestBootPathFaults(t *testing.T) {
-	s := bootPathSegment(t)
-	env := Env{Lab: s.lab, Probe: time.Second}
+	s, sock := bootPathSegment(t)
+	env := Env{Lab: s.lab, Probe: time.Second, BootOutage: outage.Client{Socket: sock}}
 	ctx := context.Background()
 
 	down := scenario.Fault{Kind: scenario.FaultBootServiceDown}
@@ -116,6 +146,28 @@ func TestBootPathFaults(t *testing.T) {
 	}
 	if err := s.bootServiceFrom(s.ns["a"]); err != nil {
 		t.Errorf("healed, machine a still cannot connect to the boot service: %v", err)
+	}
+
+	failing := scenario.Fault{Kind: scenario.FaultBootServiceError, Status: 500}
+	if err := Inject(ctx, env, "boot-failing", failing); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.healthz(t, s.ns["a"]); code != 500 {
+		t.Errorf("machine a asking the boot service under boot-service-error 500: %d", code)
+	}
+	if code := s.healthz(t, s.lab.Netns); code != 200 {
+		t.Errorf("the gateway's own request under boot-service-error: %d, want 200", code)
+	}
+	if err := Heal(ctx, env, "boot-failing", failing); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.healthz(t, s.ns["a"]); code != 200 {
+		t.Errorf("healed, machine a is answered %d", code)
+	}
+	gone := env
+	gone.BootOutage = outage.Client{Socket: filepath.Join(t.TempDir(), "none.sock")}
+	if err := Heal(ctx, gone, "boot-failing", failing); err != nil {
+		t.Errorf("heal with no lab process: %v", err)
 	}
 
 	if !s.lease(t) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bmc/virtual"
+	"github.com/labctl/labctl/bootsvc/outage"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
@@ -56,6 +57,9 @@ type Env struct {
 	// BMCFaults arms and clears faults on the machines' virtual BMCs, in
 	// the lab process that serves them (virtual.FaultClient).
 	BMCFaults BMCFaulter
+	// BootOutage makes the lab process's boot service fail on purpose
+	// (outage.Client).
+	BootOutage BootOutager
 	// Probe bounds one reachability probe (default 3 s).
 	Probe time.Duration
 }
@@ -64,6 +68,12 @@ type Env struct {
 type BMCFaulter interface {
 	Set(ctx context.Context, machine string, f virtual.Fault) (virtual.FaultStatus, error)
 	Clear(ctx context.Context, machine string) (virtual.FaultStatus, error)
+}
+
+// BootOutager sets and clears the outage of a lab's boot service.
+type BootOutager interface {
+	Set(ctx context.Context, status int) (outage.State, error)
+	Clear(ctx context.Context) (outage.State, error)
 }
 
 // NotEffectiveError says that a fault was applied but the probe that
@@ -103,6 +113,8 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = serviceStop(ctx, env, f)
 	case scenario.FaultBootServiceDown, scenario.FaultDHCPDown:
 		err = bootPath(ctx, env, id, f)
+	case scenario.FaultBootServiceError:
+		err = bootServiceError(ctx, env, f)
 	case scenario.FaultDiskFill:
 		err = diskFill(ctx, env, id, f)
 	default:
@@ -139,6 +151,8 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = unloss(ctx, env.Lab, id)
 	case scenario.FaultBootServiceDown, scenario.FaultDHCPDown:
 		err = unBootPath(ctx, env.Lab, id)
+	case scenario.FaultBootServiceError:
+		err = healBootServiceError(ctx, env)
 	case scenario.FaultDiskFill:
 		err = unfill(ctx, env, id, f)
 	case scenario.FaultPause:

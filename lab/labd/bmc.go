@@ -81,25 +81,30 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 }
 
 // serveFaultAPI serves the virtual BMCs' fault API on the lab's socket
-// (mode 0600: the lab's owner only) until ctx ends.
+// until ctx ends.
 func serveFaultAPI(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, systems []*virtual.System, fail func(error)) error {
-	sock := l.BMCFaultSocket()
+	return serveSocket(ctx, wg, l.BMCFaultSocket(), virtual.NewFaultHandler(systems), "virtual BMCs: fault API", fail)
+}
+
+// serveSocket serves h on the Unix socket sock (mode 0600: the lab's
+// owner only) until ctx ends, and removes it then.
+func serveSocket(ctx context.Context, wg *sync.WaitGroup, sock string, h http.Handler, what string, fail func(error)) error {
 	os.Remove(sock) // a crashed lab process's
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
-		return fmt.Errorf("virtual BMCs: fault API: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := os.Chmod(sock, 0o600); err != nil {
 		ln.Close()
-		return fmt.Errorf("virtual BMCs: fault API: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	srv := &http.Server{Handler: virtual.NewFaultHandler(systems), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	stop := context.AfterFunc(ctx, func() { srv.Close() })
 	wg.Go(func() {
 		defer stop()
 		defer os.Remove(sock)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && ctx.Err() == nil {
-			fail(fmt.Errorf("virtual BMCs: fault API on %s: %w", sock, err))
+			fail(fmt.Errorf("%s on %s: %w", what, sock, err))
 		}
 	})
 	return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labctl/labctl/bootsvc"
 	"github.com/labctl/labctl/bootsvc/dnsmasq"
+	"github.com/labctl/labctl/bootsvc/outage"
 	"github.com/labctl/labctl/bootsvc/serve"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/state"
@@ -20,14 +21,18 @@ import (
 
 // serveBoot serves the lab's data directory and assets on the gateway, and
 // its gRPC API, logging requests to the lab's boot service log: the same
-// assembly as `labctl serve`.
+// assembly as `labctl serve`. On the lab's boot fault socket it can be
+// made to fail for the machines (labctl fault boot-service-error); the
+// gateway's own requests (the machine log) are always answered.
 func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Logger, fail func(error)) error {
 	bootLog, err := os.OpenFile(l.BootsvcLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
+	sw := &outage.Switch{Exempt: []netip.Addr{l.Network.Gateway}}
 	svc, err := serve.Start(serve.Options{
-		Boot:       bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), FirmwareDir: l.TFTPDir(), MachineLog: l.MachineLog()},
+		Boot: bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), FirmwareDir: l.TFTPDir(), MachineLog: l.MachineLog(),
+			Outage: sw},
 		Address:    l.BootAddr(),
 		API:        apiOptions(l),
 		RequestLog: bootLog,
@@ -39,6 +44,10 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 		return err
 	}
 	if err := writeGRUBMenus(l, svc.Server()); err != nil {
+		bootLog.Close()
+		return err
+	}
+	if err := serveSocket(ctx, wg, l.BootFaultSocket(), outage.Handler(sw), "boot service: outage API", fail); err != nil {
 		bootLog.Close()
 		return err
 	}

@@ -63,8 +63,11 @@ const (
 	// service refuses the machines' connections (FaultBootServiceDown), or
 	// its dnsmasq's DHCP and TFTP go unanswered (FaultDHCPDown). A machine
 	// (re)booted meanwhile retries until healed.
-	FaultBootServiceDown = "boot-service-down"
-	FaultDHCPDown        = "dhcp-down"
+	// FaultBootServiceError makes the boot service answer the machines
+	// Status (default 503) instead.
+	FaultBootServiceDown  = "boot-service-down"
+	FaultBootServiceError = "boot-service-error"
+	FaultDHCPDown         = "dhcp-down"
 	// FaultDiskFill fills the filesystem at Path on each machine (to
 	// Percent of its size; 0: full) with a file of its own; healed by
 	// removing it.
@@ -74,14 +77,17 @@ const (
 // FaultKinds are the kinds a fault may have.
 var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultLoss,
 	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot,
-	FaultBootServiceDown, FaultDHCPDown, FaultDiskFill}
+	FaultBootServiceDown, FaultBootServiceError, FaultDHCPDown, FaultDiskFill}
 
 // BootPathFault reports whether kind makes the lab's boot path (its boot
 // service, DHCP or TFTP) unavailable: a machine's failed boot is then
 // expected, and retried.
 func BootPathFault(kind string) bool {
-	return kind == FaultBootServiceDown || kind == FaultDHCPDown
+	return kind == FaultBootServiceDown || kind == FaultBootServiceError || kind == FaultDHCPDown
 }
+
+// DefaultBootServiceStatus is what a boot-service-error answers by default.
+const DefaultBootServiceStatus = 503
 
 // BMCFault reports whether kind is a fault of the machine's virtual BMC,
 // and the BMC's own name for it.
@@ -103,8 +109,10 @@ type Fault struct {
 	// Percent is the share of a loss's frames dropped (1 to 100), or how
 	// full a disk-fill makes its filesystem (1 to 100; 0: full).
 	Percent int `yaml:"percent" json:"percent,omitempty"`
-	// Path is a file or directory on the filesystem a disk-fill fills.
+	// Path is the directory whose filesystem a disk-fill fills.
 	Path string `yaml:"path" json:"path,omitempty"`
+	// Status is what a boot-service-error answers (500 to 599; 0: 503).
+	Status int `yaml:"status" json:"status,omitempty"`
 }
 
 // String is the fault in a few words, for timelines and `labctl fault list`.
@@ -125,6 +133,9 @@ func (f Fault) String() string {
 	}
 	if f.Path != "" {
 		b.WriteString(" " + f.Path)
+	}
+	if f.Status != 0 {
+		fmt.Fprintf(&b, " %d", f.Status)
 	}
 	if f.Protocol != "" {
 		b.WriteString(" via " + f.Protocol)
@@ -222,6 +233,12 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 		bad("path", "%q: want an absolute path (letters, digits, '@._/+-') on the filesystem to fill", f.Path)
 	case f.Kind != FaultDiskFill && f.Path != "":
 		bad("path", "only a disk-fill has a path")
+	}
+	switch {
+	case f.Kind == FaultBootServiceError && f.Status != 0 && (f.Status < 500 || f.Status > 599):
+		bad("status", "%d: a boot-service-error answers a server error, 500 to 599 (default %d)", f.Status, DefaultBootServiceStatus)
+	case f.Kind != FaultBootServiceError && f.Status != 0:
+		bad("status", "only a boot-service-error has a status")
 	}
 	if _, bmcFault := BMCFault(f.Kind); !bmcFault && f.Requests != 0 {
 		bad("requests", "only a BMC fault (bmc-*) spoils a number of requests")

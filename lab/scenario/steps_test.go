@@ -24,6 +24,9 @@ const stepsYAML = validYAML + `steps:
   - name: no-boot
     fault: {kind: boot-service-down}
     recover: {checks: [{name: up, run: "true"}]}
+  - name: failing-boot
+    fault: {kind: boot-service-error, status: 500}
+    recover: {checks: [{name: up, run: "true"}]}
   - name: no-dhcp
     fault: {kind: dhcp-down}
     recover: {checks: [{name: up, run: "true"}]}
@@ -37,7 +40,7 @@ func TestStepsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Steps) != 6 || s.Steps[2].Fault.Requests != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
+	if len(s.Steps) != 7 || s.Steps[2].Fault.Requests != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
 		t.Fatalf("steps = %+v", s.Steps)
 	}
 	if d := time.Duration(s.Steps[0].Deadline); d != DefaultDuringDeadline {
@@ -46,7 +49,7 @@ func TestStepsValid(t *testing.T) {
 	if d := time.Duration(s.Steps[1].Recover.Deadline); d != time.Minute {
 		t.Errorf("recover deadline %s, want 1m", d)
 	}
-	for i, want := range map[int]string{0: "partition b", 3: "boot-service-down", 4: "dhcp-down", 5: "disk-fill a /var/lib 90%"} {
+	for i, want := range map[int]string{0: "partition b", 3: "boot-service-down", 4: "boot-service-error 500", 5: "dhcp-down", 6: "disk-fill a /var/lib 90%"} {
 		if got := s.Steps[i].Fault.String(); got != want {
 			t.Errorf("steps[%d]: fault in words %q, want %q", i, got, want)
 		}
@@ -57,7 +60,10 @@ func TestStepsInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, loss, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, dhcp-down, disk-fill`},
+		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, loss, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill`},
+		{"error status not a server error", "kind: pause, machines: [a]}", "kind: boot-service-error, status: 404}", "steps[1].fault.status: 404: a boot-service-error answers a server error, 500 to 599 (default 503)"},
+		{"status off a boot-service-error", "kind: pause, machines: [a]}", "kind: boot-service-down, status: 500}", "steps[1].fault.status: only a boot-service-error has a status"},
+		{"error of a machine", "kind: pause, machines: [a]}", "kind: boot-service-error, machines: [a]}", "steps[1].fault.machines: a boot-service-error acts on the whole lab's boot path: no machines"},
 		{"unknown machine", "machines: [a]}", "machines: [z]}", `steps[1].fault.machines: no machine named "z"`},
 		{"no machines", "kind: pause, machines: [a]}", "kind: pause}", "steps[1].fault.machines: missing: the machines the pause acts on"},
 		{"machine twice", "machines: [a]}", "machines: [a, a]}", "steps[1].fault.machines: a twice"},
