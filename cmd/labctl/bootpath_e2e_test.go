@@ -75,13 +75,13 @@ func (b *bmcLab) testReprovisionThroughBootPathFaults(ctx context.Context) func(
 		}
 
 		retried("under dhcp-down", off)
-		if text := serialFrom(t, serial, off); strings.Contains(text, "http://") {
-			t.Errorf("under dhcp-down, bios1's iPXE was given a boot URL:\n%s", text)
+		if text := serialFrom(t, serial, off); strings.Contains(text, b.st.Lab.BootURL()) {
+			t.Errorf("under dhcp-down, bios1's iPXE was given the boot URL:\n%s", text)
 		}
 		heal("dhcp-down")
 		off = fileSize(serial)
 		retried("under boot-service-down", off)
-		if text := serialFrom(t, serial, off); !strings.Contains(text, "http://"+b.st.Lab.BootAddr()+"/boot.ipxe") {
+		if text := serialFrom(t, serial, off); !strings.Contains(text, b.st.Lab.BootURL()) {
 			t.Errorf("with DHCP back, bios1's iPXE did not try the boot service:\n%s", text)
 		}
 		if ev := b.events(t, m, bootlog.KindIPXE, since); len(ev) != 0 {
