@@ -10,8 +10,8 @@ import (
 
 // A disk-fill is one file of the fault's own on the filesystem of its
 // path, made over SSH: fallocate reserves the space at once (writing
-// gigabytes under TCG would take minutes), and dd writes the few blocks it
-// may leave. "Full" counts the blocks reserved for root too (stat -f's
+// gigabytes under TCG would take minutes), and dd writes the blocks it
+// leaves (ext4 keeps some for the file's extents). "Full" counts the blocks reserved for root too (stat -f's
 // free blocks, not df's available ones): a filesystem full only for
 // others would still take root's writes. Removing the file heals it.
 
@@ -31,8 +31,9 @@ func fillScript(dir, file string, percent int) string {
 	if percent == 0 || percent == 100 {
 		// Leave 16 blocks for the file's own extents; dd takes them.
 		b.WriteString("n=$(( free > 16 ? free - 16 : 0 ))\n")
-		// Extents need blocks of their own: ask for 1% less if refused.
-		b.WriteString("[ \"$n\" -eq 0 ] || fallocate -l $(( n * bs )) \"$f\" 2>/dev/null || fallocate -l $(( (n - n / 100) * bs )) \"$f\"\n")
+		// Extents need blocks of their own: ext4 refuses the last few
+		// hundred, keeping what it did allocate; dd writes the rest.
+		b.WriteString("[ \"$n\" -eq 0 ] || fallocate -l $(( n * bs )) \"$f\" 2>/dev/null || true\n")
 		b.WriteString("dd if=/dev/zero of=\"$f\" bs=\"$bs\" oflag=append conv=notrunc,fsync status=none 2>/dev/null || true\n")
 		b.WriteString("sync\n")
 		b.WriteString("if dd if=/dev/zero of=\"$d/.labctl-fill-probe\" bs=\"$bs\" count=1 conv=fsync status=none 2>&1; then rm -f \"$d/.labctl-fill-probe\"; echo WRITABLE; else rm -f \"$d/.labctl-fill-probe\"; echo FULL; fi\n")

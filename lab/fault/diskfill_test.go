@@ -28,11 +28,13 @@ func (s mountShell) Run(ctx context.Context, _ lab.Machine, cmd string) (string,
 	return string(out), 0, err
 }
 
-func newMountShell(t *testing.T, fs, opts string) mountShell {
+// newMountShell mounts a filesystem at /mnt/labctl-fill with mount (a
+// command that ends in the mount point) in a mount namespace of its own.
+func newMountShell(t *testing.T, mount string) mountShell {
 	testenv.Privileged(t, "mounts a filesystem in a mount namespace of its own")
 	testenv.Tool(t, "unshare", "util-linux")
 	testenv.Tool(t, "fallocate", "util-linux")
-	script := "mkdir -p /mnt/labctl-fill && mount -t " + fs + " -o " + opts + " " + fs + " /mnt/labctl-fill && echo ready && exec sleep infinity"
+	script := "mkdir -p /mnt/labctl-fill && " + mount + " /mnt/labctl-fill && echo ready && exec sleep infinity"
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
@@ -45,10 +47,26 @@ func newMountShell(t *testing.T, fs, opts string) mountShell {
 	return mountShell{pid: cmd.Process.Pid}
 }
 
-// TestDiskFill fills a real filesystem full (a write fails) and to a
-// percentage (df says so), and empties it again when healed.
+// TestDiskFill fills real filesystems full (a write by root fails, on ext4
+// too, whose blocks reserved for root df does not count as available) and
+// to a percentage (df says so), and empties them again when healed.
 func TestDiskFill(t *testing.T) {
-	sh := newMountShell(t, "tmpfs", "size=8m")
+	img := t.TempDir() + "/ext4.img"
+	for _, fs := range []struct{ name, mount string }{
+		{"tmpfs", "mount -t tmpfs -o size=8m tmpfs"},
+		// A loop device: detached with the namespace's mount (autoclear).
+		{"ext4", "truncate -s 32M " + img + " && mkfs.ext4 -q -F " + img + " && mount -o loop " + img},
+	} {
+		t.Run(fs.name, func(t *testing.T) {
+			if fs.name == "ext4" {
+				testenv.Tool(t, "mkfs.ext4", "e2fsprogs")
+			}
+			testDiskFill(t, newMountShell(t, fs.mount))
+		})
+	}
+}
+
+func testDiskFill(t *testing.T, sh mountShell) {
 	l := &lab.Lab{Name: "t", Machines: []lab.Machine{{Name: "a"}}}
 	env := Env{Lab: l, Shell: sh}
 	ctx := context.Background()
