@@ -28,6 +28,8 @@ packages=(
 	# fault injection: a partition is an ebtables chain in the lab's namespace,
 	# a loss an nftables table in its bridge family (docs/faults.md)
 	iptables nftables
+	# disk-fill's tests fill a tmpfs and an ext4 image in a mount namespace
+	util-linux e2fsprogs
 	# an independent site DHCP server for the simulated rack (labctl serve --dhcp proxy tests)
 	kea-dhcp4-server
 	# images: the offline OS and the smoke initramfs

@@ -33,7 +33,7 @@ func bootPathSegment(t *testing.T) (*segment, string) {
 	s := newSegment(t, "a")
 	testenv.Tool(t, "nft", "nftables")
 	testenv.Tool(t, "dnsmasq", "dnsmasq-base")
-	testenv.Tool(t, "busybox", "busybox")
+	testenv.Tool(t, "busybox", "busybox-static")
 	l := s.lab
 	l.Network = lab.Network{Name: "labbr0", Subnet: netip.MustParsePrefix("10.99.0.0/24"), Gateway: netip.MustParseAddr("10.99.0.1"), Domain: "t.lab"}
 
