@@ -56,11 +56,13 @@ func TestE2EK8sInstallRack(t *testing.T) {
 	stateDir := t.TempDir()
 	os.Chmod(stateDir, 0o755)
 	labDir := filepath.Join(stateDir, "k8s-install")
-	op := func(args ...string) (string, error) {
+	opCtx := func(ctx context.Context, args ...string) (string, error) {
 		out, err := netns.Command(ctx, opNetns, append([]string{e.bin, "--state-dir", stateDir}, args...)...).CombinedOutput()
 		return string(out), err
 	}
-	t.Cleanup(func() { op("down", "k8s-install") })
+	op := func(args ...string) (string, error) { return opCtx(ctx, args...) }
+	// Not ctx: it has ended when cleanups run, and labd would be left.
+	t.Cleanup(func() { opCtx(context.Background(), "down", "k8s-install") })
 	begin := time.Now()
 	out, err = op("up", "k8s-install", "--inventory", invPath, "--interface", "rack0", "--dhcp", "full",
 		"--map=cp1=rack1,worker1=rack2,worker2=rack3")
