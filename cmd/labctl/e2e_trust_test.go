@@ -50,6 +50,7 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2ELabAPI":                         6 * time.Minute,
 	"TestE2EK8sInstall":                     40 * time.Minute,
 	"TestE2EK8sWrongNodeCertificate":        30 * time.Minute,
+	"TestE2EK8sInstallRack":                 45 * time.Minute, // the simulated rack, then k8s-install on its servers
 	"TestE2ERackSim":                        20 * time.Minute, // with etcd3 up on its servers, reprovisioned, and etcd3-install
 	"TestE2ETestSeveral":                    6 * time.Minute,
 	"TestE2EBootMatrix/qemu":                5 * time.Minute,

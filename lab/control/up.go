@@ -315,7 +315,7 @@ func issueCertificates(sc *scenario.Scenario, l *lab.Lab) (*scenario.TLS, error)
 		return nil, err
 	}
 	if sc.Kubeconfig != nil {
-		if err := sc.WriteKubeconfig(l.Kubeconfig(), tls); err != nil {
+		if err := sc.WriteKubeconfig(l.Kubeconfig(), tls, l); err != nil {
 			return nil, err
 		}
 	}

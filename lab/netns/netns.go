@@ -202,8 +202,13 @@ func HTTPClient(name string, timeout time.Duration) *http.Client {
 }
 
 // Command returns cmd set to run inside the named namespace (through
-// `ip netns exec`, which also gives it a matching /sys).
+// `ip netns exec`, which also gives it a matching /sys). As for Do, the
+// empty name is the namespace the process runs in (a rack's lab): cmd runs
+// as it is.
 func Command(ctx context.Context, name string, argv ...string) *exec.Cmd {
+	if name == "" {
+		return exec.CommandContext(ctx, argv[0], argv[1:]...)
+	}
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", name}, argv...)...)
 }
 

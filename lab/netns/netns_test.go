@@ -85,6 +85,19 @@ func TestCommandRunsInside(t *testing.T) {
 	}
 }
 
+// TestCommandEmptyNameRunsHere: a rack's lab has no namespace of its own
+// (its Netns is empty); its commands (labctl kubectl) run in the caller's.
+func TestCommandEmptyNameRunsHere(t *testing.T) {
+	here, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Command(context.Background(), "", "readlink", "/proc/self/ns/net").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != here {
+		t.Fatalf("Command with no namespace ran in %q (%v), want the caller's %s", out, err, here)
+	}
+}
+
 func TestDeleteMissingIsNoop(t *testing.T) {
 	if err := Delete(context.Background(), "lt-netns-never-made"); err != nil {
 		t.Fatal(err)

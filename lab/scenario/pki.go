@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/labctl/labctl/lab"
@@ -28,7 +29,9 @@ type CertificateSpec struct {
 }
 
 // KubeconfigSpec asks for a kubeconfig on the host that reaches server
-// with the host certificate named by certificate.
+// with the host certificate named by certificate. "{NAME.ip}" in server
+// stands for machine NAME's address as the lab has it: on a rack the
+// inventory's, which the scenario cannot know.
 type KubeconfigSpec struct {
 	Server      string `yaml:"server"`
 	Certificate string `yaml:"certificate"`
@@ -104,11 +107,15 @@ func (s *Scenario) IssueCertificates(ca *pki.CA, l *lab.Lab) (*TLS, error) {
 
 // WriteKubeconfig writes the scenario's kubeconfig (certificates inline) to
 // path, for kubectl on the host inside the lab's namespace.
-func (s *Scenario) WriteKubeconfig(path string, t *TLS) error {
+func (s *Scenario) WriteKubeconfig(path string, t *TLS, l *lab.Lab) error {
 	k := s.Kubeconfig
 	pair, ok := t.Host[k.Certificate]
 	if !ok {
 		return fmt.Errorf("%s: kubeconfig.certificate: no host certificate %q", s.Source, k.Certificate)
+	}
+	server, err := kubeconfigServer(k.Server, l)
+	if err != nil {
+		return fmt.Errorf("%s: kubeconfig.server: %w", s.Source, err)
 	}
 	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 	conf := fmt.Sprintf(`apiVersion: v1
@@ -127,8 +134,26 @@ contexts:
 - name: %[1]s
   context: {cluster: %[1]s, user: %[4]s}
 current-context: %[1]s
-`, s.Name, k.Server, b64(t.CA), k.Certificate, b64(pair.Cert), b64(pair.Key))
+`, s.Name, server, b64(t.CA), k.Certificate, b64(pair.Cert), b64(pair.Key))
 	return os.WriteFile(path, []byte(conf), 0o600)
+}
+
+// machineIP is "{NAME.ip}" in a kubeconfig's server.
+var machineIP = regexp.MustCompile(`\{([^{}.]+)\.ip\}`)
+
+// kubeconfigServer is server with each "{NAME.ip}" replaced by machine
+// NAME's address in l.
+func kubeconfigServer(server string, l *lab.Lab) (string, error) {
+	var err error
+	out := machineIP.ReplaceAllStringFunc(server, func(ref string) string {
+		m, _, e := l.Machine(machineIP.FindStringSubmatch(ref)[1])
+		if e != nil {
+			err = e
+			return ref
+		}
+		return m.IP.String()
+	})
+	return out, err
 }
 
 // validateCertificates checks the certificates and kubeconfig fields.
@@ -168,6 +193,11 @@ func (s *Scenario) validateCertificates(bad func(field, format string, args ...a
 	if k := s.Kubeconfig; k != nil {
 		if !strings.HasPrefix(k.Server, "https://") {
 			bad("kubeconfig.server", "%q is not an https:// URL", k.Server)
+		}
+		for _, ref := range machineIP.FindAllStringSubmatch(k.Server, -1) {
+			if !names[ref[1]] {
+				bad("kubeconfig.server", "%s: no machine named %q", ref[0], ref[1])
+			}
 		}
 		host := false
 		for _, c := range s.Certificates {

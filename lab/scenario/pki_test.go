@@ -4,16 +4,19 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/sshkeys"
 )
 
-const certsYAML = validYAML + `kubeconfig: {server: "https://10.9.0.11:6443", certificate: admin}
+const certsYAML = validYAML + `kubeconfig: {server: "https://{a.ip}:6443", certificate: admin}
 certificates:
   - {name: kubelet, machines: [a, b], cn: "system:node:{machine}", o: [system:nodes], machine_sans: true, usages: [client, server]}
   - {name: admin, cn: admin, o: [system:masters], usages: [client]}
@@ -29,7 +32,8 @@ func TestCertificatesInvalid(t *testing.T) {
 		{"bad usage", "usages: [client]}", "usages: [peer]}", `certificates[1].usages: "peer" is neither client nor server`},
 		{"no usage", "usages: [client]}", "}", "certificates[1].usages: missing"},
 		{"bad ip", "machine_sans: true,", "ips: [10.9.0.300],", `certificates[0].ips: "10.9.0.300" is not an IP address`},
-		{"http server", `"https://10.9.0.11:6443"`, `"http://10.9.0.11:6443"`, `kubeconfig.server: "http://10.9.0.11:6443" is not an https:// URL`},
+		{"http server", `"https://{a.ip}:6443"`, `"http://10.9.0.11:6443"`, `kubeconfig.server: "http://10.9.0.11:6443" is not an https:// URL`},
+		{"server on no machine", `"https://{a.ip}:6443"`, `"https://{c.ip}:6443"`, `kubeconfig.server: {c.ip}: no machine named "c"`},
 		{"machine cert in kubeconfig", "certificate: admin}", "certificate: kubelet}", `kubeconfig.certificate: "kubelet" is not a certificate without machines`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,17 +112,27 @@ func TestWriteDataGivesEachMachineOnlyItsOwnCertificates(t *testing.T) {
 		t.Error("the unpinned group d holds a private key")
 	}
 
-	kc := filepath.Join(dir, "kubeconfig")
-	if err := s.WriteKubeconfig(kc, tls); err != nil {
-		t.Fatal(err)
-	}
-	conf, _ := os.ReadFile(kc)
-	for _, want := range []string{"server: https://10.9.0.11:6443", "client-certificate-data: ", "certificate-authority-data: "} {
-		if !strings.Contains(string(conf), want) {
-			t.Errorf("kubeconfig lacks %q:\n%s", want, conf)
+	// The server is machine a's address as the lab has it: the scenario's,
+	// or on a rack the inventory's.
+	rack := *l
+	rack.Machines = slices.Clone(l.Machines)
+	rack.Machines[0].IP = netip.MustParseAddr("10.79.0.11")
+	for _, tc := range []struct {
+		lab  *lab.Lab
+		want string
+	}{{l, "server: https://10.9.0.11:6443"}, {&rack, "server: https://10.79.0.11:6443"}} {
+		kc := filepath.Join(t.TempDir(), "kubeconfig")
+		if err := s.WriteKubeconfig(kc, tls, tc.lab); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if st, _ := os.Stat(kc); st.Mode().Perm() != 0o600 {
-		t.Errorf("kubeconfig mode %v, want 0600", st.Mode().Perm())
+		conf, _ := os.ReadFile(kc)
+		for _, want := range []string{tc.want, "client-certificate-data: ", "certificate-authority-data: "} {
+			if !strings.Contains(string(conf), want) {
+				t.Errorf("kubeconfig lacks %q:\n%s", want, conf)
+			}
+		}
+		if st, _ := os.Stat(kc); st.Mode().Perm() != 0o600 {
+			t.Errorf("kubeconfig mode %v, want 0600", st.Mode().Perm())
+		}
 	}
 }
