@@ -56,10 +56,7 @@ func TestE2EK8sInstallRack(t *testing.T) {
 	stateDir := t.TempDir()
 	os.Chmod(stateDir, 0o755)
 	labDir := filepath.Join(stateDir, "k8s-install")
-	opCtx := func(ctx context.Context, args ...string) (string, error) {
-		out, err := netns.Command(ctx, opNetns, append([]string{e.bin, "--state-dir", stateDir}, args...)...).CombinedOutput()
-		return string(out), err
-	}
+	opCtx := rackOperator(e, opNetns, stateDir)
 	op := func(args ...string) (string, error) { return opCtx(ctx, args...) }
 	// Not ctx: it has ended when cleanups run, and labd would be left.
 	t.Cleanup(func() { opCtx(context.Background(), "down", "k8s-install") })

@@ -21,16 +21,23 @@ import (
 // servers' own BMCs (testRackReprovision), and down leaves no process of
 // labctl's, the interface's links and addresses as they were, the servers
 // off and Kea still handing out its reservations.
+// rackOperator runs labctl as the rack's operator: in the operator's
+// namespace, with a state directory of its own.
+func rackOperator(e *e2eEnv, opNetns, stateDir string) func(ctx context.Context, args ...string) (string, error) {
+	return func(ctx context.Context, args ...string) (string, error) {
+		out, err := netns.Command(ctx, opNetns, append([]string{e.bin, "--state-dir", stateDir}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+}
+
 func testRackUp(t *testing.T, ctx context.Context, e *e2eEnv, opNetns, invPath, keaLeases string) {
 	stateDir := t.TempDir()
 	os.Chmod(stateDir, 0o755)
 	labDir := filepath.Join(stateDir, "etcd3")
-	op := func(args ...string) (string, error) {
-		cmd := netns.Command(ctx, opNetns, append([]string{e.bin, "--state-dir", stateDir}, args...)...)
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
-	t.Cleanup(func() { op("down", "etcd3") })
+	opCtx := rackOperator(e, opNetns, stateDir)
+	op := func(args ...string) (string, error) { return opCtx(ctx, args...) }
+	// Not ctx: it has ended when cleanups run, and the lab process would be left.
+	t.Cleanup(func() { opCtx(context.Background(), "down", "etcd3") })
 	ipState := func() string {
 		out, _ := exec.Command("ip", "-n", opNetns, "-o", "addr").Output()
 		links, _ := exec.Command("ip", "-n", opNetns, "-o", "link").Output()
@@ -142,11 +149,9 @@ func testRackInstallFull(t *testing.T, ctx context.Context, e *e2eEnv, opNetns, 
 	stateDir := t.TempDir()
 	os.Chmod(stateDir, 0o755)
 	labDir := filepath.Join(stateDir, "etcd3-install")
-	op := func(args ...string) (string, error) {
-		out, err := netns.Command(ctx, opNetns, append([]string{e.bin, "--state-dir", stateDir}, args...)...).CombinedOutput()
-		return string(out), err
-	}
-	t.Cleanup(func() { op("down", "etcd3-install") })
+	opCtx := rackOperator(e, opNetns, stateDir)
+	op := func(args ...string) (string, error) { return opCtx(ctx, args...) }
+	t.Cleanup(func() { opCtx(context.Background(), "down", "etcd3-install") })
 	begin := time.Now()
 	out, err := op("up", "etcd3-install", "--inventory", invPath, "--interface", "rack0", "--dhcp", "full", "--map=node1=rack1,node2=rack2,node3=rack3")
 	t.Logf("labctl up etcd3-install --inventory --dhcp full (%.0f s):\n%s", time.Since(begin).Seconds(), out)
