@@ -98,7 +98,7 @@ func TestRunStepsLogs(t *testing.T) {
 		{Name: "later", Fault: scenario.Fault{Kind: scenario.FaultPause, Machines: []string{"bios1"}}},
 	}
 	lb := &Lab{State: st, Scenario: &steps, report: &events{}}
-	if _, err := lb.RunSteps(context.Background()); err == nil {
+	if _, err := lb.RunSteps(context.Background(), lb.Scenario); err == nil {
 		t.Fatal("RunSteps passed a step on no machine")
 	}
 	v, err := dashboard.Read(context.Background(), st.Lab.Dir, nil)
