@@ -37,7 +37,7 @@ func TestStepsInEventLog(t *testing.T) {
 	}
 	lb := &Lab{State: st, Scenario: &steps, report: &events{}}
 	begin := zero.Add(30 * time.Second) // the steps' clock starts 30 s into the log's
-	restore := lb.logSteps(begin)
+	restore := lb.logSteps(begin, lb.Scenario)
 	rep := lb.report
 	rep.Step(StepEvent{Step: "cut", Fault: "partition uefi1", Phase: StepInjected, At: time.Second})
 	rep.CheckResult(2*time.Second, check.Result{Check: "cut/alive", Node: "bios1", Status: check.Passed, Output: "ok"})

@@ -55,7 +55,7 @@ func (lb *Lab) RunSteps(ctx context.Context, sc *scenario.Scenario) ([]StepResul
 	}
 	begin := time.Now()
 	clock := func() time.Duration { return time.Since(begin) }
-	defer lb.logSteps(begin)() // on the lab's timeline, for the dashboard and the report
+	defer lb.logSteps(begin, sc)() // on the lab's timeline, for the dashboard and the report
 	var results []StepResult
 	var failure error
 	for _, s := range sc.Steps {
