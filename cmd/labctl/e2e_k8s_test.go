@@ -28,7 +28,9 @@ func k8sArtifacts(t *testing.T) string {
 // logs, exec, a worker's reboot), drives it from the host with `labctl
 // kubectl` and the kubeconfig `labctl status` names, then reprovisions
 // worker1 in a rolling run: drained before it goes, installed again,
-// uncordoned once back, the checks (its pod scheduled there again) passing.
+// uncordoned once back, the checks (its pod scheduled there again) passing;
+// then k8s-worker-loss's steps on the same lab (worker2 powered off through
+// its BMC, back on).
 func TestE2EK8sInstall(t *testing.T) {
 	e := newE2E(t, "k8s-install")
 	ctx, cancel := e2eContext(t)
@@ -65,6 +67,7 @@ func TestE2EK8sInstall(t *testing.T) {
 	if nodes, err := e.run(ctx, "kubectl", "k8s-install", "--", "get", "node", "worker1", "-o", "jsonpath={.spec.unschedulable}"); err != nil || strings.TrimSpace(nodes) != "" {
 		t.Errorf("worker1 after the rolling run: unschedulable %q (%v), want uncordoned", nodes, err)
 	}
+	t.Run("worker-loss", func(t *testing.T) { testWorkerLoss(t, ctx, e) }) // worker_loss_e2e_test.go
 	if out, err := e.run(ctx, "down", "k8s-install"); err != nil {
 		t.Fatalf("labctl down: %v: %s", err, out)
 	}

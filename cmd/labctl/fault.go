@@ -31,6 +31,7 @@ in the lab's state (listed by status) and healed by heal ID or by down.
   labctl fault etcd3 inject partition --groups node1 --groups node2,node3
   labctl fault etcd3 inject pause --machines node2 --id frozen
   labctl fault etcd3 inject service-stop --machines node1 --unit etcd
+  labctl fault etcd3 inject kill --machines node1 --unit etcd
   labctl fault etcd3 inject loss --machines node2 --percent 30
   labctl fault etcd3 inject bmc-error --machines node3 --requests 2
   labctl fault etcd3 inject boot-service-down
@@ -63,7 +64,7 @@ in the lab's state (listed by status) and healed by heal ID or by down.
 					id = defaultFaultID(f)
 				}
 				begin := time.Now()
-				if err := l.Inject(cmd.Context(), id, f); err != nil {
+				if f, err = l.Inject(cmd.Context(), id, f); err != nil {
 					return flagNames(err)
 				}
 				fmt.Fprintf(out, "fault %s: %s took effect in %.1fs (heal: %s fault %s heal %[1]s)\n", id, f, time.Since(begin).Seconds(), g.self, l.Name())
@@ -90,7 +91,8 @@ in the lab's state (listed by status) and healed by heal ID or by down.
 	fl := cmd.Flags()
 	fl.StringSliceVar(&f.Machines, "machines", nil, "machines the fault acts on (a partition: those isolated from the rest)")
 	fl.StringArrayVar(&groups, "groups", nil, "a partition's group, machines separated by commas; once per group")
-	fl.StringVar(&f.Unit, "unit", "", "the systemd unit of a service-stop")
+	fl.StringVar(&f.Unit, "unit", "", "the systemd unit of a service-stop or a kill")
+	fl.StringVar(&f.Where, "where", "", "pick among --machines those on which this command exits 0 (e.g. the etcd leader)")
 	fl.StringVar(&f.Protocol, "protocol", "", "the BMC protocol of a power-off: ipmi or redfish (default: the BMC's endpoints in order)")
 	fl.IntVar(&f.Percent, "percent", 0, "the share of frames a loss drops, 1 to 100; how full a disk-fill makes its filesystem (default 0: full)")
 	fl.StringVar(&f.Path, "path", "", "the directory whose filesystem a disk-fill fills")
@@ -112,7 +114,7 @@ func defaultFaultID(f scenario.Fault) string {
 // flagNames turns a fault's field names into the flags that give them.
 func flagNames(err error) error {
 	msg := strings.ReplaceAll(err.Error(), "fault.kind:", "KIND:")
-	for _, field := range []string{"machines", "groups", "unit", "protocol", "requests", "percent", "path", "status"} {
+	for _, field := range []string{"machines", "groups", "unit", "where", "protocol", "requests", "percent", "path", "status"} {
 		msg = strings.ReplaceAll(msg, "fault."+field, "--"+field)
 	}
 	if msg == err.Error() {

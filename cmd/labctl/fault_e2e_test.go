@@ -9,43 +9,68 @@ import (
 	"testing"
 )
 
-// testFaults runs etcd3's fault steps on the lab TestE2EEtcd3 brought up
-// (node3 partitioned off: the majority writes, node3 refuses a
-// linearizable read, then catches up once healed; node2 frozen: the
-// quorum still writes, then all three are healthy; etcd stopped on node1:
-// node2 writes, node1 reads it once started again; node2's link at 30%
-// loss: every write acknowledged through it is read through node3), then a fault by hand
-// (node2's link down): refused naming the flag, injected and proven,
+// testFaults runs etcd3's own fault step (node2 frozen: the quorum still
+// writes, then all three are healthy) and, on the same lab, the steps of
+// the scenarios based on it: etcd3-partition (node3 cut off: the majority
+// writes, node3 refuses a linearizable read, then catches up to the
+// majority's revision) and etcd3-chaos (a writer on node1 while the
+// leader's etcd is killed, node2's link loses 30% and node3 is power-cycled
+// through its BMC: every acknowledged write reads back). Then a fault by
+// hand (node2's link down): refused naming the flag, injected and proven,
 // listed by status, healed; and a BMC fault on node3, armed in the lab
 // process's virtual BMC and healed.
 func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
+	// Steps only of a scenario based on the lab's: refused, naming the flag.
+	out, err := e.run(ctx, "verify", "etcd3", "--steps-from", "k8s-worker-loss")
+	if err == nil || !strings.Contains(out, "--steps-from: scenario k8s-worker-loss does not run on lab etcd3") {
+		t.Errorf("verify etcd3 --steps-from k8s-worker-loss: %v, %s; want a refusal naming --steps-from", err, out)
+	}
 	junit := filepath.Join(t.TempDir(), "junit.xml")
-	out, err := e.run(ctx, "verify", "etcd3", "--steps", "--junit", junit)
-	t.Logf("labctl verify etcd3 --steps:\n%s", out)
+	out, err = e.run(ctx, "verify", "etcd3", "--steps", "--steps-from", "etcd3-partition,etcd3-chaos", "--junit", junit)
+	t.Logf("labctl verify etcd3 --steps --steps-from etcd3-partition,etcd3-chaos:\n%s", out)
 	if err != nil {
-		t.Fatalf("labctl verify etcd3 --steps: %v", err)
+		t.Fatalf("labctl verify etcd3 --steps --steps-from etcd3-partition,etcd3-chaos: %v", err)
 	}
 	for _, want := range []string{
+		"step pause-node2: fault pause node2 took effect",
+		"scenario etcd3: all 1 steps passed (recovery: pause-node2 ",
 		"step isolate-node3: fault partition node3 took effect",
 		"node3      check isolate-node3/minority-refuses passed",
 		"node1      check isolate-node3/majority-writes passed",
 		"node3      check isolate-node3/minority-catches-up passed",
-		"step pause-node2: fault pause node2 took effect",
-		"step stop-etcd-node1: fault service-stop node1 unit etcd.service took effect",
-		"node1      check stop-etcd-node1/node1-reads passed",
+		"node3      check isolate-node3/minority-has-the-write passed",
+		"scenario etcd3-partition: all 1 steps passed (recovery: isolate-node3 ",
+		"node1      check kill-leader/writer-starts passed",
+		"node1      check kill-leader/writer-progresses passed",
 		"step lossy-node2: fault loss node2 30% took effect",
-		"node1      check lossy-node2/quorum-acks-writes passed",
-		"node2      check lossy-node2/acked-writes-readable passed",
-		"scenario etcd3: all 4 steps passed (recovery: isolate-node3 ",
+		"node1      check lossy-node2/writer-progresses passed",
+		"step power-cycle-node3: fault power-off node3 took effect",
+		"node1      check power-cycle-node3/writer-progresses passed",
+		"node1      check power-cycle-node3/every-acked-write-readable passed",
+		"scenario etcd3-chaos: all 3 steps passed (recovery: kill-leader ",
 	} {
 		if !strings.Contains(out, want) {
-			t.Errorf("verify --steps: output lacks %q", want)
+			t.Errorf("verify --steps --steps-from: output lacks %q", want)
 		}
 	}
+	// The leader, found when the step ran, is the one whose etcd was killed.
+	if !regexp.MustCompile(`step kill-leader: fault kill node[123] unit etcd\.service took effect`).MatchString(out) {
+		t.Errorf("verify --steps-from etcd3-chaos: no leader killed in the output")
+	}
 	raw, _ := os.ReadFile(junit)
-	if !regexp.MustCompile(`<testcase name="step/isolate-node3" classname="etcd3" time="[0-9.]+"`).Match(raw) ||
-		!strings.Contains(string(raw), `failures="0"`) {
-		t.Errorf("junit.xml does not record the passed steps with their recovery times:\n%s", raw)
+	for _, step := range []string{"pause-node2", "isolate-node3", "kill-leader", "power-cycle-node3"} {
+		if !regexp.MustCompile(`<testcase name="step/` + step + `" classname="etcd3" time="[0-9.]+"`).Match(raw) {
+			t.Errorf("junit.xml does not record step %s with its recovery time", step)
+		}
+	}
+	if !strings.Contains(string(raw), `failures="0"`) {
+		t.Errorf("junit.xml records failures:\n%s", raw)
+	}
+	// What the writer did, for the log: acknowledged, read back, missing.
+	if out, err := e.run(ctx, "ssh", "etcd3", "node1", "--", "echo acknowledged $(wc -l < /run/labctl-want), read $(wc -l < /run/labctl-read), missing $(comm -23 /run/labctl-want /run/labctl-read | wc -l)"); err != nil || !strings.Contains(out, "missing 0") {
+		t.Errorf("the writer's record on node1: %v: %s", err, out)
+	} else {
+		t.Logf("etcd3-chaos writer: %s", strings.TrimSpace(out))
 	}
 
 	out, err = e.run(ctx, "fault", "etcd3", "inject", "link-down", "--machines", "node9")
@@ -79,7 +104,7 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		t.Errorf("fault heal bmc-error: %v: %s", err, out)
 	}
 	// node2, its cable back, answers again.
-	if out, err := e.run(ctx, "ssh", "etcd3", "node2", "--", "etcdctl", "--command-timeout=10s", "get", "--print-value-only", "labctl-step"); err != nil || !strings.Contains(out, "written-while-node1-stopped") {
+	if out, err := e.run(ctx, "ssh", "etcd3", "node2", "--", "etcdctl", "--command-timeout=10s", "get", "--print-value-only", "labctl-step"); err != nil || !strings.Contains(out, "written-under-partition") {
 		t.Errorf("node2 after its link came back: %v: %s", err, out)
 	}
 }

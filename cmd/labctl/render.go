@@ -13,6 +13,7 @@ import (
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/control"
 	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
 )
@@ -96,12 +97,12 @@ func (p *printer) Step(ev control.StepEvent) {
 }
 
 // stepsPassed ends a run of a scenario's steps in which every one passed.
-func (p *printer) stepsPassed(l *control.Lab, steps []control.StepResult) {
+func (p *printer) stepsPassed(sc *scenario.Scenario, steps []control.StepResult) {
 	var recovery []string
 	for _, s := range steps {
 		recovery = append(recovery, fmt.Sprintf("%s %.1fs", s.Name, s.Recovery.Seconds()))
 	}
-	p.printf("scenario %s: all %d steps passed (recovery: %s)\n", l.Scenario.Name, len(steps), strings.Join(recovery, ", "))
+	p.printf("scenario %s: all %d steps passed (recovery: %s)\n", sc.Name, len(steps), strings.Join(recovery, ", "))
 }
 
 func (p *printer) Log() *slog.Logger { return p.log }

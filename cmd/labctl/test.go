@@ -255,7 +255,7 @@ func (s *suitePrinter) Finished(r control.SuiteResult) {
 	case r.Err == nil && r.Lab != nil:
 		lp.allPassed(r.Lab, r.Run.Results)
 		if len(r.Run.Steps) > 0 {
-			lp.stepsPassed(r.Lab, r.Run.Steps)
+			lp.stepsPassed(r.Lab.Scenario, r.Run.Steps)
 		}
 	case s.several && r.NotRun:
 		lp.printf("%v\n", r.Err)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/labctl/labctl/lab/control"
+	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -132,6 +133,7 @@ func (g *globals) downFirst(err error) error {
 func newVerifyCmd(g *globals) *cobra.Command {
 	var junit string
 	var steps bool
+	var stepsFrom []string
 	cmd := &cobra.Command{
 		Use:   "verify SCENARIO",
 		Short: "Run the scenario's checks against a lab that is up (and with --steps its fault steps)",
@@ -142,12 +144,35 @@ func newVerifyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if steps && len(l.Scenario.Steps) == 0 {
-				return fmt.Errorf("--steps: scenario %s has no steps", l.Scenario.Name)
+			var of []*scenario.Scenario // whose steps run, in order
+			if steps {
+				if len(l.Scenario.Steps) == 0 {
+					return fmt.Errorf("--steps: scenario %s has no steps", l.Scenario.Name)
+				}
+				of = append(of, l.Scenario)
+			}
+			for _, name := range stepsFrom {
+				sc, err := scenario.Find(name)
+				switch {
+				case err != nil:
+					return fmt.Errorf("--steps-from: %w", err)
+				case !sc.OnLab(l.Scenario.Name):
+					return fmt.Errorf("--steps-from: scenario %s does not run on lab %s: it has no base %s (base: %q)", sc.Name, l.Name(), l.Scenario.Name, sc.Base)
+				case len(sc.Steps) == 0:
+					return fmt.Errorf("--steps-from: scenario %s has no steps", sc.Name)
+				}
+				of = append(of, sc)
 			}
 			run, runErr := l.Converge(cmd.Context())
-			if runErr == nil && steps {
-				run.Steps, runErr = l.RunSteps(cmd.Context())
+			var passed []int // steps of each scenario in of, all passed
+			for _, sc := range of {
+				if runErr != nil {
+					break
+				}
+				var res []control.StepResult
+				res, runErr = l.RunSteps(cmd.Context(), sc)
+				run.Steps = append(run.Steps, res...)
+				passed = append(passed, len(res))
 			}
 			if junit != "" {
 				if err := control.WriteJUnit(junit, l.Scenario.Name, run); err != nil {
@@ -158,14 +183,17 @@ func newVerifyCmd(g *globals) *cobra.Command {
 				return runErr
 			}
 			p.allPassed(l, run.Results)
-			if steps {
-				p.stepsPassed(l, run.Steps)
+			done := run.Steps
+			for i, n := range passed {
+				p.stepsPassed(of[i], done[:n])
+				done = done[n:]
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&junit, "junit", "", "also write the results as JUnit XML to this file")
 	cmd.Flags().BoolVar(&steps, "steps", false, "then run the scenario's steps: faults injected, checked under, healed and recovered from (docs/faults.md)")
+	cmd.Flags().StringSliceVar(&stepsFrom, "steps-from", nil, "then run the steps of these scenarios, in order: each based on the lab's scenario (base: SCENARIO), such as etcd3-partition on etcd3")
 	return cmd
 }
 

@@ -61,14 +61,14 @@ func (r logged) Step(ev StepEvent) {
 // logSteps has the lab's reporter also keep the scenario's steps, begun
 // at begin, in the lab's event log after what Converge kept there, until
 // the function it returns is called. Without the log they are only reported.
-func (lb *Lab) logSteps(begin time.Time) (restore func()) {
+func (lb *Lab) logSteps(begin time.Time, sc *scenario.Scenario) (restore func()) {
 	w, err := eventlog.Append(lb.State.Lab.EventLog())
 	if err != nil {
 		lb.report.Log().Warn("the steps are not in the event log", "err", err)
 		return func() {}
 	}
 	faulted := map[string][]string{}
-	for _, s := range lb.Scenario.Steps {
+	for _, s := range sc.Steps { // with where: the candidates
 		faulted[s.Name] = faultedMachines(s.Fault)
 	}
 	plain := lb.report

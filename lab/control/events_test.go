@@ -37,7 +37,7 @@ func TestStepsInEventLog(t *testing.T) {
 	}
 	lb := &Lab{State: st, Scenario: &steps, report: &events{}}
 	begin := zero.Add(30 * time.Second) // the steps' clock starts 30 s into the log's
-	restore := lb.logSteps(begin)
+	restore := lb.logSteps(begin, lb.Scenario)
 	rep := lb.report
 	rep.Step(StepEvent{Step: "cut", Fault: "partition uefi1", Phase: StepInjected, At: time.Second})
 	rep.CheckResult(2*time.Second, check.Result{Check: "cut/alive", Node: "bios1", Status: check.Passed, Output: "ok"})
@@ -98,7 +98,7 @@ func TestRunStepsLogs(t *testing.T) {
 		{Name: "later", Fault: scenario.Fault{Kind: scenario.FaultPause, Machines: []string{"bios1"}}},
 	}
 	lb := &Lab{State: st, Scenario: &steps, report: &events{}}
-	if _, err := lb.RunSteps(context.Background()); err == nil {
+	if _, err := lb.RunSteps(context.Background(), lb.Scenario); err == nil {
 		t.Fatal("RunSteps passed a step on no machine")
 	}
 	v, err := dashboard.Read(context.Background(), st.Lab.Dir, nil)

@@ -82,20 +82,24 @@ func faultEnv(st *state.State) (fault.Env, error) {
 // Inject injects f into the lab under id, recording it in the lab's state
 // first (so that down heals it whatever happens next), and returns once it
 // has taken effect. A fault that fails to inject is healed and forgotten.
-func (lb *Lab) Inject(ctx context.Context, id string, f scenario.Fault) error {
+// It returns the fault as injected: with where, on the machines it picked.
+func (lb *Lab) Inject(ctx context.Context, id string, f scenario.Fault) (scenario.Fault, error) {
 	if !lab.IsDNSLabel(id) {
-		return fmt.Errorf("fault id %q: not a DNS label (lower-case letters, digits, '-')", id)
+		return f, fmt.Errorf("fault id %q: not a DNS label (lower-case letters, digits, '-')", id)
 	}
 	if err := scenario.CheckFault(f, lb.State.Lab); err != nil {
-		return err
+		return f, err
 	}
 	env, err := faultEnv(lb.State)
 	if err != nil {
-		return err
+		return f, err
+	}
+	if f, err = fault.Pick(ctx, env, f); err != nil {
+		return f, fmt.Errorf("fault %s: %w", f, err)
 	}
 	spec, err := json.Marshal(f)
 	if err != nil {
-		return err
+		return f, err
 	}
 	dir := lb.State.Lab.Dir
 	var dup bool
@@ -105,16 +109,16 @@ func (lb *Lab) Inject(ctx context.Context, id string, f scenario.Fault) error {
 		}
 	})
 	if err != nil {
-		return err
+		return f, err
 	}
 	if dup {
-		return fmt.Errorf("lab %s: a fault %s is active already (heal it first)", lb.Name(), id)
+		return f, fmt.Errorf("lab %s: a fault %s is active already (heal it first)", lb.Name(), id)
 	}
 	if err := fault.Inject(ctx, env, id, f); err != nil {
 		// Inject healed what it applied.
-		return errors.Join(err, forgetFault(dir, id))
+		return f, errors.Join(err, forgetFault(dir, id))
 	}
-	return nil
+	return f, nil
 }
 
 // Heal heals the lab's active fault id and forgets it.

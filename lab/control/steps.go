@@ -44,15 +44,18 @@ type StepResult struct {
 	Err      error
 }
 
-// RunSteps runs the scenario's steps in order on a converged lab: each
-// fault injected and proven, its checks, its healing, its recovery checks
-// under their deadline. A step that fails heals its fault and ends the run;
-// the steps after it are not run. Its error names the step.
-func (lb *Lab) RunSteps(ctx context.Context) ([]StepResult, error) {
-	sc := lb.Scenario
+// RunSteps runs the steps of sc (the lab's scenario, or one based on it:
+// scenario.OnLab) in order on a converged lab: each fault injected and
+// proven, its checks, its healing, its recovery checks under their
+// deadline. A step that fails heals its fault and ends the run; the steps
+// after it are not run. Its error names the scenario and the step.
+func (lb *Lab) RunSteps(ctx context.Context, sc *scenario.Scenario) ([]StepResult, error) {
+	if !sc.OnLab(lb.Scenario.Name) {
+		return nil, fmt.Errorf("scenario %s: its steps run on a lab of %s, not on lab %s", sc.Name, sc.Base, lb.Name())
+	}
 	begin := time.Now()
 	clock := func() time.Duration { return time.Since(begin) }
-	defer lb.logSteps(begin)() // on the lab's timeline, for the dashboard and the report
+	defer lb.logSteps(begin, sc)() // on the lab's timeline, for the dashboard and the report
 	var results []StepResult
 	var failure error
 	for _, s := range sc.Steps {
@@ -78,13 +81,21 @@ func (lb *Lab) runStep(ctx context.Context, s scenario.Step, clock func() time.D
 		lb.report.Step(StepEvent{Step: s.Name, Fault: r.Fault, Phase: p, At: clock(), Took: took})
 	}
 	id := "step-" + s.Name
-	if r.Err = lb.Inject(ctx, id, s.Fault); r.Err != nil {
+	before, err := lb.stepChecks(ctx, s.Name, s.Before, time.Duration(s.Deadline), clock)
+	r.Checks = before
+	if r.Err = err; err != nil {
+		r.Err = fmt.Errorf("before the fault: %w", err)
 		return r
 	}
+	injectedFault, err := lb.Inject(ctx, id, s.Fault)
+	if r.Err = err; err != nil {
+		return r
+	}
+	r.Fault = injectedFault.String() // with where, the machines it picked
 	injected := time.Now()
 	event(StepInjected, 0)
 	during, err := lb.stepChecks(ctx, s.Name, s.During, time.Duration(s.Deadline), clock)
-	r.Checks = during
+	r.Checks = append(r.Checks, during...)
 	if err == nil {
 		event(StepHeld, time.Since(injected))
 		select { // the fault lasts at least heal_after

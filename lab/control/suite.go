@@ -18,7 +18,8 @@ import (
 
 // Offline lists the built-in scenarios a run can test with nothing fetched
 // from the internet, sorted, and why each other one is left out (an image
-// that only `labctl images fetch` brings, or no checks to run).
+// that only `labctl images fetch` brings, no checks to run, or steps that
+// run on the lab of their base).
 func Offline() (names []string, left map[string]string, err error) {
 	left = map[string]string{}
 	published := registry.Published()
@@ -26,6 +27,10 @@ func Offline() (names []string, left map[string]string, err error) {
 		sc, err := scenario.Find(name)
 		if err != nil {
 			return nil, nil, err
+		}
+		if sc.Base != "" { // its base's lab would be brought up twice
+			left[name] = fmt.Sprintf("steps on a lab of %s (labctl verify %[1]s --steps-from %s)", sc.Base, name)
+			continue
 		}
 		if len(sc.Checks) == 0 {
 			left[name] = "has no checks to test (a lab to work on, such as a simulated rack)"
@@ -182,7 +187,7 @@ func (s *Suite) runOne(ctx context.Context, p *Plan) (r SuiteResult) {
 	r.Lab = l
 	r.Run, r.Err = l.Converge(ctx)
 	if r.Err == nil && len(l.Scenario.Steps) > 0 {
-		r.Run.Steps, r.Err = l.RunSteps(ctx)
+		r.Run.Steps, r.Err = l.RunSteps(ctx, l.Scenario)
 	}
 	ctx = context.WithoutCancel(ctx) // collect and take down also when interrupted
 	r.Collect = l.Collect(ctx, r.Artifacts, r.Run)

@@ -117,6 +117,8 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = bootServiceError(ctx, env, f)
 	case scenario.FaultDiskFill:
 		err = diskFill(ctx, env, id, f)
+	case scenario.FaultKill:
+		err = kill(ctx, env, f)
 	default:
 		return fmt.Errorf("fault kind %q: not known", f.Kind)
 	}
@@ -179,7 +181,7 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 			}
 			return c.SetPower(ctx, power.ActionOn)
 		})
-	case scenario.FaultServiceStop:
+	case scenario.FaultServiceStop, scenario.FaultKill:
 		err = onEach(f.Machines, func(name string) error {
 			m, _, err := env.Lab.Machine(name)
 			if err != nil {

@@ -73,7 +73,7 @@ func (s *Scenario) WriteData(dst string, l *lab.Lab, bootURL string, keys *sshke
 			return err
 		}
 		if path.Dir(rel) == "groups" && path.Ext(rel) == ".json" {
-			src := path.Join(path.Dir(s.Source), "data", rel)
+			src := path.Join(s.dataDir(), rel)
 			if raw, err = addGroupMetadata(raw, src, labMeta, byMAC, byUUID, keys, tls); err != nil {
 				return err
 			}

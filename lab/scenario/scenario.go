@@ -32,14 +32,18 @@ const FileName = "scenario.yaml"
 // Scenario is one lab: a network, its machines, the images they boot, the
 // boot service's data directory and the checks that say it converged.
 type Scenario struct {
-	Name        string        `yaml:"name"`
-	Description string        `yaml:"description"` // required; the first sentence is its summary
-	Images      []Image       `yaml:"images"`      // images whose files are served under /assets/<image>/
-	Deadline    Duration      `yaml:"deadline"`    // for all checks together
-	Network     NetworkSpec   `yaml:"network"`
-	Defaults    MachineSpec   `yaml:"defaults"` // fills fields a machine leaves empty
-	Machines    []MachineSpec `yaml:"machines"`
-	Checks      []Check       `yaml:"checks"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"` // required; the first sentence is its summary
+	// Base names a built-in scenario whose lab this one runs on: its
+	// machines, data, checks and the rest come from the base, and the
+	// scenario adds only its own steps (base.go).
+	Base     string        `yaml:"base"`
+	Images   []Image       `yaml:"images"`   // images whose files are served under /assets/<image>/
+	Deadline Duration      `yaml:"deadline"` // for all checks together
+	Network  NetworkSpec   `yaml:"network"`
+	Defaults MachineSpec   `yaml:"defaults"` // fills fields a machine leaves empty
+	Machines []MachineSpec `yaml:"machines"`
+	Checks   []Check       `yaml:"checks"`
 	// Steps run after the checks (`labctl test`, `labctl verify --steps`):
 	// each a fault, what must hold while it lasts, and the recovery (steps.go).
 	Steps []Step `yaml:"steps"`
@@ -57,6 +61,8 @@ type Scenario struct {
 	FS   fs.FS  `yaml:"-"`
 	// Source names the scenario file in errors.
 	Source string `yaml:"-"`
+	// dataSource names the data directory in errors: the base's, if any.
+	dataSource string
 }
 
 // Image is an image a scenario's machines boot: its recipe's name, and the
@@ -228,15 +234,27 @@ func Find(nameOrPath string) (*Scenario, error) {
 		}
 		return Load(os.DirFS(abs), ".", filepath.Join(abs, FileName))
 	}
-	if _, err := fs.Stat(scenarios.FS, path.Join(nameOrPath, FileName)); err != nil {
-		return nil, fmt.Errorf("no scenario %q: built-in scenarios are %s (or give a directory path)", nameOrPath, strings.Join(Names(), ", "))
+	return findBuiltin(nameOrPath, true)
+}
+
+// findBuiltin loads the built-in scenario name (a base of a base left
+// unresolved unless resolveBase).
+func findBuiltin(name string, resolveBase bool) (*Scenario, error) {
+	if _, err := fs.Stat(scenarios.FS, path.Join(name, FileName)); err != nil || strings.ContainsAny(name, "/.") {
+		return nil, fmt.Errorf("no scenario %q: built-in scenarios are %s (or give a directory path)", name, strings.Join(Names(), ", "))
 	}
-	return Load(scenarios.FS, nameOrPath, "scenarios/"+nameOrPath+"/"+FileName)
+	return loadScenario(scenarios.FS, name, "scenarios/"+name+"/"+FileName, resolveBase)
 }
 
 // Load reads dir/scenario.yaml from fsys and validates it. source names the
 // file in errors.
 func Load(fsys fs.FS, dir, source string) (*Scenario, error) {
+	return loadScenario(fsys, dir, source, true)
+}
+
+// loadScenario reads and validates a scenario; a base's own base is left
+// unresolved (and unvalidated) for onBase to refuse, so a cycle ends.
+func loadScenario(fsys fs.FS, dir, source string, resolveBase bool) (*Scenario, error) {
 	raw, err := fs.ReadFile(fsys, path.Join(dir, FileName))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", source, err)
@@ -248,6 +266,15 @@ func Load(fsys fs.FS, dir, source string) (*Scenario, error) {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	s.FS, s.Data, s.Source = fsys, path.Join(dir, "data"), source
+	s.dataSource = path.Join(path.Dir(source), "data")
+	if s.Base != "" && !resolveBase {
+		return s, nil
+	}
+	if s.Base != "" {
+		if s, err = s.onBase(raw); err != nil {
+			return nil, err
+		}
+	}
 	s.applyDefaults()
 	if err := s.validate(); err != nil {
 		return nil, err

@@ -15,8 +15,12 @@ import (
 // proven to have taken effect), the checks that must hold while it lasts,
 // its healing, and the checks that must pass again within a deadline.
 type Step struct {
-	Name  string `yaml:"name"`
-	Fault Fault  `yaml:"fault"`
+	Name string `yaml:"name"`
+	// Before are checks that must pass before the fault is injected,
+	// within Deadline: what the step needs in place (a workload on the
+	// machine about to fail, a writer whose acknowledgements are counted).
+	Before []Check `yaml:"before"`
+	Fault  Fault   `yaml:"fault"`
 	// During are checks that must pass while the fault lasts, within
 	// Deadline (default 2m).
 	During   []Check  `yaml:"during"`
@@ -49,6 +53,9 @@ const (
 	FaultPowerOff = "power-off"
 	// FaultServiceStop stops a systemd unit over SSH; healed by starting it.
 	FaultServiceStop = "service-stop"
+	// FaultKill kills a systemd unit's main process with SIGKILL over SSH,
+	// as a crash would (no clean stop); healed by starting the unit.
+	FaultKill = "kill"
 	// FaultLoss drops Percent of the frames from and to each machine on
 	// the lab's bridge, at random (nftables' numgen, no netem needed).
 	FaultLoss = "loss"
@@ -75,7 +82,7 @@ const (
 )
 
 // FaultKinds are the kinds a fault may have.
-var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultLoss,
+var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultKill, FaultLoss,
 	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot,
 	FaultBootServiceDown, FaultBootServiceError, FaultDHCPDown, FaultDiskFill}
 
@@ -100,7 +107,11 @@ type Fault struct {
 	Kind     string     `yaml:"kind" json:"kind"`
 	Machines []string   `yaml:"machines" json:"machines,omitempty"`
 	Groups   [][]string `yaml:"groups" json:"groups,omitempty"` // partition only
-	Unit     string     `yaml:"unit" json:"unit,omitempty"`     // service-stop only
+	Unit     string     `yaml:"unit" json:"unit,omitempty"`     // service-stop and kill only
+	// Where picks the machines at injection: those of Machines on which
+	// this command exits 0 over SSH (e.g. the etcd leader's test), for a
+	// fault on a role that moves. At least one must match.
+	Where string `yaml:"where" json:"where,omitempty"`
 	// Protocol is the BMC protocol of power-off (ipmi or redfish); empty:
 	// the BMC's endpoints in order.
 	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
@@ -213,12 +224,15 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 		}
 		known("machines", f.Machines)
 	}
-	if f.Kind == FaultServiceStop {
+	if f.Kind == FaultServiceStop || f.Kind == FaultKill {
 		if !unitName.MatchString(f.Unit) {
 			bad("unit", "%q is not a systemd unit name", f.Unit)
 		}
 	} else if f.Unit != "" {
-		bad("unit", "only a service-stop has a unit")
+		bad("unit", "only a service-stop or a kill has a unit")
+	}
+	if f.Where != "" && len(f.Machines) == 0 {
+		bad("where", "picks among machines: list the candidates under machines")
 	}
 	switch {
 	case f.Kind == FaultLoss && (f.Percent < 1 || f.Percent > 100):
@@ -287,6 +301,7 @@ func (s *Scenario) validateSteps(p *problems) {
 		}
 		seen[st.Name] = true
 		p.errs = append(p.errs, prefixed(p.source, st.Fault.Problems(f+".fault", names))...)
+		validateCheckList(p, f+".before", st.Before, names)
 		validateCheckList(p, f+".during", st.During, names)
 		if len(st.Recover.Checks) == 0 {
 			p.bad(f+".recover.checks", "missing: what must hold again once the fault is healed (its time is the recovery time)")

@@ -60,7 +60,7 @@ func TestStepsInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, loss, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill`},
+		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, kill, loss, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill`},
 		{"error status not a server error", "kind: pause, machines: [a]}", "kind: boot-service-error, status: 404}", "steps[1].fault.status: 404: a boot-service-error answers a server error, 500 to 599 (default 503)"},
 		{"status off a boot-service-error", "kind: pause, machines: [a]}", "kind: boot-service-down, status: 500}", "steps[1].fault.status: only a boot-service-error has a status"},
 		{"error of a machine", "kind: pause, machines: [a]}", "kind: boot-service-error, machines: [a]}", "steps[1].fault.machines: a boot-service-error acts on the whole lab's boot path: no machines"},
@@ -75,7 +75,10 @@ func TestStepsInvalid(t *testing.T) {
 		{"groups off a partition", "machines: [a]}", "machines: [a], groups: [[a], [b]]}", "steps[1].fault.groups: only a partition has groups"},
 		{"service without unit", "kind: pause", "kind: service-stop", `steps[1].fault.unit: "" is not a systemd unit name`},
 		{"bad unit", "kind: pause, machines: [a]}", "kind: service-stop, machines: [a], unit: 'etcd; reboot'}", `steps[1].fault.unit: "etcd; reboot" is not a systemd unit name`},
-		{"unit off a service", "machines: [a]}", "machines: [a], unit: etcd}", "steps[1].fault.unit: only a service-stop has a unit"},
+		{"unit off a service", "machines: [a]}", "machines: [a], unit: etcd}", "steps[1].fault.unit: only a service-stop or a kill has a unit"},
+		{"kill without unit", "kind: pause", "kind: kill", `steps[1].fault.unit: "" is not a systemd unit name`},
+		{"where without machines", "machines: [b]}", "groups: [[a], [b]], where: 'true'}", "steps[0].fault.where: picks among machines"},
+		{"bad before check", "heal_after: 5s", "heal_after: 5s\n    before: [{name: set-up, nodes: [q], run: \"true\"}]", `steps[1].before[0].nodes: no machine named "q"`},
 		{"protocol off power", "machines: [a]}", "machines: [a], protocol: ipmi}", "steps[1].fault.protocol: only a power-off"},
 		{"bad protocol", "kind: pause, machines: [a]}", "kind: power-off, machines: [a], protocol: snmp}", `steps[1].fault.protocol: "snmp": want ipmi or redfish`},
 		{"requests off a BMC fault", "machines: [a]}", "machines: [a], requests: 2}", "steps[1].fault.requests: only a BMC fault (bmc-*) spoils a number of requests"},
@@ -120,5 +123,23 @@ func TestStepsNeedChecks(t *testing.T) {
 	_, err := load(t, y)
 	if err == nil || !strings.Contains(err.Error(), "s/scenario.yaml: steps: steps run after the convergence checks") {
 		t.Fatalf("err = %v, want steps refused without checks", err)
+	}
+}
+
+// TestStepsBeforeAndWhere: a step's before checks and a fault that picks
+// its machines at run time (kill of a unit on whichever matches where).
+func TestStepsBeforeAndWhere(t *testing.T) {
+	y := stepsYAML + `  - name: kill-leader
+    before: [{name: set-up, nodes: [a], run: "true"}]
+    fault: {kind: kill, machines: [a, b], unit: etcd.service, where: "test -e /leader"}
+    recover: {checks: [{name: up, run: "true"}]}
+`
+	s, err := load(t, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := s.Steps[len(s.Steps)-1]
+	if len(st.Before) != 1 || st.Before[0].Name != "set-up" || st.Fault.Where != "test -e /leader" || st.Fault.String() != "kill a,b unit etcd.service" {
+		t.Errorf("step = %+v (fault %q)", st, st.Fault)
 	}
 }
