@@ -54,6 +54,12 @@ func (d *Daemon) PidFile() string { return filepath.Join(d.Dir, "libvirtd.pid") 
 // LogFile is the daemon's own log (warnings and errors).
 func (d *Daemon) LogFile() string { return filepath.Join(d.Dir, "libvirtd.log") }
 
+// SwtpmDir is where the daemon's swtpm keeps the TPM 2.0 state of the
+// domain with uuid (/var/lib/libvirt/swtpm/UUID/tpm2 inside).
+func (d *Daemon) SwtpmDir(uuid string) string {
+	return filepath.Join(d.Dir, "lib", "swtpm", uuid, "tpm2")
+}
+
 // QEMULogDir holds libvirt's per-domain QEMU logs (/var/log/libvirt/qemu inside).
 func (d *Daemon) QEMULogDir() string { return filepath.Join(d.Dir, "log", "qemu") }
 
