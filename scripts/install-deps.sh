@@ -20,6 +20,8 @@ packages=(
 	qemu-system-x86 qemu-utils ovmf ipxe ipxe-qemu
 	# a software TPM 2.0 per machine (scenario machines with tpm: true; docs/boot-matrix.md)
 	swtpm swtpm-tools
+	# the snapshot tests read a value back from a restored machine's TPM (docs/snapshots.md)
+	tpm2-tools
 	# the signed chain Secure Boot machines boot (secure_boot: true; docs/boot-matrix.md)
 	shim-signed grub-efi-amd64-signed
 	libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients libvirt-dev pkg-config

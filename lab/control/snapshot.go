@@ -205,19 +205,20 @@ func restoredState(m *snapshot.Manifest, root, dir string) *state.State {
 
 // startRestored puts the snapshot's lab files into the new lab's
 // directory, links its images' files as assets, makes its namespace and
-// starts the lab process, which restores the machines (labd).
-func startRestored(ctx context.Context, st *state.State, o UpOptions) error {
+// starts the lab process, which restores the machines (labd). The
+// channel receives the lab process's end (see launch).
+func startRestored(ctx context.Context, st *state.State, o UpOptions) (<-chan error, error) {
 	l := st.Lab
 	if err := snapshot.CopyLabFiles(filepath.Join(st.Restore, snapshot.LabDir), l.Dir); err != nil {
-		return fmt.Errorf("lab %s: files from snapshot: %w", l.Name, err)
+		return nil, fmt.Errorf("lab %s: files from snapshot: %w", l.Name, err)
 	}
 	for name, dir := range st.Images {
 		if err := filecopy.LinkFiles(dir, filepath.Join(l.AssetsDir(), name)); err != nil {
-			return fmt.Errorf("image %s: %w", name, err)
+			return nil, fmt.Errorf("image %s: %w", name, err)
 		}
 	}
 	if err := makeNetns(ctx, st); err != nil {
-		return err
+		return nil, err
 	}
 	return launch(st, o.Self)
 }
@@ -225,31 +226,14 @@ func startRestored(ctx context.Context, st *state.State, o UpOptions) error {
 // awaitRestored waits until the lab process of a restored lab has resumed
 // its machines, then steps each machine's clock to the host's: a guest
 // resumes at the time it was saved, and certificates, leases and
-// heartbeats all depend on its clock.
-func awaitRestored(ctx context.Context, st *state.State) error {
+// heartbeats all depend on its clock. exited is the lab process's end
+// (see launch).
+func awaitRestored(ctx context.Context, st *state.State, exited <-chan error) error {
 	l := st.Lab
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	for {
-		s, err := state.Load(l.Dir)
-		if err != nil {
-			return err
-		}
-		if s.Phase == state.Running {
-			break
-		}
-		if s.Phase == state.Failed {
-			return fmt.Errorf("lab %s: restore from %s failed: %s", l.Name, st.Restore, s.Error)
-		}
-		if !proc.Runs(s.Pids["labd"], DaemonCommand, l.Dir) {
-			// Its log goes with the lab: say what it said.
-			return fmt.Errorf("lab %s: the lab process %d ended while restoring; %s:\n%s", l.Name, s.Pids["labd"], l.ProcessLog(), tail.File(l.ProcessLog(), 15))
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("lab %s: machines not restored: %w (see %s)", l.Name, ctx.Err(), l.ProcessLog())
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := awaitRunning(ctx, st, exited); err != nil {
+		return err
 	}
 	keys, err := sshkeys.ForLab(l)
 	if err != nil {
@@ -263,6 +247,42 @@ func awaitRestored(ctx context.Context, st *state.State) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// awaitRunning waits until the lab process records the lab running, and
+// fails with what it said when it records a failure or ends. Its end is
+// the one its parent saw (exited), not a look at /proc: a process that
+// execs (`ip netns exec` becoming labctl) shows an empty command line for
+// a moment, and a look then took a starting lab process for ended.
+func awaitRunning(ctx context.Context, st *state.State, exited <-chan error) error {
+	l := st.Lab
+	failed := func(s *state.State) error {
+		return fmt.Errorf("lab %s: restore from %s failed: %s", l.Name, st.Restore, s.Error)
+	}
+	for {
+		s, err := state.Load(l.Dir)
+		if err != nil {
+			return err
+		}
+		switch s.Phase {
+		case state.Running:
+			return nil
+		case state.Failed:
+			return failed(s)
+		}
+		select {
+		case werr := <-exited:
+			// Its last word may be in the state, written just before it ended.
+			if s, err := state.Load(l.Dir); err == nil && s.Phase == state.Failed {
+				return failed(s)
+			}
+			// Its log goes with the lab: say what it said.
+			return fmt.Errorf("lab %s: the lab process %d ended while restoring (%v); %s:\n%s", l.Name, st.Pids["labd"], werr, l.ProcessLog(), tail.File(l.ProcessLog(), 15))
+		case <-ctx.Done():
+			return fmt.Errorf("lab %s: machines not restored: %w (see %s)", l.Name, ctx.Err(), l.ProcessLog())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // stepClock sets m's clock to the host's over SSH, the time taken just

@@ -232,7 +232,8 @@ func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map
 	}
 	if l.Rack != nil {
 		// A rack's servers: nothing to make, labd serves in this namespace.
-		return launch(st, o.Self)
+		_, err := launch(st, o.Self)
+		return err
 	}
 	if accel == "" {
 		var why string
@@ -246,7 +247,8 @@ func start(ctx context.Context, st *state.State, sc *scenario.Scenario, imgs map
 	if err := makeNetns(ctx, st); err != nil {
 		return err
 	}
-	return launch(st, o.Self)
+	_, err = launch(st, o.Self)
+	return err
 }
 
 // upRestored makes the lab p planned from its snapshot (see startRestored),
@@ -256,10 +258,10 @@ func (p *Plan) upRestored(ctx context.Context) (*Lab, error) {
 	if err := state.Create(st); err != nil {
 		return nil, err
 	}
-	err := startRestored(ctx, st, o)
+	exited, err := startRestored(ctx, st, o)
 	if err == nil {
 		o.Report.LabStarted(st)
-		err = awaitRestored(ctx, st)
+		err = awaitRestored(ctx, st, exited)
 	}
 	if err != nil {
 		Down(context.WithoutCancel(ctx), st.Lab.Dir, o.Report)
@@ -324,12 +326,15 @@ func issueCertificates(sc *scenario.Scenario, l *lab.Lab) (*scenario.TLS, error)
 
 // launch starts the lab process (self re-run as DaemonCommand) inside the
 // lab's namespace, in a session of its own so that it survives labctl's
-// exit and ^C, and records its pid.
-func launch(st *state.State, self string) error {
+// exit and ^C, and records its pid. The channel it returns receives the
+// lab process's end (its wait status) if it ends while this labctl runs:
+// the parent knows that exactly, where /proc does not (while `ip netns
+// exec` execs labctl, the process's command line reads empty).
+func launch(st *state.State, self string) (<-chan error, error) {
 	l := st.Lab
 	logf, err := os.OpenFile(l.ProcessLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer logf.Close()
 	argv := []string{self, DaemonCommand, "--state", l.Dir}
@@ -340,16 +345,19 @@ func launch(st *state.State, self string) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start lab process: %w", err)
+		return nil, fmt.Errorf("start lab process: %w", err)
 	}
+	// Reaped here if it ends while labctl runs; after labctl exits it is
+	// init's child like any daemon.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	// `ip netns exec` execs, so this pid is the lab process itself.
 	pid := cmd.Process.Pid
-	cmd.Process.Release()
 	if err := state.SetPid(l.Dir, "labd", pid); err != nil {
-		return err
+		return nil, err
 	}
 	st.Pids = map[string]int{"labd": pid}
-	return nil
+	return exited, nil
 }
 
 // kubernetesVersion is the Kubernetes version the scenario's images hold, or "".

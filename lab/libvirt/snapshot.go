@@ -24,6 +24,7 @@ var _ lab.Snapshotter = (*Provider)(nil)
 const (
 	snapState = "state"    // libvirt's save image: the domain's XML, memory and devices
 	snapTop   = "disk.top" // the chain's top, by name
+	snapTPM   = "tpm"      // the swtpm's state directory (machines with a TPM)
 )
 
 // Pause implements lab.Snapshotter.
@@ -109,6 +110,14 @@ func (p *Provider) SaveMachine(ctx context.Context, l *lab.Lab, machine, dir str
 				return fmt.Errorf("machine %s: %w", machine, err)
 			}
 		}
+		if m.TPM {
+			// The save image holds the TPM's volatile state (QEMU's
+			// tpm-emulator section); paused, its permanent state in
+			// libvirt's swtpm directory changes no more.
+			if err := vm.CopyTPMState(p.Daemon(l).SwtpmDir(m.UUID), filepath.Join(dir, snapTPM)); err != nil {
+				return fmt.Errorf("machine %s: save its TPM's state: %w", machine, err)
+			}
+		}
 		return nil
 	})
 }
@@ -191,6 +200,14 @@ func (p *Provider) RestoreMachine(ctx context.Context, l *lab.Lab, m lab.Machine
 			return fmt.Errorf("define domain %s: %w", m.Name, err)
 		}
 		d.Free()
+		if m.TPM {
+			// libvirt starts the domain's swtpm on this state before QEMU
+			// loads the save image (a snapshot without one: the image's
+			// tpm-emulator section alone).
+			if err := vm.CopyTPMState(filepath.Join(dir, snapTPM), p.Daemon(l).SwtpmDir(m.UUID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("machine %s: restore its TPM's state: %w", m.Name, err)
+			}
+		}
 		saved, err := c.DomainSaveImageGetXMLDesc(state, golibvirt.DOMAIN_SAVE_IMAGE_XML_SECURE)
 		if err != nil {
 			return fmt.Errorf("machine %s: read save image %s: %w", m.Name, state, err)

@@ -3,6 +3,8 @@ package libvirt
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,7 +23,9 @@ import (
 // restores them twice into labs of their own: the saved chain is shared
 // read-only, each restore writes an overlay of its own, the NVRAM comes
 // back as saved, and a restored machine waits paused, loaded from the
-// saved state, until resumed.
+// saved state, until resumed. The UEFI machine has a TPM (libvirt's
+// swtpm): its state is in the snapshot, and a value in the TPM's NV is
+// there in each restored machine's TPM.
 func TestSnapshot(t *testing.T) {
 	l := newTestLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -30,6 +34,17 @@ func TestSnapshot(t *testing.T) {
 	if err := p.CreateNetwork(ctx, l); err != nil {
 		t.Fatal(err)
 	}
+	tpmValue := fmt.Sprintf("tpm-%08x", rand.Uint32())
+	var tpmMachine *lab.Machine
+	for i := range l.Machines {
+		if l.Machines[i].Firmware == lab.UEFI {
+			tpmMachine = &l.Machines[i]
+		}
+	}
+	tpmMachine.TPM = true
+	// As a guest keeps a secret in its TPM: in the TPM's NV, in the state
+	// libvirt's swtpm will start on.
+	vmtest.WriteTPMValue(t, p.Daemon(l).SwtpmDir(tpmMachine.UUID), tpmValue)
 	if err := p.CreateMachines(ctx, l, l.Machines); err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +95,15 @@ func TestSnapshot(t *testing.T) {
 			saved, _ := os.ReadFile(filepath.Join(dir, filepath.Base(f.NVRAM)))
 			if live, _ := os.ReadFile(f.NVRAM); len(saved) == 0 || !bytes.Equal(saved, live) {
 				t.Errorf("%s: the snapshot's NVRAM is not the machine's", m.Name)
+			}
+		}
+		if m.TPM {
+			saved, err := os.ReadFile(filepath.Join(dir, snapTPM, "tpm2-00.permall"))
+			if err != nil || len(saved) == 0 {
+				t.Errorf("%s: the snapshot holds no TPM state (%v)", m.Name, err)
+			}
+			if stream, _ := os.ReadFile(filepath.Join(dir, snapState)); !bytes.Contains(stream, []byte("tpm-emulator")) {
+				t.Errorf("%s: the save image has no tpm-emulator section", m.Name)
 			}
 		}
 	}
@@ -149,6 +173,14 @@ func TestSnapshot(t *testing.T) {
 		if in[0] == in[1] {
 			t.Errorf("%s: two restores write one overlay", name)
 		}
+	}
+	// The restored TPM holds what the saved one held: read once its
+	// domain is off (destroyed, still defined: libvirt keeps its state).
+	if err := p.withDomain(prev, tpmMachine.Name, func(_ *golibvirt.Connect, d *golibvirt.Domain) error { return d.Destroy() }); err != nil {
+		t.Fatal(err)
+	}
+	if got := vmtest.ReadTPMValue(t, p.Daemon(prev).SwtpmDir(tpmMachine.UUID), len(tpmValue)); got != tpmValue {
+		t.Errorf("the restored %s's TPM holds %q at NV index %s, want %q", tpmMachine.Name, got, vmtest.TPMNVIndex, tpmValue)
 	}
 }
 

@@ -24,6 +24,7 @@ var _ lab.Snapshotter = (*Provider)(nil)
 const (
 	snapState  = "state"       // QEMU's migration stream: memory and devices
 	snapTop    = "disk.top"    // the chain's top, by name
+	snapTPM    = "tpm"         // swtpm's state directory (machines with a TPM)
 	activeName = "disk.active" // in a machine's directory
 )
 
@@ -85,6 +86,16 @@ func (p *Provider) SaveMachine(ctx context.Context, l *lab.Lab, machine, dir str
 	}
 	if err := migrateTo(ctx, f, filepath.Join(dir, snapState)); err != nil {
 		return fmt.Errorf("machine %s: save memory and devices: %w", machine, err)
+	}
+	if m.TPM {
+		// After the migration: QEMU has finished the TPM's last command
+		// and taken its volatile state (PCRs, sessions) into the stream;
+		// paused, nothing changes the permanent state (seeds, NV) swtpm
+		// keeps in its directory, the one a cold start after a restore
+		// reads.
+		if err := vm.CopyTPMState(f.TPMState, filepath.Join(dir, snapTPM)); err != nil {
+			return fmt.Errorf("machine %s: save its TPM's state: %w", machine, err)
+		}
 	}
 	return nil
 }
@@ -178,6 +189,15 @@ func (p *Provider) RestoreMachine(ctx context.Context, l *lab.Lab, m lab.Machine
 	}
 	if err := addTap(ctx, l, m.Name); err != nil {
 		return err
+	}
+	if m.TPM {
+		// swtpm starts on the saved state (startFrom starts it before
+		// QEMU), and QEMU's incoming migration then sets the volatile
+		// state it saved. A snapshot made before TPM state was saved has
+		// none: the stream carries it alone.
+		if err := vm.CopyTPMState(filepath.Join(dir, snapTPM), f.TPMState); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("machine %s: restore its TPM's state: %w", m.Name, err)
+		}
 	}
 	state, err := os.Open(filepath.Join(dir, snapState))
 	if err != nil {

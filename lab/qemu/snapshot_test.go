@@ -18,6 +18,7 @@ import (
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
+	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/vm/vmtest"
 )
 
@@ -44,6 +45,8 @@ func qemuStatus(t *testing.T, f files) string {
 // and restores each twice into labs of their own: the saved chain is
 // shared read-only, each restore writes an overlay of its own, the NVRAM
 // comes back as saved, and a restored machine waits paused until resumed.
+// The UEFI machine has a TPM (swtpm): its state is in the snapshot, and a
+// value in the TPM's NV is there in each restored machine's TPM.
 func TestSnapshot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs QEMU in a network namespace")
@@ -70,7 +73,14 @@ func testSnapshot(t *testing.T, fw lab.Firmware) {
 		return l
 	}
 	m := testMachine(fw, power.BootNetwork, power.BootDisk)
+	m.TPM = fw == lab.UEFI
 	l := newLab()
+	tpmValue := fmt.Sprintf("tpm-%08x", rand.Uint32())
+	if m.TPM {
+		// As a guest keeps a secret in its TPM: in the TPM's NV, kept in
+		// the state swtpm keeps in the machine's directory.
+		vmtest.WriteTPMValue(t, machineFiles(l, m.Name).TPMState, tpmValue)
+	}
 	inNetns(t, ns, func() error {
 		if err := p.CreateNetwork(ctx, l); err != nil {
 			return err
@@ -85,6 +95,17 @@ func testSnapshot(t *testing.T, fw lab.Firmware) {
 	}
 	if err := p.SaveMachine(ctx, l, m.Name, snap); err != nil {
 		t.Fatal(err)
+	}
+	if m.TPM {
+		// Its permanent state as swtpm keeps it, copied while paused; its
+		// volatile state (PCRs) in QEMU's stream, tpm-emulator's section.
+		live, _ := os.ReadFile(filepath.Join(f.TPMState, "tpm2-00.permall"))
+		if saved, err := os.ReadFile(filepath.Join(snap, snapTPM, "tpm2-00.permall")); err != nil || len(live) == 0 || !bytes.Equal(saved, live) {
+			t.Errorf("the snapshot's TPM state is not the machine's (%v)", err)
+		}
+		if stream, _ := os.ReadFile(filepath.Join(snap, snapState)); !bytes.Contains(stream, []byte("tpm-emulator")) {
+			t.Error("the saved state has no tpm-emulator section")
+		}
 	}
 	if err := p.Resume(ctx, l, m.Name); err != nil {
 		t.Fatal(err)
@@ -150,9 +171,22 @@ func testSnapshot(t *testing.T, fw lab.Firmware) {
 				t.Errorf("restore %d: NVRAM not a copy of the saved one", i)
 			}
 		}
+		if m.TPM {
+			// Its swtpm started on the saved state, in the restored machine's directory.
+			if pid := proc.ReadPidFile(rf.TPMPid); !proc.Runs(pid, "dir="+rf.TPMState) {
+				t.Errorf("restore %d: no swtpm on %s (pid %d: %s)", i, rf.TPMState, pid, cmdline(pid))
+			}
+		}
 		l = r
 	}
 	if overlays[0] == overlays[1] {
 		t.Error("two restores write one overlay")
+	}
+	if m.TPM {
+		// The restored TPM holds what the saved one held.
+		inNetns(t, ns, func() error { return p.stop(ctx, machineFiles(l, m.Name), m.Name) })
+		if got := vmtest.ReadTPMValue(t, machineFiles(l, m.Name).TPMState, len(tpmValue)); got != tpmValue {
+			t.Errorf("the restored machine's TPM holds %q at NV index %s, want %q", got, vmtest.TPMNVIndex, tpmValue)
+		}
 	}
 }

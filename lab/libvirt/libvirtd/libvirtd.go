@@ -54,6 +54,12 @@ func (d *Daemon) PidFile() string { return filepath.Join(d.Dir, "libvirtd.pid") 
 // LogFile is the daemon's own log (warnings and errors).
 func (d *Daemon) LogFile() string { return filepath.Join(d.Dir, "libvirtd.log") }
 
+// SwtpmDir is where the daemon's swtpm keeps the TPM 2.0 state of the
+// domain with uuid (/var/lib/libvirt/swtpm/UUID/tpm2 inside).
+func (d *Daemon) SwtpmDir(uuid string) string {
+	return filepath.Join(d.Dir, "lib", "swtpm", uuid, "tpm2")
+}
+
 // QEMULogDir holds libvirt's per-domain QEMU logs (/var/log/libvirt/qemu inside).
 func (d *Daemon) QEMULogDir() string { return filepath.Join(d.Dir, "log", "qemu") }
 
@@ -231,9 +237,14 @@ log_outputs = "3:file:%s"
 	// No systemd, virtlogd or virtlockd here; the guests are throwaway test
 	// machines run as root. The security driver stays off everywhere: with
 	// AppArmor it would write profiles into the system's /etc/apparmor.d.
+	// swtpm runs as root too: a TPM's state in the lab's directory (a
+	// snapshot's copy among it) is root's, which Debian's default "tss"
+	// cannot read.
 	qemu := `# Written by labctl for one lab's private libvirtd.
 user = "root"
 group = "root"
+swtpm_user = "root"
+swtpm_group = "root"
 dynamic_ownership = 0
 remember_owner = 0
 security_driver = "none"

@@ -1,6 +1,7 @@
 // Package vmtest holds what the providers' disk tests read from their
 // images: which file an overlay is backed by, and whether two names are
-// one file (a hard link, not a copy).
+// one file (a hard link, not a copy); and a value kept in a software TPM's
+// NV, written into its state and read back (tpm.go).
 package vmtest
 
 import (
