@@ -128,7 +128,7 @@ func TestRenderLines(t *testing.T) {
 		{"router advertisements: prefix, no default route", labConfig(), []string{"enable-ra", "dhcp-range=fd6c:6162:a4d::,ra-only,64", "ra-param=labbr0,60,0"}, nil},
 		{"no router advertisements without a prefix", noRA, nil, []string{"enable-ra", "ra-only", "ra-param"}},
 		{"IPv6-only host: a DHCPv6 reservation, no IPv4 one", v6, []string{
-			"dhcp-host=52:54:00:77:00:11,[fd00:77::11],bios1",
+			"dhcp-host=52:54:00:77:00:11,set:ipv6only,[fd00:77::11],bios1",
 			"host-record=bios1.pxe-smoke.lab,fd00:77::11",
 		}, nil},
 		{"dual-stack host: both reservations", v6, []string{
@@ -140,8 +140,8 @@ func TestRenderLines(t *testing.T) {
 		}, []string{"ra-only"}},
 		{"DHCPv6 boot file URL: iPXE over TFTP to UEFI PXE, the boot script to iPXE", v6, []string{
 			"dhcp-match=set:efi64,option6:61,7",
-			"dhcp-option=tag:!ipxe,tag:efi64,option6:bootfile-url,tftp://[fd00:77::1]/ipxe.efi",
-			"dhcp-option=tag:ipxe,option6:bootfile-url,http://[fd00:77::1]:8080/boot.ipxe",
+			"dhcp-option=tag:ipv6only,tag:!ipxe,tag:efi64,option6:bootfile-url,tftp://[fd00:77::1]/ipxe.efi",
+			"dhcp-option=tag:ipv6only,tag:ipxe,option6:bootfile-url,http://[fd00:77::1]:8080/boot.ipxe",
 		}, nil},
 		{"no DHCPv6 without an IPv6 subnet", labConfig(), nil, []string{"option6:", "static,slaac"}},
 		{"proxy hands out no addresses", proxy, []string{"dhcp-range=10.77.0.0,proxy,255.255.255.0", "port=0"}, []string{"dhcp-host=", "static", "dhcp-authoritative", "175,b0"}},
