@@ -224,8 +224,8 @@ func (c Config) Render() (string, error) {
 // (user class iPXE, as over DHCPv4); to IPv6-only hosts only, so that a
 // dual-stack host boots by its DHCPv4 boot file as before. iPXE waits for
 // DHCPv4 and DHCPv6 both (about 15 s for an answer that never comes), so
-// in such a lab an IPv4 host boots sooner with an IP6 reservation too. The router advertisements carry the
-// managed flag (ask DHCPv6, which iPXE and UEFI firmware need) and the
+// in such a lab an IPv4 host boots sooner with an IP6 reservation too.
+// The router advertisements carry the managed flag (ask DHCPv6, which iPXE and UEFI firmware need) and the
 // autonomous one (SLAAC, for a guest without a DHCPv6 client), with router
 // lifetime 0: an address and on-link prefix, no route.
 func (c Config) renderDHCPv6(line func(string, ...any)) {
