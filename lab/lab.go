@@ -35,6 +35,11 @@ type Network struct {
 	// in a namespace of its own (Lab.OperatorNetns), where `labctl serve`
 	// can run as it would on a rack's server.
 	Operator netip.Addr `json:",omitzero"`
+	// Subnet6, when valid, is an IPv6 /64 (a unique local prefix, fd00::/8)
+	// on the bridge in which dnsmasq hands out addresses by DHCPv6, with
+	// reservations, and the boot service listens too (Gateway6): machines
+	// whose IP is in it are IPv6-only, those with an IP6 in it dual stack.
+	Subnet6 netip.Prefix `json:",omitzero"`
 }
 
 // SiteKea is the one site DHCP server a simulated rack runs: Debian's
@@ -51,10 +56,13 @@ func (n Network) DHCPRole() string {
 }
 
 // RouterPrefix is the IPv6 /64 on the bridge in which the lab's dnsmasq
-// answers router solicitations (iPXE waits for an answer): a unique local
-// prefix made from Subnet, fd6c:6162:A.B:C.D::/64, reachable only inside
-// the lab's namespace like everything else of the lab.
+// answers router solicitations (iPXE waits for an answer): Subnet6, or
+// without one a unique local prefix made from Subnet, fd6c:6162:A.B:C.D::/64,
+// reachable only inside the lab's namespace like everything else of the lab.
 func (n Network) RouterPrefix() netip.Prefix {
+	if n.Subnet6.IsValid() {
+		return n.Subnet6
+	}
 	if !n.Subnet.Addr().Is4() {
 		return netip.Prefix{}
 	}
@@ -62,12 +70,28 @@ func (n Network) RouterPrefix() netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0x6c, 0x61, 0x62, a[0], a[1], a[2], a[3]}), 64)
 }
 
+// Gateway6 is the bridge's address in RouterPrefix (::1): dnsmasq's, and
+// with Subnet6 the boot service's too.
+func (n Network) Gateway6() netip.Addr {
+	p := n.RouterPrefix()
+	if !p.IsValid() {
+		return netip.Addr{}
+	}
+	return p.Addr().Next()
+}
+
 // Machine is one VM (or, with an inventory, one server).
 type Machine struct {
-	Name      string
-	MAC       net.HardwareAddr
-	UUID      string // SMBIOS system UUID, lower case
-	IP        netip.Addr
+	Name string
+	MAC  net.HardwareAddr
+	UUID string // SMBIOS system UUID, lower case
+	// IP is the machine's address, which checks reach it at: an IPv4
+	// address in Network.Subnet, or an IPv6 one in Network.Subnet6 for a
+	// machine that gets no IPv4 address at all (IPv6-only).
+	IP netip.Addr
+	// IP6, when valid, is a dual-stack machine's IPv6 address (DHCPv6
+	// reservation in Network.Subnet6) beside its IPv4 IP.
+	IP6       netip.Addr `json:",omitzero"`
 	MemoryMiB int
 	VCPUs     int
 	DiskGiB   int

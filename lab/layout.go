@@ -105,6 +105,25 @@ func (l *Lab) BootAddr() string {
 	return netip.AddrPortFrom(l.Network.Gateway, BootPort).String()
 }
 
+// BootAddr6 is the boot service's host:port on the lab's IPv6 gateway
+// (Network.Gateway6), where it also listens when the lab has Subnet6;
+// empty otherwise.
+func (l *Lab) BootAddr6() string {
+	if !l.Network.Subnet6.IsValid() {
+		return ""
+	}
+	return netip.AddrPortFrom(l.Network.Gateway6(), BootPort).String()
+}
+
+// BootURL6 is BootURL on the IPv6 gateway, which DHCPv6 offers iPXE;
+// empty without Subnet6.
+func (l *Lab) BootURL6() string {
+	if a := l.BootAddr6(); a != "" {
+		return "http://" + a + "/boot.ipxe"
+	}
+	return ""
+}
+
 // BootBaseURL is the boot service's base URL; BootURL is the first script
 // machines chain to.
 func (l *Lab) BootBaseURL() string { return "http://" + l.BootAddr() }

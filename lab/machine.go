@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 
 	"github.com/labctl/labctl/internal/power"
@@ -96,4 +97,16 @@ func (m Machine) Validate() error {
 		errs = append(errs, fmt.Errorf("machine %s: %s: %s", m.Name, p.Field, p.Reason))
 	}
 	return errors.Join(errs...)
+}
+
+// IPv6Only says whether m gets no IPv4 address: its IP is an IPv6 one.
+func (m Machine) IPv6Only() bool { return m.IP.Is6() }
+
+// Addr6 is m's IPv6 address: its IP if IPv6-only, else its IP6 (invalid
+// when it has none).
+func (m Machine) Addr6() netip.Addr {
+	if m.IPv6Only() {
+		return m.IP
+	}
+	return m.IP6
 }

@@ -32,13 +32,21 @@ type Config struct {
 	// default route). iPXE waits for an answer to its router solicitation
 	// before it fetches anything: about 13 s when nobody answers.
 	RouterPrefix netip.Prefix
+	// Subnet6, if set, is an IPv6 /64 on Interface (whose ::1 dnsmasq
+	// holds) in which dnsmasq hands out the hosts' IP6 by DHCPv6, with
+	// the boot file URL (option 59) as for DHCPv4: a tftp:// URL of iPXE
+	// for UEFI PXE firmware, BootURL6 for iPXE. Its router advertisements
+	// then set the managed flag; they replace RouterPrefix's.
+	Subnet6  netip.Prefix
+	BootURL6 string // BootURL on the IPv6 gateway, e.g. http://[fd00:77:30::1]:8080/boot.ipxe
 }
 
 // Host is one DHCP reservation.
 type Host struct {
 	Name string
 	MAC  net.HardwareAddr
-	IP   netip.Addr
+	IP   netip.Addr // invalid for an IPv6-only host: it gets no IPv4 address
+	IP6  netip.Addr // its DHCPv6 reservation in Subnet6; invalid: none
 	// SecureBoot hands the host the signed shim (ShimFile) instead of
 	// iPXE, which its firmware would refuse.
 	SecureBoot bool
@@ -46,6 +54,9 @@ type Host struct {
 	// asks for UEFI HTTP boot (vendor class HTTPClient); empty: none.
 	HTTPBootURI string
 }
+
+// IPv6Only says whether h gets an IPv6 address only.
+func (h Host) IPv6Only() bool { return !h.IP.IsValid() && h.IP6.IsValid() }
 
 // ShimFile is the boot file of Secure Boot hosts (firmware.Shim).
 const ShimFile = "shimx64.efi"
@@ -76,6 +87,14 @@ func (c Config) Validate() error {
 	if c.RouterPrefix.IsValid() && (c.Proxy || !c.RouterPrefix.Addr().Is6() || c.RouterPrefix.Bits() != 64 || c.RouterPrefix != c.RouterPrefix.Masked()) {
 		return fmt.Errorf("dnsmasq config: router prefix: %v is not an IPv6 /64 prefix, or dnsmasq is a proxy (the rack's routers advertise)", c.RouterPrefix)
 	}
+	if p := c.Subnet6; p.IsValid() {
+		switch {
+		case c.Proxy || !p.Addr().Is6() || p.Bits() != 64 || p != p.Masked():
+			return fmt.Errorf("dnsmasq config: subnet6: %v is not an IPv6 /64 prefix, or dnsmasq is a proxy", p)
+		case !strings.HasPrefix(c.BootURL6, "http://[") || strings.ContainsAny(c.BootURL6, ", \n"):
+			return fmt.Errorf("dnsmasq config: boot url6: %q is not an http URL on an IPv6 address", c.BootURL6)
+		}
+	}
 	if r := c.Range; r[0].IsValid() || r[1].IsValid() {
 		switch {
 		case c.Proxy:
@@ -95,7 +114,10 @@ func (c Config) Validate() error {
 		if u := h.HTTPBootURI; u != "" && (!strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") || strings.ContainsAny(u, ", \n")) {
 			return fmt.Errorf("dnsmasq config: hosts[%d] (%s): http boot uri %q is not an http(s) URL without commas or spaces", i, h.Name, u)
 		}
-		if !c.Proxy && !c.Subnet.Contains(h.IP) {
+		if h.IP6.IsValid() && !c.Subnet6.Contains(h.IP6) {
+			return fmt.Errorf("dnsmasq config: hosts[%d] (%s): ip6 %v is outside subnet6 %v", i, h.Name, h.IP6, c.Subnet6)
+		}
+		if !c.Proxy && !c.Subnet.Contains(h.IP) && (h.IP.IsValid() || !h.IP6.IsValid()) {
 			return fmt.Errorf("dnsmasq config: hosts[%d] (%s): ip %v is outside %v", i, h.Name, h.IP, c.Subnet)
 		}
 	}
@@ -155,13 +177,25 @@ func (c Config) Render() (string, error) {
 		if h.SecureBoot {
 			tag, secureBoot = "set:secboot,", true // the boot file lines below tell it apart
 		}
-		line("dhcp-host=%s,%s%s,%s", h.MAC, tag, h.IP, h.Name)
-		line("host-record=%s.%s,%s", h.Name, c.Domain, h.IP)
+		if h.IPv6Only() {
+			tag += "set:ipv6only," // DHCPv6 boot file URLs go to these hosts only
+		}
+		var leases, records []string
+		if h.IP.IsValid() {
+			leases, records = append(leases, h.IP.String()), append(records, h.IP.String())
+		}
+		if h.IP6.IsValid() {
+			leases, records = append(leases, "["+h.IP6.String()+"]"), append(records, h.IP6.String())
+		}
+		line("dhcp-host=%s,%s%s,%s", h.MAC, tag, strings.Join(leases, ","), h.Name)
+		line("host-record=%s.%s,%s", h.Name, c.Domain, strings.Join(records, ","))
 	}
 	// iPXE waits for ProxyDHCP offers after a DHCP offer (about 3 s) unless
 	// its setting no-pxedhcp (option 175.176) says there are none.
 	line("dhcp-option=tag:ipxe,175,b0:01:01")
-	if c.RouterPrefix.IsValid() {
+	if c.Subnet6.IsValid() {
+		c.renderDHCPv6(line)
+	} else if c.RouterPrefix.IsValid() {
 		// Router lifetime 0: the machines get an address, not a route.
 		line("enable-ra")
 		line("dhcp-range=%s,ra-only,64", c.RouterPrefix.Addr())
@@ -181,6 +215,27 @@ func (c Config) Render() (string, error) {
 	line("dhcp-boot=tag:!ipxe,tag:!efi64,tag:!http,undionly.kpxe,,%s", gw)
 	c.renderHTTPBoot(line)
 	return b.String(), nil
+}
+
+// renderDHCPv6 hands out the hosts' IPv6 reservations (matched by the MAC
+// dnsmasq learns from the neighbour cache, the hosts being on its link) and
+// the boot file URL of RFC 5970: iPXE over TFTP to UEFI PXE firmware
+// (client architecture 7 in option 61), the boot service's script to iPXE
+// (user class iPXE, as over DHCPv4); to IPv6-only hosts only, so that a
+// dual-stack host boots by its DHCPv4 boot file as before. iPXE waits for
+// DHCPv4 and DHCPv6 both (about 15 s for an answer that never comes), so
+// in such a lab an IPv4 host boots sooner with an IP6 reservation too.
+// The router advertisements carry the managed flag (ask DHCPv6, which iPXE and UEFI firmware need) and the
+// autonomous one (SLAAC, for a guest without a DHCPv6 client), with router
+// lifetime 0: an address and on-link prefix, no route.
+func (c Config) renderDHCPv6(line func(string, ...any)) {
+	line("enable-ra")
+	line("dhcp-range=%s,static,slaac,64,1h", c.Subnet6.Addr())
+	line("ra-param=%s,60,0", c.Interface)
+	line("dhcp-match=set:efi64,option6:61,7")
+	line("dhcp-option=tag:ipv6only,tag:!ipxe,tag:efi64,option6:bootfile-url,tftp://[%s]/ipxe.efi", c.Subnet6.Addr().Next())
+	line("dhcp-option=tag:ipv6only,tag:ipxe,option6:bootfile-url,%s", c.BootURL6)
+	line("dhcp-option=option6:dns-server,[::]")
 }
 
 // renderHTTPBoot answers UEFI HTTP boot: firmware that asks with vendor

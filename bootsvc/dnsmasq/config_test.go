@@ -40,6 +40,18 @@ func labConfig() Config {
 	}
 }
 
+// ipv6Config is labConfig with an IPv6 subnet: bios1 IPv6-only, uefi1
+// dual stack.
+func ipv6Config() Config {
+	c := labConfig()
+	c.Subnet6 = netip.MustParsePrefix("fd00:77::/64")
+	c.RouterPrefix = c.Subnet6
+	c.BootURL6 = "http://[fd00:77::1]:8080/boot.ipxe"
+	c.Hosts[0].IP, c.Hosts[0].IP6 = netip.Addr{}, netip.MustParseAddr("fd00:77::11")
+	c.Hosts[1].IP6 = netip.MustParseAddr("fd00:77::12")
+	return c
+}
+
 func TestRenderGolden(t *testing.T) {
 	proxy := labConfig()
 	proxy.Proxy, proxy.Domain, proxy.Hosts, proxy.RouterPrefix = true, "", nil, netip.Prefix{}
@@ -82,6 +94,7 @@ func TestRenderLines(t *testing.T) {
 	secboot.Hosts[1].SecureBoot = true
 	noHTTP := labConfig()
 	noHTTP.Hosts[1].HTTPBootURI = ""
+	v6 := ipv6Config()
 	tests := []struct {
 		name    string
 		config  Config
@@ -114,6 +127,23 @@ func TestRenderLines(t *testing.T) {
 		{"iPXE told not to wait for ProxyDHCP", labConfig(), []string{"dhcp-option=tag:ipxe,175,b0:01:01"}, nil},
 		{"router advertisements: prefix, no default route", labConfig(), []string{"enable-ra", "dhcp-range=fd6c:6162:a4d::,ra-only,64", "ra-param=labbr0,60,0"}, nil},
 		{"no router advertisements without a prefix", noRA, nil, []string{"enable-ra", "ra-only", "ra-param"}},
+		{"IPv6-only host: a DHCPv6 reservation, no IPv4 one", v6, []string{
+			"dhcp-host=52:54:00:77:00:11,set:ipv6only,[fd00:77::11],bios1",
+			"host-record=bios1.pxe-smoke.lab,fd00:77::11",
+		}, nil},
+		{"dual-stack host: both reservations", v6, []string{
+			"dhcp-host=52:54:00:77:00:12,10.77.0.12,[fd00:77::12],uefi1",
+			"host-record=uefi1.pxe-smoke.lab,10.77.0.12,fd00:77::12",
+		}, nil},
+		{"DHCPv6: reservations, managed and autonomous RA, no route", v6, []string{
+			"enable-ra", "dhcp-range=fd00:77::,static,slaac,64,1h", "ra-param=labbr0,60,0",
+		}, []string{"ra-only"}},
+		{"DHCPv6 boot file URL: iPXE over TFTP to UEFI PXE, the boot script to iPXE", v6, []string{
+			"dhcp-match=set:efi64,option6:61,7",
+			"dhcp-option=tag:ipv6only,tag:!ipxe,tag:efi64,option6:bootfile-url,tftp://[fd00:77::1]/ipxe.efi",
+			"dhcp-option=tag:ipv6only,tag:ipxe,option6:bootfile-url,http://[fd00:77::1]:8080/boot.ipxe",
+		}, nil},
+		{"no DHCPv6 without an IPv6 subnet", labConfig(), nil, []string{"option6:", "static,slaac"}},
 		{"proxy hands out no addresses", proxy, []string{"dhcp-range=10.77.0.0,proxy,255.255.255.0", "port=0"}, []string{"dhcp-host=", "static", "dhcp-authoritative", "175,b0"}},
 	}
 	for _, tt := range tests {
@@ -160,10 +190,14 @@ func TestValidate(t *testing.T) {
 		{"router prefix not a /64", func(c *Config) { c.RouterPrefix = netip.MustParsePrefix("fd6c:6162:a4d::/48") }, "router prefix"},
 		{"router prefix with host bits", func(c *Config) { c.RouterPrefix = netip.MustParsePrefix("fd6c:6162:a4d::1/64") }, "router prefix"},
 		{"router prefix on a proxy", func(c *Config) { c.Proxy = true }, "router prefix"},
+		{"host with no address", func(c *Config) { c.Hosts[0].IP6 = netip.Addr{} }, "hosts[0] (bios1): ip invalid IP is outside"},
+		{"ip6 outside subnet6", func(c *Config) { c.Hosts[1].IP6 = netip.MustParseAddr("fd00:78::12") }, "hosts[1] (uefi1): ip6 fd00:78::12 is outside subnet6 fd00:77::/64"},
+		{"subnet6 not a /64", func(c *Config) { c.Subnet6 = netip.MustParsePrefix("fd00:77::/56") }, "subnet6: fd00:77::/56 is not an IPv6 /64 prefix"},
+		{"boot url6 not on IPv6", func(c *Config) { c.BootURL6 = "http://10.77.0.1:8080/boot.ipxe" }, `boot url6: "http://10.77.0.1:8080/boot.ipxe"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := labConfig()
+			c := ipv6Config()
 			tt.modify(&c)
 			_, err := c.Render()
 			if err == nil || !strings.Contains(err.Error(), tt.field) {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,7 +26,10 @@ import (
 type Options struct {
 	Boot    bootsvc.Config // its Logger is made here, from RequestLog
 	Address string         // HOST:PORT of the HTTP service
-	API     *API           // nil: no gRPC API
+	// Addresses are more HOST:PORTs it answers on besides (a lab's IPv6
+	// gateway), with the same handlers and log.
+	Addresses []string
+	API       *API // nil: no gRPC API
 	// RequestLog receives one line per request, batched: a write per
 	// request would cost as much as answering it.
 	RequestLog io.Writer
@@ -44,6 +48,7 @@ type Service struct {
 	srv     *bootsvc.Server
 	api     *rpc.Server
 	ln, rln net.Listener
+	also    []string // Options.Addresses
 	logw    *bootsvc.LogWriter
 	log     *slog.Logger
 }
@@ -58,16 +63,16 @@ func Start(o Options) (*Service, error) {
 		log = slog.Default()
 	}
 	logw := bootsvc.NewLogWriter(o.RequestLog, 100*time.Millisecond)
-	s := &Service{logw: logw, log: log}
+	s := &Service{logw: logw, log: log, also: o.Addresses}
 	o.Boot.Logger = bootsvc.NewLogger(logw, o.LogLevel)
 	var err error
 	if s.srv, err = bootsvc.New(o.Boot); err != nil {
 		s.close()
 		return nil, err
 	}
-	if s.ln, err = net.Listen("tcp", o.Address); err != nil {
+	if s.ln, err = listenAll(append([]string{o.Address}, o.Addresses...)); err != nil {
 		s.close()
-		return nil, fmt.Errorf("boot service: listen on %s: %w", o.Address, err)
+		return nil, fmt.Errorf("boot service: listen on %s: %w", strings.Join(append([]string{o.Address}, o.Addresses...), ", "), err)
 	}
 	if o.API != nil {
 		if s.api, err = rpc.New(s.srv, o.API.TLS, o.Boot.Logger); err != nil {
@@ -101,7 +106,7 @@ func (s *Service) Run(ctx context.Context) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go s.reloadOn(ctx, hup)
-	s.log.Info("boot service listening", "address", s.ln.Addr().String())
+	s.log.Info("boot service listening", "address", s.ln.Addr().String(), "also", s.also)
 	errc := make(chan error, 2)
 	n := 1
 	go func() { errc <- s.srv.Serve(ctx, s.ln); cancel() }()

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"github.com/labctl/labctl/bootsvc"
 	"io"
 	"log/slog"
 	"net/http"
@@ -80,5 +81,52 @@ func TestServeReloadAndStop(t *testing.T) {
 	}
 	if _, err := http.Get(url + "/healthz"); err == nil {
 		t.Error("still answering after stop")
+	}
+}
+
+// A boot service given more addresses (a lab's IPv6 gateway) answers on
+// each with the same data and log, and stops listening on all of them.
+func TestServeOnEveryAddress(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "profiles"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "groups"), 0o755)
+	os.WriteFile(filepath.Join(dir, "profiles/p.json"), []byte(`{"id":"p","boot":{"kernel":"/k"}}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "groups/a.json"), []byte(`{"id":"a","profile":"p"}`), 0o644)
+	var requests testenv.Buffer
+	svc, err := Start(Options{Address: "127.0.0.1:0", Addresses: []string{"[::1]:0"}, Boot: bootsvc.Config{DataDir: dir}, RequestLog: &requests})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var urls []string
+	for _, ln := range svc.ln.(*listeners).lns {
+		urls = append(urls, "http://"+ln.Addr().String())
+	}
+	if len(urls) != 2 || !strings.HasPrefix(urls[1], "http://[::1]:") {
+		t.Fatalf("listening on %v, want 127.0.0.1 and [::1]", urls)
+	}
+	for _, u := range urls {
+		resp, err := http.Get(u + "/ipxe?mac=52:54:00:00:00:01")
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s/ipxe = %d, want 200", u, resp.StatusCode)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run after cancel = %v", err)
+	}
+	if !strings.Contains(requests.String(), "remote=::1") || !strings.Contains(requests.String(), "remote=127.0.0.1") {
+		t.Errorf("request log lacks a request from ::1 and one from 127.0.0.1: %q", requests.String())
+	}
+	for _, u := range urls {
+		if _, err := http.Get(u + "/healthz"); err == nil {
+			t.Errorf("%s still answers after stop", u)
+		}
 	}
 }

@@ -13,7 +13,8 @@ import (
 // extended, the one without reports no TPM, and each machine's swtpm (QEMU
 // provider) or libvirt's goes with the lab; uefi-http fetched iPXE over
 // HTTP, and on the QEMU provider's lab a PXE machine is switched to UEFI
-// HTTP boot through Redfish (httpBootThroughRedfish).
+// HTTP boot through Redfish (httpBootThroughRedfish); uefi-ipv6 booted
+// over IPv6 only (assertIPv6OnlyPath).
 func TestE2EBootMatrix(t *testing.T) {
 	for _, provider := range []string{"qemu", "libvirt"} {
 		t.Run(provider, func(t *testing.T) {
@@ -32,7 +33,7 @@ func TestE2EBootMatrix(t *testing.T) {
 			if err != nil {
 				t.Fatalf("labctl %s: %v", strings.Join(args, " "), err)
 			}
-			for _, want := range []string{`uefi-tpm +check tpm-pcrs-measured passed`, `uefi-plain +check no-tpm-without-one passed`, `all 6 checks passed`} {
+			for _, want := range []string{`uefi-tpm +check tpm-pcrs-measured passed`, `uefi-plain +check no-tpm-without-one passed`, `all 8 checks passed`} {
 				if !regexp.MustCompile(want).MatchString(out) {
 					t.Errorf("output lacks /%s/", want)
 				}
@@ -52,6 +53,7 @@ func TestE2EBootMatrix(t *testing.T) {
 					t.Errorf("output lacks /%s/", want)
 				}
 			}
+			assertIPv6OnlyPath(t, out, art)
 			if keep {
 				tpmState := filepath.Join(e.labDir(), "machines/uefi-tpm/tpm/tpm2-00.permall")
 				if st, err := os.Stat(tpmState); err != nil || st.Size() == 0 {

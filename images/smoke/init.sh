@@ -10,6 +10,7 @@ for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	labctl.profile=*) profile="${arg#*=}" ;;
 	labctl.report=*) report="${arg#*=}" ;;
+	labctl.net=*) net="${arg#*=}" ;;
 	esac
 done
 # A TPM 2.0, if the machine has one: "measured" when the firmware extended
@@ -52,18 +53,45 @@ for i in $(seq 50); do
 	[ -n "$iface" ] && break
 	sleep 0.2
 done
+# The first global address of family $1 (4 or 6) on $iface, without its
+# prefix length; "none" when it has none yet (or one still in DAD).
+addr() {
+	a=$(ip -"$1" addr show dev "$iface" scope global 2>/dev/null | grep -v tentative | awk '$1 ~ /^inet/ {print $2; exit}')
+	echo "${a%/*}" | grep . || echo none
+}
 result=failed
+up=""
 if [ -z "$iface" ]; then
 	echo "LABCTL-SMOKE: no network interface"
-elif ! udhcpc -i "$iface" -n -q -t 10 -T 2 -s /etc/udhcpc.script; then
+elif [ "$net" = ipv6 ]; then
+	# labctl.net=ipv6: an IPv6-only machine asks no DHCPv4; the kernel
+	# takes an address from the lab's router advertisements (SLAAC).
+	ip link set "$iface" up
+	for i in $(seq 100); do
+		[ "$(addr 6)" != none ] && up=1 && break
+		sleep 0.2
+	done
+	[ -n "$up" ] || echo "LABCTL-SMOKE: no IPv6 address on $iface"
+elif udhcpc -i "$iface" -n -q -t 10 -T 2 -s /etc/udhcpc.script; then
+	up=1
+else
 	echo "LABCTL-SMOKE: no DHCP lease on $iface"
+fi
+# The addresses the guest holds, in its report: an IPv6-only machine's
+# shows ipv4=none.
+ipv4=none ipv6=none
+if [ -n "$iface" ]; then
+	ipv4=$(addr 4) ipv6=$(addr 6)
+fi
+if [ -z "$up" ]; then
+	:
 elif [ -z "$report" ]; then
 	echo "LABCTL-SMOKE: no labctl.report= on the kernel command line"
-elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile%20tpm=$tpm%20pcr0=$pcr0%20secureboot=$sb"; then
+elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile%20tpm=$tpm%20pcr0=$pcr0%20secureboot=$sb%20ipv4=$ipv4%20ipv6=$ipv6"; then
 	result=ok
 else
 	echo "LABCTL-SMOKE: report to $report failed"
 fi
-echo "LABCTL-SMOKE: profile=$profile report=$result tpm=$tpm pcr0=$pcr0 secureboot=$sb"
+echo "LABCTL-SMOKE: profile=$profile report=$result tpm=$tpm pcr0=$pcr0 secureboot=$sb ipv4=$ipv4 ipv6=$ipv6"
 sync
 poweroff -f

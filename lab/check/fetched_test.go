@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"strings"
@@ -78,5 +79,56 @@ func TestFetchedTellsHTTPFromTFTP(t *testing.T) {
 	results, err := r.Run(context.Background())
 	if err == nil || results[0].Status != Failed || results[0].Attempts != 1 || !strings.Contains(err.Error(), `check "efi-over-http" on uefi-tftp failed after 1 attempts`) {
 		t.Errorf("runner: %+v, %v; want efi-over-http failed on uefi-tftp at once", results, err)
+	}
+}
+
+// With a family, the fetched check tells the address families apart: a
+// machine whose iPXE fetched its boot script from the boot service over
+// IPv6 passes "family: ipv6"; the same check fails at once, naming the
+// IPv4 address, on a machine that fetched it over IPv4 (the mutation: the
+// IPv4 path taken), and keeps waiting for one that fetched nothing yet. The
+// boot service is a real one, listening on ::1 and 127.0.0.1.
+func TestFetchedTellsIPv6FromIPv4(t *testing.T) {
+	svc, srv4 := bootsvctest.Serve(t)
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatalf("listen on ::1 (IPv6 loopback): %v", err)
+	}
+	srv6 := &httptest.Server{Listener: ln, Config: &http.Server{Handler: svc.Handler()}}
+	srv6.Start()
+	t.Cleanup(srv6.Close)
+	machine := func(name, mac, ip string) lab.Machine {
+		hw, _ := net.ParseMAC(mac)
+		return lab.Machine{Name: name, MAC: hw, IP: netip.MustParseAddr(ip)}
+	}
+	byIPv6 := machine("uefi-ipv6", "52:54:00:77:30:21", "fd00:77:30::21")
+	byIPv4 := machine("uefi-plain", "52:54:00:77:30:12", "10.77.30.12")
+	nothing := machine("uefi-late", "52:54:00:77:30:22", "fd00:77:30::22")
+	for base, m := range map[string]lab.Machine{srv6.URL: byIPv6, srv4.URL: byIPv4} {
+		resp, err := http.Get(base + "/ipxe?mac=" + strings.ReplaceAll(m.MAC.String(), ":", "-"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	l := &lab.Lab{Dir: t.TempDir(), Machines: []lab.Machine{byIPv6, byIPv4, nothing}}
+	overIPv6 := scenario.Check{Name: "fetched-over-ipv6", Fetched: &scenario.FetchedExpect{File: "ipxe", Protocol: scenario.ProtocolHTTP, Family: scenario.FamilyIPv6}}
+	r := &Runner{Lab: l, BootLog: recordsFunc(func(context.Context) ([]bootlog.Record, error) { return svc.Machines(), nil })}
+	for _, tc := range []struct {
+		m        lab.Machine
+		out, err string
+		hopeless bool
+	}{
+		{byIPv6, "ipxe over http from ::1 (ipv6): boot service: GET /ipxe", "", false},
+		{byIPv4, "", "uefi-plain fetched ipxe over http from 127.0.0.1, an ipv4 address, want ipv6 (boot service: GET /ipxe", true},
+		{nothing, "", "uefi-late has not fetched ipxe over http yet", false},
+	} {
+		out, err := r.attempt(context.Background(), overIPv6, tc.m)
+		switch {
+		case tc.err == "" && (err != nil || !strings.Contains(out, tc.out)):
+			t.Errorf("%s: %q, %v; want a pass with %q", tc.m.Name, out, err, tc.out)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || errors.Is(err, ErrHopeless) != tc.hopeless):
+			t.Errorf("%s: %v; want %q (hopeless: %v)", tc.m.Name, err, tc.err, tc.hopeless)
+		}
 	}
 }

@@ -34,7 +34,11 @@ func Inventory(st *state.State) ([]inventory.Machine, error) {
 	ca := pki.CAFile(l.PKIDir())
 	var ms []inventory.Machine
 	for i, m := range l.Machines {
-		im := inventory.Machine{Name: m.Name, MAC: m.MAC, UUID: m.UUID, Address: m.IP}
+		im := inventory.Machine{Name: m.Name, MAC: m.MAC, UUID: m.UUID}
+		if !m.IPv6Only() {
+			// An inventory's address is the IPv4 one a site reserves.
+			im.Address = m.IP
+		}
 		if m.Speaks(lab.ProtocolRedfish) {
 			im.BMC = append(im.BMC, bmc.Endpoint{Protocol: bmc.Redfish, Address: l.MachineRedfishURL(i),
 				Username: lab.BMCUsername, PasswordFile: l.BMCPasswordFile(), CAFile: ca, Auth: bmc.AuthAuto, SystemUUID: m.UUID})

@@ -97,10 +97,16 @@ func startServices(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab
 		}
 		runKea(ctx, wg, l, log, fail)
 	} else {
+		// The bridge's IPv6 address first: the boot service listens on it
+		// too when the lab has an IPv6 subnet, which then cannot do without.
+		routerErr := addRouterAddress(ctx, l)
+		if routerErr != nil && l.Network.Subnet6.IsValid() {
+			return fmt.Errorf("lab IPv6 subnet %s: %w", l.Network.Subnet6, routerErr)
+		}
 		if err := serveBoot(ctx, wg, l, log, fail); err != nil {
 			return err
 		}
-		runDnsmasq(ctx, wg, l, log, fail)
+		runDnsmasq(ctx, wg, l, routerErr, log, fail)
 	}
 	if bp, ok := prov.(lab.PowerDriver); ok {
 		return startBMCs(ctx, wg, l, bp, log, fail)

@@ -34,6 +34,7 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 		Boot: bootsvc.Config{DataDir: l.DataDir(), AssetsDir: l.AssetsDir(), FirmwareDir: l.TFTPDir(), MachineLog: l.MachineLog(),
 			Outage: sw},
 		Address:    l.BootAddr(),
+		Addresses:  nonEmpty(l.BootAddr6()),
 		API:        apiOptions(l),
 		RequestLog: bootLog,
 		LogLevel:   slog.LevelInfo,
@@ -60,12 +61,14 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 	return nil
 }
 
-// runDnsmasq supervises the lab's dnsmasq until ctx ends.
-func runDnsmasq(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Logger, fail func(error)) {
+// runDnsmasq supervises the lab's dnsmasq until ctx ends. routerErr is
+// why the bridge has no address in the router prefix (addRouterAddress),
+// nil when it has one.
+func runDnsmasq(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, routerErr error, log *slog.Logger, fail func(error)) {
 	conf := dnsmasqConfig(l)
-	if err := addRouterAddress(ctx, l); err != nil {
+	if routerErr != nil {
 		// The lab works without; its machines' iPXE waits longer.
-		log.Warn("no IPv6 router advertisements on the lab bridge", "err", err)
+		log.Warn("no IPv6 router advertisements on the lab bridge", "err", routerErr)
 		conf.RouterPrefix = netip.Prefix{}
 	}
 	dns := &dnsmasq.Process{
@@ -115,9 +118,14 @@ func dnsmasqConfig(l *lab.Lab) dnsmasq.Config {
 		LogFile:      l.DnsmasqLog(),
 		LeaseFile:    l.DnsmasqLeases(),
 		RouterPrefix: l.Network.RouterPrefix(),
+		Subnet6:      l.Network.Subnet6,
+		BootURL6:     l.BootURL6(),
 	}
 	for _, m := range l.Machines {
-		h := dnsmasq.Host{Name: m.Name, MAC: m.MAC, IP: m.IP, SecureBoot: m.SecureBoot}
+		h := dnsmasq.Host{Name: m.Name, MAC: m.MAC, SecureBoot: m.SecureBoot, IP6: m.Addr6()}
+		if !m.IPv6Only() {
+			h.IP = m.IP
+		}
 		if m.Firmware == lab.UEFI {
 			// Any UEFI machine may be told to boot by HTTP (its BMC can).
 			h.HTTPBootURI = l.HTTPBootURI(m.MAC)
@@ -125,4 +133,15 @@ func dnsmasqConfig(l *lab.Lab) dnsmasq.Config {
 		c.Hosts = append(c.Hosts, h)
 	}
 	return c
+}
+
+// nonEmpty is the list of the strings given that are not empty.
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -303,8 +303,8 @@ func describe(e bootlog.Event) string {
 	return fmt.Sprintf("%s script %s (%d)", e.Kind, e.Path, e.Status)
 }
 
-// dnsmasqSteps turns new DHCPACK and TFTP lines of dnsmasq's log into
-// steps, each line once and whole.
+// dnsmasqSteps turns new DHCPACK, DHCPv6 REPLY and TFTP lines of dnsmasq's
+// log into steps, each line once and whole.
 func (w *Watcher) dnsmasqSteps(at time.Duration) []Step {
 	whole, _ := newLines(w.Lab.DnsmasqLog(), &w.dnsSeen)
 	var steps []Step
@@ -316,6 +316,11 @@ func (w *Watcher) dnsmasqSteps(at time.Duration) []Step {
 			switch {
 			case strings.Contains(line, "DHCPACK(") && strings.Contains(line, " "+mac):
 				steps = append(steps, Step{Machine: m.Name, At: at, Text: "DHCP lease " + ip, Kind: KindLease})
+			case m.IPv6Only() && strings.Contains(line, "DHCPREPLY(") && strings.Contains(line, ") "+ip+" "):
+				// DHCPv6 names the client by DUID, not MAC: the reserved
+				// address tells it. A dual-stack machine's DHCPv4 lease
+				// alone marks its phases, as on IPv4.
+				steps = append(steps, Step{Machine: m.Name, At: at, Text: "DHCPv6 lease " + ip, Kind: KindLease})
 			case isSent && sent.To == ip:
 				steps = append(steps, Step{Machine: m.Name, At: at, Text: "TFTP " + sent.File, Kind: KindTFTP})
 			}

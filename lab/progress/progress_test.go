@@ -156,6 +156,9 @@ func TestDnsmasqStepsReadsWholeNewLines(t *testing.T) {
 		ack   = "Nov 29 23:05:01 dnsmasq-dhcp[41]: 2914 DHCPACK(labbr0) 10.77.0.11 52:54:00:77:00:11 bios1\n"
 		tftp  = "Nov 29 23:05:02 dnsmasq-tftp[41]: sent /var/lib/labctl/labs/x/tftp/undionly.kpxe to 10.77.0.11\n"
 		noise = "Nov 29 23:05:03 dnsmasq-dhcp[41]: 2914 DHCPREQUEST(labbr0) 10.77.0.11 52:54:00:77:00:11\n"
+		// DHCPv6, as dnsmasq 2.90 logs iPXE's (DUID-UUID): the address names the machine.
+		reply6 = "Dec  6 22:01:52 dnsmasq-dhcp[41]: 15790072 DHCPREPLY(labbr0) fd00:77::11 00:04:7d:3c:0b:1e:0b:6a:4d:51:9c:39:00:00:00:00:30:21 bios1\n"
+		adv6   = "Dec  6 22:01:52 dnsmasq-dhcp[41]: 15790072 DHCPADVERTISE(labbr0) fd00:77::11 00:04:7d:3c:0b:1e:0b:6a:4d:51:9c:39:00:00:00:00:30:21 bios1\n"
 	)
 	for _, tc := range []struct {
 		name   string
@@ -166,11 +169,15 @@ func TestDnsmasqStepsReadsWholeNewLines(t *testing.T) {
 		{"each line once", []string{ack, noise, tftp}, [][]string{{"DHCP lease 10.77.0.11"}, nil, {"TFTP /var/lib/labctl/labs/x/tftp/undionly.kpxe"}}},
 		{"a line cut by a poll", []string{ack[:40], ack[40:]}, [][]string{nil, {"DHCP lease 10.77.0.11"}}},
 		{"a TFTP line cut before its address ends", []string{tftp[:len(tftp)-3], tftp[len(tftp)-3:]}, [][]string{nil, {"TFTP /var/lib/labctl/labs/x/tftp/undionly.kpxe"}}},
+		{"a DHCPv6 lease of an IPv6-only machine", []string{adv6 + reply6}, [][]string{{"DHCPv6 lease fd00:77::11"}}},
 		{"a new, shorter log", []string{noise + noise + ack, "!" + ack}, [][]string{{"DHCP lease 10.77.0.11"}, {"DHCP lease 10.77.0.11"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			l := &lab.Lab{Dir: dir, Machines: []lab.Machine{{Name: "bios1", MAC: net.HardwareAddr{0x52, 0x54, 0, 0x77, 0, 0x11}, IP: netip.MustParseAddr("10.77.0.11")}}}
+			if strings.Contains(tc.name, "IPv6-only") {
+				l.Machines[0].IP = netip.MustParseAddr("fd00:77::11")
+			}
 			w := &Watcher{Lab: l}
 			for i, chunk := range tc.writes {
 				writeLog(t, l.DnsmasqLog(), chunk)

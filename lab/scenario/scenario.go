@@ -103,6 +103,11 @@ type NetworkSpec struct {
 	// OperatorAddress (with site_dhcp) gives an operator an interface on
 	// the segment: rack0, in namespace <netns>-operator, with this address.
 	OperatorAddress string `yaml:"operator_address"`
+	// Subnet6 is an IPv6 /64 of unique local addresses (fd00::/8) on the
+	// lab bridge: DHCPv6 with a reservation per machine, router
+	// advertisements, the boot service on its ::1. A machine whose ip is
+	// in it is IPv6-only; one with ip6 in it is dual stack.
+	Subnet6 string `yaml:"subnet6"`
 }
 
 // MachineSpec is one machine as written in scenario.yaml.
@@ -110,7 +115,8 @@ type MachineSpec struct {
 	Name      string   `yaml:"name"`
 	MAC       string   `yaml:"mac"`
 	UUID      string   `yaml:"uuid"`
-	IP        string   `yaml:"ip"`
+	IP        string   `yaml:"ip"`  // IPv4 in network.subnet, or IPv6 in network.subnet6 (IPv6-only)
+	IP6       string   `yaml:"ip6"` // a dual-stack machine's IPv6 address, in network.subnet6
 	MemoryMiB int      `yaml:"memory_mib"`
 	VCPUs     int      `yaml:"vcpus"`
 	DiskGiB   int      `yaml:"disk_gib"`
@@ -180,12 +186,22 @@ type ReportExpect struct {
 type FetchedExpect struct {
 	File     string `yaml:"file"` // e.g. ipxe.efi
 	Protocol string `yaml:"protocol"`
+	// Family (ipv4, ipv6), when set, is the address family the machine
+	// fetched from: the path of an IPv6-only machine. Over http, File may
+	// then be the boot script iPXE fetches (ipxe).
+	Family string `yaml:"family"`
 }
 
 // Fetch protocols.
 const (
 	ProtocolHTTP = "http"
 	ProtocolTFTP = "tftp"
+)
+
+// Address families of FetchedExpect.Family.
+const (
+	FamilyIPv4 = "ipv4"
+	FamilyIPv6 = "ipv6"
 )
 
 // Expect is what a Run check's result must look like.
@@ -348,8 +364,8 @@ func (s *Scenario) validate() error {
 	if strings.TrimSpace(s.Description) == "" {
 		p.bad("description", "missing: say in a first short sentence what the scenario proves (`labctl scenarios` lists it)")
 	}
-	subnet := s.validateNetwork(p)
-	s.validateMachines(p, subnet)
+	subnet, subnet6 := s.validateNetwork(p)
+	s.validateMachines(p, subnet, subnet6)
 	s.validateChecks(p)
 	s.validateReprovision(p)
 	s.validateSteps(p)
@@ -360,7 +376,7 @@ func (s *Scenario) validate() error {
 	return errors.Join(p.errs...)
 }
 
-func (s *Scenario) validateNetwork(p *problems) netip.Prefix {
+func (s *Scenario) validateNetwork(p *problems) (subnet, subnet6 netip.Prefix) {
 	subnet, err := netip.ParsePrefix(s.Network.Subnet)
 	if err != nil || !subnet.Addr().Is4() {
 		p.bad("network.subnet", "%q is not an IPv4 prefix such as 10.77.0.0/24", s.Network.Subnet)
@@ -390,13 +406,31 @@ func (s *Scenario) validateNetwork(p *problems) netip.Prefix {
 			p.unique("network.operator_address", "ip", op.String())
 		}
 	}
-	return subnet
+	if s.Network.Subnet6 != "" {
+		p6, err := netip.ParsePrefix(s.Network.Subnet6)
+		switch {
+		case err != nil || !p6.Addr().Is6() || p6.Addr().Is4In6() || p6.Bits() != 64 || p6 != p6.Masked():
+			p.bad("network.subnet6", "%q is not an IPv6 /64 prefix such as fd00:77:30::/64", s.Network.Subnet6)
+		case !ulaPrefix.Contains(p6.Addr()):
+			// The lab's addresses stay inside its namespace; a global or
+			// link-local prefix would pretend otherwise.
+			p.bad("network.subnet6", "%s is not a unique local prefix (fd00::/8)", p6)
+		case s.Network.SiteDHCP != "":
+			p.bad("network.subnet6", "a simulated rack's site DHCP (network.site_dhcp) is IPv4 only")
+		default:
+			subnet6 = p6
+		}
+	}
+	return subnet, subnet6
 }
+
+// ulaPrefix holds the unique local addresses a lab's IPv6 subnet is taken from.
+var ulaPrefix = netip.MustParsePrefix("fd00::/8")
 
 // validateMachines checks what only a scenario knows (addresses in the
 // subnet, values unique across machines) and leaves the rest to the one
 // validation of a machine, lab.Machine.Problems.
-func (s *Scenario) validateMachines(p *problems, subnet netip.Prefix) {
+func (s *Scenario) validateMachines(p *problems, subnet, subnet6 netip.Prefix) {
 	if len(s.Machines) == 0 {
 		p.bad("machines", "a scenario needs at least one machine")
 	}
@@ -408,12 +442,33 @@ func (s *Scenario) validateMachines(p *problems, subnet netip.Prefix) {
 			p.bad(f("mac"), "%q is not a MAC address", spec.MAC)
 			reported["mac"] = true
 		}
-		if ip, err := netip.ParseAddr(spec.IP); err != nil {
+		ip, err := netip.ParseAddr(spec.IP)
+		switch {
+		case err != nil:
 			p.bad(f("ip"), "%q is not an IP address", spec.IP)
-		} else if !subnet.Contains(ip) || ip == subnet.Addr() {
+		case ip.Is6() && !subnet6.IsValid():
+			p.bad(f("ip"), "%s is an IPv6 address (an IPv6-only machine) but network.subnet6 is not set", spec.IP)
+		case ip.Is6() && (!subnet6.Contains(ip) || ip == subnet6.Addr() || ip == subnet6.Addr().Next()):
+			p.bad(f("ip"), "%s is outside the lab's IPv6 subnet %s (or its ::, or ::1, the gateway's)", spec.IP, subnet6)
+		case ip.Is4() && (!subnet.Contains(ip) || ip == subnet.Addr()):
 			p.bad(f("ip"), "%s is outside the lab subnet %s", spec.IP, s.Network.Subnet)
-		} else {
+		default:
 			p.unique(f("ip"), "ip", ip.String())
+		}
+		if spec.IP6 != "" {
+			ip6, err := netip.ParseAddr(spec.IP6)
+			switch {
+			case err != nil || !ip6.Is6() || ip6.Is4In6():
+				p.bad(f("ip6"), "%q is not an IPv6 address", spec.IP6)
+			case !subnet6.IsValid():
+				p.bad(f("ip6"), "needs network.subnet6, the lab's IPv6 subnet")
+			case ip.Is6():
+				p.bad(f("ip6"), "ip %s is already IPv6 (an IPv6-only machine); ip6 is a dual-stack machine's second address", ip)
+			case !subnet6.Contains(ip6) || ip6 == subnet6.Addr() || ip6 == subnet6.Addr().Next():
+				p.bad(f("ip6"), "%s is outside the lab's IPv6 subnet %s (or its ::, or ::1, the gateway's)", ip6, subnet6)
+			default:
+				p.unique(f("ip6"), "ip", ip6.String())
+			}
 		}
 		if _, err := virtual.Profile(spec.BMCProfile); err != nil {
 			p.bad(f("bmc_profile"), "%v", err)
@@ -481,6 +536,9 @@ func validateCheckList(p *problems, field string, checks []Check, names map[stri
 			if fe.Protocol != ProtocolHTTP && fe.Protocol != ProtocolTFTP {
 				p.bad(f("fetched.protocol"), "%q: want http or tftp", fe.Protocol)
 			}
+			if fe.Family != "" && fe.Family != FamilyIPv4 && fe.Family != FamilyIPv6 {
+				p.bad(f("fetched.family"), "%q: want ipv4 or ipv6 (or nothing: any)", fe.Family)
+			}
 		}
 		for _, n := range c.Nodes {
 			if !names[n] {
@@ -522,11 +580,12 @@ func (s *Scenario) validateReprovision(p *problems) {
 func (m MachineSpec) machine() lab.Machine {
 	mac, _ := net.ParseMAC(m.MAC)
 	ip, _ := netip.ParseAddr(m.IP)
+	ip6, _ := netip.ParseAddr(m.IP6)
 	boot := make([]power.BootDevice, len(m.Boot))
 	for i, b := range m.Boot {
 		boot[i] = power.BootDevice(b)
 	}
-	return lab.Machine{Name: m.Name, MAC: mac, UUID: m.UUID, IP: ip, MemoryMiB: m.MemoryMiB,
+	return lab.Machine{Name: m.Name, MAC: mac, UUID: m.UUID, IP: ip, IP6: ip6, MemoryMiB: m.MemoryMiB,
 		VCPUs: m.VCPUs, DiskGiB: m.DiskGiB, Firmware: lab.Firmware(m.Firmware), Boot: boot, BMCProfile: m.BMCProfile,
 		BMCProtocols: m.BMCProtocols, TPM: m.TPM, SecureBoot: m.SecureBoot}
 }
@@ -547,6 +606,9 @@ func (s *Scenario) Lab(dir, netns string) *lab.Lab {
 			// Validated: a site DHCP server's name, or empty.
 			SiteDHCP: s.Network.SiteDHCP,
 		},
+	}
+	if s.Network.Subnet6 != "" {
+		l.Network.Subnet6 = netip.MustParsePrefix(s.Network.Subnet6)
 	}
 	if s.Network.OperatorAddress != "" {
 		l.Network.Operator = netip.MustParseAddr(s.Network.OperatorAddress)

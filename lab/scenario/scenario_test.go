@@ -99,6 +99,40 @@ func TestSecureBoot(t *testing.T) {
 	}
 }
 
+// An IPv6 subnet makes machines with an IPv6 ip IPv6-only and those with
+// an ip6 dual stack; the lab network carries it.
+func TestIPv6(t *testing.T) {
+	y := strings.Replace(validYAML, "domain: t.lab}", `domain: t.lab, subnet6: "fd00:9::/64"}`, 1)
+	y = strings.Replace(y, "ip: 10.9.0.11}", `ip: "fd00:9::11"}`, 1)
+	y = strings.Replace(y, "ip: 10.9.0.12,", `ip: 10.9.0.12, ip6: "fd00:9::12",`, 1)
+	s, err := load(t, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := s.Lab("/tmp/x", "ns")
+	if got := l.Network.Subnet6.String(); got != "fd00:9::/64" {
+		t.Errorf("Subnet6 = %s", got)
+	}
+	a, b := l.Machines[0], l.Machines[1]
+	if !a.IPv6Only() || a.Addr6().String() != "fd00:9::11" {
+		t.Errorf("a: IPv6-only %v, Addr6 %v; want IPv6-only fd00:9::11", a.IPv6Only(), a.Addr6())
+	}
+	if b.IPv6Only() || b.IP.String() != "10.9.0.12" || b.Addr6().String() != "fd00:9::12" {
+		t.Errorf("b: IPv6-only %v, IP %v, Addr6 %v; want dual stack 10.9.0.12 and fd00:9::12", b.IPv6Only(), b.IP, b.Addr6())
+	}
+	for _, tc := range []struct{ old, new, want string }{
+		{`ip: "fd00:9::11"`, `ip: "fd00:8::11"`, "machines[0].ip: fd00:8::11 is outside the lab's IPv6 subnet fd00:9::/64"},
+		{`ip: "fd00:9::11"`, `ip: "fd00:9::1"`, "machines[0].ip: fd00:9::1 is outside the lab's IPv6 subnet fd00:9::/64 (or its ::, or ::1, the gateway's)"},
+		{`ip6: "fd00:9::12"`, `ip6: "fd00:9::11"`, "machines[1].ip6: duplicate ip fd00:9::11 (also machines[0].ip)"},
+		{`ip6: "fd00:9::12"`, `ip6: "10.9.0.13"`, `machines[1].ip6: "10.9.0.13" is not an IPv6 address`},
+		{`ip: "fd00:9::11"}`, `ip: "fd00:9::11", ip6: "fd00:9::13"}`, "machines[0].ip6: ip fd00:9::11 is already IPv6"},
+	} {
+		if _, err := load(t, strings.Replace(y, tc.old, tc.new, 1)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s -> %s: err = %v, want %q", tc.old, tc.new, err, tc.want)
+		}
+	}
+}
+
 func TestLoadInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
@@ -125,6 +159,11 @@ func TestLoadInvalid(t *testing.T) {
 		{"fetched over ftp", `run: "true",`, `fetched: {file: ipxe.efi, protocol: ftp},`, `checks[0].fetched.protocol: "ftp": want http or tftp`},
 		{"fetched a path", `run: "true",`, `fetched: {file: efi/ipxe.efi, protocol: http},`, `checks[0].fetched.file: "efi/ipxe.efi" is not a boot file's name`},
 		{"http boot on bios", `ip: 10.9.0.11}`, `ip: 10.9.0.11, boot: [http]}`, "machines[0].boot[0]: http (UEFI HTTP boot) needs firmware uefi"},
+		{"fetched from ipv5", `run: "true",`, `fetched: {file: ipxe, protocol: http, family: ipv5},`, `checks[0].fetched.family: "ipv5": want ipv4 or ipv6`},
+		{"ipv6 machine without subnet6", `10.9.0.12`, `fd00:9::12`, "machines[1].ip: fd00:9::12 is an IPv6 address (an IPv6-only machine) but network.subnet6 is not set"},
+		{"ip6 without subnet6", `ip: 10.9.0.12`, `ip: 10.9.0.12, ip6: "fd00:9::12"`, "machines[1].ip6: needs network.subnet6"},
+		{"subnet6 not a /64", `domain: t.lab}`, `domain: t.lab, subnet6: "fd00:9::/48"}`, `network.subnet6: "fd00:9::/48" is not an IPv6 /64 prefix`},
+		{"subnet6 not unique local", `domain: t.lab}`, `domain: t.lab, subnet6: "2001:db8::/64"}`, "network.subnet6: 2001:db8::/64 is not a unique local prefix (fd00::/8)"},
 		{"hook on no machine", `{node: a, run:`, `{node: z, run:`, `reprovision.before.node: no machine named "z"`},
 		{"hook without command", `{run: "true", timeout`, `{timeout`, "reprovision.after.run: missing"},
 	}
