@@ -4,16 +4,15 @@
 package outage
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync/atomic"
+
+	"github.com/labctl/labctl/internal/sockapi"
 )
 
 // Switch, while set, makes the boot service answer every request with an
@@ -124,36 +123,5 @@ func (c Client) Clear(ctx context.Context) (State, error) {
 }
 
 func (c Client) call(ctx context.Context, method string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://labd/outage", rd)
-	if err != nil {
-		return err
-	}
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", c.Socket)
-	}}}
-	defer hc.CloseIdleConnections()
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("boot service outage API (%s): %w", c.Socket, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("%s /outage: %w", method, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s /outage: %s: %s", method, resp.Status, strings.TrimSpace(string(b)))
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s /outage: %w", method, err)
-	}
-	return nil
+	return sockapi.Call(ctx, c.Socket, "boot service outage API", method, "/outage", body, out)
 }

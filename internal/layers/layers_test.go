@@ -24,7 +24,7 @@ const (
 )
 
 var layer = map[string]int{
-	"internal/power": vocabulary, "internal/supervise": vocabulary,
+	"internal/power": vocabulary, "internal/supervise": vocabulary, "internal/sockapi": vocabulary, // sockapi: the client of the lab process's socket APIs
 
 	"lab": model, "internal/tail": model, "internal/filecopy": model, "images": model, "bmc": model,
 	"bootsvc/bootlog": model, "bootsvc/dnsmasq": model, "lab/netns": model, "lab/proc": model,
