@@ -18,7 +18,8 @@ type logged struct {
 	// offset is added to the times it is told: the scenario steps' clock
 	// starts after Converge's, which is the log's.
 	offset time.Duration
-	// faulted are the machines each scenario step's fault acts on, by step.
+	// faulted are the machines each scenario step's fault names, by step
+	// (with where: the candidates, until the fault picks among them).
 	faulted map[string][]string
 }
 
@@ -50,7 +51,10 @@ func (r logged) CheckResult(at time.Duration, res check.Result) {
 
 func (r logged) Step(ev StepEvent) {
 	e := eventlog.Entry{At: ev.At, Kind: eventlog.KindStep, Name: ev.Step, Status: string(ev.Phase), Text: ev.Fault,
-		Took: ev.Took, Machines: r.faulted[ev.Step]}
+		Took: ev.Took, Machines: ev.Machines}
+	if len(e.Machines) == 0 {
+		e.Machines = r.faulted[ev.Step]
+	}
 	if ev.Err != nil {
 		e.Reason = ev.Err.Error()
 	}
@@ -68,7 +72,7 @@ func (lb *Lab) logSteps(begin time.Time, sc *scenario.Scenario) (restore func())
 		return func() {}
 	}
 	faulted := map[string][]string{}
-	for _, s := range sc.Steps { // with where: the candidates
+	for _, s := range sc.Steps {
 		faulted[s.Name] = faultedMachines(s.Fault)
 	}
 	plain := lb.report

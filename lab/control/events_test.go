@@ -34,6 +34,7 @@ func TestStepsInEventLog(t *testing.T) {
 	steps.Steps = []scenario.Step{
 		{Name: "cut", Fault: scenario.Fault{Kind: scenario.FaultPartition, Machines: []string{"uefi1"}}},
 		{Name: "off", Fault: scenario.Fault{Kind: scenario.FaultPowerOff, Machines: []string{"bios1"}}},
+		{Name: "kill", Fault: scenario.Fault{Kind: scenario.FaultKill, Machines: []string{"bios1", "uefi1"}, Unit: "x.service", Where: "test -e /x"}},
 	}
 	lb := &Lab{State: st, Scenario: &steps, report: &events{}}
 	begin := zero.Add(30 * time.Second) // the steps' clock starts 30 s into the log's
@@ -45,6 +46,8 @@ func TestStepsInEventLog(t *testing.T) {
 	rep.Step(StepEvent{Step: "cut", Fault: "partition uefi1", Phase: StepHealed, At: 4 * time.Second, Took: 3 * time.Second})
 	rep.Step(StepEvent{Step: "cut", Fault: "partition uefi1", Phase: StepRecovered, At: 9 * time.Second, Took: 5 * time.Second})
 	rep.Step(StepEvent{Step: "off", Fault: "power-off bios1", Phase: StepFailed, At: 10 * time.Second, Err: errors.New("bios1 still on")})
+	// where picked uefi1 of the two: the page marks uefi1 alone.
+	rep.Step(StepEvent{Step: "kill", Fault: "kill uefi1 unit x.service", Phase: StepInjected, At: 11 * time.Second, Machines: []string{"uefi1"}})
 	restore()
 	if _, ok := lb.report.(logged); ok {
 		t.Errorf("the lab's reporter still logs after the steps")
@@ -61,6 +64,8 @@ func TestStepsInEventLog(t *testing.T) {
 				{Phase: "healed", At: 34 * time.Second, Took: 3 * time.Second}, {Phase: "recovered", At: 39 * time.Second, Took: 5 * time.Second}}},
 		{Name: "off", Fault: "power-off bios1", Machines: []string{"bios1"}, Start: 40 * time.Second, End: 40 * time.Second,
 			Phase: "failed", Reason: "bios1 still on", Marks: []dashboard.StepMark{{Phase: "failed", At: 40 * time.Second}}},
+		{Name: "kill", Fault: "kill uefi1 unit x.service", Machines: []string{"uefi1"}, Start: 41 * time.Second, End: 41 * time.Second,
+			Phase: "injected", Marks: []dashboard.StepMark{{Phase: "injected", At: 41 * time.Second}}},
 	}
 	if !reflect.DeepEqual(v.Steps, want) {
 		t.Errorf("steps read back:\n%+v\nwant\n%+v", v.Steps, want)

@@ -30,6 +30,9 @@ type StepEvent struct {
 	At    time.Duration
 	Took  time.Duration // recovered: from healing to the recovery checks passing
 	Err   error
+	// Machines the fault acts on, once injected (with where: those it
+	// picked); before, the log takes the candidates the step names.
+	Machines []string
 }
 
 // StepResult is what became of one scenario step.
@@ -77,8 +80,9 @@ func (lb *Lab) runStep(ctx context.Context, s scenario.Step, clock func() time.D
 	r = StepResult{Name: s.Name, Fault: s.Fault.String()}
 	begin := time.Now()
 	defer func() { r.Took = time.Since(begin) }()
+	var machines []string
 	event := func(p StepPhase, took time.Duration) {
-		lb.report.Step(StepEvent{Step: s.Name, Fault: r.Fault, Phase: p, At: clock(), Took: took})
+		lb.report.Step(StepEvent{Step: s.Name, Fault: r.Fault, Phase: p, At: clock(), Took: took, Machines: machines})
 	}
 	id := "step-" + s.Name
 	before, err := lb.stepChecks(ctx, s.Name, s.Before, time.Duration(s.Deadline), clock)
@@ -92,6 +96,7 @@ func (lb *Lab) runStep(ctx context.Context, s scenario.Step, clock func() time.D
 		return r
 	}
 	r.Fault = injectedFault.String() // with where, the machines it picked
+	machines = faultedMachines(injectedFault)
 	injected := time.Now()
 	event(StepInjected, 0)
 	during, err := lb.stepChecks(ctx, s.Name, s.During, time.Duration(s.Deadline), clock)
