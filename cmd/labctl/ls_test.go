@@ -158,7 +158,7 @@ func (c *cliEnv) testUpWithoutScenario(t *testing.T) {
 		}
 		for _, want := range []string{
 			"labctl: labctl " + cmd + " needs a SCENARIO: a built-in one or a directory holding scenario.yaml",
-			"SCENARIO       MACHINES", "\netcd3 ", "\npxe-smoke ",
+			"\nSCENARIO ", " MACHINES ", "\netcd3 ", "\npxe-smoke ",
 			"Usage:\n  labctl " + cmd + " SCENARIO",
 		} {
 			if !strings.Contains(errOut, want) {

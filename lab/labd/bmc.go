@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bmc/virtual"
+	"github.com/labctl/labctl/internal/sockapi"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/pki"
 )
@@ -90,7 +91,7 @@ func serveFaultAPI(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, systems 
 // owner only) until ctx ends, and removes it then.
 func serveSocket(ctx context.Context, wg *sync.WaitGroup, sock string, h http.Handler, what string, fail func(error)) error {
 	os.Remove(sock) // a crashed lab process's
-	ln, err := net.Listen("unix", sock)
+	ln, err := sockapi.Listen(sock)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
