@@ -41,7 +41,12 @@ func TestE2EK8sInstall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("labctl test k8s-install: %v", err)
 	}
-	if !t.Run("snapshot", func(t *testing.T) { testSnapshotK8s(t, ctx, e) }) { // snapshot_e2e_test.go
+	// Logs and exec go through the kubelets' TLS (clocks stepped,
+	// certificates valid after the resume); worker2's reboot is a cold
+	// start from its restored disk overlay (snapshot_e2e_test.go).
+	if !t.Run("snapshot", func(t *testing.T) {
+		testSnapshotRestores(t, ctx, e, "check kubectl-logs-exec passed", "check worker-survives-reboot passed")
+	}) {
 		return
 	}
 	status, err := e.run(ctx, "status", "k8s-install", "-o", "json")

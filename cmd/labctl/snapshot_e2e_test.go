@@ -327,13 +327,12 @@ func assertSnapshotWhole(t *testing.T, root, name string, saved map[string]strin
 	}
 }
 
-// testSnapshotK8s saves the converged Kubernetes lab the test brought up,
-// takes it down and restores it: the scenario's checks pass again on the
-// restored cluster, logs and exec among them, which go through the
-// kubelets' TLS (clocks stepped, certificates valid after the resume). The
-// restored lab is left up for the rest of the test, which then proves on
-// it what it proves on a booted one.
-func testSnapshotK8s(t *testing.T, ctx context.Context, e *e2eEnv) {
+// testSnapshotRestores saves the converged lab the test brought up, takes
+// it down and restores it: the scenario's checks, among them those named in
+// wants, pass again on the restored machines. The restored lab is left up
+// for the rest of the test, which then proves on it what it proves on a
+// booted one.
+func testSnapshotRestores(t *testing.T, ctx context.Context, e *e2eEnv, wants ...string) {
 	name := fmt.Sprintf("e2e-%08x", rand.Uint32())
 	t.Cleanup(func() { e.run(context.Background(), "snapshot", "rm", name) })
 	begin := time.Now()
@@ -352,8 +351,7 @@ func testSnapshotK8s(t *testing.T, ctx context.Context, e *e2eEnv) {
 	if err != nil || !strings.Contains(out, "lab "+e.scenario+" is up and its ") {
 		t.Fatalf("up --from-snapshot: %v", err)
 	}
-	// worker2's reboot is a cold start from its restored disk overlay.
-	for _, want := range []string{"check kubectl-logs-exec passed", "check worker-survives-reboot passed"} {
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
 			t.Errorf("up --from-snapshot ran no %q", want)
 		}
