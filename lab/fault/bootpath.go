@@ -61,18 +61,6 @@ func bootPath(ctx context.Context, env Env, id string, f scenario.Fault) error {
 	return nil
 }
 
-func unBootPath(ctx context.Context, l *lab.Lab, id string) error {
-	if err := haveNft(); err != nil {
-		return err
-	}
-	table := tableOf(id)
-	if _, err := nft(ctx, l, "", "list", "table", "inet", table); err != nil {
-		return nil // never made, or healed already
-	}
-	_, err := nft(ctx, l, "", "delete", "table", "inet", table)
-	return err
-}
-
 // bootServiceProbe connects to the boot service from inside the lab's
 // namespace as a machine would, from an address other than the
 // gateway's (127.0.0.1): any answer is an answer.

@@ -150,9 +150,9 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 	case scenario.FaultPartition:
 		err = unpartition(ctx, env.Lab, id)
 	case scenario.FaultLoss:
-		err = unloss(ctx, env.Lab, id)
+		err = dropTable(ctx, env.Lab, "bridge", id)
 	case scenario.FaultBootServiceDown, scenario.FaultDHCPDown:
-		err = unBootPath(ctx, env.Lab, id)
+		err = dropTable(ctx, env.Lab, "inet", id)
 	case scenario.FaultBootServiceError:
 		err = healBootServiceError(ctx, env)
 	case scenario.FaultDiskFill:

@@ -28,7 +28,8 @@ import (
 // lossy, as with a bad cable or port; netem is not needed (this kernel has
 // none).
 
-// tableOf is the loss's table: nftables names are identifiers.
+// tableOf is the table of the fault id (a loss, a boot-path fault):
+// nftables names are identifiers.
 func tableOf(id string) string { return "labctl_" + strings.ReplaceAll(id, "-", "_") }
 
 func haveNft() error {
@@ -167,14 +168,17 @@ func lossCounters(ctx context.Context, l *lab.Lab, table string) (map[string]int
 	return dropped, nil
 }
 
-func unloss(ctx context.Context, l *lab.Lab, id string) error {
+// dropTable heals a fault that is a table of its own (a loss, a boot-path
+// fault): it deletes the fault's table of family from the lab's namespace.
+// A table never made, or healed already, is healed.
+func dropTable(ctx context.Context, l *lab.Lab, family, id string) error {
 	if err := haveNft(); err != nil {
 		return err // not "healed": nothing could have been asked
 	}
 	table := tableOf(id)
-	if _, err := nft(ctx, l, "", "list", "table", "bridge", table); err != nil {
-		return nil // never made, or healed already
+	if _, err := nft(ctx, l, "", "list", "table", family, table); err != nil {
+		return nil
 	}
-	_, err := nft(ctx, l, "", "delete", "table", "bridge", table)
+	_, err := nft(ctx, l, "", "delete", "table", family, table)
 	return err
 }
