@@ -40,8 +40,8 @@ func File(path string, n int) string {
 	return "  | " + strings.ReplaceAll(s, "\n", "\n  | ")
 }
 
-// Clean returns the last n lines of the file at path without terminal
-// escapes, long lines cut (a console's tail for a page, as File's for an error).
+// Clean returns the last n lines of the file at path that are not blank,
+// without terminal escapes, long lines cut (a console's tail for a page, as File's for an error).
 func Clean(path string, n int) (string, error) {
 	s, err := read(path)
 	if err != nil {
@@ -49,7 +49,10 @@ func Clean(path string, n int) (string, error) {
 	}
 	var lines []string
 	for _, l := range strings.Split(terminal.ReplaceAllString(s, ""), "\n") {
-		l = strings.TrimRight(l, " ")
+		l = strings.TrimRight(l, " \t")
+		if l == "" {
+			continue // a console's blank lines would take the place of lines that say something
+		}
 		if r := []rune(l); len(r) > maxLine {
 			l = string(r[:maxLine]) + " …"
 		}

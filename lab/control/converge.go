@@ -150,15 +150,30 @@ func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progres
 				rep.MachineStep(s)
 			}
 			timeline.Add(snap.Steps...)
-			if len(snap.Failures) > 0 {
+			if len(snap.Failures) > 0 && ctx.Err() == nil {
 				once.Do(func() { fail <- errors.Join(snap.Failures...) })
 			}
 			select {
 			case <-ctx.Done():
+				finalPoll(ctx, w, rep, timeline)
 				return
 			case <-tick.C:
 			}
 		}
 	}()
 	return w.Elapsed, fail, done
+}
+
+// finalPoll reports the steps made since the last poll once the checks
+// have ended: a check that passed on a report the watcher had not yet read
+// (read up to 250 ms apart) would otherwise leave that report unshown.
+// Failures are not sent: the run is over.
+func finalPoll(ctx context.Context, w *progress.Watcher, rep Reporter, timeline *progress.Timeline) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	snap := w.Poll(ctx)
+	for _, s := range snap.Steps {
+		rep.MachineStep(s)
+	}
+	timeline.Add(snap.Steps...)
 }

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/eventlog"
+	"github.com/labctl/labctl/lab/progress"
 	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/state"
 )
@@ -84,5 +86,39 @@ func TestConvergeReportsFailingCheck(t *testing.T) {
 func TestEventLogPassed(t *testing.T) {
 	if string(check.Passed) != eventlog.StatusPassed {
 		t.Errorf("check.Passed %q, eventlog.StatusPassed %q", check.Passed, eventlog.StatusPassed)
+	}
+}
+
+// reportsAfter is a boot log whose machine reports only once the run's
+// context has ended: what a check saw between the watcher's polls.
+type reportsAfter struct {
+	ctx context.Context
+	mac string
+}
+
+func (r reportsAfter) Records(context.Context) ([]bootlog.Record, error) {
+	if r.ctx.Err() == nil {
+		return nil, nil
+	}
+	return []bootlog.Record{{MAC: r.mac, Events: []bootlog.Event{{Kind: bootlog.KindReport, Name: "booted", Detail: "secureboot=enabled"}}}}, nil
+}
+
+// TestFinalPollShowsLastReport: the report a check passed on is shown even
+// when it reached the boot service after the watcher's last poll.
+func TestFinalPollShowsLastReport(t *testing.T) {
+	st, _ := pxeSmoke(t, t.TempDir(), "labctl-trust-never-made")
+	if err := state.Create(st); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := progress.NewWatcher(st.Lab, nil)
+	w.BootLog = reportsAfter{ctx: ctx, mac: st.Lab.Machines[0].MAC.String()}
+	var ev events
+	var timeline progress.Timeline
+	w.Poll(ctx)
+	cancel()
+	finalPoll(ctx, w, &ev, &timeline)
+	if got, want := ev.all(), "bios1: report booted: secureboot=enabled"; !slices.Contains(got, want) {
+		t.Errorf("events %q lack %q", got, want)
 	}
 }
