@@ -55,7 +55,8 @@ func TestE2EEtcd3Install(t *testing.T) {
 }
 
 // TestE2EBrokenScenarioIsDiagnosed runs etcd3 with a wrong initial cluster
-// on node1: the run must fail, and say which check failed on which node.
+// on node1: the run must fail as soon as etcd says why (the check's
+// fail_matches), and say which check failed on which node.
 func TestE2EBrokenScenarioIsDiagnosed(t *testing.T) {
 	e := newE2E(t, "etcd3")
 	dir := filepath.Join(t.TempDir(), "etcd3-broken")
@@ -88,8 +89,10 @@ func TestE2EBrokenScenarioIsDiagnosed(t *testing.T) {
 	if err == nil {
 		t.Fatal("labctl test passed a scenario with a wrong initial cluster")
 	}
-	if want := `check "members-started" on node1 failed`; !strings.Contains(out, want) {
-		t.Errorf("output lacks the diagnosis %q", want)
+	for _, want := range []string{`check "members-started" on node1 failed`, "cluster ID mismatch"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks the diagnosis %q", want)
+		}
 	}
 	// The failing machine's console end, as a run in CI shows nothing else.
 	if !regexp.MustCompile(`serial log \S+/machines/node1/serial\.log, last lines:\n  \| \S`).MatchString(out) {
