@@ -1,5 +1,5 @@
 // Package fault injects faults into a running lab and heals them: a
-// partition of the lab's segment, a frozen guest, a NIC without carrier, a
+// partition of the lab's segment, a lossy or slow link, a frozen guest, a NIC without carrier, a
 // machine powered off through its BMC, a service stopped, the boot service
 // or DHCP unavailable, a filesystem filled. Each injection is
 // proven to have taken effect before it returns (a partition that lets
@@ -44,6 +44,12 @@ type Freezer interface {
 // (lab/qemu: QMP set_link).
 type Linker interface {
 	SetLink(ctx context.Context, l *lab.Lab, machine string, up bool) error
+}
+
+// Delayer is a provider that can hold a machine's frames back (lab/qemu:
+// QEMU's filter-buffer on its NIC); d 0 lets them go again.
+type Delayer interface {
+	SetDelay(ctx context.Context, l *lab.Lab, machine string, d time.Duration) error
 }
 
 // Env is what faults act through on one lab.
@@ -103,6 +109,8 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = partition(ctx, env, id, f)
 	case scenario.FaultLoss:
 		err = loss(ctx, env, id, f)
+	case scenario.FaultDelay:
+		err = delay(ctx, env, f)
 	case scenario.FaultPause:
 		err = pause(ctx, env, f.Machines)
 	case scenario.FaultLinkDown:
@@ -151,6 +159,12 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = unpartition(ctx, env.Lab, id)
 	case scenario.FaultLoss:
 		err = dropTable(ctx, env.Lab, "bridge", id)
+	case scenario.FaultDelay:
+		dl, ok := env.Provider.(Delayer)
+		if !ok {
+			break // a provider that cannot delay delayed nothing
+		}
+		err = onEach(f.Machines, func(name string) error { return dl.SetDelay(ctx, env.Lab, name, 0) })
 	case scenario.FaultBootServiceDown, scenario.FaultDHCPDown:
 		err = dropTable(ctx, env.Lab, "inet", id)
 	case scenario.FaultBootServiceError:

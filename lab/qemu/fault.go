@@ -3,6 +3,8 @@ package qemu
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
@@ -47,6 +49,34 @@ func (p *Provider) Paused(ctx context.Context, l *lab.Lab, machine string) (bool
 // or off, as pulling its cable would.
 func (p *Provider) SetLink(ctx context.Context, l *lab.Lab, machine string, up bool) error {
 	return p.running(l, machine, fmt.Sprintf(`{"execute":"set_link","arguments":{"name":%q,"up":%t}}`, bootDeviceID[power.BootNetwork], up))
+}
+
+// delayFilter is the id of the filter SetDelay puts on a machine's netdev.
+const delayFilter = "labctl-delay"
+
+// SetDelay holds the frames to and from the machine's NIC (netdev net0)
+// and releases them together every d (QEMU's filter-buffer: each frame
+// waits up to d); d 0 takes the filter off. netem would delay each frame
+// by a set time, but this machine's kernel has none, and QEMU's filter
+// needs nothing of the host. A machine that is not running has no filter.
+func (p *Provider) SetDelay(ctx context.Context, l *lab.Lab, machine string, d time.Duration) error {
+	f := machineFiles(l, machine)
+	if d == 0 {
+		if qemuPid(f) == 0 {
+			return nil
+		}
+		err := qmpRun(f, fmt.Sprintf(`{"execute":"object-del","arguments":{"id":%q}}`, delayFilter))
+		if err != nil && strings.Contains(err.Error(), "not found") {
+			return nil // healed already
+		}
+		return err
+	}
+	cmd := fmt.Sprintf(`{"execute":"object-add","arguments":{"qom-type":"filter-buffer","id":%q,"netdev":"net0","queue":"all","interval":%d}}`,
+		delayFilter, d.Microseconds())
+	if err := p.running(l, machine, cmd); err != nil {
+		return fmt.Errorf("machine %s: delay: %w", machine, err)
+	}
+	return nil
 }
 
 func (p *Provider) running(l *lab.Lab, machine, cmd string) error {

@@ -189,6 +189,28 @@ func TestProvider(t *testing.T) {
 		}
 	})
 
+	t.Run("delay on and off", func(t *testing.T) {
+		interval := func() (int, error) {
+			var v int
+			err := qmpQuery(f, fmt.Sprintf(`{"execute":"qom-get","arguments":{"path":"/objects/%s","property":"interval"}}`, delayFilter), &v)
+			return v, err
+		}
+		if err := p.SetDelay(ctx, l, m.Name, 150*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if v, err := interval(); err != nil || v != 150000 {
+			t.Fatalf("filter interval %d µs, %v; want 150000", v, err)
+		}
+		for i := range 2 { // taking it off twice is no error
+			if err := p.SetDelay(ctx, l, m.Name, 0); err != nil {
+				t.Fatalf("off %d: %v", i, err)
+			}
+		}
+		if _, err := interval(); err == nil {
+			t.Fatal("the filter is still there after the delay was taken off")
+		}
+	})
+
 	t.Run("destroy from disk by a new provider, twice", func(t *testing.T) {
 		last := qemuPid(f)
 		fresh := New(log) // as after a crash: nothing in memory

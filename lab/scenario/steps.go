@@ -59,6 +59,9 @@ const (
 	// FaultLoss drops Percent of the frames from and to each machine on
 	// the lab's bridge, at random (nftables' numgen, no netem needed).
 	FaultLoss = "loss"
+	// FaultDelay holds each machine's frames for up to Delay (released
+	// together every Delay, QEMU's filter-buffer on its NIC).
+	FaultDelay = "delay"
 	// BMC faults: the machine's virtual BMC (IPMI and Redfish) answers
 	// busy, stays silent, drops its sessions or refuses a boot override,
 	// for the next Requests requests or until healed.
@@ -82,7 +85,7 @@ const (
 )
 
 // FaultKinds are the kinds a fault may have.
-var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultKill, FaultLoss,
+var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultKill, FaultLoss, FaultDelay,
 	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot,
 	FaultBootServiceDown, FaultBootServiceError, FaultDHCPDown, FaultDiskFill}
 
@@ -124,7 +127,16 @@ type Fault struct {
 	Path string `yaml:"path" json:"path,omitempty"`
 	// Status is what a boot-service-error answers (500 to 599; 0: 503).
 	Status int `yaml:"status" json:"status,omitempty"`
+	// Delay is the longest a delay holds a frame (MinDelay to MaxDelay).
+	Delay Duration `yaml:"delay" json:"delay,omitempty"`
 }
+
+// The bounds of a delay: under MinDelay a probe could not tell it from
+// none; over MaxDelay a connection's two legs would outlast a probe's 3 s.
+const (
+	MinDelay = 10 * time.Millisecond
+	MaxDelay = time.Second
+)
 
 // String is the fault in a few words, for timelines and `labctl fault list`.
 func (f Fault) String() string {
@@ -156,6 +168,9 @@ func (f Fault) String() string {
 	}
 	if f.Percent > 0 {
 		fmt.Fprintf(&b, " %d%%", f.Percent)
+	}
+	if f.Delay > 0 {
+		fmt.Fprintf(&b, " up to %s", time.Duration(f.Delay))
 	}
 	return b.String()
 }
@@ -253,6 +268,12 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 		bad("status", "%d: a boot-service-error answers a server error, 500 to 599 (default %d)", f.Status, DefaultBootServiceStatus)
 	case f.Kind != FaultBootServiceError && f.Status != 0:
 		bad("status", "only a boot-service-error has a status")
+	}
+	switch d := time.Duration(f.Delay); {
+	case f.Kind == FaultDelay && (d < MinDelay || d > MaxDelay):
+		bad("delay", "%s: a delay holds frames for %s to %s", d, MinDelay, MaxDelay)
+	case f.Kind != FaultDelay && d != 0:
+		bad("delay", "only a delay has a delay")
 	}
 	if _, bmcFault := BMCFault(f.Kind); !bmcFault && f.Requests != 0 {
 		bad("requests", "only a BMC fault (bmc-*) spoils a number of requests")
