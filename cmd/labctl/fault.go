@@ -34,6 +34,7 @@ in the lab's state (listed by status) and healed by heal ID or by down.
   labctl fault etcd3 inject service-stop --machines node1 --unit etcd
   labctl fault etcd3 inject kill --machines node1 --unit etcd
   labctl fault etcd3 inject loss --machines node2 --percent 30
+  labctl fault etcd3 inject duplicate --machines node2 --percent 20
   labctl fault etcd3 inject delay --machines node2 --delay 200ms
   labctl fault etcd3 inject bmc-error --machines node3 --requests 2
   labctl fault etcd3 inject boot-service-down
@@ -97,7 +98,7 @@ in the lab's state (listed by status) and healed by heal ID or by down.
 	fl.StringVar(&f.Unit, "unit", "", "the systemd unit of a service-stop or a kill")
 	fl.StringVar(&f.Where, "where", "", "pick among --machines those on which this command exits 0 (e.g. the etcd leader)")
 	fl.StringVar(&f.Protocol, "protocol", "", "the BMC protocol of a power-off: ipmi or redfish (default: the BMC's endpoints in order)")
-	fl.IntVar(&f.Percent, "percent", 0, "the share of frames a loss drops, 1 to 100; how full a disk-fill makes its filesystem (default 0: full)")
+	fl.IntVar(&f.Percent, "percent", 0, "the share of frames a loss drops or a duplicate sends twice, 1 to 100; how full a disk-fill makes its filesystem (default 0: full)")
 	fl.DurationVar(&delay, "delay", 0, fmt.Sprintf("the longest a delay holds each frame, %s to %s", scenario.MinDelay, scenario.MaxDelay))
 	fl.StringVar(&f.Path, "path", "", "the directory whose filesystem a disk-fill fills")
 	fl.IntVar(&f.Status, "status", 0, "what a boot-service-error answers the machines, 500 to 599 (default 0: 503)")

@@ -15,11 +15,11 @@ import (
 // writes, node3 refuses a linearizable read, then catches up to the
 // majority's revision) and etcd3-chaos (a writer on node1 while the
 // leader's etcd is killed, node2's link loses 30%, then is slowed by up to
-// 200 ms, and node3 is power-cycled
-// through its BMC: every acknowledged write reads back). Then a fault by
-// hand (node2's link down): refused naming the flag, injected and proven,
-// listed by status, healed; and a BMC fault on node3, armed in the lab
-// process's virtual BMC and healed.
+// 200 ms, a fifth of the frames to node3 are sent twice, and node3 is
+// power-cycled through its BMC: every acknowledged write reads back). Then
+// a fault by hand (node2's link down): refused naming the flag, injected
+// and proven, listed by status, healed; and a BMC fault on node3, armed in
+// the lab process's virtual BMC and healed.
 func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 	// Steps only of a scenario based on the lab's: refused, naming the flag.
 	out, err := e.run(ctx, "verify", "etcd3", "--steps-from", "k8s-worker-loss")
@@ -47,10 +47,12 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		"node1      check lossy-node2/writer-progresses passed",
 		"step slow-node2: fault delay node2 up to 200ms took effect",
 		"node1      check slow-node2/writer-progresses passed",
+		"step duplicating-node3: fault duplicate node3 20% took effect",
+		"node1      check duplicating-node3/writer-progresses passed",
 		"step power-cycle-node3: fault power-off node3 took effect",
 		"node1      check power-cycle-node3/writer-progresses passed",
 		"node1      check power-cycle-node3/every-acked-write-readable passed",
-		"scenario etcd3-chaos: all 4 steps passed (recovery: kill-leader ",
+		"scenario etcd3-chaos: all 5 steps passed (recovery: kill-leader ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify --steps --steps-from: output lacks %q", want)
@@ -61,7 +63,7 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		t.Errorf("verify --steps-from etcd3-chaos: no leader killed in the output")
 	}
 	raw, _ := os.ReadFile(junit)
-	for _, step := range []string{"pause-node2", "isolate-node3", "kill-leader", "slow-node2", "power-cycle-node3"} {
+	for _, step := range []string{"pause-node2", "isolate-node3", "kill-leader", "slow-node2", "duplicating-node3", "power-cycle-node3"} {
 		if !regexp.MustCompile(`<testcase name="step/` + step + `" classname="etcd3" time="[0-9.]+"`).Match(raw) {
 			t.Errorf("junit.xml does not record step %s with its recovery time", step)
 		}

@@ -1,5 +1,5 @@
 // Package fault injects faults into a running lab and heals them: a
-// partition of the lab's segment, a lossy or slow link, a frozen guest, a NIC without carrier, a
+// partition of the lab's segment, a lossy, slow or duplicating link, a frozen guest, a NIC without carrier, a
 // machine powered off through its BMC, a service stopped, the boot service
 // or DHCP unavailable, a filesystem filled. Each injection is
 // proven to have taken effect before it returns (a partition that lets
@@ -109,6 +109,8 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = partition(ctx, env, id, f)
 	case scenario.FaultLoss:
 		err = loss(ctx, env, id, f)
+	case scenario.FaultDuplicate:
+		err = duplicate(ctx, env, id, f)
 	case scenario.FaultDelay:
 		err = delay(ctx, env, f)
 	case scenario.FaultPause:
@@ -159,6 +161,8 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = unpartition(ctx, env.Lab, id)
 	case scenario.FaultLoss:
 		err = dropTable(ctx, env.Lab, "bridge", id)
+	case scenario.FaultDuplicate:
+		err = dropTable(ctx, env.Lab, "netdev", id)
 	case scenario.FaultDelay:
 		dl, ok := env.Provider.(Delayer)
 		if !ok {

@@ -168,9 +168,10 @@ func lossCounters(ctx context.Context, l *lab.Lab, table string) (map[string]int
 	return dropped, nil
 }
 
-// dropTable heals a fault that is a table of its own (a loss, a boot-path
-// fault): it deletes the fault's table of family from the lab's namespace.
-// A table never made, or healed already, is healed.
+// dropTable heals a fault that is a table of its own (a loss, a
+// duplicate, a boot-path fault): it deletes the fault's table of family
+// from the lab's namespace. A table never made, or healed already, is
+// healed.
 func dropTable(ctx context.Context, l *lab.Lab, family, id string) error {
 	if err := haveNft(); err != nil {
 		return err // not "healed": nothing could have been asked

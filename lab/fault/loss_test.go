@@ -104,3 +104,88 @@ func TestLossProbes(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicate sends 50% of the frames to one machine twice on a real
+// bridge: proven by the table's counters when injected, seen as extra
+// datagrams arriving at it (and none extra at its neighbour), gone once
+// healed.
+func TestDuplicate(t *testing.T) {
+	s := newSegment(t, "a", "b")
+	testenv.Tool(t, "nft", "nftables")
+	env := Env{Lab: s.lab, Shell: s, Probe: time.Second}
+	ctx := context.Background()
+	f := scenario.Fault{Kind: scenario.FaultDuplicate, Machines: []string{"b"}, Percent: 50}
+	if err := Inject(ctx, env, "dup-b", f); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s.ruleset(t), "table netdev labctl_dup_b") {
+		t.Errorf("no table of the duplicate in the lab's namespace:\n%s", s.ruleset(t))
+	}
+	// 40 datagrams at 50%: none sent twice happens once in 10^12 runs.
+	if got := s.datagrams(t, "b", 40); got <= 40 {
+		t.Errorf("b received %d of 40 datagrams under a 50%% duplicate, want more", got)
+	}
+	if got := s.datagrams(t, "a", 20); got != 20 {
+		t.Errorf("a, without a duplicate, received %d of 20 datagrams", got)
+	}
+	for range 2 { // healing twice is no error
+		if err := Heal(ctx, env, "dup-b", f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := s.ruleset(t); strings.Contains(out, "labctl") {
+		t.Errorf("the duplicate's table outlived its healing:\n%s", out)
+	}
+	if got := s.datagrams(t, "b", 20); got != 20 {
+		t.Errorf("healed, b received %d of 20 datagrams", got)
+	}
+}
+
+// datagrams sends n UDP datagrams from the gateway to machine and counts
+// those that arrive (received in its namespace, not through the code
+// under test).
+func (s *segment) datagrams(t *testing.T, machine string, n int) int {
+	t.Helper()
+	m, _, _ := s.lab.Machine(machine)
+	addr := net.JoinHostPort(m.IP.String(), "9")
+	ln, err := netns.ListenPacket(s.ns[machine], "udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := netns.Dial(context.Background(), s.lab.Netns, "udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range n {
+		if _, err := c.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := 0
+	buf := make([]byte, 16)
+	for {
+		ln.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, _, err := ln.ReadFrom(buf); err != nil {
+			return got
+		}
+		got++
+	}
+}
+
+// A machine the bridge has not seen (its MAC on no port) is refused naming
+// it and the bridge, and nothing is left behind.
+func TestDuplicateUnknownPort(t *testing.T) {
+	s := newSegment(t, "a", "b")
+	testenv.Tool(t, "nft", "nftables")
+	s.lab.Machines[1].MAC, _ = net.ParseMAC("52:54:00:99:00:ff")
+	env := Env{Lab: s.lab, Shell: s, Probe: time.Second}
+	err := Inject(context.Background(), env, "dup-b", scenario.Fault{Kind: scenario.FaultDuplicate, Machines: []string{"b"}, Percent: 30})
+	if err == nil || !strings.Contains(err.Error(), "inject duplicate b 30%: bridge labbr0 has not learned the port of b (MAC 52:54:00:99:00:ff)") {
+		t.Fatalf("err = %v, want the machine and the bridge named", err)
+	}
+	if out := s.ruleset(t); strings.Contains(out, "labctl") {
+		t.Errorf("the refused duplicate left a table:\n%s", out)
+	}
+}

@@ -53,7 +53,7 @@ func newSegment(t *testing.T, names ...string) *segment {
 		}
 		t.Cleanup(func() { netns.Delete(ctx, name) })
 	}
-	l := &lab.Lab{Name: "t", Netns: prefix}
+	l := &lab.Lab{Name: "t", Netns: prefix, Network: lab.Network{Name: "labbr0"}}
 	mkns(l.Netns)
 	run("ip", "-n", l.Netns, "link", "add", "labbr0", "type", "bridge")
 	run("ip", "-n", l.Netns, "addr", "add", "10.99.0.1/24", "dev", "labbr0")

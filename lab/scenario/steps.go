@@ -59,6 +59,8 @@ const (
 	// FaultLoss drops Percent of the frames from and to each machine on
 	// the lab's bridge, at random (nftables' numgen, no netem needed).
 	FaultLoss = "loss"
+	// FaultDuplicate sends Percent of the frames to each machine twice.
+	FaultDuplicate = "duplicate"
 	// FaultDelay holds each machine's frames for up to Delay (released
 	// together every Delay, QEMU's filter-buffer on its NIC).
 	FaultDelay = "delay"
@@ -85,7 +87,7 @@ const (
 )
 
 // FaultKinds are the kinds a fault may have.
-var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultKill, FaultLoss, FaultDelay,
+var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultKill, FaultLoss, FaultDuplicate, FaultDelay,
 	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot,
 	FaultBootServiceDown, FaultBootServiceError, FaultDHCPDown, FaultDiskFill}
 
@@ -120,8 +122,9 @@ type Fault struct {
 	Protocol string `yaml:"protocol" json:"protocol,omitempty"`
 	// Requests is how many requests a BMC fault spoils (0: until healed).
 	Requests int `yaml:"requests" json:"requests,omitempty"`
-	// Percent is the share of a loss's frames dropped (1 to 100), or how
-	// full a disk-fill makes its filesystem (1 to 100; 0: full).
+	// Percent is the share of a loss's frames dropped or of a duplicate's
+	// sent twice (1 to 100), or how full a disk-fill makes its filesystem
+	// (1 to 100; 0: full).
 	Percent int `yaml:"percent" json:"percent,omitempty"`
 	// Path is the directory whose filesystem a disk-fill fills.
 	Path string `yaml:"path" json:"path,omitempty"`
@@ -252,10 +255,12 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 	switch {
 	case f.Kind == FaultLoss && (f.Percent < 1 || f.Percent > 100):
 		bad("percent", "%d: a loss drops 1 to 100 percent of the frames", f.Percent)
+	case f.Kind == FaultDuplicate && (f.Percent < 1 || f.Percent > 100):
+		bad("percent", "%d: a duplicate sends 1 to 100 percent of the frames twice", f.Percent)
 	case f.Kind == FaultDiskFill && (f.Percent < 0 || f.Percent > 100):
 		bad("percent", "%d: a disk-fill fills 1 to 100 percent of the filesystem (0: full)", f.Percent)
-	case f.Kind != FaultLoss && f.Kind != FaultDiskFill && f.Percent != 0:
-		bad("percent", "only a loss or a disk-fill has a percent")
+	case f.Kind != FaultLoss && f.Kind != FaultDuplicate && f.Kind != FaultDiskFill && f.Percent != 0:
+		bad("percent", "only a loss, a duplicate or a disk-fill has a percent")
 	}
 	switch {
 	case f.Kind == FaultDiskFill && !fillPath.MatchString(f.Path):

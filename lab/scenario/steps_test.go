@@ -36,6 +36,9 @@ const stepsYAML = validYAML + `steps:
   - name: slow
     fault: {kind: delay, machines: [b], delay: 200ms}
     recover: {checks: [{name: up, run: "true"}]}
+  - name: twice
+    fault: {kind: duplicate, machines: [a], percent: 20}
+    recover: {checks: [{name: up, run: "true"}]}
 `
 
 func TestStepsValid(t *testing.T) {
@@ -43,7 +46,7 @@ func TestStepsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Steps) != 8 || s.Steps[2].Fault.Requests != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
+	if len(s.Steps) != 9 || s.Steps[2].Fault.Requests != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
 		t.Fatalf("steps = %+v", s.Steps)
 	}
 	if d := time.Duration(s.Steps[0].Deadline); d != DefaultDuringDeadline {
@@ -52,7 +55,7 @@ func TestStepsValid(t *testing.T) {
 	if d := time.Duration(s.Steps[1].Recover.Deadline); d != time.Minute {
 		t.Errorf("recover deadline %s, want 1m", d)
 	}
-	for i, want := range map[int]string{0: "partition b", 3: "boot-service-down", 4: "boot-service-error 500", 5: "dhcp-down", 6: "disk-fill a /var/lib 90%", 7: "delay b up to 200ms"} {
+	for i, want := range map[int]string{0: "partition b", 3: "boot-service-down", 4: "boot-service-error 500", 5: "dhcp-down", 6: "disk-fill a /var/lib 90%", 7: "delay b up to 200ms", 8: "duplicate a 20%"} {
 		if got := s.Steps[i].Fault.String(); got != want {
 			t.Errorf("steps[%d]: fault in words %q, want %q", i, got, want)
 		}
@@ -63,7 +66,7 @@ func TestStepsInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, kill, loss, delay, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill`},
+		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, kill, loss, duplicate, delay, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill`},
 		{"error status not a server error", "kind: pause, machines: [a]}", "kind: boot-service-error, status: 404}", "steps[1].fault.status: 404: a boot-service-error answers a server error, 500 to 599 (default 503)"},
 		{"status off a boot-service-error", "kind: pause, machines: [a]}", "kind: boot-service-down, status: 500}", "steps[1].fault.status: only a boot-service-error has a status"},
 		{"error of a machine", "kind: pause, machines: [a]}", "kind: boot-service-error, machines: [a]}", "steps[1].fault.machines: a boot-service-error acts on the whole lab's boot path: no machines"},
@@ -87,7 +90,8 @@ func TestStepsInvalid(t *testing.T) {
 		{"requests off a BMC fault", "machines: [a]}", "machines: [a], requests: 2}", "steps[1].fault.requests: only a BMC fault (bmc-*) spoils a number of requests"},
 		{"loss without percent", "kind: pause, machines: [a]}", "kind: loss, machines: [a]}", "steps[1].fault.percent: 0: a loss drops 1 to 100 percent of the frames"},
 		{"loss over 100", "kind: pause, machines: [a]}", "kind: loss, machines: [a], percent: 130}", "steps[1].fault.percent: 130: a loss drops 1 to 100 percent"},
-		{"percent off a loss", "machines: [a]}", "machines: [a], percent: 30}", "steps[1].fault.percent: only a loss or a disk-fill has a percent"},
+		{"percent off a loss", "machines: [a]}", "machines: [a], percent: 30}", "steps[1].fault.percent: only a loss, a duplicate or a disk-fill has a percent"},
+		{"duplicate without percent", "kind: pause, machines: [a]}", "kind: duplicate, machines: [a]}", "steps[1].fault.percent: 0: a duplicate sends 1 to 100 percent of the frames twice"},
 		{"delay without delay", "kind: pause, machines: [a]}", "kind: delay, machines: [a]}", "steps[1].fault.delay: 0s: a delay holds frames for 10ms to 1s"},
 		{"delay over a second", "kind: pause, machines: [a]}", "kind: delay, machines: [a], delay: 3s}", "steps[1].fault.delay: 3s: a delay holds frames for 10ms to 1s"},
 		{"delay off a delay", "machines: [a]}", "machines: [a], delay: 200ms}", "steps[1].fault.delay: only a delay has a delay"},
