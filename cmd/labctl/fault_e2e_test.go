@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/lab/dashboard"
 )
 
 // testFaults runs etcd3's own fault step (node2 frozen: the quorum still
@@ -18,7 +22,7 @@ import (
 // through its BMC: every acknowledged write reads back). Then a fault by
 // hand (node2's link down): refused naming the flag, injected and proven,
 // listed by status, healed; and a BMC fault on node3, armed in the lab
-// process's virtual BMC and healed.
+// process's virtual BMC and healed; both on the lab's timeline.
 func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 	// Steps only of a scenario based on the lab's: refused, naming the flag.
 	out, err := e.run(ctx, "verify", "etcd3", "--steps-from", "k8s-worker-loss")
@@ -102,6 +106,25 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 	}
 	if out, err := e.run(ctx, "fault", "etcd3", "heal", "bmc-error-node3"); err != nil || !strings.Contains(out, "fault bmc-error-node3 healed") {
 		t.Errorf("fault heal bmc-error: %v: %s", err, out)
+	}
+	// Both faults by hand are on the lab's timeline (its event log, which
+	// the dashboard and the report draw): on their machines, healed.
+	v, err := dashboard.Read(ctx, e.labDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report bytes.Buffer
+	if err := dashboard.WriteReport(&report, v); err != nil {
+		t.Fatal(err)
+	}
+	for id, machine := range map[string]string{"link-down-node2": "node2", "bmc-error-node3": "node3"} {
+		i := slices.IndexFunc(v.Steps, func(s dashboard.FaultStep) bool { return s.ByHand && s.Name == id })
+		if i < 0 || !slices.Equal(v.Steps[i].Machines, []string{machine}) || v.Steps[i].Verdict() != "healed" || len(v.Steps[i].Marks) != 2 {
+			t.Errorf("fault %s in the event log: %+v, want injected and healed on %s", id, v.Steps, machine)
+		}
+		if want := `<th scope="row">` + id + ` (by hand)</th>`; !strings.Contains(report.String(), want) {
+			t.Errorf("the report lacks %s", want)
+		}
 	}
 	// node2, its cable back, answers again.
 	if out, err := e.run(ctx, "ssh", "etcd3", "node2", "--", "etcdctl", "--command-timeout=10s", "get", "--print-value-only", "labctl-step"); err != nil || !strings.Contains(out, "written-under-partition") {
