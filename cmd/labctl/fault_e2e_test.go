@@ -19,7 +19,9 @@ import (
 // writes, node3 refuses a linearizable read, then catches up to the
 // majority's revision) and etcd3-chaos (a writer on node1 while the
 // leader's etcd is killed, node2's link loses 30% and node3 is power-cycled
-// through its BMC: every acknowledged write reads back). Then a fault by
+// through its BMC: every acknowledged write reads back) and etcd3-disk
+// (node3's disk fails its I/O: the quorum writes, node3's guest sees I/O
+// errors; healed, its disk writes again). Then a fault by
 // hand (node2's link down): refused naming the flag, injected and proven,
 // listed by status, healed; and a BMC fault on node3, armed in the lab
 // process's virtual BMC and healed; both on the lab's timeline.
@@ -30,10 +32,10 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		t.Errorf("verify etcd3 --steps-from k8s-worker-loss: %v, %s; want a refusal naming --steps-from", err, out)
 	}
 	junit := filepath.Join(t.TempDir(), "junit.xml")
-	out, err = e.run(ctx, "verify", "etcd3", "--steps", "--steps-from", "etcd3-partition,etcd3-chaos", "--junit", junit)
-	t.Logf("labctl verify etcd3 --steps --steps-from etcd3-partition,etcd3-chaos:\n%s", out)
+	out, err = e.run(ctx, "verify", "etcd3", "--steps", "--steps-from", "etcd3-partition,etcd3-chaos,etcd3-disk", "--junit", junit)
+	t.Logf("labctl verify etcd3 --steps --steps-from etcd3-partition,etcd3-chaos,etcd3-disk:\n%s", out)
 	if err != nil {
-		t.Fatalf("labctl verify etcd3 --steps --steps-from etcd3-partition,etcd3-chaos: %v", err)
+		t.Fatalf("labctl verify etcd3 --steps --steps-from etcd3-partition,etcd3-chaos,etcd3-disk: %v", err)
 	}
 	for _, want := range []string{
 		"step pause-node2: fault pause node2 took effect",
@@ -52,6 +54,11 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		"node1      check power-cycle-node3/writer-progresses passed",
 		"node1      check power-cycle-node3/every-acked-write-readable passed",
 		"scenario etcd3-chaos: all 3 steps passed (recovery: kill-leader ",
+		"step fail-disk-node3: fault disk-fail node3 took effect",
+		"node3      check fail-disk-node3/disk-refuses-writes passed",
+		"node3      check fail-disk-node3/kernel-reports-errors passed",
+		"node3      check fail-disk-node3/disk-writes passed",
+		"scenario etcd3-disk: all 1 steps passed (recovery: fail-disk-node3 ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify --steps --steps-from: output lacks %q", want)
@@ -62,7 +69,7 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		t.Errorf("verify --steps-from etcd3-chaos: no leader killed in the output")
 	}
 	raw, _ := os.ReadFile(junit)
-	for _, step := range []string{"pause-node2", "isolate-node3", "kill-leader", "power-cycle-node3"} {
+	for _, step := range []string{"pause-node2", "isolate-node3", "kill-leader", "power-cycle-node3", "fail-disk-node3"} {
 		if !regexp.MustCompile(`<testcase name="step/` + step + `" classname="etcd3" time="[0-9.]+"`).Match(raw) {
 			t.Errorf("junit.xml does not record step %s with its recovery time", step)
 		}
@@ -77,6 +84,10 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		t.Logf("etcd3-chaos writer: %s", strings.TrimSpace(out))
 	}
 
+	out, err = e.run(ctx, "fault", "etcd3", "inject", "disk-fail")
+	if err == nil || !strings.Contains(out, "--machines: missing: the machines the disk-fail acts on") {
+		t.Errorf("fault inject disk-fail with no machine: %v, %s; want a refusal naming --machines", err, out)
+	}
 	out, err = e.run(ctx, "fault", "etcd3", "inject", "link-down", "--machines", "node9")
 	if err == nil || !strings.Contains(out, `--machines: no machine named "node9"`) {
 		t.Errorf("fault inject on node9: %v, %s; want a refusal naming --machines", err, out)
