@@ -41,6 +41,7 @@ in the lab's state (listed by status) and healed by heal ID or by down.
   labctl fault etcd3 inject boot-service-error --status 500
   labctl fault etcd3 inject dhcp-down
   labctl fault etcd3 inject disk-fill --machines node1 --path /var/lib/etcd
+  labctl fault etcd3 inject disk-fail --machines node3
   labctl fault etcd3 heal partition-node3`,
 		Args: labArgs(g, func(cmd *cobra.Command, args []string) error {
 			switch {

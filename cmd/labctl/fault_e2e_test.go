@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/labctl/labctl/lab/dashboard"
 )
 
 // testFaults runs etcd3's own fault step (node2 frozen: the quorum still
@@ -16,10 +20,12 @@ import (
 // majority's revision) and etcd3-chaos (a writer on node1 while the
 // leader's etcd is killed, node2's link loses 30%, then is slowed by up to
 // 200 ms, a fifth of the frames to node3 are sent twice, and node3 is
-// power-cycled through its BMC: every acknowledged write reads back). Then
-// a fault by hand (node2's link down): refused naming the flag, injected
-// and proven, listed by status, healed; and a BMC fault on node3, armed in
-// the lab process's virtual BMC and healed.
+// power-cycled through its BMC: every acknowledged write reads back) and
+// etcd3-disk (node3's disk fails its I/O: the quorum writes, node3's guest
+// sees I/O errors; healed, its disk writes again). Then a fault by hand
+// (node2's link down): refused naming the flag, injected and proven,
+// listed by status, healed; and a BMC fault on node3, armed in the lab
+// process's virtual BMC and healed; both on the lab's timeline.
 func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 	// Steps only of a scenario based on the lab's: refused, naming the flag.
 	out, err := e.run(ctx, "verify", "etcd3", "--steps-from", "k8s-worker-loss")
@@ -27,10 +33,10 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		t.Errorf("verify etcd3 --steps-from k8s-worker-loss: %v, %s; want a refusal naming --steps-from", err, out)
 	}
 	junit := filepath.Join(t.TempDir(), "junit.xml")
-	out, err = e.run(ctx, "verify", "etcd3", "--steps", "--steps-from", "etcd3-partition,etcd3-chaos", "--junit", junit)
-	t.Logf("labctl verify etcd3 --steps --steps-from etcd3-partition,etcd3-chaos:\n%s", out)
+	out, err = e.run(ctx, "verify", "etcd3", "--steps", "--steps-from", "etcd3-partition,etcd3-chaos,etcd3-disk", "--junit", junit)
+	t.Logf("labctl verify etcd3 --steps --steps-from etcd3-partition,etcd3-chaos,etcd3-disk:\n%s", out)
 	if err != nil {
-		t.Fatalf("labctl verify etcd3 --steps --steps-from etcd3-partition,etcd3-chaos: %v", err)
+		t.Fatalf("labctl verify etcd3 --steps --steps-from etcd3-partition,etcd3-chaos,etcd3-disk: %v", err)
 	}
 	for _, want := range []string{
 		"step pause-node2: fault pause node2 took effect",
@@ -53,6 +59,11 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		"node1      check power-cycle-node3/writer-progresses passed",
 		"node1      check power-cycle-node3/every-acked-write-readable passed",
 		"scenario etcd3-chaos: all 5 steps passed (recovery: kill-leader ",
+		"step fail-disk-node3: fault disk-fail node3 took effect",
+		"node3      check fail-disk-node3/disk-refuses-writes passed",
+		"node3      check fail-disk-node3/kernel-reports-errors passed",
+		"node3      check fail-disk-node3/disk-writes passed",
+		"scenario etcd3-disk: all 1 steps passed (recovery: fail-disk-node3 ",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify --steps --steps-from: output lacks %q", want)
@@ -63,7 +74,7 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		t.Errorf("verify --steps-from etcd3-chaos: no leader killed in the output")
 	}
 	raw, _ := os.ReadFile(junit)
-	for _, step := range []string{"pause-node2", "isolate-node3", "kill-leader", "slow-node2", "duplicating-node3", "power-cycle-node3"} {
+	for _, step := range []string{"pause-node2", "isolate-node3", "kill-leader", "slow-node2", "duplicating-node3", "power-cycle-node3", "fail-disk-node3"} {
 		if !regexp.MustCompile(`<testcase name="step/` + step + `" classname="etcd3" time="[0-9.]+"`).Match(raw) {
 			t.Errorf("junit.xml does not record step %s with its recovery time", step)
 		}
@@ -78,6 +89,10 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		t.Logf("etcd3-chaos writer: %s", strings.TrimSpace(out))
 	}
 
+	out, err = e.run(ctx, "fault", "etcd3", "inject", "disk-fail")
+	if err == nil || !strings.Contains(out, "--machines: missing: the machines the disk-fail acts on") {
+		t.Errorf("fault inject disk-fail with no machine: %v, %s; want a refusal naming --machines", err, out)
+	}
 	out, err = e.run(ctx, "fault", "etcd3", "inject", "link-down", "--machines", "node9")
 	if err == nil || !strings.Contains(out, `--machines: no machine named "node9"`) {
 		t.Errorf("fault inject on node9: %v, %s; want a refusal naming --machines", err, out)
@@ -107,6 +122,25 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 	}
 	if out, err := e.run(ctx, "fault", "etcd3", "heal", "bmc-error-node3"); err != nil || !strings.Contains(out, "fault bmc-error-node3 healed") {
 		t.Errorf("fault heal bmc-error: %v: %s", err, out)
+	}
+	// Both faults by hand are on the lab's timeline (its event log, which
+	// the dashboard and the report draw): on their machines, healed.
+	v, err := dashboard.Read(ctx, e.labDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report bytes.Buffer
+	if err := dashboard.WriteReport(&report, v); err != nil {
+		t.Fatal(err)
+	}
+	for id, machine := range map[string]string{"link-down-node2": "node2", "bmc-error-node3": "node3"} {
+		i := slices.IndexFunc(v.Steps, func(s dashboard.FaultStep) bool { return s.ByHand && s.Name == id })
+		if i < 0 || !slices.Equal(v.Steps[i].Machines, []string{machine}) || v.Steps[i].Verdict() != "healed" || len(v.Steps[i].Marks) != 2 {
+			t.Errorf("fault %s in the event log: %+v, want injected and healed on %s", id, v.Steps, machine)
+		}
+		if want := `<th scope="row">` + id + ` (by hand)</th>`; !strings.Contains(report.String(), want) {
+			t.Errorf("the report lacks %s", want)
+		}
 	}
 	// node2, its cable back, answers again.
 	if out, err := e.run(ctx, "ssh", "etcd3", "node2", "--", "etcdctl", "--command-timeout=10s", "get", "--print-value-only", "labctl-step"); err != nil || !strings.Contains(out, "written-under-partition") {

@@ -53,7 +53,7 @@ func DownWith(ctx context.Context, dir string, rep Reporter, o DownOptions) erro
 	// Faults are healed while the lab still runs; what cannot be (its
 	// machines gone) goes with the namespace and the machines below.
 	if len(st.Faults) > 0 && st.OwnsNetns() && netns.Exists(l.Netns) {
-		if err := healAll(ctx, st); err != nil {
+		if err := healAll(ctx, st, log); err != nil {
 			log.Warn("healing the lab's faults before taking it down", "err", err)
 		}
 	}

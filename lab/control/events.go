@@ -1,9 +1,11 @@
 package control
 
 import (
+	"errors"
 	"strings"
 	"time"
 
+	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/eventlog"
 	"github.com/labctl/labctl/lab/progress"
@@ -24,11 +26,16 @@ type logged struct {
 }
 
 func (r logged) add(e eventlog.Entry) {
-	e.At += r.offset
-	e.Time = r.log.Start().Add(e.At).UTC()
-	if err := r.log.Add(e); err != nil {
+	if err := r.write(e); err != nil {
 		r.Log().Warn("event log", "err", err)
 	}
+}
+
+// write appends e at its time on the log's clock.
+func (r logged) write(e eventlog.Entry) error {
+	e.At += r.offset
+	e.Time = r.log.Start().Add(e.At).UTC()
+	return r.log.Add(e)
 }
 
 func (r logged) MachineStep(s progress.Step) {
@@ -50,16 +57,22 @@ func (r logged) CheckResult(at time.Duration, res check.Result) {
 }
 
 func (r logged) Step(ev StepEvent) {
-	e := eventlog.Entry{At: ev.At, Kind: eventlog.KindStep, Name: ev.Step, Status: string(ev.Phase), Text: ev.Fault,
-		Took: ev.Took, Machines: ev.Machines}
+	e := stepEntry(ev)
 	if len(e.Machines) == 0 {
 		e.Machines = r.faulted[ev.Step]
 	}
+	r.add(e)
+	r.Reporter.Step(ev)
+}
+
+// stepEntry is a step's phase, or a fault's by hand, as the log keeps it.
+func stepEntry(ev StepEvent) eventlog.Entry {
+	e := eventlog.Entry{At: ev.At, Kind: eventlog.KindStep, Name: ev.Step, Status: string(ev.Phase), Text: ev.Fault,
+		Took: ev.Took, Machines: ev.Machines, ByHand: ev.ByHand}
 	if ev.Err != nil {
 		e.Reason = ev.Err.Error()
 	}
-	r.add(e)
-	r.Reporter.Step(ev)
+	return e
 }
 
 // logSteps has the lab's reporter also keep the scenario's steps, begun
@@ -81,6 +94,19 @@ func (lb *Lab) logSteps(begin time.Time, sc *scenario.Scenario) (restore func())
 		lb.report = plain
 		w.Close()
 	}
+}
+
+// logFault keeps a fault injected or healed by hand (labctl fault, or
+// healed by down) in l's event log, on its clock, as a step's phase is
+// kept (ByHand, Step its id): the dashboard and the report draw both. Only
+// the log is told: the caller reports the fault its own way.
+func logFault(l *lab.Lab, ev StepEvent) error {
+	w, err := eventlog.Append(l.EventLog())
+	if err != nil {
+		return err
+	}
+	ev.ByHand, ev.At = true, time.Since(w.Start())
+	return errors.Join(logged{log: w}.write(stepEntry(ev)), w.Close())
 }
 
 // faultedMachines are the machines f names, alone or in its groups.

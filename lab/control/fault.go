@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -79,11 +80,22 @@ func faultEnv(st *state.State) (fault.Env, error) {
 	}, nil
 }
 
-// Inject injects f into the lab under id, recording it in the lab's state
+// Inject injects f into the lab by hand under id, as inject does, and
+// keeps in the lab's event log that it took effect (which fault, on which
+// machines, when), for the dashboard's and the report's timeline.
+func (lb *Lab) Inject(ctx context.Context, id string, f scenario.Fault) (scenario.Fault, error) {
+	f, err := lb.inject(ctx, id, f)
+	if err == nil {
+		lb.warn(logFault(lb.State.Lab, StepEvent{Step: id, Fault: f.String(), Phase: StepInjected, Machines: faultedMachines(f)}))
+	}
+	return f, err
+}
+
+// inject injects f into the lab under id, recording it in the lab's state
 // first (so that down heals it whatever happens next), and returns once it
 // has taken effect. A fault that fails to inject is healed and forgotten.
 // It returns the fault as injected: with where, on the machines it picked.
-func (lb *Lab) Inject(ctx context.Context, id string, f scenario.Fault) (scenario.Fault, error) {
+func (lb *Lab) inject(ctx context.Context, id string, f scenario.Fault) (scenario.Fault, error) {
 	if !lab.IsDNSLabel(id) {
 		return f, fmt.Errorf("fault id %q: not a DNS label (lower-case letters, digits, '-')", id)
 	}
@@ -121,15 +133,26 @@ func (lb *Lab) Inject(ctx context.Context, id string, f scenario.Fault) (scenari
 	return f, nil
 }
 
-// Heal heals the lab's active fault id and forgets it.
+// Heal heals the lab's active fault id by hand, as heal does, and keeps
+// in the lab's event log that it was healed and how long it lasted.
 func (lb *Lab) Heal(ctx context.Context, id string) error {
+	a, err := lb.heal(ctx, id)
+	if err == nil {
+		lb.warn(logHealed(lb.State.Lab, a))
+	}
+	return err
+}
+
+// heal heals the lab's active fault id and forgets it; it returns the
+// fault as it was recorded.
+func (lb *Lab) heal(ctx context.Context, id string) (ActiveFault, error) {
 	st, err := state.Load(lb.State.Lab.Dir)
 	if err != nil {
-		return err
+		return ActiveFault{}, err
 	}
 	active, err := ActiveFaults(st)
 	if err != nil {
-		return err
+		return ActiveFault{}, err
 	}
 	i := slices.IndexFunc(active, func(a ActiveFault) bool { return a.ID == id })
 	if i < 0 {
@@ -137,16 +160,29 @@ func (lb *Lab) Heal(ctx context.Context, id string) error {
 		for _, a := range active {
 			ids = append(ids, a.ID)
 		}
-		return fmt.Errorf("lab %s has no active fault %s (active: %v)", lb.Name(), id, ids)
+		return ActiveFault{}, fmt.Errorf("lab %s has no active fault %s (active: %v)", lb.Name(), id, ids)
 	}
 	env, err := faultEnv(st)
 	if err != nil {
-		return err
+		return active[i], err
 	}
 	if err := fault.Heal(ctx, env, id, active[i].Fault); err != nil {
-		return err
+		return active[i], err
 	}
-	return forgetFault(st.Lab.Dir, id)
+	return active[i], forgetFault(st.Lab.Dir, id)
+}
+
+// logHealed keeps a's healing in l's event log: held since it took effect.
+func logHealed(l *lab.Lab, a ActiveFault) error {
+	return logFault(l, StepEvent{Step: a.ID, Fault: a.Fault.String(), Phase: StepHealed, Took: time.Since(a.Since), Machines: faultedMachines(a.Fault)})
+}
+
+// warn logs that a fault could not be kept in the event log: the fault
+// itself is injected or healed all the same.
+func (lb *Lab) warn(err error) {
+	if err != nil {
+		lb.report.Log().Warn("the fault is not in the event log", "err", err)
+	}
 }
 
 func forgetFault(dir, id string) error {
@@ -156,8 +192,9 @@ func forgetFault(dir, id string) error {
 }
 
 // healAll heals every fault st records, newest first, each given at most
-// a minute (a frozen machine does not answer SSH); it returns what failed.
-func healAll(ctx context.Context, st *state.State) error {
+// a minute (a frozen machine does not answer SSH), and keeps each healing
+// in the lab's event log; it returns what failed.
+func healAll(ctx context.Context, st *state.State, log *slog.Logger) error {
 	active, err := ActiveFaults(st)
 	if err != nil || len(active) == 0 {
 		return err
@@ -173,6 +210,11 @@ func healAll(ctx context.Context, st *state.State) error {
 		cancel()
 		if err == nil {
 			err = forgetFault(st.Lab.Dir, a.ID)
+		}
+		if err == nil {
+			if lerr := logHealed(st.Lab, a); lerr != nil {
+				log.Warn("the fault is not in the event log", "err", lerr)
+			}
 		}
 		errs = append(errs, err)
 	}

@@ -33,6 +33,9 @@ type StepEvent struct {
 	// Machines the fault acts on, once injected (with where: those it
 	// picked); before, the log takes the candidates the step names.
 	Machines []string
+	// ByHand: a fault injected or healed by hand (labctl fault, or healed
+	// by down), not by a step; Step is then the fault's id.
+	ByHand bool
 }
 
 // StepResult is what became of one scenario step.
@@ -91,7 +94,7 @@ func (lb *Lab) runStep(ctx context.Context, s scenario.Step, clock func() time.D
 		r.Err = fmt.Errorf("before the fault: %w", err)
 		return r
 	}
-	injectedFault, err := lb.Inject(ctx, id, s.Fault)
+	injectedFault, err := lb.inject(ctx, id, s.Fault)
 	if r.Err = err; err != nil {
 		return r
 	}
@@ -110,7 +113,7 @@ func (lb *Lab) runStep(ctx context.Context, s scenario.Step, clock func() time.D
 		}
 	}
 	// Healed also when its checks failed: a failed step leaves no fault.
-	herr := lb.Heal(context.WithoutCancel(ctx), id)
+	_, herr := lb.heal(context.WithoutCancel(ctx), id)
 	healed := time.Now()
 	r.Held = healed.Sub(injected)
 	if r.Err = errors.Join(err, herr); r.Err != nil {

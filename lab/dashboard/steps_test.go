@@ -28,6 +28,9 @@ func TestFaultSteps(t *testing.T) {
 		{At: 35 * time.Second, Kind: eventlog.KindStep, Name: "freeze-node2", Status: "injected", Text: "pause node2", Machines: []string{"node2"}},
 		{At: 40 * time.Second, Kind: eventlog.KindStep, Name: "freeze-node2", Status: "failed", Text: "pause node2", Reason: "not recovered within 3m0s of healing: check quorum on node1: no leader"},
 		{At: 41 * time.Second, Kind: eventlog.KindStep, Name: "flood", Status: "saturated", Text: "dhcp-flood"},
+		// A fault by hand (labctl fault), under its id.
+		{At: 36 * time.Second, Kind: eventlog.KindStep, ByHand: true, Name: "link-down-node2", Status: "injected", Text: "link-down node2", Machines: []string{"node2"}},
+		{At: 39 * time.Second, Kind: eventlog.KindStep, ByHand: true, Name: "link-down-node2", Status: "healed", Text: "link-down node2", Machines: []string{"node2"}, Took: 3 * time.Second},
 	} {
 		e.Time = time.Unix(0, 0).Add(e.At).UTC()
 		if err := w.Add(e); err != nil {
@@ -55,6 +58,9 @@ func TestFaultSteps(t *testing.T) {
 				`<tr class="step" data-step="isolate-node3"><th scope="row">isolate-node3</th><td>partition node3</td><td>node3</td><td>20.0</td><td>injected 20.0, held 24.0 (took 4.0), healed 26.0 (took 6.0), recovered 33.5 (took 7.5)</td><td>7.5</td><td class="recovered">recovered</td></tr>`,
 				`<td class="failed">failed<pre>not recovered within 3m0s of healing: check quorum on node1: no leader</pre></td>`,
 				`<td>dhcp-flood</td><td>the whole lab</td><td>41.0</td><td>saturated 41.0</td><td>—</td><td class="saturated">running (saturated)</td>`,
+				// A fault by hand: its own band and row, healed.
+				`title="fault link-down-node2 by hand (link-down node2): healed">link-down-node2</div>`,
+				`<tr class="step" data-step="link-down-node2"><th scope="row">link-down-node2 (by hand)</th><td>link-down node2</td><td>node2</td><td>36.0</td><td>injected 36.0, healed 39.0 (took 3.0)</td><td>—</td><td class="healed">healed</td></tr>`,
 				// The step's check among the checks, as a mark on node1.
 				`data-check="isolate-node3/quorum"`, `title="check isolate-node3/quorum passed at 24.0 s"`,
 			} {

@@ -91,11 +91,13 @@ type Fault struct {
 }
 
 // FaultStep is a scenario step as the event log tells it: a fault injected
-// into the lab, checked under, healed and recovered from. It is drawn from
+// into the lab, checked under, healed and recovered from; or a fault
+// injected and healed by hand (ByHand, Name its id). It is drawn from
 // whatever phases the log holds, in order, so a new kind of fault or phase
 // needs nothing here.
 type FaultStep struct {
 	Name, Fault string
+	ByHand      bool
 	Machines    []string // what its fault acts on; none: the whole lab
 	Marks       []StepMark
 	Start, End  time.Duration // its first and last phase's times
@@ -111,14 +113,23 @@ type StepMark struct {
 	Took  time.Duration // what the phase measured (the fault held, the recovery)
 }
 
-// The last phases of a fault step (lab/control's StepRecovered, StepFailed).
+// The last phases of a fault step (lab/control's StepRecovered, StepFailed),
+// and of a fault by hand (StepHealed).
 const (
 	stepRecovered = "recovered"
 	stepFailed    = "failed"
+	stepHealed    = "healed"
 )
 
-// Verdict is the step's outcome in a word, or that it is still running.
+// Verdict is the step's outcome in a word, or that it is still running; a
+// fault by hand is healed or active.
 func (s FaultStep) Verdict() string {
+	if s.ByHand {
+		if s.Phase == stepHealed {
+			return stepHealed
+		}
+		return "active"
+	}
 	switch s.Phase {
 	case stepRecovered, stepFailed:
 		return s.Phase
@@ -126,19 +137,25 @@ func (s FaultStep) Verdict() string {
 	return "running (" + s.Phase + ")"
 }
 
-// faultSteps gathers the steps' entries of the log, a step at a time.
+// faultSteps gathers the steps' entries of the log, a step (or a fault by
+// hand, apart from the steps: its id may be a step's name) at a time.
 func faultSteps(entries []eventlog.Entry) []FaultStep {
 	var steps []FaultStep
-	index := map[string]int{}
+	type key struct {
+		name   string
+		byHand bool
+	}
+	index := map[key]int{}
 	for _, e := range entries {
 		if e.Kind != eventlog.KindStep {
 			continue
 		}
-		i, ok := index[e.Name]
+		k := key{e.Name, e.ByHand}
+		i, ok := index[k]
 		if !ok {
 			i = len(steps)
-			index[e.Name] = i
-			steps = append(steps, FaultStep{Name: e.Name, Fault: e.Text, Machines: e.Machines, Start: e.At})
+			index[k] = i
+			steps = append(steps, FaultStep{Name: e.Name, Fault: e.Text, ByHand: e.ByHand, Machines: e.Machines, Start: e.At})
 		}
 		s := &steps[i]
 		s.Marks = append(s.Marks, StepMark{Phase: e.Status, At: e.At, Took: e.Took})

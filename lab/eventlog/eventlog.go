@@ -19,7 +19,9 @@ import (
 // KindCheck is the kind of a check's result on a node (Status, Output,
 // Reason; Step when a scenario step ran it). KindStep is a scenario step's
 // progress (Name the step, Status its phase, Text its fault, Machines those
-// the fault acts on, Took the phase's duration, Reason why it failed).
+// the fault acts on, Took the phase's duration, Reason why it failed); with
+// ByHand, a fault injected or healed by hand (labctl fault, or healed by
+// down): Name its id, Status injected or healed.
 // Every other entry is a machine's step of the kind progress names.
 const (
 	KindCheck = "check"
@@ -44,7 +46,8 @@ type Entry struct {
 	// recovered: the recovery time), and the machines its fault acts on.
 	Took     time.Duration `json:"took,omitempty"`
 	Machines []string      `json:"machines,omitempty"`
-	Step     string        `json:"step,omitempty"` // the scenario step that ran a check
+	Step     string        `json:"step,omitempty"`    // the scenario step that ran a check
+	ByHand   bool          `json:"by_hand,omitempty"` // a step entry of a fault injected by hand, not by a step
 }
 
 // Writer appends entries to a lab's event log; safe for concurrent use

@@ -1,7 +1,7 @@
 // Package fault injects faults into a running lab and heals them: a
 // partition of the lab's segment, a lossy, slow or duplicating link, a frozen guest, a NIC without carrier, a
 // machine powered off through its BMC, a service stopped, the boot service
-// or DHCP unavailable, a filesystem filled. Each injection is
+// or DHCP unavailable, a filesystem filled, a disk failing. Each injection is
 // proven to have taken effect before it returns (a partition that lets
 // packets through would make every check under it a false pass), and
 // everything it changes lives inside the lab's namespace or its machines.
@@ -127,6 +127,8 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = bootServiceError(ctx, env, f)
 	case scenario.FaultDiskFill:
 		err = diskFill(ctx, env, id, f)
+	case scenario.FaultDiskFail:
+		err = diskFail(ctx, env, f)
 	case scenario.FaultKill:
 		err = kill(ctx, env, f)
 	default:
@@ -175,6 +177,8 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = healBootServiceError(ctx, env)
 	case scenario.FaultDiskFill:
 		err = unfill(ctx, env, id, f)
+	case scenario.FaultDiskFail:
+		err = healDisk(ctx, env, f)
 	case scenario.FaultPause:
 		err = onEach(f.Machines, func(name string) error {
 			fr, err := freezer(env)

@@ -79,7 +79,9 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 		"-boot", fmt.Sprintf("strict=on,reboot-timeout=%d", vm.RebootTimeout.Milliseconds()),
 		"-netdev", "tap,id=net0,ifname="+tap+",script=no,downscript=no",
 		"-device", "virtio-net-pci,id="+bootDeviceID[power.BootNetwork]+",netdev=net0,mac="+m.MAC.String()+nic+index[power.BootNetwork],
-		"-drive", "if=none,id=disk0,format=qcow2,file="+f.Disk,
+		// The disk's nodes named (not QEMU's "#blockN"), so that a
+		// disk-fail can reopen the format node onto a failing child and back.
+		"-drive", "if=none,id=disk0,format=qcow2,node-name="+diskFormatNode+",file.node-name="+diskFileNode+",file="+f.Disk,
 		"-device", "virtio-blk-pci,id="+bootDeviceID[power.BootDisk]+",drive=disk0"+index[power.BootDisk],
 		"-chardev", "socket,id=serial0,path="+f.Console+",server=on,wait=off,logfile="+f.SerialLog+",logappend=on",
 		"-serial", "chardev:serial0",

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -209,6 +210,40 @@ func TestProvider(t *testing.T) {
 		if _, err := interval(); err == nil {
 			t.Fatal("the filter is still there after the delay was taken off")
 		}
+	})
+
+	// The disk fails every request through QEMU's own block layer (QEMU's
+	// qemu-io on the machine's drive, which prints to its stdio), then
+	// reads again what it held before.
+	t.Run("disk fails and is put back", func(t *testing.T) {
+		qemuIO := func(cmd, want string) {
+			t.Helper()
+			before, _ := os.ReadFile(f.Stdio)
+			hmp, _ := json.Marshal(map[string]any{"execute": "human-monitor-command", "arguments": map[string]string{"command-line": `qemu-io disk0 "` + cmd + `"`}})
+			if err := qmpRun(f, string(hmp)); err != nil {
+				t.Fatal(err)
+			}
+			var out []byte
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				out, _ = os.ReadFile(f.Stdio)
+				if len(out) >= len(before) && strings.Contains(string(out[len(before):]), want) {
+					return
+				}
+			}
+			t.Fatalf("qemu-io %s: QEMU printed %q, want %q", cmd, out[len(before):], want)
+		}
+		qemuIO("write -P 0x55 0 4k", "wrote 4096/4096 bytes at offset 0")
+		if err := p.SetDiskFailing(ctx, l, m.Name, true); err != nil {
+			t.Fatal(err)
+		}
+		qemuIO("read 0 4k", "read failed: Input/output error")
+		qemuIO("write 65536 4k", "write failed: Input/output error")
+		for i := range 2 { // putting back is idempotent
+			if err := p.SetDiskFailing(ctx, l, m.Name, false); err != nil {
+				t.Fatalf("put back %d: %v", i, err)
+			}
+		}
+		qemuIO("read -P 0x55 0 4k", "read 4096/4096 bytes at offset 0")
 	})
 
 	t.Run("destroy from disk by a new provider, twice", func(t *testing.T) {

@@ -74,7 +74,7 @@ func TestBaseInvalid(t *testing.T) {
 // base's machines, and their steps name only those.
 func TestBuiltinOnBase(t *testing.T) {
 	for _, tc := range []struct{ name, base string }{
-		{"etcd3-partition", "etcd3"}, {"etcd3-chaos", "etcd3"}, {"k8s-worker-loss", "k8s-install"},
+		{"etcd3-partition", "etcd3"}, {"etcd3-chaos", "etcd3"}, {"etcd3-disk", "etcd3"}, {"k8s-worker-loss", "k8s-install"},
 	} {
 		s, err := Find(tc.name)
 		if err != nil {

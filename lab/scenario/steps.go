@@ -84,12 +84,16 @@ const (
 	// Percent of its size; 0: full) with a file of its own; healed by
 	// removing it.
 	FaultDiskFill = "disk-fill"
+	// FaultDiskFail makes each machine's disk fail its I/O: every read,
+	// write and flush the guest sends it answered with an I/O error, as a
+	// dying disk's; healed by putting the disk back as it was (QEMU only).
+	FaultDiskFail = "disk-fail"
 )
 
 // FaultKinds are the kinds a fault may have.
 var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultKill, FaultLoss, FaultDuplicate, FaultDelay,
 	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot,
-	FaultBootServiceDown, FaultBootServiceError, FaultDHCPDown, FaultDiskFill}
+	FaultBootServiceDown, FaultBootServiceError, FaultDHCPDown, FaultDiskFill, FaultDiskFail}
 
 // BootPathFault reports whether kind makes the lab's boot path (its boot
 // service, DHCP or TFTP) unavailable: a machine's failed boot is then

@@ -39,6 +39,9 @@ const stepsYAML = validYAML + `steps:
   - name: twice
     fault: {kind: duplicate, machines: [a], percent: 20}
     recover: {checks: [{name: up, run: "true"}]}
+  - name: dying-disk
+    fault: {kind: disk-fail, machines: [a, b]}
+    recover: {checks: [{name: up, run: "true"}]}
 `
 
 func TestStepsValid(t *testing.T) {
@@ -46,7 +49,7 @@ func TestStepsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Steps) != 9 || s.Steps[2].Fault.Requests != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
+	if len(s.Steps) != 10 || s.Steps[2].Fault.Requests != 2 || s.Steps[0].Fault.Kind != FaultPartition || s.Steps[0].Fault.Machines[0] != "b" {
 		t.Fatalf("steps = %+v", s.Steps)
 	}
 	if d := time.Duration(s.Steps[0].Deadline); d != DefaultDuringDeadline {
@@ -55,7 +58,7 @@ func TestStepsValid(t *testing.T) {
 	if d := time.Duration(s.Steps[1].Recover.Deadline); d != time.Minute {
 		t.Errorf("recover deadline %s, want 1m", d)
 	}
-	for i, want := range map[int]string{0: "partition b", 3: "boot-service-down", 4: "boot-service-error 500", 5: "dhcp-down", 6: "disk-fill a /var/lib 90%", 7: "delay b up to 200ms", 8: "duplicate a 20%"} {
+	for i, want := range map[int]string{0: "partition b", 3: "boot-service-down", 4: "boot-service-error 500", 5: "dhcp-down", 6: "disk-fill a /var/lib 90%", 7: "delay b up to 200ms", 8: "duplicate a 20%", 9: "disk-fail a,b"} {
 		if got := s.Steps[i].Fault.String(); got != want {
 			t.Errorf("steps[%d]: fault in words %q, want %q", i, got, want)
 		}
@@ -66,7 +69,7 @@ func TestStepsInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, kill, loss, duplicate, delay, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill`},
+		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, kill, loss, duplicate, delay, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill, disk-fail`},
 		{"error status not a server error", "kind: pause, machines: [a]}", "kind: boot-service-error, status: 404}", "steps[1].fault.status: 404: a boot-service-error answers a server error, 500 to 599 (default 503)"},
 		{"status off a boot-service-error", "kind: pause, machines: [a]}", "kind: boot-service-down, status: 500}", "steps[1].fault.status: only a boot-service-error has a status"},
 		{"error of a machine", "kind: pause, machines: [a]}", "kind: boot-service-error, machines: [a]}", "steps[1].fault.machines: a boot-service-error acts on the whole lab's boot path: no machines"},
@@ -103,6 +106,8 @@ func TestStepsInvalid(t *testing.T) {
 		{"fill over 100", "kind: pause, machines: [a]}", "kind: disk-fill, machines: [a], path: /var, percent: 101}", "steps[1].fault.percent: 101: a disk-fill fills 1 to 100 percent"},
 		{"fill without machines", "kind: pause, machines: [a]}", "kind: disk-fill, path: /var}", "steps[1].fault.machines: missing: the machines the disk-fill acts on"},
 		{"path off a fill", "machines: [a]}", "machines: [a], path: /var}", "steps[1].fault.path: only a disk-fill has a path"},
+		{"disk-fail without machines", "kind: pause, machines: [a]}", "kind: disk-fail}", "steps[1].fault.machines: missing: the machines the disk-fail acts on"},
+		{"disk-fail with a path", "kind: pause, machines: [a]}", "kind: disk-fail, machines: [a], path: /var}", "steps[1].fault.path: only a disk-fill has a path"},
 		{"negative requests", "kind: pause, machines: [a]}", "kind: bmc-error, machines: [a], requests: -1}", "steps[1].fault.requests: -1 is negative (0: until healed)"},
 		{"BMC fault without machines", "kind: pause, machines: [a]}", "kind: bmc-timeout}", "steps[1].fault.machines: missing: the machines the bmc-timeout acts on"},
 		{"bad name", "name: cut", "name: Cut_It", `steps[0].name: "Cut_It" is not a DNS label`},
