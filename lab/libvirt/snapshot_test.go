@@ -226,7 +226,18 @@ func openedChain(t *testing.T, p *Provider, l *lab.Lab, name string) []string {
 		}
 		var chain []string
 		for img := &b.Inserted.Image; img != nil; img = img.Backing {
-			chain = append(chain, img.Filename)
+			f := img.Filename
+			// An image opened with options QEMU names by them:
+			// json:{"driver": "qcow2", "file": {"filename": ...}, ...}.
+			var opts struct {
+				File struct {
+					Filename string `json:"filename"`
+				} `json:"file"`
+			}
+			if rest, ok := strings.CutPrefix(f, "json:"); ok && json.Unmarshal([]byte(rest), &opts) == nil {
+				f = opts.File.Filename
+			}
+			chain = append(chain, f)
 		}
 		return chain
 	}
