@@ -13,13 +13,15 @@ import (
 // that labctl verifies over SSH. The lab is then kept up to reprovision two
 // of its machines through their virtual BMCs, one over IPMI and one over
 // Redfish: each boots from the network once, installs anew, comes back from
-// its disk and rejoins the cluster, whose checks pass again.
+// its disk and rejoins the cluster, whose checks pass again. Then the lab
+// is saved, taken down and restored (snapshot). On the libvirt provider:
+// TestE2EEtcd3 proves the rest on QEMU.
 func TestE2EEtcd3Install(t *testing.T) {
 	e := newE2E(t, "etcd3-install")
 	ctx, cancel := e2eContext(t)
 	defer cancel()
 	art := t.TempDir()
-	out, err := e.run(ctx, "test", "etcd3-install", "--provider", "qemu", "--netns", e.netns, "--artifacts", art, "--keep")
+	out, err := e.run(ctx, "test", "etcd3-install", "--provider", "libvirt", "--netns", e.netns, "--artifacts", art, "--keep")
 	t.Logf("labctl test etcd3-install:\n%s", out)
 	if err != nil {
 		t.Fatalf("labctl test etcd3-install: %v", err)
@@ -48,6 +50,7 @@ func TestE2EEtcd3Install(t *testing.T) {
 			}
 		}
 	}
+	t.Run("snapshot", func(t *testing.T) { testSnapshotInstalled(t, ctx, e) })
 	if out, err := e.run(ctx, "down", "etcd3-install"); err != nil {
 		t.Fatalf("labctl down: %v: %s", err, out)
 	}

@@ -60,7 +60,7 @@ func newSnapshotLsCmd(g *globals) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "ls",
-		Short: "List the snapshots: name, lab, images, size on disk, age",
+		Short: "List the snapshots: name, lab, provider, images, size on disk, age",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
@@ -87,9 +87,9 @@ func newSnapshotLsCmd(g *globals) *cobra.Command {
 
 func printSnapshots(w io.Writer, snaps []snapshot.Summary, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tLAB\tSCENARIO\tIMAGES\tMACHINES\tSIZE\tAGE")
+	fmt.Fprintln(tw, "NAME\tLAB\tSCENARIO\tPROVIDER\tIMAGES\tMACHINES\tSIZE\tAGE")
 	for _, s := range snaps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Lab, dash(s.Scenario), dash(strings.Join(s.Images, ",")),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Lab, dash(s.Scenario), dash(s.Provider), dash(strings.Join(s.Images, ",")),
 			s.Machines, bytesText(s.Bytes), age(s.Created, now))
 	}
 	return tw.Flush()

@@ -34,11 +34,7 @@ func testSnapshot(t *testing.T, ctx context.Context, e *e2eEnv) {
 	t.Cleanup(func() { e.run(context.Background(), "snapshot", "rm", name) })
 	ssh := func(node, cmd string) string {
 		t.Helper()
-		out, err := e.run(ctx, "ssh", "etcd3", node, "--", cmd)
-		if err != nil {
-			t.Fatalf("labctl ssh etcd3 %s -- %s: %v: %s", node, cmd, err, out)
-		}
-		return strings.TrimSpace(out)
+		return e.ssh(t, ctx, node, cmd)
 	}
 	ssh("node1", "etcdctl put snapshot-key before-save")
 
@@ -139,6 +135,17 @@ func testSnapshot(t *testing.T, ctx context.Context, e *e2eEnv) {
 	if got := ssh("node1", "etcdctl get snapshot-key --print-value-only"); got != "after-restore" {
 		t.Errorf("after snapshot rm: snapshot-key = %q, want after-restore", got)
 	}
+}
+
+// ssh runs cmd on node of the test's lab (labctl ssh) and returns its
+// output, trimmed; a failure ends the test.
+func (e *e2eEnv) ssh(t *testing.T, ctx context.Context, node, cmd string) string {
+	t.Helper()
+	out, err := e.run(ctx, "ssh", e.scenario, node, "--", cmd)
+	if err != nil {
+		t.Fatalf("labctl ssh %s %s -- %s: %v: %s", e.scenario, node, cmd, err, out)
+	}
+	return strings.TrimSpace(out)
 }
 
 // testSnapshotImagesChanged restores a snapshot whose image changes, then
@@ -331,8 +338,8 @@ func assertSnapshotWhole(t *testing.T, root, name string, saved map[string]strin
 // it down and restores it: the scenario's checks, among them those named in
 // wants, pass again on the restored machines. The restored lab is left up
 // for the rest of the test, which then proves on it what it proves on a
-// booted one.
-func testSnapshotRestores(t *testing.T, ctx context.Context, e *e2eEnv, wants ...string) {
+// booted one. It returns the snapshot's name (removed when the test ends).
+func testSnapshotRestores(t *testing.T, ctx context.Context, e *e2eEnv, wants ...string) string {
 	name := fmt.Sprintf("e2e-%08x", rand.Uint32())
 	t.Cleanup(func() { e.run(context.Background(), "snapshot", "rm", name) })
 	begin := time.Now()
@@ -365,4 +372,5 @@ func testSnapshotRestores(t *testing.T, ctx context.Context, e *e2eEnv, wants ..
 	}
 	out, _ = e.run(ctx, "snapshot", "ls")
 	t.Logf("labctl snapshot ls:\n%s", out)
+	return name
 }

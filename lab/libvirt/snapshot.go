@@ -133,6 +133,7 @@ func (p *Provider) setDisk(c *golibvirt.Connect, d *golibvirt.Domain, path strin
 		return nil
 	}
 	x.Devices.Disks[0].Source = &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: path}}
+	x.Devices.Disks[0].BackingStore = nil // the chain is path's own (see RestoreMachine)
 	s, err := x.Marshal()
 	if err != nil {
 		return err
@@ -220,7 +221,14 @@ func (p *Provider) RestoreMachine(ctx context.Context, l *lab.Lab, m lab.Machine
 			return fmt.Errorf("machine %s: save image %s: %w", m.Name, state, err)
 		}
 		// The host side is the restored lab's: its disk, NVRAM and console.
+		// The saved XML describes the chain as it was before the save (for
+		// a disk with no backing file, an empty <backingStore/>), and
+		// libvirt opens the chain an XML gives as given: kept, the new
+		// overlay would be opened with no backing, and the guest would
+		// read zeros where its installed system was. Left out, libvirt
+		// reads the chain from the overlay's qcow2 header.
 		x.Devices.Disks[0].Source.File.File = disk
+		x.Devices.Disks[0].BackingStore = nil
 		if x.OS != nil && x.OS.NVRam != nil {
 			x.OS.NVRam.NVRam = f.NVRAM
 		}

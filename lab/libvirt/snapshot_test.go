@@ -3,11 +3,14 @@ package libvirt
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,6 +162,12 @@ func TestSnapshot(t *testing.T) {
 				t.Errorf("restore %d: %s writes %s (defined on %s, backing %q), not an overlay of its own on the snapshot's disk", i, m.Name, live, def, vmtest.Backing(t, live))
 			}
 			overlays[m.Name] = append(overlays[m.Name], vmtest.Inode(t, live))
+			// What the guest reads is the whole chain: QEMU opened the
+			// saved disk under the overlay, not the overlay alone (where
+			// an installed system would read as zeros).
+			if got, want := openedChain(t, p, &r, m.Name), []string{live, f.Disk}; !slices.Equal(got, want) {
+				t.Errorf("restore %d: %s: QEMU opened the chain %q, want %q", i, m.Name, got, want)
+			}
 			if m.Firmware == lab.UEFI {
 				saved := filepath.Join(snap, m.Name, filepath.Base(f.NVRAM))
 				a, _ := os.ReadFile(saved)
@@ -182,6 +191,58 @@ func TestSnapshot(t *testing.T) {
 	if got := vmtest.ReadTPMValue(t, p.Daemon(prev).SwtpmDir(tpmMachine.UUID), len(tpmValue)); got != tpmValue {
 		t.Errorf("the restored %s's TPM holds %q at NV index %s, want %q", tpmMachine.Name, got, vmtest.TPMNVIndex, tpmValue)
 	}
+}
+
+// openedChain is the disk chain QEMU has open for the machine's vda, top
+// first, as QEMU itself reports it (query-block, through libvirt).
+func openedChain(t *testing.T, p *Provider, l *lab.Lab, name string) []string {
+	t.Helper()
+	var out string
+	if err := p.withDomain(l, name, func(_ *golibvirt.Connect, d *golibvirt.Domain) error {
+		var err error
+		out, err = d.QemuMonitorCommand(`{"execute":"query-block"}`, golibvirt.DOMAIN_QEMU_MONITOR_COMMAND_DEFAULT)
+		return err
+	}); err != nil {
+		t.Fatalf("%s: query-block: %v", name, err)
+	}
+	type image struct {
+		Filename string `json:"filename"`
+		Backing  *image `json:"backing-image"`
+	}
+	var r struct {
+		Return []struct {
+			Qdev     string `json:"qdev"`
+			Inserted *struct {
+				Image image `json:"image"`
+			} `json:"inserted"`
+		} `json:"return"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%s: query-block: %v: %s", name, err, out)
+	}
+	for _, b := range r.Return {
+		if !strings.Contains(b.Qdev, "virtio-disk0") || b.Inserted == nil {
+			continue
+		}
+		var chain []string
+		for img := &b.Inserted.Image; img != nil; img = img.Backing {
+			f := img.Filename
+			// An image opened with options QEMU names by them:
+			// json:{"driver": "qcow2", "file": {"filename": ...}, ...}.
+			var opts struct {
+				File struct {
+					Filename string `json:"filename"`
+				} `json:"file"`
+			}
+			if rest, ok := strings.CutPrefix(f, "json:"); ok && json.Unmarshal([]byte(rest), &opts) == nil {
+				f = opts.File.Filename
+			}
+			chain = append(chain, f)
+		}
+		return chain
+	}
+	t.Fatalf("%s: query-block shows no vda: %s", name, out)
+	return nil
 }
 
 func domainState(t *testing.T, p *Provider, l *lab.Lab, name string) golibvirt.DomainState {

@@ -219,6 +219,7 @@ type Summary struct {
 	Name     string    `json:"name"`
 	Lab      string    `json:"lab"`
 	Scenario string    `json:"scenario"`
+	Provider string    `json:"provider"` // the one a restore uses
 	Images   []string  `json:"images"`
 	Machines int       `json:"machines"`
 	Bytes    int64     `json:"bytes"` // allocated on disk by its files
@@ -244,7 +245,7 @@ func List(root string) ([]Summary, error) {
 		if err != nil {
 			continue
 		}
-		s := Summary{Name: m.Name, Lab: m.Lab(), Scenario: m.State.Source, Machines: len(m.State.Lab.Machines), Created: m.Created}
+		s := Summary{Name: m.Name, Lab: m.Lab(), Scenario: m.State.Source, Provider: m.State.Provider, Machines: len(m.State.Lab.Machines), Created: m.Created}
 		for _, img := range m.Images {
 			s.Images = append(s.Images, img.Name)
 		}

@@ -100,12 +100,12 @@ func TestLifecycle(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(tmp, "state"), make([]byte, 8192), 0o600)
 	m := &Manifest{Name: "gold", Created: time.Now(), Images: []Image{{Name: "labos"}},
-		State: &state.State{Source: "etcd3", Lab: &lab.Lab{Name: "etcd3", Machines: []lab.Machine{{Name: "node1"}}}}}
+		State: &state.State{Source: "etcd3", Provider: "libvirt", Lab: &lab.Lab{Name: "etcd3", Machines: []lab.Machine{{Name: "node1"}}}}}
 	if err := Commit(root, tmp, m); err != nil {
 		t.Fatal(err)
 	}
 	l, err := List(root)
-	if err != nil || len(l) != 1 || l[0].Name != "gold" || l[0].Lab != "etcd3" || l[0].Machines != 1 || l[0].Bytes < 8192 || l[0].Images[0] != "labos" {
+	if err != nil || len(l) != 1 || l[0].Name != "gold" || l[0].Lab != "etcd3" || l[0].Provider != "libvirt" || l[0].Machines != 1 || l[0].Bytes < 8192 || l[0].Images[0] != "labos" {
 		t.Fatalf("List = %+v, %v", l, err)
 	}
 	if _, err := Begin(root, "gold"); err == nil || !strings.Contains(err.Error(), "snapshot gold exists") {
