@@ -222,6 +222,9 @@ func TestProvider(t *testing.T) {
 	if !t.Run("reset is a cold start", func(t *testing.T) { testResetColdStart(t, ctx, p, l, bios) }) {
 		return
 	}
+	if !t.Run("faults", func(t *testing.T) { testFaults(t, ctx, p, l, bios) }) {
+		return
+	}
 
 	// A crash: libvirtd dies with a guest running. A provider that knows
 	// nothing but l.Dir and l.Netns must still clean up.
