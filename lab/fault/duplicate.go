@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -63,7 +62,7 @@ func duplicate(ctx context.Context, env Env, id string, f scenario.Fault) error 
 		wg.Go(func() { env.probeMany(ctx, m, n) })
 	}
 	wg.Wait()
-	copied, err := dupCounters(ctx, l, tableOf(id))
+	copied, err := tableCounters(ctx, l, "netdev", tableOf(id), dupRule)
 	if err != nil {
 		return err
 	}
@@ -75,22 +74,9 @@ func duplicate(ctx context.Context, env Env, id string, f scenario.Fault) error 
 	return nil
 }
 
-var dupRule = regexp.MustCompile(`counter packets (\d+) .*comment "([^"]+)"`)
-
-// dupCounters reads how many frames to each machine (by name) a
-// duplicate's table copied.
-func dupCounters(ctx context.Context, l *lab.Lab, table string) (map[string]int, error) {
-	out, err := nft(ctx, l, "", "list", "table", "netdev", table)
-	if err != nil {
-		return nil, err
-	}
-	copied := map[string]int{}
-	for _, m := range dupRule.FindAllStringSubmatch(out, -1) {
-		n, _ := strconv.Atoi(m[1])
-		copied[m[2]] += n
-	}
-	return copied, nil
-}
+// dupRule is a duplicate's rule as nft lists it: how many copied, to
+// which machine (its comment).
+var dupRule = regexp.MustCompile(`counter packets (?P<packets>\d+) .*comment "(?P<key>[^"]+)"`)
 
 // bridgePort is the port of the lab's bridge that m's frames arrive on,
 // as the bridge learned it from m's MAC: the machine's tap, whichever

@@ -96,7 +96,7 @@ func loss(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		wg.Go(func() { got[i] = env.probeMany(ctx, m, n) })
 	}
 	wg.Wait()
-	dropped, err := lossCounters(ctx, l, table)
+	dropped, err := tableCounters(ctx, l, "bridge", table, lossRule)
 	if err != nil {
 		return err
 	}
@@ -152,20 +152,24 @@ func (env Env) probeMany(ctx context.Context, m lab.Machine, n int) int {
 	return int(ok.Load())
 }
 
-var counterRule = regexp.MustCompile(`ether [sd]addr ([0-9a-f:]{17}) .*counter packets (\d+)`)
+// lossRule is a loss's rule as nft lists it: whose MAC, how many dropped.
+var lossRule = regexp.MustCompile(`ether [sd]addr (?P<key>[0-9a-f:]{17}) .*counter packets (?P<packets>\d+)`)
 
-// lossCounters sums the frames each MAC's rules dropped.
-func lossCounters(ctx context.Context, l *lab.Lab, table string) (map[string]int, error) {
-	out, err := nft(ctx, l, "", "list", "table", "bridge", table)
+// tableCounters sums the packets counted by the rules of a fault's table
+// (family, table) by what rule captures as key: a loss's MAC, a
+// duplicate's machine.
+func tableCounters(ctx context.Context, l *lab.Lab, family, table string, rule *regexp.Regexp) (map[string]int, error) {
+	out, err := nft(ctx, l, "", "list", "table", family, table)
 	if err != nil {
 		return nil, err
 	}
-	dropped := map[string]int{}
-	for _, m := range counterRule.FindAllStringSubmatch(out, -1) {
-		n, _ := strconv.Atoi(m[2])
-		dropped[m[1]] += n
+	key, packets := rule.SubexpIndex("key"), rule.SubexpIndex("packets")
+	counted := map[string]int{}
+	for _, m := range rule.FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[packets])
+		counted[m[key]] += n
 	}
-	return dropped, nil
+	return counted, nil
 }
 
 // dropTable heals a fault that is a table of its own (a loss, a
