@@ -146,10 +146,7 @@ func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progres
 					accelShown = true
 				}
 			}
-			for _, s := range snap.Steps {
-				rep.MachineStep(s)
-			}
-			timeline.Add(snap.Steps...)
+			show(rep, timeline, snap.Steps)
 			if len(snap.Failures) > 0 && ctx.Err() == nil {
 				once.Do(func() { fail <- errors.Join(snap.Failures...) })
 			}
@@ -171,9 +168,13 @@ func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progres
 func finalPoll(ctx context.Context, w *progress.Watcher, rep Reporter, timeline *progress.Timeline) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	snap := w.Poll(ctx)
-	for _, s := range snap.Steps {
+	show(rep, timeline, w.Poll(ctx).Steps)
+}
+
+// show tells the reporter a poll's steps and adds them to the timeline.
+func show(rep Reporter, timeline *progress.Timeline, steps []progress.Step) {
+	for _, s := range steps {
 		rep.MachineStep(s)
 	}
-	timeline.Add(snap.Steps...)
+	timeline.Add(steps...)
 }

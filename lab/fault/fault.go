@@ -1,10 +1,11 @@
 // Package fault injects faults into a running lab and heals them: a
-// partition of the lab's segment, a lossy, slow or duplicating link, a frozen guest, a NIC without carrier, a
-// machine powered off through its BMC, a service stopped, the boot service
-// or DHCP unavailable, a filesystem filled, a disk failing. Each injection is
-// proven to have taken effect before it returns (a partition that lets
-// packets through would make every check under it a false pass), and
-// everything it changes lives inside the lab's namespace or its machines.
+// partition of the lab's segment, a lossy, slow or duplicating link, a
+// frozen guest, a NIC without carrier, a machine powered off through its
+// BMC, a service stopped, the boot service or DHCP unavailable, a
+// filesystem filled, a disk failing. Each injection is proven to have
+// taken effect before it returns (a partition that lets packets through
+// would make every check under it a false pass), and everything it
+// changes lives inside the lab's namespace or its machines.
 package fault
 
 import (
@@ -46,8 +47,9 @@ type Linker interface {
 	SetLink(ctx context.Context, l *lab.Lab, machine string, up bool) error
 }
 
-// Delayer is a provider that can hold a machine's frames back (lab/qemu:
-// QEMU's filter-buffer on its NIC); d 0 lets them go again.
+// Delayer is a provider that can hold a machine's frames back (both
+// providers: QEMU's filter-buffer on its NIC, vm.DelayOn); d 0 lets them
+// go again.
 type Delayer interface {
 	SetDelay(ctx context.Context, l *lab.Lab, machine string, d time.Duration) error
 }

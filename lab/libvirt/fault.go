@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	golibvirt "libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
 )
 
 // Paused reports whether libvirt holds the machine's guest paused (a fault
@@ -58,18 +58,15 @@ func (p *Provider) SetLink(ctx context.Context, l *lab.Lab, machine string, up b
 	})
 }
 
-// delayFilter is the id of the filter SetDelay puts on the domain's netdev.
-const delayFilter = "labctl-delay"
-
 // SetDelay holds the frames to and from the machine's NIC and releases
-// them together every d, as the QEMU provider does (QEMU's filter-buffer,
-// which libvirt does not model: added through libvirt's QEMU monitor
-// passthrough on the netdev libvirt names hostnet0); d 0 takes it off.
+// them together every d, as the QEMU provider does (vm.DelayOn: QEMU's
+// filter-buffer, which libvirt does not model, added through libvirt's
+// QEMU monitor passthrough on the netdev libvirt names hostnet0); d 0
+// takes it off.
 func (p *Provider) SetDelay(ctx context.Context, l *lab.Lab, machine string, d time.Duration) error {
-	cmd := fmt.Sprintf(`{"execute":"object-del","arguments":{"id":%q}}`, delayFilter)
+	cmd := vm.DelayOff
 	if d > 0 {
-		cmd = fmt.Sprintf(`{"execute":"object-add","arguments":{"qom-type":"filter-buffer","id":%q,"netdev":"hostnet0","queue":"all","interval":%d}}`,
-			delayFilter, d.Microseconds())
+		cmd = vm.DelayOn("hostnet0", d)
 	}
 	err := p.withDomain(l, machine, func(_ *golibvirt.Connect, dom *golibvirt.Domain) error {
 		if active, err := dom.IsActive(); err == nil && !active && d == 0 {
@@ -79,7 +76,7 @@ func (p *Provider) SetDelay(ctx context.Context, l *lab.Lab, machine string, d t
 		return err
 	})
 	switch {
-	case err != nil && d == 0 && strings.Contains(err.Error(), "not found"):
+	case d == 0 && vm.DelayGone(err):
 		return nil // healed already
 	case err != nil:
 		return fmt.Errorf("lab %s: machine %s: delay %s: %w", l.Name, machine, d, err)

@@ -10,6 +10,7 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
 )
 
 // testFaults drives the faults lab/fault asks of a provider on a running
@@ -72,7 +73,7 @@ func testFaults(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m la
 		var out string
 		err := p.withDomain(l, m.Name, func(_ *golibvirt.Connect, d *golibvirt.Domain) error {
 			var err error
-			out, err = qemuMonitor(d, `{"execute":"qom-get","arguments":{"path":"/objects/`+delayFilter+`","property":"interval"}}`)
+			out, err = qemuMonitor(d, `{"execute":"qom-get","arguments":{"path":"/objects/`+vm.DelayFilter+`","property":"interval"}}`)
 			return err
 		})
 		return out, err

@@ -3,11 +3,11 @@ package qemu
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
 )
 
 // Pause freezes the whole guest (QMP stop): its clock, CPUs and devices,
@@ -51,29 +51,21 @@ func (p *Provider) SetLink(ctx context.Context, l *lab.Lab, machine string, up b
 	return p.running(l, machine, fmt.Sprintf(`{"execute":"set_link","arguments":{"name":%q,"up":%t}}`, bootDeviceID[power.BootNetwork], up))
 }
 
-// delayFilter is the id of the filter SetDelay puts on a machine's netdev.
-const delayFilter = "labctl-delay"
-
 // SetDelay holds the frames to and from the machine's NIC (netdev net0)
-// and releases them together every d (QEMU's filter-buffer: each frame
-// waits up to d); d 0 takes the filter off. netem would delay each frame
-// by a set time, but this machine's kernel has none, and QEMU's filter
-// needs nothing of the host. A machine that is not running has no filter.
+// and releases them together every d (vm.DelayOn); d 0 takes the filter
+// off. A machine that is not running has no filter.
 func (p *Provider) SetDelay(ctx context.Context, l *lab.Lab, machine string, d time.Duration) error {
 	f := machineFiles(l, machine)
 	if d == 0 {
 		if qemuPid(f) == 0 {
 			return nil
 		}
-		err := qmpRun(f, fmt.Sprintf(`{"execute":"object-del","arguments":{"id":%q}}`, delayFilter))
-		if err != nil && strings.Contains(err.Error(), "not found") {
-			return nil // healed already
+		if err := qmpRun(f, vm.DelayOff); !vm.DelayGone(err) {
+			return err
 		}
-		return err
+		return nil // healed already
 	}
-	cmd := fmt.Sprintf(`{"execute":"object-add","arguments":{"qom-type":"filter-buffer","id":%q,"netdev":"net0","queue":"all","interval":%d}}`,
-		delayFilter, d.Microseconds())
-	if err := p.running(l, machine, cmd); err != nil {
+	if err := p.running(l, machine, vm.DelayOn("net0", d)); err != nil {
 		return fmt.Errorf("machine %s: delay: %w", machine, err)
 	}
 	return nil

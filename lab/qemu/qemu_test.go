@@ -18,6 +18,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
+	"github.com/labctl/labctl/lab/vm"
 )
 
 // inNetns runs fn on a thread inside ns: the provider's ip and qemu
@@ -193,7 +194,7 @@ func TestProvider(t *testing.T) {
 	t.Run("delay on and off", func(t *testing.T) {
 		interval := func() (int, error) {
 			var v int
-			err := qmpQuery(f, fmt.Sprintf(`{"execute":"qom-get","arguments":{"path":"/objects/%s","property":"interval"}}`, delayFilter), &v)
+			err := qmpQuery(f, fmt.Sprintf(`{"execute":"qom-get","arguments":{"path":"/objects/%s","property":"interval"}}`, vm.DelayFilter), &v)
 			return v, err
 		}
 		if err := p.SetDelay(ctx, l, m.Name, 150*time.Millisecond); err != nil {
