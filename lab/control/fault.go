@@ -86,7 +86,7 @@ func faultEnv(st *state.State) (fault.Env, error) {
 func (lb *Lab) Inject(ctx context.Context, id string, f scenario.Fault) (scenario.Fault, error) {
 	f, err := lb.inject(ctx, id, f)
 	if err == nil {
-		lb.warn(logFault(lb.State.Lab, StepEvent{Step: id, Fault: f.String(), Phase: StepInjected, Machines: faultedMachines(f)}))
+		warnUnlogged(lb.report.Log(), logFault(lb.State.Lab, StepEvent{Step: id, Fault: f.String(), Phase: StepInjected, Machines: faultedMachines(f)}))
 	}
 	return f, err
 }
@@ -138,7 +138,7 @@ func (lb *Lab) inject(ctx context.Context, id string, f scenario.Fault) (scenari
 func (lb *Lab) Heal(ctx context.Context, id string) error {
 	a, err := lb.heal(ctx, id)
 	if err == nil {
-		lb.warn(logHealed(lb.State.Lab, a))
+		warnUnlogged(lb.report.Log(), logHealed(lb.State.Lab, a))
 	}
 	return err
 }
@@ -177,11 +177,11 @@ func logHealed(l *lab.Lab, a ActiveFault) error {
 	return logFault(l, StepEvent{Step: a.ID, Fault: a.Fault.String(), Phase: StepHealed, Took: time.Since(a.Since), Machines: faultedMachines(a.Fault)})
 }
 
-// warn logs that a fault could not be kept in the event log: the fault
-// itself is injected or healed all the same.
-func (lb *Lab) warn(err error) {
+// warnUnlogged logs that a fault could not be kept in the event log: the
+// fault itself is injected or healed all the same.
+func warnUnlogged(log *slog.Logger, err error) {
 	if err != nil {
-		lb.report.Log().Warn("the fault is not in the event log", "err", err)
+		log.Warn("the fault is not in the event log", "err", err)
 	}
 }
 
@@ -212,9 +212,7 @@ func healAll(ctx context.Context, st *state.State, log *slog.Logger) error {
 			err = forgetFault(st.Lab.Dir, a.ID)
 		}
 		if err == nil {
-			if lerr := logHealed(st.Lab, a); lerr != nil {
-				log.Warn("the fault is not in the event log", "err", lerr)
-			}
+			warnUnlogged(log, logHealed(st.Lab, a))
 		}
 		errs = append(errs, err)
 	}
