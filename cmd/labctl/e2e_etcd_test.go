@@ -35,6 +35,12 @@ func TestE2EEtcd3Install(t *testing.T) {
 	if !strings.Contains(string(junit), `failures="0" skipped="0"`) || !strings.Contains(string(junit), "root-on-disk/node1") {
 		t.Errorf("junit.xml does not record passed install checks:\n%s", junit)
 	}
+	// libvirt's own logs, where a QEMU that died is explained, are artifacts too.
+	for _, f := range []string{"libvirt/libvirtd.log", "libvirt/log/qemu/node1.log"} {
+		if _, err := os.Stat(filepath.Join(art, f)); err != nil {
+			t.Errorf("artifacts lack %s: %v", f, err)
+		}
+	}
 
 	for _, tc := range []struct{ node, protocol string }{{"node1", "ipmi"}, {"node3", "redfish"}} {
 		out, err := e.run(ctx, "reprovision", "etcd3-install", tc.node, "--protocol", tc.protocol)

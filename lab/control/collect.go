@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/labctl/labctl/internal/filecopy"
@@ -29,9 +31,17 @@ func (lb *Lab) Collect(ctx context.Context, dst string, run Convergence) error {
 	if err := WriteJUnit(filepath.Join(dst, "junit.xml"), l.Name, run); err != nil {
 		return err
 	}
-	logs := []string{l.ProcessLog(), l.BootsvcLog(), l.DnsmasqLog(), l.DnsmasqConfig(), l.EventLog(), filepath.Join(l.Dir, state.FileName)}
-	machineLogs, _ := filepath.Glob(filepath.Join(l.MachinesDir(), "*", "*.log"))
-	for _, f := range append(logs, machineLogs...) {
+	files := []string{l.DnsmasqConfig(), l.EventLog(), filepath.Join(l.Dir, state.FileName)}
+	// Every log in the lab's directory: the lab process's, the boot
+	// service's, dnsmasq's, the serial consoles and what a provider keeps
+	// (libvirtd's and its QEMU logs), which is where a crash is explained.
+	filepath.WalkDir(l.Dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() && strings.HasSuffix(path, ".log") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	for _, f := range files {
 		rel, _ := filepath.Rel(l.Dir, f)
 		if err := filecopy.Copy(f, filepath.Join(dst, rel)); err != nil && !os.IsNotExist(err) {
 			return err

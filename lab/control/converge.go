@@ -46,7 +46,7 @@ func (lb *Lab) Converge(ctx context.Context) (Convergence, error) {
 	defer events.Close() // after the watcher has stopped (deferred below)
 	rep := logged{Reporter: lb.report, log: events}
 	var timeline progress.Timeline
-	clock, failed, stopped := watch(ctx, rep, st, &timeline)
+	clock, failed, stopped := watch(ctx, rep, st, &timeline, lb.history)
 	// Nothing is reported once Converge has returned.
 	defer func() { cancel(); <-stopped }()
 	var failure error
@@ -114,7 +114,9 @@ func Runner(st *state.State, sc *scenario.Scenario) (*check.Runner, error) {
 // timeline. The first failure it sees (a machine's firmware gave up, a VM
 // died, the lab process failed) is sent on the returned channel, once. The
 // clock it returns is the steps' clock; stopped closes when it has stopped.
-func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progress.Timeline) (clock func() time.Duration, failed <-chan error, stopped <-chan struct{}) {
+// With history, what the lab's logs hold already is read first and not
+// reported.
+func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progress.Timeline, history bool) (clock func() time.Duration, failed <-chan error, stopped <-chan struct{}) {
 	start := time.Now()
 	unwatched := func() time.Duration { return time.Since(start) }
 	fail := make(chan error, 1)
@@ -132,6 +134,9 @@ func watch(ctx context.Context, rep Reporter, st *state.State, timeline *progres
 		return unwatched, fail, done
 	}
 	w := progress.NewWatcher(st.Lab, power)
+	if history {
+		w.Poll(ctx)
+	}
 	var once sync.Once
 	go func() {
 		defer close(done)

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -120,5 +121,44 @@ func TestFinalPollShowsLastReport(t *testing.T) {
 	finalPoll(ctx, w, &ev, &timeline)
 	if got, want := ev.all(), "bios1: report booted: secureboot=enabled"; !slices.Contains(got, want) {
 		t.Errorf("events %q lack %q", got, want)
+	}
+}
+
+// TestWatchSkipsHistory: a lab opened again (verify) or restored from a
+// snapshot has logs that hold its earlier run; the watcher reports only
+// what follows, while a lab just booted shows all of it.
+func TestWatchSkipsHistory(t *testing.T) {
+	for _, history := range []bool{false, true} {
+		t.Run(fmt.Sprintf("history=%v", history), func(t *testing.T) {
+			st, _ := pxeSmoke(t, t.TempDir(), "labctl-trust-never-made")
+			if err := state.Create(st); err != nil {
+				t.Fatal(err)
+			}
+			const old = "Nov 29 23:05:01 dnsmasq-dhcp[41]: 2914 DHCPACK(labbr0) 10.77.0.11 52:54:00:77:00:11 bios1\n"
+			if err := os.WriteFile(st.Lab.DnsmasqLog(), []byte(old), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			var ev events
+			var timeline progress.Timeline
+			_, _, stopped := watch(ctx, &ev, st, &timeline, history)
+			time.Sleep(300 * time.Millisecond)
+			f, err := os.OpenFile(st.Lab.DnsmasqLog(), os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteString("Nov 29 23:09:01 dnsmasq-dhcp[41]: 2915 DHCPACK(labbr0) 10.77.0.12 52:54:00:77:00:12 uefi1\n")
+			f.Close()
+			time.Sleep(600 * time.Millisecond)
+			cancel()
+			<-stopped
+			want := []string{"bios1: DHCP lease 10.77.0.11", "uefi1: DHCP lease 10.77.0.12"}
+			if history {
+				want = want[1:]
+			}
+			if got := ev.all(); !slices.Equal(got, want) {
+				t.Errorf("steps reported %q, want %q", got, want)
+			}
+		})
 	}
 }

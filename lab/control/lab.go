@@ -53,6 +53,10 @@ type Lab struct {
 	State    *state.State
 	Scenario *scenario.Scenario
 	report   Reporter
+	// history says the lab's logs already hold a run (a lab opened, or
+	// restored from a snapshot): Converge reports only what follows, not
+	// that run again at 0.0s.
+	history bool
 }
 
 // Open is the lab a SCENARIO argument names (under root), with the scenario
@@ -66,7 +70,7 @@ func Open(root, arg string, rep Reporter) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Lab{State: st, Scenario: sc, report: reporter(rep)}, nil
+	return &Lab{State: st, Scenario: sc, report: reporter(rep), history: true}, nil
 }
 
 // Name is the lab's name, its scenario's.

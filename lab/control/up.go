@@ -267,7 +267,7 @@ func (p *Plan) upRestored(ctx context.Context) (*Lab, error) {
 		Down(context.WithoutCancel(ctx), st.Lab.Dir, o.Report)
 		return nil, err
 	}
-	return &Lab{State: st, Scenario: p.Scenario, report: o.Report}, nil
+	return &Lab{State: st, Scenario: p.Scenario, report: o.Report, history: true}, nil
 }
 
 // makeNetns makes the lab's namespace (and a simulated rack's operator

@@ -3,6 +3,9 @@ package libvirt
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	golibvirt "libvirt.org/go/libvirt"
@@ -25,7 +28,10 @@ func (p *Provider) PowerState(ctx context.Context, l *lab.Lab, machine string) (
 }
 
 // MachineFault implements lab.FaultReporter: libvirt marks a domain whose
-// QEMU died without a shutdown as shut off, reason crashed.
+// QEMU died without a shutdown as shut off, reason crashed, and one that
+// failed to start (after a reset) as reason failed. What QEMU and
+// libvirt logged about its end comes with it: without it a crash in CI
+// cannot be told from another.
 func (p *Provider) MachineFault(ctx context.Context, l *lab.Lab, machine string) (string, error) {
 	var fault string
 	err := p.withDomain(l, machine, func(_ *golibvirt.Connect, d *golibvirt.Domain) error {
@@ -33,12 +39,44 @@ func (p *Provider) MachineFault(ctx context.Context, l *lab.Lab, machine string)
 		if err != nil {
 			return fmt.Errorf("read domain state: %w", err)
 		}
-		if s == golibvirt.DOMAIN_CRASHED || s == golibvirt.DOMAIN_SHUTOFF && golibvirt.DomainShutoffReason(reason) == golibvirt.DOMAIN_SHUTOFF_CRASHED {
-			fault = "libvirt domain crashed: its QEMU died unasked"
+		log := filepath.Join(p.Daemon(l).QEMULogDir(), machine+".log")
+		switch {
+		case s == golibvirt.DOMAIN_CRASHED || s == golibvirt.DOMAIN_SHUTOFF && golibvirt.DomainShutoffReason(reason) == golibvirt.DOMAIN_SHUTOFF_CRASHED:
+			fault = "libvirt domain crashed: its QEMU died unasked; " + log + " ends:\n" + lastRun(log, 6)
+		case s == golibvirt.DOMAIN_SHUTOFF && golibvirt.DomainShutoffReason(reason) == golibvirt.DOMAIN_SHUTOFF_FAILED:
+			// A start nobody waited on failed: the cold start after a reset.
+			fault = "libvirt could not start the domain again (shut off, reason failed); " + log + " ends:\n" + lastRun(log, 6)
 		}
 		return nil
 	})
 	return fault, err
+}
+
+// stamped matches the lines libvirt and QEMU (-msg timestamp=on) write to a
+// domain's log with a time, unlike the command line between them.
+var stamped = regexp.MustCompile(`^\d{4}-\d\d-\d\d[ T]\d\d:\d\d`)
+
+// lastRun returns the last n time-stamped lines of a domain's QEMU log
+// written since its last start (how it ended: QEMU's own errors, libvirt's
+// "shutting down, reason=..."), indented as tail.File's, or why not.
+func lastRun(path string, n int) string {
+	s, err := tail.Clean(path, 400)
+	if err != nil {
+		return fmt.Sprintf("  (%v)", err)
+	}
+	var lines []string
+	for _, line := range strings.Split(s, "\n") {
+		switch {
+		case strings.Contains(line, ": starting up libvirt"):
+			lines = lines[:0]
+		case stamped.MatchString(line):
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) == 0 {
+		return "  (nothing logged since its start)"
+	}
+	return "  | " + strings.Join(lines[max(0, len(lines)-n):], "\n  | ")
 }
 
 func powerState(d *golibvirt.Domain) (power.State, error) {
@@ -99,6 +137,9 @@ func (p *Provider) setPower(ctx context.Context, l *lab.Lab, c *golibvirt.Connec
 		start = a != power.ActionOff
 	}
 	if start {
+		if err := renew(c, d); err != nil {
+			return fmt.Errorf("machine %s: %s: %w", machine, a, err)
+		}
 		if err := d.Create(); err != nil {
 			return fmt.Errorf("machine %s: %s: start: %w\n%s", machine, a, err, tail.Serial(l.MachineFiles(machine).SerialLog, 20))
 		}
@@ -168,6 +209,32 @@ func (p *Provider) consumeOnce(c *golibvirt.Connect, d *golibvirt.Domain) error 
 	}
 	p.log.Info("boot-once consumed", "machine", x.Name, "once", meta.Once, "order", meta.Order)
 	return nil
+}
+
+// renew gives a stopped domain a new object in libvirtd: undefined and
+// defined again from its definition, its NVRAM and TPM state kept. libvirt
+// 9.0 may still hold events of the QEMU that ended (its monitor's EOF,
+// queued more than once, handled by one worker behind other domains'
+// events). Handled for the object of a domain started since, such an event
+// kills the new QEMU as "crashed" (seen after resets); for the old object
+// it finds a stopped domain and does nothing.
+func renew(c *golibvirt.Connect, d *golibvirt.Domain) error {
+	x, err := persistentXML(d)
+	if err != nil {
+		return fmt.Errorf("read definition: %w", err)
+	}
+	s, err := x.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := d.UndefineFlags(golibvirt.DOMAIN_UNDEFINE_KEEP_NVRAM | golibvirt.DOMAIN_UNDEFINE_KEEP_TPM); err != nil {
+		return fmt.Errorf("undefine before a start: %w", err)
+	}
+	nd, err := c.DomainDefineXML(s)
+	if err != nil {
+		return fmt.Errorf("define again before a start: %w", err)
+	}
+	return nd.Free()
 }
 
 func redefine(c *golibvirt.Connect, x *libvirtxml.Domain, meta bootMeta) error {

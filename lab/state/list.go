@@ -27,7 +27,8 @@ type Summary struct {
 // the phase it recorded (labd.Assess says whether a running one really runs). A
 // directory without a state file is not a lab; one whose state file cannot
 // be read is listed in phase Unknown with the reason, so that the user sees
-// it and can take it down. No labs (or no root yet) is an empty list.
+// it and can take it down. A copy of a lab's state (a test's artifacts
+// kept under root) is not a lab either. No labs (or no root yet) is an empty list.
 func List(root string) ([]Summary, error) {
 	entries, err := os.ReadDir(root)
 	if errors.Is(err, os.ErrNotExist) {
@@ -44,7 +45,7 @@ func List(root string) ([]Summary, error) {
 		dir := filepath.Join(root, e.Name())
 		s, err := Load(dir)
 		switch {
-		case errors.Is(err, os.ErrNotExist):
+		case errors.Is(err, os.ErrNotExist), errors.Is(err, ErrCopy):
 			continue
 		case err != nil:
 			out = append(out, Summary{Name: e.Name(), Phase: Unknown, Machines: []string{}, Dir: dir, Error: err.Error()})

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,6 +27,16 @@ func TestList(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "garbled"), 0o700)
 	os.WriteFile(filepath.Join(root, "garbled", FileName), []byte("{"), 0o600)
 	os.WriteFile(filepath.Join(root, "stray-file"), nil, 0o600)
+	// A test's artifacts kept beside the labs hold a copy of b-lab's state.
+	os.MkdirAll(filepath.Join(root, "artifacts"), 0o700)
+	if raw, err := os.ReadFile(filepath.Join(root, "b-lab", FileName)); err != nil {
+		t.Fatal(err)
+	} else {
+		os.WriteFile(filepath.Join(root, "artifacts", FileName), raw, 0o600)
+	}
+	if _, err := Load(filepath.Join(root, "artifacts")); !errors.Is(err, ErrCopy) || !strings.Contains(err.Error(), "records lab b-lab in "+filepath.Join(root, "b-lab")) {
+		t.Errorf("Load of a copied state: %v, want ErrCopy naming b-lab and its directory", err)
+	}
 
 	got, err := List(root)
 	if err != nil {

@@ -108,7 +108,22 @@ func Load(dir string) (*State, error) {
 	if err := json.Unmarshal(raw, s); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, FileName), err)
 	}
+	// A test's artifacts hold a copy of the state file: taken for the lab,
+	// it would lead down to destroy the lab it names, which lives elsewhere.
+	if s.Lab != nil && !sameDir(s.Lab.Dir, dir) {
+		return nil, fmt.Errorf("%s records lab %s in %s: %w", filepath.Join(dir, FileName), s.Lab.Name, s.Lab.Dir, ErrCopy)
+	}
 	return s, nil
+}
+
+// ErrCopy is a state file found outside the lab's directory (a copy in a
+// test's artifacts): it names a lab, it is not one.
+var ErrCopy = errors.New("a copy of a lab's state, not a lab (artifacts?)")
+
+func sameDir(a, b string) bool {
+	a, errA := filepath.Abs(a)
+	b, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && a == b
 }
 
 // UpError refuses a lab whose state file exists: it is up (or crashed and
