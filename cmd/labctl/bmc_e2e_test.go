@@ -402,7 +402,7 @@ func TestE2EReprovisionLab(t *testing.T) {
 			b.waitPower(t, tc.machine, power.Off, time.Minute)
 		})
 	}
-	t.Run("bios1 via ipmi through DHCP and boot service outages", b.testReprovisionThroughBootPathFaults(ctx))
+	t.Run("both through DHCP and boot service outages", b.testReprovisionThroughBootPathFaults(ctx))
 	pwFile := b.st.Lab.BMCPasswordFile()
 	good, err := os.ReadFile(pwFile)
 	if err != nil {

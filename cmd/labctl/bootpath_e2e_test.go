@@ -3,66 +3,79 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/internal/power"
+	"github.com/labctl/labctl/lab/progress"
+	"github.com/labctl/labctl/lab/vm"
 )
 
-// testReprovisionThroughBootPathFaults reprovisions bios1 through its BMC
-// (IPMI) while the lab's DHCP and boot service are both down: its firmware
-// gives up and retries (SeaBIOS's reboot-timeout) rather than stop; once
-// DHCP is healed it gets its lease and is refused by the boot service, and
-// retries again; once that is healed it boots, reports, and reprovision's
-// checks pass. The machine is off when it starts (the smoke image powers
-// itself off).
+// testReprovisionThroughBootPathFaults reprovisions both machines through
+// their BMCs (bios1 over IPMI, uefi1 over Redfish) while the lab's DHCP and
+// boot service are both down: their firmware gives up and starts again
+// rather than stop (SeaBIOS by its reboot-timeout; OVMF, left at its UEFI
+// shell, reset by the lab process as a server set to retry its boot is).
+// Once DHCP is healed bios1 gets its lease and is refused by the boot
+// service, and retries again; once that is healed both boot, report, and
+// reprovision's checks pass. The machines are off when it starts (the smoke
+// image powers itself off).
 func (b *bmcLab) testReprovisionThroughBootPathFaults(ctx context.Context) func(t *testing.T) {
 	return func(t *testing.T) {
-		m, _ := b.machine(t, "bios1")
-		serial := b.st.Lab.MachineFiles(m.Name).SerialLog
 		for _, kind := range []string{"dhcp-down", "boot-service-down"} {
 			out, err := b.e.run(ctx, "fault", "pxe-smoke", "inject", kind)
 			if err != nil || !strings.Contains(out, "fault "+kind+": "+kind+" took effect") {
 				t.Fatalf("fault inject %s: %v: %s", kind, err, out)
 			}
 		}
-		since, off := time.Now(), fileSize(serial)
-		var repro bytes.Buffer
-		cmd := b.e.command(ctx, "reprovision", "pxe-smoke", m.Name, "--protocol", "ipmi", "--timeout", "4m")
-		cmd.Stdout, cmd.Stderr = &repro, &repro
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		type run struct {
+			cmd  *exec.Cmd
+			out  bytes.Buffer
+			done chan error
 		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		defer func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				<-done
+		since := time.Now()
+		serial, off, runs := map[string]string{}, map[string]int64{}, map[string]*run{}
+		for _, r := range []struct{ machine, protocol string }{{"bios1", "ipmi"}, {"uefi1", "redfish"}} {
+			serial[r.machine] = b.st.Lab.MachineFiles(r.machine).SerialLog
+			off[r.machine] = fileSize(serial[r.machine])
+			p := &run{cmd: b.e.command(ctx, "reprovision", "pxe-smoke", r.machine, "--protocol", r.protocol, "--timeout", "5m"), done: make(chan error, 1)}
+			p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+			if err := p.cmd.Start(); err != nil {
+				t.Fatal(err)
 			}
-			t.Logf("labctl reprovision:\n%s", repro.String())
-		}()
+			go func() { p.done <- p.cmd.Wait() }()
+			runs[r.machine] = p
+			defer func() {
+				if p.cmd.ProcessState == nil {
+					p.cmd.Process.Kill()
+					<-p.done
+				}
+				t.Logf("labctl reprovision %s:\n%s", r.machine, p.out.String())
+			}()
+		}
 
-		// retried waits for a failed boot after off and the firmware's
-		// start after it: the machine retries, it did not stop.
-		retried := func(what string, off int64) {
+		// retried waits for machine's failed boot after its log's byte off
+		// and the firmware's start after it: it retries, it did not stop.
+		retried := func(machine, what string, off int64, gaveUp, started string, within time.Duration) {
 			t.Helper()
-			deadline := time.Now().Add(2 * time.Minute)
+			deadline := time.Now().Add(within)
 			for {
-				text := serialFrom(t, serial, off)
-				i := strings.Index(text, "No bootable device.  Retrying in")
-				if i >= 0 && strings.Contains(text[i:], "SeaBIOS (version") {
+				text := serialFrom(t, serial[machine], off)
+				i := strings.Index(text, gaveUp)
+				if i >= 0 && strings.Contains(text[i:], started) {
 					return
 				}
 				select {
-				case err := <-done:
-					t.Fatalf("%s: reprovision ended before bios1 retried: %v", what, err)
+				case err := <-runs[machine].done:
+					t.Fatalf("%s: reprovision ended before %s retried: %v", what, machine, err)
 				default:
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%s: bios1 did not give up and start again within 2m:\n%s", what, text)
+					t.Fatalf("%s: %s did not give up and start again within %s:\n%s", what, machine, within, text)
 				}
 				time.Sleep(250 * time.Millisecond)
 			}
@@ -74,41 +87,56 @@ func (b *bmcLab) testReprovisionThroughBootPathFaults(ctx context.Context) func(
 			}
 		}
 
-		retried("under dhcp-down", off)
-		if text := serialFrom(t, serial, off); strings.Contains(text, b.st.Lab.BootURL()) {
-			t.Errorf("under dhcp-down, bios1's iPXE was given the boot URL:\n%s", text)
+		retried("bios1", "under dhcp-down", off["bios1"], "No bootable device.  Retrying in", "SeaBIOS (version", 2*time.Minute)
+		// OVMF gives up in about 90 s here (docs/benchmarks.md).
+		retried("uefi1", "under dhcp-down", off["uefi1"], vm.ShellPrompt, progress.IPXEStarted, 4*time.Minute)
+		if raw, _ := os.ReadFile(b.st.Lab.ProcessLog()); !bytes.Contains(raw, []byte(`starting it again" machine=uefi1`)) {
+			t.Errorf("the lab process's log does not say it started uefi1 again")
+		}
+		for m, text := range map[string]string{"bios1": serialFrom(t, serial["bios1"], off["bios1"]), "uefi1": serialFrom(t, serial["uefi1"], off["uefi1"])} {
+			if strings.Contains(text, b.st.Lab.BootURL()) {
+				t.Errorf("under dhcp-down, %s's iPXE was given the boot URL:\n%s", m, text)
+			}
 		}
 		heal("dhcp-down")
-		off = fileSize(serial)
-		retried("under boot-service-down", off)
-		if text := serialFrom(t, serial, off); !strings.Contains(text, b.st.Lab.BootURL()) {
+		off["bios1"] = fileSize(serial["bios1"])
+		retried("bios1", "under boot-service-down", off["bios1"], "No bootable device.  Retrying in", "SeaBIOS (version", 2*time.Minute)
+		if text := serialFrom(t, serial["bios1"], off["bios1"]); !strings.Contains(text, b.st.Lab.BootURL()) {
 			t.Errorf("with DHCP back, bios1's iPXE did not try the boot service:\n%s", text)
 		}
-		if ev := b.events(t, m, bootlog.KindIPXE, since); len(ev) != 0 {
-			t.Errorf("the boot service served bios1 while down: %v", ev)
+		for _, name := range []string{"bios1", "uefi1"} {
+			m, _ := b.machine(t, name)
+			if ev := b.events(t, m, bootlog.KindIPXE, since); len(ev) != 0 {
+				t.Errorf("the boot service served %s while down: %v", name, ev)
+			}
 		}
 		heal("boot-service-down")
 		healed := time.Now()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("labctl reprovision after healing: %v", err)
+		for _, name := range []string{"bios1", "uefi1"} {
+			select {
+			case err := <-runs[name].done:
+				if err != nil {
+					t.Fatalf("labctl reprovision %s after healing: %v", name, err)
+				}
+			case <-time.After(4 * time.Minute):
+				t.Fatalf("reprovision %s did not end within 4m of healing", name)
 			}
-		case <-time.After(4 * time.Minute):
-			t.Fatal("reprovision did not end within 4m of healing")
+			if !strings.Contains(runs[name].out.String(), "all 2 checks passed") {
+				t.Errorf("reprovision %s's output lacks the scenario's checks", name)
+			}
+			m, _ := b.machine(t, name)
+			rep := b.events(t, m, bootlog.KindReport, healed)
+			if len(rep) == 0 {
+				t.Fatalf("%s: no booted report after healing", name)
+			}
+			t.Logf("recovery: %s reported %.1fs after the boot service was healed (faults injected %.1fs before)",
+				name, rep[0].Time.Sub(healed).Seconds(), healed.Sub(since).Seconds())
 		}
-		if !strings.Contains(repro.String(), "all 2 checks passed") {
-			t.Errorf("reprovision's output lacks the scenario's checks")
-		}
-		rep := b.events(t, m, bootlog.KindReport, healed)
-		if len(rep) == 0 {
-			t.Fatalf("bios1: no booted report after healing")
-		}
-		t.Logf("recovery: bios1 reported %.1fs after the boot service was healed (faults injected %.1fs before)",
-			rep[0].Time.Sub(healed).Seconds(), healed.Sub(since).Seconds())
 		if s, err := b.e.status(ctx); err != nil || len(s.Faults) != 0 {
 			t.Errorf("status after healing lists faults %+v (%v); want none", s.Faults, err)
 		}
-		b.waitPower(t, m.Name, power.Off, time.Minute)
+		for _, name := range []string{"bios1", "uefi1"} {
+			b.waitPower(t, name, power.Off, time.Minute)
+		}
 	}
 }

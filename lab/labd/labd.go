@@ -66,6 +66,13 @@ func Run(ctx context.Context, dir string, log *slog.Logger) (err error) {
 	} else if err := createMachines(ctx, &wg, l, prov, log); err != nil {
 		return err
 	}
+	if pd, ok := prov.(lab.PowerDriver); ok && l.Rack == nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vm.RetryUEFIBoots(ctx, l, pd, log)
+		}()
+	}
 	state.Update(dir, func(s *state.State) { s.Phase = state.Running })
 	log.Info("lab up", "lab", l.Name, "provider", prov.Name(), "boot", l.BootURL())
 	<-ctx.Done()

@@ -181,7 +181,7 @@ func setBoot(d *libvirtxml.Domain, meta bootMeta) error {
 			d.Devices.Interfaces[i].ROM = &libvirtxml.DomainROM{Enabled: "no"}
 		}
 	}
-	setHTTPBoot(d, nic == power.BootHTTP)
+	setNativePXE(d, nic == "" || (nic == power.BootNetwork && secureBoot(d)))
 	for i := range d.Devices.Disks {
 		d.Devices.Disks[i].Boot = bootOf(power.BootDisk)
 	}
@@ -195,13 +195,14 @@ func secureBoot(d *libvirtxml.Domain) bool {
 	return d.OS.Loader != nil && d.OS.Loader.Secure == "yes"
 }
 
-// setHTTPBoot gives d what UEFI HTTP boot needs, or takes it away: the
-// NIC without iPXE's option ROM (above), so that OVMF's own network stack
-// drives it, and OVMF's PXE boot options off through fw_cfg (each would
-// wait out its DHCP timeouts first), as the QEMU provider does.
-func setHTTPBoot(d *libvirtxml.Domain, on bool) {
+// setNativePXE gives a UEFI d OVMF's own PXE boot options, or takes them
+// away (fw_cfg) where iPXE's ROM or HTTP boot boots the NIC, as the QEMU
+// provider does: each would only wait out its DHCP timeouts, and a failed
+// boot would take minutes, not seconds, to reach the UEFI shell that
+// vm.RetryUEFIBoots restarts it from. Secure Boot's PXE is OVMF's.
+func setNativePXE(d *libvirtxml.Domain, on bool) {
 	d.SysInfo = slices.DeleteFunc(d.SysInfo, func(s libvirtxml.DomainSysInfo) bool { return s.FWCfg != nil })
-	if on {
+	if !on && d.OS.Loader != nil {
 		d.SysInfo = append(d.SysInfo, libvirtxml.DomainSysInfo{FWCfg: &libvirtxml.DomainSysInfoFWCfg{Entry: []libvirtxml.DomainSysInfoEntry{
 			{Name: "opt/org.tianocore/IPv4PXESupport", Value: "n"},
 			{Name: "opt/org.tianocore/IPv6PXESupport", Value: "n"},

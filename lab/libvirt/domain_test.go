@@ -91,7 +91,7 @@ func TestDomainXML(t *testing.T) {
 			if x.UUID != tc.m.UUID {
 				t.Errorf("uuid %q", x.UUID)
 			}
-			if x.OS.SMBios == nil || x.OS.SMBios.Mode != "sysinfo" || len(x.SysInfo) != 1 || x.SysInfo[0].SMBIOS == nil {
+			if x.OS.SMBios == nil || x.OS.SMBios.Mode != "sysinfo" || len(x.SysInfo) == 0 || x.SysInfo[0].SMBIOS == nil {
 				t.Fatalf("no SMBIOS sysinfo: %s", s)
 			}
 			if !slices.Contains(x.SysInfo[0].SMBIOS.System.Entry, libvirtxml.DomainSysInfoEntry{Name: "uuid", Value: tc.m.UUID}) {
@@ -287,27 +287,13 @@ func TestNetworkXML(t *testing.T) {
 	}
 }
 
-// UEFI HTTP boot: the NIC boots without iPXE's ROM and OVMF's PXE options
-// are off (fw_cfg); a boot-once HTTP boot over a PXE machine gets both for
-// that start only, and restoring the order takes them away again.
+// UEFI HTTP boot: the NIC boots without iPXE's ROM; a boot-once HTTP boot
+// over a PXE machine gets that for that start only, and restoring the order
+// gives the ROM back. OVMF's own PXE options are off (fw_cfg) wherever the
+// ROM or HTTP boot boots the NIC, kept for Secure Boot's PXE.
 func TestDomainXMLHTTPBoot(t *testing.T) {
-	httpBoot := func(x *libvirtxml.Domain) bool {
-		rom := x.Devices.Interfaces[0].ROM
-		var fwcfg []string
-		for _, s := range x.SysInfo {
-			if s.FWCfg != nil {
-				for _, e := range s.FWCfg.Entry {
-					fwcfg = append(fwcfg, e.Name+"="+e.Value)
-				}
-			}
-		}
-		on := rom != nil && rom.Enabled == "no"
-		if want := []string{"opt/org.tianocore/IPv4PXESupport=n", "opt/org.tianocore/IPv6PXESupport=n"}; on != slices.Equal(fwcfg, want) {
-			t.Errorf("NIC ROM %+v but fw_cfg %v", rom, fwcfg)
-		}
-		return on
-	}
-	reparse := func(d *libvirtxml.Domain) *libvirtxml.Domain {
+	// nic reads what d does with its NIC: the ROM off, OVMF's PXE off.
+	nic := func(d *libvirtxml.Domain) (romOff, pxeOff bool) {
 		s, err := d.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -316,37 +302,56 @@ func TestDomainXMLHTTPBoot(t *testing.T) {
 		if err := x.Unmarshal(s); err != nil {
 			t.Fatal(err)
 		}
-		return &x
+		if x.SysInfo[0].SMBIOS == nil {
+			t.Error("the SMBIOS sysinfo went")
+		}
+		var fwcfg []string
+		for _, s := range x.SysInfo {
+			if s.FWCfg != nil {
+				for _, e := range s.FWCfg.Entry {
+					fwcfg = append(fwcfg, e.Name+"="+e.Value)
+				}
+			}
+		}
+		pxeOff = slices.Equal(fwcfg, []string{"opt/org.tianocore/IPv4PXESupport=n", "opt/org.tianocore/IPv6PXESupport=n"})
+		if !pxeOff && fwcfg != nil {
+			t.Errorf("fw_cfg %v", fwcfg)
+		}
+		rom := x.Devices.Interfaces[0].ROM
+		return rom != nil && rom.Enabled == "no", pxeOff
 	}
-	d, err := domainXML(testLab(), testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), "qemu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := reparse(d)
-	if !httpBoot(x) || x.Devices.Interfaces[0].Boot == nil || x.Devices.Interfaces[0].Boot.Order != 1 {
-		t.Errorf("http boot machine: NIC %+v, want boot order 1 without a ROM", x.Devices.Interfaces[0])
-	}
-	if x.SysInfo[0].SMBIOS == nil {
-		t.Error("the SMBIOS sysinfo went")
-	}
-
-	d, err = domainXML(testLab(), testMachine(lab.UEFI, power.BootNetwork, power.BootDisk), "qemu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if httpBoot(reparse(d)) {
-		t.Error("a PXE machine boots by HTTP")
-	}
-	if err := setBoot(d, bootMeta{Order: "network,disk", Once: "http"}); err != nil {
-		t.Fatal(err)
-	}
-	if x := reparse(d); !httpBoot(x) || x.Devices.Interfaces[0].Boot.Order != 1 {
-		t.Errorf("once http: NIC %+v", x.Devices.Interfaces[0])
-	}
-	if err := setBoot(d, bootMeta{Order: "network,disk"}); err != nil {
-		t.Fatal(err)
-	}
-	if httpBoot(reparse(d)) {
-		t.Error("restored PXE order still boots by HTTP")
+	sb := testMachine(lab.UEFI, power.BootNetwork, power.BootDisk)
+	sb.SecureBoot = true
+	for _, tt := range []struct {
+		name           string
+		m              lab.Machine
+		set            *bootMeta // then the boot order set through setBoot
+		romOff, pxeOff bool
+	}{
+		{"uefi http", testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), nil, true, true},
+		{"uefi pxe", testMachine(lab.UEFI, power.BootNetwork, power.BootDisk), nil, false, true},
+		{"once http", testMachine(lab.UEFI, power.BootNetwork, power.BootDisk), &bootMeta{Order: "network,disk", Once: "http"}, true, true},
+		{"pxe order restored", testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), &bootMeta{Order: "network,disk"}, false, true},
+		{"secure boot pxe", sb, nil, true, false},
+		{"uefi disk only", testMachine(lab.UEFI, power.BootDisk), nil, false, false},
+		{"bios", testMachine(lab.BIOS, power.BootNetwork), nil, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := domainXML(testLab(), tt.m, "qemu")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.set != nil {
+				if err := setBoot(d, *tt.set); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if romOff, pxeOff := nic(d); romOff != tt.romOff || pxeOff != tt.pxeOff {
+				t.Errorf("ROM off %v, OVMF's PXE off %v; want %v, %v", romOff, pxeOff, tt.romOff, tt.pxeOff)
+			}
+			if b := d.Devices.Interfaces[0].Boot; tt.m.Boot[0] != power.BootDisk && (b == nil || b.Order != 1) {
+				t.Errorf("NIC boot %+v, want order 1", b)
+			}
+		})
 	}
 }

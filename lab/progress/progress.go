@@ -20,6 +20,7 @@ import (
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
+	"github.com/labctl/labctl/lab/vm"
 )
 
 // BootLog returns a client of the lab's boot service's machine log, its
@@ -47,13 +48,17 @@ const (
 
 // firmwareGaveUp are what SeaBIOS, iPXE and OVMF print when no boot device
 // worked; seeing one fails the machine at once.
-var firmwareGaveUp = []string{"No bootable device", "No more network devices", "BdsDxe: No bootable option", "Boot Failed."}
+var firmwareGaveUp = []string{"No bootable device", "No more network devices", "BdsDxe: No bootable option", "Boot Failed.", vm.ShellPrompt}
 
-// firmwareStarted is what SeaBIOS prints as it starts. It retries a failed
-// boot (vm.RebootTimeout): a give-up it printed before starting again was
-// one attempt, not the machine's end (a boot service that was down for a
-// while, a console read again from its start).
-var firmwareStarted = []byte("SeaBIOS (version")
+// firmwareStarted are what SeaBIOS prints as it starts, and iPXE as it
+// starts (its banner: the first boot option of a UEFI machine after OVMF
+// started, or iPXE loaded by HTTP boot). A failed boot is retried
+// (vm.RebootTimeout, vm.RetryUEFIBoots): a give-up printed before the
+// firmware started again was one attempt, not the machine's end.
+var firmwareStarted = []string{"SeaBIOS (version", IPXEStarted}
+
+// IPXEStarted is the end of iPXE's banner.
+const IPXEStarted = "Open Source Network Boot Firmware"
 
 // secureBootRefused are what the stages of a Secure Boot chain print when
 // they refuse a program that is unsigned or signed by a key they do not
@@ -80,8 +85,11 @@ type Watcher struct {
 	start      time.Time
 	dnsSeen    int64 // bytes of dnsmasq's log read, whole lines only
 	eventSeen  map[string]int
-	serialSeen map[string]int64  // bytes of each machine's serial log read, whole lines only
-	gaveUp     map[string]string // the give-up words seen, by machine
+	serialSeen map[string]int64 // bytes of each machine's serial log read, whole lines only
+	// serialLooked is how far the give-up words were looked for in each
+	// machine's serial log, the line still being written included.
+	serialLooked map[string]int64
+	gaveUp       map[string]string // the give-up words seen, by machine
 	// bootPathDown is set while the lab has a fault on its boot path
 	// (the boot service or DHCP unavailable): a machine's failed boot is
 	// then expected, and it retries.
@@ -92,7 +100,7 @@ type Watcher struct {
 // NewWatcher starts the clock for a lab's steps.
 func NewWatcher(l *lab.Lab, power lab.PowerDriver) *Watcher {
 	return &Watcher{Lab: l, BootLog: BootLog(l), Power: power, start: time.Now(),
-		eventSeen: map[string]int{}, serialSeen: map[string]int64{}, gaveUp: map[string]string{}, refused: map[string]string{}}
+		eventSeen: map[string]int{}, serialSeen: map[string]int64{}, serialLooked: map[string]int64{}, gaveUp: map[string]string{}, refused: map[string]string{}}
 }
 
 // Elapsed is the time since the watcher started: the clock of its steps.
@@ -207,13 +215,26 @@ func (w *Watcher) serialSteps(machine string, at time.Duration) []Step {
 	whole, partial := newLines(w.Lab.MachineFiles(machine).SerialLog, &seen)
 	w.serialSeen[machine] = seen
 	text := append(whole[:len(whole):len(whole)], partial...)
+	// A word counts once: the line still being written is read again by
+	// each poll, and OVMF's shell prompt stays there. One seen while the
+	// boot path was down is not a failure after it healed.
+	base := seen - int64(len(whole))
+	looked := w.serialLooked[machine] - base
+	if looked > int64(len(text)) {
+		looked = 0 // a new log
+	}
+	w.serialLooked[machine] = base + int64(len(text))
 	last, word := -1, ""
 	for _, s := range firmwareGaveUp {
-		if i := bytes.LastIndex(text, []byte(s)); i > last {
+		if i := bytes.LastIndex(text, []byte(s)); i > last && int64(i+len(s)) > looked {
 			last, word = i, s
 		}
 	}
-	switch restart := bytes.LastIndex(text, firmwareStarted); {
+	restart := -1
+	for _, s := range firmwareStarted {
+		restart = max(restart, bytes.LastIndex(text, []byte(s)))
+	}
+	switch {
 	case restart > last:
 		delete(w.gaveUp, machine)
 	case last >= 0 && !w.bootPathDown && w.gaveUp[machine] == "":

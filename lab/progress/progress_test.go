@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
 )
 
 // writeLog appends chunk to path, or replaces path's content when chunk
@@ -38,7 +39,8 @@ func writeLog(t *testing.T, path, chunk string) {
 func TestGiveUpUnderBootPathFault(t *testing.T) {
 	l := &lab.Lab{Dir: t.TempDir()}
 	serial := l.MachineFiles("m").SerialLog
-	w := &Watcher{Lab: l, serialSeen: map[string]int64{}, gaveUp: map[string]string{}, refused: map[string]string{}, bootPathDown: true}
+	w := NewWatcher(l, nil)
+	w.bootPathDown = true
 	writeLog(t, serial, "iPXE 1.21\nNo more network devices\nNo bootable device.  Retrying in 5 seconds.\n")
 	w.serialSteps("m", 0)
 	if got := w.gaveUp["m"]; got != "" {
@@ -49,6 +51,41 @@ func TestGiveUpUnderBootPathFault(t *testing.T) {
 	w.serialSteps("m", 0)
 	if got := w.gaveUp["m"]; got != "No bootable device" {
 		t.Errorf("healed, a failed boot: gave up %q, want it seen", got)
+	}
+}
+
+// OVMF's give-up is its shell's prompt, which stays in the line still being
+// written, read again by every poll: one left from while the boot path was
+// down is not a failure once it healed, nor after vm.RetryUEFIBoots started
+// the machine again; a prompt after that is, also one split across polls.
+func TestUEFIShellPromptAfterBootPathFault(t *testing.T) {
+	l := &lab.Lab{Dir: t.TempDir()}
+	serial := l.MachineFiles("m").SerialLog
+	w := NewWatcher(l, nil)
+	w.bootPathDown = true
+	const failed = "iPXE 1.0.0+ -- Open Source Network Boot Firmware -- http://ipxe.org\r\nNo more network devices\r\n" +
+		"BdsDxe: loading Boot0003 \"EFI Internal Shell\" from Fv(7CB8BDC9)\r\n" +
+		"Press ESC in 1 seconds to skip startup.nsh or any other key to continue.\r\n"
+	for _, step := range []struct {
+		name, write string
+		healed      bool
+		want        string
+	}{
+		{"at the shell under the fault", failed + vm.ShellPrompt, false, ""},
+		{"healed, the prompt read again", "", true, ""},
+		{"started again", "\x1b[2J\x1b[01;01H\r\n\x1b[1m\x1b[37m\x1b[40miPXE 1.0.0+\x1b[0m\x1b[37m\x1b[40m -- Open Source Network Boot Firmware -- \r\n", true, ""},
+		{"failed again, the prompt split", ">>Start HTTP Boot over IPv4.....\r\n  Error: Could not retrieve NBP file size from HTTP server.\r\n" +
+			"Press ESC in 1 seconds to skip startup.nsh or any other key to continue.\r\nShe", true, ""},
+		{"the prompt's end", "ll> ", true, vm.ShellPrompt},
+	} {
+		w.bootPathDown = !step.healed
+		if step.write != "" {
+			writeLog(t, serial, step.write)
+		}
+		w.serialSteps("m", 0)
+		if got := w.gaveUp["m"]; got != step.want {
+			t.Errorf("%s: gave up %q, want %q", step.name, got, step.want)
+		}
 	}
 }
 
@@ -81,7 +118,7 @@ func TestSerialStepsReadWhatIsNew(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &lab.Lab{Dir: t.TempDir()}
 			serial := l.MachineFiles("m").SerialLog
-			w := &Watcher{Lab: l, serialSeen: map[string]int64{}, gaveUp: map[string]string{}, refused: map[string]string{}}
+			w := NewWatcher(l, nil)
 			read := 0
 			for i, chunk := range tc.writes {
 				writeLog(t, serial, chunk)
@@ -137,7 +174,7 @@ func TestSecureBootRefusal(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &lab.Lab{Dir: t.TempDir()}
-			w := &Watcher{Lab: l, serialSeen: map[string]int64{}, gaveUp: map[string]string{}, refused: map[string]string{}}
+			w := NewWatcher(l, nil)
 			for i, chunk := range tc.writes {
 				writeLog(t, l.MachineFiles("m").SerialLog, chunk)
 				w.serialSteps("m", 0)

@@ -66,11 +66,18 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 		}
 		index[d] = fmt.Sprintf(",bootindex=%d", i)
 	}
-	if power.NICBoot(boot) == power.BootHTTP {
+	nicBoot := power.NICBoot(boot)
+	if nicBoot == power.BootHTTP {
 		// UEFI HTTP boot: no iPXE option ROM on the NIC, so OVMF's own
-		// network stack drives it, and OVMF offers no PXE boot options
-		// (each would wait out its DHCP timeouts, about a minute, first).
+		// network stack drives it.
 		nic = ",romfile="
+	}
+	if m.Firmware == lab.UEFI && nicBoot != "" && (nicBoot == power.BootHTTP || !m.SecureBoot) {
+		// OVMF's own PXE boot options off where iPXE's ROM or HTTP boot
+		// boots the NIC (Secure Boot's PXE is OVMF's): each would only
+		// wait out its DHCP timeouts, and a failed boot would take
+		// minutes, not seconds, to reach the UEFI shell that
+		// vm.RetryUEFIBoots restarts it from (docs/benchmarks.md).
 		a = append(a,
 			"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n",
 			"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n")

@@ -37,7 +37,7 @@ func TestArgs(t *testing.T) {
 			[]string{"q35", "kvm", "host", "if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.DebianOVMF.Code,
 				"if=pflash,format=raw,unit=1,file=/labs/t/machines/m1/OVMF_VARS.fd",
 				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=1"},
-			[]string{"tcg", firmware.DebianOVMF.Vars}},
+			[]string{"tcg", firmware.DebianOVMF.Vars, "PXESupport"}},
 	}
 	// UEFI HTTP boot: the NIC boots, without iPXE's ROM, and OVMF offers no PXE.
 	tests = append(tests, struct {
@@ -71,7 +71,9 @@ func TestArgs(t *testing.T) {
 		want    []string
 		notWant []string
 	}{"uefi with a tpm", tpm, "tcg",
-		[]string{"socket,id=chrtpm,path=/labs/t/machines/m1/swtpm.sock", "emulator,id=tpm0,chardev=chrtpm", "tpm-tis,tpmdev=tpm0"}, nil})
+		[]string{"socket,id=chrtpm,path=/labs/t/machines/m1/swtpm.sock", "emulator,id=tpm0,chardev=chrtpm", "tpm-tis,tpmdev=tpm0",
+			// iPXE's ROM boots the NIC: OVMF's own PXE is off.
+			"name=opt/org.tianocore/IPv4PXESupport,string=n", "name=opt/org.tianocore/IPv6PXESupport,string=n"}, nil})
 	sb := testMachine(lab.UEFI, power.BootNetwork)
 	sb.SecureBoot = true
 	tests = append(tests, struct {
@@ -84,7 +86,7 @@ func TestArgs(t *testing.T) {
 		[]string{"q35,smm=on", "driver=cfi.pflash01,property=secure,value=on",
 			"if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.DebianOVMFSecureBoot.Code,
 			"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1"},
-		[]string{"OVMF_CODE_4M.fd", "tpm"}})
+		[]string{"OVMF_CODE_4M.fd", "tpm", "PXESupport"}})
 	// Machines without a TPM have none; without Secure Boot, no SMM and
 	// QEMU's iPXE ROM on the NIC.
 	for i := range tests[:2] {

@@ -21,7 +21,8 @@ import (
 // before it starts the machine again (QEMU's -boot reboot-timeout,
 // libvirt's <bios rebootTimeout>): a machine that found no boot service or
 // DHCP retries until they answer again, as a rack's servers are set to,
-// rather than stay at "No bootable device". OVMF ignores it.
+// rather than stay at "No bootable device". OVMF ignores it: RetryUEFIBoots
+// does the same for UEFI machines.
 const RebootTimeout = 5 * time.Second
 
 // Prepare validates m and gives it its directory, a qcow2 disk, for UEFI an
