@@ -181,7 +181,7 @@ func setBoot(d *libvirtxml.Domain, meta bootMeta) error {
 			d.Devices.Interfaces[i].ROM = &libvirtxml.DomainROM{Enabled: "no"}
 		}
 	}
-	setNativePXE(d, nic == "" || (nic == power.BootNetwork && secureBoot(d)))
+	setFWCfg(d, nic)
 	for i := range d.Devices.Disks {
 		d.Devices.Disks[i].Boot = bootOf(power.BootDisk)
 	}
@@ -195,18 +195,19 @@ func secureBoot(d *libvirtxml.Domain) bool {
 	return d.OS.Loader != nil && d.OS.Loader.Secure == "yes"
 }
 
-// setNativePXE gives a UEFI d OVMF's own PXE boot options, or takes them
-// away (fw_cfg) where iPXE's ROM or HTTP boot boots the NIC, as the QEMU
-// provider does: each would only wait out its DHCP timeouts, and a failed
-// boot would take minutes, not seconds, to reach the UEFI shell that
-// vm.RetryUEFIBoots restarts it from. Secure Boot's PXE is OVMF's.
-func setNativePXE(d *libvirtxml.Domain, on bool) {
+// setFWCfg gives a UEFI d the firmware configuration its NIC's boot
+// takes (vm.OVMFNetworkOff), replacing what it had.
+func setFWCfg(d *libvirtxml.Domain, nic power.BootDevice) {
 	d.SysInfo = slices.DeleteFunc(d.SysInfo, func(s libvirtxml.DomainSysInfo) bool { return s.FWCfg != nil })
-	if !on && d.OS.Loader != nil {
-		d.SysInfo = append(d.SysInfo, libvirtxml.DomainSysInfo{FWCfg: &libvirtxml.DomainSysInfoFWCfg{Entry: []libvirtxml.DomainSysInfoEntry{
-			{Name: "opt/org.tianocore/IPv4PXESupport", Value: "n"},
-			{Name: "opt/org.tianocore/IPv6PXESupport", Value: "n"},
-		}}})
+	if d.OS.Loader == nil {
+		return
+	}
+	var entries []libvirtxml.DomainSysInfoEntry
+	for _, c := range vm.OVMFNetworkOff(secureBoot(d), nic) {
+		entries = append(entries, libvirtxml.DomainSysInfoEntry{Name: c.Name, Value: c.Value})
+	}
+	if entries != nil {
+		d.SysInfo = append(d.SysInfo, libvirtxml.DomainSysInfo{FWCfg: &libvirtxml.DomainSysInfoFWCfg{Entry: entries}})
 	}
 }
 

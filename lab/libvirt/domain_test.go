@@ -12,6 +12,7 @@ import (
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/vm"
 )
 
 func testLab() *lab.Lab {
@@ -289,11 +290,11 @@ func TestNetworkXML(t *testing.T) {
 
 // UEFI HTTP boot: the NIC boots without iPXE's ROM; a boot-once HTTP boot
 // over a PXE machine gets that for that start only, and restoring the order
-// gives the ROM back. OVMF's own PXE options are off (fw_cfg) wherever the
-// ROM or HTTP boot boots the NIC, kept for Secure Boot's PXE.
+// gives the ROM back. OVMF's own network boot options are off as
+// vm.OVMFNetworkOff says, for each order the domain is given.
 func TestDomainXMLHTTPBoot(t *testing.T) {
-	// nic reads what d does with its NIC: the ROM off, OVMF's PXE off.
-	nic := func(d *libvirtxml.Domain) (romOff, pxeOff bool) {
+	// nic reads what d does with its NIC: the ROM off, and its fw_cfg.
+	nic := func(d *libvirtxml.Domain) (romOff bool, fwcfg []vm.FWCfg) {
 		s, err := d.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -305,36 +306,32 @@ func TestDomainXMLHTTPBoot(t *testing.T) {
 		if x.SysInfo[0].SMBIOS == nil {
 			t.Error("the SMBIOS sysinfo went")
 		}
-		var fwcfg []string
 		for _, s := range x.SysInfo {
 			if s.FWCfg != nil {
 				for _, e := range s.FWCfg.Entry {
-					fwcfg = append(fwcfg, e.Name+"="+e.Value)
+					fwcfg = append(fwcfg, vm.FWCfg{Name: e.Name, Value: e.Value})
 				}
 			}
 		}
-		pxeOff = slices.Equal(fwcfg, []string{"opt/org.tianocore/IPv4PXESupport=n", "opt/org.tianocore/IPv6PXESupport=n"})
-		if !pxeOff && fwcfg != nil {
-			t.Errorf("fw_cfg %v", fwcfg)
-		}
 		rom := x.Devices.Interfaces[0].ROM
-		return rom != nil && rom.Enabled == "no", pxeOff
+		return rom != nil && rom.Enabled == "no", fwcfg
 	}
 	sb := testMachine(lab.UEFI, power.BootNetwork, power.BootDisk)
 	sb.SecureBoot = true
 	for _, tt := range []struct {
-		name           string
-		m              lab.Machine
-		set            *bootMeta // then the boot order set through setBoot
-		romOff, pxeOff bool
+		name   string
+		m      lab.Machine
+		set    *bootMeta // then the boot order set through setBoot
+		romOff bool
+		fwcfg  []vm.FWCfg
 	}{
-		{"uefi http", testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), nil, true, true},
-		{"uefi pxe", testMachine(lab.UEFI, power.BootNetwork, power.BootDisk), nil, false, true},
-		{"once http", testMachine(lab.UEFI, power.BootNetwork, power.BootDisk), &bootMeta{Order: "network,disk", Once: "http"}, true, true},
-		{"pxe order restored", testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), &bootMeta{Order: "network,disk"}, false, true},
-		{"secure boot pxe", sb, nil, true, false},
-		{"uefi disk only", testMachine(lab.UEFI, power.BootDisk), nil, false, false},
-		{"bios", testMachine(lab.BIOS, power.BootNetwork), nil, false, false},
+		{"uefi http", testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), nil, true, vm.OVMFNetworkOff(false, power.BootHTTP)},
+		{"uefi pxe", testMachine(lab.UEFI, power.BootNetwork, power.BootDisk), nil, false, vm.OVMFNetworkOff(false, power.BootNetwork)},
+		{"once http", testMachine(lab.UEFI, power.BootNetwork, power.BootDisk), &bootMeta{Order: "network,disk", Once: "http"}, true, vm.OVMFNetworkOff(false, power.BootHTTP)},
+		{"pxe order restored", testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), &bootMeta{Order: "network,disk"}, false, vm.OVMFNetworkOff(false, power.BootNetwork)},
+		{"secure boot pxe", sb, nil, true, nil},
+		{"uefi disk only", testMachine(lab.UEFI, power.BootDisk), nil, false, nil},
+		{"bios", testMachine(lab.BIOS, power.BootNetwork), nil, false, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			d, err := domainXML(testLab(), tt.m, "qemu")
@@ -346,8 +343,8 @@ func TestDomainXMLHTTPBoot(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if romOff, pxeOff := nic(d); romOff != tt.romOff || pxeOff != tt.pxeOff {
-				t.Errorf("ROM off %v, OVMF's PXE off %v; want %v, %v", romOff, pxeOff, tt.romOff, tt.pxeOff)
+			if romOff, fwcfg := nic(d); romOff != tt.romOff || !slices.Equal(fwcfg, tt.fwcfg) {
+				t.Errorf("ROM off %v, fw_cfg %v; want %v, %v", romOff, fwcfg, tt.romOff, tt.fwcfg)
 			}
 			if b := d.Devices.Interfaces[0].Boot; tt.m.Boot[0] != power.BootDisk && (b == nil || b.Order != 1) {
 				t.Errorf("NIC boot %+v, want order 1", b)

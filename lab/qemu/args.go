@@ -72,15 +72,10 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 		// network stack drives it.
 		nic = ",romfile="
 	}
-	if m.Firmware == lab.UEFI && nicBoot != "" && (nicBoot == power.BootHTTP || !m.SecureBoot) {
-		// OVMF's own PXE boot options off where iPXE's ROM or HTTP boot
-		// boots the NIC (Secure Boot's PXE is OVMF's): each would only
-		// wait out its DHCP timeouts, and a failed boot would take
-		// minutes, not seconds, to reach the UEFI shell that
-		// vm.RetryUEFIBoots restarts it from (docs/benchmarks.md).
-		a = append(a,
-			"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=n",
-			"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n")
+	if m.Firmware == lab.UEFI {
+		for _, c := range vm.OVMFNetworkOff(m.SecureBoot, nicBoot) {
+			a = append(a, "-fw_cfg", "name="+c.Name+",string="+c.Value)
+		}
 	}
 	a = append(a,
 		"-boot", fmt.Sprintf("strict=on,reboot-timeout=%d", vm.RebootTimeout.Milliseconds()),

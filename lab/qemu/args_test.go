@@ -48,7 +48,7 @@ func TestArgs(t *testing.T) {
 		notWant []string
 	}{"uefi http boot", testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), "tcg",
 		[]string{"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=2",
-			"name=opt/org.tianocore/IPv4PXESupport,string=n", "name=opt/org.tianocore/IPv6PXESupport,string=n"}, []string{"tpm"}})
+			"name=opt/org.tianocore/IPv4PXESupport,string=n", "name=opt/org.tianocore/IPv6PXESupport,string=n"}, []string{"tpm", "IPv4Support"}})
 	// A one-time HTTP boot (through the BMC) of a PXE machine: http first.
 	pxe := testMachine(lab.UEFI, power.BootNetwork, power.BootDisk)
 	pxe.Boot = []power.BootDevice{power.BootHTTP, power.BootNetwork, power.BootDisk}
@@ -72,8 +72,9 @@ func TestArgs(t *testing.T) {
 		notWant []string
 	}{"uefi with a tpm", tpm, "tcg",
 		[]string{"socket,id=chrtpm,path=/labs/t/machines/m1/swtpm.sock", "emulator,id=tpm0,chardev=chrtpm", "tpm-tis,tpmdev=tpm0",
-			// iPXE's ROM boots the NIC: OVMF's own PXE is off.
-			"name=opt/org.tianocore/IPv4PXESupport,string=n", "name=opt/org.tianocore/IPv6PXESupport,string=n"}, nil})
+			// iPXE's ROM boots the NIC: OVMF's own network stack is off.
+			"name=opt/org.tianocore/IPv4PXESupport,string=n", "name=opt/org.tianocore/IPv6PXESupport,string=n",
+			"name=opt/org.tianocore/IPv4Support,string=n", "name=opt/org.tianocore/IPv6Support,string=n"}, nil})
 	sb := testMachine(lab.UEFI, power.BootNetwork)
 	sb.SecureBoot = true
 	tests = append(tests, struct {
