@@ -225,13 +225,16 @@ func (c Config) Render() (string, error) {
 // dual-stack host boots by its DHCPv4 boot file as before. iPXE waits for
 // DHCPv4 and DHCPv6 both (about 15 s for an answer that never comes), so
 // in such a lab an IPv4 host boots sooner with an IP6 reservation too.
-// The router advertisements carry the managed flag (ask DHCPv6, which iPXE and UEFI firmware need) and the
-// autonomous one (SLAAC, for a guest without a DHCPv6 client), with router
-// lifetime 0: an address and on-link prefix, no route.
+// The router advertisements carry the managed flag (ask DHCPv6, which iPXE
+// and UEFI firmware need) and the autonomous one (SLAAC, for a guest
+// without a DHCPv6 client), and make the gateway (::1) the hosts' default
+// router, as the IPv4 gateway is: dracut's IPv6 autoconfiguration
+// (ip=auto6) waits for a default route from them, and nothing lies behind
+// the gateway either way.
 func (c Config) renderDHCPv6(line func(string, ...any)) {
 	line("enable-ra")
 	line("dhcp-range=%s,static,slaac,64,1h", c.Subnet6.Addr())
-	line("ra-param=%s,60,0", c.Interface)
+	line("ra-param=%s,60,1800", c.Interface)
 	line("dhcp-match=set:efi64,option6:61,7")
 	line("dhcp-option=tag:ipv6only,tag:!ipxe,tag:efi64,option6:bootfile-url,tftp://[%s]/ipxe.efi", c.Subnet6.Addr().Next())
 	line("dhcp-option=tag:ipv6only,tag:ipxe,option6:bootfile-url,%s", c.BootURL6)

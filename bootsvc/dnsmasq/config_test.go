@@ -136,7 +136,7 @@ func TestRenderLines(t *testing.T) {
 			"host-record=uefi1.pxe-smoke.lab,10.77.0.12,fd00:77::12",
 		}, nil},
 		{"DHCPv6: reservations, managed and autonomous RA, no route", v6, []string{
-			"enable-ra", "dhcp-range=fd00:77::,static,slaac,64,1h", "ra-param=labbr0,60,0",
+			"enable-ra", "dhcp-range=fd00:77::,static,slaac,64,1h", "ra-param=labbr0,60,1800",
 		}, []string{"ra-only"}},
 		{"DHCPv6 boot file URL: iPXE over TFTP to UEFI PXE, the boot script to iPXE", v6, []string{
 			"dhcp-match=set:efi64,option6:61,7",

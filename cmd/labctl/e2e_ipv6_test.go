@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -56,4 +57,54 @@ func readArtifact(dir, name string) []byte {
 		return nil
 	})
 	return all
+}
+
+// TestE2EEtcd3IPv6 runs etcd3-ipv6 through `labctl test`: three etcd
+// members on an IPv6-only network converge and pass their checks over SSH
+// on IPv6 (no IPv4 address on any machine, the members' peer and client
+// URLs IPv6). The artifacts show the path: each machine's iPXE fetched its
+// boot script from its DHCPv6 reservation, its initramfs the live root and
+// its Ignition config over IPv6, nothing came from the IPv4 subnet, and
+// dnsmasq leased the machines IPv6 addresses only.
+func TestE2EEtcd3IPv6(t *testing.T) {
+	e := newE2E(t, "etcd3-ipv6")
+	ctx, cancel := e2eContext(t)
+	defer cancel()
+	art := t.TempDir()
+	out, err := e.run(ctx, "test", "etcd3-ipv6", "--provider", "qemu", "--netns", e.netns, "--artifacts", art)
+	t.Logf("labctl test etcd3-ipv6:\n%s", out)
+	if err != nil {
+		t.Fatalf("labctl test etcd3-ipv6: %v", err)
+	}
+	if !strings.Contains(out, "scenario etcd3-ipv6: all 6 checks passed") {
+		t.Errorf("output lacks the scenario's 6 checks passed")
+	}
+	bootLog, dnsmasqLog := readArtifact(art, "bootsvc.log"), readArtifact(art, "dnsmasq.log")
+	for _, n := range []string{"1", "2", "3"} {
+		// iPXE from its DHCPv6 reservation, the initramfs's Ignition from
+		// an IPv6 address (link-local, or SLAAC's in the lab's subnet).
+		for _, want := range []string{
+			`path=/ipxe .*remote=fd00:77:36::1` + n + ` `,
+			`path=/ignition .*remote=(fd00:77:36:|fe80::)\S* labels="mac=52:54:00:77:36:1` + n,
+			`DHCPREPLY\(labbr0\) fd00:77:36::1` + n + ` .* node` + n,
+		} {
+			log := bootLog
+			if strings.HasPrefix(want, "DHCP") {
+				log = dnsmasqLog
+			}
+			if !regexp.MustCompile(want).Match(log) {
+				t.Errorf("the logs in %s lack /%s/", art, want)
+			}
+		}
+	}
+	if n := len(regexp.MustCompile(`path=/assets/labos/rootfs.squashfs .*remote=fd00:77:36:`).FindAll(bootLog, -1)); n < 3 {
+		t.Errorf("the boot service's log in %s has %d fetches of the live root over IPv6, want 3", art, n)
+	}
+	if regexp.MustCompile(`remote=10\.77\.36\.`).Match(bootLog) {
+		t.Errorf("the boot service's log in %s has a request from the lab's IPv4 subnet", art)
+	}
+	if regexp.MustCompile(`DHCPACK\(labbr0\) \S+ 52:54:00:77:36:`).Match(dnsmasqLog) {
+		t.Error("dnsmasq leased an IPv4 address to a machine of an IPv6-only lab")
+	}
+	e.assertNothingLeft(t)
 }

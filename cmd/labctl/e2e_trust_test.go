@@ -40,6 +40,7 @@ var e2eLimits = map[string]time.Duration{
 	"TestE2ESecondLabRefused":               4 * time.Minute,
 	"TestE2EEtcd3":                          40 * time.Minute, // with its faults and snapshots
 	"TestE2EEtcdLarge":                      17 * time.Minute,
+	"TestE2EEtcd3IPv6":                      15 * time.Minute,
 	"TestE2EEtcd3Install":                   45 * time.Minute,
 	"TestE2EBrokenScenarioIsDiagnosed":      15 * time.Minute,
 	"TestE2EVirtualBMCTools":                15 * time.Minute,
