@@ -24,3 +24,8 @@ var DebianOVMFSecureBoot = OVMF{Code: "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
 func (o OVMF) NewNVRAM(dst string) error {
 	return filecopy.Copy(o.Vars, dst)
 }
+
+// OVMFShellPrompt is what OVMF leaves on the console once every boot
+// option failed: Debian's OVMF offers its UEFI shell last, and never says
+// "No bootable option" while the shell is there.
+const OVMFShellPrompt = "Shell> "

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab/progress"
-	"github.com/labctl/labctl/lab/vm"
 )
 
 // testReprovisionThroughBootPathFaults reprovisions both machines through
@@ -98,7 +98,7 @@ func (b *bmcLab) testReprovisionThroughBootPathFaults(ctx context.Context) func(
 		// Each gives up and starts again: it retries, it did not stop.
 		await("bios1", "under dhcp-down", off["bios1"], 2*time.Minute, seaBIOSGaveUp, seaBIOS)
 		// OVMF reaches its shell in about 30 s here (docs/benchmarks.md).
-		await("uefi1", "under dhcp-down", off["uefi1"], 3*time.Minute, vm.ShellPrompt, progress.IPXEStarted)
+		await("uefi1", "under dhcp-down", off["uefi1"], 3*time.Minute, firmware.OVMFShellPrompt, progress.IPXEStarted)
 		if raw, _ := os.ReadFile(b.st.Lab.ProcessLog()); !bytes.Contains(raw, []byte(`starting it again" machine=uefi1`)) {
 			t.Errorf("the lab process's log does not say it started uefi1 again")
 		}

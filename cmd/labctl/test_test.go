@@ -132,10 +132,10 @@ func TestTestList(t *testing.T) {
 		}
 		return out.String()
 	}
-	if got, want := list("--all"), "boot-matrix\netcd-large\netcd3\netcd3-install\nk8s\nk8s-install\npxe-smoke\n"; got != want {
+	if got, want := list("--all"), "boot-matrix\netcd-large\netcd3\netcd3-install\netcd3-ipv6\nk8s\nk8s-install\npxe-smoke\n"; got != want {
 		t.Errorf("--all --list = %q, want %q", got, want)
 	}
-	if got, want := list("--all", "--shard", "2/2"), "etcd-large\netcd3-install\nk8s-install\n"; got != want {
+	if got, want := list("--all", "--shard", "2/2"), "etcd-large\netcd3-install\nk8s\npxe-smoke\n"; got != want {
 		t.Errorf("--all --shard 2/2 --list = %q, want %q", got, want)
 	}
 	given := []string{"pxe-smoke", "fcos-etcd3", "etcd3", "flatcar-etcd3"}

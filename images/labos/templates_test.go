@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -104,9 +106,15 @@ func checkGroup(t *testing.T, data, file string, s *scenario.Scenario, sec *sshk
 	readJSON(t, filepath.Join(data, "profiles", g.Profile+".json"), &p)
 	if p.Boot != nil {
 		args := strings.Join(p.Boot.Args, " ")
+		// iPXE has no ${next-server} over IPv6: an IPv6-only lab's profile
+		// names the boot service by the gateway's IPv6 address.
+		server := "${next-server}"
+		if strings.Contains(args, "ip=auto6") {
+			server = "[" + netip.MustParsePrefix(s.Network.Subnet6).Addr().Next().String() + "]"
+		}
 		for _, want := range []string{"initrd=initrd.img", "console=ttyS0", "ignition.firstboot", "ignition.platform.id=metal",
-			"root=live:http://${next-server}:8080/assets/" + s.Images[0].Name + "/" + labos.Rootfs,
-			"ignition.config.url=http://${next-server}:8080/ignition?uuid=${uuid}&mac=${mac:hexhyp}"} {
+			"root=live:http://" + server + ":8080/assets/" + s.Images[0].Name + "/" + labos.Rootfs,
+			"ignition.config.url=http://" + server + ":8080/ignition?uuid=${uuid}&mac=${mac:hexhyp}"} {
 			if !strings.Contains(args, want) {
 				t.Errorf("profile %s: args lack %q", g.Profile, want)
 			}
@@ -145,8 +153,8 @@ func checkGroup(t *testing.T, data, file string, s *scenario.Scenario, sec *sshk
 		var peers, clients []string
 		for _, member := range []string{"node1", "node2", "node3"} {
 			mip := machineIP(s, member)
-			peers = append(peers, member+"=https://"+mip+":2380")
-			clients = append(clients, mip+":2379")
+			peers = append(peers, member+"=https://"+net.JoinHostPort(mip, "2380"))
+			clients = append(clients, net.JoinHostPort(mip, "2379"))
 		}
 		checkEtcdCertificate(t, cfg, name, ip)
 		// Checks and users run etcdctl in SSH commands: sshd's pam_env
@@ -157,7 +165,7 @@ func checkGroup(t *testing.T, data, file string, s *scenario.Scenario, sec *sshk
 		if p.IgnitionID == "etcd-member.yaml" {
 			env := fileContents(t, cfg, "/etc/default/etcd")
 			for _, want := range []string{"ETCD_NAME=" + name + "\n", "ETCD_INITIAL_CLUSTER=" + strings.Join(peers, ",") + "\n",
-				"ETCD_LISTEN_PEER_URLS=https://" + ip + ":2380\n", "ETCD_ADVERTISE_CLIENT_URLS=https://" + ip + ":2379\n",
+				"ETCD_LISTEN_PEER_URLS=https://" + net.JoinHostPort(ip, "2380") + "\n", "ETCD_ADVERTISE_CLIENT_URLS=https://" + net.JoinHostPort(ip, "2379") + "\n",
 				"ETCD_CLIENT_CERT_AUTH=true\n", "ETCD_PEER_CLIENT_CERT_AUTH=true\n"} {
 				if !strings.Contains(env, want) {
 					t.Errorf("/etc/default/etcd lacks %q:\n%s", want, env)

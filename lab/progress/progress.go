@@ -14,13 +14,13 @@ import (
 
 	"github.com/labctl/labctl/bootsvc/bootlog"
 	"github.com/labctl/labctl/bootsvc/dnsmasq"
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/internal/tail"
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
 	"github.com/labctl/labctl/lab/state"
-	"github.com/labctl/labctl/lab/vm"
 )
 
 // BootLog returns a client of the lab's boot service's machine log, its
@@ -48,7 +48,7 @@ const (
 
 // firmwareGaveUp are what SeaBIOS, iPXE and OVMF print when no boot device
 // worked; seeing one fails the machine at once.
-var firmwareGaveUp = []string{"No bootable device", "No more network devices", "BdsDxe: No bootable option", "Boot Failed.", vm.ShellPrompt}
+var firmwareGaveUp = []string{"No bootable device", "No more network devices", "BdsDxe: No bootable option", "Boot Failed.", firmware.OVMFShellPrompt}
 
 // firmwareStarted are what SeaBIOS prints as it starts, and iPXE as it
 // starts (its banner: the first boot option of a UEFI machine after OVMF

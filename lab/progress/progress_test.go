@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/lab/vm"
 )
 
 // writeLog appends chunk to path, or replaces path's content when chunk
@@ -71,12 +71,12 @@ func TestUEFIShellPromptAfterBootPathFault(t *testing.T) {
 		healed      bool
 		want        string
 	}{
-		{"at the shell under the fault", failed + vm.ShellPrompt, false, ""},
+		{"at the shell under the fault", failed + firmware.OVMFShellPrompt, false, ""},
 		{"healed, the prompt read again", "", true, ""},
 		{"started again", "\x1b[2J\x1b[01;01H\r\n\x1b[1m\x1b[37m\x1b[40miPXE 1.0.0+\x1b[0m\x1b[37m\x1b[40m -- Open Source Network Boot Firmware -- \r\n", true, ""},
 		{"failed again, the prompt split", ">>Start HTTP Boot over IPv4.....\r\n  Error: Could not retrieve NBP file size from HTTP server.\r\n" +
 			"Press ESC in 1 seconds to skip startup.nsh or any other key to continue.\r\nShe", true, ""},
-		{"the prompt's end", "ll> ", true, vm.ShellPrompt},
+		{"the prompt's end", "ll> ", true, firmware.OVMFShellPrompt},
 	} {
 		w.bootPathDown = !step.healed
 		if step.write != "" {

@@ -8,14 +8,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
 )
-
-// ShellPrompt is what OVMF leaves on the console once every boot option
-// failed: Debian's OVMF offers its UEFI shell last, and never says "No
-// bootable option" while the shell is there.
-const ShellPrompt = "Shell> "
 
 // RetryUEFIBoots does for l's UEFI machines what SeaBIOS does by itself
 // (RebootTimeout): a machine left at the UEFI shell is reset RebootTimeout
@@ -75,8 +71,8 @@ func RetryUEFIBoots(ctx context.Context, l *lab.Lab, pd lab.PowerDriver, log *sl
 				continue
 			}
 			// From a prompt's length back, for one split across reads.
-			from := max(0, c.seen-int64(len(ShellPrompt))+1)
-			if bytes.Contains(readFrom(c.path, from, size), []byte(ShellPrompt)) {
+			from := max(0, c.seen-int64(len(firmware.OVMFShellPrompt))+1)
+			if bytes.Contains(readFrom(c.path, from, size), []byte(firmware.OVMFShellPrompt)) {
 				c.shell, c.at = size, time.Now()
 			}
 			c.seen = size
