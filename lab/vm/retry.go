@@ -27,7 +27,7 @@ func RetryUEFIBoots(ctx context.Context, l *lab.Lab, pd lab.PowerDriver, log *sl
 		shell int64 // the log's size when the prompt was seen, or 0
 		at    time.Time
 	}
-	var consoles = map[string]*console{}
+	consoles := map[string]*console{}
 	for _, m := range l.Machines {
 		if m.Firmware == lab.UEFI {
 			// From the log's end: a prompt from before this lab process
