@@ -92,6 +92,10 @@ func (l *Lab) BMCFaultSocket() string { return filepath.Join(l.Dir, "bmc-faults.
 // boot service fail on purpose and heals it (labctl fault boot-service-error).
 func (l *Lab) BootFaultSocket() string { return filepath.Join(l.Dir, "boot-faults.sock") }
 
+// LinkFaultSocket is the lab process's links API (lab/netem): the relays
+// that delay or reorder a machine's frames.
+func (l *Lab) LinkFaultSocket() string { return filepath.Join(l.Dir, "link-faults.sock") }
+
 // APIAddr is the boot service API's host:port.
 func (l *Lab) APIAddr() string {
 	return netip.AddrPortFrom(l.Network.Gateway, APIPort).String()
@@ -176,6 +180,11 @@ type MachineFiles struct {
 	SerialLog string // the serial console's log
 	Console   string // unix socket of the serial console
 	Record    string // the machine as created (machine.json)
+	// LinkOut and LinkIn are the lab process's sockets a delay or reorder
+	// fault puts between the machine's NIC and the lab's segment (QEMU's
+	// filter-redirector): the frames it sends, and the way back.
+	LinkOut string
+	LinkIn  string
 }
 
 // MachineFiles returns the files of the machine called name.
@@ -188,6 +197,8 @@ func (l *Lab) MachineFiles(name string) MachineFiles {
 		SerialLog: filepath.Join(d, "serial.log"),
 		Console:   filepath.Join(d, "console.sock"),
 		Record:    filepath.Join(d, "machine.json"),
+		LinkOut:   filepath.Join(d, "link-out.sock"),
+		LinkIn:    filepath.Join(d, "link-in.sock"),
 	}
 }
 

@@ -18,6 +18,7 @@ func newFaultCmd(g *globals) *cobra.Command {
 		groups []string
 		id     string
 		delay  time.Duration
+		jitter time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "fault SCENARIO inject KIND | heal ID | list",
@@ -35,7 +36,8 @@ in the lab's state (listed by status) and healed by heal ID or by down.
   labctl fault etcd3 inject kill --machines node1 --unit etcd
   labctl fault etcd3 inject loss --machines node2 --percent 30
   labctl fault etcd3 inject duplicate --machines node2 --percent 20
-  labctl fault etcd3 inject delay --machines node2 --delay 200ms
+  labctl fault etcd3 inject delay --machines node2 --delay 200ms --jitter 20ms
+  labctl fault etcd3 inject reorder --machines node2 --percent 25 --delay 50ms
   labctl fault etcd3 inject bmc-error --machines node3 --requests 2
   labctl fault etcd3 inject boot-service-down
   labctl fault etcd3 inject boot-service-error --status 500
@@ -61,7 +63,7 @@ in the lab's state (listed by status) and healed by heal ID or by down.
 			switch args[1] {
 			case "inject":
 				f.Kind = args[2]
-				f.Delay = scenario.Duration(delay)
+				f.Delay, f.Jitter = scenario.Duration(delay), scenario.Duration(jitter)
 				for _, grp := range groups {
 					f.Groups = append(f.Groups, strings.Split(grp, ","))
 				}
@@ -99,8 +101,9 @@ in the lab's state (listed by status) and healed by heal ID or by down.
 	fl.StringVar(&f.Unit, "unit", "", "the systemd unit of a service-stop or a kill")
 	fl.StringVar(&f.Where, "where", "", "pick among --machines those on which this command exits 0 (e.g. the etcd leader)")
 	fl.StringVar(&f.Protocol, "protocol", "", "the BMC protocol of a power-off: ipmi or redfish (default: the BMC's endpoints in order)")
-	fl.IntVar(&f.Percent, "percent", 0, "the share of frames a loss drops or a duplicate sends twice, 1 to 100; how full a disk-fill makes its filesystem (default 0: full)")
-	fl.DurationVar(&delay, "delay", 0, fmt.Sprintf("the longest a delay holds each frame, %s to %s", scenario.MinDelay, scenario.MaxDelay))
+	fl.IntVar(&f.Percent, "percent", 0, "the share of frames a loss drops or a duplicate sends twice, 1 to 100; a reorder sends at once, 1 to 99; how full a disk-fill makes its filesystem (default 0: full)")
+	fl.DurationVar(&delay, "delay", 0, fmt.Sprintf("how long a delay or a reorder holds each frame the machine sends, %s to %s", scenario.MinDelay, scenario.MaxDelay))
+	fl.DurationVar(&jitter, "jitter", 0, "how much a delay's may differ from --delay, either way (0 to the delay)")
 	fl.StringVar(&f.Path, "path", "", "the directory whose filesystem a disk-fill fills")
 	fl.IntVar(&f.Status, "status", 0, "what a boot-service-error answers the machines, 500 to 599 (default 0: 503)")
 	fl.IntVar(&f.Requests, "requests", 0, "the requests a BMC fault (bmc-*) spoils (default 0: until healed)")
@@ -120,7 +123,7 @@ func defaultFaultID(f scenario.Fault) string {
 // flagNames turns a fault's field names into the flags that give them.
 func flagNames(err error) error {
 	msg := strings.ReplaceAll(err.Error(), "fault.kind:", "KIND:")
-	for _, field := range []string{"machines", "groups", "unit", "where", "protocol", "requests", "percent", "path", "status", "delay"} {
+	for _, field := range []string{"machines", "groups", "unit", "where", "protocol", "requests", "percent", "path", "status", "delay", "jitter"} {
 		msg = strings.ReplaceAll(msg, "fault."+field, "--"+field)
 	}
 	if msg == err.Error() {

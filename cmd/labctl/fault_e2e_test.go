@@ -18,8 +18,9 @@ import (
 // the scenarios based on it: etcd3-partition (node3 cut off: the majority
 // writes, node3 refuses a linearizable read, then catches up to the
 // majority's revision) and etcd3-chaos (a writer on node1 while the
-// leader's etcd is killed, node2's link loses 30%, then is slowed by up to
-// 200 ms, a fifth of the frames to node3 are sent twice, and node3 is
+// leader's etcd is killed, node2's link loses 30%, then holds its frames
+// 200 ms ± 20, then reorders them (a quarter overtaking the rest held 50
+// ms), a fifth of the frames to node3 are sent twice, and node3 is
 // power-cycled through its BMC: every acknowledged write reads back) and
 // etcd3-disk (node3's disk fails its I/O: the quorum writes, node3's guest
 // sees I/O errors; healed, its disk writes again). Then a fault by hand
@@ -51,14 +52,16 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		"node1      check kill-leader/writer-progresses passed",
 		"step lossy-node2: fault loss node2 30% took effect",
 		"node1      check lossy-node2/writer-progresses passed",
-		"step slow-node2: fault delay node2 up to 200ms took effect",
+		"step slow-node2: fault delay node2 200ms ±20ms took effect",
 		"node1      check slow-node2/writer-progresses passed",
+		"step reordering-node2: fault reorder node2 25% 50ms took effect",
+		"node1      check reordering-node2/writer-progresses passed",
 		"step duplicating-node3: fault duplicate node3 20% took effect",
 		"node1      check duplicating-node3/writer-progresses passed",
 		"step power-cycle-node3: fault power-off node3 took effect",
 		"node1      check power-cycle-node3/writer-progresses passed",
 		"node1      check power-cycle-node3/every-acked-write-readable passed",
-		"scenario etcd3-chaos: all 5 steps passed (recovery: kill-leader ",
+		"scenario etcd3-chaos: all 6 steps passed (recovery: kill-leader ",
 		"step fail-disk-node3: fault disk-fail node3 took effect",
 		"node3      check fail-disk-node3/disk-refuses-writes passed",
 		"node3      check fail-disk-node3/kernel-reports-errors passed",
@@ -74,7 +77,7 @@ func testFaults(t *testing.T, ctx context.Context, e *e2eEnv) {
 		t.Errorf("verify --steps-from etcd3-chaos: no leader killed in the output")
 	}
 	raw, _ := os.ReadFile(junit)
-	for _, step := range []string{"pause-node2", "isolate-node3", "kill-leader", "slow-node2", "duplicating-node3", "power-cycle-node3", "fail-disk-node3"} {
+	for _, step := range []string{"pause-node2", "isolate-node3", "kill-leader", "slow-node2", "reordering-node2", "duplicating-node3", "power-cycle-node3", "fail-disk-node3"} {
 		if !regexp.MustCompile(`<testcase name="step/` + step + `" classname="etcd3" time="[0-9.]+"`).Match(raw) {
 			t.Errorf("junit.xml does not record step %s with its recovery time", step)
 		}

@@ -38,6 +38,8 @@ var layer = map[string]int{
 	"lab/eventlog":   model, // the lab's event log (steps, check results): needs nothing of ours
 	"bootsvc/outage": model, // a boot service failing on purpose, and its API: needs nothing of ours
 
+	"lab/netem": parts, // the relays that delay and reorder a machine's frames, and their API
+
 	"firmware": parts, "bootsvc": parts, "lab/state": parts, "lab/sshkeys": parts, "lab/pki": parts,
 	"lab/console": parts, "lab/libvirt/libvirtd": parts,
 	"images/labos": parts, "images/smoke": parts, "images/fetch": parts, "images/fetch/fetchtest": parts,

@@ -17,6 +17,7 @@ import (
 	"github.com/labctl/labctl/lab"
 	"github.com/labctl/labctl/lab/check"
 	"github.com/labctl/labctl/lab/fault"
+	"github.com/labctl/labctl/lab/netem"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/scenario"
 	"github.com/labctl/labctl/lab/sshkeys"
@@ -56,12 +57,17 @@ func faultEnv(st *state.State) (fault.Env, error) {
 		return fault.Env{}, err
 	}
 	dial := netns.Dialer(l.Netns)
-	var bmcFaults fault.BMCFaulter
+	var (
+		bmcFaults fault.BMCFaulter
+		links     fault.LinkShaper
+	)
 	if l.Rack == nil {
 		bmcFaults = virtual.FaultClient{Socket: l.BMCFaultSocket()}
+		links = netem.Client{Socket: l.LinkFaultSocket()}
 	}
 	return fault.Env{
 		BMCFaults:  bmcFaults,
+		Links:      links,
 		BootOutage: outage.Client{Socket: l.BootFaultSocket()},
 		Lab:        l,
 		Shell:      &check.SSH{Keys: keys, Dial: dial},

@@ -2,12 +2,21 @@ package fault
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"net/netip"
+	"os"
 	"slices"
 	"time"
 
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/netem"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/scenario"
 )
@@ -16,21 +25,26 @@ import (
 // link, before and after a delay: their median is what is compared.
 const delayProbes = 5
 
-func delayer(env Env) (Delayer, error) {
-	dl, ok := env.Provider.(Delayer)
-	if !ok {
-		return nil, fmt.Errorf("provider %s cannot delay a machine's frames", env.Provider.Name())
-	}
-	return dl, nil
+// LinkShaper delays or reorders the frames a machine sends, in the lab
+// process that relays them (netem.Client).
+type LinkShaper interface {
+	Set(ctx context.Context, machine string, s netem.Shape) (netem.Status, error)
+	Clear(ctx context.Context, machine string) (netem.Status, error)
 }
 
-// delay holds each machine's frames for up to f.Delay and proves it: a
-// connection from the gateway to its SSH port crosses the link twice (SYN,
-// SYN-ACK), and the reply waits for the filter's next release, so it takes
-// about the delay or more; the median of the connections after must
-// exceed the median before by half the delay at least.
+func shaper(env Env) (LinkShaper, error) {
+	if env.Links == nil {
+		return nil, errors.New("no link relays (the lab's machines are not labctl's to delay)")
+	}
+	return env.Links, nil
+}
+
+// delay holds each frame the machine sends for f.Delay (± f.Jitter) and
+// proves it: a connection from the gateway to its SSH port waits for the
+// machine's SYN-ACK, so the median of the connections after must exceed
+// the median before by half the delay at least.
 func delay(ctx context.Context, env Env, f scenario.Fault) error {
-	dl, err := delayer(env)
+	ls, err := shaper(env)
 	if err != nil {
 		return err
 	}
@@ -44,7 +58,7 @@ func delay(ctx context.Context, env Env, f scenario.Fault) error {
 		if err != nil {
 			return fmt.Errorf("before the delay, the gateway does not reach its port 22, so probes would prove nothing: %w", err)
 		}
-		if err := dl.SetDelay(ctx, env.Lab, name, d); err != nil {
+		if _, err := ls.Set(ctx, name, netem.Shape{Delay: d, Jitter: time.Duration(f.Jitter)}); err != nil {
 			return err
 		}
 		after, err := env.connectTime(ctx, m)
@@ -52,11 +66,120 @@ func delay(ctx context.Context, env Env, f scenario.Fault) error {
 			return fmt.Errorf("under the delay: %w", err)
 		}
 		if after < before+d/2 {
-			return &NotEffectiveError{Fault: f.String(), Reason: fmt.Sprintf("connections from the gateway to %s took %s before and %s after (median of %d): a delay of up to %s adds about %s",
+			return &NotEffectiveError{Fault: f.String(), Reason: fmt.Sprintf("connections from the gateway to %s took %s before and %s after (median of %d): a delay of %s adds about %s",
 				name, before.Round(time.Millisecond), after.Round(time.Millisecond), delayProbes, d, d)}
 		}
 		return nil
 	})
+}
+
+// Echo bursts prove a reorder: echoBurst requests to the machine, one
+// every echoGap (well under any delay, so the replies held are still held
+// when those sent at once overtake them), up to echoBursts bursts until
+// the replies come back out of order.
+const (
+	echoBurst  = 50
+	echoGap    = 2 * time.Millisecond
+	echoBursts = 10
+)
+
+// reorder sends f.Percent of the frames the machine sends at once and
+// holds the rest f.Delay, and proves it from the gateway: the replies to a
+// burst of echo requests, in order before, arrive out of order after.
+func reorder(ctx context.Context, env Env, f scenario.Fault) error {
+	ls, err := shaper(env)
+	if err != nil {
+		return err
+	}
+	d := time.Duration(f.Delay)
+	return onEach(f.Machines, func(name string) error {
+		m, _, err := env.Lab.Machine(name)
+		if err != nil {
+			return err
+		}
+		if got, _, err := echoOrder(ctx, env.Lab.Netns, m.IP, d); err != nil || got == 0 {
+			return fmt.Errorf("before the reorder, the gateway's echo requests to %s are not answered (%d replies, %v), so probes would prove nothing", m.IP, got, err)
+		}
+		if _, err := ls.Set(ctx, name, netem.Shape{Delay: d, Reorder: f.Percent}); err != nil {
+			return err
+		}
+		replies := 0
+		for range echoBursts {
+			got, inversions, err := echoOrder(ctx, env.Lab.Netns, m.IP, d)
+			if err != nil {
+				return fmt.Errorf("under the reorder: %w", err)
+			}
+			if inversions > 0 {
+				return nil
+			}
+			replies += got
+		}
+		return &NotEffectiveError{Fault: f.String(), Reason: fmt.Sprintf("%d bursts of %d echo requests from the gateway to %s: all %d replies came back in order",
+			echoBursts, echoBurst, name, replies)}
+	})
+}
+
+// echoOrder sends a burst of echo requests from the gateway to addr and
+// counts the replies and how many of them came after a later one.
+func echoOrder(ctx context.Context, ns string, addr netip.Addr, held time.Duration) (replies, inversions int, err error) {
+	network, laddr, proto := "ip4:icmp", "0.0.0.0", 1
+	var reqType, replyType icmp.Type = ipv4.ICMPTypeEcho, ipv4.ICMPTypeEchoReply
+	if addr.Is6() {
+		network, laddr, proto = "ip6:ipv6-icmp", "::", 58
+		reqType, replyType = ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply
+	}
+	var c *icmp.PacketConn
+	if err := netns.Do(ns, func() (err error) {
+		c, err = icmp.ListenPacket(network, laddr)
+		return err
+	}); err != nil {
+		return 0, 0, fmt.Errorf("echo socket in namespace %s: %w", ns, err)
+	}
+	defer c.Close()
+	id := rand.IntN(0xffff)
+	dst := &net.IPAddr{IP: addr.AsSlice()}
+	for seq := range echoBurst {
+		msg := icmp.Message{Type: reqType, Body: &icmp.Echo{ID: id, Seq: seq, Data: []byte("labctl reorder probe")}}
+		b, err := msg.Marshal(nil) // the kernel sums ICMPv6's
+		if err != nil {
+			return 0, 0, err
+		}
+		if _, err := c.WriteTo(b, dst); err != nil {
+			return 0, 0, fmt.Errorf("echo request to %s: %w", addr, err)
+		}
+		time.Sleep(echoGap)
+	}
+	// The replies held arrive within the delay (and a scheduler's slack).
+	deadline := time.Now().Add(held + 500*time.Millisecond)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	c.SetReadDeadline(deadline)
+	buf := make([]byte, 1500)
+	last := -1
+	for replies < echoBurst {
+		n, from, err := c.ReadFrom(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			return replies, inversions, err
+		}
+		msg, err := icmp.ParseMessage(proto, buf[:n])
+		if err != nil || msg.Type != replyType || from.String() != addr.String() {
+			continue
+		}
+		echo, ok := msg.Body.(*icmp.Echo)
+		if !ok || echo.ID != id {
+			continue
+		}
+		replies++
+		if echo.Seq < last {
+			inversions++
+		}
+		last = max(last, echo.Seq)
+	}
+	return replies, inversions, nil
 }
 
 // connectTime is the median time of delayProbes connections, one after

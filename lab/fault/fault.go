@@ -47,13 +47,6 @@ type Linker interface {
 	SetLink(ctx context.Context, l *lab.Lab, machine string, up bool) error
 }
 
-// Delayer is a provider that can hold a machine's frames back (both
-// providers: QEMU's filter-buffer on its NIC, vm.DelayOn); d 0 lets them
-// go again.
-type Delayer interface {
-	SetDelay(ctx context.Context, l *lab.Lab, machine string, d time.Duration) error
-}
-
 // Env is what faults act through on one lab.
 type Env struct {
 	Lab      *lab.Lab
@@ -68,6 +61,9 @@ type Env struct {
 	// BootOutage makes the lab process's boot service fail on purpose
 	// (outage.Client).
 	BootOutage BootOutager
+	// Links delays and reorders a machine's frames in the lab process
+	// (netem.Client).
+	Links LinkShaper
 	// Probe bounds one reachability probe (default 3 s).
 	Probe time.Duration
 }
@@ -115,6 +111,8 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = duplicate(ctx, env, id, f)
 	case scenario.FaultDelay:
 		err = delay(ctx, env, f)
+	case scenario.FaultReorder:
+		err = reorder(ctx, env, f)
 	case scenario.FaultPause:
 		err = pause(ctx, env, f.Machines)
 	case scenario.FaultLinkDown:
@@ -167,12 +165,17 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = dropTable(ctx, env.Lab, "bridge", id)
 	case scenario.FaultDuplicate:
 		err = dropTable(ctx, env.Lab, "netdev", id)
-	case scenario.FaultDelay:
-		dl, ok := env.Provider.(Delayer)
-		if !ok {
-			break // a provider that cannot delay delayed nothing
+	case scenario.FaultDelay, scenario.FaultReorder:
+		if env.Links == nil {
+			break // no relays: nothing was delayed
 		}
-		err = onEach(f.Machines, func(name string) error { return dl.SetDelay(ctx, env.Lab, name, 0) })
+		err = onEach(f.Machines, func(name string) error {
+			_, err := env.Links.Clear(ctx, name)
+			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+				return nil // no lab process: its relays are gone with it
+			}
+			return err
+		})
 	case scenario.FaultBootServiceDown, scenario.FaultDHCPDown:
 		err = dropTable(ctx, env.Lab, "inet", id)
 	case scenario.FaultBootServiceError:

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/netem"
 	"github.com/labctl/labctl/lab/providers"
 	"github.com/labctl/labctl/lab/state"
 	"github.com/labctl/labctl/lab/vm"
@@ -114,6 +115,15 @@ func startServices(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab
 			return err
 		}
 		runDnsmasq(ctx, wg, l, routerErr, log, fail)
+	}
+	if at, ok := prov.(netem.Attacher); ok {
+		// The relays that delay or reorder a machine's frames, set by
+		// delay and reorder faults from another process.
+		links := &netem.Links{Lab: l, Attacher: at, Log: log}
+		context.AfterFunc(ctx, links.Close)
+		if err := serveSocket(ctx, wg, l.LinkFaultSocket(), netem.Handler(links), "link relays: API", fail); err != nil {
+			return err
+		}
 	}
 	if bp, ok := prov.(lab.PowerDriver); ok {
 		return startBMCs(ctx, wg, l, bp, log, fail)

@@ -90,6 +90,10 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 				MAC:    &libvirtxml.DomainInterfaceMAC{Address: m.MAC.String()},
 				Source: &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: l.Network.Name}},
 				Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+				// QEMU's own virtio-net, not the kernel's vhost-net (libvirt's
+				// choice under KVM): QEMU refuses the netdev filters of a
+				// delay or reorder fault on a vhost NIC.
+				Driver: &libvirtxml.DomainInterfaceDriver{Name: "qemu"},
 			}},
 			// A unix socket for `labctl console`, logged to a file whatever
 			// is connected.

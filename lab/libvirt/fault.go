@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	golibvirt "libvirt.org/go/libvirt"
 	"libvirt.org/go/libvirtxml"
@@ -58,28 +57,41 @@ func (p *Provider) SetLink(ctx context.Context, l *lab.Lab, machine string, up b
 	})
 }
 
-// SetDelay holds the frames to and from the machine's NIC and releases
-// them together every d, as the QEMU provider does (vm.DelayOn: QEMU's
-// filter-buffer, which libvirt does not model, added through libvirt's
-// QEMU monitor passthrough on the netdev libvirt names hostnet0); d 0
-// takes it off.
-func (p *Provider) SetDelay(ctx context.Context, l *lab.Lab, machine string, d time.Duration) error {
-	cmd := vm.DelayOff
-	if d > 0 {
-		cmd = vm.DelayOn("hostnet0", d)
-	}
+// AttachRelay puts the lab process's link relay between the machine's NIC
+// and the segment, as the QEMU provider does (vm.RelayOn: chardevs and
+// filter-redirectors, which libvirt does not model, added through its QEMU
+// monitor passthrough on the netdev libvirt names hostnet0).
+func (p *Provider) AttachRelay(ctx context.Context, l *lab.Lab, machine string) error {
 	err := p.withDomain(l, machine, func(_ *golibvirt.Connect, dom *golibvirt.Domain) error {
-		if active, err := dom.IsActive(); err == nil && !active && d == 0 {
-			return nil // a machine that is not running has no filter
+		for _, cmd := range vm.RelayOn("hostnet0", l.MachineFiles(machine)) {
+			if _, err := qemuMonitor(dom, cmd); err != nil {
+				return err
+			}
 		}
-		_, err := qemuMonitor(dom, cmd)
-		return err
+		return nil
 	})
-	switch {
-	case d == 0 && vm.DelayGone(err):
-		return nil // healed already
-	case err != nil:
-		return fmt.Errorf("lab %s: machine %s: delay %s: %w", l.Name, machine, d, err)
+	if err != nil {
+		return fmt.Errorf("lab %s: machine %s: link relay: %w", l.Name, machine, err)
+	}
+	return nil
+}
+
+// DetachRelay takes the relay off again; a machine that is not running
+// has none.
+func (p *Provider) DetachRelay(ctx context.Context, l *lab.Lab, machine string) error {
+	err := p.withDomain(l, machine, func(_ *golibvirt.Connect, dom *golibvirt.Domain) error {
+		if active, err := dom.IsActive(); err == nil && !active {
+			return nil
+		}
+		for _, cmd := range vm.RelayOff {
+			if _, err := qemuMonitor(dom, cmd); err != nil && !vm.RelayGone(err) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("lab %s: machine %s: take the link relay off: %w", l.Name, machine, err)
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package libvirt
 
 import (
 	"context"
+	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -10,13 +12,13 @@ import (
 	"libvirt.org/go/libvirtxml"
 
 	"github.com/labctl/labctl/lab"
-	"github.com/labctl/labctl/lab/vm"
+	"github.com/labctl/labctl/lab/netem"
 )
 
 // testFaults drives the faults lab/fault asks of a provider on a running
 // machine, each read back from libvirt or QEMU beneath it: paused and
-// resumed, its link down and up, its frames delayed and let go.
-func testFaults(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab.Machine) {
+// resumed, its link down and up, its frames relayed and let go.
+func testFaults(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m lab.Machine, dhcp *dhcpWatch) {
 	paused := func() bool {
 		t.Helper()
 		got, err := p.Paused(ctx, l, m.Name)
@@ -69,27 +71,48 @@ func testFaults(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab, m la
 		}
 	}
 
-	interval := func() (string, error) {
+	// The lab process's relay (lab/netem) between the NIC and the segment:
+	// the BIOS machine's DHCP requests (its firmware retries while nothing
+	// answers) reach the bridge through it; cleared, QEMU holds none of
+	// its chardevs or filters.
+	relayIDs := func() string {
+		t.Helper()
 		var out string
 		err := p.withDomain(l, m.Name, func(_ *golibvirt.Connect, d *golibvirt.Domain) error {
-			var err error
-			out, err = qemuMonitor(d, `{"execute":"qom-get","arguments":{"path":"/objects/`+vm.DelayFilter+`","property":"interval"}}`)
+			objs, err := qemuMonitor(d, `{"execute":"qom-list","arguments":{"path":"/objects"}}`)
+			if err != nil {
+				return err
+			}
+			chardevs, err := qemuMonitor(d, `{"execute":"query-chardev"}`)
+			out = strings.Join(regexp.MustCompile(`labctl-link-(in|out)`).FindAllString(objs+chardevs, -1), " ")
 			return err
 		})
-		return out, err
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
-	if err := p.SetDelay(ctx, l, m.Name, 150*time.Millisecond); err != nil {
+	links := &netem.Links{Lab: l, Attacher: p, Log: testLogger(t)}
+	defer links.Close()
+	if _, err := links.Set(ctx, m.Name, netem.Shape{Delay: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := interval(); err != nil || !strings.Contains(out, `"return":150000`) {
-		t.Fatalf("the filter's interval: %s, %v; want 150000 µs", out, err)
+	if got := relayIDs(); len(strings.Fields(got)) != 4 {
+		t.Errorf("QEMU holds %q, want both redirectors and both chardevs", got)
 	}
-	for i := range 2 { // taking it off twice is no error
-		if err := p.SetDelay(ctx, l, m.Name, 0); err != nil {
-			t.Fatalf("off %d: %v", i, err)
+	before := dhcp.count(m.MAC)
+	waitFor(t, m.Name+"'s DHCP requests through the relay", time.Minute, func() bool {
+		st := links.List()
+		return dhcp.count(m.MAC) > before && len(st) == 1 && st[0].Relayed > 0
+	}, func() string {
+		return fmt.Sprintf("DHCP requests %d (%d before); relay %+v", dhcp.count(m.MAC), before, links.List())
+	})
+	for i := range 2 { // clearing twice is no error
+		if _, err := links.Clear(ctx, m.Name); err != nil {
+			t.Fatalf("clear %d: %v", i, err)
 		}
 	}
-	if out, err := interval(); err == nil {
-		t.Fatalf("the filter is still there after the delay was taken off: %s", out)
+	if got := relayIDs(); got != "" {
+		t.Errorf("QEMU still holds %q after the relay was cleared", got)
 	}
 }

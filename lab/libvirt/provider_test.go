@@ -225,7 +225,7 @@ func TestProvider(t *testing.T) {
 	if !t.Run("reset is a cold start", func(t *testing.T) { testResetColdStart(t, ctx, p, l, bios) }) {
 		return
 	}
-	if !t.Run("faults", func(t *testing.T) { testFaults(t, ctx, p, l, bios) }) {
+	if !t.Run("faults", func(t *testing.T) { testFaults(t, ctx, p, l, bios, dhcp) }) {
 		return
 	}
 	if !t.Run("QEMU dies unasked", func(t *testing.T) { testQEMUDies(t, ctx, p, l, bios) }) {

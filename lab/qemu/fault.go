@@ -3,7 +3,6 @@ package qemu
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
@@ -51,22 +50,28 @@ func (p *Provider) SetLink(ctx context.Context, l *lab.Lab, machine string, up b
 	return p.running(l, machine, fmt.Sprintf(`{"execute":"set_link","arguments":{"name":%q,"up":%t}}`, bootDeviceID[power.BootNetwork], up))
 }
 
-// SetDelay holds the frames to and from the machine's NIC (netdev net0)
-// and releases them together every d (vm.DelayOn); d 0 takes the filter
-// off. A machine that is not running has no filter.
-func (p *Provider) SetDelay(ctx context.Context, l *lab.Lab, machine string, d time.Duration) error {
-	f := machineFiles(l, machine)
-	if d == 0 {
-		if qemuPid(f) == 0 {
-			return nil
+// AttachRelay puts the lab process's link relay between the machine's NIC
+// (netdev net0) and the segment (vm.RelayOn).
+func (p *Provider) AttachRelay(ctx context.Context, l *lab.Lab, machine string) error {
+	for _, cmd := range vm.RelayOn("net0", l.MachineFiles(machine)) {
+		if err := p.running(l, machine, cmd); err != nil {
+			return fmt.Errorf("machine %s: link relay: %w", machine, err)
 		}
-		if err := qmpRun(f, vm.DelayOff); !vm.DelayGone(err) {
-			return err
-		}
-		return nil // healed already
 	}
-	if err := p.running(l, machine, vm.DelayOn("net0", d)); err != nil {
-		return fmt.Errorf("machine %s: delay: %w", machine, err)
+	return nil
+}
+
+// DetachRelay takes the relay off again; a machine that is not running
+// has none.
+func (p *Provider) DetachRelay(ctx context.Context, l *lab.Lab, machine string) error {
+	f := machineFiles(l, machine)
+	if qemuPid(f) == 0 {
+		return nil
+	}
+	for _, cmd := range vm.RelayOff {
+		if err := qmpRun(f, cmd); err != nil && !vm.RelayGone(err) {
+			return fmt.Errorf("machine %s: take the link relay off: %w", machine, err)
+		}
 	}
 	return nil
 }

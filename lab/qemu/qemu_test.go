@@ -1,6 +1,7 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,15 +11,16 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/netem"
 	"github.com/labctl/labctl/lab/netns"
 	"github.com/labctl/labctl/lab/proc"
-	"github.com/labctl/labctl/lab/vm"
 )
 
 // inNetns runs fn on a thread inside ns: the provider's ip and qemu
@@ -56,7 +58,7 @@ func TestProvider(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs QEMU in a network namespace")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	ns := fmt.Sprintf("lt-qemu-%08x", rand.Uint32())
 	if err := netns.Create(ctx, ns); err != nil {
@@ -191,25 +193,74 @@ func TestProvider(t *testing.T) {
 		}
 	})
 
-	t.Run("delay on and off", func(t *testing.T) {
-		interval := func() (int, error) {
-			var v int
-			err := qmpQuery(f, fmt.Sprintf(`{"execute":"qom-get","arguments":{"path":"/objects/%s","property":"interval"}}`, vm.DelayFilter), &v)
-			return v, err
-		}
-		if err := p.SetDelay(ctx, l, m.Name, 150*time.Millisecond); err != nil {
+	// The lab process's relay (lab/netem) between the NIC and the
+	// segment: the frames the firmware sends (DHCP discovers, from a reset
+	// just before) reach the segment through it, and once it is cleared
+	// QEMU holds none of its filters or chardevs.
+	t.Run("link relay on and off", func(t *testing.T) {
+		dhcp, err := netns.ListenPacket(ns, "udp4", "0.0.0.0:67")
+		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := interval(); err != nil || v != 150000 {
-			t.Fatalf("filter interval %d µs, %v; want 150000", v, err)
+		defer dhcp.Close()
+		old := qemuPid(f)
+		inNetns(t, ns, func() error { return p.SetPower(ctx, l, m.Name, power.ActionReset) })
+		waitNewPid(t, f, old)
+		l.Machines = []lab.Machine{m} // the relay's API names its machines
+		links := &netem.Links{Lab: l, Attacher: p, Log: log}
+		defer links.Close()
+		if _, err := links.Set(ctx, m.Name, netem.Shape{Delay: 100 * time.Millisecond}); err != nil {
+			t.Fatal(err)
 		}
-		for i := range 2 { // taking it off twice is no error
-			if err := p.SetDelay(ctx, l, m.Name, 0); err != nil {
-				t.Fatalf("off %d: %v", i, err)
+		relayIDs := func() (ids []string) {
+			var objs []struct{ Name string }
+			if err := qmpQuery(f, `{"execute":"qom-list","arguments":{"path":"/objects"}}`, &objs); err != nil {
+				t.Fatal(err)
+			}
+			var chardevs []struct{ Label string }
+			if err := qmpQuery(f, `{"execute":"query-chardev"}`, &chardevs); err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range objs {
+				ids = append(ids, o.Name)
+			}
+			for _, c := range chardevs {
+				ids = append(ids, "chardev "+c.Label)
+			}
+			return slices.DeleteFunc(ids, func(id string) bool { return !strings.Contains(id, "labctl-link") })
+		}
+		if ids := relayIDs(); len(ids) != 4 {
+			t.Errorf("QEMU holds %v, want both redirectors and both chardevs", ids)
+		}
+		discovers := 0
+		buf := make([]byte, 1500)
+		for dhcp.SetReadDeadline(time.Now().Add(10 * time.Millisecond)); ; { // sent before the relay was on
+			if _, _, err := dhcp.ReadFrom(buf); err != nil {
+				break
 			}
 		}
-		if _, err := interval(); err == nil {
-			t.Fatal("the filter is still there after the delay was taken off")
+		for end := time.Now().Add(60 * time.Second); discovers == 0 && time.Now().Before(end); {
+			dhcp.SetReadDeadline(time.Now().Add(time.Second))
+			if n, _, err := dhcp.ReadFrom(buf); err == nil && n > 34 && bytes.Equal(buf[28:34], m.MAC) {
+				discovers++
+			}
+		}
+		st := links.List()
+		if discovers == 0 || len(st) != 1 || st[0].Relayed == 0 {
+			t.Fatalf("%d DHCP requests of %s reached the segment through the relay, which reports %+v; want some", discovers, m.MAC, st)
+		}
+		for i := range 2 { // clearing twice is no error
+			if _, err := links.Clear(ctx, m.Name); err != nil {
+				t.Fatalf("clear %d: %v", i, err)
+			}
+		}
+		if ids := relayIDs(); len(ids) != 0 {
+			t.Errorf("QEMU still holds %v after the relay was cleared", ids)
+		}
+		for _, sock := range []string{l.MachineFiles(m.Name).LinkOut, l.MachineFiles(m.Name).LinkIn} {
+			if _, err := os.Stat(sock); !os.IsNotExist(err) {
+				t.Errorf("%s left: %v", sock, err)
+			}
 		}
 	})
 

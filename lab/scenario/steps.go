@@ -61,9 +61,14 @@ const (
 	FaultLoss = "loss"
 	// FaultDuplicate sends Percent of the frames to each machine twice.
 	FaultDuplicate = "duplicate"
-	// FaultDelay holds each machine's frames for up to Delay (released
-	// together every Delay, QEMU's filter-buffer on its NIC).
+	// FaultDelay holds each frame a machine sends for Delay, give or take
+	// up to Jitter, as netem's delay (a relay in the lab process, fed by
+	// QEMU's filter-redirector on its NIC: lab/netem).
 	FaultDelay = "delay"
+	// FaultReorder sends Percent of the frames a machine sends at once and
+	// holds the rest for Delay, so those sent at once overtake them, as
+	// netem's reorder (the same relay).
+	FaultReorder = "reorder"
 	// BMC faults: the machine's virtual BMC (IPMI and Redfish) answers
 	// busy, stays silent, drops its sessions or refuses a boot override,
 	// for the next Requests requests or until healed.
@@ -91,7 +96,7 @@ const (
 )
 
 // FaultKinds are the kinds a fault may have.
-var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultKill, FaultLoss, FaultDuplicate, FaultDelay,
+var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultKill, FaultLoss, FaultDuplicate, FaultDelay, FaultReorder,
 	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot,
 	FaultBootServiceDown, FaultBootServiceError, FaultDHCPDown, FaultDiskFill, FaultDiskFail}
 
@@ -134,8 +139,10 @@ type Fault struct {
 	Path string `yaml:"path" json:"path,omitempty"`
 	// Status is what a boot-service-error answers (500 to 599; 0: 503).
 	Status int `yaml:"status" json:"status,omitempty"`
-	// Delay is the longest a delay holds a frame (MinDelay to MaxDelay).
-	Delay Duration `yaml:"delay" json:"delay,omitempty"`
+	// Delay is how long a delay or a reorder holds a frame (MinDelay to
+	// MaxDelay); Jitter how much a delay's may differ from it (0 to Delay).
+	Delay  Duration `yaml:"delay" json:"delay,omitempty"`
+	Jitter Duration `yaml:"jitter" json:"jitter,omitempty"`
 }
 
 // The bounds of a delay: under MinDelay a probe could not tell it from
@@ -177,7 +184,10 @@ func (f Fault) String() string {
 		fmt.Fprintf(&b, " %d%%", f.Percent)
 	}
 	if f.Delay > 0 {
-		fmt.Fprintf(&b, " up to %s", time.Duration(f.Delay))
+		fmt.Fprintf(&b, " %s", time.Duration(f.Delay))
+	}
+	if f.Jitter > 0 {
+		fmt.Fprintf(&b, " ±%s", time.Duration(f.Jitter))
 	}
 	return b.String()
 }
@@ -263,8 +273,10 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 		bad("percent", "%d: a duplicate sends 1 to 100 percent of the frames twice", f.Percent)
 	case f.Kind == FaultDiskFill && (f.Percent < 0 || f.Percent > 100):
 		bad("percent", "%d: a disk-fill fills 1 to 100 percent of the filesystem (0: full)", f.Percent)
-	case f.Kind != FaultLoss && f.Kind != FaultDuplicate && f.Kind != FaultDiskFill && f.Percent != 0:
-		bad("percent", "only a loss, a duplicate or a disk-fill has a percent")
+	case f.Kind == FaultReorder && (f.Percent < 1 || f.Percent > 99):
+		bad("percent", "%d: a reorder sends 1 to 99 percent of the frames at once", f.Percent)
+	case f.Kind != FaultLoss && f.Kind != FaultDuplicate && f.Kind != FaultDiskFill && f.Kind != FaultReorder && f.Percent != 0:
+		bad("percent", "only a loss, a duplicate, a reorder or a disk-fill has a percent")
 	}
 	switch {
 	case f.Kind == FaultDiskFill && !fillPath.MatchString(f.Path):
@@ -278,11 +290,18 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 	case f.Kind != FaultBootServiceError && f.Status != 0:
 		bad("status", "only a boot-service-error has a status")
 	}
+	held := f.Kind == FaultDelay || f.Kind == FaultReorder
 	switch d := time.Duration(f.Delay); {
-	case f.Kind == FaultDelay && (d < MinDelay || d > MaxDelay):
-		bad("delay", "%s: a delay holds frames for %s to %s", d, MinDelay, MaxDelay)
-	case f.Kind != FaultDelay && d != 0:
-		bad("delay", "only a delay has a delay")
+	case held && (d < MinDelay || d > MaxDelay):
+		bad("delay", "%s: a %s holds frames for %s to %s", d, f.Kind, MinDelay, MaxDelay)
+	case !held && d != 0:
+		bad("delay", "only a delay or a reorder has a delay")
+	}
+	switch j := time.Duration(f.Jitter); {
+	case f.Kind == FaultDelay && (j < 0 || j > time.Duration(f.Delay)):
+		bad("jitter", "%s: want 0 to the delay (%s)", j, time.Duration(f.Delay))
+	case f.Kind != FaultDelay && j != 0:
+		bad("jitter", "only a delay has a jitter")
 	}
 	if _, bmcFault := BMCFault(f.Kind); !bmcFault && f.Requests != 0 {
 		bad("requests", "only a BMC fault (bmc-*) spoils a number of requests")

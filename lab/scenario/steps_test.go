@@ -34,7 +34,7 @@ const stepsYAML = validYAML + `steps:
     fault: {kind: disk-fill, machines: [a], path: /var/lib, percent: 90}
     recover: {checks: [{name: up, run: "true"}]}
   - name: slow
-    fault: {kind: delay, machines: [b], delay: 200ms}
+    fault: {kind: delay, machines: [b], delay: 200ms, jitter: 20ms}
     recover: {checks: [{name: up, run: "true"}]}
   - name: twice
     fault: {kind: duplicate, machines: [a], percent: 20}
@@ -58,7 +58,7 @@ func TestStepsValid(t *testing.T) {
 	if d := time.Duration(s.Steps[1].Recover.Deadline); d != time.Minute {
 		t.Errorf("recover deadline %s, want 1m", d)
 	}
-	for i, want := range map[int]string{0: "partition b", 3: "boot-service-down", 4: "boot-service-error 500", 5: "dhcp-down", 6: "disk-fill a /var/lib 90%", 7: "delay b up to 200ms", 8: "duplicate a 20%", 9: "disk-fail a,b"} {
+	for i, want := range map[int]string{0: "partition b", 3: "boot-service-down", 4: "boot-service-error 500", 5: "dhcp-down", 6: "disk-fill a /var/lib 90%", 7: "delay b 200ms ±20ms", 8: "duplicate a 20%", 9: "disk-fail a,b"} {
 		if got := s.Steps[i].Fault.String(); got != want {
 			t.Errorf("steps[%d]: fault in words %q, want %q", i, got, want)
 		}
@@ -69,7 +69,7 @@ func TestStepsInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, kill, loss, duplicate, delay, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill, disk-fail`},
+		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, kill, loss, duplicate, delay, reorder, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill, disk-fail`},
 		{"error status not a server error", "kind: pause, machines: [a]}", "kind: boot-service-error, status: 404}", "steps[1].fault.status: 404: a boot-service-error answers a server error, 500 to 599 (default 503)"},
 		{"status off a boot-service-error", "kind: pause, machines: [a]}", "kind: boot-service-down, status: 500}", "steps[1].fault.status: only a boot-service-error has a status"},
 		{"error of a machine", "kind: pause, machines: [a]}", "kind: boot-service-error, machines: [a]}", "steps[1].fault.machines: a boot-service-error acts on the whole lab's boot path: no machines"},
@@ -93,11 +93,15 @@ func TestStepsInvalid(t *testing.T) {
 		{"requests off a BMC fault", "machines: [a]}", "machines: [a], requests: 2}", "steps[1].fault.requests: only a BMC fault (bmc-*) spoils a number of requests"},
 		{"loss without percent", "kind: pause, machines: [a]}", "kind: loss, machines: [a]}", "steps[1].fault.percent: 0: a loss drops 1 to 100 percent of the frames"},
 		{"loss over 100", "kind: pause, machines: [a]}", "kind: loss, machines: [a], percent: 130}", "steps[1].fault.percent: 130: a loss drops 1 to 100 percent"},
-		{"percent off a loss", "machines: [a]}", "machines: [a], percent: 30}", "steps[1].fault.percent: only a loss, a duplicate or a disk-fill has a percent"},
+		{"percent off a loss", "machines: [a]}", "machines: [a], percent: 30}", "steps[1].fault.percent: only a loss, a duplicate, a reorder or a disk-fill has a percent"},
 		{"duplicate without percent", "kind: pause, machines: [a]}", "kind: duplicate, machines: [a]}", "steps[1].fault.percent: 0: a duplicate sends 1 to 100 percent of the frames twice"},
 		{"delay without delay", "kind: pause, machines: [a]}", "kind: delay, machines: [a]}", "steps[1].fault.delay: 0s: a delay holds frames for 10ms to 1s"},
 		{"delay over a second", "kind: pause, machines: [a]}", "kind: delay, machines: [a], delay: 3s}", "steps[1].fault.delay: 3s: a delay holds frames for 10ms to 1s"},
-		{"delay off a delay", "machines: [a]}", "machines: [a], delay: 200ms}", "steps[1].fault.delay: only a delay has a delay"},
+		{"delay off a delay", "machines: [a]}", "machines: [a], delay: 200ms}", "steps[1].fault.delay: only a delay or a reorder has a delay"},
+		{"jitter over the delay", "kind: pause, machines: [a]}", "kind: delay, machines: [a], delay: 100ms, jitter: 150ms}", "steps[1].fault.jitter: 150ms: want 0 to the delay (100ms)"},
+		{"jitter off a delay", "kind: pause, machines: [a]}", "kind: reorder, machines: [a], percent: 25, delay: 50ms, jitter: 10ms}", "steps[1].fault.jitter: only a delay has a jitter"},
+		{"reorder without delay", "kind: pause, machines: [a]}", "kind: reorder, machines: [a], percent: 25}", "steps[1].fault.delay: 0s: a reorder holds frames for 10ms to 1s"},
+		{"reorder of every frame", "kind: pause, machines: [a]}", "kind: reorder, machines: [a], percent: 100, delay: 50ms}", "steps[1].fault.percent: 100: a reorder sends 1 to 99 percent of the frames at once"},
 		{"boot path with machines", "kind: pause, machines: [a]}", "kind: boot-service-down, machines: [a]}", "steps[1].fault.machines: a boot-service-down acts on the whole lab's boot path: no machines"},
 		{"dhcp with machines", "kind: pause, machines: [a]}", "kind: dhcp-down, machines: [a]}", "steps[1].fault.machines: a dhcp-down acts on the whole lab's boot path: no machines"},
 		{"fill without path", "kind: pause, machines: [a]}", "kind: disk-fill, machines: [a]}", `steps[1].fault.path: "": want an absolute path`},
