@@ -1,11 +1,19 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/labctl/labctl/bootsvc/bootlog"
+	"github.com/labctl/labctl/lab/netns"
 )
 
 // TestE2EBootMatrix runs the boot-matrix scenario (docs/boot-matrix.md) on
@@ -14,7 +22,8 @@ import (
 // provider) or libvirt's goes with the lab; uefi-http fetched iPXE over
 // HTTP, and on the QEMU provider's lab a PXE machine is switched to UEFI
 // HTTP boot through Redfish (httpBootThroughRedfish); uefi-ipv6 booted
-// over IPv6 only (assertIPv6OnlyPath).
+// over IPv6 only (assertIPv6OnlyPath); and uefi-tpm's TPM keeps its state
+// across a power-off (tpmStateAcrossPowerOff).
 func TestE2EBootMatrix(t *testing.T) {
 	for _, provider := range []string{"qemu", "libvirt"} {
 		t.Run(provider, func(t *testing.T) {
@@ -63,6 +72,7 @@ func TestE2EBootMatrix(t *testing.T) {
 					t.Error("uefi-plain, without a TPM, has TPM state")
 				}
 				httpBootThroughRedfish(t, ctx, e)
+				tpmStateAcrossPowerOff(t, ctx, e, out)
 				if down, err := e.run(ctx, "down", "boot-matrix"); err != nil {
 					t.Fatalf("down: %v\n%s", err, down)
 				}
@@ -70,4 +80,52 @@ func TestE2EBootMatrix(t *testing.T) {
 			e.assertNothingLeft(t)
 		})
 	}
+}
+
+// tpmStateAcrossPowerOff powers uefi-tpm on again through its BMC (the
+// smoke image powers off once it reported) and reads its second report:
+// the TPM's reset count, which the TPM keeps in its non-volatile state and
+// counts up at each start-up, must have grown. A TPM whose state did not
+// outlive the power-off (a new swtpm state each start) would report the
+// first boot's count again.
+func tpmStateAcrossPowerOff(t *testing.T, ctx context.Context, e *e2eEnv, testOut string) {
+	m := regexp.MustCompile(`uefi-tpm +report booted: .*tpm-resets=([0-9]+)`).FindStringSubmatch(testOut)
+	if m == nil {
+		t.Fatal("uefi-tpm reported no TPM reset count")
+	}
+	first, _ := strconv.Atoi(m[1])
+	bmcCmd := labBMC(t, ctx, e)
+	waitFor(t, ctx, "uefi-tpm off after its report", func() (bool, string) {
+		out := bmcCmd("power", "status", "uefi-tpm")
+		return strings.Contains(out, "uefi-tpm: off"), out
+	})
+	client := &bootlog.Client{URL: "http://10.77.30.1:8080", HTTP: netns.HTTPClient(e.netns, 5*time.Second)}
+	mark, err := client.Mark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmcCmd("power", "on", "uefi-tpm")
+	mac, _ := net.ParseMAC("52:54:00:77:30:11")
+	resets := regexp.MustCompile(`tpm-resets=([0-9]+)`)
+	waitFor(t, ctx, "uefi-tpm's second report", func() (bool, string) {
+		rs, err := client.RecordsOf(ctx, mac, "")
+		if err != nil || len(rs) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		for _, ev := range rs[0].Events {
+			if ev.Seq <= mark || ev.Kind != bootlog.KindReport || ev.Name != "booted" {
+				continue
+			}
+			m := resets.FindStringSubmatch(ev.Detail)
+			if m == nil {
+				t.Fatalf("uefi-tpm's second report has no TPM reset count: %s", ev.Detail)
+			}
+			if second, _ := strconv.Atoi(m[1]); second <= first {
+				t.Fatalf("uefi-tpm's TPM reset count %d after a power-off, %d before: its state did not outlive the power-off", second, first)
+			}
+			t.Logf("uefi-tpm's TPM reset count: %d, then %s after a power-off through its BMC", first, m[1])
+			return true, ""
+		}
+		return false, fmt.Sprintf("%+v", rs[0].Events)
+	})
 }

@@ -29,24 +29,7 @@ func httpBootThroughRedfish(t *testing.T, ctx context.Context, e *e2eEnv) {
 	if strings.Contains(read(bootLog), efiReq) {
 		t.Fatalf("uefi-plain fetched ipxe.efi over HTTP before it was told to:\n%s", read(bootLog))
 	}
-	inv, err := e.command(ctx, "status", e.scenario, "-o", "inventory").Output()
-	if err != nil {
-		t.Fatalf("status -o inventory: %v", err)
-	}
-	invPath := filepath.Join(t.TempDir(), "inventory.yaml")
-	os.WriteFile(invPath, inv, 0o644)
-	bmcCmd := func(args ...string) string {
-		t.Helper()
-		argv := append([]string{e.bin, "bmc"}, append(args, "--inventory", invPath)...)
-		cmd := netns.Command(ctx, e.netns, argv...)
-		cmd.Env = e.env
-		out, err := cmd.CombinedOutput()
-		t.Logf("labctl bmc %s:\n%s", strings.Join(args, " "), out)
-		if err != nil {
-			t.Fatalf("labctl bmc %s: %v", strings.Join(args, " "), err)
-		}
-		return string(out)
-	}
+	bmcCmd := labBMC(t, ctx, e)
 	// The smoke image powers off once it reported.
 	waitFor(t, ctx, "uefi-plain off after its report", func() (bool, string) {
 		out := bmcCmd("power", "status", "uefi-plain")
@@ -67,5 +50,29 @@ func httpBootThroughRedfish(t *testing.T, ctx context.Context, e *e2eEnv) {
 	})
 	if strings.Contains(read(filepath.Join(dir, "dnsmasq.log")), " to 10.77.30.12") {
 		t.Errorf("dnsmasq sent uefi-plain something over TFTP:\n%s", read(filepath.Join(dir, "dnsmasq.log")))
+	}
+}
+
+// labBMC returns a function that runs `labctl bmc ARGS` on the lab's
+// machines, through their BMCs as the lab's inventory lists them, and
+// returns its output (failing the test on an error).
+func labBMC(t *testing.T, ctx context.Context, e *e2eEnv) func(args ...string) string {
+	inv, err := e.command(ctx, "status", e.scenario, "-o", "inventory").Output()
+	if err != nil {
+		t.Fatalf("status -o inventory: %v", err)
+	}
+	invPath := filepath.Join(t.TempDir(), "inventory.yaml")
+	os.WriteFile(invPath, inv, 0o644)
+	return func(args ...string) string {
+		t.Helper()
+		argv := append([]string{e.bin, "bmc"}, append(args, "--inventory", invPath)...)
+		cmd := netns.Command(ctx, e.netns, argv...)
+		cmd.Env = e.env
+		out, err := cmd.CombinedOutput()
+		t.Logf("labctl bmc %s:\n%s", strings.Join(args, " "), out)
+		if err != nil {
+			t.Fatalf("labctl bmc %s: %v", strings.Join(args, " "), err)
+		}
+		return string(out)
 	}
 }

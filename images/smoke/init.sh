@@ -25,6 +25,20 @@ if [ -r /sys/class/tpm/tpm0/pcr-sha256/0 ]; then
 	*) tpm=zero ;;
 	esac
 fi
+# The TPM's reset count (TPM2_ReadClock, which needs no session): the TPM
+# keeps it in its non-volatile state and counts each boot's start-up, so
+# it grows from one boot to the next only if that state outlived the
+# machine's power-off. "none" without a TPM, "unreadable" when the command
+# fails. The response: tag(2) size(4) code(4) time(8) clock(8) then the
+# 4-byte reset count (bytes 27 to 30).
+resets=none
+if [ -c /dev/tpm0 ]; then
+	resets=unreadable
+	set -- $( (printf '\200\001\000\000\000\012\000\000\001\201' >&3 && dd bs=64 count=1 <&3 2>/dev/null) 3<>/dev/tpm0 | od -An -tu1)
+	if [ $# -ge 30 ] && [ "$7$8$9${10}" = 0000 ]; then
+		resets=$(( (${27} << 24) + (${28} << 16) + (${29} << 8) + ${30} ))
+	fi
+fi
 # Secure Boot as the firmware reports it: the SecureBoot variable (4 bytes
 # of attributes, then 1 when enforced); "none" without UEFI (BIOS),
 # "unreadable" when the variable cannot be read.
@@ -87,11 +101,11 @@ if [ -z "$up" ]; then
 	:
 elif [ -z "$report" ]; then
 	echo "LABCTL-SMOKE: no labctl.report= on the kernel command line"
-elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile%20tpm=$tpm%20pcr0=$pcr0%20secureboot=$sb%20ipv4=$ipv4%20ipv6=$ipv6"; then
+elif wget -q -O /dev/null "$report&event=booted&detail=profile=$profile%20tpm=$tpm%20pcr0=$pcr0%20tpm-resets=$resets%20secureboot=$sb%20ipv4=$ipv4%20ipv6=$ipv6"; then
 	result=ok
 else
 	echo "LABCTL-SMOKE: report to $report failed"
 fi
-echo "LABCTL-SMOKE: profile=$profile report=$result tpm=$tpm pcr0=$pcr0 secureboot=$sb ipv4=$ipv4 ipv6=$ipv6"
+echo "LABCTL-SMOKE: profile=$profile report=$result tpm=$tpm pcr0=$pcr0 tpm-resets=$resets secureboot=$sb ipv4=$ipv4 ipv6=$ipv6"
 sync
 poweroff -f
