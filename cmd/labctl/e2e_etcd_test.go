@@ -147,6 +147,7 @@ func TestE2EEtcd3(t *testing.T) {
 	t.Run("rolling-reprovision", func(t *testing.T) { testRollingReprovision(t, ctx, e) })
 	t.Run("faults", func(t *testing.T) { testFaults(t, ctx, e) })
 	t.Run("snapshot", func(t *testing.T) { testSnapshot(t, ctx, e) })
+	t.Run("reset-by-hand", func(t *testing.T) { testResetByHand(t, ctx, e) })
 	if out, err := e.run(ctx, "down", "etcd3"); err != nil {
 		t.Fatalf("labctl down: %v: %s", err, out)
 	}

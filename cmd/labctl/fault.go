@@ -32,6 +32,7 @@ in the lab's state (listed by status) and healed by heal ID or by down.
   labctl fault etcd3 inject partition --machines node3
   labctl fault etcd3 inject partition --groups node1 --groups node2,node3
   labctl fault etcd3 inject pause --machines node2 --id frozen
+  labctl fault etcd3 inject reset --machines node2 --protocol redfish
   labctl fault etcd3 inject service-stop --machines node1 --unit etcd
   labctl fault etcd3 inject kill --machines node1 --unit etcd
   labctl fault etcd3 inject loss --machines node2 --percent 30
@@ -100,7 +101,7 @@ in the lab's state (listed by status) and healed by heal ID or by down.
 	fl.StringArrayVar(&groups, "groups", nil, "a partition's group, machines separated by commas; once per group")
 	fl.StringVar(&f.Unit, "unit", "", "the systemd unit of a service-stop or a kill")
 	fl.StringVar(&f.Where, "where", "", "pick among --machines those on which this command exits 0 (e.g. the etcd leader)")
-	fl.StringVar(&f.Protocol, "protocol", "", "the BMC protocol of a power-off: ipmi or redfish (default: the BMC's endpoints in order)")
+	fl.StringVar(&f.Protocol, "protocol", "", "the BMC protocol of a power-off or a reset: ipmi or redfish (default: the BMC's endpoints in order)")
 	fl.IntVar(&f.Percent, "percent", 0, "the share of frames a loss drops or a duplicate sends twice, 1 to 100; a reorder sends at once, 1 to 99; how full a disk-fill makes its filesystem (default 0: full)")
 	fl.DurationVar(&delay, "delay", 0, fmt.Sprintf("how long a delay or a reorder holds each frame the machine sends, %s to %s", scenario.MinDelay, scenario.MaxDelay))
 	fl.DurationVar(&jitter, "jitter", 0, "how much a delay's may differ from --delay, either way (0 to the delay)")

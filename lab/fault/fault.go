@@ -119,6 +119,8 @@ func Inject(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		err = linkDown(ctx, env, f.Machines)
 	case scenario.FaultPowerOff:
 		err = powerOff(ctx, env, f)
+	case scenario.FaultReset:
+		err = reset(ctx, env, f)
 	case scenario.FaultServiceStop:
 		err = serviceStop(ctx, env, f)
 	case scenario.FaultBootServiceDown, scenario.FaultDHCPDown:
@@ -208,6 +210,8 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 			}
 			return c.SetPower(ctx, power.ActionOn)
 		})
+	case scenario.FaultReset:
+		// Nothing to undo: the machine started again by itself.
 	case scenario.FaultServiceStop, scenario.FaultKill:
 		err = onEach(f.Machines, func(name string) error {
 			m, _, err := env.Lab.Machine(name)
@@ -346,6 +350,40 @@ func powerOff(ctx context.Context, env Env, f scenario.Fault) error {
 			return &NotEffectiveError{Fault: "power-off " + name, Reason: fmt.Sprintf("its BMC answered, but the machine is %s", st)}
 		}
 		return nil
+	})
+}
+
+// resetGone bounds how long a reset machine's old system may still answer:
+// a machine started again is in its firmware for longer than this.
+const resetGone = 10 * time.Second
+
+// reset resets each machine through its BMC and proves it: the gateway
+// reaches its port 22 before, and within resetGone no longer does (the
+// system that answered is gone; the firmware answers no TCP). The machine
+// comes back by itself; nothing is healed.
+func reset(ctx context.Context, env Env, f scenario.Fault) error {
+	return onEach(f.Machines, func(name string) error {
+		m, _, err := env.Lab.Machine(name)
+		if err != nil {
+			return err
+		}
+		if err := env.reach(ctx, m.IP); err != nil {
+			return fmt.Errorf("before the reset, the gateway does not reach its port 22, so probes would prove nothing: %w", err)
+		}
+		c, err := env.BMC(name, f.Protocol)
+		if err != nil {
+			return err
+		}
+		if err := c.SetPower(ctx, power.ActionReset); err != nil {
+			return fmt.Errorf("reset through its BMC: %w", err)
+		}
+		for end := time.Now().Add(resetGone); time.Now().Before(end); {
+			if env.reach(ctx, m.IP) != nil {
+				return nil
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return &NotEffectiveError{Fault: f.String(), Reason: fmt.Sprintf("its BMC answered, but the gateway still reaches %s's port 22 %s later: the system that answered before is still running", name, resetGone)}
 	})
 }
 

@@ -51,6 +51,10 @@ const (
 	// FaultPowerOff powers the machine off through its virtual BMC;
 	// healed by powering it on the same way.
 	FaultPowerOff = "power-off"
+	// FaultReset resets the machine through its virtual BMC, as a hard
+	// reset button: it starts again from its firmware at once. Nothing to
+	// heal: the recover checks wait for it to be back.
+	FaultReset = "reset"
 	// FaultServiceStop stops a systemd unit over SSH; healed by starting it.
 	FaultServiceStop = "service-stop"
 	// FaultKill kills a systemd unit's main process with SIGKILL over SSH,
@@ -96,7 +100,7 @@ const (
 )
 
 // FaultKinds are the kinds a fault may have.
-var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultServiceStop, FaultKill, FaultLoss, FaultDuplicate, FaultDelay, FaultReorder,
+var FaultKinds = []string{FaultPartition, FaultPause, FaultLinkDown, FaultPowerOff, FaultReset, FaultServiceStop, FaultKill, FaultLoss, FaultDuplicate, FaultDelay, FaultReorder,
 	FaultBMCError, FaultBMCTimeout, FaultBMCDropSessions, FaultBMCRefuseBoot,
 	FaultBootServiceDown, FaultBootServiceError, FaultDHCPDown, FaultDiskFill, FaultDiskFail}
 
@@ -309,8 +313,8 @@ func (f Fault) Problems(prefix string, names map[string]bool) []error {
 		bad("requests", "%d is negative (0: until healed)", f.Requests)
 	}
 	switch {
-	case f.Protocol != "" && f.Kind != FaultPowerOff:
-		bad("protocol", "only a power-off goes through a BMC protocol")
+	case f.Protocol != "" && f.Kind != FaultPowerOff && f.Kind != FaultReset:
+		bad("protocol", "only a power-off or a reset goes through a BMC protocol")
 	case f.Protocol != "" && f.Protocol != lab.ProtocolIPMI && f.Protocol != lab.ProtocolRedfish:
 		bad("protocol", "%q: want %s or %s", f.Protocol, lab.ProtocolIPMI, lab.ProtocolRedfish)
 	}

@@ -69,7 +69,7 @@ func TestStepsInvalid(t *testing.T) {
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, service-stop, kill, loss, duplicate, delay, reorder, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill, disk-fail`},
+		{"unknown kind", "kind: pause", "kind: meteor", `steps[1].fault.kind: "meteor": want one of partition, pause, link-down, power-off, reset, service-stop, kill, loss, duplicate, delay, reorder, bmc-error, bmc-timeout, bmc-drop-sessions, bmc-refuse-boot, boot-service-down, boot-service-error, dhcp-down, disk-fill, disk-fail`},
 		{"error status not a server error", "kind: pause, machines: [a]}", "kind: boot-service-error, status: 404}", "steps[1].fault.status: 404: a boot-service-error answers a server error, 500 to 599 (default 503)"},
 		{"status off a boot-service-error", "kind: pause, machines: [a]}", "kind: boot-service-down, status: 500}", "steps[1].fault.status: only a boot-service-error has a status"},
 		{"error of a machine", "kind: pause, machines: [a]}", "kind: boot-service-error, machines: [a]}", "steps[1].fault.machines: a boot-service-error acts on the whole lab's boot path: no machines"},
