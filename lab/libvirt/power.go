@@ -137,11 +137,8 @@ func (p *Provider) setPower(ctx context.Context, l *lab.Lab, c *golibvirt.Connec
 		start = a != power.ActionOff
 	}
 	if start {
-		if err := renew(c, d); err != nil {
-			return fmt.Errorf("machine %s: %s: %w", machine, a, err)
-		}
-		if err := d.Create(); err != nil {
-			return fmt.Errorf("machine %s: %s: start: %w\n%s", machine, a, err, tail.Serial(l.MachineFiles(machine).SerialLog, 20))
+		if err := p.start(c, d, l, machine, a); err != nil {
+			return err
 		}
 		if err := p.consumeOnce(c, d); err != nil {
 			return fmt.Errorf("machine %s: %w", machine, err)
@@ -209,6 +206,29 @@ func (p *Provider) consumeOnce(c *golibvirt.Connect, d *golibvirt.Domain) error 
 	}
 	p.log.Info("boot-once consumed", "machine", x.Name, "once", meta.Once, "order", meta.Order)
 	return nil
+}
+
+// start renews d and starts it. A QEMU that exits before its monitor
+// connects is started once more, on a domain renewed again: on a loaded
+// machine libvirt 9.0 was seen to kill the QEMU it had just started that
+// way (about one start in three with both cores busy, with nothing in
+// QEMU's log), the queued end of the QEMU before (see renew) handled late.
+func (p *Provider) start(c *golibvirt.Connect, d *golibvirt.Domain, l *lab.Lab, machine string, a power.Action) error {
+	for attempt := 1; ; attempt++ {
+		if err := renew(c, d); err != nil {
+			return fmt.Errorf("machine %s: %s: %w", machine, a, err)
+		}
+		err := d.Create()
+		if err == nil {
+			p.markStarted(l, machine)
+			return nil
+		}
+		if attempt == 2 || !strings.Contains(err.Error(), "exited while connecting to monitor") {
+			return fmt.Errorf("machine %s: %s: start: %w\n%s", machine, a, err, tail.Serial(l.MachineFiles(machine).SerialLog, 20))
+		}
+		p.log.Warn("QEMU exited as it started; starting it again", "lab", l.Name, "machine", machine, "err", err)
+		time.Sleep(time.Second)
+	}
 }
 
 // renew gives a stopped domain a new object in libvirtd: undefined and

@@ -38,6 +38,7 @@ type Provider struct {
 	mu           sync.Mutex
 	watches      map[string]*resetWatch // by lab directory
 	machineLocks map[string]*sync.Mutex // by lab directory and machine name
+	started      map[string]time.Time   // when each machine's QEMU last started, by the same key
 }
 
 var (
@@ -52,7 +53,7 @@ func New(log *slog.Logger) *Provider {
 	// error here is returned where events are first needed, watchResets).
 	eventLoop()
 	return &Provider{log: log.With("provider", "libvirt"),
-		watches: map[string]*resetWatch{}, machineLocks: map[string]*sync.Mutex{}}
+		watches: map[string]*resetWatch{}, machineLocks: map[string]*sync.Mutex{}, started: map[string]time.Time{}}
 }
 
 // Name implements lab.Provider.
@@ -194,6 +195,7 @@ func (p *Provider) createMachine(ctx context.Context, l *lab.Lab, m lab.Machine)
 		if err := d.Create(); err != nil {
 			return fmt.Errorf("start domain %s: %w\n%s", m.Name, err, tail.Serial(f.SerialLog, 20))
 		}
+		p.markStarted(l, m.Name)
 		p.log.Info("machine started", "lab", l.Name, "machine", m.Name, "firmware", m.Firmware, "domain_type", dom.Type,
 			"boot", joinBoot(m.Boot), "serial_log", f.SerialLog)
 		return nil

@@ -495,10 +495,7 @@ func testResetColdStart(t *testing.T, ctx context.Context, p *Provider, l *lab.L
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, m.Name+" to start again as a new QEMU", time.Minute, func() bool {
-			pid := qemuPid(t, l, m.Name)
-			return pid != 0 && pid != before
-		}, func() string { return fmt.Sprintf("QEMU %d before the reset, %d now", before, qemuPid(t, l, m.Name)) })
+		waitRestarted(t, p, l, m.Name, before, "")
 		waitFirstBoot(t, l, m.Name, want)
 		if st, err := p.PowerState(ctx, l, m.Name); err != nil || st != power.On {
 			t.Fatalf("power %s %v after the reset, want on", st, err)
@@ -536,12 +533,7 @@ func testResetsInARow(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab
 			time.Sleep(time.Second)
 		}
 		for _, m := range machines {
-			waitFor(t, fmt.Sprintf("reset %d: a new QEMU for %s", i+1, m.Name), time.Minute, func() bool {
-				pid := qemuPid(t, l, m.Name)
-				return pid != 0 && pid != before[m.Name]
-			}, func() string {
-				return fmt.Sprintf("QEMU %d before the reset, %d now", before[m.Name], qemuPid(t, l, m.Name))
-			})
+			waitRestarted(t, p, l, m.Name, before[m.Name], fmt.Sprintf("reset %d: ", i+1))
 		}
 	}
 	time.Sleep(3 * time.Second) // what libvirt still had queued is handled by now
@@ -553,6 +545,19 @@ func testResetsInARow(t *testing.T, ctx context.Context, p *Provider, l *lab.Lab
 			t.Errorf("%s after 6 resets in a row: power %s %v, want on", m.Name, st, err)
 		}
 	}
+}
+
+// waitRestarted waits until the machine's restart after a reset is over:
+// a QEMU other than before runs, and the restart, which holds the
+// machine's lock until its start is done (a QEMU that died starting is
+// started once more), has let go of it.
+func waitRestarted(t *testing.T, p *Provider, l *lab.Lab, name string, before int, what string) {
+	t.Helper()
+	waitFor(t, what+"a new QEMU for "+name, time.Minute, func() bool {
+		pid := qemuPid(t, l, name)
+		return pid != 0 && pid != before
+	}, func() string { return fmt.Sprintf("QEMU %d before the reset, %d now", before, qemuPid(t, l, name)) })
+	p.lockMachine(l, name)()
 }
 
 // testQEMUDies kills the machine's QEMU as a crash would: MachineFault

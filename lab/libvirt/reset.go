@@ -76,7 +76,8 @@ func (p *Provider) watchResets(l *lab.Lab) error {
 			return
 		}
 		// Not on the event loop's goroutine: the restart waits on libvirtd.
-		w.running.Go(func() { p.restart(l, name) })
+		at := time.Now()
+		w.running.Go(func() { p.restart(l, name, at) })
 	})
 	if err != nil {
 		c.Close()
@@ -108,13 +109,21 @@ func (p *Provider) stopWatching(l *lab.Lab) {
 	w.running.Wait()
 }
 
-// restart starts machine name again cold after a reset, unless it was
-// powered off since.
-func (p *Provider) restart(l *lab.Lab, name string) {
+// restart starts machine name again cold after a reset whose event came
+// at eventAt, unless it was powered off since, or started since: libvirt
+// 9.0 may deliver a reboot event of the QEMU a start replaced (seen on a
+// loaded machine, the event queued while the restart before held the
+// machine's lock), and starting again for it would lose a one-time boot
+// device the start before had used.
+func (p *Provider) restart(l *lab.Lab, name string, eventAt time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	unlock := p.lockMachine(l, name)
 	defer unlock()
+	if p.startedAfter(l, name, eventAt) {
+		p.log.Info("reset: a reboot event of a QEMU replaced since; not starting again", "lab", l.Name, "machine", name)
+		return
+	}
 	err := p.withDomain(l, name, func(c *golibvirt.Connect, d *golibvirt.Domain) error {
 		if s, err := powerState(d); err != nil || s != power.On {
 			return err
@@ -125,6 +134,20 @@ func (p *Provider) restart(l *lab.Lab, name string) {
 	if err != nil {
 		p.log.Error("restart after reset", "lab", l.Name, "machine", name, "err", err)
 	}
+}
+
+// markStarted records that machine name's QEMU started now.
+func (p *Provider) markStarted(l *lab.Lab, name string) {
+	p.mu.Lock()
+	p.started[l.Dir+"\x00"+name] = time.Now()
+	p.mu.Unlock()
+}
+
+// startedAfter reports whether machine name's QEMU started after t.
+func (p *Provider) startedAfter(l *lab.Lab, name string, t time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.started[l.Dir+"\x00"+name].After(t)
 }
 
 // lockMachine serialises what changes machine name's power: a restart after
