@@ -44,21 +44,13 @@ func shaper(env Env) (LinkShaper, error) {
 // machine's SYN-ACK, so the median of the connections after must exceed
 // the median before by half the delay at least.
 func delay(ctx context.Context, env Env, f scenario.Fault) error {
-	ls, err := shaper(env)
-	if err != nil {
-		return err
-	}
 	d := time.Duration(f.Delay)
-	return onEach(f.Machines, func(name string) error {
-		m, _, err := env.Lab.Machine(name)
-		if err != nil {
-			return err
-		}
+	return shapeEach(env, f, func(ls LinkShaper, m lab.Machine) error {
 		before, err := env.connectTime(ctx, m)
 		if err != nil {
 			return fmt.Errorf("before the delay, the gateway does not reach its port 22, so probes would prove nothing: %w", err)
 		}
-		if _, err := ls.Set(ctx, name, netem.Shape{Delay: d, Jitter: time.Duration(f.Jitter)}); err != nil {
+		if _, err := ls.Set(ctx, m.Name, netem.Shape{Delay: d, Jitter: time.Duration(f.Jitter)}); err != nil {
 			return err
 		}
 		after, err := env.connectTime(ctx, m)
@@ -67,9 +59,25 @@ func delay(ctx context.Context, env Env, f scenario.Fault) error {
 		}
 		if after < before+d/2 {
 			return &NotEffectiveError{Fault: f.String(), Reason: fmt.Sprintf("connections from the gateway to %s took %s before and %s after (median of %d): a delay of %s adds about %s",
-				name, before.Round(time.Millisecond), after.Round(time.Millisecond), delayProbes, d, d)}
+				m.Name, before.Round(time.Millisecond), after.Round(time.Millisecond), delayProbes, d, d)}
 		}
 		return nil
+	})
+}
+
+// shapeEach runs fn for each of f's machines, with the lab process's
+// relays to shape its link.
+func shapeEach(env Env, f scenario.Fault, fn func(ls LinkShaper, m lab.Machine) error) error {
+	ls, err := shaper(env)
+	if err != nil {
+		return err
+	}
+	return onEach(f.Machines, func(name string) error {
+		m, _, err := env.Lab.Machine(name)
+		if err != nil {
+			return err
+		}
+		return fn(ls, m)
 	})
 }
 
@@ -87,20 +95,12 @@ const (
 // holds the rest f.Delay, and proves it from the gateway: the replies to a
 // burst of echo requests, in order before, arrive out of order after.
 func reorder(ctx context.Context, env Env, f scenario.Fault) error {
-	ls, err := shaper(env)
-	if err != nil {
-		return err
-	}
 	d := time.Duration(f.Delay)
-	return onEach(f.Machines, func(name string) error {
-		m, _, err := env.Lab.Machine(name)
-		if err != nil {
-			return err
-		}
+	return shapeEach(env, f, func(ls LinkShaper, m lab.Machine) error {
 		if got, _, err := echoOrder(ctx, env.Lab.Netns, m.IP, d); err != nil || got == 0 {
 			return fmt.Errorf("before the reorder, the gateway's echo requests to %s are not answered (%d replies, %v), so probes would prove nothing", m.IP, got, err)
 		}
-		if _, err := ls.Set(ctx, name, netem.Shape{Delay: d, Reorder: f.Percent}); err != nil {
+		if _, err := ls.Set(ctx, m.Name, netem.Shape{Delay: d, Reorder: f.Percent}); err != nil {
 			return err
 		}
 		replies := 0
@@ -115,7 +115,7 @@ func reorder(ctx context.Context, env Env, f scenario.Fault) error {
 			replies += got
 		}
 		return &NotEffectiveError{Fault: f.String(), Reason: fmt.Sprintf("%d bursts of %d echo requests from the gateway to %s: all %d replies came back in order",
-			echoBursts, echoBurst, name, replies)}
+			echoBursts, echoBurst, m.Name, replies)}
 	})
 }
 
