@@ -171,9 +171,9 @@ func (ls *Links) Clear(ctx context.Context, machine string) (Status, error) {
 	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	lk := ls.active[machine]
+	lk := ls.live(machine)
 	if lk == nil {
-		return Status{Machine: machine}, nil
+		return Status{Machine: machine}, nil // never shaped, or its QEMU is gone and its filters with it
 	}
 	lk.relay.drain(time.Second)
 	err := ls.Attacher.DetachRelay(ctx, ls.Lab, machine)

@@ -64,11 +64,15 @@ func newRelay(s Shape) *relay {
 }
 
 // run relays frames from src to dst until either fails or stop is closed.
+// The reader ends once the caller closes src.
 func (r *relay) run(src io.Reader, dst io.Writer, stop <-chan struct{}) error {
+	quit := make(chan struct{})
 	errc := make(chan error, 2)
 	go func() { errc <- r.read(src) }()
-	go func() { errc <- r.write(dst, stop) }()
-	return <-errc
+	go func() { errc <- r.write(dst, stop, quit) }()
+	err := <-errc
+	close(quit) // the writer, if the reader ended first
+	return err
 }
 
 // read takes frames off src (QEMU's redirector: a 4-byte big-endian
@@ -119,7 +123,7 @@ func (r *relay) poke() {
 }
 
 // write sends each frame to dst when due.
-func (r *relay) write(dst io.Writer, stop <-chan struct{}) error {
+func (r *relay) write(dst io.Writer, stop, quit <-chan struct{}) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -142,6 +146,8 @@ func (r *relay) write(dst io.Writer, stop <-chan struct{}) error {
 		timer.Reset(wait)
 		select {
 		case <-stop:
+			return errStopped
+		case <-quit:
 			return errStopped
 		case <-r.wake:
 		case <-timer.C:

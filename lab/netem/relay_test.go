@@ -166,3 +166,22 @@ func TestShapeCheck(t *testing.T) {
 		}
 	}
 }
+
+// A relay whose QEMU went away (its stream closed) ends, writer and all,
+// without being stopped.
+func TestRelayEndsWithItsSource(t *testing.T) {
+	outQEMU, outRelay := net.Pipe()
+	inRelay, _ := net.Pipe()
+	r := newRelay(Shape{Delay: time.Second})
+	done := make(chan error, 1)
+	go func() { done <- r.run(outRelay, inRelay, make(chan struct{})) }()
+	outQEMU.Close()
+	select {
+	case err := <-done:
+		if err != io.EOF {
+			t.Errorf("run ended with %v, want EOF", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the relay outlived its source")
+	}
+}
