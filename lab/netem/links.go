@@ -76,7 +76,7 @@ func (ls *Links) Set(ctx context.Context, machine string, s Shape) (Status, erro
 	f := ls.Lab.MachineFiles(machine)
 	out, in, err := ls.connect(ctx, machine, f.LinkOut, f.LinkIn)
 	if err != nil {
-		return Status{}, fmt.Errorf("machine %s: link relay: %w", machine, err)
+		return Status{}, err // the provider's error names the machine
 	}
 	lk := &link{relay: newRelay(s), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
