@@ -138,8 +138,16 @@ func (ls *Links) connect(ctx context.Context, machine, outSock, inSock string) (
 			r <- accepted{c, err}
 		}()
 	}
+	// What an attach that failed halfway added (a chardev, a filter) is
+	// taken off again, or the next attach would find its ids taken.
+	detach := func(err error) error {
+		if derr := ls.Attacher.DetachRelay(context.WithoutCancel(ctx), ls.Lab, machine); derr != nil {
+			err = errors.Join(err, fmt.Errorf("detaching again: %w", derr))
+		}
+		return err
+	}
 	if err := ls.Attacher.AttachRelay(ctx, ls.Lab, machine); err != nil {
-		return nil, nil, err
+		return nil, nil, detach(err)
 	}
 	timer := time.NewTimer(acceptLimit)
 	defer timer.Stop()
@@ -153,10 +161,7 @@ func (ls *Links) connect(ctx context.Context, machine, outSock, inSock string) (
 			err = fmt.Errorf("QEMU did not connect to %s within %s", socks[i], acceptLimit)
 		}
 		if err != nil {
-			if derr := ls.Attacher.DetachRelay(context.WithoutCancel(ctx), ls.Lab, machine); derr != nil {
-				err = errors.Join(err, fmt.Errorf("detaching again: %w", derr))
-			}
-			return nil, nil, err
+			return nil, nil, detach(err)
 		}
 	}
 	return conns[0], conns[1], nil
