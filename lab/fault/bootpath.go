@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/labctl/labctl/lab"
@@ -133,10 +132,7 @@ func healBootServiceError(ctx context.Context, env Env) error {
 		return errors.New("the lab's boot service is not served by a lab process: no outage to heal")
 	}
 	_, err := env.BootOutage.Clear(ctx)
-	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-		return nil // no lab process: its boot service, outage and all, is gone
-	}
-	return err
+	return unlessLabProcessGone(err) // its boot service, outage and all, is gone with it
 }
 
 // tftpProbe sends dnsmasq a TFTP read request for a file that is not

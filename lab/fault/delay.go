@@ -32,13 +32,6 @@ type LinkShaper interface {
 	Clear(ctx context.Context, machine string) (netem.Status, error)
 }
 
-func shaper(env Env) (LinkShaper, error) {
-	if env.Links == nil {
-		return nil, errors.New("no link relays (the lab's machines are not labctl's to delay)")
-	}
-	return env.Links, nil
-}
-
 // delay holds each frame the machine sends for f.Delay (± f.Jitter) and
 // proves it: a connection from the gateway to its SSH port waits for the
 // machine's SYN-ACK, so the median of the connections after must exceed
@@ -68,16 +61,15 @@ func delay(ctx context.Context, env Env, f scenario.Fault) error {
 // shapeEach runs fn for each of f's machines, with the lab process's
 // relays to shape its link.
 func shapeEach(env Env, f scenario.Fault, fn func(ls LinkShaper, m lab.Machine) error) error {
-	ls, err := shaper(env)
-	if err != nil {
-		return err
+	if env.Links == nil {
+		return errors.New("no link relays (the lab's machines are not labctl's to delay)")
 	}
 	return onEach(f.Machines, func(name string) error {
 		m, _, err := env.Lab.Machine(name)
 		if err != nil {
 			return err
 		}
-		return fn(ls, m)
+		return fn(env.Links, m)
 	})
 }
 

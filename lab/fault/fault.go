@@ -156,10 +156,7 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 				return errors.New("no virtual BMCs to heal (the lab's BMCs are not labctl's)")
 			}
 			_, err := env.BMCFaults.Clear(ctx, name)
-			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-				return nil // no lab process: its virtual BMCs, faults and all, are gone
-			}
-			return err
+			return unlessLabProcessGone(err) // its virtual BMCs, faults and all, are gone with it
 		})
 	case scenario.FaultPartition:
 		err = unpartition(ctx, env.Lab, id)
@@ -173,10 +170,7 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		}
 		err = onEach(f.Machines, func(name string) error {
 			_, err := env.Links.Clear(ctx, name)
-			if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
-				return nil // no lab process: its relays are gone with it
-			}
-			return err
+			return unlessLabProcessGone(err) // its relays are gone with it
 		})
 	case scenario.FaultBootServiceDown, scenario.FaultDHCPDown:
 		err = dropTable(ctx, env.Lab, "inet", id)
@@ -229,6 +223,16 @@ func Heal(ctx context.Context, env Env, id string, f scenario.Fault) error {
 		return fmt.Errorf("heal %s: %w", f, err)
 	}
 	return nil
+}
+
+// unlessLabProcessGone is err, or nil when it says the lab process's
+// socket is gone or refuses (no lab process): what it held for a fault
+// ended with it, so there is nothing left to heal.
+func unlessLabProcessGone(err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return nil
+	}
+	return err
 }
 
 // onEach runs fn for every machine at once and joins their errors, each
