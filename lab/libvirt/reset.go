@@ -139,7 +139,7 @@ func (p *Provider) restart(l *lab.Lab, name string, eventAt time.Time) {
 // markStarted records that machine name's QEMU started now.
 func (p *Provider) markStarted(l *lab.Lab, name string) {
 	p.mu.Lock()
-	p.started[l.Dir+"\x00"+name] = time.Now()
+	p.started[machineKey(l, name)] = time.Now()
 	p.mu.Unlock()
 }
 
@@ -147,13 +147,17 @@ func (p *Provider) markStarted(l *lab.Lab, name string) {
 func (p *Provider) startedAfter(l *lab.Lab, name string, t time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.started[l.Dir+"\x00"+name].After(t)
+	return p.started[machineKey(l, name)].After(t)
 }
+
+// machineKey names machine name of lab l in the provider's maps (one
+// provider may drive several labs).
+func machineKey(l *lab.Lab, name string) string { return l.Dir + "\x00" + name }
 
 // lockMachine serialises what changes machine name's power: a restart after
 // a reset and a BMC's request must not interleave.
 func (p *Provider) lockMachine(l *lab.Lab, name string) (unlock func()) {
-	key := l.Dir + "\x00" + name
+	key := machineKey(l, name)
 	p.mu.Lock()
 	m := p.machineLocks[key]
 	if m == nil {
