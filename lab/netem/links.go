@@ -187,10 +187,7 @@ func (ls *Links) Clear(ctx context.Context, machine string) (Status, error) {
 	delete(ls.active, machine)
 	st := ls.status(machine, lk)
 	st.Shape = nil
-	if err != nil {
-		return st, fmt.Errorf("machine %s: take the link relay off: %w", machine, err)
-	}
-	return st, nil
+	return st, err // the provider's error names the machine
 }
 
 // live is the machine's relay if it still runs; one that ended (its QEMU
@@ -210,15 +207,10 @@ func (ls *Links) live(machine string) *link {
 }
 
 func (ls *Links) status(machine string, lk *link) Status {
-	st := Status{Machine: machine}
-	if lk != nil {
-		lk.relay.mu.Lock()
-		s := lk.relay.shape
-		lk.relay.mu.Unlock()
-		st.Shape = &s
-		st.Relayed, st.Early = lk.relay.relayed.Load(), lk.relay.early.Load()
-	}
-	return st
+	lk.relay.mu.Lock()
+	s := lk.relay.shape
+	lk.relay.mu.Unlock()
+	return Status{Machine: machine, Shape: &s, Relayed: lk.relay.relayed.Load(), Early: lk.relay.early.Load()}
 }
 
 // List is every shaped link, by machine name.
