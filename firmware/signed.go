@@ -26,6 +26,14 @@ var DebianSigned = map[string]string{
 	GRUB: "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed",
 }
 
+// DebianSignedDisk is the signed chain an install to disk puts on a
+// machine's EFI system partition: the same shim, and Debian's disk build of
+// GRUB, whose prefix is /EFI/debian on the partition it was loaded from.
+var DebianSignedDisk = map[string]string{
+	Shim: DebianSigned[Shim],
+	GRUB: "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed",
+}
+
 // GRUBMenuDir is where, under the TFTP root, a Secure Boot machine's GRUB
 // finds its menu: grub.cfg, which reads the machine's own from
 // machines/MAC.cfg (MAC as GRUB's $net_default_mac spells it).

@@ -17,9 +17,11 @@ import (
 )
 
 // TestE2EBootMatrix runs the boot-matrix scenario (docs/boot-matrix.md) on
-// both providers: the machine with a TPM reports a PCR 0 its firmware
-// extended, the one without reports no TPM, and each machine's swtpm (QEMU
-// provider) or libvirt's goes with the lab; uefi-http fetched iPXE over
+// both providers: bios-pxe booted by BIOS and uefi-plain by UEFI; the
+// machine with a TPM reports a PCR 0 its firmware extended, the one without
+// reports no TPM, and each machine's swtpm (QEMU provider) or libvirt's
+// goes with the lab; uefi-tpm and uefi-secureboot installed to their disks
+// and booted from them (assertBootedFromDisk); uefi-http fetched iPXE over
 // HTTP, and on the QEMU provider's lab a PXE machine is switched to UEFI
 // HTTP boot through Redfish (httpBootThroughRedfish); uefi-ipv6 booted
 // over IPv6 only (assertIPv6OnlyPath); and uefi-tpm's TPM keeps its state
@@ -42,12 +44,15 @@ func TestE2EBootMatrix(t *testing.T) {
 			if err != nil {
 				t.Fatalf("labctl %s: %v", strings.Join(args, " "), err)
 			}
-			for _, want := range []string{`uefi-tpm +check tpm-pcrs-measured passed`, `uefi-plain +check no-tpm-without-one passed`, `all 8 checks passed`} {
+			for _, want := range []string{`uefi-tpm +check tpm-pcrs-measured passed`, `uefi-plain +check no-tpm-without-one passed`,
+				`bios-pxe +check booted-by-bios passed`, `uefi-plain +check booted-by-uefi passed`, `uefi-tpm +check tpm-kept-across-install passed`,
+				`all 14 checks passed \(16 on their nodes\)`} {
 				if !regexp.MustCompile(want).MatchString(out) {
 					t.Errorf("output lacks /%s/", want)
 				}
 			}
 			assertSecureBootPath(t, out)
+			assertBootedFromDisk(t, out, "uefi-tpm", "uefi-secureboot")
 			// The guest's own reading, as the boot service recorded its
 			// report: a non-zero sha256 PCR 0.
 			if m := regexp.MustCompile(`uefi-tpm +report booted: .*tpm=measured pcr0=([0-9A-Fa-f]{64})`).FindStringSubmatch(out); m == nil || strings.Trim(m[1], "0") == "" {
@@ -79,6 +84,28 @@ func TestE2EBootMatrix(t *testing.T) {
 			}
 			e.assertNothingLeft(t)
 		})
+	}
+}
+
+// assertBootedFromDisk: each machine reported its install, then booted
+// from the disk: its booted report says so (labctl.from=disk is only in
+// the installed GRUB's config), and after the install it asked neither the
+// boot service for an iPXE script nor dnsmasq for a TFTP file.
+func assertBootedFromDisk(t *testing.T, out string, machines ...string) {
+	t.Helper()
+	for _, m := range machines {
+		loc := regexp.MustCompile(`(?m)^.*\b` + m + ` +report installed: `).FindStringIndex(out)
+		if loc == nil {
+			t.Errorf("%s reported no install", m)
+			continue
+		}
+		after := out[loc[1]:]
+		if !regexp.MustCompile(m + ` +report booted: .*from=disk`).MatchString(after) {
+			t.Errorf("%s did not report a boot from its disk after its install", m)
+		}
+		if l := regexp.MustCompile(`(?m)^.*\b` + m + ` +(ipxe script|TFTP) .*$`).FindString(after); l != "" {
+			t.Errorf("%s booted from the network again after its install: %s", m, strings.TrimSpace(l))
+		}
 	}
 }
 

@@ -12,11 +12,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/internal/filecopy"
 )
@@ -31,9 +33,9 @@ var udhcpcScript []byte
 const Marker = "LABCTL-SMOKE:"
 
 // Modules are what the VM needs beyond the cloud kernel's built-ins to reach
-// the network, and efivarfs to read the Secure Boot state (dependencies are
-// added from modules.dep).
-var Modules = []string{"virtio_pci", "virtio_net", "efivarfs"}
+// the network, efivarfs to read the Secure Boot state, and the disk and FAT
+// for an install (dependencies are added from modules.dep).
+var Modules = []string{"virtio_pci", "virtio_net", "efivarfs", "virtio_blk", "vfat", "nls_cp437", "nls_ascii"}
 
 // Inputs are the files the image is built from; the zero value means
 // Debian's: the newest /boot/vmlinuz-*, its /lib/modules and busybox-static.
@@ -41,6 +43,10 @@ type Inputs struct {
 	Kernel     string // a vmlinuz; its version (the name after "vmlinuz-") picks the modules
 	ModulesDir string // /lib/modules/<version>
 	Busybox    string // a static busybox
+	// BootChain is what an install puts on the disk for UEFI to start
+	// (firmware.Shim and firmware.GRUB: name -> host path), carried in the
+	// initrd under /efi.
+	BootChain map[string]string
 }
 
 // Name is the image's name, and its folder under the boot service's /assets/.
@@ -59,7 +65,8 @@ func Recipe(opts images.Options) (images.Recipe, error) {
 	return in.Recipe()
 }
 
-// DebianInputs finds the newest installed kernel, its modules and busybox.
+// DebianInputs finds the newest installed kernel, its modules, busybox and
+// Debian's signed shim and GRUB.
 func DebianInputs() (Inputs, error) {
 	kernels, _ := filepath.Glob("/boot/vmlinuz-*")
 	if len(kernels) == 0 {
@@ -67,7 +74,8 @@ func DebianInputs() (Inputs, error) {
 	}
 	slices.Sort(kernels)
 	k := kernels[len(kernels)-1]
-	return Inputs{Kernel: k, ModulesDir: "/lib/modules/" + strings.TrimPrefix(filepath.Base(k), "vmlinuz-"), Busybox: "/bin/busybox"}, nil
+	return Inputs{Kernel: k, ModulesDir: "/lib/modules/" + strings.TrimPrefix(filepath.Base(k), "vmlinuz-"), Busybox: "/bin/busybox",
+		BootChain: firmware.DebianSignedDisk}, nil
 }
 
 // Recipe is the build from in: vmlinuz and initrd.img.
@@ -76,7 +84,8 @@ func (in Inputs) Recipe() (images.Recipe, error) {
 	if err != nil {
 		return images.Recipe{}, err
 	}
-	files, err := identify(append([]string{in.Kernel, in.Busybox}, modPaths(in.ModulesDir, mods)...))
+	chain := slices.Sorted(maps.Values(in.BootChain))
+	files, err := identify(slices.Concat([]string{in.Kernel, in.Busybox}, modPaths(in.ModulesDir, mods), chain))
 	if err != nil {
 		return images.Recipe{}, err
 	}
@@ -104,7 +113,7 @@ func identify(paths []string) ([]string, error) {
 	for _, f := range paths {
 		st, err := os.Stat(f)
 		if err != nil {
-			return nil, fmt.Errorf("smoke image: %w", err)
+			return nil, fmt.Errorf("smoke image: %w (scripts/install-deps.sh installs what it is built from)", err)
 		}
 		ids = append(ids, fmt.Sprintf("%s %d %d", f, st.Size(), st.ModTime().UnixNano()))
 	}
@@ -138,6 +147,14 @@ func (in Inputs) writeInitrd(dst string, mods []string) error {
 	c.symlink("bin/sh", "busybox")
 	c.file("init", 0o755, initScript)
 	c.file("etc/udhcpc.script", 0o755, udhcpcScript)
+	c.dir("efi")
+	for _, name := range slices.Sorted(maps.Keys(in.BootChain)) {
+		data, err := os.ReadFile(in.BootChain[name])
+		if err != nil {
+			return fmt.Errorf("smoke image: boot chain: %w", err)
+		}
+		c.file("efi/"+name, 0o644, data)
+	}
 	var order []string
 	for _, m := range mods {
 		data, err := os.ReadFile(filepath.Join(in.ModulesDir, m))
