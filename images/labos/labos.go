@@ -50,6 +50,8 @@ var Packages = []string{
 	"ignition", "dracut", "dracut-network", "dracut-live", "policycoreutils",
 	// The installer: partitions, file systems, GRUB for BIOS and UEFI.
 	"gdisk", "e2fsprogs", "dosfstools", "grub-pc-bin", "grub-efi-amd64-bin", "grub2-common",
+	// A machine's TPM, read in checks: tpm2_pcrread, tpm2_eventlog, tpm2_readclock.
+	"tpm2-tools",
 }
 
 // Options qualify a labos build: packages added, a variant, and where a
