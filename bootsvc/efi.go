@@ -10,8 +10,8 @@ import (
 // serveEFI answers UEFI HTTP boot: the firmware fetches an EFI binary
 // (iPXE) at the URL DHCP offered it, /efi/{mac}/{file}. The MAC in the path
 // is how the machine log knows the machine: firmware sends no labels. The
-// event says the file went over HTTP; the same file over TFTP is in
-// dnsmasq's log, not here.
+// event says the file went over HTTP (or HTTPS); the same file over TFTP
+// is in dnsmasq's log, not here.
 func (s *Server) serveEFI(w http.ResponseWriter, r *http.Request) {
 	mac, err := net.ParseMAC(r.PathValue("mac"))
 	if err != nil || len(mac) != 6 {
@@ -37,6 +37,9 @@ func (s *Server) serveEFI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ri.detail = file + " over http"
+	if r.TLS != nil {
+		ri.detail += "s"
+	}
 	// UEFI's HTTP boot takes the body as an EFI image for this type (it
 	// would otherwise go by the name's extension).
 	w.Header().Set("Content-Type", "application/efi")

@@ -110,6 +110,10 @@ type Machine struct {
 	// keys enrolled: it network-boots Debian's signed shim and GRUB
 	// (firmware.SignedChain) and refuses an unsigned program.
 	SecureBoot bool `json:",omitempty"`
+	// HTTPSBoot makes a UEFI machine's HTTP boot go over TLS: DHCP offers
+	// it the boot service's HTTPS URL (HTTPBootURI), and its firmware is
+	// given the certificate to trust (HTTPSBootCACerts).
+	HTTPSBoot bool `json:",omitempty"`
 }
 
 // The protocols a virtual BMC can speak, as scenarios and inventories name them.

@@ -1,9 +1,9 @@
 package lab
 
 import (
-	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -16,7 +16,10 @@ const (
 	APIPort      = 8081 // the boot service's gRPC API (matchbox's, mutual TLS): matchbox's customary port
 	IPMIBasePort = 6230
 	RedfishPort  = 8443
-	BMCUsername  = "admin"
+	// HTTPSBootPort is the boot service over HTTPS, for UEFI HTTPS boot
+	// (machines with https_boot).
+	HTTPSBootPort = 8444
+	BMCUsername   = "admin"
 )
 
 // The layout of a lab's directory. Every file of a lab is named here, or by
@@ -138,8 +141,23 @@ func (l *Lab) BootURL() string     { return l.BootBaseURL() + "/boot.ipxe" }
 // served by the boot service under the machine's MAC, so that its log
 // tells the machine apart before iPXE names it; iPXE then chains to
 // BootURL as after PXE.
-func (l *Lab) HTTPBootURI(mac net.HardwareAddr) string {
-	return l.BootBaseURL() + "/efi/" + strings.ReplaceAll(mac.String(), ":", "-") + "/ipxe.efi"
+func (l *Lab) HTTPBootURI(m Machine) string {
+	base := l.BootBaseURL()
+	if m.HTTPSBoot {
+		base = "https://" + l.HTTPSBootAddr()
+	}
+	return base + "/efi/" + strings.ReplaceAll(m.MAC.String(), ":", "-") + "/ipxe.efi"
+}
+
+// HTTPSBootAddr is the boot service's HTTPS host:port, which machines with
+// HTTPSBoot fetch from (its certificate: lab/pki's HTTPSBoot in PKIDir).
+func (l *Lab) HTTPSBootAddr() string {
+	return netip.AddrPortFrom(l.Network.Gateway, HTTPSBootPort).String()
+}
+
+// HTTPSBoots says whether a machine of the lab boots by HTTPS.
+func (l *Lab) HTTPSBoots() bool {
+	return slices.ContainsFunc(l.Machines, func(m Machine) bool { return m.HTTPSBoot })
 }
 
 // IPMIAddr is the IPMI endpoint (host:port) of the lab's i-th machine.

@@ -66,6 +66,9 @@ func (m Machine) Problems() []Problem {
 	if m.SecureBoot && m.Firmware != UEFI {
 		bad("secure_boot", "needs firmware uefi, not %q", m.Firmware)
 	}
+	if m.HTTPSBoot && m.Firmware != UEFI {
+		bad("https_boot", "needs firmware uefi, not %q", m.Firmware)
+	}
 	if len(m.Boot) == 0 {
 		bad("boot", "empty boot order")
 	}

@@ -103,9 +103,18 @@ const (
 	KindReport   = "report"
 	// KindFirmware is a boot file fetched by the firmware itself, before
 	// iPXE: the EFI binary of UEFI HTTP boot (Path .../ipxe.efi, Detail
-	// "over http").
+	// "ipxe.efi over http" or "... over https": FirmwareProtocol).
 	KindFirmware = "firmware"
 )
+
+// FirmwareProtocol is the protocol a KindFirmware event's file went over,
+// as its Detail says: "https" or "http".
+func FirmwareProtocol(e Event) string {
+	if strings.HasSuffix(e.Detail, " over https") {
+		return "https"
+	}
+	return "http"
+}
 
 // Reader is anything that returns the machine log: a Client, or a fixed
 // list in tests.

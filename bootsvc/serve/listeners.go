@@ -21,17 +21,21 @@ type accepted struct {
 	err error
 }
 
-// listenAll listens on each address; the first is the one Addr reports.
-func listenAll(addrs []string) (net.Listener, error) {
+// listenAll listens on each address, and takes the listeners in more as
+// well (closing them too on failure); the first address is the one Addr
+// reports.
+func listenAll(addrs []string, more ...net.Listener) (net.Listener, error) {
 	l := &listeners{conns: make(chan accepted), done: make(chan struct{})}
 	for _, a := range addrs {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
+			l.lns = append(l.lns, more...)
 			l.Close()
 			return nil, err
 		}
 		l.lns = append(l.lns, ln)
 	}
+	l.lns = append(l.lns, more...)
 	if len(l.lns) == 1 {
 		return l.lns[0], nil
 	}

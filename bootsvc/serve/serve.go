@@ -6,6 +6,7 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -29,12 +31,42 @@ type Options struct {
 	// Addresses are more HOST:PORTs it answers on besides (a lab's IPv6
 	// gateway), with the same handlers and log.
 	Addresses []string
-	API       *API // nil: no gRPC API
+	// TLS, if set, is one more address it answers on, over HTTPS (UEFI
+	// HTTPS boot), with the same handlers and log.
+	TLS *TLS
+	API *API // nil: no gRPC API
 	// RequestLog receives one line per request, batched: a write per
 	// request would cost as much as answering it.
 	RequestLog io.Writer
 	LogLevel   slog.Level
 	Log        *slog.Logger // the service's own events: listening, reloads
+}
+
+// TLS is the HTTPS address and its certificate's files (PEM).
+type TLS struct {
+	Address, CertFile, KeyFile string
+}
+
+// listen opens the HTTPS listener. Debian's OVMF speaks TLS 1.2 with RSA key
+// exchange or finite-field DHE only (its OpenSSL has no elliptic curves);
+// Go serves RSA key exchange only when it is named, so the suites are.
+func (t *TLS) listen() (net.Listener, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("boot service: HTTPS certificate: %w", err)
+	}
+	ln, err := net.Listen("tcp", t.Address)
+	if err != nil {
+		return nil, fmt.Errorf("boot service: listen on %s: %w", t.Address, err)
+	}
+	return tls.NewListener(ln, &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_AES_256_GCM_SHA384, // OVMF's
+		},
+	}), nil
 }
 
 // API is where matchbox's gRPC API listens and its TLS files.
@@ -70,7 +102,17 @@ func Start(o Options) (*Service, error) {
 		s.close()
 		return nil, err
 	}
-	if s.ln, err = listenAll(append([]string{o.Address}, o.Addresses...)); err != nil {
+	var more []net.Listener
+	if o.TLS != nil {
+		tln, err := o.TLS.listen()
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		more = append(more, tln)
+		s.also = append(slices.Clip(s.also), tln.Addr().String()+" (https)")
+	}
+	if s.ln, err = listenAll(append([]string{o.Address}, o.Addresses...), more...); err != nil {
 		s.close()
 		return nil, fmt.Errorf("boot service: listen on %s: %w", strings.Join(append([]string{o.Address}, o.Addresses...), ", "), err)
 	}

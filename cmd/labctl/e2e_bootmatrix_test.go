@@ -62,7 +62,7 @@ func TestE2EBootMatrix(t *testing.T) {
 				t.Error("uefi-plain did not report itself without a TPM")
 			}
 			// UEFI HTTP boot: the path uefi-http took (docs/boot-matrix.md).
-			for _, want := range []string{`uefi-http +check efi-fetched-over-http passed`, `uefi-http +check booted-by-http passed`} {
+			for _, want := range []string{`uefi-http +check efi-fetched-over-https passed`, `uefi-http +firmware fetched /efi/52-54-00-77-30-20/ipxe.efi over https \(200\)`, `uefi-http +check booted-by-http passed`} {
 				if !regexp.MustCompile(want).MatchString(out) {
 					t.Errorf("output lacks /%s/", want)
 				}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/images/fcos"
 	"github.com/labctl/labctl/images/fetch"
@@ -24,7 +25,7 @@ import (
 // recipes makes each image's recipe from the options asked of it.
 var recipes = map[string]func(images.Options) (images.Recipe, error){
 	labos.Name: labos.Recipe,
-	smoke.Name: smoke.Recipe,
+	smoke.Name: smokeRecipe,
 	k8s.Name:   kubernetes,
 }
 
@@ -34,6 +35,12 @@ type builder func(ctx context.Context, c *images.Cache, opts images.Options) (*i
 // builders are the images built from other images.
 var builders = map[string]builder{
 	k8s.NodeName: kubernetesNode,
+}
+
+// smokeRecipe is the smoke image, carrying Debian's signed shim and disk
+// GRUB for its installs to disk.
+func smokeRecipe(opts images.Options) (images.Recipe, error) {
+	return smoke.Recipe(opts, firmware.DebianSignedDisk)
 }
 
 // kubernetes is the Kubernetes binaries and workload images; the version

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/images"
 	"github.com/labctl/labctl/internal/filecopy"
 )
@@ -53,21 +52,23 @@ type Inputs struct {
 const Name = "smoke"
 
 // Recipe is the smoke image as a cache recipe, built from Debian's kernel,
-// its modules and busybox (DebianInputs). It takes no options.
-func Recipe(opts images.Options) (images.Recipe, error) {
+// its modules and busybox, with bootChain for its installs (DebianInputs).
+// It takes no options.
+func Recipe(opts images.Options, bootChain map[string]string) (images.Recipe, error) {
 	if len(opts.Packages) > 0 || len(opts.Versions) > 0 {
 		return images.Recipe{}, fmt.Errorf("image %s takes no packages or versions", Name)
 	}
-	in, err := DebianInputs()
+	in, err := DebianInputs(bootChain)
 	if err != nil {
 		return images.Recipe{}, err
 	}
 	return in.Recipe()
 }
 
-// DebianInputs finds the newest installed kernel, its modules, busybox and
-// Debian's signed shim and GRUB.
-func DebianInputs() (Inputs, error) {
+// DebianInputs finds the newest installed kernel, its modules and busybox;
+// bootChain is the boot chain an install puts on the disk (the registry
+// gives Debian's signed shim and GRUB: firmware.DebianSignedDisk).
+func DebianInputs(bootChain map[string]string) (Inputs, error) {
 	kernels, _ := filepath.Glob("/boot/vmlinuz-*")
 	if len(kernels) == 0 {
 		return Inputs{}, errors.New("smoke image: no /boot/vmlinuz-* (install linux-image-cloud-amd64)")
@@ -75,7 +76,7 @@ func DebianInputs() (Inputs, error) {
 	slices.Sort(kernels)
 	k := kernels[len(kernels)-1]
 	return Inputs{Kernel: k, ModulesDir: "/lib/modules/" + strings.TrimPrefix(filepath.Base(k), "vmlinuz-"), Busybox: "/bin/busybox",
-		BootChain: firmware.DebianSignedDisk}, nil
+		BootChain: bootChain}, nil
 }
 
 // Recipe is the build from in: vmlinuz and initrd.img.

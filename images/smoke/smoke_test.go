@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/images"
 )
 
 // build builds the image in the cache dir, as labctl does, and returns its directory.
 func build(ctx context.Context, cacheDir string) (string, error) {
-	r, err := Recipe(images.Options{})
+	r, err := Recipe(images.Options{}, firmware.DebianSignedDisk)
 	if err != nil {
 		return "", err
 	}
@@ -27,7 +28,7 @@ func build(ctx context.Context, cacheDir string) (string, error) {
 }
 
 func TestBuildContents(t *testing.T) {
-	if _, err := DebianInputs(); err != nil {
+	if _, err := DebianInputs(firmware.DebianSignedDisk); err != nil {
 		t.Fatal(err)
 	}
 	cache := t.TempDir()
@@ -44,7 +45,7 @@ func TestBuildContents(t *testing.T) {
 		t.Fatalf("cpio -t: %v: %s", err, out)
 	}
 	list := "\n" + string(out)
-	for _, want := range []string{"init", "bin/busybox", "bin/sh", "etc/udhcpc.script", "lib/modules/virtio_net.ko", "lib/modules/failover.ko", "lib/modules/virtio_pci.ko"} {
+	for _, want := range []string{"init", "bin/busybox", "bin/sh", "etc/udhcpc.script", "lib/modules/virtio_net.ko", "lib/modules/failover.ko", "lib/modules/virtio_pci.ko", "lib/modules/vfat.ko", "efi/shimx64.efi", "efi/grubx64.efi"} {
 		if !strings.Contains(list, "\n"+want+"\n") {
 			t.Errorf("initrd lacks %s; it has:\n%s", want, out)
 		}
@@ -88,7 +89,7 @@ func TestBootWithoutNetwork(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM")
 	}
-	if _, err := DebianInputs(); err != nil {
+	if _, err := DebianInputs(firmware.DebianSignedDisk); err != nil {
 		t.Fatal(err)
 	}
 	dir, err := build(context.Background(), t.TempDir())

@@ -15,8 +15,8 @@ import (
 )
 
 // fetched passes when m's firmware fetched want.File over want.Protocol and
-// over no other: over http as the boot service's machine log shows it
-// (UEFI HTTP boot), over tftp as dnsmasq's log does (PXE, to m's address).
+// over no other: over http or https as the boot service's machine log
+// shows it (UEFI HTTP boot), over tftp as dnsmasq's log does (PXE, to m's address).
 // A fetch over the other protocol is the wrong path taken, which waiting
 // will not undo. With want.Family (ipv4, ipv6) the fetch must also have come
 // from an address of that family: over http the one the boot service saw
@@ -38,8 +38,12 @@ func (r *Runner) fetched(ctx context.Context, want *scenario.FetchedExpect, m la
 		}
 		for _, e := range rec.Events {
 			if byFirmware(e.Kind) && e.Status == 200 && path.Base(e.Path) == want.File && !e.Time.Before(r.Since[m.Name]) {
-				byProto[scenario.ProtocolHTTP] = append(byProto[scenario.ProtocolHTTP], fmt.Sprintf("boot service: GET %s at %s", e.Path, e.Time.Format("15:04:05")))
-				from[scenario.ProtocolHTTP] = rec.IP
+				proto := scenario.ProtocolHTTP
+				if e.Kind == bootlog.KindFirmware {
+					proto = bootlog.FirmwareProtocol(e)
+				}
+				byProto[proto] = append(byProto[proto], fmt.Sprintf("boot service: GET %s at %s", e.Path, e.Time.Format("15:04:05")))
+				from[proto] = rec.IP
 			}
 		}
 	}

@@ -32,10 +32,19 @@ func TestFetchedTellsHTTPFromTFTP(t *testing.T) {
 	byHTTP := machine("uefi-http", "52:54:00:77:30:20", "10.77.30.20")
 	byTFTP := machine("uefi-tftp", "52:54:00:77:30:21", "10.77.30.21")
 	nothing := machine("uefi-late", "52:54:00:77:30:22", "10.77.30.22")
-	l := &lab.Lab{Dir: t.TempDir(), Machines: []lab.Machine{byHTTP, byTFTP, nothing}}
+	byHTTPS := machine("uefi-https", "52:54:00:77:30:23", "10.77.30.23")
+	l := &lab.Lab{Dir: t.TempDir(), Machines: []lab.Machine{byHTTP, byTFTP, nothing, byHTTPS}}
 
 	// uefi-http's firmware fetches the URL dnsmasq offered it.
 	resp, err := http.Get(srv.URL + "/efi/52-54-00-77-30-20/ipxe.efi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// uefi-https's over TLS, from the same boot service.
+	tlsSrv := httptest.NewTLSServer(svc.Handler())
+	defer tlsSrv.Close()
+	resp, err = tlsSrv.Client().Get(tlsSrv.URL + "/efi/52-54-00-77-30-23/ipxe.efi")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +57,7 @@ func TestFetchedTellsHTTPFromTFTP(t *testing.T) {
 	}
 
 	overHTTP := scenario.Check{Name: "efi-over-http", Fetched: &scenario.FetchedExpect{File: "ipxe.efi", Protocol: scenario.ProtocolHTTP}}
+	overHTTPS := scenario.Check{Name: "efi-over-https", Fetched: &scenario.FetchedExpect{File: "ipxe.efi", Protocol: scenario.ProtocolHTTPS}}
 	overTFTP := scenario.Check{Name: "efi-over-tftp", Fetched: &scenario.FetchedExpect{File: "ipxe.efi", Protocol: scenario.ProtocolTFTP}}
 	r := &Runner{Lab: l, BootLog: recordsFunc(func(context.Context) ([]bootlog.Record, error) { return svc.Machines(), nil })}
 	for _, tc := range []struct {
@@ -61,6 +71,9 @@ func TestFetchedTellsHTTPFromTFTP(t *testing.T) {
 		{overHTTP, byTFTP, "", "uefi-tftp fetched ipxe.efi over tftp, want over http only (dnsmasq: sent " + l.Dir + "/tftp/ipxe.efi to 10.77.30.21)", true},
 		{overHTTP, nothing, "", "uefi-late has not fetched ipxe.efi over http yet", false},
 		{overTFTP, byTFTP, "ipxe.efi over tftp: dnsmasq: sent", "", false},
+		{overHTTPS, byHTTPS, "ipxe.efi over https: boot service: GET /efi/52-54-00-77-30-23/ipxe.efi", "", false},
+		{overHTTPS, byHTTP, "", "uefi-http fetched ipxe.efi over http, want over https only (boot service: GET /efi/52-54-00-77-30-20/ipxe.efi", true},
+		{overHTTP, byHTTPS, "", "uefi-https fetched ipxe.efi over https, want over http only", true},
 		{overTFTP, byHTTP, "", "uefi-http fetched ipxe.efi over http, want over tftp only (boot service: GET /efi/52-54-00-77-30-20/ipxe.efi", true},
 	} {
 		out, err := r.attempt(context.Background(), tc.check, tc.m)

@@ -299,7 +299,8 @@ func makeNetns(ctx context.Context, st *state.State) error {
 }
 
 // issueCertificates makes the lab CA, the certificates of the lab's own
-// services (boot service API, virtual BMCs) and the scenario's (and its
+// services (boot service API, virtual BMCs; the boot service's HTTPS one
+// when a machine boots by HTTPS) and the scenario's (and its
 // kubeconfig). The lab process only reads them: one CA for the lab's life.
 func issueCertificates(sc *scenario.Scenario, l *lab.Lab) (*scenario.TLS, error) {
 	ca, err := pki.LoadOrCreate(l.PKIDir(), l.Name)
@@ -308,6 +309,11 @@ func issueCertificates(sc *scenario.Scenario, l *lab.Lab) (*scenario.TLS, error)
 	}
 	if err := ca.IssueOwn(l.Network.Gateway); err != nil {
 		return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+	}
+	if l.HTTPSBoots() {
+		if err := pki.IssueHTTPSBoot(l.PKIDir(), l.Network.Gateway); err != nil {
+			return nil, fmt.Errorf("lab %s: %w", l.Name, err)
+		}
 	}
 	if len(sc.Certificates) == 0 {
 		return nil, nil

@@ -41,7 +41,7 @@ func startBMCs(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, prov lab.Pow
 		sys := &virtual.System{Name: m.Name, UUID: m.UUID, Machine: lab.MachinePower(prov, l, m.Name),
 			Quirks: q, UEFI: m.Firmware == lab.UEFI}
 		if sys.UEFI {
-			sys.HTTPBootURI = l.HTTPBootURI(m.MAC)
+			sys.HTTPBootURI = l.HTTPBootURI(m)
 		}
 		all = append(all, sys)
 		if m.Speaks(lab.ProtocolRedfish) {

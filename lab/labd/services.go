@@ -16,6 +16,7 @@ import (
 	"github.com/labctl/labctl/bootsvc/outage"
 	"github.com/labctl/labctl/bootsvc/serve"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/state"
 )
 
@@ -35,6 +36,7 @@ func serveBoot(ctx context.Context, wg *sync.WaitGroup, l *lab.Lab, log *slog.Lo
 			Outage: sw},
 		Address:    l.BootAddr(),
 		Addresses:  nonEmpty(l.BootAddr6()),
+		TLS:        httpsBootOptions(l),
 		API:        apiOptions(l),
 		RequestLog: bootLog,
 		LogLevel:   slog.LevelInfo,
@@ -107,6 +109,15 @@ func addRouterAddress(ctx context.Context, l *lab.Lab) error {
 	return nil
 }
 
+// httpsBootOptions is the boot service's HTTPS listener, when a machine
+// boots by HTTPS, with the certificate `up` made for it.
+func httpsBootOptions(l *lab.Lab) *serve.TLS {
+	if !l.HTTPSBoots() {
+		return nil
+	}
+	return &serve.TLS{Address: l.HTTPSBootAddr(), CertFile: pki.CertFile(l.PKIDir(), pki.HTTPSBoot), KeyFile: pki.KeyFile(l.PKIDir(), pki.HTTPSBoot)}
+}
+
 func dnsmasqConfig(l *lab.Lab) dnsmasq.Config {
 	c := dnsmasq.Config{
 		Interface:    l.Network.Name,
@@ -128,7 +139,7 @@ func dnsmasqConfig(l *lab.Lab) dnsmasq.Config {
 		}
 		if m.Firmware == lab.UEFI {
 			// Any UEFI machine may be told to boot by HTTP (its BMC can).
-			h.HTTPBootURI = l.HTTPBootURI(m.MAC)
+			h.HTTPBootURI = l.HTTPBootURI(m)
 		}
 		c.Hosts = append(c.Hosts, h)
 	}

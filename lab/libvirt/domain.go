@@ -11,6 +11,7 @@ import (
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/vm"
 )
 
@@ -130,6 +131,13 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 		d.Devices.TPMs = []libvirtxml.DomainTPM{{
 			Model:   "tpm-tis",
 			Backend: &libvirtxml.DomainTPMBackend{Emulator: &libvirtxml.DomainTPMBackendEmulator{Version: "2.0"}},
+		}}
+	}
+	if m.HTTPSBoot {
+		// What its firmware trusts for UEFI HTTPS boot. Passed to QEMU as
+		// is: libvirt's <sysinfo type="fwcfg"> takes only names under opt/.
+		d.QEMUCommandline = &libvirtxml.DomainQEMUCommandline{Args: []libvirtxml.DomainQEMUCommandlineArg{
+			{Value: "-fw_cfg"}, {Value: "name=" + firmware.HTTPSCACertsFWCfg + ",file=" + pki.HTTPSBootCACerts(l.PKIDir())},
 		}}
 	}
 	if err := setBoot(d, bootMeta{Order: joinBoot(m.Boot)}); err != nil {

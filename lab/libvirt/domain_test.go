@@ -12,6 +12,7 @@ import (
 	"github.com/labctl/labctl/firmware"
 	"github.com/labctl/labctl/internal/power"
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/pki"
 	"github.com/labctl/labctl/lab/vm"
 )
 
@@ -350,5 +351,28 @@ func TestDomainXMLHTTPBoot(t *testing.T) {
 				t.Errorf("NIC boot %+v, want order 1", b)
 			}
 		})
+	}
+}
+
+// A machine that boots by HTTPS is given what its firmware trusts (the
+// lab's certificate as a signature list, a fw_cfg file QEMU gets as is),
+// and keeps it when its boot order changes.
+func TestDomainXMLHTTPSBoot(t *testing.T) {
+	m := testMachine(lab.UEFI, power.BootHTTP, power.BootDisk)
+	m.HTTPSBoot = true
+	d, err := domainXML(testLab(), m, "qemu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setBoot(d, bootMeta{Order: "network,disk"}); err != nil {
+		t.Fatal(err)
+	}
+	x, err := d.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "<arg value=\"name=etc/edk2/https/cacerts,file=" + pki.HTTPSBootCACerts(testLab().PKIDir()) + "\"></arg>"
+	if !strings.Contains(x, "<arg value=\"-fw_cfg\"></arg>") || !strings.Contains(x, want) {
+		t.Errorf("domain XML lacks %s after -fw_cfg:\n%s", want, x)
 	}
 }

@@ -1,8 +1,10 @@
 package pki
 
 import (
+	"encoding/pem"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -15,6 +17,9 @@ const (
 	APIServer = ownPrefix + "api-server"
 	APIClient = ownPrefix + "api-client"
 	BMC       = ownPrefix + "bmc"
+	// HTTPSBoot is the boot service's HTTPS certificate for UEFI HTTPS
+	// boot: self-signed RSA, not from the lab CA (SelfSignedRSA).
+	HTTPSBoot = ownPrefix + "https-boot"
 
 	ownPrefix = "labctl-"
 	caName    = "ca"
@@ -39,6 +44,24 @@ func CAFile(dir string) string { return CertFile(dir, caName) }
 // CertFile and KeyFile are where the pair called name is kept in dir.
 func CertFile(dir, name string) string { return filepath.Join(dir, name+".crt") }
 func KeyFile(dir, name string) string  { return filepath.Join(dir, name+".key") }
+
+// HTTPSBootCACerts is, in dir, HTTPSBoot's certificate as the EFI signature
+// list OVMF is given to trust (firmware.HTTPSCACertsFWCfg).
+func HTTPSBootCACerts(dir string) string { return filepath.Join(dir, HTTPSBoot+".esl") }
+
+// IssueHTTPSBoot makes (or keeps) the HTTPSBoot certificate for gateway and
+// writes HTTPSBootCACerts from it.
+func IssueHTTPSBoot(dir string, gateway netip.Addr) error {
+	p, err := SelfSignedRSA(dir, HTTPSBoot, []netip.Addr{gateway})
+	if err != nil {
+		return err
+	}
+	b, _ := pem.Decode(p.Cert)
+	if err := os.WriteFile(HTTPSBootCACerts(dir), x509SignatureList(b.Bytes), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", HTTPSBootCACerts(dir), err)
+	}
+	return nil
+}
 
 // IssueOwn issues (or keeps) the certificates of the lab's own services,
 // which listen on gateway.

@@ -184,7 +184,7 @@ func serial() *big.Int {
 	return n
 }
 
-func writePair(certFile, keyFile string, der []byte, key *ecdsa.PrivateKey) error {
+func writePair(certFile, keyFile string, der []byte, key crypto.Signer) error {
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -183,5 +184,40 @@ func TestIssueOwn(t *testing.T) {
 	}
 	if now, _ := os.ReadFile(CAFile(dir)); string(now) != string(caPEM) {
 		t.Error("the lab CA was made again; want one CA for the lab's life")
+	}
+}
+
+// IssueHTTPSBoot makes a self-signed RSA certificate (Debian's OVMF has no
+// elliptic curves) that verifies for the gateway against itself, kept
+// across calls, and the EFI signature list of the same certificate.
+func TestIssueHTTPSBoot(t *testing.T) {
+	dir := t.TempDir()
+	gw := netip.MustParseAddr("10.77.30.1")
+	if err := IssueHTTPSBoot(dir, gw); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(CertFile(dir, HTTPSBoot), KeyFile(dir, HTTPSBoot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(pair.Certificate[0])
+	if c.PublicKeyAlgorithm != x509.RSA || c.SignatureAlgorithm != x509.SHA256WithRSA {
+		t.Errorf("key %v signed %v, want RSA both", c.PublicKeyAlgorithm, c.SignatureAlgorithm)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(c)
+	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, DNSName: "10.77.30.1", KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		t.Errorf("does not verify for the gateway against itself: %v", err)
+	}
+	esl, err := os.ReadFile(HTTPSBootCACerts(dir))
+	if err != nil || !bytes.HasSuffix(esl, c.Raw) {
+		t.Errorf("%s: %v; want a signature list ending in the certificate", HTTPSBootCACerts(dir), err)
+	}
+	first, _ := os.ReadFile(CertFile(dir, HTTPSBoot))
+	if err := IssueHTTPSBoot(dir, gw); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(CertFile(dir, HTTPSBoot)); !bytes.Equal(again, first) {
+		t.Error("a second call made a new certificate; want the lab's one kept")
 	}
 }

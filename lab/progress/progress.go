@@ -319,7 +319,7 @@ func describe(e bootlog.Event) string {
 	case bootlog.KindAsset:
 		return fmt.Sprintf("fetched %s (%d)", e.Path, e.Status)
 	case bootlog.KindFirmware:
-		return fmt.Sprintf("firmware fetched %s over http (%d)", e.Path, e.Status)
+		return fmt.Sprintf("firmware fetched %s over %s (%d)", e.Path, bootlog.FirmwareProtocol(e), e.Status)
 	}
 	return fmt.Sprintf("%s script %s (%d)", e.Kind, e.Path, e.Status)
 }

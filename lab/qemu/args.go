@@ -76,6 +76,9 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 		for _, c := range vm.OVMFNetworkOff(m.SecureBoot, nicBoot) {
 			a = append(a, "-fw_cfg", "name="+c.Name+",string="+c.Value)
 		}
+		if m.HTTPSBoot {
+			a = append(a, "-fw_cfg", "name="+firmware.HTTPSCACertsFWCfg+",file="+f.HTTPSCACerts)
+		}
 	}
 	a = append(a,
 		"-boot", fmt.Sprintf("strict=on,reboot-timeout=%d", vm.RebootTimeout.Milliseconds()),

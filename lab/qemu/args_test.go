@@ -88,6 +88,18 @@ func TestArgs(t *testing.T) {
 			"if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.DebianOVMFSecureBoot.Code,
 			"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1"},
 		[]string{"OVMF_CODE_4M.fd", "tpm", "PXESupport"}})
+	https := testMachine(lab.UEFI, power.BootHTTP)
+	https.HTTPSBoot = true
+	tests = append(tests, struct {
+		name    string
+		m       lab.Machine
+		accel   string
+		want    []string
+		notWant []string
+	}{"uefi https boot", https, "tcg",
+		// What the firmware trusts: the lab's certificate as a signature list.
+		[]string{"name=etc/edk2/https/cacerts,file=/labs/t/pki/labctl-https-boot.esl", "virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1"}, nil})
+	tests[0].notWant = append(tests[0].notWant, "cacerts")
 	// Machines without a TPM have none; without Secure Boot, no SMM and
 	// QEMU's iPXE ROM on the NIC.
 	for i := range tests[:2] {

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 
 	"github.com/labctl/labctl/lab"
+	"github.com/labctl/labctl/lab/pki"
 )
 
 // files are a machine's files as the QEMU provider keeps them: the ones
@@ -21,6 +22,9 @@ type files struct {
 	// The machine's software TPM (machines with TPM): its state directory,
 	// kept across reboots, its control socket, pid file and log.
 	TPMState, TPMSocket, TPMPid, TPMLog string
+	// HTTPSCACerts is what the firmware of a machine with HTTPSBoot
+	// trusts: the lab's one file (lab/pki's HTTPSBootCACerts).
+	HTTPSCACerts string
 }
 
 // machineFiles returns the files of the machine called name.
@@ -39,5 +43,6 @@ func machineFiles(l *lab.Lab, name string) files {
 		TPMSocket:    filepath.Join(d, "swtpm.sock"),
 		TPMPid:       filepath.Join(d, "swtpm.pid"),
 		TPMLog:       filepath.Join(d, "swtpm.log"),
+		HTTPSCACerts: pki.HTTPSBootCACerts(l.PKIDir()),
 	}
 }

@@ -135,6 +135,9 @@ type MachineSpec struct {
 	// SecureBoot (UEFI only) enforces Secure Boot with Microsoft's keys:
 	// the machine boots Debian's signed shim, GRUB and kernel over TFTP.
 	SecureBoot bool `yaml:"secure_boot"`
+	// HTTPSBoot (UEFI only): the machine's UEFI HTTP boot, whether its boot
+	// order or its BMC asks for it, goes over HTTPS.
+	HTTPSBoot bool `yaml:"https_boot"`
 }
 
 // Check is one named convergence condition, polled until it holds.
@@ -182,7 +185,7 @@ type ReportExpect struct {
 
 // FetchedExpect is a boot file fetched by a machine's firmware over
 // Protocol and over no other: http as the boot service's log shows it
-// (UEFI HTTP boot), tftp as dnsmasq's does (PXE).
+// (UEFI HTTP boot; https over TLS), tftp as dnsmasq's does (PXE).
 type FetchedExpect struct {
 	File     string `yaml:"file"` // e.g. ipxe.efi
 	Protocol string `yaml:"protocol"`
@@ -194,8 +197,9 @@ type FetchedExpect struct {
 
 // Fetch protocols.
 const (
-	ProtocolHTTP = "http"
-	ProtocolTFTP = "tftp"
+	ProtocolHTTP  = "http"
+	ProtocolHTTPS = "https"
+	ProtocolTFTP  = "tftp"
 )
 
 // Address families of FetchedExpect.Family.
@@ -327,6 +331,7 @@ func (s *Scenario) applyDefaults() {
 			}
 			m.TPM = m.TPM || src.TPM
 			m.SecureBoot = m.SecureBoot || src.SecureBoot
+			m.HTTPSBoot = m.HTTPSBoot || src.HTTPSBoot
 		}
 	}
 	if s.Deadline == 0 {
@@ -533,8 +538,8 @@ func validateCheckList(p *problems, field string, checks []Check, names map[stri
 			if fe.File == "" || path.Base(fe.File) != fe.File {
 				p.bad(f("fetched.file"), "%q is not a boot file's name (e.g. ipxe.efi)", fe.File)
 			}
-			if fe.Protocol != ProtocolHTTP && fe.Protocol != ProtocolTFTP {
-				p.bad(f("fetched.protocol"), "%q: want http or tftp", fe.Protocol)
+			if fe.Protocol != ProtocolHTTP && fe.Protocol != ProtocolHTTPS && fe.Protocol != ProtocolTFTP {
+				p.bad(f("fetched.protocol"), "%q: want http, https or tftp", fe.Protocol)
 			}
 			if fe.Family != "" && fe.Family != FamilyIPv4 && fe.Family != FamilyIPv6 {
 				p.bad(f("fetched.family"), "%q: want ipv4 or ipv6 (or nothing: any)", fe.Family)
@@ -587,7 +592,7 @@ func (m MachineSpec) machine() lab.Machine {
 	}
 	return lab.Machine{Name: m.Name, MAC: mac, UUID: m.UUID, IP: ip, IP6: ip6, MemoryMiB: m.MemoryMiB,
 		VCPUs: m.VCPUs, DiskGiB: m.DiskGiB, Firmware: lab.Firmware(m.Firmware), Boot: boot, BMCProfile: m.BMCProfile,
-		BMCProtocols: m.BMCProtocols, TPM: m.TPM, SecureBoot: m.SecureBoot}
+		BMCProtocols: m.BMCProtocols, TPM: m.TPM, SecureBoot: m.SecureBoot, HTTPSBoot: m.HTTPSBoot}
 }
 
 // Lab turns the scenario into the lab model. dir is the lab's state

@@ -98,7 +98,7 @@ func checkHTTPBoot(l *lab.Lab, m lab.Machine, d power.BootDevice, o power.BootOp
 	if m.Firmware != lab.UEFI {
 		return fmt.Errorf("machine %s: boot device http (UEFI HTTP boot) on %s firmware: it needs uefi", m.Name, m.Firmware)
 	}
-	if want := l.HTTPBootURI(m.MAC); o.URI != "" && o.URI != want {
+	if want := l.HTTPBootURI(m); o.URI != "" && o.URI != want {
 		return fmt.Errorf("machine %s: HTTP boot URI %s: the firmware takes its URI from the lab's DHCP, which offers %s only", m.Name, o.URI, want)
 	}
 	return nil
