@@ -170,5 +170,15 @@ func TestE2EEtcdLarge(t *testing.T) {
 	if !strings.Contains(string(junit), `failures="0" skipped="0"`) {
 		t.Errorf("junit.xml does not record passed checks:\n%s", junit)
 	}
+	// node3 booted labos under Secure Boot through the signed chain, never
+	// through iPXE (which its firmware would refuse).
+	for _, want := range []string{`node3 +TFTP \S*/shimx64.efi\n`, `node3 +TFTP \S*/grubx64.efi\n`, `node3 +TFTP \S*/assets/labos/initrd.img\n`, `node3 +check secure-boot-enforced passed`} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output lacks /%s/", want)
+		}
+	}
+	if regexp.MustCompile(`node3 +(ipxe script|TFTP \S*/ipxe.efi)`).MatchString(out) {
+		t.Error("node3 was booted through iPXE")
+	}
 	e.assertNothingLeft(t)
 }
