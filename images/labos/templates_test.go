@@ -99,6 +99,16 @@ type profile struct {
 	IgnitionID string `json:"ignition_id"`
 }
 
+// secureBoot says whether the machine g selects boots with Secure Boot.
+func secureBoot(s *scenario.Scenario, g group) bool {
+	for _, m := range s.Machines {
+		if strings.EqualFold(m.MAC, g.Selector["mac"]) {
+			return m.SecureBoot
+		}
+	}
+	return false
+}
+
 func checkGroup(t *testing.T, data, file string, s *scenario.Scenario, sec *sshkeys.Keys) {
 	var g group
 	readJSON(t, file, &g)
@@ -112,9 +122,17 @@ func checkGroup(t *testing.T, data, file string, s *scenario.Scenario, sec *sshk
 		if strings.Contains(args, "ip=auto6") {
 			server = "[" + netip.MustParsePrefix(s.Network.Subnet6).Addr().Next().String() + "]"
 		}
-		for _, want := range []string{"initrd=initrd.img", "console=ttyS0", "ignition.firstboot", "ignition.platform.id=metal",
+		wants := []string{"initrd=initrd.img", "console=ttyS0", "ignition.firstboot", "ignition.platform.id=metal",
 			"root=live:http://" + server + ":8080/assets/" + s.Images[0].Name + "/" + labos.Rootfs,
-			"ignition.config.url=http://" + server + ":8080/ignition?uuid=${uuid}&mac=${mac:hexhyp}"} {
+			"ignition.config.url=http://" + server + ":8080/ignition?uuid=${uuid}&mac=${mac:hexhyp}"}
+		if secureBoot(s, g) {
+			// GRUB starts it (the signed chain): GRUB's variables, which
+			// have no UUID, the URL quoted for GRUB's parser, no initrd=.
+			wants = []string{"console=ttyS0", "ignition.firstboot", "ignition.platform.id=metal",
+				"root=live:http://${net_default_server}:8080/assets/" + s.Images[0].Name + "/" + labos.Rootfs,
+				`"ignition.config.url=http://${net_default_server}:8080/ignition?mac=${net_default_mac}"`}
+		}
+		for _, want := range wants {
 			if !strings.Contains(args, want) {
 				t.Errorf("profile %s: args lack %q", g.Profile, want)
 			}
