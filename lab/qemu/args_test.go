@@ -16,15 +16,17 @@ func testMachine(fw lab.Firmware, boot ...power.BootDevice) lab.Machine {
 	return lab.Machine{Name: "m1", MAC: mac, UUID: "7d3c0b1e-0b6a-4d51-9c39-000000000011", MemoryMiB: 512, VCPUs: 2, DiskGiB: 1, Firmware: fw, Boot: boot}
 }
 
+type argsCase struct {
+	name    string
+	m       lab.Machine
+	accel   string
+	want    []string // each must appear as one argument
+	notWant []string // substrings no argument may contain
+}
+
 func TestArgs(t *testing.T) {
 	f := machineFiles(&lab.Lab{Dir: "/labs/t"}, "m1")
-	tests := []struct {
-		name    string
-		m       lab.Machine
-		accel   string
-		want    []string // each must appear as one argument
-		notWant []string // substrings no argument may contain
-	}{
+	tests := []argsCase{
 		{"bios network first", testMachine(lab.BIOS, power.BootNetwork, power.BootDisk), "tcg",
 			[]string{"-uuid", "7d3c0b1e-0b6a-4d51-9c39-000000000011", "pc,graphics=off", "tcg", "strict=on,reboot-timeout=5000",
 				"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,bootindex=1", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=2",
@@ -40,63 +42,33 @@ func TestArgs(t *testing.T) {
 			[]string{"tcg", firmware.DebianOVMF.Vars, "PXESupport"}},
 	}
 	// UEFI HTTP boot: the NIC boots, without iPXE's ROM, and OVMF offers no PXE.
-	tests = append(tests, struct {
-		name    string
-		m       lab.Machine
-		accel   string
-		want    []string
-		notWant []string
-	}{"uefi http boot", testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), "tcg",
+	tests = append(tests, argsCase{"uefi http boot", testMachine(lab.UEFI, power.BootHTTP, power.BootDisk), "tcg",
 		[]string{"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=2",
 			"name=opt/org.tianocore/IPv4PXESupport,string=n", "name=opt/org.tianocore/IPv6PXESupport,string=n"}, []string{"tpm", "IPv4Support"}})
 	// A one-time HTTP boot (through the BMC) of a PXE machine: http first.
 	pxe := testMachine(lab.UEFI, power.BootNetwork, power.BootDisk)
 	pxe.Boot = []power.BootDevice{power.BootHTTP, power.BootNetwork, power.BootDisk}
-	tests = append(tests, struct {
-		name    string
-		m       lab.Machine
-		accel   string
-		want    []string
-		notWant []string
-	}{"once http over network", pxe, "tcg",
+	tests = append(tests, argsCase{"once http over network", pxe, "tcg",
 		[]string{"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1", "virtio-blk-pci,id=disk0dev,drive=disk0,bootindex=3",
 			"name=opt/org.tianocore/IPv4PXESupport,string=n"}, nil})
 	tests[0].notWant = append(tests[0].notWant, "romfile", "fw_cfg", "PXESupport")
 	tpm := testMachine(lab.UEFI, power.BootNetwork)
 	tpm.TPM = true
-	tests = append(tests, struct {
-		name    string
-		m       lab.Machine
-		accel   string
-		want    []string
-		notWant []string
-	}{"uefi with a tpm", tpm, "tcg",
+	tests = append(tests, argsCase{"uefi with a tpm", tpm, "tcg",
 		[]string{"socket,id=chrtpm,path=/labs/t/machines/m1/swtpm.sock", "emulator,id=tpm0,chardev=chrtpm", "tpm-tis,tpmdev=tpm0",
 			// iPXE's ROM boots the NIC: OVMF's own network stack is off.
 			"name=opt/org.tianocore/IPv4PXESupport,string=n", "name=opt/org.tianocore/IPv6PXESupport,string=n",
 			"name=opt/org.tianocore/IPv4Support,string=n", "name=opt/org.tianocore/IPv6Support,string=n"}, nil})
 	sb := testMachine(lab.UEFI, power.BootNetwork)
 	sb.SecureBoot = true
-	tests = append(tests, struct {
-		name    string
-		m       lab.Machine
-		accel   string
-		want    []string
-		notWant []string
-	}{"uefi with secure boot", sb, "tcg",
+	tests = append(tests, argsCase{"uefi with secure boot", sb, "tcg",
 		[]string{"q35,smm=on", "driver=cfi.pflash01,property=secure,value=on",
 			"if=pflash,format=raw,unit=0,readonly=on,file=" + firmware.DebianOVMFSecureBoot.Code,
 			"virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1"},
 		[]string{"OVMF_CODE_4M.fd", "tpm", "PXESupport"}})
 	https := testMachine(lab.UEFI, power.BootHTTP)
 	https.HTTPSBoot = true
-	tests = append(tests, struct {
-		name    string
-		m       lab.Machine
-		accel   string
-		want    []string
-		notWant []string
-	}{"uefi https boot", https, "tcg",
+	tests = append(tests, argsCase{"uefi https boot", https, "tcg",
 		// What the firmware trusts: the lab's certificate as a signature list.
 		[]string{"name=etc/edk2/https/cacerts,file=/labs/t/pki/labctl-https-boot.esl", "virtio-net-pci,id=nic0,netdev=net0,mac=52:54:00:77:00:11,romfile=,bootindex=1"}, nil})
 	tests[0].notWant = append(tests[0].notWant, "cacerts")
