@@ -8,9 +8,9 @@ import (
 )
 
 // Where a lab's services listen on its gateway, inside its namespace: the
-// boot service on BootPort, one IPMI endpoint per machine on IPMIBasePort
-// plus the machine's index, one Redfish service for the lab on RedfishPort
-// (each machine is /redfish/v1/Systems/{uuid}).
+// boot service on BootPort (and HTTPSBootPort), one IPMI endpoint per
+// machine on IPMIBasePort plus the machine's index, one Redfish service for
+// the lab on RedfishPort (each machine is /redfish/v1/Systems/{uuid}).
 const (
 	BootPort     = 8080
 	APIPort      = 8081 // the boot service's gRPC API (matchbox's, mutual TLS): matchbox's customary port

@@ -80,7 +80,7 @@ type Service struct {
 	srv     *bootsvc.Server
 	api     *rpc.Server
 	ln, rln net.Listener
-	also    []string // Options.Addresses
+	also    []string // Options.Addresses, and TLS's
 	logw    *bootsvc.LogWriter
 	log     *slog.Logger
 }
