@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -76,6 +79,7 @@ func TestE2EBootMatrix(t *testing.T) {
 				if _, err := os.Stat(filepath.Join(e.labDir(), "machines/uefi-plain/tpm")); err == nil {
 					t.Error("uefi-plain, without a TPM, has TPM state")
 				}
+				httpsBootEndpoint(t, ctx, e)
 				httpBootThroughRedfish(t, ctx, e)
 				tpmStateAcrossPowerOff(t, ctx, e, out)
 				if down, err := e.run(ctx, "down", "boot-matrix"); err != nil {
@@ -84,6 +88,38 @@ func TestE2EBootMatrix(t *testing.T) {
 			}
 			e.assertNothingLeft(t)
 		})
+	}
+}
+
+// httpsBootEndpoint: status names the boot service's HTTPS address and
+// certificate, and a client that trusts only that certificate, as the
+// firmware does, fetches uefi-http's EFI binary there.
+func httpsBootEndpoint(t *testing.T, ctx context.Context, e *e2eEnv) {
+	out, err := e.run(ctx, "status", "boot-matrix")
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`boot service over HTTPS for UEFI HTTPS boot \(inside namespace \S+\): (https://10\.77\.30\.1:8444), certificate (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("status names no HTTPS boot endpoint:\n%s", out)
+	}
+	pemCert, err := os.ReadFile(m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemCert) {
+		t.Fatalf("%s holds no certificate", m[2])
+	}
+	client := netns.HTTPClient(e.netns, 10*time.Second)
+	client.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: roots}
+	resp, err := client.Get(m[1] + "/efi/52-54-00-77-30-20/ipxe.efi")
+	if err != nil {
+		t.Fatalf("GET over HTTPS with the status's certificate: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s/efi/.../ipxe.efi = %d, want 200", m[1], resp.StatusCode)
 	}
 }
 

@@ -93,6 +93,9 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "boot service API (%s): %s, client certificate %s, key %s\n",
 					where, a.Endpoint, a.CertFile, a.KeyFile)
 			}
+			if h := s.HTTPSBoot; h != nil {
+				fmt.Fprintf(w, "boot service over HTTPS for UEFI HTTPS boot (inside namespace %s): %s, certificate %s\n", s.Netns, h.URL, h.CertFile)
+			}
 			if b := s.BMC; b != nil {
 				fmt.Fprintf(w, "BMCs (inside namespace %s): redfish %s, user %s, password file %s\n",
 					s.Netns, b.Redfish, b.Username, b.PasswordFile)

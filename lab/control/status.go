@@ -28,14 +28,17 @@ type Status struct {
 	Kubeconfig string `json:"kubeconfig,omitempty"`
 	// CAFile is the lab CA: every service of the lab (boot service API,
 	// virtual BMCs, the scenario's) presents a certificate it issued.
-	CAFile    string          `json:"ca_file,omitempty"`
-	Missing   []string        `json:"missing,omitempty"`   // why the phase is broken
-	Recovered []string        `json:"recovered,omitempty"` // processes that died and were restarted
-	Faults    []FaultStatus   `json:"faults,omitempty"`    // injected and not yet healed
-	Error     string          `json:"-"`                   // why the lab process failed
-	API       *APIAccess      `json:"api,omitempty"`
-	Machines  []MachineStatus `json:"machines"`
-	BMC       *BMCAccess      `json:"-"` // how to reach the virtual BMCs; nil without
+	CAFile    string        `json:"ca_file,omitempty"`
+	Missing   []string      `json:"missing,omitempty"`   // why the phase is broken
+	Recovered []string      `json:"recovered,omitempty"` // processes that died and were restarted
+	Faults    []FaultStatus `json:"faults,omitempty"`    // injected and not yet healed
+	Error     string        `json:"-"`                   // why the lab process failed
+	API       *APIAccess    `json:"api,omitempty"`
+	// HTTPSBoot is the boot service's HTTPS address and certificate, when
+	// a machine boots by HTTPS (self-signed: not from the lab CA).
+	HTTPSBoot *HTTPSBootAccess `json:"https_boot,omitempty"`
+	Machines  []MachineStatus  `json:"machines"`
+	BMC       *BMCAccess       `json:"-"` // how to reach the virtual BMCs; nil without
 }
 
 // FaultStatus is an active fault as status shows it.
@@ -51,6 +54,13 @@ type APIAccess struct {
 	Endpoint string `json:"endpoint"`  // host:port, gRPC over mutual TLS
 	CertFile string `json:"cert_file"` // the client's
 	KeyFile  string `json:"key_file"`
+}
+
+// HTTPSBootAccess is where the boot service answers UEFI HTTPS boot, and
+// the certificate it presents there.
+type HTTPSBootAccess struct {
+	URL      string `json:"url"`
+	CertFile string `json:"cert_file"`
 }
 
 // MachineStatus is one machine: its identity, power and what it last asked
@@ -111,6 +121,9 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 		s.CAFile = pki.CAFile(dir)
 		if exists(pki.CertFile(dir, pki.APIClient)) {
 			s.API = &APIAccess{Endpoint: l.APIAddr(), CertFile: pki.CertFile(dir, pki.APIClient), KeyFile: pki.KeyFile(dir, pki.APIClient)}
+		}
+		if l.HTTPSBoots() {
+			s.HTTPSBoot = &HTTPSBootAccess{URL: "https://" + l.HTTPSBootAddr(), CertFile: pki.CertFile(dir, pki.HTTPSBoot)}
 		}
 	}
 	if hasBMC {
