@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/labctl/labctl/bootsvc/bootlog"
 )
 
 // serveEFI answers UEFI HTTP boot: the firmware fetches an EFI binary
@@ -36,10 +38,7 @@ func (s *Server) serveEFI(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "efi: %s is not a file", file)
 		return
 	}
-	ri.detail = file + " over http"
-	if r.TLS != nil {
-		ri.detail += "s"
-	}
+	ri.detail = bootlog.FirmwareDetail(file, r.TLS != nil)
 	// UEFI's HTTP boot takes the body as an EFI image for this type (it
 	// would otherwise go by the name's extension).
 	w.Header().Set("Content-Type", "application/efi")

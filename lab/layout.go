@@ -144,16 +144,18 @@ func (l *Lab) BootURL() string     { return l.BootBaseURL() + "/boot.ipxe" }
 func (l *Lab) HTTPBootURI(m Machine) string {
 	base := l.BootBaseURL()
 	if m.HTTPSBoot {
-		base = "https://" + l.HTTPSBootAddr()
+		base = l.HTTPSBootBaseURL()
 	}
 	return base + "/efi/" + strings.ReplaceAll(m.MAC.String(), ":", "-") + "/ipxe.efi"
 }
 
 // HTTPSBootAddr is the boot service's HTTPS host:port, which machines with
-// HTTPSBoot fetch from (its certificate: lab/pki's HTTPSBoot in PKIDir).
+// HTTPSBoot fetch from (its certificate: lab/pki's HTTPSBoot in PKIDir);
+// HTTPSBootBaseURL its base URL.
 func (l *Lab) HTTPSBootAddr() string {
 	return netip.AddrPortFrom(l.Network.Gateway, HTTPSBootPort).String()
 }
+func (l *Lab) HTTPSBootBaseURL() string { return "https://" + l.HTTPSBootAddr() }
 
 // HTTPSBoots says whether a machine of the lab boots by HTTPS.
 func (l *Lab) HTTPSBoots() bool {

@@ -103,12 +103,22 @@ const (
 	KindReport   = "report"
 	// KindFirmware is a boot file fetched by the firmware itself, before
 	// iPXE: the EFI binary of UEFI HTTP boot (Path .../ipxe.efi, Detail
-	// "ipxe.efi over http" or "... over https": FirmwareProtocol).
+	// FirmwareDetail's "ipxe.efi over http" or "... over https").
 	KindFirmware = "firmware"
 )
 
+// FirmwareDetail is the Detail of a KindFirmware event: file, and the
+// protocol it went over ("http", or "https" over TLS); FirmwareProtocol
+// reads the protocol back.
+func FirmwareDetail(file string, tls bool) string {
+	if tls {
+		return file + " over https"
+	}
+	return file + " over http"
+}
+
 // FirmwareProtocol is the protocol a KindFirmware event's file went over,
-// as its Detail says: "https" or "http".
+// as its Detail (FirmwareDetail) says: "https" or "http".
 func FirmwareProtocol(e Event) string {
 	if strings.HasSuffix(e.Detail, " over https") {
 		return "https"

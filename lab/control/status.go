@@ -123,7 +123,7 @@ func LabStatus(ctx context.Context, st *state.State) (*Status, error) {
 			s.API = &APIAccess{Endpoint: l.APIAddr(), CertFile: pki.CertFile(dir, pki.APIClient), KeyFile: pki.KeyFile(dir, pki.APIClient)}
 		}
 		if l.HTTPSBoots() {
-			s.HTTPSBoot = &HTTPSBootAccess{URL: "https://" + l.HTTPSBootAddr(), CertFile: pki.CertFile(dir, pki.HTTPSBoot)}
+			s.HTTPSBoot = &HTTPSBootAccess{URL: l.HTTPSBootBaseURL(), CertFile: pki.CertFile(dir, pki.HTTPSBoot)}
 		}
 	}
 	if hasBMC {

@@ -134,11 +134,11 @@ func domainXML(l *lab.Lab, m lab.Machine, domType string) (*libvirtxml.Domain, e
 		}}
 	}
 	if m.HTTPSBoot {
-		// What its firmware trusts for UEFI HTTPS boot. Passed to QEMU as
-		// is: libvirt's <sysinfo type="fwcfg"> takes only names under opt/.
-		d.QEMUCommandline = &libvirtxml.DomainQEMUCommandline{Args: []libvirtxml.DomainQEMUCommandlineArg{
-			{Value: "-fw_cfg"}, {Value: "name=" + firmware.HTTPSCACertsFWCfg + ",file=" + pki.HTTPSBootCACerts(l.PKIDir())},
-		}}
+		// What its firmware trusts for UEFI HTTPS boot, passed to QEMU as is.
+		d.QEMUCommandline = &libvirtxml.DomainQEMUCommandline{}
+		for _, a := range vm.HTTPSCACertsArgs(pki.HTTPSBootCACerts(l.PKIDir())) {
+			d.QEMUCommandline.Args = append(d.QEMUCommandline.Args, libvirtxml.DomainQEMUCommandlineArg{Value: a})
+		}
 	}
 	if err := setBoot(d, bootMeta{Order: joinBoot(m.Boot)}); err != nil {
 		return nil, err

@@ -46,7 +46,7 @@ func CertFile(dir, name string) string { return filepath.Join(dir, name+".crt") 
 func KeyFile(dir, name string) string  { return filepath.Join(dir, name+".key") }
 
 // HTTPSBootCACerts is, in dir, HTTPSBoot's certificate as the EFI signature
-// list OVMF is given to trust (firmware.HTTPSCACertsFWCfg).
+// list OVMF is given to trust (lab/vm's HTTPSCACertsArgs).
 func HTTPSBootCACerts(dir string) string { return filepath.Join(dir, HTTPSBoot+".esl") }
 
 // IssueHTTPSBoot makes (or keeps) the HTTPSBoot certificate for gateway and

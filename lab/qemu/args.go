@@ -77,7 +77,7 @@ func args(m lab.Machine, f files, tap string, accel vm.Accel, boot []power.BootD
 			a = append(a, "-fw_cfg", "name="+c.Name+",string="+c.Value)
 		}
 		if m.HTTPSBoot {
-			a = append(a, "-fw_cfg", "name="+firmware.HTTPSCACertsFWCfg+",file="+f.HTTPSCACerts)
+			a = append(a, vm.HTTPSCACertsArgs(f.HTTPSCACerts)...)
 		}
 	}
 	a = append(a,

@@ -24,3 +24,12 @@ func OVMFNetworkOff(secureBoot bool, nic power.BootDevice) []FWCfg {
 	}
 	return nil
 }
+
+// HTTPSCACertsArgs are QEMU's arguments that give OVMF the CA certificates
+// it trusts for UEFI HTTPS boot: file, an EFI signature list, as the
+// fw_cfg item its TlsAuthConfigDxe stores as the TlsCaCertificate
+// variable. Both providers pass them as is (libvirt's <sysinfo
+// type="fwcfg"> takes only names under opt/).
+func HTTPSCACertsArgs(file string) []string {
+	return []string{"-fw_cfg", "name=etc/edk2/https/cacerts,file=" + file}
+}
